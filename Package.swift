@@ -1,0 +1,97 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "reprise",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "reprise", targets: ["reprise"]),
+        .library(name: "RepriseCore", targets: ["RepriseCore"]),
+        .library(name: "RepriseServer", targets: ["RepriseServer"]),
+        .library(name: "RepriseClient", targets: ["RepriseClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Domain: entities, validation, search grammar, wire JSON, store protocols. No I/O.
+        .target(
+            name: "RepriseCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        // One portable SQL store over a tiny driver seam.
+        .target(
+            name: "RepriseSQL",
+            dependencies: ["RepriseCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The SQLite driver (GRDB, WAL, group commit).
+        .target(
+            name: "RepriseSQLite",
+            dependencies: ["RepriseSQL", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // Artifact repositories (local files now).
+        .target(
+            name: "RepriseArtifacts",
+            dependencies: [
+                "RepriseCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+            ]
+        ),
+        // The HTTP server (Hummingbird 2). Never imports a database driver.
+        .target(
+            name: "RepriseServer",
+            dependencies: [
+                "RepriseCore", "RepriseArtifacts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // A client of the REST API for the CLI and tests.
+        .target(
+            name: "RepriseClient",
+            dependencies: [
+                "RepriseCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .executableTarget(
+            name: "reprise",
+            dependencies: [
+                "RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseArtifacts", "RepriseServer", "RepriseClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Shared test helpers: the store conformance suite every backend runs, temp dirs.
+        .target(
+            name: "RepriseTestSupport",
+            dependencies: ["RepriseCore", "RepriseSQL"]
+        ),
+        .testTarget(name: "RepriseCoreTests", dependencies: ["RepriseCore"]),
+        .testTarget(
+            name: "RepriseSQLiteTests",
+            dependencies: ["RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseTestSupport"]
+        ),
+        .testTarget(
+            name: "RepriseArtifactsTests",
+            dependencies: ["RepriseArtifacts", "RepriseCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "RepriseServerTests",
+            dependencies: [
+                "RepriseServer", "RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseArtifacts", "RepriseTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)

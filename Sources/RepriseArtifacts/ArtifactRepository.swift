@@ -1,0 +1,154 @@
+import Foundation
+import NIOCore
+import RepriseCore
+import _NIOFileSystem
+
+/// One entry of an artifact listing.
+public struct ArtifactFileInfo: Sendable, Equatable {
+    /// The path relative to the listed root (the basename for a proxy listing).
+    public var path: String
+    public var isDir: Bool
+    public var fileSize: Int64?
+    public init(path: String, isDir: Bool, fileSize: Int64?) {
+        self.path = path
+        self.isDir = isDir
+        self.fileSize = fileSize
+    }
+    public var json: JSONValue {
+        var o = JSONObject([("path", .string(path)), ("is_dir", .bool(isDir))])
+        if let fileSize, !isDir { o["file_size"] = .int(fileSize) }
+        return .object(o)
+    }
+}
+
+/// What is at an artifact path.
+public enum ArtifactKind: Sendable, Equatable {
+    case missing, file(size: Int64), directory
+}
+
+/// Artifact storage addressed by relative paths that have already been split into checked
+/// components (see `Validation.artifactPathComponents`).
+public protocol ArtifactRepository: Sendable {
+    /// Streams `contents` into the file at `path`, creating parent folders; the file appears whole
+    /// or not at all.
+    /// - Returns: the number of bytes written.
+    func write<S: AsyncSequence & Sendable>(_ path: [String], contents: S) async throws -> Int64
+    where S.Element == ByteBuffer
+    func kind(_ path: [String]) async throws -> ArtifactKind
+    /// Streams the file at `path` to `consume`, chunk by chunk, in constant memory.
+    func read(_ path: [String], consume: (ByteBuffer) async throws -> Void) async throws
+    /// The immediate children of a directory, or nil when `path` is not a directory.
+    func list(_ path: [String]) async throws -> [ArtifactFileInfo]?
+    /// Deletes a file or a directory tree. Missing paths are not an error.
+    func delete(_ path: [String]) async throws
+}
+
+/// Artifacts as files under one root folder. Paths can never leave the root: components are
+/// checked before they get here, and `..`, `.` and empty components are rejected again.
+public struct LocalArtifactRepository: ArtifactRepository {
+    public let root: String
+    let fileSystem = FileSystem.shared
+    static let chunkSize: Int64 = 256 * 1024
+
+    /// - Parameter root: the folder; created if missing.
+    public init(root: String) throws {
+        let absolute = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
+        self.root = Validation.normpath(absolute)
+        try FileManager.default.createDirectory(atPath: self.root, withIntermediateDirectories: true)
+    }
+
+    /// The filesystem path for checked components.
+    public func localPath(_ path: [String]) throws -> String {
+        for c in path where c.isEmpty || c == "." || c == ".." || c.contains("/") || c.contains("\u{0}") {
+            throw RepriseError.invalid("Invalid path")
+        }
+        return path.isEmpty ? root : root + "/" + path.joined(separator: "/")
+    }
+
+    public func write<S: AsyncSequence & Sendable>(_ path: [String], contents: S) async throws -> Int64
+    where S.Element == ByteBuffer {
+        guard let name = path.last else { throw RepriseError.invalid("Invalid path") }
+        let target = try localPath(path)
+        let parent = try localPath(Array(path.dropLast()))
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: target, isDirectory: &isDir), isDir.boolValue {
+            throw RepriseError.invalid("Cannot write to '\(path.joined(separator: "/"))': it is a directory")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        } catch {
+            throw RepriseError.invalid("Cannot create the folder for '\(path.joined(separator: "/"))'")
+        }
+        let temp = parent + "/.\(name).upload-\(UUID().uuidString)"
+        var written: Int64 = 0
+        do {
+            try await fileSystem.withFileHandle(
+                forWritingAt: FilePath(temp), options: .newFile(replaceExisting: true)
+            ) { handle in
+                try await handle.withBufferedWriter { writer in
+                    for try await buffer in contents {
+                        written += Int64(buffer.readableBytes)
+                        _ = try await writer.write(contentsOf: buffer)
+                    }
+                }
+                try await handle.synchronize()
+            }
+            guard rename(temp, target) == 0 else {
+                throw RepriseError(.internalError, "Could not store the artifact (errno \(errno))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: temp)
+            throw error
+        }
+        return written
+    }
+
+    public func kind(_ path: [String]) async throws -> ArtifactKind {
+        let p = try localPath(path)
+        guard let info = try await fileSystem.info(forFileAt: FilePath(p), infoAboutSymbolicLink: false) else {
+            return .missing
+        }
+        switch info.type {
+        case .directory: return .directory
+        case .regular: return .file(size: info.size)
+        default: return .missing
+        }
+    }
+
+    public func read(_ path: [String], consume: (ByteBuffer) async throws -> Void) async throws {
+        let p = try localPath(path)
+        try await fileSystem.withFileHandle(forReadingAt: FilePath(p)) { handle in
+            for try await chunk in handle.readChunks(chunkLength: .bytes(Self.chunkSize)) {
+                try await consume(chunk)
+            }
+        }
+    }
+
+    public func list(_ path: [String]) async throws -> [ArtifactFileInfo]? {
+        let p = try localPath(path)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir), isDir.boolValue else { return nil }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: p)) ?? []
+        var out: [ArtifactFileInfo] = []
+        for name in names.sorted() where !(name.hasPrefix(".") && name.contains(".upload-")) {
+            let full = p + "/" + name
+            var childIsDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: full, isDirectory: &childIsDir) else { continue }
+            if childIsDir.boolValue {
+                out.append(ArtifactFileInfo(path: name, isDir: true, fileSize: nil))
+            } else {
+                let size = (try? FileManager.default.attributesOfItem(atPath: full)[.size] as? NSNumber)?.int64Value ?? 0
+                out.append(ArtifactFileInfo(path: name, isDir: false, fileSize: size))
+            }
+        }
+        return out
+    }
+
+    public func delete(_ path: [String]) async throws {
+        let p = try localPath(path)
+        guard !path.isEmpty else { throw RepriseError.invalid("Refusing to delete the artifact root") }
+        if FileManager.default.fileExists(atPath: p) {
+            try FileManager.default.removeItem(atPath: p)
+        }
+    }
+}

@@ -1,0 +1,344 @@
+/// A key/value pair: run tags, experiment tags, params, input tags.
+public struct KeyValue: Sendable, Equatable, Hashable {
+    public var key: String
+    public var value: String
+    public init(_ key: String, _ value: String) {
+        self.key = key
+        self.value = value
+    }
+    public var json: JSONValue { ["key": .string(key), "value": .string(value)] }
+}
+
+public enum LifecycleStage: String, Sendable {
+    case active, deleted
+}
+
+/// Which lifecycle stages a search covers.
+public enum ViewType: String, Sendable {
+    case activeOnly = "ACTIVE_ONLY"
+    case deletedOnly = "DELETED_ONLY"
+    case all = "ALL"
+
+    /// Parses the enum by name or by number, as protobuf JSON allows.
+    public init?(wire: String) {
+        switch wire.uppercased() {
+        case "ACTIVE_ONLY", "1": self = .activeOnly
+        case "DELETED_ONLY", "2": self = .deletedOnly
+        case "ALL", "3": self = .all
+        default: return nil
+        }
+    }
+
+    public var stages: [LifecycleStage] {
+        switch self {
+        case .activeOnly: return [.active]
+        case .deletedOnly: return [.deleted]
+        case .all: return [.active, .deleted]
+        }
+    }
+}
+
+public enum RunStatus: String, Sendable, CaseIterable {
+    case running = "RUNNING", scheduled = "SCHEDULED", finished = "FINISHED", failed = "FAILED", killed = "KILLED"
+
+    public init?(wire: String) {
+        switch wire.uppercased() {
+        case "RUNNING", "1": self = .running
+        case "SCHEDULED", "2": self = .scheduled
+        case "FINISHED", "3": self = .finished
+        case "FAILED", "4": self = .failed
+        case "KILLED", "5": self = .killed
+        default: return nil
+        }
+    }
+}
+
+public struct Experiment: Sendable, Equatable {
+    public var experimentID: String
+    public var name: String
+    public var artifactLocation: String
+    public var lifecycleStage: LifecycleStage
+    public var creationTime: Int64
+    public var lastUpdateTime: Int64
+    public var tags: [KeyValue]
+
+    public init(
+        experimentID: String, name: String, artifactLocation: String, lifecycleStage: LifecycleStage,
+        creationTime: Int64, lastUpdateTime: Int64, tags: [KeyValue]
+    ) {
+        self.experimentID = experimentID
+        self.name = name
+        self.artifactLocation = artifactLocation
+        self.lifecycleStage = lifecycleStage
+        self.creationTime = creationTime
+        self.lastUpdateTime = lastUpdateTime
+        self.tags = tags
+    }
+
+    public var json: JSONValue {
+        var o = JSONObject([
+            ("experiment_id", .string(experimentID)), ("name", .string(name)),
+            ("artifact_location", .string(artifactLocation)), ("lifecycle_stage", .string(lifecycleStage.rawValue)),
+            ("last_update_time", .int(lastUpdateTime)), ("creation_time", .int(creationTime)),
+        ])
+        if !tags.isEmpty { o["tags"] = .array(tags.map(\.json)) }
+        return .object(o)
+    }
+}
+
+public struct RunInfo: Sendable, Equatable {
+    public var runID: String
+    public var experimentID: String
+    public var runName: String
+    public var userID: String
+    public var status: RunStatus
+    public var startTime: Int64
+    public var endTime: Int64?
+    public var artifactURI: String
+    public var lifecycleStage: LifecycleStage
+
+    public init(
+        runID: String, experimentID: String, runName: String, userID: String, status: RunStatus,
+        startTime: Int64, endTime: Int64?, artifactURI: String, lifecycleStage: LifecycleStage
+    ) {
+        self.runID = runID
+        self.experimentID = experimentID
+        self.runName = runName
+        self.userID = userID
+        self.status = status
+        self.startTime = startTime
+        self.endTime = endTime
+        self.artifactURI = artifactURI
+        self.lifecycleStage = lifecycleStage
+    }
+
+    public var json: JSONValue {
+        var o = JSONObject([
+            ("run_uuid", .string(runID)), ("run_id", .string(runID)), ("experiment_id", .string(experimentID)),
+            ("run_name", .string(runName)), ("user_id", .string(userID)), ("status", .string(status.rawValue)),
+            ("start_time", .int(startTime)),
+        ])
+        if let endTime { o["end_time"] = .int(endTime) }
+        o["artifact_uri"] = .string(artifactURI)
+        o["lifecycle_stage"] = .string(lifecycleStage.rawValue)
+        return .object(o)
+    }
+}
+
+/// One metric point.
+public struct Metric: Sendable, Equatable {
+    public var key: String
+    public var value: Double
+    public var timestamp: Int64
+    public var step: Int64
+    public var modelID: String?
+    public var datasetName: String?
+    public var datasetDigest: String?
+    public var runID: String?
+
+    public init(
+        key: String, value: Double, timestamp: Int64, step: Int64 = 0, modelID: String? = nil,
+        datasetName: String? = nil, datasetDigest: String? = nil, runID: String? = nil
+    ) {
+        self.key = key
+        self.value = value
+        self.timestamp = timestamp
+        self.step = step
+        self.modelID = modelID
+        self.datasetName = datasetName
+        self.datasetDigest = datasetDigest
+        self.runID = runID
+    }
+
+    public static func == (a: Metric, b: Metric) -> Bool {
+        a.key == b.key && (a.value == b.value || (a.value.isNaN && b.value.isNaN)) && a.timestamp == b.timestamp
+            && a.step == b.step && a.modelID == b.modelID && a.datasetName == b.datasetName
+            && a.datasetDigest == b.datasetDigest && a.runID == b.runID
+    }
+
+    public var json: JSONValue {
+        var o = JSONObject([
+            ("key", .string(key)), ("value", .double(value)), ("timestamp", .int(timestamp)), ("step", .int(step)),
+        ])
+        if let datasetName, !datasetName.isEmpty { o["dataset_name"] = .string(datasetName) }
+        if let datasetDigest, !datasetDigest.isEmpty { o["dataset_digest"] = .string(datasetDigest) }
+        if let modelID, !modelID.isEmpty { o["model_id"] = .string(modelID) }
+        if let runID, !runID.isEmpty { o["run_id"] = .string(runID) }
+        return .object(o)
+    }
+}
+
+public struct Dataset: Sendable, Equatable {
+    public var name: String
+    public var digest: String
+    public var sourceType: String
+    public var source: String
+    public var schema: String?
+    public var profile: String?
+
+    public init(name: String, digest: String, sourceType: String, source: String, schema: String?, profile: String?) {
+        self.name = name
+        self.digest = digest
+        self.sourceType = sourceType
+        self.source = source
+        self.schema = schema
+        self.profile = profile
+    }
+
+    public var json: JSONValue {
+        var o = JSONObject([
+            ("name", .string(name)), ("digest", .string(digest)), ("source_type", .string(sourceType)),
+            ("source", .string(source)),
+        ])
+        if let schema, !schema.isEmpty { o["schema"] = .string(schema) }
+        if let profile, !profile.isEmpty { o["profile"] = .string(profile) }
+        return .object(o)
+    }
+}
+
+public struct DatasetInput: Sendable, Equatable {
+    public var tags: [KeyValue]
+    public var dataset: Dataset
+    public init(tags: [KeyValue], dataset: Dataset) {
+        self.tags = tags
+        self.dataset = dataset
+    }
+    public var json: JSONValue {
+        var o = JSONObject()
+        if !tags.isEmpty { o["tags"] = .array(tags.map(\.json)) }
+        o["dataset"] = dataset.json
+        return .object(o)
+    }
+}
+
+public struct ModelOutput: Sendable, Equatable {
+    public var modelID: String
+    public var step: Int64
+    public init(modelID: String, step: Int64) {
+        self.modelID = modelID
+        self.step = step
+    }
+}
+
+public struct Run: Sendable, Equatable {
+    public var info: RunInfo
+    public var metrics: [Metric]
+    public var params: [KeyValue]
+    public var tags: [KeyValue]
+    public var datasetInputs: [DatasetInput]
+    public var modelInputs: [String]
+    public var modelOutputs: [ModelOutput]
+
+    public init(
+        info: RunInfo, metrics: [Metric] = [], params: [KeyValue] = [], tags: [KeyValue] = [],
+        datasetInputs: [DatasetInput] = [], modelInputs: [String] = [], modelOutputs: [ModelOutput] = []
+    ) {
+        self.info = info
+        self.metrics = metrics
+        self.params = params
+        self.tags = tags
+        self.datasetInputs = datasetInputs
+        self.modelInputs = modelInputs
+        self.modelOutputs = modelOutputs
+    }
+
+    public var json: JSONValue {
+        var data = JSONObject()
+        if !metrics.isEmpty { data["metrics"] = .array(metrics.map(\.json)) }
+        if !params.isEmpty { data["params"] = .array(params.map(\.json)) }
+        if !tags.isEmpty { data["tags"] = .array(tags.map(\.json)) }
+        var inputs = JSONObject()
+        if !datasetInputs.isEmpty { inputs["dataset_inputs"] = .array(datasetInputs.map(\.json)) }
+        if !modelInputs.isEmpty { inputs["model_inputs"] = .array(modelInputs.map { ["model_id": .string($0)] }) }
+        var o = JSONObject([("info", info.json), ("data", .object(data)), ("inputs", .object(inputs))])
+        if !modelOutputs.isEmpty {
+            o["outputs"] = [
+                "model_outputs": .array(modelOutputs.map { ["model_id": .string($0.modelID), "step": .int($0.step)] })
+            ]
+        }
+        return .object(o)
+    }
+}
+
+public enum LoggedModelStatus: String, Sendable {
+    case unspecified = "LOGGED_MODEL_STATUS_UNSPECIFIED"
+    case pending = "LOGGED_MODEL_PENDING"
+    case ready = "LOGGED_MODEL_READY"
+    case uploadFailed = "LOGGED_MODEL_UPLOAD_FAILED"
+
+    public init?(wire: String) {
+        switch wire.uppercased() {
+        case "LOGGED_MODEL_STATUS_UNSPECIFIED", "0": self = .unspecified
+        case "LOGGED_MODEL_PENDING", "1": self = .pending
+        case "LOGGED_MODEL_READY", "2": self = .ready
+        case "LOGGED_MODEL_UPLOAD_FAILED", "3": self = .uploadFailed
+        default: return nil
+        }
+    }
+}
+
+/// An MLflow 3 logged model (`m-…`).
+public struct LoggedModel: Sendable, Equatable {
+    public var modelID: String
+    public var experimentID: String
+    public var name: String
+    public var creationTime: Int64
+    public var lastUpdatedTime: Int64
+    public var artifactURI: String
+    public var status: LoggedModelStatus
+    public var statusMessage: String?
+    public var modelType: String
+    public var sourceRunID: String?
+    public var lifecycleStage: LifecycleStage
+    public var tags: [KeyValue]
+    public var params: [KeyValue]
+    public var metrics: [Metric]
+
+    public init(
+        modelID: String, experimentID: String, name: String, creationTime: Int64, lastUpdatedTime: Int64,
+        artifactURI: String, status: LoggedModelStatus, statusMessage: String?, modelType: String,
+        sourceRunID: String?, lifecycleStage: LifecycleStage, tags: [KeyValue], params: [KeyValue],
+        metrics: [Metric]
+    ) {
+        self.modelID = modelID
+        self.experimentID = experimentID
+        self.name = name
+        self.creationTime = creationTime
+        self.lastUpdatedTime = lastUpdatedTime
+        self.artifactURI = artifactURI
+        self.status = status
+        self.statusMessage = statusMessage
+        self.modelType = modelType
+        self.sourceRunID = sourceRunID
+        self.lifecycleStage = lifecycleStage
+        self.tags = tags
+        self.params = params
+        self.metrics = metrics
+    }
+
+    public var json: JSONValue {
+        var info = JSONObject([
+            ("model_id", .string(modelID)), ("experiment_id", .string(experimentID)), ("name", .string(name)),
+            ("creation_timestamp_ms", .int(creationTime)), ("last_updated_timestamp_ms", .int(lastUpdatedTime)),
+            ("artifact_uri", .string(artifactURI)), ("status", .string(status.rawValue)),
+            ("model_type", .string(modelType)),
+        ])
+        if let sourceRunID, !sourceRunID.isEmpty { info["source_run_id"] = .string(sourceRunID) }
+        if let statusMessage, !statusMessage.isEmpty { info["status_message"] = .string(statusMessage) }
+        if !tags.isEmpty { info["tags"] = .array(tags.map(\.json)) }
+        var data = JSONObject()
+        if !params.isEmpty { data["params"] = .array(params.map(\.json)) }
+        if !metrics.isEmpty { data["metrics"] = .array(metrics.map(\.json)) }
+        return ["info": .object(info), "data": .object(data)]
+    }
+}
+
+/// A page of search results; `nextOffset` is set when more results exist.
+public struct Page<T: Sendable>: Sendable {
+    public var items: [T]
+    public var nextOffset: Int?
+    public init(items: [T], nextOffset: Int?) {
+        self.items = items
+        self.nextOffset = nextOffset
+    }
+}

@@ -1,0 +1,116 @@
+/// What a new run needs.
+public struct CreateRunInput: Sendable {
+    public var experimentID: String
+    public var userID: String
+    public var runName: String?
+    public var startTime: Int64
+    public var tags: [KeyValue]
+    public init(experimentID: String, userID: String, runName: String?, startTime: Int64, tags: [KeyValue]) {
+        self.experimentID = experimentID
+        self.userID = userID
+        self.runName = runName
+        self.startTime = startTime
+        self.tags = tags
+    }
+}
+
+/// What a new logged model needs.
+public struct CreateLoggedModelInput: Sendable {
+    public var experimentID: String
+    public var name: String?
+    public var modelType: String?
+    public var sourceRunID: String?
+    public var params: [KeyValue]
+    public var tags: [KeyValue]
+    public init(
+        experimentID: String, name: String?, modelType: String?, sourceRunID: String?, params: [KeyValue],
+        tags: [KeyValue]
+    ) {
+        self.experimentID = experimentID
+        self.name = name
+        self.modelType = modelType
+        self.sourceRunID = sourceRunID
+        self.params = params
+        self.tags = tags
+    }
+}
+
+/// How the param-immutability error is worded: the single-param and batch endpoints differ.
+public enum ParamConflictStyle: Sendable {
+    case single, batch
+}
+
+/// Where new experiments put their artifacts.
+public struct ArtifactRootPolicy: Sendable {
+    /// The root for new experiments: `mlflow-artifacts:/` when serving artifacts, else a path or URI.
+    public var defaultRoot: String
+    /// The directory relative artifact locations resolve against (the server's working directory).
+    public var workingDirectory: String
+    public init(defaultRoot: String, workingDirectory: String) {
+        self.defaultRoot = defaultRoot
+        self.workingDirectory = workingDirectory
+    }
+
+    /// `<root>/<id>`, without doubling slashes.
+    public func location(forExperiment id: String) -> String {
+        defaultRoot.hasSuffix("/") ? defaultRoot + id : defaultRoot + "/" + id
+    }
+
+    /// Resolves a user-supplied artifact location: a relative local path becomes absolute against the CWD.
+    public func resolve(_ location: String) -> String {
+        if location.contains(":") || location.hasPrefix("/") { return location }
+        let base = workingDirectory.hasSuffix("/") ? String(workingDirectory.dropLast()) : workingDirectory
+        return Validation.normpath(base + "/" + location)
+    }
+}
+
+/// The tracking store: experiments, runs and their data, logged models.
+///
+/// Every method is atomic: it either applies completely or throws and changes nothing. A write
+/// returns only once it is durable. Implementations throw `RepriseError` for every failure a
+/// client can cause.
+public protocol TrackingStore: Sendable {
+    // Experiments
+    func createExperiment(name: String, artifactLocation: String?, tags: [KeyValue]) async throws -> String
+    func getExperiment(id: String) async throws -> Experiment
+    func getExperiment(name: String) async throws -> Experiment
+    func searchExperiments(_ query: ExperimentSearchQuery) async throws -> Page<Experiment>
+    func renameExperiment(id: String, newName: String) async throws
+    func deleteExperiment(id: String) async throws
+    func restoreExperiment(id: String) async throws
+    func setExperimentTag(id: String, tag: KeyValue) async throws
+    func deleteExperimentTag(id: String, key: String) async throws
+
+    // Runs
+    func createRun(_ input: CreateRunInput) async throws -> Run
+    func getRun(id: String) async throws -> Run
+    func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo
+    func deleteRun(id: String) async throws
+    func restoreRun(id: String) async throws
+    /// Params first, then metrics, then tags; all or nothing.
+    func logBatch(
+        runID: String, metrics: [Metric], params: [KeyValue], tags: [KeyValue], conflictStyle: ParamConflictStyle
+    ) async throws
+    func deleteTag(runID: String, key: String) async throws
+    func logInputs(runID: String, datasets: [DatasetInput], modelIDs: [String]) async throws
+    func logOutputs(runID: String, outputs: [ModelOutput]) async throws
+    func searchRuns(_ query: RunSearchQuery) async throws -> Page<Run>
+    /// Ordered by (timestamp, step, value).
+    func metricHistory(runID: String, key: String, offset: Int, limit: Int?) async throws -> Page<Metric>
+    /// Sampled history for several runs, each point tagged with its run id.
+    func metricHistoryBulkInterval(
+        runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int
+    ) async throws -> [Metric]
+    /// All points of one key for several runs, sorted by run id then (timestamp, step, value).
+    func metricHistoryBulk(runIDs: [String], key: String, maxResults: Int) async throws -> [Metric]
+
+    // Logged models
+    func createLoggedModel(_ input: CreateLoggedModelInput) async throws -> LoggedModel
+    func getLoggedModel(id: String, allowDeleted: Bool) async throws -> LoggedModel
+    func finalizeLoggedModel(id: String, status: LoggedModelStatus) async throws -> LoggedModel
+    func deleteLoggedModel(id: String) async throws
+    func setLoggedModelTags(id: String, tags: [KeyValue]) async throws
+    func deleteLoggedModelTag(id: String, key: String) async throws
+    func logLoggedModelParams(id: String, params: [KeyValue]) async throws
+    func searchLoggedModels(_ query: LoggedModelSearchQuery) async throws -> Page<LoggedModel>
+}

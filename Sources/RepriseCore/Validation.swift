@@ -1,0 +1,174 @@
+/// The reference server's validation rules and limits (spec §6), with its messages.
+public enum Validation {
+    public static let maxParamValueLength = 6000
+    public static let maxTagValueLength = 8000
+    public static let maxExperimentTagValueLength = 20000
+    public static let maxEntityKeyLength = 250
+    public static let maxExperimentNameLength = 500
+    public static let maxBatchMetrics = 1000
+    public static let maxBatchParams = 100
+    public static let maxBatchTags = 100
+    public static let maxBatchTotal = 1000
+    public static let maxBatchBodyBytes = 1_000_000
+    public static let maxDatasetNameLength = 500
+    public static let maxDatasetDigestLength = 36
+    public static let maxDatasetSourceLength = 65535
+    public static let maxDatasetSchemaLength = 1_048_575
+    public static let maxDatasetProfileLength = 16_777_215
+    public static let maxInputTagKeyLength = 255
+    public static let maxInputTagValueLength = 500
+
+    /// Whether a character is in Python's `\w` class.
+    static func isWord(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" }
+
+    /// Python's `posixpath.normpath`.
+    public static func normpath(_ path: String) -> String {
+        if path.isEmpty { return "." }
+        let initialSlashes = path.hasPrefix("//") && !path.hasPrefix("///") ? 2 : (path.hasPrefix("/") ? 1 : 0)
+        var out: [Substring] = []
+        for comp in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if comp == "." { continue }
+            if comp == ".." {
+                if initialSlashes == 0 && (out.isEmpty || out.last == "..") {
+                    out.append(comp)
+                } else if !out.isEmpty {
+                    out.removeLast()
+                }
+                continue
+            }
+            out.append(comp)
+        }
+        let joined = String(repeating: "/", count: initialSlashes) + out.joined(separator: "/")
+        return joined.isEmpty ? "." : joined
+    }
+
+    /// Validates a metric, param or tag key: characters, path-normal form and length.
+    /// - Parameters:
+    ///   - key: the key as sent.
+    ///   - lengthLabel: how the length error names the field (`Param key`, `Metric name`, `Tag key`).
+    public static func validateKey(_ key: String, lengthLabel: String, maxLength: Int = maxEntityKeyLength) throws {
+        for c in key where !(isWord(c) || c == "/" || c == "." || c == "-" || c == " " || c == ":") {
+            throw RepriseError.invalid(
+                "Invalid value \(JSONValue.string(key).jsonString) for parameter 'key' supplied: Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/)."
+            )
+        }
+        let norm = normpath(key)
+        if norm != key || norm == "." || norm.hasPrefix("..") || norm.hasPrefix("/") {
+            throw RepriseError.invalid(
+                "Invalid value \(JSONValue.string(key).jsonString) for parameter 'key' supplied: Names may be treated as files in certain cases, and must not resolve to other names when treated as such. This name would resolve to '\(norm)'"
+            )
+        }
+        if key.count > maxLength {
+            throw RepriseError.invalid("'\(lengthLabel)' exceeds the maximum length of \(maxLength) characters")
+        }
+    }
+
+    /// Truncates a value the way the reference does with `MLFLOW_TRUNCATE_LONG_VALUES` on (its default).
+    public static func truncated(_ value: String, max: Int) -> String {
+        value.count > max ? String(value.prefix(max)) : value
+    }
+
+    public static func validateExperimentName(_ name: String?) throws -> String {
+        guard let name, !name.isEmpty else { throw RepriseError.missing("name") }
+        if name.count > maxExperimentNameLength {
+            throw RepriseError.invalid("'name' exceeds the maximum length of \(maxExperimentNameLength) characters")
+        }
+        return name
+    }
+
+    /// Experiment ids are integers rendered as strings.
+    public static func validateExperimentID(_ id: String) throws -> Int64 {
+        guard let v = Int64(id) else {
+            throw RepriseError.invalid("Invalid experiment ID '\(id)'. Experiment ID must be a valid integer.")
+        }
+        return v
+    }
+
+    /// `^[a-zA-Z0-9][\w\-]{0,255}$`
+    public static func validateRunID(_ id: String) throws {
+        var ok = !id.isEmpty && id.count <= 256
+        if ok, let first = id.first {
+            ok = first.isASCII && (first.isLetter || first.isNumber)
+            ok = ok && id.dropFirst().allSatisfy { isWord($0) || $0 == "-" }
+        }
+        if !ok {
+            throw RepriseError.invalid("Invalid run ID: '\(id)'")
+        }
+    }
+
+    public static func validateLoggedModelName(_ name: String) throws {
+        if name.isEmpty || name.contains(where: { "/:.%\"'".contains($0) }) {
+            throw RepriseError.invalid(
+                "Invalid model name ('\(name)') provided. Model name must be a non-empty string and cannot contain the following prohibited characters: '/', ':', '.', '%', '\"', \"'\"."
+            )
+        }
+    }
+
+    /// Splits and checks a relative artifact path: not absolute, no `..` segment, no `#`, no backslash,
+    /// no NUL. The caller passes the percent-decoded path.
+    /// - Returns: the non-empty, non-`.` path components.
+    public static func artifactPathComponents(_ path: String) throws -> [String] {
+        let invalid = RepriseError.invalid("Invalid path")
+        if path.hasPrefix("/") || path.contains("\\") || path.contains("#") || path.contains("\u{0}") {
+            throw invalid
+        }
+        // A Windows drive prefix such as C: is absolute too.
+        if path.count >= 2, path.dropFirst().first == ":", path.first?.isLetter == true { throw invalid }
+        var comps: [String] = []
+        for c in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if c == ".." { throw invalid }
+            if c == "." { continue }
+            comps.append(String(c))
+        }
+        return comps
+    }
+
+    /// Percent-decodes a URL path or query component. Returns `nil` for malformed escapes.
+    public static func percentDecode(_ s: some StringProtocol, plusAsSpace: Bool = false) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(s.utf8.count)
+        var it = Array(s.utf8)[...]
+        while let c = it.popFirst() {
+            if c == UInt8(ascii: "%") {
+                guard let h = it.popFirst(), let l = it.popFirst(), let hv = hexValue(h), let lv = hexValue(l) else {
+                    return nil
+                }
+                bytes.append(hv << 4 | lv)
+            } else if plusAsSpace && c == UInt8(ascii: "+") {
+                bytes.append(0x20)
+            } else {
+                bytes.append(c)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x41...0x46: return c - 0x41 + 10
+        case 0x61...0x66: return c - 0x61 + 10
+        default: return nil
+        }
+    }
+}
+
+/// Names for runs created without one: `adjective-animal-NNN`.
+public enum RunNames {
+    static let adjectives = [
+        "amber", "bold", "brisk", "calm", "clever", "crisp", "daring", "eager", "fair", "fleet", "gentle", "glad",
+        "grand", "hardy", "honest", "keen", "kind", "lively", "loyal", "lucid", "merry", "nimble", "noble", "patient",
+        "polite", "proud", "quick", "quiet", "rapid", "sharp", "shy", "silver", "steady", "sunny", "swift", "tidy",
+        "vivid", "warm", "wise", "zesty",
+    ]
+    static let animals = [
+        "badger", "bat", "bear", "bison", "crane", "crow", "deer", "dove", "eagle", "eel", "finch", "fox", "frog",
+        "gecko", "goat", "hare", "hawk", "heron", "ibis", "jay", "koala", "lark", "lemur", "lynx", "mole", "moth",
+        "newt", "otter", "owl", "panda", "quail", "raven", "seal", "shrew", "snail", "stork", "swan", "toad",
+        "trout", "wolf", "wren", "yak",
+    ]
+
+    public static func random() -> String {
+        "\(adjectives.randomElement()!)-\(animals.randomElement()!)-\(Int.random(in: 0..<1000))"
+    }
+}

@@ -1,0 +1,475 @@
+import RepriseCore
+
+extension SQLTrackingStore {
+    static let runColumns =
+        "r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage"
+
+    static func runInfo(_ row: SQLRow) -> RunInfo {
+        RunInfo(
+            runID: row.string(0), experimentID: row.string(1), runName: row.string(2), userID: row.string(3),
+            status: RunStatus(rawValue: row.string(4)) ?? .running, startTime: row.int(5), endTime: row.optionalInt(6),
+            artifactURI: row.string(7), lifecycleStage: LifecycleStage(rawValue: row.string(8)) ?? .active)
+    }
+
+    /// Checks that a run exists and is active, as every run mutation requires.
+    static func requireActiveRun(_ db: any SQLConnection, _ id: String) throws {
+        guard let row = try db.queryOne("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", [.text(id)]) else {
+            throw RepriseError.notFound("Run with id=\(id) not found")
+        }
+        let stage = row.string(0)
+        if stage != LifecycleStage.active.rawValue {
+            throw RepriseError.invalid("The run \(id) must be in the 'active' state. Current state is \(stage).")
+        }
+    }
+
+    static func metric(_ row: SQLRow, from i: Int, runID: String? = nil) -> Metric {
+        // Columns from i: key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest
+        Metric(
+            key: row.string(i), value: row.int(i + 2) == 1 ? .nan : row.double(i + 1), timestamp: row.int(i + 3),
+            step: row.int(i + 4), modelID: row.optionalString(i + 5), datasetName: row.optionalString(i + 6),
+            datasetDigest: row.optionalString(i + 7), runID: runID)
+    }
+
+    /// Loads whole runs, in the order of `ids`. Side tables are read in bulk.
+    static func loadRuns(_ db: any SQLConnection, ids: [String]) throws -> [Run] {
+        if ids.isEmpty { return [] }
+        var runs: [String: Run] = [:]
+        for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+            let binds = chunk.map(SQLValue.text)
+            let inList = placeholders(chunk.count)
+            for row in try db.query("SELECT \(runColumns) FROM runs r WHERE r.run_uuid IN (\(inList))", binds) {
+                let info = runInfo(row)
+                runs[info.runID] = Run(info: info)
+            }
+            for row in try db.query(
+                "SELECT run_uuid, key, value FROM params WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key", binds)
+            {
+                runs[row.string(0)]?.params.append(KeyValue(row.string(1), row.string(2)))
+            }
+            for row in try db.query(
+                "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key", binds)
+            {
+                runs[row.string(0)]?.tags.append(KeyValue(row.string(1), row.string(2)))
+            }
+            for row in try db.query(
+                "SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM latest_metrics WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key",
+                binds)
+            {
+                runs[row.string(0)]?.metrics.append(metric(row, from: 1))
+            }
+            var inputs: [String: [(String, Dataset)]] = [:]
+            for row in try db.query(
+                """
+                SELECT i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+                FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid
+                WHERE i.run_uuid IN (\(inList)) ORDER BY i.run_uuid, i.position
+                """, binds)
+            {
+                let ds = Dataset(
+                    name: row.string(2), digest: row.string(3), sourceType: row.string(4), source: row.string(5),
+                    schema: row.optionalString(6), profile: row.optionalString(7))
+                inputs[row.string(0), default: []].append((row.string(1), ds))
+            }
+            if !inputs.isEmpty {
+                var inputTags: [String: [KeyValue]] = [:]
+                for row in try db.query(
+                    "SELECT run_uuid, dataset_uuid, key, value FROM input_tags WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, dataset_uuid, key",
+                    binds)
+                {
+                    inputTags[row.string(0) + "/" + row.string(1), default: []].append(KeyValue(row.string(2), row.string(3)))
+                }
+                for (runID, list) in inputs {
+                    runs[runID]?.datasetInputs = list.map { (uuid, ds) in
+                        DatasetInput(tags: inputTags[runID + "/" + uuid] ?? [], dataset: ds)
+                    }
+                }
+            }
+            for row in try db.query(
+                "SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, model_id",
+                binds)
+            {
+                runs[row.string(0)]?.modelInputs.append(row.string(1))
+            }
+            for row in try db.query(
+                "SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, model_id",
+                binds)
+            {
+                runs[row.string(0)]?.modelOutputs.append(ModelOutput(modelID: row.string(1), step: row.int(2)))
+            }
+        }
+        return ids.compactMap { runs[$0] }
+    }
+
+    public func createRun(_ input: CreateRunInput) async throws -> Run {
+        let expID = input.experimentID.isEmpty ? "0" : input.experimentID
+        _ = try Validation.validateExperimentID(expID)
+        var tags = try input.tags.map { t -> KeyValue in
+            try Validation.validateKey(t.key, lengthLabel: "Tag key")
+            return KeyValue(t.key, Validation.truncated(t.value, max: Validation.maxTagValueLength))
+        }
+        let tagName = tags.last(where: { $0.key == "mlflow.runName" })?.value
+        if let n = input.runName, !n.isEmpty, let tagName, tagName != n {
+            throw RepriseError.invalid(
+                "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='\(n)', mlflow.runName='\(tagName)')."
+            )
+        }
+        let name = (input.runName.flatMap { $0.isEmpty ? nil : $0 }) ?? tagName ?? RunNames.random()
+        if tagName == nil { tags.append(KeyValue("mlflow.runName", name)) }
+        let runID = Self.newID()
+        let finalTags = tags
+        return try await driver.write { db in
+            let exp = try Self.requireActiveExperiment(db, id: expID)
+            let base = exp.artifactLocation.hasSuffix("/") ? String(exp.artifactLocation.dropLast()) : exp.artifactLocation
+            let artifactURI = "\(base)/\(runID)/artifacts"
+            try db.execute(
+                "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, deleted_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, NULL, 'active', ?)",
+                [.text(runID), .int(Int64(expID)!), .text(name), .text(input.userID), .int(input.startTime), .text(artifactURI)])
+            for t in finalTags {
+                try db.execute(
+                    "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
+                    [.text(runID), .text(t.key), .text(t.value)])
+            }
+            return try Self.loadRuns(db, ids: [runID])[0]
+        }
+    }
+
+    public func getRun(id: String) async throws -> Run {
+        try await driver.read { db in
+            guard let run = try Self.loadRuns(db, ids: [id]).first else {
+                throw RepriseError.notFound("Run with id=\(id) not found")
+            }
+            return run
+        }
+    }
+
+    public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo {
+        try await driver.write { db in
+            try Self.requireActiveRun(db, id)
+            if let status { try db.execute("UPDATE runs SET status = ? WHERE run_uuid = ?", [.text(status.rawValue), .text(id)]) }
+            if let endTime { try db.execute("UPDATE runs SET end_time = ? WHERE run_uuid = ?", [.int(endTime), .text(id)]) }
+            if let runName, !runName.isEmpty {
+                try db.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(runName), .text(id)])
+                try db.execute(
+                    "INSERT INTO tags (run_uuid, key, value) VALUES (?, 'mlflow.runName', ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
+                    [.text(id), .text(runName)])
+            }
+            let row = try db.queryOne("SELECT \(Self.runColumns) FROM runs r WHERE r.run_uuid = ?", [.text(id)])!
+            return Self.runInfo(row)
+        }
+    }
+
+    public func deleteRun(id: String) async throws {
+        try await driver.write { db in
+            let n = try db.execute(
+                "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE run_uuid = ?", [.int(Self.now()), .text(id)])
+            if n == 0 { throw RepriseError.notFound("Run with id=\(id) not found") }
+        }
+    }
+
+    public func restoreRun(id: String) async throws {
+        try await driver.write { db in
+            let n = try db.execute(
+                "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE run_uuid = ?", [.text(id)])
+            if n == 0 { throw RepriseError.notFound("Run with id=\(id) not found") }
+        }
+    }
+
+    static let insertMetricSQL =
+        "INSERT INTO metrics (run_uuid, key, timestamp, step, value, is_nan, model_id, dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    static let upsertLatestSQL = """
+        INSERT INTO latest_metrics (run_uuid, key, timestamp, step, value, is_nan, model_id, dataset_name, dataset_digest)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (run_uuid, key) DO UPDATE SET timestamp = excluded.timestamp, step = excluded.step,
+          value = excluded.value, is_nan = excluded.is_nan, model_id = excluded.model_id,
+          dataset_name = excluded.dataset_name, dataset_digest = excluded.dataset_digest
+        WHERE excluded.step > latest_metrics.step
+          OR (excluded.step = latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp
+            OR (excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)))
+        """
+    static let insertModelMetricSQL =
+        "INSERT INTO logged_model_metrics (model_id, key, timestamp, step, value, is_nan, run_uuid, dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    static let upsertTagSQL =
+        "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value"
+
+    /// ±inf are stored as the largest finite doubles, NaN as 0 with a flag (spec §6.4).
+    static func storedValue(_ v: Double) -> (Double, Int64) {
+        if v.isNaN { return (0, 1) }
+        if v == .infinity { return (.greatestFiniteMagnitude, 0) }
+        if v == -.infinity { return (-.greatestFiniteMagnitude, 0) }
+        return (v, 0)
+    }
+
+    public func logBatch(
+        runID: String, metrics: [Metric], params: [KeyValue], tags: [KeyValue], conflictStyle: ParamConflictStyle
+    ) async throws {
+        let params = params.map { KeyValue($0.key, Validation.truncated($0.value, max: Validation.maxParamValueLength)) }
+        let tags = tags.map { KeyValue($0.key, Validation.truncated($0.value, max: Validation.maxTagValueLength)) }
+        try await driver.write { db in
+            try Self.requireActiveRun(db, runID)
+            var conflicts: [(String, String, String)] = []
+            for p in params {
+                if let old = try db.queryOne("SELECT value FROM params WHERE run_uuid = ? AND key = ?", [.text(runID), .text(p.key)]) {
+                    if old.string(0) != p.value { conflicts.append((p.key, old.string(0), p.value)) }
+                } else {
+                    try db.execute("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)", [.text(runID), .text(p.key), .text(p.value)])
+                }
+            }
+            if let first = conflicts.first {
+                switch conflictStyle {
+                case .single:
+                    throw RepriseError.invalid(
+                        "Changing param values is not allowed. Param with key='\(first.0)' was already logged with value='\(first.1)' for run ID='\(runID)'. Attempted logging new value '\(first.2)'."
+                    )
+                case .batch:
+                    let list = conflicts.map { "{'key': '\($0.0)', 'old_value': '\($0.1)', 'new_value': '\($0.2)'}" }
+                        .joined(separator: ", ")
+                    throw RepriseError.invalid(
+                        "Changing param values is not allowed. Params were already logged='[\(list)]' for run ID='\(runID)'.")
+                }
+            }
+            for m in metrics {
+                let (value, isNaN) = Self.storedValue(m.value)
+                let binds: [SQLValue] = [
+                    .text(runID), .text(m.key), .int(m.timestamp), .int(m.step), .double(value), .int(isNaN),
+                    SQLValue(m.modelID), SQLValue(m.datasetName), SQLValue(m.datasetDigest),
+                ]
+                if try db.execute(Self.insertMetricSQL, binds) == 0 { continue }  // an exact duplicate
+                try db.execute(Self.upsertLatestSQL, binds)
+                if let model = m.modelID, !model.isEmpty {
+                    try db.execute(
+                        Self.insertModelMetricSQL,
+                        [.text(model), .text(m.key), .int(m.timestamp), .int(m.step), .double(value), .int(isNaN),
+                         .text(runID), SQLValue(m.datasetName), SQLValue(m.datasetDigest)])
+                }
+            }
+            for t in tags {
+                try db.execute(Self.upsertTagSQL, [.text(runID), .text(t.key), .text(t.value)])
+                if t.key == "mlflow.runName" {
+                    try db.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(t.value), .text(runID)])
+                }
+            }
+        }
+    }
+
+    public func deleteTag(runID: String, key: String) async throws {
+        try await driver.write { db in
+            try Self.requireActiveRun(db, runID)
+            let n = try db.execute("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(key)])
+            if n == 0 { throw RepriseError.notFound("No tag with name: \(key) in run with id \(runID)") }
+        }
+    }
+
+    public func logInputs(runID: String, datasets: [DatasetInput], modelIDs: [String]) async throws {
+        try await driver.write { db in
+            try Self.requireActiveRun(db, runID)
+            let exp = try db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(runID)])!.int(0)
+            var position = try db.queryOne("SELECT COALESCE(MAX(position), -1) + 1 FROM run_inputs WHERE run_uuid = ?", [.text(runID)])!.int(0)
+            for input in datasets {
+                let d = input.dataset
+                let uuid: String
+                if let row = try db.queryOne(
+                    "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?",
+                    [.int(exp), .text(d.name), .text(d.digest)])
+                {
+                    uuid = row.string(0)
+                } else {
+                    uuid = Self.newID()
+                    try db.execute(
+                        "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [.text(uuid), .int(exp), .text(d.name), .text(d.digest), .text(d.sourceType), .text(d.source),
+                         SQLValue(d.schema), SQLValue(d.profile)])
+                }
+                let inserted = try db.execute(
+                    "INSERT INTO run_inputs (run_uuid, dataset_uuid, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    [.text(runID), .text(uuid), .int(position)])
+                if inserted > 0 { position += 1 }
+                for t in input.tags {
+                    try db.execute(
+                        "INSERT INTO input_tags (run_uuid, dataset_uuid, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (run_uuid, dataset_uuid, key) DO UPDATE SET value = excluded.value",
+                        [.text(runID), .text(uuid), .text(t.key), .text(t.value)])
+                }
+            }
+            for m in modelIDs {
+                try db.execute(
+                    "INSERT INTO run_model_inputs (run_uuid, model_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [.text(runID), .text(m)])
+            }
+        }
+    }
+
+    public func logOutputs(runID: String, outputs: [ModelOutput]) async throws {
+        try await driver.write { db in
+            try Self.requireActiveRun(db, runID)
+            for o in outputs {
+                try db.execute(
+                    "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES (?, ?, ?) ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
+                    [.text(runID), .text(o.modelID), .int(o.step)])
+            }
+        }
+    }
+
+    // MARK: - Search
+
+    func runClause(_ c: FilterClause) -> (String, [SQLValue]) {
+        switch c.entity {
+        case .metric:
+            let (cmp, b) = metricComparison(alias: "m", c)
+            return (
+                "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ? AND \(cmp))",
+                [.text(c.key)] + b
+            )
+        case .param:
+            return tagLikeClause(table: "params", idColumn: "run_uuid", outer: "r.run_uuid", c)
+        case .tag:
+            return tagLikeClause(table: "tags", idColumn: "run_uuid", outer: "r.run_uuid", c)
+        case .attribute:
+            switch c.key {
+            case "start_time", "end_time":
+                guard case .number(let d, _) = c.value else { return ("1 = 0", []) }
+                return ("r.\(c.key) \(c.comparator.rawValue) ?", [.double(d)])
+            case "run_id": return stringComparison("r.run_uuid", c)
+            case "run_name": return stringComparison("r.name", c)
+            default: return stringComparison("r.\(c.key)", c)
+            }
+        case .dataset:
+            if c.key == "context" {
+                let (frag, b) = stringComparison("t.value", c)
+                return (
+                    "EXISTS (SELECT 1 FROM input_tags t WHERE t.run_uuid = r.run_uuid AND t.key = 'mlflow.data.context' AND \(frag))",
+                    b
+                )
+            }
+            let (frag, b) = stringComparison("d.\(c.key)", c)
+            return (
+                "EXISTS (SELECT 1 FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid WHERE i.run_uuid = r.run_uuid AND \(frag))",
+                b
+            )
+        }
+    }
+
+    public func searchRuns(_ query: RunSearchQuery) async throws -> Page<Run> {
+        if query.experimentIDs.isEmpty { return Page(items: [], nextOffset: nil) }
+        var joins = ""
+        var joinBinds: [SQLValue] = []
+        var order: [String] = []
+        var hasStart = false
+        for (n, t) in query.orderBy.enumerated() {
+            let dir = t.ascending ? "ASC" : "DESC"
+            let a = "o\(n)"
+            switch t.entity {
+            case .metric:
+                joins += " LEFT JOIN latest_metrics \(a) ON \(a).run_uuid = r.run_uuid AND \(a).key = ?"
+                joinBinds.append(.text(t.key))
+                order.append("CASE WHEN \(a).run_uuid IS NULL THEN 2 WHEN \(a).is_nan = 1 THEN 1 ELSE 0 END")
+                order.append("\(a).value \(dir)")
+            case .param, .tag:
+                let table = t.entity == .param ? "params" : "tags"
+                joins += " LEFT JOIN \(table) \(a) ON \(a).run_uuid = r.run_uuid AND \(a).key = ?"
+                joinBinds.append(.text(t.key))
+                order.append("CASE WHEN \(a).run_uuid IS NULL THEN 1 ELSE 0 END")
+                order.append("\(a).value \(dir)")
+            case .attribute:
+                let column: String
+                switch t.key {
+                case "run_id": column = "r.run_uuid"
+                case "run_name": column = "r.name"
+                default: column = "r.\(t.key)"
+                }
+                if t.key == "start_time" { hasStart = true }
+                order.append("CASE WHEN \(column) IS NULL THEN 1 ELSE 0 END")
+                order.append("\(column) \(dir)")
+            case .dataset:
+                continue
+            }
+        }
+        if !hasStart { order.append("r.start_time DESC") }
+        order.append("r.run_uuid ASC")
+
+        var sql = "SELECT r.run_uuid FROM runs r\(joins) WHERE r.experiment_id IN (\(placeholders(query.experimentIDs.count)))"
+        var binds = joinBinds + query.experimentIDs.map(SQLValue.int)
+        sql += " AND r.lifecycle_stage IN (\(placeholders(query.viewType.stages.count)))"
+        binds += query.viewType.stages.map { .text($0.rawValue) }
+        for c in query.filter {
+            let (frag, b) = runClause(c)
+            sql += " AND " + frag
+            binds += b
+        }
+        sql += " ORDER BY " + order.joined(separator: ", ") + " LIMIT ? OFFSET ?"
+        binds += [.int(Int64(query.maxResults + 1)), .int(Int64(query.offset))]
+        let finalSQL = sql
+        let finalBinds = binds
+        return try await driver.read { db in
+            let ids = try db.query(finalSQL, finalBinds).map { $0.string(0) }
+            let more = ids.count > query.maxResults
+            let runs = try Self.loadRuns(db, ids: Array(ids.prefix(query.maxResults)))
+            return Page(items: runs, nextOffset: more ? query.offset + query.maxResults : nil)
+        }
+    }
+
+    // MARK: - Metric history
+
+    public func metricHistory(runID: String, key: String, offset: Int, limit: Int?) async throws -> Page<Metric> {
+        try await driver.read { db in
+            var sql =
+                "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value"
+            var binds: [SQLValue] = [.text(runID), .text(key)]
+            if let limit {
+                sql += " LIMIT ? OFFSET ?"
+                binds += [.int(Int64(limit + 1)), .int(Int64(offset))]
+            } else if offset > 0 {
+                sql += " LIMIT -1 OFFSET ?"
+                binds.append(.int(Int64(offset)))
+            }
+            let rows = try db.query(sql, binds)
+            let more = limit.map { rows.count > $0 } ?? false
+            let metrics = rows.prefix(limit ?? rows.count).map { Self.metric($0, from: 0) }
+            return Page(items: metrics, nextOffset: more ? offset + limit! : nil)
+        }
+    }
+
+    public func metricHistoryBulk(runIDs: [String], key: String, maxResults: Int) async throws -> [Metric] {
+        try await driver.read { db in
+            var out: [Metric] = []
+            for id in runIDs.sorted() {
+                let rows = try db.query(
+                    "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value LIMIT ?",
+                    [.text(id), .text(key), .int(Int64(maxResults - out.count))])
+                out += rows.map { Self.metric($0, from: 0, runID: id) }
+                if out.count >= maxResults { break }
+            }
+            return out
+        }
+    }
+
+    public func metricHistoryBulkInterval(
+        runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int
+    ) async throws -> [Metric] {
+        try await driver.read { db in
+            var out: [Metric] = []
+            for id in runIDs {
+                var sql =
+                    "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics WHERE run_uuid = ? AND key = ?"
+                var binds: [SQLValue] = [.text(id), .text(key)]
+                if let startStep, let endStep {
+                    sql += " AND step >= ? AND step <= ?"
+                    binds += [.int(startStep), .int(endStep)]
+                }
+                sql += " ORDER BY step, timestamp, value"
+                let rows = try db.query(sql, binds).map { Self.metric($0, from: 0, runID: id) }
+                // Sample evenly, always keeping the first and last points.
+                if rows.count <= maxResults {
+                    out += rows
+                } else {
+                    var picked: [Metric] = []
+                    let stride = Double(rows.count - 1) / Double(max(maxResults - 1, 1))
+                    var last = -1
+                    for k in 0..<maxResults {
+                        let idx = min(Int((Double(k) * stride).rounded()), rows.count - 1)
+                        if idx != last { picked.append(rows[idx]); last = idx }
+                    }
+                    out += picked
+                }
+            }
+            return out
+        }
+    }
+}

@@ -1,0 +1,272 @@
+import Foundation
+import RepriseCore
+
+/// The tracking store over any `SQLDriver`. All SQL here is portable; dialect differences go
+/// through `SQLDialect`.
+public final class SQLTrackingStore: TrackingStore {
+    public let driver: any SQLDriver
+    let artifacts: ArtifactRootPolicy
+    var dialect: SQLDialect { driver.dialect }
+
+    /// - Parameters:
+    ///   - driver: the database.
+    ///   - artifacts: where new experiments put artifacts.
+    public init(driver: any SQLDriver, artifacts: ArtifactRootPolicy) {
+        self.driver = driver
+        self.artifacts = artifacts
+    }
+
+    /// Applies pending schema migrations and sets the default experiment's artifact location.
+    public func migrate() async throws {
+        try await driver.migrate(TrackingSchema.migrations(driver.dialect))
+        let loc = artifacts.location(forExperiment: "0")
+        let now = Self.now()
+        try await driver.write { db in
+            try db.execute(
+                "UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? WHERE experiment_id = 0 AND artifact_location = ''",
+                [.text(loc), .int(now), .int(now)])
+        }
+    }
+
+    static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    static func newID() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+
+    // MARK: - Experiments
+
+    static let experimentColumns =
+        "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time"
+
+    static func experiment(_ row: SQLRow, tags: [KeyValue]) -> Experiment {
+        Experiment(
+            experimentID: row.string(0), name: row.string(1), artifactLocation: row.string(2),
+            lifecycleStage: LifecycleStage(rawValue: row.string(3)) ?? .active, creationTime: row.int(4),
+            lastUpdateTime: row.int(5), tags: tags)
+    }
+
+    static func experimentTags(_ db: any SQLConnection, _ id: Int64) throws -> [KeyValue] {
+        try db.query("SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key", [.int(id)])
+            .map { KeyValue($0.string(0), $0.string(1)) }
+    }
+
+    static func loadExperiment(_ db: any SQLConnection, id: String) throws -> Experiment {
+        let n = try Validation.validateExperimentID(id)
+        guard let row = try db.queryOne("SELECT \(experimentColumns) FROM experiments WHERE experiment_id = ?", [.int(n)])
+        else { throw RepriseError.notFound("No Experiment with id=\(id) exists") }
+        return experiment(row, tags: try experimentTags(db, n))
+    }
+
+    static func requireActiveExperiment(_ db: any SQLConnection, id: String) throws -> Experiment {
+        let e = try loadExperiment(db, id: id)
+        guard e.lifecycleStage == .active else {
+            throw RepriseError.invalid(
+                "The experiment \(id) must be in the 'active' state. Current state is \(e.lifecycleStage.rawValue).")
+        }
+        return e
+    }
+
+    static func validateExperimentTag(_ tag: KeyValue) throws {
+        try Validation.validateKey(tag.key, lengthLabel: "key")
+        if tag.value.count > Validation.maxExperimentTagValueLength {
+            throw RepriseError.invalid(
+                "'value' exceeds the maximum length of \(Validation.maxExperimentTagValueLength) characters")
+        }
+    }
+
+    public func createExperiment(name: String, artifactLocation: String?, tags: [KeyValue]) async throws -> String {
+        let name = try Validation.validateExperimentName(name)
+        for t in tags { try Self.validateExperimentTag(t) }
+        let artifacts = self.artifacts
+        let location = artifactLocation.flatMap { $0.isEmpty ? nil : artifacts.resolve($0) }
+        return try await driver.write { db in
+            if try db.queryOne("SELECT 1 FROM experiments WHERE name = ?", [.text(name)]) != nil {
+                throw RepriseError.exists("Experiment(name=\(name)) already exists. Error: name must be unique")
+            }
+            let id = try db.queryOne("SELECT COALESCE(MAX(experiment_id), -1) + 1 FROM experiments", [])!.int(0)
+            let now = Self.now()
+            try db.execute(
+                "INSERT INTO experiments (\(Self.experimentColumns)) VALUES (?, ?, ?, 'active', ?, ?)",
+                [.int(id), .text(name), .text(location ?? artifacts.location(forExperiment: String(id))), .int(now), .int(now)])
+            for t in tags {
+                try db.execute(
+                    "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+                    [.int(id), .text(t.key), .text(t.value)])
+            }
+            return String(id)
+        }
+    }
+
+    public func getExperiment(id: String) async throws -> Experiment {
+        _ = try Validation.validateExperimentID(id)
+        return try await driver.read { db in try Self.loadExperiment(db, id: id) }
+    }
+
+    public func getExperiment(name: String) async throws -> Experiment {
+        try await driver.read { db in
+            guard let row = try db.queryOne("SELECT \(Self.experimentColumns) FROM experiments WHERE name = ?", [.text(name)])
+            else { throw RepriseError.notFound("Could not find experiment with name '\(name)'") }
+            return Self.experiment(row, tags: try Self.experimentTags(db, row.int(0)))
+        }
+    }
+
+    public func renameExperiment(id: String, newName: String) async throws {
+        let newName = try Validation.validateExperimentName(newName)
+        _ = try Validation.validateExperimentID(id)
+        try await driver.write { db in
+            let e = try Self.loadExperiment(db, id: id)
+            guard e.lifecycleStage == .active else {
+                throw RepriseError(.invalidState, "Cannot rename a non-active experiment.")
+            }
+            if e.name == newName { return }
+            if try db.queryOne("SELECT 1 FROM experiments WHERE name = ?", [.text(newName)]) != nil {
+                throw RepriseError.exists("Experiment(name=\(newName)) already exists. Error: name must be unique")
+            }
+            try db.execute(
+                "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
+                [.text(newName), .int(Self.now()), .int(Int64(id)!)])
+        }
+    }
+
+    public func deleteExperiment(id: String) async throws {
+        _ = try Validation.validateExperimentID(id)
+        try await driver.write { db in
+            let e = try Self.loadExperiment(db, id: id)
+            guard e.lifecycleStage == .active else {
+                throw RepriseError.notFound("Cannot delete an already deleted experiment: \(id)")
+            }
+            let now = Self.now()
+            try db.execute(
+                "UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?",
+                [.int(now), .int(Int64(id)!)])
+            try db.execute(
+                "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = 'active'",
+                [.int(now), .int(Int64(id)!)])
+        }
+    }
+
+    public func restoreExperiment(id: String) async throws {
+        _ = try Validation.validateExperimentID(id)
+        try await driver.write { db in
+            let e = try Self.loadExperiment(db, id: id)
+            guard e.lifecycleStage == .deleted else {
+                throw RepriseError.notFound("Cannot restore an active experiment: \(id)")
+            }
+            try db.execute(
+                "UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ? WHERE experiment_id = ?",
+                [.int(Self.now()), .int(Int64(id)!)])
+            try db.execute(
+                "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE experiment_id = ? AND lifecycle_stage = 'deleted'",
+                [.int(Int64(id)!)])
+        }
+    }
+
+    public func setExperimentTag(id: String, tag: KeyValue) async throws {
+        try Self.validateExperimentTag(tag)
+        _ = try Validation.validateExperimentID(id)
+        try await driver.write { db in
+            _ = try Self.requireActiveExperiment(db, id: id)
+            try db.execute(
+                "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+                [.int(Int64(id)!), .text(tag.key), .text(tag.value)])
+        }
+    }
+
+    public func deleteExperimentTag(id: String, key: String) async throws {
+        _ = try Validation.validateExperimentID(id)
+        try await driver.write { db in
+            _ = try Self.requireActiveExperiment(db, id: id)
+            let n = try db.execute(
+                "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [.int(Int64(id)!), .text(key)])
+            if n == 0 { throw RepriseError.notFound("No tag with name: \(key) in experiment with id \(id)") }
+        }
+    }
+
+    public func searchExperiments(_ query: ExperimentSearchQuery) async throws -> Page<Experiment> {
+        var sql = "SELECT \(Self.experimentColumns.split(separator: ",").map { "e." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")) FROM experiments e WHERE e.lifecycle_stage IN (\(placeholders(query.viewType.stages.count)))"
+        var binds: [SQLValue] = query.viewType.stages.map { .text($0.rawValue) }
+        for c in query.filter {
+            let (frag, b) = try experimentClause(c)
+            sql += " AND " + frag
+            binds += b
+        }
+        var order: [String] = []
+        var hasID = false
+        for t in query.orderBy {
+            order.append("e.\(t.key) \(t.ascending ? "ASC" : "DESC")")
+            if t.key == "experiment_id" { hasID = true }
+        }
+        if query.orderBy.isEmpty { order.append("e.creation_time DESC") }
+        if !hasID { order.append("e.experiment_id ASC") }
+        sql += " ORDER BY " + order.joined(separator: ", ") + " LIMIT ? OFFSET ?"
+        binds += [.int(Int64(query.maxResults + 1)), .int(Int64(query.offset))]
+        let finalSQL = sql
+        let finalBinds = binds
+        return try await driver.read { db in
+            let rows = try db.query(finalSQL, finalBinds)
+            let more = rows.count > query.maxResults
+            let items = try rows.prefix(query.maxResults).map { row in
+                Self.experiment(row, tags: try Self.experimentTags(db, row.int(0)))
+            }
+            return Page(items: items, nextOffset: more ? query.offset + query.maxResults : nil)
+        }
+    }
+
+    func experimentClause(_ c: FilterClause) throws -> (String, [SQLValue]) {
+        switch c.entity {
+        case .tag:
+            return tagLikeClause(table: "experiment_tags", idColumn: "experiment_id", outer: "e.experiment_id", c)
+        default:
+            if c.key == "creation_time" || c.key == "last_update_time" {
+                guard case .number(let d, _) = c.value else { throw RepriseError.invalid("Expected a number") }
+                return ("e.\(c.key) \(c.comparator.rawValue) ?", [.double(d)])
+            }
+            if c.key == "experiment_id" {
+                // Ids are integers; compare them as text the way they are shown.
+                return stringComparison("CAST(e.experiment_id AS TEXT)", c)
+            }
+            return stringComparison("e.\(c.key)", c)
+        }
+    }
+
+    // MARK: - Shared clause builders
+
+    /// `lhs <op> value` for string comparators, lists included.
+    func stringComparison(_ lhs: String, _ c: FilterClause) -> (String, [SQLValue]) {
+        switch (c.comparator, c.value) {
+        case (.in, .list(let items)):
+            return ("\(lhs) IN (\(placeholders(items.count)))", items.map(SQLValue.text))
+        case (.notIn, .list(let items)):
+            return ("\(lhs) NOT IN (\(placeholders(items.count)))", items.map(SQLValue.text))
+        case (.like, .string(let s)):
+            return (dialect.caseSensitiveLike(lhs), [.text(s)])
+        case (.ilike, .string(let s)):
+            return (dialect.caseInsensitiveLike(lhs), [.text(s)])
+        case (let op, .string(let s)):
+            return ("\(lhs) \(op.rawValue) ?", [.text(s)])
+        case (let op, .number(_, let text)):
+            return ("\(lhs) \(op.rawValue) ?", [.text(text)])
+        default:
+            return ("1 = 0", [])
+        }
+    }
+
+    /// A clause over a key/value side table (tags, params): rows lacking the key never match,
+    /// except through `IS NULL`.
+    func tagLikeClause(table: String, idColumn: String, outer: String, _ c: FilterClause) -> (String, [SQLValue]) {
+        let base = "SELECT 1 FROM \(table) t WHERE t.\(idColumn) = \(outer) AND t.key = ?"
+        switch c.comparator {
+        case .isNull: return ("NOT EXISTS (\(base))", [.text(c.key)])
+        case .isNotNull: return ("EXISTS (\(base))", [.text(c.key)])
+        default:
+            let (frag, b) = stringComparison("t.value", c)
+            return ("EXISTS (\(base) AND \(frag))", [.text(c.key)] + b)
+        }
+    }
+
+    /// A numeric comparison over a metric table with an `is_nan` flag; NaN matches only `!=`.
+    func metricComparison(alias m: String, _ c: FilterClause) -> (String, [SQLValue]) {
+        guard case .number(let d, _) = c.value else { return ("1 = 0", []) }
+        if c.comparator == .ne { return ("(\(m).is_nan = 1 OR \(m).value != ?)", [.double(d)]) }
+        return ("(\(m).is_nan = 0 AND \(m).value \(c.comparator.rawValue) ?)", [.double(d)])
+    }
+}

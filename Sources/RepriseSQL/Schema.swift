@@ -1,0 +1,109 @@
+/// The tracking schema, written once for every dialect.
+public enum TrackingSchema {
+    public static func migrations(_ dialect: SQLDialect) -> [SQLMigration] {
+        let clustered = dialect.clusteredTableSuffix
+        return [
+            SQLMigration(
+                version: 1, name: "tracking",
+                statements: [
+                    """
+                    CREATE TABLE experiments (
+                      experiment_id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE, artifact_location TEXT NOT NULL,
+                      lifecycle_stage TEXT NOT NULL, creation_time BIGINT NOT NULL, last_update_time BIGINT NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE experiment_tags (
+                      experiment_id BIGINT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                      PRIMARY KEY (experiment_id, key))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE runs (
+                      run_uuid TEXT PRIMARY KEY, experiment_id BIGINT NOT NULL, name TEXT NOT NULL,
+                      user_id TEXT NOT NULL, status TEXT NOT NULL, start_time BIGINT NOT NULL, end_time BIGINT,
+                      deleted_time BIGINT, lifecycle_stage TEXT NOT NULL, artifact_uri TEXT NOT NULL)
+                    """,
+                    "CREATE INDEX runs_by_experiment ON runs (experiment_id, start_time)",
+                    """
+                    CREATE TABLE params (
+                      run_uuid TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                      PRIMARY KEY (run_uuid, key))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE tags (
+                      run_uuid TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                      PRIMARY KEY (run_uuid, key))\(clustered)
+                    """,
+                    // Every point; the key order is the history read order.
+                    """
+                    CREATE TABLE metrics (
+                      run_uuid TEXT NOT NULL, key TEXT NOT NULL, timestamp BIGINT NOT NULL, step BIGINT NOT NULL,
+                      value DOUBLE PRECISION NOT NULL, is_nan INTEGER NOT NULL, model_id TEXT, dataset_name TEXT,
+                      dataset_digest TEXT,
+                      PRIMARY KEY (run_uuid, key, timestamp, step, value, is_nan))\(clustered)
+                    """,
+                    // The latest point per (run, key), so search and run reads never scan history.
+                    """
+                    CREATE TABLE latest_metrics (
+                      run_uuid TEXT NOT NULL, key TEXT NOT NULL, timestamp BIGINT NOT NULL, step BIGINT NOT NULL,
+                      value DOUBLE PRECISION NOT NULL, is_nan INTEGER NOT NULL, model_id TEXT, dataset_name TEXT,
+                      dataset_digest TEXT, PRIMARY KEY (run_uuid, key))\(clustered)
+                    """,
+                    "CREATE INDEX latest_metrics_by_key ON latest_metrics (key, value)",
+                    """
+                    CREATE TABLE datasets (
+                      dataset_uuid TEXT PRIMARY KEY, experiment_id BIGINT NOT NULL, name TEXT NOT NULL,
+                      digest TEXT NOT NULL, source_type TEXT NOT NULL, source TEXT NOT NULL, schema TEXT,
+                      profile TEXT, UNIQUE (experiment_id, name, digest))
+                    """,
+                    """
+                    CREATE TABLE run_inputs (
+                      run_uuid TEXT NOT NULL, dataset_uuid TEXT NOT NULL, position BIGINT NOT NULL,
+                      PRIMARY KEY (run_uuid, dataset_uuid))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE input_tags (
+                      run_uuid TEXT NOT NULL, dataset_uuid TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                      PRIMARY KEY (run_uuid, dataset_uuid, key))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE run_model_inputs (
+                      run_uuid TEXT NOT NULL, model_id TEXT NOT NULL, PRIMARY KEY (run_uuid, model_id))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE run_model_outputs (
+                      run_uuid TEXT NOT NULL, model_id TEXT NOT NULL, step BIGINT NOT NULL,
+                      PRIMARY KEY (run_uuid, model_id))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE logged_models (
+                      model_id TEXT PRIMARY KEY, experiment_id BIGINT NOT NULL, name TEXT NOT NULL,
+                      artifact_uri TEXT NOT NULL, creation_time BIGINT NOT NULL, last_updated_time BIGINT NOT NULL,
+                      status TEXT NOT NULL, status_message TEXT, model_type TEXT NOT NULL, source_run_id TEXT,
+                      lifecycle_stage TEXT NOT NULL)
+                    """,
+                    "CREATE INDEX logged_models_by_experiment ON logged_models (experiment_id, creation_time)",
+                    """
+                    CREATE TABLE logged_model_tags (
+                      model_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                      PRIMARY KEY (model_id, key))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE logged_model_params (
+                      model_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                      PRIMARY KEY (model_id, key))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE logged_model_metrics (
+                      model_id TEXT NOT NULL, key TEXT NOT NULL, timestamp BIGINT NOT NULL, step BIGINT NOT NULL,
+                      value DOUBLE PRECISION NOT NULL, is_nan INTEGER NOT NULL, run_uuid TEXT NOT NULL,
+                      dataset_name TEXT, dataset_digest TEXT)
+                    """,
+                    "CREATE INDEX logged_model_metrics_by_model ON logged_model_metrics (model_id, key)",
+                    """
+                    INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time,
+                      last_update_time) VALUES (0, 'Default', '', 'active', 0, 0)
+                    """,
+                ])
+        ]
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RepriseArtifacts
+import RepriseCore
+
+/// Request bytes, failing once more than `limit` bytes have arrived.
+struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    let limit: Int64
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var inner: Base.AsyncIterator
+        let limit: Int64
+        var seen: Int64 = 0
+        mutating func next() async throws -> ByteBuffer? {
+            guard let chunk = try await inner.next() else { return nil }
+            seen += Int64(chunk.readableBytes)
+            if seen > limit {
+                throw RepriseError.invalid("The upload is larger than the limit of \(limit) bytes.")
+            }
+            return chunk
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: base.makeAsyncIterator(), limit: limit) }
+}
+
+extension HTTPField.Name {
+    static let xContentTypeOptions = Self("X-Content-Type-Options")!
+}
+
+extension RepriseAPI {
+    static let proxyPrefix = "/api/2.0/mlflow-artifacts/artifacts"
+
+    /// Turns a raw (percent-encoded) relative path into checked components.
+    static func components(_ raw: String) throws -> [String] {
+        guard let decoded = Validation.percentDecode(raw) else { throw RepriseError.invalid("Invalid path") }
+        return try Validation.artifactPathComponents(decoded)
+    }
+
+    func requireProxy() throws -> any ArtifactRepository {
+        guard let artifacts else {
+            throw RepriseError(
+                .temporarilyUnavailable,
+                "Endpoint disabled: the artifact proxy is off (server started with --no-serve-artifacts). Clients read and write artifact storage directly."
+            )
+        }
+        return artifacts
+    }
+
+    /// The repository and base components for an artifact root URI handed out by this server.
+    func repository(for rootURI: String) throws -> (any ArtifactRepository, [String]) {
+        if rootURI.hasPrefix("mlflow-artifacts:") {
+            var rest = rootURI.dropFirst("mlflow-artifacts:".count)
+            if rest.hasPrefix("//") {  // mlflow-artifacts://host:port/path
+                rest = rest.dropFirst(2)
+                rest = rest.firstIndex(of: "/").map { rest[$0...] } ?? ""
+            }
+            return (try requireProxy(), try Validation.artifactPathComponents(String(rest.drop(while: { $0 == "/" }))))
+        }
+        var path = rootURI
+        if path.hasPrefix("file://") { path = String(path.dropFirst("file://".count)) }
+        guard path.hasPrefix("/") else {
+            throw RepriseError(.notImplemented, "Artifact location '\(rootURI)' is not served by this server.")
+        }
+        return (try LocalArtifactRepository(root: Validation.percentDecode(path) ?? path), [])
+    }
+
+    static func mimeType(_ name: String) -> String {
+        let lower = name.lowercased()
+        let ext = lower.split(separator: ".").count > 1 ? String(lower.split(separator: ".").last!) : ""
+        switch ext {
+        case "txt", "log", "json", "yaml", "yml", "md", "csv", "tsv", "py", "ini", "toml", "cfg", "sh", "html", "htm",
+            "xml", "js", "css", "jsonl":
+            return "text/plain"
+        case "png": return "image/png"
+        case "jpg", "jpeg": return "image/jpeg"
+        case "gif": return "image/gif"
+        case "svg": return "image/svg+xml"
+        case "pdf": return "application/pdf"
+        default:
+            return ["mlmodel", "mlproject", "license", "readme", "requirements"].contains(lower)
+                ? "text/plain" : "application/octet-stream"
+        }
+    }
+
+    func download(_ repo: any ArtifactRepository, _ comps: [String], displayPath: String) async throws -> Response {
+        switch try await repo.kind(comps) {
+        case .missing:
+            throw RepriseError.notFound("No such artifact: '\(displayPath)'")
+        case .directory:
+            throw RepriseError.invalid("'\(displayPath)' is a directory, not a file")
+        case .file(let size):
+            let name = comps.last ?? "artifact"
+            let safeName = name.replacingOccurrences(of: "\"", with: "_")
+            var headers: HTTPFields = [
+                .contentType: Self.mimeType(name),
+                .contentDisposition: "attachment; filename=\"\(safeName)\"",
+            ]
+            headers[.xContentTypeOptions] = "nosniff"
+            let body = ResponseBody(contentLength: Int(size)) { writer in
+                try await repo.read(comps) { chunk in try await writer.write(chunk) }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: headers, body: body)
+        }
+    }
+
+    func listUnder(rootURI: String, relative: String) async throws -> Response {
+        let (repo, base) = try repository(for: rootURI)
+        let rel = try Validation.artifactPathComponents(relative)
+        var o = JSONObject([("root_uri", .string(rootURI))])
+        if let entries = try await repo.list(base + rel) {
+            let prefix = rel.isEmpty ? "" : rel.joined(separator: "/") + "/"
+            let files = entries.map { ArtifactFileInfo(path: prefix + $0.path, isDir: $0.isDir, fileSize: $0.fileSize).json }
+            if !files.isEmpty { o["files"] = .array(files) }
+        }
+        return Self.json(.object(o))
+    }
+
+    func downloadUnder(rootURI: String, relative: String) async throws -> Response {
+        let (repo, base) = try repository(for: rootURI)
+        let rel = try Validation.artifactPathComponents(relative)
+        guard !rel.isEmpty else { throw RepriseError.invalid("Invalid path") }
+        return try await download(repo, base + rel, displayPath: relative)
+    }
+
+    func registerArtifacts() {
+        let store = self.store
+        let maxArtifact = config.maxArtifactBytes
+        routePrefix(.put, Self.proxyPrefix + "/") { [self] call in
+            let repo = try requireProxy()
+            let comps = try Self.components(call.rest)
+            guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
+            _ = try await repo.write(comps, contents: LimitedBody(base: call.request.body, limit: maxArtifact))
+            return Self.json(Self.empty)
+        }
+        routePrefix(.get, Self.proxyPrefix + "/") { [self] call in
+            let repo = try requireProxy()
+            let comps = try Self.components(call.rest)
+            guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
+            return try await download(repo, comps, displayPath: comps.joined(separator: "/"))
+        }
+        routePrefix(.delete, Self.proxyPrefix + "/") { [self] call in
+            let repo = try requireProxy()
+            let comps = try Self.components(call.rest)
+            guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
+            try await repo.delete(comps)
+            return Self.json(Self.empty)
+        }
+        route(.get, Self.proxyPrefix) { [self] call in
+            let repo = try requireProxy()
+            let comps = try Validation.artifactPathComponents(call.query["path"]?.first ?? "")
+            guard let entries = try await repo.list(comps) else { return Self.json(Self.empty) }
+            if entries.isEmpty { return Self.json(Self.empty) }
+            return Self.json(["files": .array(entries.map(\.json))])
+        }
+        for op in ["create", "complete", "abort"] {
+            routePrefix(.post, "/api/2.0/mlflow-artifacts/mpu/\(op)/") { [self] call in
+                _ = try requireProxy()
+                _ = try Self.components(call.rest)
+                throw RepriseError(.notImplemented, "Multipart upload is not supported for the current artifact repository")
+            }
+        }
+        routePrefix(.get, "/api/2.0/mlflow-artifacts/presigned/") { [self] call in
+            _ = try requireProxy()
+            _ = try Self.components(call.rest)
+            throw RepriseError(.notImplemented, "Multipart download is not supported for the current artifact repository")
+        }
+        route(.get, "/api/2.0/mlflow/artifacts/list") { [self] call in
+            let p = try await call.params()
+            let run = try await store.getRun(id: try p.runID())
+            let relative = try p.string("path") ?? ""
+            if relative.split(separator: "/").contains("..") { throw RepriseError.invalid("Invalid path") }
+            return try await listUnder(rootURI: run.info.artifactURI, relative: relative)
+        }
+        route(.get, "/get-artifact") { [self] call in
+            let p = try await call.params()
+            let run = try await store.getRun(id: try p.runID())
+            return try await downloadUnder(rootURI: run.info.artifactURI, relative: try p.requiredString("path"))
+        }
+        route(.post, "/api/2.0/mlflow/upload-artifact") { [self] call in
+            let p = Params(source: .query(call.query))
+            let run = try await store.getRun(id: try p.runID())
+            let relative = try p.requiredString("path")
+            let (repo, base) = try repository(for: run.info.artifactURI)
+            let rel = try Validation.artifactPathComponents(relative)
+            guard !rel.isEmpty else { throw RepriseError.invalid("Invalid path") }
+            _ = try await repo.write(base + rel, contents: LimitedBody(base: call.request.body, limit: 10_000_000))
+            return Self.json(Self.empty)
+        }
+    }
+}

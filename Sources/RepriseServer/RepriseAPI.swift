@@ -1,0 +1,211 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import RepriseArtifacts
+import RepriseCore
+
+/// One incoming call: the request, its query parameters, and its JSON body once read.
+struct Call: Sendable {
+    let request: Request
+    /// The route path after the static prefix, with `/ajax-api/` mapped to `/api/`.
+    let path: String
+    /// What follows a prefix route's prefix (raw, still percent-encoded).
+    var rest: String = ""
+    let query: [String: [String]]
+    let maxBody: Int
+
+    var method: HTTPRequest.Method { request.method }
+
+    /// The request message: query parameters for GET, the JSON body otherwise.
+    func params() async throws -> Params {
+        if request.method == .get || request.method == .head { return Params(source: .query(query)) }
+        return Params(source: .json(try await jsonBody()))
+    }
+
+    func jsonBody(limit: Int? = nil) async throws -> JSONObject {
+        let limit = limit ?? maxBody
+        if let type = request.headers[.contentType], !type.isEmpty,
+            !type.lowercased().hasPrefix("application/json")
+        {
+            throw RepriseError.invalid("Bad Request. Content-Type must be one of ['application/json'].")
+        }
+        var collected = ByteBuffer()
+        for try await chunk in request.body {
+            if collected.readableBytes + chunk.readableBytes > limit {
+                throw RepriseError.invalid("Request body is larger than the limit of \(limit) bytes.")
+            }
+            var c = chunk
+            collected.writeBuffer(&c)
+        }
+        if collected.readableBytes == 0 { return JSONObject() }
+        let bytes = collected.readableBytesView
+        var value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes)
+        } catch {
+            throw RepriseError.invalid("Malformed JSON in request body: \(error)")
+        }
+        if case .string(let inner) = value, let decoded = try? JSONValue.parse(inner) {
+            value = decoded  // double-encoded JSON
+        }
+        guard case .object(let o) = value else {
+            throw RepriseError.invalid("The request body must be a JSON object, got \(value.pythonTypeName).")
+        }
+        return o
+    }
+}
+
+typealias Handler = @Sendable (Call) async throws -> Response
+
+/// The REST API: routes MLflow's paths (and their `/ajax-api` twins) to handlers, and turns every
+/// failure into MLflow's error envelope.
+public final class RepriseAPI: Sendable {
+    let store: any TrackingStore
+    let artifacts: (any ArtifactRepository)?
+    let config: ServerConfiguration
+    let logger: Logger
+    let workingDirectory: String
+    private(set) nonisolated(unsafe) var exact: [String: [HTTPRequest.Method: Handler]] = [:]
+    private(set) nonisolated(unsafe) var prefixes: [(String, [HTTPRequest.Method: Handler])] = []
+
+    /// - Parameters:
+    ///   - store: the tracking store.
+    ///   - artifacts: the proxy's artifact repository; nil when artifacts are not served.
+    ///   - config: server settings.
+    ///   - logger: where request and error logs go.
+    public init(
+        store: any TrackingStore, artifacts: (any ArtifactRepository)?, config: ServerConfiguration, logger: Logger,
+        workingDirectory: String = FileManager.default.currentDirectoryPath
+    ) {
+        self.store = store
+        self.artifacts = artifacts
+        self.config = config
+        self.logger = logger
+        self.workingDirectory = workingDirectory
+        registerMeta()
+        registerExperiments()
+        registerRuns()
+        registerLoggedModels()
+        registerArtifacts()
+    }
+
+    func route(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
+        exact[path, default: [:]][method] = handler
+    }
+
+    func routePrefix(_ method: HTTPRequest.Method, _ prefix: String, _ handler: @escaping Handler) {
+        if let i = prefixes.firstIndex(where: { $0.0 == prefix }) {
+            prefixes[i].1[method] = handler
+        } else {
+            prefixes.append((prefix, [method: handler]))
+            prefixes.sort { $0.0.count > $1.0.count }  // longest prefix wins
+        }
+    }
+
+    static func parseQuery(_ query: String?) -> [String: [String]] {
+        guard let query, !query.isEmpty else { return [:] }
+        var out: [String: [String]] = [:]
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let key = Validation.percentDecode(parts[0], plusAsSpace: true) else { continue }
+            let value = parts.count > 1 ? Validation.percentDecode(parts[1], plusAsSpace: true) ?? "" : ""
+            out[key, default: []].append(value)
+        }
+        return out
+    }
+
+    /// Answers one request. Never throws: every error becomes a response.
+    public func respond(to request: Request, context: some RequestContext) async -> Response {
+        let start = ContinuousClock.now
+        let response = await dispatch(request)
+        if logger.logLevel <= .debug {
+            let elapsed = ContinuousClock.now - start
+            logger.debug(
+                "request",
+                metadata: [
+                    "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)",
+                    "ms": "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)",
+                ])
+        }
+        return response
+    }
+
+    func dispatch(_ request: Request) async -> Response {
+        var path = request.uri.path
+        if !config.staticPrefix.isEmpty {
+            guard path == config.staticPrefix || path.hasPrefix(config.staticPrefix + "/") else {
+                return Self.notFound(path)
+            }
+            path = String(path.dropFirst(config.staticPrefix.count))
+            if path.isEmpty { path = "/" }
+        }
+        if path.hasPrefix("/ajax-api/") { path = "/api/" + path.dropFirst("/ajax-api/".count) }
+        var call = Call(
+            request: request, path: path, query: Self.parseQuery(request.uri.query), maxBody: config.maxJSONBodyBytes)
+        var handlers = exact[path]
+        if handlers == nil {
+            for (prefix, hs) in prefixes where path.hasPrefix(prefix) {
+                handlers = hs
+                call.rest = String(path.dropFirst(prefix.count))
+                break
+            }
+        }
+        guard let handlers else { return Self.notFound(path) }
+        let method = request.method == .head ? HTTPRequest.Method.get : request.method
+        guard let handler = handlers[method] else {
+            return Self.error(
+                RepriseError(.badRequest, "Method \(request.method) is not allowed for \(path)."), status: .methodNotAllowed)
+        }
+        do {
+            return try await handler(call)
+        } catch let e as RepriseError {
+            if e.code.httpStatus >= 500 { logger.error("request failed", metadata: ["path": "\(path)", "error": "\(e)"]) }
+            return Self.error(e)
+        } catch {
+            logger.error("internal error", metadata: ["path": "\(path)", "error": "\(error)"])
+            return Self.error(RepriseError(.internalError, "Internal error: \(type(of: error))"))
+        }
+    }
+
+    // MARK: - Responses
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        let bytes = value.serialized()
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static let empty = JSONValue.object(JSONObject())
+
+    static func error(_ e: RepriseError, status: HTTPResponse.Status? = nil) -> Response {
+        json(e.envelope, status: status ?? HTTPResponse.Status(code: e.code.httpStatus))
+    }
+
+    static func notFound(_ path: String) -> Response {
+        error(RepriseError(.endpointNotFound, "No API endpoint at \(path). Check the URL and the API version."))
+    }
+
+    static func text(_ s: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: s)))
+    }
+
+    // MARK: - Meta routes
+
+    func registerMeta() {
+        route(.get, "/health") { _ in Self.text("OK") }
+        route(.get, "/version") { [config] _ in Self.text(config.reportedMLflowVersion) }
+        route(.get, "/api/3.0/mlflow/server-info") { [config] _ in
+            Self.json([
+                "store_type": "SqlStore", "workspaces_enabled": false, "trace_archival_enabled": false,
+                "multipart_uploads_enabled": false, "multipart_downloads_enabled": false,
+                "presigned_upload_run_id_supported": false, "presigned_upload_model_id_supported": false,
+                "serve_artifacts": .bool(config.serveArtifacts), "server": "reprise",
+                "features_enabled": ["gateway": false],
+            ])
+        }
+    }
+}

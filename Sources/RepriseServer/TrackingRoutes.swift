@@ -1,0 +1,409 @@
+import Hummingbird
+import RepriseCore
+
+extension RepriseAPI {
+    // MARK: - Experiments
+
+    func registerExperiments() {
+        let store = self.store
+        route(.post, "/api/2.0/mlflow/experiments/create") { call in
+            let p = try await call.params()
+            let name = try p.requiredString("name")
+            let location = try p.string("artifact_location")
+            let tags = try p.keyValues("tags")
+            let id = try await store.createExperiment(name: name, artifactLocation: location, tags: tags)
+            return Self.json(["experiment_id": .string(id)])
+        }
+        route(.get, "/api/2.0/mlflow/experiments/get") { call in
+            let p = try await call.params()
+            let e = try await store.getExperiment(id: try p.requiredString("experiment_id"))
+            return Self.json(["experiment": e.json])
+        }
+        route(.get, "/api/2.0/mlflow/experiments/get-by-name") { call in
+            let p = try await call.params()
+            let e = try await store.getExperiment(name: try p.requiredString("experiment_name"))
+            return Self.json(["experiment": e.json])
+        }
+        let search: Handler = { call in
+            let p = try await call.params()
+            let viewType = try p.string("view_type").map { s -> ViewType in
+                guard let v = ViewType(wire: s) else { throw RepriseError.invalid("Invalid view_type '\(s)'.") }
+                return v
+            } ?? .activeOnly
+            let query = try ExperimentSearchQuery(
+                filter: try p.string("filter"), orderBy: try p.stringList("order_by"), viewType: viewType,
+                maxResults: try p.int64("max_results").map { Int(clamping: $0) }, pageToken: try p.string("page_token"))
+            let page = try await store.searchExperiments(query)
+            var o = JSONObject()
+            if !page.items.isEmpty { o["experiments"] = .array(page.items.map(\.json)) }
+            if let next = page.nextOffset { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
+            return Self.json(.object(o))
+        }
+        route(.post, "/api/2.0/mlflow/experiments/search", search)
+        route(.get, "/api/2.0/mlflow/experiments/search", search)
+        route(.post, "/api/2.0/mlflow/experiments/delete") { call in
+            try await store.deleteExperiment(id: try await call.params().requiredString("experiment_id"))
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/experiments/restore") { call in
+            try await store.restoreExperiment(id: try await call.params().requiredString("experiment_id"))
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/experiments/update") { call in
+            let p = try await call.params()
+            let id = try p.requiredString("experiment_id")
+            let newName = try p.requiredString("new_name")
+            try await store.renameExperiment(id: id, newName: newName)
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/experiments/set-experiment-tag") { call in
+            let p = try await call.params()
+            let id = try p.requiredString("experiment_id")
+            let key = try p.requiredString("key")
+            try await store.setExperimentTag(id: id, tag: KeyValue(key, try p.string("value") ?? ""))
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/experiments/delete-experiment-tag") { call in
+            let p = try await call.params()
+            try await store.deleteExperimentTag(id: try p.requiredString("experiment_id"), key: try p.requiredString("key"))
+            return Self.json(Self.empty)
+        }
+    }
+
+    // MARK: - Runs
+
+    /// Reads one metric object with the reference's rules and messages.
+    static func metric(_ o: JSONObject, prefix: String) throws -> Metric {
+        let p = Params(source: .json(o))
+        func field(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
+        guard let keyValue = try p.raw("key") else { throw RepriseError.missing(field("key")) }
+        guard case .string(let key) = keyValue, !key.isEmpty else {
+            if case .string = keyValue { throw RepriseError.missing(field("key")) }
+            throw RepriseError.wrongType(field("key"), keyValue, "Expected a string.")
+        }
+        guard let rawValue = try p.raw("value") else { throw RepriseError.missing(field("value")) }
+        let value = try Params.double(rawValue, field: field("value"))
+        guard let rawTimestamp = try p.raw("timestamp") else { throw RepriseError.missing(field("timestamp")) }
+        let timestamp = try Params.int64(rawTimestamp, field: field("timestamp"))
+        let step = try p.raw("step").map { try Params.int64($0, field: field("step")) } ?? 0
+        try Validation.validateKey(key, lengthLabel: "Metric name")
+        if timestamp < 0 {
+            throw RepriseError.invalid(
+                "Invalid value \(timestamp) for parameter 'timestamp' supplied: metric '\(key)' (value=\(value)). Timestamp must be a nonnegative long (64-bit integer) "
+            )
+        }
+        return Metric(
+            key: key, value: value, timestamp: timestamp, step: step, modelID: try p.string("model_id"),
+            datasetName: try p.string("dataset_name"), datasetDigest: try p.string("dataset_digest"))
+    }
+
+    static func validatedTag(_ t: KeyValue) throws -> KeyValue {
+        try Validation.validateKey(t.key, lengthLabel: "Tag key")
+        return t
+    }
+
+    func registerRuns() {
+        let store = self.store
+        route(.post, "/api/2.0/mlflow/runs/create") { call in
+            let p = try await call.params()
+            let run = try await store.createRun(
+                CreateRunInput(
+                    experimentID: try p.string("experiment_id") ?? "0", userID: try p.string("user_id") ?? "",
+                    runName: try p.string("run_name"), startTime: try p.int64("start_time") ?? 0,
+                    tags: try p.keyValues("tags")))
+            return Self.json(["run": run.json])
+        }
+        route(.post, "/api/2.0/mlflow/runs/update") { call in
+            let p = try await call.params()
+            let id = try p.runID()
+            let status = try p.string("status").map { s -> RunStatus in
+                guard let st = RunStatus(wire: s) else { throw RepriseError.invalid("Invalid run status '\(s)'.") }
+                return st
+            }
+            let info = try await store.updateRun(
+                id: id, status: status, endTime: try p.int64("end_time"), runName: try p.string("run_name"))
+            return Self.json(["run_info": info.json])
+        }
+        route(.post, "/api/2.0/mlflow/runs/delete") { call in
+            try await store.deleteRun(id: try await call.params().runID())
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/runs/restore") { call in
+            try await store.restoreRun(id: try await call.params().runID())
+            return Self.json(Self.empty)
+        }
+        route(.get, "/api/2.0/mlflow/runs/get") { call in
+            let run = try await store.getRun(id: try await call.params().runID())
+            return Self.json(["run": run.json])
+        }
+        route(.post, "/api/2.0/mlflow/runs/log-metric") { call in
+            let body = try await call.jsonBody()
+            let p = Params(source: .json(body))
+            let runID = try p.runID()
+            let m = try Self.metric(body, prefix: "")
+            try await store.logBatch(runID: runID, metrics: [m], params: [], tags: [], conflictStyle: .single)
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/runs/log-parameter") { call in
+            let p = try await call.params()
+            let runID = try p.runID()
+            let key = try p.requiredString("key")
+            guard let value = try p.string("value") else { throw RepriseError.missing("value") }
+            try Validation.validateKey(key, lengthLabel: "Param key")
+            try await store.logBatch(
+                runID: runID, metrics: [], params: [KeyValue(key, value)], tags: [], conflictStyle: .single)
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/runs/set-tag") { call in
+            let p = try await call.params()
+            let runID = try p.runID()
+            let tag = try Self.validatedTag(KeyValue(try p.requiredString("key"), try p.string("value") ?? ""))
+            try await store.logBatch(runID: runID, metrics: [], params: [], tags: [tag], conflictStyle: .single)
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/runs/delete-tag") { call in
+            let p = try await call.params()
+            try await store.deleteTag(runID: try p.runID(), key: try p.requiredString("key"))
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/runs/log-batch") { call in
+            let body = try await call.jsonBody()
+            let p = Params(source: .json(body))
+            let runID = try p.runID()
+            try Validation.validateRunID(runID)
+            let metricItems = try p.array("metrics")
+            let paramItems = try p.array("params")
+            let tagItems = try p.array("tags")
+            if metricItems.count > Validation.maxBatchMetrics {
+                throw RepriseError.invalid(
+                    "A batch logging request can contain at most \(Validation.maxBatchMetrics) metrics. Got \(metricItems.count) metrics. Please split up metrics across multiple requests and try again."
+                )
+            }
+            if paramItems.count > Validation.maxBatchParams {
+                throw RepriseError.invalid(
+                    "A batch logging request can contain at most \(Validation.maxBatchParams) params. Got \(paramItems.count) params. Please split up params across multiple requests and try again."
+                )
+            }
+            if tagItems.count > Validation.maxBatchTags {
+                throw RepriseError.invalid(
+                    "A batch logging request can contain at most \(Validation.maxBatchTags) tags. Got \(tagItems.count) tags. Please split up tags across multiple requests and try again."
+                )
+            }
+            let total = metricItems.count + paramItems.count + tagItems.count
+            if total > Validation.maxBatchTotal {
+                throw RepriseError.invalid(
+                    "A batch logging request can contain at most \(Validation.maxBatchTotal) metrics, params, and tags in total. Got \(total) in total. Please split up across multiple requests and try again."
+                )
+            }
+            let metrics = try metricItems.enumerated().map { (i, item) -> Metric in
+                guard case .object(let o) = item else {
+                    throw RepriseError.wrongType("metrics", item, "Expected a list of metric objects.")
+                }
+                return try Self.metric(o, prefix: "metrics[\(i)]")
+            }
+            let params = try p.keyValues("params", valueRequired: false)
+            for (i, kv) in params.enumerated() {
+                _ = i
+                try Validation.validateKey(kv.key, lengthLabel: "Param key")
+            }
+            var seen = Set<String>()
+            var duplicates: [String] = []
+            for kv in params where !seen.insert(kv.key).inserted { duplicates.append(kv.key) }
+            if !duplicates.isEmpty {
+                throw RepriseError.invalid(
+                    "Duplicate parameter keys have been submitted: [\(duplicates.map { "'\($0)'" }.joined(separator: ", "))]. Please ensure the request contains only one param value per param key."
+                )
+            }
+            let tags = try p.keyValues("tags").map(Self.validatedTag)
+            try await store.logBatch(runID: runID, metrics: metrics, params: params, tags: tags, conflictStyle: .batch)
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/runs/log-inputs") { call in
+            let p = try await call.params()
+            let runID = try p.runID()
+            try Validation.validateRunID(runID)
+            let datasets = try p.array("datasets").enumerated().map { (i, item) -> DatasetInput in
+                guard case .object(let o) = item, case .object(let d)? = o["dataset"] else {
+                    throw RepriseError.missing("datasets[\(i)].dataset")
+                }
+                let dp = Params(source: .json(d))
+                let name = try dp.string("name") ?? ""
+                let digest = try dp.string("digest") ?? ""
+                let sourceType = try dp.string("source_type") ?? ""
+                let source = try dp.string("source") ?? ""
+                if name.isEmpty { throw RepriseError.missing("datasets[\(i)].dataset.name") }
+                if digest.isEmpty { throw RepriseError.missing("datasets[\(i)].dataset.digest") }
+                if sourceType.isEmpty { throw RepriseError.missing("datasets[\(i)].dataset.source_type") }
+                if source.isEmpty { throw RepriseError.missing("datasets[\(i)].dataset.source") }
+                let schema = try dp.string("schema")
+                let profile = try dp.string("profile")
+                func limit(_ v: String?, _ max: Int, _ label: String) throws {
+                    if let v, v.utf8.count > max {
+                        throw RepriseError.invalid("Dataset \(label) exceeds the maximum length of \(max) characters")
+                    }
+                }
+                try limit(name, Validation.maxDatasetNameLength, "name")
+                try limit(digest, Validation.maxDatasetDigestLength, "digest")
+                try limit(source, Validation.maxDatasetSourceLength, "source")
+                try limit(schema, Validation.maxDatasetSchemaLength, "schema")
+                try limit(profile, Validation.maxDatasetProfileLength, "profile")
+                let tags = try Params(source: .json(o)).keyValues("tags")
+                for t in tags {
+                    if t.key.count > Validation.maxInputTagKeyLength {
+                        throw RepriseError.invalid("'key' exceeds the maximum length of \(Validation.maxInputTagKeyLength) characters")
+                    }
+                    if t.value.count > Validation.maxInputTagValueLength {
+                        throw RepriseError.invalid("'value' exceeds the maximum length of \(Validation.maxInputTagValueLength) characters")
+                    }
+                }
+                return DatasetInput(
+                    tags: tags,
+                    dataset: Dataset(
+                        name: name, digest: digest, sourceType: sourceType, source: source, schema: schema, profile: profile))
+            }
+            let models = try p.array("models").map { item -> String in
+                guard case .object(let o) = item, let id = try Params(source: .json(o)).string("model_id"), !id.isEmpty else {
+                    throw RepriseError.missing("models.model_id")
+                }
+                return id
+            }
+            try await store.logInputs(runID: runID, datasets: datasets, modelIDs: models)
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/runs/outputs") { call in
+            let p = try await call.params()
+            let runID = try p.runID()
+            let outputs = try p.array("models").enumerated().map { (i, item) -> ModelOutput in
+                guard case .object(let o) = item else { throw RepriseError.missing("models[\(i)].model_id") }
+                let mp = Params(source: .json(o))
+                guard let id = try mp.string("model_id"), !id.isEmpty else { throw RepriseError.missing("models[\(i)].model_id") }
+                guard let step = try mp.int64("step") else { throw RepriseError.missing("models[\(i)].step") }
+                return ModelOutput(modelID: id, step: step)
+            }
+            if outputs.isEmpty { throw RepriseError.missing("models") }
+            try await store.logOutputs(runID: runID, outputs: outputs)
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/runs/log-model") { call in
+            let p = try await call.params()
+            let runID = try p.runID()
+            let modelJSON = try p.requiredString("model_json")
+            guard case .object(let model)? = try? JSONValue.parse(modelJSON) else {
+                throw RepriseError.invalid("Malformed model info. \n \(modelJSON) \n is not a valid JSON.")
+            }
+            for key in ["artifact_path", "flavors", "utc_time_created", "run_id"] where model[key] == nil {
+                throw RepriseError.invalid("Model json is missing mandatory fields: ['\(key)']")
+            }
+            let run = try await store.getRun(id: runID)
+            var history: [JSONValue] = []
+            if let existing = run.tags.first(where: { $0.key == "mlflow.log-model.history" }),
+                case .array(let items)? = try? JSONValue.parse(existing.value)
+            {
+                history = items
+            }
+            history.append(.object(model))
+            try await store.logBatch(
+                runID: runID, metrics: [], params: [],
+                tags: [KeyValue("mlflow.log-model.history", JSONValue.array(history).jsonString)], conflictStyle: .single)
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/runs/search") { call in
+            let p = try await call.params()
+            let viewType = try p.string("run_view_type").map { s -> ViewType in
+                guard let v = ViewType(wire: s) else { throw RepriseError.invalid("Invalid run_view_type '\(s)'.") }
+                return v
+            } ?? .activeOnly
+            let query = try RunSearchQuery(
+                experimentIDs: try p.stringList("experiment_ids"), filter: try p.string("filter"),
+                orderBy: try p.stringList("order_by"), viewType: viewType,
+                maxResults: try p.int64("max_results").map { Int(clamping: $0) }, pageToken: try p.string("page_token"))
+            let page = try await store.searchRuns(query)
+            var o = JSONObject()
+            if !page.items.isEmpty { o["runs"] = .array(page.items.map(\.json)) }
+            if let next = page.nextOffset { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
+            return Self.json(.object(o))
+        }
+        route(.get, "/api/2.0/mlflow/metrics/get-history") { call in
+            let p = try await call.params()
+            let runID = try p.runID()
+            let key = try p.requiredString("metric_key")
+            let max = try p.int64("max_results")
+            if let max, max <= 0 {
+                throw RepriseError.invalid("Invalid value \(max) for parameter 'max_results' supplied. It must be a positive integer")
+            }
+            let offset = try PageToken.decode(try p.string("page_token"))
+            let page = try await store.metricHistory(
+                runID: runID, key: key, offset: offset, limit: max.map { Int(clamping: $0) })
+            return Self.metricsResponse(page.items, next: page.nextOffset)
+        }
+        route(.get, "/api/2.0/mlflow/metrics/get-history-bulk-interval") { call in
+            let p = try await call.params()
+            let runIDs = try p.stringList("run_ids")
+            if runIDs.isEmpty { throw RepriseError.missing("run_ids") }
+            if runIDs.count > 100 {
+                throw RepriseError.invalid("GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received \(runIDs.count) run_ids.")
+            }
+            let key = try p.requiredString("metric_key")
+            let start = try p.int64("start_step")
+            let end = try p.int64("end_step")
+            if (start == nil) != (end == nil) {
+                throw RepriseError.invalid("If either start step or end step are specified, both must be specified.")
+            }
+            if let start, let end, start > end {
+                throw RepriseError.invalid("end_step must be greater than start_step. Found start_step=\(start) and end_step=\(end).")
+            }
+            let max = try p.int64("max_results") ?? 320
+            if max < 1 || max > 2500 {
+                throw RepriseError.invalid("max_results must be between 1 and 2500 (inclusive). Got max_results=\(max).")
+            }
+            let metrics = try await store.metricHistoryBulkInterval(
+                runIDs: runIDs, key: key, startStep: start, endStep: end, maxResults: Int(max))
+            return Self.metricsResponse(metrics, next: nil)
+        }
+        route(.get, "/api/2.0/mlflow/metrics/get-history-bulk") { call in
+            let p = try await call.params()
+            let runIDs = try p.stringList("run_id")
+            if runIDs.isEmpty { throw RepriseError.invalid("GetMetricHistoryBulk request must specify at least one run_id.") }
+            if runIDs.count > 100 {
+                throw RepriseError.invalid(
+                    "GetMetricHistoryBulk request cannot specify more than 100 run_ids. Received \(runIDs.count) run_ids.")
+            }
+            guard let key = try p.string("metric_key"), !key.isEmpty else {
+                throw RepriseError.invalid("GetMetricHistoryBulk request must specify a metric_key.")
+            }
+            let max = min(Int(clamping: try p.int64("max_results") ?? 25000), 25000)
+            if max < 1 { throw RepriseError.invalid("Invalid value \(max) for parameter 'max_results' supplied.") }
+            let metrics = try await store.metricHistoryBulk(runIDs: runIDs, key: key, maxResults: max)
+            return Self.metricsResponse(metrics, next: nil)
+        }
+        route(.post, "/api/2.0/mlflow/artifacts/presigned-upload-url") { _ in
+            throw RepriseError(.notImplemented, "Presigned URLs are not supported for this artifact repository.")
+        }
+        route(.post, "/api/2.0/mlflow/artifacts/presigned-download-url") { _ in
+            throw RepriseError(.notImplemented, "Presigned URLs are not supported for this artifact repository.")
+        }
+    }
+
+    /// `{metrics: [...], next_page_token?}`, serialized directly: histories can hold 100k points.
+    static func metricsResponse(_ metrics: [Metric], next: Int?) -> Response {
+        var out: [UInt8] = []
+        out.reserveCapacity(metrics.count * 72 + 64)
+        out.append(contentsOf: "{".utf8)
+        if !metrics.isEmpty {
+            out.append(contentsOf: "\"metrics\":[".utf8)
+            for (i, m) in metrics.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                m.json.write(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        if let next {
+            if !metrics.isEmpty { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: "\"next_page_token\":".utf8)
+            JSONValue.string(PageToken.encode(offset: next)).write(to: &out)
+        }
+        out.append(contentsOf: "}".utf8)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
+    }
+}

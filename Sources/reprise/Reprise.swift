@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct Reprise: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reprise",
+        abstract: "Reprise: an MLflow-compatible experiment tracker whose results hold up as evidence.",
+        version: RepriseVersion.string,
+        subcommands: [ServerCommand.self]
+    )
+}
+
+enum RepriseVersion {
+    static let string = "0.1.0"
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RepriseArtifacts
+import RepriseCore
+import RepriseSQL
+import RepriseSQLite
+import RepriseServer
+import ServiceLifecycle
+
+/// `reprise server`: takes `mlflow server`'s flags.
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run the tracking server (MLflow REST API, artifact proxy).",
+        discussion: """
+            With no flags the server listens on 127.0.0.1:5000 and keeps everything in ./reprise-data/:
+            the SQLite database (reprise.db) and the artifacts (artifacts/). It accepts `mlflow server`'s
+            flags, so existing scripts work unchanged.
+            """,
+        helpNames: [.long]  // -h is --host, as in `mlflow server`
+    )
+
+    @Option(name: [.customShort("h"), .long], help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(name: [.customShort("p"), .long], help: "The port to listen on.")
+    var port = 5000
+
+    @Option(help: "Where metadata lives: sqlite:///relative/path.db or sqlite:////absolute/path.db.")
+    var backendStoreURI: String?
+
+    @Option(help: "Accepted for compatibility; the registry shares the backend store.")
+    var registryStoreURI: String?
+
+    @Option(help: "The artifact root for new experiments (default: mlflow-artifacts:/ when serving artifacts).")
+    var defaultArtifactRoot: String?
+
+    @Flag(inversion: .prefixedNo, help: "Serve artifacts through the mlflow-artifacts proxy routes.")
+    var serveArtifacts = true
+
+    @Option(help: "Where proxied artifacts are stored (default: ./reprise-data/artifacts).")
+    var artifactsDestination: String?
+
+    @Option(name: [.customShort("w"), .long], help: "Accepted for compatibility; see --help discussion.")
+    var workers: String?
+
+    @Option(help: "A prefix for every route, for example /mlflow.")
+    var staticPrefix: String?
+
+    @Option(help: "Accepted and ignored: Reprise does not run under gunicorn.")
+    var gunicornOpts: String?
+
+    @Option(help: "Accepted and ignored: Reprise does not run under uvicorn.")
+    var uvicornOpts: String?
+
+    @Option(help: "Accepted and ignored: Reprise does not run under waitress.")
+    var waitressOpts: String?
+
+    @Option(help: "Accepted for compatibility; not used yet.")
+    var allowedHosts: String?
+
+    @Option(help: "Accepted for compatibility; not used yet.")
+    var corsAllowedOrigins: String?
+
+    @Option(help: "Accepted for compatibility; not used yet.")
+    var xFrameOptions: String?
+
+    @Flag(help: "Accepted for compatibility; not used yet.")
+    var disableSecurityMiddleware = false
+
+    @Flag(help: "Accepted for compatibility; ignored.")
+    var dev = false
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Debug logs one line per request.")
+    var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
+
+    func validate() throws {
+        guard (1...65535).contains(port) || port == 0 else {
+            throw ValidationError("--port must be between 0 and 65535, got \(port).")
+        }
+        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
+            throw ValidationError("Unknown --log-level '\(logLevel)'.")
+        }
+    }
+
+    /// Resolves `sqlite:///rel.db` / `sqlite:////abs.db` into a file path.
+    static func sqlitePath(_ uri: String, cwd: String) throws -> String {
+        guard uri.hasPrefix("sqlite:///") else {
+            let scheme = uri.split(separator: ":").first.map(String.init) ?? uri
+            throw ValidationError(
+                "Unsupported --backend-store-uri '\(uri)'. This version stores metadata in SQLite only: use sqlite:///relative/path.db or sqlite:////absolute/path.db. (\(scheme) support is planned.)"
+            )
+        }
+        let rest = String(uri.dropFirst("sqlite:///".count))
+        guard !rest.isEmpty, rest != ":memory:" else {
+            throw ValidationError("--backend-store-uri needs a database file path, for example sqlite:///reprise.db.")
+        }
+        return rest.hasPrefix("/") ? rest : cwd + "/" + rest
+    }
+
+    static func absolute(_ path: String, cwd: String) -> String {
+        var p = path
+        if p.hasPrefix("file://") { p = String(p.dropFirst("file://".count)) }
+        return Validation.normpath(p.hasPrefix("/") ? p : cwd + "/" + p)
+    }
+
+    func run() async throws {
+        let started = ContinuousClock.now
+        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "reprise")
+        logger.logLevel = level
+
+        let cwd = FileManager.default.currentDirectoryPath
+        let dataDir = cwd + "/reprise-data"
+        let dbPath = try backendStoreURI.map { try Self.sqlitePath($0, cwd: cwd) } ?? dataDir + "/reprise.db"
+        let artifactsDir = Self.absolute(artifactsDestination ?? dataDir + "/artifacts", cwd: cwd)
+        let artifactRoot = defaultArtifactRoot ?? (serveArtifacts ? "mlflow-artifacts:/" : artifactsDir)
+
+        for (flag, value) in [("--gunicorn-opts", gunicornOpts), ("--uvicorn-opts", uvicornOpts), ("--waitress-opts", waitressOpts)]
+        where value != nil {
+            logger.notice("\(flag) is accepted for compatibility and ignored: Reprise serves HTTP itself.")
+        }
+        if let workers {
+            logger.notice(
+                "--workers \(workers) is accepted for compatibility and ignored: one Reprise process serves requests on all \(ProcessInfo.processInfo.activeProcessorCount) cores."
+            )
+        }
+        if registryStoreURI != nil { logger.notice("--registry-store-uri is accepted; the registry shares the backend store.") }
+
+        do {
+            try FileManager.default.createDirectory(
+                atPath: (dbPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("Cannot create the folder for the database at \(dbPath): \(error.localizedDescription)")
+        }
+        let driver: SQLiteDriver
+        do {
+            driver = try SQLiteDriver(path: dbPath)
+        } catch {
+            throw ValidationError("Cannot open the database at \(dbPath): \(error)")
+        }
+        let store = SQLTrackingStore(
+            driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: artifactRoot, workingDirectory: cwd))
+        try await store.migrate()
+        let artifacts: (any ArtifactRepository)? = serveArtifacts ? try LocalArtifactRepository(root: artifactsDir) : nil
+
+        let config = ServerConfiguration(
+            host: host, port: port, staticPrefix: ServerConfiguration.normalizePrefix(staticPrefix ?? ""),
+            serveArtifacts: serveArtifacts)
+        let api = RepriseAPI(store: store, artifacts: artifacts, config: config, logger: logger)
+        let app = buildApplication(api: api, logger: logger)
+        logger.info(
+            "Reprise \(RepriseVersion.string) starting",
+            metadata: [
+                "address": "http://\(host):\(port)\(config.staticPrefix)", "database": "\(dbPath)",
+                "artifacts": "\(serveArtifacts ? artifactsDir : "not served")", "artifact_root": "\(artifactRoot)",
+                "startup_ms": "\((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000 + (ContinuousClock.now - started).components.seconds * 1000)",
+            ])
+        let group = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        try await driver.shutdown()
+        logger.info("Reprise stopped; all acknowledged writes are committed.")
+    }
+}
