@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Domain: entities, validation, search grammar, wire JSON, store protocols. No I/O.
@@ -50,6 +51,7 @@ let package = Package(
             dependencies: [
                 "RepriseCore", "RepriseArtifacts",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -60,6 +62,8 @@ let package = Package(
             dependencies: [
                 "RepriseCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -74,7 +78,7 @@ let package = Package(
         // Shared test helpers: the store conformance suite every backend runs, temp dirs.
         .target(
             name: "RepriseTestSupport",
-            dependencies: ["RepriseCore", "RepriseSQL"]
+            dependencies: ["RepriseCore"]
         ),
         .testTarget(name: "RepriseCoreTests", dependencies: ["RepriseCore"]),
         .testTarget(
@@ -89,8 +93,10 @@ let package = Package(
             name: "RepriseServerTests",
             dependencies: [
                 "RepriseServer", "RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseArtifacts", "RepriseTestSupport",
+                "RepriseClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
     ]

@@ -250,13 +250,11 @@ public struct Run: Sendable, Equatable {
         var inputs = JSONObject()
         if !datasetInputs.isEmpty { inputs["dataset_inputs"] = .array(datasetInputs.map(\.json)) }
         if !modelInputs.isEmpty { inputs["model_inputs"] = .array(modelInputs.map { ["model_id": .string($0)] }) }
-        var o = JSONObject([("info", info.json), ("data", .object(data)), ("inputs", .object(inputs))])
+        var outputs = JSONObject()
         if !modelOutputs.isEmpty {
-            o["outputs"] = [
-                "model_outputs": .array(modelOutputs.map { ["model_id": .string($0.modelID), "step": .int($0.step)] })
-            ]
+            outputs["model_outputs"] = .array(modelOutputs.map { ["model_id": .string($0.modelID), "step": .int($0.step)] })
         }
-        return .object(o)
+        return .object(JSONObject([("info", info.json), ("data", .object(data)), ("inputs", .object(inputs)), ("outputs", .object(outputs))]))
     }
 }
 

@@ -36,6 +36,14 @@ public struct RawClause: Sendable, Equatable {
     public var value: FilterValue
     /// Whether the value was written in quotes.
     public var quoted: Bool
+
+    public init(entity: String?, key: String, comparator: Comparator, value: FilterValue, quoted: Bool) {
+        self.entity = entity
+        self.key = key
+        self.comparator = comparator
+        self.value = value
+        self.quoted = quoted
+    }
 }
 
 /// The entity kinds of a checked clause.

@@ -92,11 +92,7 @@ public struct RunSearchQuery: Sendable {
             try requireComparator(
                 Comparator.string.union([.isNull, .isNotNull]), "['!=', '=', 'LIKE', 'ILIKE', 'IS NULL', 'IS NOT NULL']")
             if c != .isNull && c != .isNotNull {
-                guard raw.quoted, case .string = raw.value else {
-                    throw RepriseError.invalid(
-                        "Expected a quoted string value for \(entity == .param ? "param" : "tag") (e.g. 'my-value'). Got value \(raw.value.display)"
-                    )
-                }
+                guard raw.quoted, case .string = raw.value else { throw unquoted(raw) }
             }
         case .attribute:
             guard let canon = canonicalAttribute(key) else {
@@ -126,16 +122,19 @@ public struct RunSearchQuery: Sendable {
         return FilterClause(entity: entity, key: key, comparator: c, value: raw.value)
     }
 
+    static func unquoted(_ raw: RawClause) -> RepriseError {
+        RepriseError.invalid(
+            "Parameter value is either not quoted or unidentified quote types used for string value \(raw.value.display). Use either single or double quotes."
+        )
+    }
+
     static func requireQuoted(_ raw: RawClause, entity: String) throws {
         if raw.comparator == .in || raw.comparator == .notIn {
             guard case .list = raw.value else {
                 throw RepriseError.invalid("Expected a list of quoted strings for '\(raw.comparator.rawValue)', got \(raw.value.display)")
             }
         } else {
-            guard raw.quoted, case .string = raw.value else {
-                throw RepriseError.invalid(
-                    "Expected a quoted string value for \(entity) (e.g. 'my-value'). Got value \(raw.value.display)")
-            }
+            guard raw.quoted, case .string = raw.value else { throw unquoted(raw) }
         }
     }
 }

@@ -282,7 +282,9 @@ extension SQLTrackingStore {
                 let inserted = try db.execute(
                     "INSERT INTO run_inputs (run_uuid, dataset_uuid, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     [.text(runID), .text(uuid), .int(position)])
-                if inserted > 0 { position += 1 }
+                // Logging the same dataset again keeps the first input and its tags, as the reference does.
+                guard inserted > 0 else { continue }
+                position += 1
                 for t in input.tags {
                     try db.execute(
                         "INSERT INTO input_tags (run_uuid, dataset_uuid, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (run_uuid, dataset_uuid, key) DO UPDATE SET value = excluded.value",

@@ -28,6 +28,10 @@ struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wher
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: base.makeAsyncIterator(), limit: limit) }
 }
 
+extension String {
+    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}
+
 extension HTTPField.Name {
     static let xContentTypeOptions = Self("X-Content-Type-Options")!
 }
@@ -69,6 +73,24 @@ extension RepriseAPI {
         return (try LocalArtifactRepository(root: Validation.percentDecode(path) ?? path), [])
     }
 
+    /// `attachment; filename=NAME` as the reference sends it; names with characters that are not
+    /// safe in a header token are sent percent-encoded in `filename*` (RFC 6266) instead.
+    static func contentDisposition(_ name: String) -> String {
+        let safe = name.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "-_.+~".utf8.contains(b)
+        }
+        if safe { return "attachment; filename=\(name)" }
+        var encoded = ""
+        for b in name.utf8 {
+            if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "-_.~".utf8.contains(b) {
+                encoded.append(Character(Unicode.Scalar(b)))
+            } else {
+                encoded += "%" + String(b, radix: 16, uppercase: true).leftPadded(2)
+            }
+        }
+        return "attachment; filename*=UTF-8''\(encoded)"
+    }
+
     static func mimeType(_ name: String) -> String {
         let lower = name.lowercased()
         let ext = lower.split(separator: ".").count > 1 ? String(lower.split(separator: ".").last!) : ""
@@ -95,10 +117,9 @@ extension RepriseAPI {
             throw RepriseError.invalid("'\(displayPath)' is a directory, not a file")
         case .file(let size):
             let name = comps.last ?? "artifact"
-            let safeName = name.replacingOccurrences(of: "\"", with: "_")
             var headers: HTTPFields = [
                 .contentType: Self.mimeType(name),
-                .contentDisposition: "attachment; filename=\"\(safeName)\"",
+                .contentDisposition: Self.contentDisposition(name),
             ]
             headers[.xContentTypeOptions] = "nosniff"
             let body = ResponseBody(contentLength: Int(size)) { writer in

@@ -39,6 +39,9 @@ struct Call: Sendable {
             collected.writeBuffer(&c)
         }
         if collected.readableBytes == 0 { return JSONObject() }
+        if request.headers[.contentType] == nil {
+            throw RepriseError.invalid("Bad Request. Content-Type header is missing.")
+        }
         let bytes = collected.readableBytesView
         var value: JSONValue
         do {
@@ -160,7 +163,7 @@ public final class RepriseAPI: Sendable {
         do {
             return try await handler(call)
         } catch let e as RepriseError {
-            if e.code.httpStatus >= 500 { logger.error("request failed", metadata: ["path": "\(path)", "error": "\(e)"]) }
+            if e.code.httpStatus == 500 { logger.error("request failed", metadata: ["path": "\(path)", "error": "\(e)"]) }
             return Self.error(e)
         } catch {
             logger.error("internal error", metadata: ["path": "\(path)", "error": "\(error)"])

@@ -192,7 +192,7 @@ extension RepriseAPI {
             let total = metricItems.count + paramItems.count + tagItems.count
             if total > Validation.maxBatchTotal {
                 throw RepriseError.invalid(
-                    "A batch logging request can contain at most \(Validation.maxBatchTotal) metrics, params, and tags in total. Got \(total) in total. Please split up across multiple requests and try again."
+                    "A batch logging request can contain at most \(Validation.maxBatchTotal) metrics, params, and tags. Got \(total) metrics, params, and tags. Please split up metrics, params, and tags across multiple requests and try again."
                 )
             }
             let metrics = try metricItems.enumerated().map { (i, item) -> Metric in

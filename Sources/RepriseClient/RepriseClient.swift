@@ -1,0 +1,115 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RepriseCore
+
+/// A client of a Reprise (or MLflow) server's REST API, for the CLI and tests.
+///
+/// Errors in MLflow's envelope come back as `RepriseError` with the server's code and message;
+/// transport failures come back as `RepriseClientError`.
+public struct RepriseClient: Sendable {
+    public let baseURL: String
+    let http: HTTPClient
+    let timeout: TimeAmount
+
+    /// - Parameters:
+    ///   - baseURL: the tracking URI, such as `http://127.0.0.1:5000` (a path prefix is kept).
+    ///   - http: the HTTP client to use; the shared one by default.
+    public init(baseURL: String, http: HTTPClient = .shared, timeout: TimeAmount = .seconds(120)) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.http = http
+        self.timeout = timeout
+    }
+
+    static func encode(_ s: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+    }
+
+    /// Calls an endpoint and returns its JSON body.
+    /// - Parameters:
+    ///   - method: the HTTP method.
+    ///   - path: the API path, such as `/api/2.0/mlflow/runs/get`.
+    ///   - query: query parameters (repeated keys allowed).
+    ///   - body: a JSON body for POST, PATCH and DELETE.
+    @discardableResult
+    public func call(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil
+    ) async throws -> JSONValue {
+        var url = baseURL + path
+        if !query.isEmpty { url += "?" + query.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&") }
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        request.headers.add(name: "User-Agent", value: "reprise-client")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body.serialized()))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch {
+            throw RepriseClientError.unreachable(url: baseURL, underlying: "\(error)")
+        }
+        let bytes = try await response.body.collect(upTo: 512 * 1024 * 1024)
+        let text = String(buffer: bytes)
+        let json = text.isEmpty ? JSONValue.object(JSONObject()) : (try? JSONValue.parse(text))
+        guard (200..<300).contains(Int(response.status.code)) else {
+            if let json, let code = json["error_code"]?.stringValue {
+                throw RepriseError(.init(rawValue: code), json["message"]?.stringValue ?? "")
+            }
+            throw RepriseClientError.status(Int(response.status.code), text)
+        }
+        return json ?? .string(text)
+    }
+
+    /// Whether `/health` answers `OK`.
+    public func health() async -> Bool {
+        var request = HTTPClientRequest(url: baseURL + "/health")
+        request.method = .GET
+        guard let response = try? await http.execute(request, timeout: .seconds(5)) else { return false }
+        return response.status == .ok
+    }
+
+    public func createExperiment(name: String, tags: [KeyValue] = []) async throws -> String {
+        let r = try await call(
+            .POST, "/api/2.0/mlflow/experiments/create",
+            body: ["name": .string(name), "tags": .array(tags.map(\.json))])
+        guard let id = r["experiment_id"]?.stringValue else { throw RepriseClientError.malformed("experiment_id") }
+        return id
+    }
+
+    public func createRun(experimentID: String, runName: String? = nil, startTime: Int64 = 0) async throws -> String {
+        var body = JSONObject([("experiment_id", .string(experimentID)), ("start_time", .int(startTime))])
+        if let runName { body["run_name"] = .string(runName) }
+        let r = try await call(.POST, "/api/2.0/mlflow/runs/create", body: .object(body))
+        guard let id = r["run"]?["info"]?["run_id"]?.stringValue else { throw RepriseClientError.malformed("run_id") }
+        return id
+    }
+
+    public func logMetric(runID: String, key: String, value: Double, timestamp: Int64, step: Int64 = 0) async throws {
+        try await call(
+            .POST, "/api/2.0/mlflow/runs/log-metric",
+            body: ["run_id": .string(runID), "key": .string(key), "value": .double(value), "timestamp": .int(timestamp), "step": .int(step)])
+    }
+
+    public func getRun(id: String) async throws -> JSONValue {
+        try await call(.GET, "/api/2.0/mlflow/runs/get", query: [("run_id", id)])
+    }
+}
+
+public enum RepriseClientError: Error, CustomStringConvertible {
+    case unreachable(url: String, underlying: String)
+    case status(Int, String)
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let url, let e): return "Cannot reach the server at \(url) (\(e)). Is `reprise server` running there?"
+        case .status(let code, let body): return "The server answered HTTP \(code): \(body.prefix(200))"
+        case .malformed(let field): return "The server's answer lacks '\(field)'."
+        }
+    }
+}

@@ -1,0 +1,350 @@
+import RepriseCore
+import Testing
+
+/// The behaviour every `TrackingStore` backend must show. Each backend's test target calls these
+/// from its own `@Test` functions with a factory for fresh, empty stores.
+public struct StoreConformance: Sendable {
+    let make: @Sendable () async throws -> any TrackingStore
+
+    /// - Parameter make: returns a new, empty, migrated store each time it is called.
+    public init(make: @escaping @Sendable () async throws -> any TrackingStore) { self.make = make }
+
+    static func code(of body: () async throws -> Void) async -> RepriseError.Code? {
+        do {
+            try await body()
+            return nil
+        } catch let e as RepriseError {
+            return e.code
+        } catch {
+            return RepriseError.Code(rawValue: "UNEXPECTED \(error)")
+        }
+    }
+
+    static func message(of body: () async throws -> Void) async -> String? {
+        do {
+            try await body()
+            return nil
+        } catch let e as RepriseError {
+            return e.message
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    func run(_ s: any TrackingStore, in exp: String, name: String = "", start: Int64 = 1000) async throws -> String {
+        try await s.createRun(CreateRunInput(experimentID: exp, userID: "tester", runName: name, startTime: start, tags: []))
+            .info.runID
+    }
+
+    public func experiments() async throws {
+        let s = try await make()
+        let d = try await s.getExperiment(id: "0")
+        #expect(d.name == "Default")
+        #expect(d.lifecycleStage == .active)
+        let id = try await s.createExperiment(name: "exp-a", artifactLocation: nil, tags: [KeyValue("k", "v")])
+        #expect(id == "1")
+        let e = try await s.getExperiment(name: "exp-a")
+        #expect(e.experimentID == id)
+        #expect(e.tags == [KeyValue("k", "v")])
+        #expect(e.artifactLocation.hasSuffix("/1"))
+        #expect(await Self.code { _ = try await s.createExperiment(name: "exp-a", artifactLocation: nil, tags: []) } == .resourceAlreadyExists)
+        #expect(await Self.code { _ = try await s.getExperiment(id: "999") } == .resourceDoesNotExist)
+        #expect(await Self.code { _ = try await s.getExperiment(id: "abc") } == .invalidParameterValue)
+        #expect(await Self.code { _ = try await s.getExperiment(name: "nope") } == .resourceDoesNotExist)
+
+        try await s.renameExperiment(id: id, newName: "exp-b")
+        #expect(try await s.getExperiment(id: id).name == "exp-b")
+        try await s.setExperimentTag(id: id, tag: KeyValue("k", "v2"))
+        #expect(try await s.getExperiment(id: id).tags == [KeyValue("k", "v2")])
+        try await s.deleteExperimentTag(id: id, key: "k")
+        #expect(try await s.getExperiment(id: id).tags.isEmpty)
+        #expect(await Self.code { try await s.deleteExperimentTag(id: id, key: "k") } == .resourceDoesNotExist)
+
+        // Delete cascades to runs; names stay taken; restore brings both back.
+        let runID = try await run(s, in: id)
+        try await s.deleteExperiment(id: id)
+        #expect(try await s.getExperiment(id: id).lifecycleStage == .deleted)
+        #expect(try await s.getRun(id: runID).info.lifecycleStage == .deleted)
+        #expect(await Self.code { _ = try await s.createExperiment(name: "exp-b", artifactLocation: nil, tags: []) } == .resourceAlreadyExists)
+        #expect(await Self.code { try await s.renameExperiment(id: id, newName: "zzz") } == .invalidState)
+        #expect(await Self.code { try await s.setExperimentTag(id: id, tag: KeyValue("a", "b")) } == .invalidParameterValue)
+        #expect(await Self.code { _ = try await self.run(s, in: id) } == .invalidParameterValue)
+        #expect(await Self.code { try await s.deleteExperiment(id: id) } == .resourceDoesNotExist)
+        try await s.restoreExperiment(id: id)
+        #expect(try await s.getRun(id: runID).info.lifecycleStage == .active)
+        #expect(await Self.code { try await s.restoreExperiment(id: id) } == .resourceDoesNotExist)
+    }
+
+    public func experimentSearch() async throws {
+        let s = try await make()
+        for name in ["a", "ab", "Abc"] {
+            let id = try await s.createExperiment(name: name, artifactLocation: nil, tags: name == "a" || name == "ab" ? [KeyValue("key", "value")] : [])
+            _ = id
+            try await Task.sleep(for: .milliseconds(3))  // distinct creation times
+        }
+        func names(_ filter: String?, _ order: [String] = [], max: Int = 100, token: String? = nil) async throws -> [String] {
+            try await s.searchExperiments(
+                ExperimentSearchQuery(filter: filter, orderBy: order, viewType: .activeOnly, maxResults: max, pageToken: token)
+            ).items.map(\.name)
+        }
+        #expect(try await names("name LIKE 'a%'") == ["ab", "a"])
+        #expect(try await names("tag.key ILIKE '%ALU%'") == ["ab", "a"])
+        #expect(try await names("attribute.name != 'a'") == ["Abc", "ab", "Default"])
+        #expect(try await names(nil, ["name DESC"]) == ["ab", "a", "Default", "Abc"])
+        let first = try await s.searchExperiments(
+            ExperimentSearchQuery(filter: nil, orderBy: [], viewType: .activeOnly, maxResults: 2, pageToken: nil))
+        #expect(first.items.map(\.name) == ["Abc", "ab"])
+        let next = try #require(first.nextOffset)
+        #expect(try await names(nil, max: 2, token: PageToken.encode(offset: next)) == ["a", "Default"])
+        let deleted = try await s.getExperiment(name: "a").experimentID
+        try await s.deleteExperiment(id: deleted)
+        #expect(try await names(nil).count == 3)
+        let onlyDeleted = try await s.searchExperiments(
+            ExperimentSearchQuery(filter: nil, orderBy: [], viewType: .deletedOnly, maxResults: 10, pageToken: nil))
+        #expect(onlyDeleted.items.map(\.name) == ["a"])
+    }
+
+    public func runsLifecycle() async throws {
+        let s = try await make()
+        let r = try await s.createRun(
+            CreateRunInput(experimentID: "0", userID: "u", runName: nil, startTime: 5, tags: [KeyValue("mlflow.runName", "from-tag")]))
+        #expect(r.info.runName == "from-tag")
+        #expect(r.info.runID.count == 32)
+        #expect(r.info.status == .running)
+        #expect(r.info.artifactURI.hasSuffix("/0/\(r.info.runID)/artifacts"))
+        let generated = try await s.createRun(CreateRunInput(experimentID: "0", userID: "u", runName: nil, startTime: 5, tags: []))
+        #expect(generated.info.runName.split(separator: "-").count == 3)
+        #expect(generated.tags.contains(KeyValue("mlflow.runName", generated.info.runName)))
+        #expect(await Self.code {
+            _ = try await s.createRun(CreateRunInput(experimentID: "0", userID: "u", runName: "a", startTime: 5, tags: [KeyValue("mlflow.runName", "b")]))
+        } == .invalidParameterValue)
+        #expect(await Self.code { _ = try await s.getRun(id: "deadbeef") } == .resourceDoesNotExist)
+
+        let id = r.info.runID
+        let info = try await s.updateRun(id: id, status: .finished, endTime: 99, runName: "renamed")
+        #expect(info.status == .finished && info.endTime == 99 && info.runName == "renamed")
+        #expect(try await s.getRun(id: id).tags.contains(KeyValue("mlflow.runName", "renamed")))
+        try await s.logBatch(runID: id, metrics: [], params: [], tags: [KeyValue("mlflow.runName", "via-tag")], conflictStyle: .single)
+        #expect(try await s.getRun(id: id).info.runName == "via-tag")
+
+        try await s.deleteRun(id: id)
+        #expect(try await s.getRun(id: id).info.lifecycleStage == .deleted)
+        for mutation in [
+            { try await s.logBatch(runID: id, metrics: [], params: [KeyValue("p", "1")], tags: [], conflictStyle: .single) },
+            { _ = try await s.updateRun(id: id, status: .failed, endTime: nil, runName: nil) },
+            { try await s.deleteTag(runID: id, key: "mlflow.runName") },
+            { try await s.logInputs(runID: id, datasets: [], modelIDs: []) },
+        ] as [@Sendable () async throws -> Void] {
+            #expect(await Self.message(of: mutation) == "The run \(id) must be in the 'active' state. Current state is deleted.")
+        }
+        try await s.restoreRun(id: id)
+        try await s.deleteTag(runID: id, key: "mlflow.runName")
+        #expect(await Self.code { try await s.deleteTag(runID: id, key: "mlflow.runName") } == .resourceDoesNotExist)
+        #expect(await Self.code { try await s.deleteRun(id: "nope") } == .resourceDoesNotExist)
+    }
+
+    public func paramsAndMetrics() async throws {
+        let s = try await make()
+        let id = try await run(s, in: "0")
+        try await s.logBatch(runID: id, metrics: [], params: [KeyValue("p", "1")], tags: [], conflictStyle: .single)
+        try await s.logBatch(runID: id, metrics: [], params: [KeyValue("p", "1")], tags: [], conflictStyle: .single)
+        let single = await Self.message {
+            try await s.logBatch(runID: id, metrics: [], params: [KeyValue("p", "2")], tags: [], conflictStyle: .single)
+        }
+        #expect(single == "Changing param values is not allowed. Param with key='p' was already logged with value='1' for run ID='\(id)'. Attempted logging new value '2'.")
+        // A rejected batch leaves nothing behind, not even its valid parts.
+        let batch = await Self.message {
+            try await s.logBatch(
+                runID: id, metrics: [Metric(key: "m", value: 1, timestamp: 1)], params: [KeyValue("q", "1"), KeyValue("p", "3")],
+                tags: [KeyValue("t", "v")], conflictStyle: .batch)
+        }
+        #expect(batch == "Changing param values is not allowed. Params were already logged='[{'key': 'p', 'old_value': '1', 'new_value': '3'}]' for run ID='\(id)'.")
+        var r = try await s.getRun(id: id)
+        #expect(r.params == [KeyValue("p", "1")])
+        #expect(r.metrics.isEmpty)
+        #expect(!r.tags.contains(KeyValue("t", "v")))
+
+        // Latest value is the max of (step, timestamp, value), not the last write.
+        try await s.logBatch(
+            runID: id,
+            metrics: [
+                Metric(key: "loss", value: 5, timestamp: 10, step: 2), Metric(key: "loss", value: 9, timestamp: 20, step: 1),
+                Metric(key: "loss", value: 4, timestamp: 10, step: 2), Metric(key: "loss", value: 5, timestamp: 10, step: 2),
+                Metric(key: "nan", value: .nan, timestamp: 1), Metric(key: "inf", value: .infinity, timestamp: 1),
+                Metric(key: "ninf", value: -.infinity, timestamp: 1),
+            ], params: [], tags: [], conflictStyle: .batch)
+        r = try await s.getRun(id: id)
+        let latest = Dictionary(uniqueKeysWithValues: r.metrics.map { ($0.key, $0) })
+        #expect(latest["loss"]?.value == 5 && latest["loss"]?.step == 2)
+        #expect(latest["nan"]?.value.isNaN == true)
+        #expect(latest["inf"]?.value == .greatestFiniteMagnitude)
+        #expect(latest["ninf"]?.value == -.greatestFiniteMagnitude)
+        // History keeps every distinct point, ordered by (timestamp, step, value); exact duplicates collapse.
+        let history = try await s.metricHistory(runID: id, key: "loss", offset: 0, limit: nil)
+        #expect(history.items.map(\.value) == [4, 5, 9])
+        let page1 = try await s.metricHistory(runID: id, key: "loss", offset: 0, limit: 2)
+        #expect(page1.items.map(\.value) == [4, 5])
+        let page2 = try await s.metricHistory(runID: id, key: "loss", offset: try #require(page1.nextOffset), limit: 2)
+        #expect(page2.items.map(\.value) == [9] && page2.nextOffset == nil)
+        #expect(try await s.metricHistory(runID: id, key: "nope", offset: 0, limit: nil).items.isEmpty)
+        #expect(try await s.metricHistory(runID: "nope", key: "loss", offset: 0, limit: nil).items.isEmpty)
+        // Long values are truncated the way the reference does by default.
+        try await s.logBatch(
+            runID: id, metrics: [], params: [KeyValue("long", String(repeating: "x", count: 7000))],
+            tags: [KeyValue("longtag", String(repeating: "y", count: 9000))], conflictStyle: .batch)
+        r = try await s.getRun(id: id)
+        #expect(r.params.first { $0.key == "long" }?.value.count == 6000)
+        #expect(r.tags.first { $0.key == "longtag" }?.value.count == 8000)
+    }
+
+    public func runSearch() async throws {
+        let s = try await make()
+        let exp = try await s.createExperiment(name: "search", artifactLocation: nil, tags: [])
+        var ids: [String] = []
+        for i in 0..<10 {
+            let id = try await run(s, in: exp, name: "run-\(i)", start: Int64(1000 + i))
+            ids.append(id)
+            var metrics = [Metric(key: "acc", value: Double(i) / 10, timestamp: 1)]
+            if i == 3 { metrics = [Metric(key: "acc", value: .nan, timestamp: 1)] }
+            if i == 4 { metrics = [] }
+            try await s.logBatch(
+                runID: id, metrics: metrics, params: [KeyValue("parity", i % 2 == 0 ? "Even" : "odd")],
+                tags: i < 5 ? [KeyValue("group", "g\(i)")] : [], conflictStyle: .batch)
+        }
+        try await s.logInputs(
+            runID: ids[0],
+            datasets: [DatasetInput(tags: [KeyValue("mlflow.data.context", "training")], dataset: Dataset(name: "iris", digest: "abc", sourceType: "code", source: "{}", schema: nil, profile: nil))],
+            modelIDs: [])
+        func search(_ filter: String?, _ order: [String] = [], max: Int = 100, token: String? = nil, view: ViewType = .activeOnly) async throws -> Page<Run> {
+            try await s.searchRuns(RunSearchQuery(experimentIDs: [exp], filter: filter, orderBy: order, viewType: view, maxResults: max, pageToken: token))
+        }
+        func names(_ filter: String?, _ order: [String] = []) async throws -> [String] {
+            try await search(filter, order).items.map(\.info.runName)
+        }
+        // Default order: start_time DESC.
+        #expect(try await names(nil).first == "run-9")
+        #expect(try await names("metrics.acc > 0.7") == ["run-9", "run-8"])
+        #expect(Set(try await names("metrics.acc != 0.5")) == Set(["run-0", "run-1", "run-2", "run-3", "run-6", "run-7", "run-8", "run-9"]))
+        #expect(try await names("metrics.acc >= 0.2 and metrics.acc <= 0.3") == ["run-2"])
+        #expect(try await names("params.parity = 'odd'").count == 5)
+        #expect(try await names("params.parity LIKE 'e%'").isEmpty)  // LIKE is case-sensitive
+        #expect(try await names("params.parity ILIKE 'e%'").count == 5)
+        #expect(try await names("tags.group IS NULL").count == 5)
+        #expect(try await names("tags.group IS NOT NULL").count == 5)
+        #expect(try await names("tags.group != 'g1'").count == 4)  // runs without the tag never match
+        #expect(try await names("attributes.run_name = 'run-3'") == ["run-3"])
+        #expect(try await names("run_name LIKE 'run-1%'") == ["run-1"])
+        #expect(try await names("attributes.run_id IN ('\(ids[1])', '\(ids[2])')") == ["run-2", "run-1"])
+        #expect(try await names("attributes.start_time >= 1008") == ["run-9", "run-8"])
+        #expect(try await names("attributes.status = 'RUNNING'").count == 10)
+        #expect(try await names("datasets.name = 'iris'") == ["run-0"])
+        #expect(try await names("dataset.context = 'training'") == ["run-0"])
+        // Order by a metric: real values, then NaN, then missing, in both directions.
+        let asc = try await names(nil, ["metrics.acc ASC"])
+        #expect(Array(asc.suffix(2)) == ["run-3", "run-4"])
+        #expect(asc.first == "run-0")
+        let desc = try await names(nil, ["metrics.acc DESC"])
+        #expect(desc.first == "run-9")
+        #expect(Array(desc.suffix(2)) == ["run-3", "run-4"])
+        #expect(try await names(nil, ["params.parity DESC", "attributes.start_time ASC"]).prefix(2) == ["run-1", "run-3"])
+        // Paging chains tokens and ends without one.
+        var seen: [String] = []
+        var token: String? = nil
+        repeat {
+            let page = try await search(nil, max: 4, token: token)
+            seen += page.items.map(\.info.runID)
+            token = page.nextOffset.map { PageToken.encode(offset: $0) }
+        } while token != nil
+        #expect(seen.count == 10 && Set(seen).count == 10)
+        // Deleted runs are hidden unless asked for.
+        try await s.deleteRun(id: ids[0])
+        #expect(try await search(nil).items.count == 9)
+        #expect(try await search(nil, view: .deletedOnly).items.map(\.info.runID) == [ids[0]])
+        #expect(try await search(nil, view: .all).items.count == 10)
+        // Search results carry data and inputs.
+        let full = try await search("attributes.run_name = 'run-0'", view: .all).items[0]
+        #expect(full.params == [KeyValue("parity", "Even")])
+        #expect(full.datasetInputs.first?.dataset.name == "iris")
+    }
+
+    public func inputsAndOutputs() async throws {
+        let s = try await make()
+        let id = try await run(s, in: "0")
+        let ds = Dataset(name: "d", digest: "1234", sourceType: "code", source: "{}", schema: "{\"a\":1}", profile: nil)
+        try await s.logInputs(runID: id, datasets: [DatasetInput(tags: [KeyValue("mlflow.data.context", "train")], dataset: ds)], modelIDs: ["m-1"])
+        try await s.logInputs(runID: id, datasets: [DatasetInput(tags: [KeyValue("mlflow.data.context", "train")], dataset: ds)], modelIDs: ["m-1"])
+        try await s.logOutputs(runID: id, outputs: [ModelOutput(modelID: "m-2", step: 3)])
+        let r = try await s.getRun(id: id)
+        #expect(r.datasetInputs.count == 1)
+        #expect(r.datasetInputs[0].dataset == ds)
+        #expect(r.datasetInputs[0].tags == [KeyValue("mlflow.data.context", "train")])
+        #expect(r.modelInputs == ["m-1"])
+        #expect(r.modelOutputs == [ModelOutput(modelID: "m-2", step: 3)])
+    }
+
+    public func loggedModels() async throws {
+        let s = try await make()
+        let exp = try await s.createExperiment(name: "models", artifactLocation: nil, tags: [])
+        let runID = try await run(s, in: exp)
+        let m = try await s.createLoggedModel(
+            CreateLoggedModelInput(experimentID: exp, name: "model", modelType: nil, sourceRunID: runID, params: [KeyValue("C", "1.0")], tags: [KeyValue("t", "1")]))
+        #expect(m.modelID.hasPrefix("m-") && m.modelID.count == 34)
+        #expect(m.status == .pending)
+        #expect(m.artifactURI.hasSuffix("/\(exp)/models/\(m.modelID)/artifacts"))
+        #expect(await Self.code {
+            _ = try await s.createLoggedModel(CreateLoggedModelInput(experimentID: exp, name: "a/b", modelType: nil, sourceRunID: nil, params: [], tags: []))
+        } == .invalidParameterValue)
+        let ready = try await s.finalizeLoggedModel(id: m.modelID, status: .ready)
+        #expect(ready.status == .ready)
+        try await s.logBatch(
+            runID: runID, metrics: [Metric(key: "score", value: 0.9, timestamp: 1, modelID: m.modelID, datasetName: "ds", datasetDigest: "dd")],
+            params: [], tags: [], conflictStyle: .batch)
+        try await s.setLoggedModelTags(id: m.modelID, tags: [KeyValue("t", "2"), KeyValue("u", "3")])
+        try await s.deleteLoggedModelTag(id: m.modelID, key: "u")
+        #expect(await Self.code { try await s.deleteLoggedModelTag(id: m.modelID, key: "u") } == .resourceDoesNotExist)
+        try await s.logLoggedModelParams(id: m.modelID, params: [KeyValue("D", "2")])
+        let got = try await s.getLoggedModel(id: m.modelID, allowDeleted: false)
+        #expect(got.tags == [KeyValue("t", "2")])
+        #expect(got.params == [KeyValue("C", "1.0"), KeyValue("D", "2")])
+        #expect(got.metrics.first?.value == 0.9 && got.metrics.first?.runID == runID && got.metrics.first?.datasetName == "ds")
+        let other = try await s.createLoggedModel(
+            CreateLoggedModelInput(experimentID: exp, name: "other", modelType: nil, sourceRunID: nil, params: [], tags: []))
+        func found(_ filter: String) async throws -> [String] {
+            try await s.searchLoggedModels(
+                LoggedModelSearchQuery(experimentIDs: [exp], filter: filter, orderBy: [], maxResults: nil, pageToken: nil)
+            ).items.map(\.modelID)
+        }
+        #expect(try await found("name = 'model'") == [m.modelID])
+        #expect(try await found("metrics.score > 0.5") == [m.modelID])
+        #expect(try await found("params.C = '1.0'") == [m.modelID])
+        #expect(Set(try await found("")) == Set([m.modelID, other.modelID]))
+        try await s.deleteLoggedModel(id: other.modelID)
+        #expect(await Self.code { _ = try await s.getLoggedModel(id: other.modelID, allowDeleted: false) } == .resourceDoesNotExist)
+        #expect(try await s.getLoggedModel(id: other.modelID, allowDeleted: true).lifecycleStage == .deleted)
+        #expect(try await found("") == [m.modelID])
+    }
+
+    /// Many concurrent writers: every acknowledged write is there afterwards.
+    public func concurrentWrites() async throws {
+        let s = try await make()
+        let id = try await run(s, in: "0")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    try await s.logBatch(
+                        runID: id, metrics: [Metric(key: "m", value: Double(i), timestamp: Int64(i), step: Int64(i))],
+                        params: [KeyValue("p\(i)", "\(i)")], tags: [], conflictStyle: .single)
+                }
+            }
+            // A failing writer among them must not undo the others.
+            group.addTask {
+                _ = try? await s.logBatch(runID: "missing-run", metrics: [Metric(key: "m", value: 1, timestamp: 1)], params: [], tags: [], conflictStyle: .single)
+            }
+            try await group.waitForAll()
+        }
+        let history = try await s.metricHistory(runID: id, key: "m", offset: 0, limit: nil)
+        #expect(history.items.count == 200)
+        #expect(try await s.getRun(id: id).params.count == 200)
+        #expect(try await s.getRun(id: id).metrics.first?.value == 199)
+    }
+}

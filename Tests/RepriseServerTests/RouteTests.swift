@@ -1,0 +1,258 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import RepriseArtifacts
+import RepriseClient
+import RepriseCore
+import RepriseSQL
+import RepriseSQLite
+import RepriseServer
+import RepriseTestSupport
+import Testing
+
+/// A server on a fresh SQLite file and artifact folder, tested through HummingbirdTesting.
+struct TestServer {
+    let dir: TempDirectory
+    let api: RepriseAPI
+
+    init(serveArtifacts: Bool = true, staticPrefix: String = "") async throws {
+        dir = try TempDirectory(prefix: "reprise-routes")
+        let store = SQLTrackingStore(
+            driver: try SQLiteDriver(path: dir.path + "/reprise.db"),
+            artifacts: ArtifactRootPolicy(defaultRoot: serveArtifacts ? "mlflow-artifacts:/" : dir.path + "/artifacts", workingDirectory: dir.path))
+        try await store.migrate()
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        api = RepriseAPI(
+            store: store, artifacts: serveArtifacts ? try LocalArtifactRepository(root: dir.path + "/artifacts") : nil,
+            config: ServerConfiguration(staticPrefix: staticPrefix, serveArtifacts: serveArtifacts), logger: logger,
+            workingDirectory: dir.path)
+    }
+
+    func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        defer { dir.remove() }
+        try await buildApplication(api: api, logger: Logger(label: "test")).test(.router, body)
+    }
+}
+
+extension TestClientProtocol {
+    @discardableResult
+    func json(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, contentType: String? = "application/json")
+        async throws -> (HTTPResponse.Status, JSONValue)
+    {
+        var headers: HTTPFields = [:]
+        if let contentType { headers[.contentType] = contentType }
+        return try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { r in
+            let text = String(buffer: r.body)
+            return (r.status, text.isEmpty ? .null : ((try? JSONValue.parse(text)) ?? .string(text)))
+        }
+    }
+}
+
+func errorCode(_ v: JSONValue) -> String? { v["error_code"]?.stringValue }
+
+@Suite("Routes")
+struct RouteTests {
+    @Test func metaRoutes() async throws {
+        try await TestServer().test { client in
+            try await client.execute(uri: "/health", method: .get) { r in
+                #expect(r.status == .ok)
+                #expect(String(buffer: r.body) == "OK")
+            }
+            try await client.execute(uri: "/version", method: .get) { r in #expect(String(buffer: r.body) == "3.3.2") }
+            let (status, info) = try await client.json(.get, "/api/3.0/mlflow/server-info")
+            #expect(status == .ok)
+            #expect(info["multipart_uploads_enabled"] == .bool(false))
+            let (s2, nf) = try await client.json(.get, "/api/2.0/mlflow/nope")
+            #expect(s2 == .notFound)
+            #expect(errorCode(nf) == "ENDPOINT_NOT_FOUND")
+            let (s3, _) = try await client.json(.get, "/api/2.0/mlflow/runs/create")
+            #expect(s3 == .methodNotAllowed)
+        }
+    }
+
+    @Test func experimentsOverRESTAndAjaxTwin() async throws {
+        try await TestServer().test { client in
+            let (s, created) = try await client.json(.post, "/api/2.0/mlflow/experiments/create", #"{"name":"e1","tags":[{"key":"a","value":"b"}]}"#)
+            #expect(s == .ok)
+            #expect(created["experiment_id"] == .string("1"))
+            let (_, got) = try await client.json(.get, "/ajax-api/2.0/mlflow/experiments/get?experiment_id=1")
+            #expect(got["experiment"]?["name"] == .string("e1"))
+            #expect(got["experiment"]?["artifact_location"] == .string("mlflow-artifacts:/1"))
+            let (s404, missing) = try await client.json(.get, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=zzz")
+            #expect(s404 == .notFound && errorCode(missing) == "RESOURCE_DOES_NOT_EXIST")
+            let (sDup, dup) = try await client.json(.post, "/api/2.0/mlflow/experiments/create", #"{"name":"e1"}"#)
+            #expect(sDup == .badRequest && errorCode(dup) == "RESOURCE_ALREADY_EXISTS")
+            let (sMissing, m) = try await client.json(.post, "/api/2.0/mlflow/experiments/create", "{}")
+            #expect(sMissing == .badRequest)
+            #expect(m["message"]?.stringValue?.hasPrefix("Missing value for required parameter 'name'") == true)
+            let (sType, t) = try await client.json(.post, "/api/2.0/mlflow/experiments/create", #"{"name":"x","artifact_location":9.0}"#)
+            #expect(sType == .badRequest)
+            #expect(t["message"]?.stringValue?.hasPrefix("Invalid value 9.0 for parameter 'artifact_location' supplied") == true)
+            let (_, search) = try await client.json(.post, "/api/2.0/mlflow/experiments/search", #"{"max_results":1000,"filter":"name = 'e1'"}"#)
+            if case .array(let items)? = search["experiments"] { #expect(items.count == 1) } else { Issue.record("no experiments") }
+            let (sZero, _) = try await client.json(.post, "/api/2.0/mlflow/experiments/search", "{}")
+            #expect(sZero == .badRequest)
+        }
+    }
+
+    @Test func badInputNeverGives5xx() async throws {
+        try await TestServer().test { client in
+            let cases: [(HTTPRequest.Method, String, String?, String?)] = [
+                (.post, "/api/2.0/mlflow/runs/create", "{not json", "application/json"),
+                (.post, "/api/2.0/mlflow/runs/create", "[1,2]", "application/json"),
+                (.post, "/api/2.0/mlflow/runs/create", #"{"experiment_id":"0"}"#, "text/plain"),
+                (.post, "/api/2.0/mlflow/runs/create", #"{"experiment_id":"0"}"#, nil),
+                (.post, "/api/2.0/mlflow/runs/log-metric", #"{"run_id":31,"key":"m","value":1,"timestamp":1}"#, "application/json"),
+                (.post, "/api/2.0/mlflow/runs/log-metric", #"{"run_id":"abc","key":"m","value":"x","timestamp":1}"#, "application/json"),
+                (.post, "/api/2.0/mlflow/runs/search", #"{"experiment_ids":["abc"]}"#, "application/json"),
+                (.post, "/api/2.0/mlflow/runs/search", #"{"experiment_ids":["0"],"filter":"a = 'b' OR c = 'd'"}"#, "application/json"),
+                (.post, "/api/2.0/mlflow/runs/search", #"{"experiment_ids":["0"],"max_results":50001}"#, "application/json"),
+                (.post, "/api/2.0/mlflow/runs/search", #"{"experiment_ids":["0"],"page_token":"@@@"}"#, "application/json"),
+                (.get, "/api/2.0/mlflow/experiments/get?experiment_id=abc", nil, nil),
+                (.get, "/api/2.0/mlflow/logged-models/m-nope?allow_deleted=maybe", nil, nil),
+            ]
+            for (method, uri, body, type) in cases {
+                let (status, v) = try await client.json(method, uri, body, contentType: type)
+                #expect(status == .badRequest, "\(uri) \(body ?? "")")
+                #expect(errorCode(v) == "INVALID_PARAMETER_VALUE", "\(uri) \(v)")
+            }
+            let (s, v) = try await client.json(.get, "/api/2.0/mlflow/runs/get?run_id=deadbeef")
+            #expect(s == .notFound && v["message"] == .string("Run with id=deadbeef not found"))
+        }
+    }
+
+    @Test func runLifecycleAndBatchAtomicity() async throws {
+        try await TestServer().test { client in
+            let (_, created) = try await client.json(.post, "/api/2.0/mlflow/runs/create", #"{"experiment_id":"0","run_name":"r","start_time":10}"#)
+            let runID = try #require(created["run"]?["info"]?["run_id"]?.stringValue)
+            try await client.json(.post, "/api/2.0/mlflow/runs/log-metric", #"{"run_id":"\#(runID)","key":"m","value":"NaN","timestamp":5}"#)
+            try await client.json(.post, "/api/2.0/mlflow/runs/log-metric", #"{"run_id":"\#(runID)","key":"big","value":"Infinity","timestamp":5}"#)
+            let metrics = (0..<1001).map { #"{"key":"k","value":\#($0),"timestamp":1,"step":\#($0)}"# }.joined(separator: ",")
+            let (sBig, big) = try await client.json(.post, "/api/2.0/mlflow/runs/log-batch", #"{"run_id":"\#(runID)","metrics":[\#(metrics)]}"#)
+            #expect(sBig == .badRequest)
+            #expect(big["message"]?.stringValue?.hasPrefix("A batch logging request can contain at most 1000 metrics") == true)
+            let (sMissing, missing) = try await client.json(
+                .post, "/api/2.0/mlflow/runs/log-batch", #"{"run_id":"\#(runID)","metrics":[{"key":"ok","value":1,"timestamp":1},{"key":"x","value":1}]}"#)
+            #expect(sMissing == .badRequest)
+            #expect(missing["message"]?.stringValue?.hasPrefix("Missing value for required parameter 'metrics[1].timestamp'") == true)
+            let (sDup, _) = try await client.json(
+                .post, "/api/2.0/mlflow/runs/log-batch", #"{"run_id":"\#(runID)","params":[{"key":"q","value":"1"},{"key":"q","value":"2"}]}"#)
+            #expect(sDup == .badRequest)
+            let (_, run) = try await client.json(.get, "/api/2.0/mlflow/runs/get?run_uuid=\(runID)&run_id=\(runID)")
+            guard case .array(let latest)? = run["run"]?["data"]?["metrics"] else {
+                Issue.record("no metrics")
+                return
+            }
+            // Nothing from the rejected batches; NaN as a string, +inf clamped.
+            #expect(latest.count == 2)
+            #expect(latest.contains { $0["key"] == "m" && $0["value"] == .string("NaN") })
+            #expect(latest.contains { $0["key"] == "big" && $0["value"] == .double(.greatestFiniteMagnitude) })
+            #expect(run["run"]?["data"]?["params"] == nil)
+            let (_, updated) = try await client.json(.post, "/api/2.0/mlflow/runs/update", #"{"run_id":"\#(runID)","status":"FINISHED","end_time":20}"#)
+            #expect(updated["run_info"]?["status"] == "FINISHED")
+            #expect(updated["run_info"]?["end_time"] == .int(20))
+        }
+    }
+
+    @Test func artifactProxyConfinesPaths() async throws {
+        let server = try await TestServer()
+        let root = server.dir.path + "/artifacts"
+        try await server.test { client in
+            try await client.execute(uri: "/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/a%20b/c.txt", method: .put, body: ByteBuffer(string: "hello")) { r in
+                #expect(r.status == .ok)
+            }
+            try await client.execute(uri: "/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/a%20b/c.txt", method: .get) { r in
+                #expect(r.status == .ok)
+                #expect(String(buffer: r.body) == "hello")
+                #expect(r.headers[.contentType] == "text/plain")
+                #expect(r.headers[.contentDisposition] == "attachment; filename=c.txt")
+                #expect(r.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+            }
+            let (_, listing) = try await client.json(.get, "/api/2.0/mlflow-artifacts/artifacts?path=1/r/artifacts/a%20b")
+            #expect(listing["files"] == .array([["path": "c.txt", "is_dir": false, "file_size": 5]]))
+            let (_, fileListing) = try await client.json(.get, "/api/2.0/mlflow-artifacts/artifacts?path=1/r/artifacts/a%20b/c.txt")
+            #expect(fileListing == .object(JSONObject()))
+            for bad in ["../escape.txt", "%2e%2e/escape.txt", "a/%2E%2E/%2E%2E/escape.txt", "..%2Fescape.txt", "%2Fetc%2Fescape.txt", "a%5C..%5Cescape.txt", "a%23b"] {
+                for method in [HTTPRequest.Method.put, .get, .delete] {
+                    let (status, v) = try await client.json(method, "/api/2.0/mlflow-artifacts/artifacts/\(bad)", method == .put ? "x" : nil, contentType: nil)
+                    #expect(status == .badRequest, "\(method) \(bad)")
+                    #expect(errorCode(v) == "INVALID_PARAMETER_VALUE")
+                }
+            }
+            let (sList, _) = try await client.json(.get, "/api/2.0/mlflow-artifacts/artifacts?path=../..")
+            #expect(sList == .badRequest)
+            let (sMissing, missing) = try await client.json(.get, "/api/2.0/mlflow-artifacts/artifacts/nope.txt")
+            #expect(sMissing == .notFound && errorCode(missing) == "RESOURCE_DOES_NOT_EXIST")
+            let (sMPU, mpu) = try await client.json(.post, "/api/2.0/mlflow-artifacts/mpu/create/x.bin", #"{"path":"x.bin","num_parts":2}"#)
+            #expect(sMPU == .notImplemented)
+            #expect(mpu["message"] == .string("Multipart upload is not supported for the current artifact repository"))
+            try await client.execute(uri: "/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/a%20b", method: .delete) { r in
+                #expect(r.status == .ok)
+            }
+        }
+        let parent = (root as NSString).deletingLastPathComponent
+        #expect(!FileManager.default.fileExists(atPath: parent + "/escape.txt"))
+        #expect(!FileManager.default.fileExists(atPath: "/etc/escape.txt"))
+    }
+
+    @Test func staticPrefixAndDisabledProxy() async throws {
+        try await TestServer(serveArtifacts: false, staticPrefix: "/mlflow").test { client in
+            try await client.execute(uri: "/mlflow/health", method: .get) { r in #expect(r.status == .ok) }
+            let (s, _) = try await client.json(.get, "/health")
+            #expect(s == .notFound)
+            let (sProxy, v) = try await client.json(.get, "/mlflow/api/2.0/mlflow-artifacts/artifacts/x.txt")
+            #expect(sProxy == .serviceUnavailable)
+            #expect(errorCode(v) == "TEMPORARILY_UNAVAILABLE")
+            let (_, exp) = try await client.json(.get, "/mlflow/api/2.0/mlflow/experiments/get?experiment_id=0")
+            #expect(exp["experiment"]?["artifact_location"]?.stringValue?.hasPrefix("/") == true)
+        }
+    }
+
+    @Test func loggedModelRoutes() async throws {
+        try await TestServer().test { client in
+            let (_, created) = try await client.json(.post, "/api/2.0/mlflow/logged-models", #"{"experiment_id":"0","name":"model"}"#)
+            let id = try #require(created["model"]?["info"]?["model_id"]?.stringValue)
+            #expect(created["model"]?["info"]?["status"] == "LOGGED_MODEL_PENDING")
+            let (_, done) = try await client.json(.patch, "/api/2.0/mlflow/logged-models/\(id)", #"{"model_id":"\#(id)","status":"LOGGED_MODEL_READY"}"#)
+            #expect(done["model"]?["info"]?["status"] == "LOGGED_MODEL_READY")
+            try await client.json(.patch, "/api/2.0/mlflow/logged-models/\(id)/tags", #"{"tags":[{"key":"a.b","value":"1"}]}"#)
+            let (sDel, _) = try await client.json(.delete, "/api/2.0/mlflow/logged-models/\(id)/tags/a.b")
+            #expect(sDel == .ok)
+            let (sAgain, again) = try await client.json(.delete, "/api/2.0/mlflow/logged-models/\(id)/tags/a.b")
+            #expect(sAgain == .notFound)
+            #expect(again["message"]?.stringValue?.hasPrefix("No tag with key") == true)
+            let (_, found) = try await client.json(.post, "/api/2.0/mlflow/logged-models/search", #"{"experiment_ids":["0"],"filter":"name = 'model'"}"#)
+            if case .array(let models)? = found["models"] { #expect(models.count == 1) } else { Issue.record("no models") }
+            try await client.json(.delete, "/api/2.0/mlflow/logged-models/\(id)")
+            let (sGone, _) = try await client.json(.get, "/api/2.0/mlflow/logged-models/\(id)")
+            #expect(sGone == .notFound)
+        }
+    }
+}
+
+@Suite("Live server and client")
+struct LiveClientTests {
+    @Test func clientTalksToALiveServer() async throws {
+        let server = try await TestServer()
+        defer { server.dir.remove() }
+        try await buildApplication(api: server.api, logger: Logger(label: "test")).test(.live) { client in
+            let port = try #require(client.port)
+            let api = RepriseClient(baseURL: "http://127.0.0.1:\(port)")
+            #expect(await api.health())
+            let exp = try await api.createExperiment(name: "live")
+            let run = try await api.createRun(experimentID: exp, runName: "r")
+            try await api.logMetric(runID: run, key: "loss", value: 0.5, timestamp: 1)
+            let got = try await api.getRun(id: run)
+            #expect(got["run"]?["data"]?["metrics"] == .array([["key": "loss", "value": 0.5, "timestamp": 1, "step": 0]]))
+            do {
+                _ = try await api.createExperiment(name: "live")
+                Issue.record("duplicate accepted")
+            } catch let e as RepriseError {
+                #expect(e.code == .resourceAlreadyExists)
+            }
+        }
+    }
+}

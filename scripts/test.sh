@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test suite of Reprise on a fresh machine:
+#   1. installs what is missing (SQLite headers; a Python venv with the stock mlflow client),
+#   2. builds (debug) and runs the Swift tests (core, store conformance on SQLite, routes, artifacts),
+#   3. runs tests/compat: the real `mlflow` client against the real `reprise` binary, and the crash test.
+# Exits non-zero if anything fails. Safe to re-run; the venv is reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+missing=()
+dpkg -s libsqlite3-dev >/dev/null 2>&1 || missing+=(libsqlite3-dev)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if ((${#missing[@]})); then
+  step "installing system packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+step "building (debug)"
+swift build --build-tests
+
+step "Swift tests"
+swift test --skip-build --parallel
+
+venv=${COMPAT_VENV:-$root/tests/compat/.venv}
+step "compat suite: Python venv at $venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/compat/requirements.txt
+
+step "compat suite: the stock mlflow client against .build/debug/reprise"
+REPRISE_BIN="$root/.build/debug/reprise" "$venv/bin/python" -m pytest tests/compat -q -p no:cacheprovider

@@ -1,0 +1,311 @@
+"""Fixtures for the Reprise compatibility suite.
+
+The suite drives a real server over real HTTP with the stock `mlflow` client.
+
+* By default the server under test is Reprise: ``$REPRISE_BIN`` (default
+  ``<repo>/.build/debug/reprise``).
+* With ``COMPAT_TARGET=mlflow`` the reference ``mlflow server`` from this venv is
+  started instead, to check that the tests themselves encode the reference behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Must be set before mlflow is imported anywhere: a server 5xx must fail fast instead
+# of being retried with exponential backoff for minutes.
+os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "30"
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)
+os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import requests  # noqa: E402
+
+import mlflow  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMPAT_TARGET = os.environ.get("COMPAT_TARGET", "reprise").strip().lower()
+IS_REFERENCE = COMPAT_TARGET == "mlflow"
+REPRISE_BIN = os.environ.get("REPRISE_BIN", str(REPO_ROOT / ".build" / "debug" / "reprise"))
+START_TIMEOUT_S = 120.0 if IS_REFERENCE else 30.0
+
+
+TEST_TIMEOUT_S = int(os.environ.get("COMPAT_TEST_TIMEOUT", "300"))
+
+
+class CompatTestTimeout(Exception):
+    pass
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """Per-test watchdog without pytest-timeout: SIGALRM raises inside the hung test."""
+
+    def on_alarm(signum, frame):
+        raise CompatTestTimeout(f"test exceeded {TEST_TIMEOUT_S}s (COMPAT_TEST_TIMEOUT)")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(TEST_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not IS_REFERENCE:
+        return
+    skip = pytest.mark.skip(reason="reprise_only test; COMPAT_TARGET=mlflow")
+    for item in items:
+        if "reprise_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerURL(str):
+    """The server's base URL (a str) that also carries the process and its directories."""
+
+    proc: subprocess.Popen
+    tmp: Path
+    artifacts: Path
+    port: int
+    stderr_path: Path
+
+    def stderr_text(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")[-20000:]
+        except OSError:
+            return ""
+
+
+def _server_command(tmp: Path, port: int) -> list[str]:
+    if IS_REFERENCE:
+        mlflow_bin = Path(sys.executable).parent / "mlflow"
+        return [
+            str(mlflow_bin), "server",
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--backend-store-uri", f"sqlite:///{tmp}/mlflow.db",
+            "--artifacts-destination", f"{tmp}/artifacts",
+            "--workers", "1",
+        ]
+    return [
+        REPRISE_BIN, "server",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{tmp}/reprise.db",
+        "--artifacts-destination", f"{tmp}/artifacts",
+    ]
+
+
+def start_server(tmp: Path, port: int | None = None, timeout: float = START_TIMEOUT_S) -> ServerURL:
+    """Start the server under test in ``tmp`` and wait for GET /health == 200."""
+    tmp = Path(tmp)
+    tmp.mkdir(parents=True, exist_ok=True)
+    if not IS_REFERENCE and not os.access(REPRISE_BIN, os.X_OK):
+        pytest.fail(f"Reprise binary not found or not executable: {REPRISE_BIN} (set REPRISE_BIN)")
+    port = port or free_port()
+    env = dict(os.environ)
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    stderr_path = tmp / f"server-{port}-{int(time.time() * 1000)}.stderr"
+    stderr_file = open(stderr_path, "wb")
+    proc = subprocess.Popen(
+        _server_command(tmp, port),
+        cwd=str(tmp),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=stderr_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stderr_file.close()
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.proc = proc
+    url.tmp = tmp
+    url.artifacts = tmp / "artifacts"
+    url.port = port
+    url.stderr_path = stderr_path
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"server exited with code {proc.returncode} before becoming healthy.\n"
+                f"--- server output ---\n{url.stderr_text()}"
+            )
+        try:
+            r = requests.get(f"{url}/health", timeout=2)
+            if r.status_code == 200:
+                return url
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            stop_server(url)
+            pytest.fail(
+                f"server did not answer GET /health with 200 within {timeout:.0f}s.\n"
+                f"--- server output ---\n{url.stderr_text()}"
+            )
+        time.sleep(0.1)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop_server(url: ServerURL, timeout: float = 15.0) -> None:
+    proc = url.proc
+    if proc.poll() is None:
+        _signal_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait(timeout=10)
+    else:
+        # The leader is gone; make sure no worker of its group survives.
+        _signal_group(proc, signal.SIGKILL)
+
+
+def kill_server(url: ServerURL) -> None:
+    """SIGKILL the server (crash simulation)."""
+    _signal_group(url.proc, signal.SIGKILL)
+    url.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("server")
+    url = start_server(tmp)
+    mlflow.set_tracking_uri(url)
+    os.environ["MLFLOW_TRACKING_URI"] = url
+    try:
+        yield url
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        stop_server(url)
+
+
+@pytest.fixture()
+def fresh_server():
+    """A separate server over an empty store, for tests that need one.
+
+    The global tracking URI keeps pointing at the session server: use
+    ``MlflowClient(fresh_server)`` or raw HTTP against it.
+    """
+    with tempfile.TemporaryDirectory(prefix="reprise-fresh-") as d:
+        url = start_server(Path(d))
+        try:
+            yield url
+        finally:
+            stop_server(url)
+
+
+@pytest.fixture()
+def client(server) -> MlflowClient:
+    return MlflowClient(tracking_uri=server)
+
+
+@pytest.fixture()
+def experiment(server):
+    """A fresh, uniquely named experiment that is the active one; yields its id."""
+    name = f"exp-{uuid.uuid4().hex[:12]}"
+    exp = mlflow.set_experiment(name)
+    try:
+        yield exp.experiment_id
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+
+
+@pytest.fixture()
+def api(server):
+    """Tiny raw-HTTP helper bound to the session server."""
+    return Api(server)
+
+
+class Api:
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+        self.s = requests.Session()
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def get(self, path, **kw):
+        kw.setdefault("timeout", 30)
+        return self.s.get(self.url(path), **kw)
+
+    def post(self, path, json=None, **kw):
+        kw.setdefault("timeout", 30)
+        return self.s.post(self.url(path), json=json, **kw)
+
+    def put(self, path, **kw):
+        kw.setdefault("timeout", 30)
+        return self.s.put(self.url(path), **kw)
+
+    def delete(self, path, **kw):
+        kw.setdefault("timeout", 30)
+        return self.s.delete(self.url(path), **kw)
+
+    def patch(self, path, **kw):
+        kw.setdefault("timeout", 30)
+        return self.s.patch(self.url(path), **kw)
+
+    # convenience wrappers around core rpcs
+    def create_experiment(self, name=None) -> str:
+        name = name or f"raw-{uuid.uuid4().hex[:12]}"
+        r = self.post("/api/2.0/mlflow/experiments/create", json={"name": name})
+        assert r.status_code == 200, r.text
+        return r.json()["experiment_id"]
+
+    def create_run(self, experiment_id: str, **extra) -> str:
+        body = {"experiment_id": experiment_id, "start_time": int(time.time() * 1000)}
+        body.update(extra)
+        r = self.post("/api/2.0/mlflow/runs/create", json=body)
+        assert r.status_code == 200, r.text
+        return r.json()["run"]["info"]["run_id"]
+
+    def get_run(self, run_id: str) -> dict:
+        r = self.get("/api/2.0/mlflow/runs/get", params={"run_id": run_id})
+        assert r.status_code == 200, r.text
+        return r.json()["run"]
+
+
+def assert_error(resp, status: int, code: str, message_part: str | None = None):
+    """Assert a JSON error envelope with the given status, error_code and message substring."""
+    assert resp.status_code == status, (resp.status_code, resp.text)
+    assert resp.headers.get("Content-Type", "").startswith("application/json"), resp.headers
+    body = resp.json()
+    assert isinstance(body, dict), body
+    assert body.get("error_code") == code, body
+    assert isinstance(body.get("message"), str) and body["message"], body
+    if message_part is not None:
+        assert message_part in body["message"], body["message"]
+    return body

@@ -1,0 +1,180 @@
+"""Artifacts through the stock client and the mlflow-artifacts proxy (spec §2.8, §4.3)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+
+def sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    out = {}
+    for dp, _, fn in os.walk(root):
+        for f in fn:
+            p = Path(dp) / f
+            out[p.relative_to(root).as_posix()] = p.read_bytes()
+    return out
+
+
+def test_log_artifact_and_list(experiment, client, tmp_path, server):
+    f = tmp_path / "hello.txt"
+    f.write_text("hello world")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(f))
+        mlflow.log_artifact(str(f), artifact_path="dir1")
+    rid = run.info.run_id
+    root = client.list_artifacts(rid)
+    assert [(a.path, a.is_dir, a.file_size) for a in sorted(root, key=lambda a: a.path)] == [
+        ("dir1", True, None), ("hello.txt", False, 11)]
+    sub = client.list_artifacts(rid, "dir1")
+    assert [(a.path, a.is_dir, a.file_size) for a in sub] == [("dir1/hello.txt", False, 11)]
+    # stored under <artifacts-destination>/<exp>/<run>/artifacts
+    on_disk = server.artifacts / experiment / rid / "artifacts"
+    assert (on_disk / "hello.txt").read_text() == "hello world"
+    assert (on_disk / "dir1" / "hello.txt").read_text() == "hello world"
+
+
+def test_log_artifacts_nested_and_download_dir(experiment, client, tmp_path):
+    src = tmp_path / "src"
+    (src / "deep" / "deeper").mkdir(parents=True)
+    (src / "a.txt").write_text("A")
+    (src / "deep" / "b.json").write_text('{"b": 1}')
+    (src / "deep" / "deeper" / "c.bin").write_bytes(b"\x00\x01\x02")
+    (src / "deep" / "deeper" / "empty.txt").write_bytes(b"")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(src), artifact_path="subdir")
+    rid = run.info.run_id
+    listing = client.list_artifacts(rid, "subdir")
+    assert sorted((a.path, a.is_dir) for a in listing) == [
+        ("subdir/a.txt", False), ("subdir/deep", True)]
+    deep = client.list_artifacts(rid, "subdir/deep")
+    assert sorted((a.path, a.is_dir, a.file_size) for a in deep) == [
+        ("subdir/deep/b.json", False, 8), ("subdir/deep/deeper", True, None)]
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    local = mlflow.artifacts.download_artifacts(run_id=rid, artifact_path="subdir", dst_path=str(dst))
+    assert Path(local) == dst / "subdir"
+    assert tree(Path(local)) == tree(src)
+    # whole-run download
+    dst2 = tmp_path / "dst2"
+    dst2.mkdir()
+    local2 = client.download_artifacts(rid, "", str(dst2))
+    assert tree(Path(local2)) == {f"subdir/{k}": v for k, v in tree(src).items()}
+
+
+def test_log_text_and_dict(experiment, client, tmp_path):
+    with mlflow.start_run() as run:
+        mlflow.log_text("some text\nline 2", "notes/t.txt")
+        mlflow.log_dict({"a": 1, "b": [1, 2]}, "cfg.json")
+        mlflow.log_dict({"y": "z"}, "cfg.yaml")
+    rid = run.info.run_id
+    assert mlflow.artifacts.load_text(f"runs:/{rid}/notes/t.txt") == "some text\nline 2"
+    assert mlflow.artifacts.load_dict(f"runs:/{rid}/cfg.json") == {"a": 1, "b": [1, 2]}
+    assert mlflow.artifacts.load_text(f"runs:/{rid}/cfg.yaml").strip() == "y: z"
+    paths = sorted(a.path for a in client.list_artifacts(rid))
+    assert paths == ["cfg.json", "cfg.yaml", "notes"]
+
+
+def test_download_single_file(experiment, tmp_path):
+    f = tmp_path / "one.csv"
+    f.write_text("x,y\n1,2\n")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(f), artifact_path="data")
+    dst = tmp_path / "out"
+    dst.mkdir()
+    local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="data/one.csv",
+                                                dst_path=str(dst))
+    # the reference client places a single file directly under dst_path
+    assert Path(local) == dst / "one.csv"
+    assert Path(local).read_text() == "x,y\n1,2\n"
+    local = mlflow.artifacts.download_artifacts(artifact_uri=f"runs:/{run.info.run_id}/data/one.csv",
+                                                dst_path=str(tmp_path / "out2"))
+    assert Path(local).read_text() == "x,y\n1,2\n"
+
+
+def test_large_binary_round_trip(experiment, client, tmp_path, server):
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(5 * 1024 * 1024 + 123))
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(big), artifact_path="blobs")
+    rid = run.info.run_id
+    [info] = client.list_artifacts(rid, "blobs")
+    assert info.path == "blobs/big.bin" and info.file_size == 5 * 1024 * 1024 + 123
+    dst = tmp_path / "dl"
+    dst.mkdir()
+    local = mlflow.artifacts.download_artifacts(run_id=rid, artifact_path="blobs/big.bin", dst_path=str(dst))
+    assert sha256(Path(local)) == sha256(big)
+    assert sha256(server.artifacts / experiment / rid / "artifacts" / "blobs" / "big.bin") == sha256(big)
+
+
+def test_overwrite_artifact(experiment, tmp_path):
+    f = tmp_path / "v.txt"
+    with mlflow.start_run() as run:
+        f.write_text("one")
+        mlflow.log_artifact(str(f))
+        f.write_text("two!")
+        mlflow.log_artifact(str(f))
+    assert mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/v.txt") == "two!"
+
+
+def test_list_empty_and_missing(experiment, client):
+    run = client.create_run(experiment)
+    assert client.list_artifacts(run.info.run_id) == []
+    assert client.list_artifacts(run.info.run_id, "nope") == []
+
+
+def test_download_missing_artifact_fails(experiment, client, tmp_path):
+    run = client.create_run(experiment)
+    with pytest.raises(MlflowException):
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="missing.txt",
+                                            dst_path=str(tmp_path))
+
+
+def test_artifact_names_with_spaces_and_unicode(experiment, client, tmp_path):
+    d = tmp_path / "w"
+    d.mkdir()
+    (d / "with space.txt").write_text("s")
+    (d / "ünï.txt").write_text("u")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(d), artifact_path="odd")
+    names = sorted(a.path for a in client.list_artifacts(run.info.run_id, "odd"))
+    assert names == sorted(["odd/with space.txt", "odd/ünï.txt"])
+    rid = run.info.run_id
+    assert mlflow.artifacts.load_text(f"runs:/{rid}/odd/with space.txt") == "s"
+    assert mlflow.artifacts.load_text(f"runs:/{rid}/odd/ünï.txt") == "u"
+
+
+def test_log_figure_like_binary(experiment, client, tmp_path):
+    png = bytes.fromhex("89504e470d0a1a0a") + os.urandom(1000)
+    f = tmp_path / "img.png"
+    f.write_bytes(png)
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(f), artifact_path="plots")
+    dst = tmp_path / "o"
+    dst.mkdir()
+    local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="plots/img.png",
+                                                dst_path=str(dst))
+    assert Path(local).read_bytes() == png
+
+
+def test_json_artifact_content_preserved(experiment, tmp_path):
+    payload = {"k": list(range(1000)), "nested": {"s": "x" * 5000}}
+    with mlflow.start_run() as run:
+        mlflow.log_dict(payload, "big.json")
+    assert mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/big.json") == payload
+    text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/big.json")
+    assert json.loads(text) == payload
