@@ -172,16 +172,8 @@ extension SQLTrackingStore {
                 }
             }
         }
-        sql += " ORDER BY " + order.joined(separator: ", ") + " LIMIT ? OFFSET ?"
-        binds += [.int(Int64(query.maxResults + 1)), .int(Int64(query.offset))]
-        let finalSQL = sql
-        let finalBinds = binds
-        return try await driver.read { db in
-            let ids = try db.query(finalSQL, finalBinds).map { $0.string(0) }
-            let more = ids.count > query.maxResults
-            return Page(
-                items: try Self.loadModels(db, ids: Array(ids.prefix(query.maxResults))),
-                nextOffset: more ? query.offset + query.maxResults : nil)
-        }
+        return try await page(
+            sql: sql, binds: binds, order: order, maxResults: query.maxResults, offset: query.offset,
+            load: Self.loadModels)
     }
 }

@@ -395,16 +395,9 @@ extension SQLTrackingStore {
             sql += " AND " + frag
             binds += b
         }
-        sql += " ORDER BY " + order.joined(separator: ", ") + " LIMIT ? OFFSET ?"
-        binds += [.int(Int64(query.maxResults + 1)), .int(Int64(query.offset))]
-        let finalSQL = sql
-        let finalBinds = binds
-        return try await driver.read { db in
-            let ids = try db.query(finalSQL, finalBinds).map { $0.string(0) }
-            let more = ids.count > query.maxResults
-            let runs = try Self.loadRuns(db, ids: Array(ids.prefix(query.maxResults)))
-            return Page(items: runs, nextOffset: more ? query.offset + query.maxResults : nil)
-        }
+        return try await page(
+            sql: sql, binds: binds, order: order, maxResults: query.maxResults, offset: query.offset,
+            load: Self.loadRuns)
     }
 
     // MARK: - Metric history

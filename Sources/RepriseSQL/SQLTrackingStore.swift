@@ -228,7 +228,22 @@ public final class SQLTrackingStore: TrackingStore {
         }
     }
 
-    // MARK: - Shared clause builders
+    // MARK: - Shared query builders
+
+    /// Runs an id query (first column) with `ORDER BY … LIMIT … OFFSET` appended, fetching one row
+    /// more than a page to learn whether another page exists, and loads the page's entities.
+    func page<T: Sendable>(
+        sql: String, binds: [SQLValue], order: [String], maxResults: Int, offset: Int,
+        load: @escaping @Sendable (any SQLConnection, [String]) throws -> [T]
+    ) async throws -> Page<T> {
+        let finalSQL = sql + " ORDER BY " + order.joined(separator: ", ") + " LIMIT ? OFFSET ?"
+        let finalBinds = binds + [.int(Int64(maxResults + 1)), .int(Int64(offset))]
+        return try await driver.read { db in
+            let ids = try db.query(finalSQL, finalBinds).map { $0.string(0) }
+            let more = ids.count > maxResults
+            return Page(items: try load(db, Array(ids.prefix(maxResults))), nextOffset: more ? offset + maxResults : nil)
+        }
+    }
 
     /// `lhs <op> value` for string comparators, lists included.
     func stringComparison(_ lhs: String, _ c: FilterClause) -> (String, [SQLValue]) {

@@ -164,7 +164,16 @@ struct ServerCommand: AsyncParsableCommand {
             ])
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            try? await driver.shutdown()
+            if "\(error)".contains("Address already in use") {
+                throw ValidationError(
+                    "\(host):\(port) is already in use. Stop the other server there, or start this one with --port PORT.")
+            }
+            throw error
+        }
         try await driver.shutdown()
         logger.info("Reprise stopped; all acknowledged writes are committed.")
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import signal
 import tempfile
 import threading
 import time
@@ -135,5 +136,45 @@ def test_acknowledged_writes_survive_sigkill():
             r = requests.post(f"{url2}/api/2.0/mlflow/runs/log-metric",
                               json={"run_id": run_id, "key": "after", "value": 1.0, "timestamp": 1}, timeout=10)
             assert r.status_code == 200, r.text
+        finally:
+            stop_server(url2)
+
+
+@pytest.mark.reprise_only
+def test_sigterm_during_load_shuts_down_cleanly_and_keeps_acknowledged_writes():
+    """SIGTERM mid-load: the server exits 0, and every acknowledged point is there after a restart."""
+    with tempfile.TemporaryDirectory(prefix="reprise-term-") as d:
+        tmp = Path(d)
+        url = start_server(tmp)
+        try:
+            r = requests.post(f"{url}/api/2.0/mlflow/runs/create",
+                              json={"experiment_id": "0", "run_name": "term-run", "start_time": 1}, timeout=10)
+            assert r.status_code == 200, r.text
+            run_id = r.json()["run"]["info"]["run_id"]
+            stop_at = time.monotonic() + HARD_DEADLINE_S
+            acked = {f"t{i}": [] for i in range(4)}
+            threads = [threading.Thread(target=_metric_writer, args=(url, run_id, k, acked[k], stop_at), daemon=True)
+                       for k in acked]
+            for t in threads:
+                t.start()
+            time.sleep(1.0)
+            url.proc.send_signal(signal.SIGTERM)
+            rc = url.proc.wait(timeout=20)
+            for t in threads:
+                t.join(timeout=HARD_DEADLINE_S)
+            assert rc == 0, f"server exited with {rc} on SIGTERM"
+        finally:
+            stop_server(url)
+        assert sum(len(v) for v in acked.values()) > 0
+
+        url2 = start_server(tmp)
+        try:
+            for key, points in acked.items():
+                r = requests.get(f"{url2}/api/2.0/mlflow/metrics/get-history",
+                                 params={"run_id": run_id, "metric_key": key}, timeout=30)
+                assert r.status_code == 200, r.text
+                stored = {(m["step"], m["value"]) for m in r.json().get("metrics", [])}
+                missing = set(points) - stored
+                assert not missing, f"{len(missing)} acknowledged points of {key} lost after SIGTERM"
         finally:
             stop_server(url2)
