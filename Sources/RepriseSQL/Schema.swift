@@ -103,7 +103,39 @@ public enum TrackingSchema {
                     INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time,
                       last_update_time) VALUES (0, 'Default', '', 'active', 0, 0)
                     """,
-                ])
+                ]),
+            SQLMigration(
+                version: 2, name: "registry",
+                statements: [
+                    """
+                    CREATE TABLE registered_models (
+                      name TEXT PRIMARY KEY, creation_time BIGINT NOT NULL, last_updated_time BIGINT NOT NULL,
+                      description TEXT NOT NULL, user_id TEXT NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE registered_model_tags (
+                      name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (name, key))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE model_versions (
+                      name TEXT NOT NULL, version BIGINT NOT NULL, creation_time BIGINT NOT NULL,
+                      last_updated_time BIGINT NOT NULL, description TEXT NOT NULL, user_id TEXT NOT NULL,
+                      current_stage TEXT NOT NULL, source TEXT NOT NULL, storage_location TEXT NOT NULL,
+                      run_id TEXT NOT NULL, run_link TEXT NOT NULL, status TEXT NOT NULL, status_message TEXT NOT NULL,
+                      model_id TEXT NOT NULL, PRIMARY KEY (name, version))\(clustered)
+                    """,
+                    "CREATE INDEX model_versions_by_run ON model_versions (run_id)",
+                    """
+                    CREATE TABLE model_version_tags (
+                      name TEXT NOT NULL, version BIGINT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                      PRIMARY KEY (name, version, key))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE registered_model_aliases (
+                      name TEXT NOT NULL, alias TEXT NOT NULL, version BIGINT NOT NULL,
+                      PRIMARY KEY (name, alias))\(clustered)
+                    """,
+                ]),
         ]
     }
 }

@@ -65,6 +65,7 @@ typealias Handler = @Sendable (Call) async throws -> Response
 /// failure into MLflow's error envelope.
 public final class RepriseAPI: Sendable {
     let store: any TrackingStore
+    let registry: any RegistryStore
     let artifacts: (any ArtifactRepository)?
     let config: ServerConfiguration
     let logger: Logger
@@ -74,14 +75,16 @@ public final class RepriseAPI: Sendable {
 
     /// - Parameters:
     ///   - store: the tracking store.
+    ///   - registry: the model registry.
     ///   - artifacts: the proxy's artifact repository; nil when artifacts are not served.
     ///   - config: server settings.
     ///   - logger: where request and error logs go.
     public init(
-        store: any TrackingStore, artifacts: (any ArtifactRepository)?, config: ServerConfiguration, logger: Logger,
+        store: any TrackingStore, registry: any RegistryStore, artifacts: (any ArtifactRepository)?, config: ServerConfiguration, logger: Logger,
         workingDirectory: String = FileManager.default.currentDirectoryPath
     ) {
         self.store = store
+        self.registry = registry
         self.artifacts = artifacts
         self.config = config
         self.logger = logger
@@ -91,6 +94,7 @@ public final class RepriseAPI: Sendable {
         registerRuns()
         registerLoggedModels()
         registerArtifacts()
+        registerRegistry()
     }
 
     func route(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {

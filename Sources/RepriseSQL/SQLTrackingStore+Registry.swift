@@ -1,0 +1,439 @@
+import Foundation
+import RepriseCore
+
+extension SQLTrackingStore: RegistryStore {
+    static let versionColumns =
+        "mv.name, mv.version, mv.creation_time, mv.last_updated_time, mv.description, mv.user_id, mv.current_stage, mv.source, mv.run_id, mv.run_link, mv.status, mv.status_message, mv.model_id, mv.storage_location"
+    static let notDeleted = "mv.current_stage <> '\(ModelStage.deletedInternal)'"
+
+    static func loadVersions(_ db: any SQLConnection, where clause: String, _ binds: [SQLValue], order: String = "mv.version")
+        throws -> [ModelVersion]
+    {
+        try db.query("SELECT \(versionColumns) FROM model_versions mv WHERE \(clause) ORDER BY \(order)", binds).map { row in
+            let name = row.string(0)
+            let version = row.int(1)
+            let tags = try db.query(
+                "SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY key", [.text(name), .int(version)]
+            ).map { KeyValue($0.string(0), $0.string(1)) }
+            let aliases = try db.query(
+                "SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ? ORDER BY alias",
+                [.text(name), .int(version)]
+            ).map { $0.string(0) }
+            return ModelVersion(
+                name: name, version: version, creationTime: row.int(2), lastUpdatedTime: row.int(3),
+                description: row.string(4), userID: row.string(5), currentStage: row.string(6), source: row.string(7),
+                runID: row.string(8), runLink: row.string(9), status: row.string(10), statusMessage: row.string(11),
+                modelID: row.string(12), storageLocation: row.string(13), tags: tags, aliases: aliases)
+        }
+    }
+
+    static func requireVersion(_ db: any SQLConnection, _ name: String, _ version: Int64) throws -> ModelVersion {
+        guard let v = try loadVersions(db, where: "mv.name = ? AND mv.version = ? AND \(notDeleted)", [.text(name), .int(version)]).first
+        else { throw RepriseError.notFound("Model Version (name=\(name), version=\(version)) not found") }
+        return v
+    }
+
+    static func latestPerStage(_ db: any SQLConnection, _ name: String, stages: [ModelStage]) throws -> [ModelVersion] {
+        let all = try loadVersions(db, where: "mv.name = ? AND \(notDeleted)", [.text(name)])
+        var best: [String: ModelVersion] = [:]
+        for v in all where best[v.currentStage].map({ $0.version < v.version }) ?? true { best[v.currentStage] = v }
+        let wanted = Set((stages.isEmpty ? ModelStage.allCases : stages).map(\.rawValue))
+        return best.values.filter { wanted.contains($0.currentStage) }.sorted { $0.version < $1.version }
+    }
+
+    static func loadRegisteredModel(_ db: any SQLConnection, _ name: String) throws -> RegisteredModel? {
+        guard let row = try db.queryOne(
+            "SELECT name, creation_time, last_updated_time, description, user_id FROM registered_models WHERE name = ?", [.text(name)])
+        else { return nil }
+        let tags = try db.query("SELECT key, value FROM registered_model_tags WHERE name = ? ORDER BY key", [.text(name)])
+            .map { KeyValue($0.string(0), $0.string(1)) }
+        let aliases = try db.query(
+            "SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias", [.text(name)]
+        ).map { ($0.string(0), $0.int(1)) }
+        return RegisteredModel(
+            name: row.string(0), creationTime: row.int(1), lastUpdatedTime: row.int(2), description: row.string(3),
+            userID: row.string(4), latestVersions: try latestPerStage(db, name, stages: []), tags: tags, aliases: aliases)
+    }
+
+    static func requireRegisteredModel(_ db: any SQLConnection, _ name: String) throws -> RegisteredModel {
+        guard let m = try loadRegisteredModel(db, name) else {
+            throw RepriseError.notFound("Registered Model with name=\(name) not found")
+        }
+        return m
+    }
+
+    static func touchModel(_ db: any SQLConnection, _ name: String, _ now: Int64) throws {
+        try db.execute("UPDATE registered_models SET last_updated_time = ? WHERE name = ?", [.int(now), .text(name)])
+    }
+
+    // MARK: - Registered models
+
+    public func createRegisteredModel(name: String, tags: [KeyValue], description: String?, userID: String) async throws
+        -> RegisteredModel
+    {
+        let name = try Validation.validateRegisteredModelName(name)
+        for t in tags { try Validation.validateRegistryTag(t) }
+        return try await driver.write { db in
+            if try db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(name)]) != nil {
+                throw RepriseError.exists("Registered Model (name=\(name)) already exists.")
+            }
+            let now = Self.now()
+            try db.execute(
+                "INSERT INTO registered_models (name, creation_time, last_updated_time, description, user_id) VALUES (?, ?, ?, ?, ?)",
+                [.text(name), .int(now), .int(now), .text(description ?? ""), .text(userID)])
+            for t in tags {
+                try db.execute(
+                    "INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
+                    [.text(name), .text(t.key), .text(t.value)])
+            }
+            return try Self.requireRegisteredModel(db, name)
+        }
+    }
+
+    public func getRegisteredModel(name: String) async throws -> RegisteredModel {
+        let name = try Validation.validateRegisteredModelName(name)
+        return try await driver.read { db in try Self.requireRegisteredModel(db, name) }
+    }
+
+    public func renameRegisteredModel(name: String, newName: String) async throws -> RegisteredModel {
+        let newName = try Validation.validateRegisteredModelName(newName)
+        return try await driver.write { db in
+            _ = try Self.requireRegisteredModel(db, name)
+            if newName != name, try db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(newName)]) != nil {
+                throw RepriseError.exists("Registered Model (name=\(newName)) already exists.")
+            }
+            for table in ["registered_models", "registered_model_tags", "model_versions", "model_version_tags", "registered_model_aliases"] {
+                try db.execute("UPDATE \(table) SET name = ? WHERE name = ?", [.text(newName), .text(name)])
+            }
+            try Self.touchModel(db, newName, Self.now())
+            return try Self.requireRegisteredModel(db, newName)
+        }
+    }
+
+    public func updateRegisteredModel(name: String, description: String) async throws -> RegisteredModel {
+        try await driver.write { db in
+            _ = try Self.requireRegisteredModel(db, name)
+            try db.execute(
+                "UPDATE registered_models SET description = ?, last_updated_time = ? WHERE name = ?",
+                [.text(description), .int(Self.now()), .text(name)])
+            return try Self.requireRegisteredModel(db, name)
+        }
+    }
+
+    public func deleteRegisteredModel(name: String) async throws {
+        try await driver.write { db in
+            _ = try Self.requireRegisteredModel(db, name)
+            for table in ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags", "registered_models"] {
+                try db.execute("DELETE FROM \(table) WHERE name = ?", [.text(name)])
+            }
+        }
+    }
+
+    public func setRegisteredModelTag(name: String, tag: KeyValue) async throws {
+        try Validation.validateRegistryTag(tag)
+        try await driver.write { db in
+            _ = try Self.requireRegisteredModel(db, name)
+            try db.execute(
+                "INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
+                [.text(name), .text(tag.key), .text(tag.value)])
+            try Self.touchModel(db, name, Self.now())
+        }
+    }
+
+    public func deleteRegisteredModelTag(name: String, key: String) async throws {
+        try await driver.write { db in
+            _ = try Self.requireRegisteredModel(db, name)
+            try db.execute("DELETE FROM registered_model_tags WHERE name = ? AND key = ?", [.text(name), .text(key)])
+        }
+    }
+
+    public func latestVersions(name: String, stages: [ModelStage]) async throws -> [ModelVersion] {
+        try await driver.read { db in
+            _ = try Self.requireRegisteredModel(db, name)
+            return try Self.latestPerStage(db, name, stages: stages)
+        }
+    }
+
+    /// Tag clauses in registry searches: `!=` also matches entities without the tag, so the client's
+    /// ``tag.`mlflow.prompt.is_prompt` != 'true'`` keeps every ordinary model.
+    func registryTagClause(table: String, correlate: String, _ c: FilterClause) -> (String, [SQLValue]) {
+        let base = "SELECT 1 FROM \(table) t WHERE \(correlate) AND t.key = ?"
+        if c.comparator == .ne, case .string(let v) = c.value {
+            return ("NOT EXISTS (\(base) AND t.value = ?)", [.text(c.key), .text(v)])
+        }
+        let (frag, b) = stringComparison("t.value", c)
+        return ("EXISTS (\(base) AND \(frag))", [.text(c.key)] + b)
+    }
+
+    public func searchRegisteredModels(_ query: RegisteredModelSearchQuery) async throws -> Page<RegisteredModel> {
+        var sql = "SELECT rm.name FROM registered_models rm WHERE 1 = 1"
+        var binds: [SQLValue] = []
+        for c in query.filter {
+            let (frag, b) =
+                c.entity == .tag
+                ? registryTagClause(table: "registered_model_tags", correlate: "t.name = rm.name", c)
+                : stringComparison("rm.name", c)
+            sql += " AND " + frag
+            binds += b
+        }
+        var order = query.orderBy.map { "rm.\($0.key) \($0.ascending ? "ASC" : "DESC")" }
+        if !query.orderBy.contains(where: { $0.key == "name" }) { order.append("rm.name ASC") }
+        return try await page(sql: sql, binds: binds, order: order, maxResults: query.maxResults, offset: query.offset) { db, names in
+            try names.compactMap { try Self.loadRegisteredModel(db, $0) }
+        }
+    }
+
+    // MARK: - Model versions
+
+    /// Checks a version's source and works out where its files are, its run and its logged model.
+    static func resolveSource(_ db: any SQLConnection, _ input: CreateModelVersionInput) throws
+        -> (storage: String, runID: String, modelID: String)
+    {
+        let source = input.source
+        let invalid = RepriseError.invalid("Invalid model version source: '\(source)'.")
+        let decoded = Validation.percentDecode(source) ?? source
+        if decoded.contains("\u{0}") || decoded.split(separator: "/").contains("..") || decoded.split(separator: "\\").contains("..") {
+            throw invalid
+        }
+        var runID = input.runID ?? ""
+        var modelID = input.modelID ?? ""
+        if modelID.isEmpty, source.hasPrefix("models:/m-") {
+            modelID = String(source.dropFirst("models:/".count).prefix { $0 != "/" })
+        }
+        if !modelID.isEmpty {
+            let model = try requireModel(db, modelID)
+            if runID.isEmpty { runID = model.sourceRunID ?? "" }
+            let storage = source.hasPrefix("models:/") ? model.artifactURI : source
+            if !source.hasPrefix("models:/"), source.hasPrefix("mlflow-artifacts:"), !source.hasPrefix(model.artifactURI) {
+                throw invalid
+            }
+            return (storage, runID, modelID)
+        }
+        if source.hasPrefix("runs:/") {
+            let rest = source.dropFirst("runs:/".count)
+            let sourceRun = String(rest.prefix { $0 != "/" })
+            let path = rest.dropFirst(sourceRun.count).drop { $0 == "/" }
+            if !runID.isEmpty && runID != sourceRun { throw invalid }
+            guard let row = try db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(sourceRun)]) else {
+                throw RepriseError.notFound("Run with id=\(sourceRun) not found")
+            }
+            let root = row.string(0)
+            return (path.isEmpty ? root : root + "/" + path, sourceRun, "")
+        }
+        let isLocal = source.hasPrefix("/") || source.hasPrefix("file:") || !source.contains(":")
+        if isLocal {
+            var path = source
+            if path.hasPrefix("file://") {
+                let afterScheme = path.dropFirst("file://".count)
+                if !afterScheme.hasPrefix("/") {  // file://host/path
+                    throw RepriseError.invalid("'\(source)' is not a valid remote uri. For remote access on windows, please consider using a different scheme such as SMB (e.g. smb://<hostname>/<path>).")
+                }
+                path = String(afterScheme)
+            } else if path.hasPrefix("file:") {
+                path = String(path.dropFirst("file:".count))
+            }
+            let localError = RepriseError.invalid(
+                "Invalid model version source: '\(source)'. To use a local path as a model version source, the run_id request parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the run_id."
+            )
+            guard !runID.isEmpty, let row = try db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(runID)]) else {
+                throw localError
+            }
+            var root = row.string(0)
+            if root.hasPrefix("file://") { root = String(root.dropFirst("file://".count)) }
+            let normalized = Validation.normpath(path)
+            guard root.hasPrefix("/"), normalized == Validation.normpath(root) || normalized.hasPrefix(Validation.normpath(root) + "/") else {
+                throw localError
+            }
+            return (source, runID, "")
+        }
+        if source.hasPrefix("mlflow-artifacts:"), !runID.isEmpty,
+            let row = try db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(runID)]),
+            !(source == row.string(0) || source.hasPrefix(row.string(0) + "/"))
+        {
+            throw invalid
+        }
+        return (source, runID, "")
+    }
+
+    public func createModelVersion(_ input: CreateModelVersionInput) async throws -> ModelVersion {
+        if input.source.isEmpty { throw RepriseError.missing("source") }
+        for t in input.tags { try Validation.validateRegistryTag(t) }
+        return try await driver.write { db in
+            _ = try Self.requireRegisteredModel(db, input.name)
+            let (storage, runID, modelID) = try Self.resolveSource(db, input)
+            let version = try db.queryOne("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", [.text(input.name)])!.int(0)
+            let now = Self.now()
+            try db.execute(
+                "INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id, current_stage, source, storage_location, run_id, run_link, status, status_message, model_id) VALUES (?, ?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, 'READY', '', ?)",
+                [.text(input.name), .int(version), .int(now), .int(now), .text(input.description ?? ""), .text(input.userID),
+                 .text(input.source), .text(storage), .text(runID), .text(input.runLink ?? ""), .text(modelID)])
+            for t in input.tags {
+                try db.execute(
+                    "INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
+                    [.text(input.name), .int(version), .text(t.key), .text(t.value)])
+            }
+            try Self.touchModel(db, input.name, now)
+            if !modelID.isEmpty {
+                // The logged model lists the versions registered from it.
+                var list: [JSONValue] = []
+                if let row = try db.queryOne(
+                    "SELECT value FROM logged_model_tags WHERE model_id = ? AND key = 'mlflow.modelVersions'", [.text(modelID)]),
+                    case .array(let items)? = try? JSONValue.parse(row.string(0))
+                {
+                    list = items
+                }
+                list.append(["name": .string(input.name), "version": .int(version)])
+                try db.execute(
+                    "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, 'mlflow.modelVersions', ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
+                    [.text(modelID), .text(JSONValue.array(list).jsonString)])
+            }
+            return try Self.requireVersion(db, input.name, version)
+        }
+    }
+
+    public func getModelVersion(name: String, version: Int64) async throws -> ModelVersion {
+        try await driver.read { db in try Self.requireVersion(db, name, version) }
+    }
+
+    public func updateModelVersion(name: String, version: Int64, description: String) async throws -> ModelVersion {
+        try await driver.write { db in
+            _ = try Self.requireVersion(db, name, version)
+            let now = Self.now()
+            try db.execute(
+                "UPDATE model_versions SET description = ?, last_updated_time = ? WHERE name = ? AND version = ?",
+                [.text(description), .int(now), .text(name), .int(version)])
+            return try Self.requireVersion(db, name, version)
+        }
+    }
+
+    public func transitionStage(name: String, version: Int64, stage: ModelStage, archiveExisting: Bool) async throws -> ModelVersion {
+        if archiveExisting && stage != .staging && stage != .production {
+            throw RepriseError.invalid(
+                "Model version transition cannot archive existing model versions because '\(stage.rawValue)' is not an Active stage. Valid stages are Staging, Production")
+        }
+        return try await driver.write { db in
+            _ = try Self.requireVersion(db, name, version)
+            let now = Self.now()
+            if archiveExisting {
+                try db.execute(
+                    "UPDATE model_versions SET current_stage = 'Archived', last_updated_time = ? WHERE name = ? AND version <> ? AND current_stage = ?",
+                    [.int(now), .text(name), .int(version), .text(stage.rawValue)])
+            }
+            try db.execute(
+                "UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE name = ? AND version = ?",
+                [.text(stage.rawValue), .int(now), .text(name), .int(version)])
+            try Self.touchModel(db, name, now)
+            return try Self.requireVersion(db, name, version)
+        }
+    }
+
+    public func deleteModelVersion(name: String, version: Int64) async throws {
+        try await driver.write { db in
+            _ = try Self.requireVersion(db, name, version)
+            let now = Self.now()
+            try db.execute(
+                "UPDATE model_versions SET current_stage = ?, source = 'REDACTED-SOURCE-PATH', run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', status_message = '', last_updated_time = ? WHERE name = ? AND version = ?",
+                [.text(ModelStage.deletedInternal), .int(now), .text(name), .int(version)])
+            try db.execute("DELETE FROM registered_model_aliases WHERE name = ? AND version = ?", [.text(name), .int(version)])
+            try Self.touchModel(db, name, now)
+        }
+    }
+
+    public func searchModelVersions(_ query: ModelVersionSearchQuery) async throws -> Page<ModelVersion> {
+        var sql = "SELECT mv.name || '\u{1}' || CAST(mv.version AS TEXT) FROM model_versions mv WHERE \(Self.notDeleted)"
+        var binds: [SQLValue] = []
+        var mentionsPrompt = false
+        for c in query.filter {
+            let frag: String
+            let b: [SQLValue]
+            switch (c.entity, c.key) {
+            case (.tag, _):
+                if c.key == "mlflow.prompt.is_prompt" { mentionsPrompt = true }
+                (frag, b) = registryTagClause(table: "model_version_tags", correlate: "t.name = mv.name AND t.version = mv.version", c)
+            case (_, "version_number"):
+                guard case .number(let d, _) = c.value else { continue }
+                (frag, b) = ("mv.version \(c.comparator.rawValue) ?", [.double(d)])
+            case (_, "source_path"):
+                (frag, b) = stringComparison("mv.source", c)
+            default:
+                (frag, b) = stringComparison("mv.\(c.key)", c)
+            }
+            sql += " AND " + frag
+            binds += b
+        }
+        if !mentionsPrompt {
+            sql += " AND NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.name = mv.name AND p.key = 'mlflow.prompt.is_prompt' AND p.value = 'true')"
+        }
+        let column = ["name": "mv.name", "version_number": "mv.version", "creation_timestamp": "mv.creation_time",
+                      "last_updated_timestamp": "mv.last_updated_time"]
+        var order = query.orderBy.map { "\(column[$0.key]!) \($0.ascending ? "ASC" : "DESC")" }
+        if query.orderBy.isEmpty { order.append("mv.last_updated_time DESC") }
+        if !query.orderBy.contains(where: { $0.key == "name" }) { order.append("mv.name ASC") }
+        if !query.orderBy.contains(where: { $0.key == "version_number" }) { order.append("mv.version DESC") }
+        return try await page(sql: sql, binds: binds, order: order, maxResults: query.maxResults, offset: query.offset) { db, keys in
+            try keys.compactMap { key in
+                let parts = key.split(separator: "\u{1}", omittingEmptySubsequences: false)
+                guard parts.count == 2, let v = Int64(parts[1]) else { return nil }
+                return try Self.loadVersions(db, where: "mv.name = ? AND mv.version = ?", [.text(String(parts[0])), .int(v)]).first
+            }
+        }
+    }
+
+    public func setModelVersionTag(name: String, version: Int64, tag: KeyValue) async throws {
+        try Validation.validateRegistryTag(tag)
+        try await driver.write { db in
+            _ = try Self.requireVersion(db, name, version)
+            try db.execute(
+                "INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
+                [.text(name), .int(version), .text(tag.key), .text(tag.value)])
+        }
+    }
+
+    public func deleteModelVersionTag(name: String, version: Int64, key: String) async throws {
+        try await driver.write { db in
+            _ = try Self.requireVersion(db, name, version)
+            try db.execute(
+                "DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?", [.text(name), .int(version), .text(key)])
+        }
+    }
+
+    public func downloadURI(name: String, version: Int64) async throws -> String {
+        try await getModelVersion(name: name, version: version).storageLocation
+    }
+
+    // MARK: - Aliases
+
+    public func setAlias(name: String, alias: String, version: Int64) async throws {
+        try Validation.validateAlias(alias)
+        try await driver.write { db in
+            _ = try Self.requireRegisteredModel(db, name)
+            _ = try Self.requireVersion(db, name, version)
+            try db.execute(
+                "INSERT INTO registered_model_aliases (name, alias, version) VALUES (?, ?, ?) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
+                [.text(name), .text(alias), .int(version)])
+            try Self.touchModel(db, name, Self.now())
+        }
+    }
+
+    public func deleteAlias(name: String, alias: String) async throws {
+        try await driver.write { db in
+            _ = try Self.requireRegisteredModel(db, name)
+            try db.execute("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)])
+        }
+    }
+
+    public func versionByAlias(name: String, alias: String) async throws -> ModelVersion {
+        try await driver.read { db in
+            _ = try Self.requireRegisteredModel(db, name)
+            if alias.lowercased() == "latest" {
+                guard let v = try Self.loadVersions(db, where: "mv.name = ? AND \(Self.notDeleted)", [.text(name)], order: "mv.version DESC").first
+                else { throw RepriseError.invalid("Registered model alias \(alias) not found.") }
+                return v
+            }
+            guard let row = try db.queryOne(
+                "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)])
+            else { throw RepriseError.invalid("Registered model alias \(alias) not found.") }
+            return try Self.requireVersion(db, name, row.int(0))
+        }
+    }
+}
