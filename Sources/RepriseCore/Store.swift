@@ -35,6 +35,25 @@ public struct CreateLoggedModelInput: Sendable {
     }
 }
 
+/// A dataset used by runs of an experiment (for the UI's dataset filter).
+public struct DatasetSummary: Sendable, Equatable {
+    public var experimentID: String
+    public var name: String
+    public var digest: String
+    public var context: String?
+    public init(experimentID: String, name: String, digest: String, context: String?) {
+        self.experimentID = experimentID
+        self.name = name
+        self.digest = digest
+        self.context = context
+    }
+    public var json: JSONValue {
+        var o = JSONObject([("experiment_id", .string(experimentID)), ("name", .string(name)), ("digest", .string(digest))])
+        if let context { o["context"] = .string(context) }
+        return .object(o)
+    }
+}
+
 /// How the param-immutability error is worded: the single-param and batch endpoints differ.
 public enum ParamConflictStyle: Sendable {
     case single, batch
@@ -101,6 +120,8 @@ public protocol TrackingStore: Sendable {
     func metricHistoryBulkInterval(
         runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int
     ) async throws -> [Metric]
+    /// The distinct datasets used as inputs by the runs of these experiments, with their context tag.
+    func searchDatasets(experimentIDs: [String]) async throws -> [DatasetSummary]
     /// All points of one key for several runs, sorted by run id then (timestamp, step, value).
     func metricHistoryBulk(runIDs: [String], key: String, maxResults: Int) async throws -> [Metric]
 

@@ -400,6 +400,23 @@ extension SQLTrackingStore {
             load: Self.loadRuns)
     }
 
+    public func searchDatasets(experimentIDs: [String]) async throws -> [DatasetSummary] {
+        let ids = try experimentIDs.map { try Validation.validateExperimentID($0) }
+        if ids.isEmpty { return [] }
+        return try await driver.read { db in
+            try db.query(
+                """
+                SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value
+                FROM datasets d JOIN run_inputs i ON i.dataset_uuid = d.dataset_uuid
+                LEFT JOIN input_tags t ON t.run_uuid = i.run_uuid AND t.dataset_uuid = i.dataset_uuid AND t.key = 'mlflow.data.context'
+                WHERE d.experiment_id IN (\(placeholders(ids.count)))
+                ORDER BY d.experiment_id, d.name, d.digest, t.value
+                LIMIT 1000
+                """, ids.map(SQLValue.int)
+            ).map { DatasetSummary(experimentID: $0.string(0), name: $0.string(1), digest: $0.string(2), context: $0.optionalString(3)) }
+        }
+    }
+
     // MARK: - Metric history
 
     public func metricHistory(runID: String, key: String, offset: Int, limit: Int?) async throws -> Page<Metric> {

@@ -376,6 +376,13 @@ extension RepriseAPI {
             let metrics = try await store.metricHistoryBulk(runIDs: runIDs, key: key, maxResults: max)
             return Self.metricsResponse(metrics, next: nil)
         }
+        // UI-only (served under /ajax-api): the datasets used in these experiments.
+        route(.post, "/api/2.0/mlflow/experiments/search-datasets") { call in
+            let p = try await call.params()
+            let summaries = try await store.searchDatasets(experimentIDs: try p.stringList("experiment_ids"))
+            if summaries.isEmpty { return Self.json(Self.empty) }
+            return Self.json(["dataset_summaries": .array(summaries.map(\.json))])
+        }
         route(.post, "/api/2.0/mlflow/artifacts/presigned-upload-url") { _ in
             throw RepriseError(.notImplemented, "Presigned URLs are not supported for this artifact repository.")
         }

@@ -275,6 +275,8 @@ public struct StoreConformance: Sendable {
         try await s.logInputs(runID: id, datasets: [DatasetInput(tags: [KeyValue("mlflow.data.context", "train")], dataset: ds)], modelIDs: ["m-1"])
         try await s.logOutputs(runID: id, outputs: [ModelOutput(modelID: "m-2", step: 3)])
         let r = try await s.getRun(id: id)
+        #expect(try await s.searchDatasets(experimentIDs: ["0"]) == [DatasetSummary(experimentID: "0", name: "d", digest: "1234", context: "train")])
+        #expect(try await s.searchDatasets(experimentIDs: []).isEmpty)
         #expect(r.datasetInputs.count == 1)
         #expect(r.datasetInputs[0].dataset == ds)
         #expect(r.datasetInputs[0].tags == [KeyValue("mlflow.data.context", "train")])
