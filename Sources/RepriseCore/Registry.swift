@@ -149,8 +149,7 @@ extension Validation {
     public static func validateRegisteredModelName(_ name: String?) throws -> String {
         guard let name, !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw RepriseError.missing("name") }
         if name.contains("/") || name.contains(":") {
-            throw RepriseError.invalid(
-                "Invalid name: '\(name)'. Registered model name cannot contain '/' or ':' characters.")
+            throw RepriseError.invalid("Invalid model name '\(name)'. Names cannot contain '/' or ':'.")
         }
         if normpath(name) != name {
             throw RepriseError.invalid("Invalid name: '\(name)'. Names must not resolve to other names as paths.")
@@ -168,7 +167,7 @@ extension Validation {
                 "Invalid alias name: '\(alias)'. Aliases can only contain alphanumerics, underscores and dashes.")
         }
         if alias.lowercased() == "latest" {
-            throw RepriseError.invalid("'\(alias)' alias name (case insensitive) is reserved.")
+            throw RepriseError.invalid("'latest' alias name (case insensitive) is reserved.")
         }
         if let first = alias.first, first == "v" || first == "V", alias.count > 1, alias.dropFirst().allSatisfy(\.isNumber) {
             throw RepriseError.invalid(
@@ -189,6 +188,21 @@ extension Validation {
         if tag.value.count > 100_000 {
             throw RepriseError.invalid("'value' exceeds the maximum length of 100000 characters")
         }
+    }
+}
+
+/// Prompts live in the registry tables, marked by this tag; searches hide them unless a filter asks
+/// for them. The client appends ``tag.`mlflow.prompt.is_prompt` != 'true'`` itself, which is the
+/// default anyway.
+public enum PromptFilter {
+    public static let tagKey = "mlflow.prompt.is_prompt"
+
+    /// Drops the client's own exclusion clause; tells whether the remaining filter mentions prompts.
+    public static func split(_ clauses: [FilterClause]) -> (clauses: [FilterClause], includePrompts: Bool) {
+        let kept = clauses.filter { c in
+            !(c.entity == .tag && c.key == tagKey && c.comparator == .ne && c.value == .string("true"))
+        }
+        return (kept, kept.contains { $0.entity == .tag && $0.key == tagKey })
     }
 }
 

@@ -154,24 +154,20 @@ extension SQLTrackingStore: RegistryStore {
         }
     }
 
-    /// Tag clauses in registry searches: `!=` also matches entities without the tag, so the client's
-    /// ``tag.`mlflow.prompt.is_prompt` != 'true'`` keeps every ordinary model.
-    func registryTagClause(table: String, correlate: String, _ c: FilterClause) -> (String, [SQLValue]) {
-        let base = "SELECT 1 FROM \(table) t WHERE \(correlate) AND t.key = ?"
-        if c.comparator == .ne, case .string(let v) = c.value {
-            return ("NOT EXISTS (\(base) AND t.value = ?)", [.text(c.key), .text(v)])
-        }
-        let (frag, b) = stringComparison("t.value", c)
-        return ("EXISTS (\(base) AND \(frag))", [.text(c.key)] + b)
+    /// Excludes models tagged as prompts.
+    static func notPrompt(_ nameColumn: String) -> String {
+        "NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.name = \(nameColumn) AND p.key = '\(PromptFilter.tagKey)' AND p.value = 'true')"
     }
 
     public func searchRegisteredModels(_ query: RegisteredModelSearchQuery) async throws -> Page<RegisteredModel> {
         var sql = "SELECT rm.name FROM registered_models rm WHERE 1 = 1"
         var binds: [SQLValue] = []
-        for c in query.filter {
+        let (clauses, includePrompts) = PromptFilter.split(query.filter)
+        if !includePrompts { sql += " AND " + Self.notPrompt("rm.name") }
+        for c in clauses {
             let (frag, b) =
                 c.entity == .tag
-                ? registryTagClause(table: "registered_model_tags", correlate: "t.name = rm.name", c)
+                ? tagLikeClause(table: "registered_model_tags", idColumn: "name", outer: "rm.name", c)
                 : stringComparison("rm.name", c)
             sql += " AND " + frag
             binds += b
@@ -197,8 +193,10 @@ extension SQLTrackingStore: RegistryStore {
         }
         var runID = input.runID ?? ""
         var modelID = input.modelID ?? ""
-        if modelID.isEmpty, source.hasPrefix("models:/m-") {
-            modelID = String(source.dropFirst("models:/".count).prefix { $0 != "/" })
+        if source.hasPrefix("models:/m-") {
+            let sourceModel = String(source.dropFirst("models:/".count).prefix { $0 != "/" })
+            if !modelID.isEmpty && modelID != sourceModel { throw invalid }
+            modelID = sourceModel
         }
         if !modelID.isEmpty {
             let model = try requireModel(db, modelID)
@@ -213,7 +211,8 @@ extension SQLTrackingStore: RegistryStore {
             let rest = source.dropFirst("runs:/".count)
             let sourceRun = String(rest.prefix { $0 != "/" })
             let path = rest.dropFirst(sourceRun.count).drop { $0 == "/" }
-            if !runID.isEmpty && runID != sourceRun { throw invalid }
+            // The run named in the URI must be the run_id of the request (3.17 rules).
+            if runID != sourceRun { throw invalid }
             guard let row = try db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(sourceRun)]) else {
                 throw RepriseError.notFound("Run with id=\(sourceRun) not found")
             }
@@ -246,11 +245,11 @@ extension SQLTrackingStore: RegistryStore {
             }
             return (source, runID, "")
         }
-        if source.hasPrefix("mlflow-artifacts:"), !runID.isEmpty,
-            let row = try db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(runID)]),
-            !(source == row.string(0) || source.hasPrefix(row.string(0) + "/"))
-        {
-            throw invalid
+        if source.hasPrefix("mlflow-artifacts:") {
+            // Proxied artifacts must lie inside the artifact root of the run the version comes from.
+            guard !runID.isEmpty, let row = try db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(runID)]),
+                source == row.string(0) || source.hasPrefix(row.string(0) + "/")
+            else { throw invalid }
         }
         return (source, runID, "")
     }
@@ -342,14 +341,15 @@ extension SQLTrackingStore: RegistryStore {
     public func searchModelVersions(_ query: ModelVersionSearchQuery) async throws -> Page<ModelVersion> {
         var sql = "SELECT mv.name || '\u{1}' || CAST(mv.version AS TEXT) FROM model_versions mv WHERE \(Self.notDeleted)"
         var binds: [SQLValue] = []
-        var mentionsPrompt = false
-        for c in query.filter {
+        let (clauses, includePrompts) = PromptFilter.split(query.filter)
+        for c in clauses {
             let frag: String
             let b: [SQLValue]
             switch (c.entity, c.key) {
             case (.tag, _):
-                if c.key == "mlflow.prompt.is_prompt" { mentionsPrompt = true }
-                (frag, b) = registryTagClause(table: "model_version_tags", correlate: "t.name = mv.name AND t.version = mv.version", c)
+                let base = "SELECT 1 FROM model_version_tags t WHERE t.name = mv.name AND t.version = mv.version AND t.key = ?"
+                let (cmp, cb) = stringComparison("t.value", c)
+                (frag, b) = ("EXISTS (\(base) AND \(cmp))", [.text(c.key)] + cb)
             case (_, "version_number"):
                 guard case .number(let d, _) = c.value else { continue }
                 (frag, b) = ("mv.version \(c.comparator.rawValue) ?", [.double(d)])
@@ -361,9 +361,7 @@ extension SQLTrackingStore: RegistryStore {
             sql += " AND " + frag
             binds += b
         }
-        if !mentionsPrompt {
-            sql += " AND NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.name = mv.name AND p.key = 'mlflow.prompt.is_prompt' AND p.value = 'true')"
-        }
+        if !includePrompts { sql += " AND " + Self.notPrompt("mv.name") }
         let column = ["name": "mv.name", "version_number": "mv.version", "creation_timestamp": "mv.creation_time",
                       "last_updated_timestamp": "mv.last_updated_time"]
         var order = query.orderBy.map { "\(column[$0.key]!) \($0.ascending ? "ASC" : "DESC")" }

@@ -62,7 +62,9 @@ public struct RegistryConformance: Sendable {
             try await s.createModelVersion(
                 CreateModelVersionInput(name: "m", source: source, runID: runID, tags: [], runLink: nil, description: nil, modelID: nil))
         }
-        let v1 = try await create("runs:/\(run.info.runID)/model")
+        let v1 = try await create("runs:/\(run.info.runID)/model", runID: run.info.runID)
+        #expect(await code { _ = try await create("runs:/\(run.info.runID)/model") } == .invalidParameterValue)
+        #expect(await code { _ = try await create(run.info.artifactURI + "/model") } == .invalidParameterValue)
         #expect(v1.storageLocation == run.info.artifactURI + "/model")
         let v2 = try await create(run.info.artifactURI + "/model", runID: run.info.runID)
         let v3 = try await create("s3://bucket/path")
@@ -122,6 +124,11 @@ public struct RegistryConformance: Sendable {
         #expect(try await names("name LIKE 'b%'").items.isEmpty)
         #expect(try await names("name IN ('alpha', 'gamma')", ["name DESC"]).items.map(\.name) == ["gamma", "alpha"])
         #expect(try await names("tags.kind = 'beta'").items.map(\.name) == ["Beta"])
+        // `!=` on a tag matches only models that have the tag with another value; prompts stay hidden
+        // unless asked for.
+        #expect(try await names("tags.kind != 'beta'").items.map(\.name) == ["alpha", "gamma"])
+        #expect(try await names(nil).items.map(\.name) == ["Beta", "alpha", "gamma"])
+        #expect(try await names("tag.`mlflow.prompt.is_prompt` = 'true'").items.map(\.name) == ["prompt-x"])
         let first = try await names(promptFilter, max: 2)
         #expect(first.items.map(\.name) == ["Beta", "alpha"])
         let rest = try await names(promptFilter, max: 2, token: PageToken.encode(offset: try #require(first.nextOffset)))
