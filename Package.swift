@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // Domain: entities, validation, search grammar, wire JSON, store protocols. No I/O.
@@ -29,7 +30,10 @@ let package = Package(
         // One portable SQL store over a tiny driver seam.
         .target(
             name: "RepriseSQL",
-            dependencies: ["RepriseCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "RepriseCore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // The SQLite driver (GRDB, WAL, group commit).
         .target(

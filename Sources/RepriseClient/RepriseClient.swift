@@ -10,14 +10,17 @@ import RepriseCore
 /// transport failures come back as `RepriseClientError`.
 public struct RepriseClient: Sendable {
     public let baseURL: String
+    /// Sent as `X-Reprise-Actor`: who the server records for this client's writes.
+    public var actor: String?
     let http: HTTPClient
     let timeout: TimeAmount
 
     /// - Parameters:
     ///   - baseURL: the tracking URI, such as `http://127.0.0.1:5000` (a path prefix is kept).
     ///   - http: the HTTP client to use; the shared one by default.
-    public init(baseURL: String, http: HTTPClient = .shared, timeout: TimeAmount = .seconds(120)) {
+    public init(baseURL: String, actor: String? = nil, http: HTTPClient = .shared, timeout: TimeAmount = .seconds(120)) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.actor = actor
         self.http = http
         self.timeout = timeout
     }
@@ -43,6 +46,7 @@ public struct RepriseClient: Sendable {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "User-Agent", value: "reprise-client")
+        if let actor, !actor.isEmpty { request.headers.add(name: "X-Reprise-Actor", value: actor) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body.serialized()))

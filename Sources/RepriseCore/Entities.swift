@@ -156,6 +156,28 @@ public struct Metric: Sendable, Equatable {
             && a.datasetDigest == b.datasetDigest && a.runID == b.runID
     }
 
+    /// Writes the same object as `json` directly: metric histories can hold 100k points.
+    public func writeJSON(to out: inout [UInt8]) {
+        out.append(contentsOf: #"{"key":"#.utf8)
+        JSONValue.writeString(key, to: &out)
+        out.append(contentsOf: #","value":"#.utf8)
+        JSONValue.writeDouble(value, to: &out)
+        out.append(contentsOf: #","timestamp":"#.utf8)
+        JSONValue.writeInt(timestamp, to: &out)
+        out.append(contentsOf: #","step":"#.utf8)
+        JSONValue.writeInt(step, to: &out)
+        func optional(_ name: StaticString, _ v: String?) {
+            guard let v, !v.isEmpty else { return }
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            JSONValue.writeString(v, to: &out)
+        }
+        optional(#","dataset_name":"#, datasetName)
+        optional(#","dataset_digest":"#, datasetDigest)
+        optional(#","model_id":"#, modelID)
+        optional(#","run_id":"#, runID)
+        out.append(UInt8(ascii: "}"))
+    }
+
     public var json: JSONValue {
         var o = JSONObject([
             ("key", .string(key)), ("value", .double(value)), ("timestamp", .int(timestamp)), ("step", .int(step)),

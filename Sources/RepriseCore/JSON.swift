@@ -3,7 +3,7 @@
 /// Integers and doubles are kept apart so that int64 fields (timestamps, steps) keep full precision
 /// and error messages can echo a value the way the reference server does. Objects keep their member
 /// order, which makes responses stable and readable.
-public indirect enum JSONValue: Sendable, Equatable {
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -203,6 +203,18 @@ private struct JSONParser {
                 break
             }
         }
+        if isInt && i - start <= 18 {
+            // Up to 18 digits always fit an Int64: no string needed.
+            var v: Int64 = 0
+            var k = start
+            let negative = b[k] == UInt8(ascii: "-")
+            if negative { k += 1 }
+            while k < i {
+                v = v &* 10 &+ Int64(b[k] &- 0x30)
+                k += 1
+            }
+            return .int(negative ? -v : v)
+        }
         let text = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
         if isInt, let v = Int64(text) { return .int(v) }
         guard let d = Double(text) else { throw JSONParseError(offset: start, reason: "Invalid number") }
@@ -309,7 +321,7 @@ extension JSONValue {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let v): out.append(contentsOf: (v ? "true" : "false").utf8)
-        case .int(let v): out.append(contentsOf: String(v).utf8)
+        case .int(let v): JSONValue.writeInt(v, to: &out)
         case .double(let d): JSONValue.writeDouble(d, to: &out)
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let items):
@@ -331,21 +343,43 @@ extension JSONValue {
         }
     }
 
-    static func writeDouble(_ d: Double, to out: inout [UInt8]) {
+    /// Writes a decimal integer without building a String.
+    public static func writeInt(_ v: Int64, to out: inout [UInt8]) {
+        if v == 0 {
+            out.append(0x30)
+            return
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = v.magnitude
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buf in
+            while n > 0 {
+                buf[count] = UInt8(n % 10) + 0x30
+                n /= 10
+                count += 1
+            }
+            if v < 0 { out.append(UInt8(ascii: "-")) }
+            for k in stride(from: count - 1, through: 0, by: -1) { out.append(buf[k]) }
+        }
+    }
+
+    public static func writeDouble(_ d: Double, to out: inout [UInt8]) {
         if d.isNaN {
             out.append(contentsOf: "\"NaN\"".utf8)
         } else if d.isInfinite {
             out.append(contentsOf: (d > 0 ? "\"Infinity\"" : "\"-Infinity\"").utf8)
         } else if d == d.rounded(), abs(d) < 1e15 {
             // Integral doubles keep a decimal point so clients read them back as floats.
-            out.append(contentsOf: String(Int64(d)).utf8)
+            writeInt(Int64(d), to: &out)
             out.append(contentsOf: ".0".utf8)
         } else {
             out.append(contentsOf: d.description.utf8)
         }
     }
 
-    static func writeString(_ s: String, to out: inout [UInt8]) {
+    public static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for c in s.utf8 {
             switch c {

@@ -43,8 +43,11 @@ extension SQLTrackingStore {
         for t in input.tags { try Validation.validateKey(t.key, lengthLabel: "Tag key") }
         for p in input.params { try Validation.validateKey(p.key, lengthLabel: "Param key") }
         let id = "m-" + Self.newID()
-        return try await driver.write { db in
+        return try await write { db, audit in
             let exp = try Self.requireActiveExperiment(db, id: input.experimentID)
+            try audit.record(
+                db, "logged_model.create", "logged_model", id,
+                ["experiment_id": .string(input.experimentID), "name": .string(name), "source_run_id": .string(input.sourceRunID ?? "")])
             if let run = input.sourceRunID, !run.isEmpty,
                 try db.queryOne("SELECT 1 FROM runs WHERE run_uuid = ?", [.text(run)]) == nil
             {
@@ -76,8 +79,9 @@ extension SQLTrackingStore {
     }
 
     public func finalizeLoggedModel(id: String, status: LoggedModelStatus) async throws -> LoggedModel {
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireModel(db, id)
+            try audit.record(db, "logged_model.finalize", "logged_model", id, ["status": .string(status.rawValue)])
             try db.execute(
                 "UPDATE logged_models SET status = ?, last_updated_time = ? WHERE model_id = ?",
                 [.text(status.rawValue), .int(Self.now()), .text(id)])
@@ -86,8 +90,9 @@ extension SQLTrackingStore {
     }
 
     public func deleteLoggedModel(id: String) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireModel(db, id)
+            try audit.record(db, "logged_model.delete", "logged_model", id)
             try db.execute(
                 "UPDATE logged_models SET lifecycle_stage = 'deleted', last_updated_time = ? WHERE model_id = ?",
                 [.int(Self.now()), .text(id)])
@@ -96,8 +101,9 @@ extension SQLTrackingStore {
 
     public func setLoggedModelTags(id: String, tags: [KeyValue]) async throws {
         for t in tags { try Validation.validateKey(t.key, lengthLabel: "Tag key") }
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireModel(db, id)
+            try audit.record(db, "logged_model.set_tags", "logged_model", id, ["tags": .array(tags.map { .string($0.key) })])
             for t in tags {
                 try db.execute(
                     "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
@@ -108,8 +114,9 @@ extension SQLTrackingStore {
     }
 
     public func deleteLoggedModelTag(id: String, key: String) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireModel(db, id)
+            try audit.record(db, "logged_model.delete_tag", "logged_model", id, ["key": .string(key)])
             let n = try db.execute("DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?", [.text(id), .text(key)])
             if n == 0 { throw RepriseError.notFound("No tag with key '\(key)' found for model with ID '\(id)'.") }
         }
@@ -117,8 +124,9 @@ extension SQLTrackingStore {
 
     public func logLoggedModelParams(id: String, params: [KeyValue]) async throws {
         for p in params { try Validation.validateKey(p.key, lengthLabel: "Param key") }
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireModel(db, id)
+            try audit.record(db, "logged_model.log_params", "logged_model", id, ["params": .array(params.map { .string($0.key) })])
             for p in params {
                 try db.execute(
                     "INSERT INTO logged_model_params (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",

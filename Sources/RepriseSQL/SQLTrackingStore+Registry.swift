@@ -73,10 +73,11 @@ extension SQLTrackingStore: RegistryStore {
     {
         let name = try Validation.validateRegisteredModelName(name)
         for t in tags { try Validation.validateRegistryTag(t) }
-        return try await driver.write { db in
+        return try await write { db, audit in
             if try db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(name)]) != nil {
                 throw RepriseError.exists("Registered Model (name=\(name)) already exists.")
             }
+            try audit.record(db, "registered_model.create", "registered_model", name)
             let now = Self.now()
             try db.execute(
                 "INSERT INTO registered_models (name, creation_time, last_updated_time, description, user_id) VALUES (?, ?, ?, ?, ?)",
@@ -97,13 +98,17 @@ extension SQLTrackingStore: RegistryStore {
 
     public func renameRegisteredModel(name: String, newName: String) async throws -> RegisteredModel {
         let newName = try Validation.validateRegisteredModelName(newName)
-        return try await driver.write { db in
+        return try await write { db, audit in
             _ = try Self.requireRegisteredModel(db, name)
+            try audit.record(db, "registered_model.rename", "registered_model", name, ["before": .string(name), "after": .string(newName)])
             if newName != name, try db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(newName)]) != nil {
                 throw RepriseError.exists("Registered Model (name=\(newName)) already exists.")
             }
             for table in ["registered_models", "registered_model_tags", "model_versions", "model_version_tags", "registered_model_aliases"] {
                 try db.execute("UPDATE \(table) SET name = ? WHERE name = ?", [.text(newName), .text(name)])
+            }
+            for table in ["alias_policies", "approval_requests", "alias_history"] {
+                try db.execute("UPDATE \(table) SET model = ? WHERE model = ?", [.text(newName), .text(name)])
             }
             try Self.touchModel(db, newName, Self.now())
             return try Self.requireRegisteredModel(db, newName)
@@ -111,8 +116,9 @@ extension SQLTrackingStore: RegistryStore {
     }
 
     public func updateRegisteredModel(name: String, description: String) async throws -> RegisteredModel {
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireRegisteredModel(db, name)
+            try audit.record(db, "registered_model.update", "registered_model", name, ["description": .string(description)])
             try db.execute(
                 "UPDATE registered_models SET description = ?, last_updated_time = ? WHERE name = ?",
                 [.text(description), .int(Self.now()), .text(name)])
@@ -121,8 +127,10 @@ extension SQLTrackingStore: RegistryStore {
     }
 
     public func deleteRegisteredModel(name: String) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireRegisteredModel(db, name)
+            try Self.refuseIfGoverned(db, model: name, version: nil, "deleting registered model '\(name)'")
+            try audit.record(db, "registered_model.delete", "registered_model", name)
             for table in ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags", "registered_models"] {
                 try db.execute("DELETE FROM \(table) WHERE name = ?", [.text(name)])
             }
@@ -131,8 +139,9 @@ extension SQLTrackingStore: RegistryStore {
 
     public func setRegisteredModelTag(name: String, tag: KeyValue) async throws {
         try Validation.validateRegistryTag(tag)
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireRegisteredModel(db, name)
+            try audit.record(db, "registered_model.set_tag", "registered_model", name, ["key": .string(tag.key)])
             try db.execute(
                 "INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
                 [.text(name), .text(tag.key), .text(tag.value)])
@@ -141,8 +150,9 @@ extension SQLTrackingStore: RegistryStore {
     }
 
     public func deleteRegisteredModelTag(name: String, key: String) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireRegisteredModel(db, name)
+            try audit.record(db, "registered_model.delete_tag", "registered_model", name, ["key": .string(key)])
             try db.execute("DELETE FROM registered_model_tags WHERE name = ? AND key = ?", [.text(name), .text(key)])
         }
     }
@@ -257,10 +267,13 @@ extension SQLTrackingStore: RegistryStore {
     public func createModelVersion(_ input: CreateModelVersionInput) async throws -> ModelVersion {
         if input.source.isEmpty { throw RepriseError.missing("source") }
         for t in input.tags { try Validation.validateRegistryTag(t) }
-        return try await driver.write { db in
+        return try await write { db, audit in
             _ = try Self.requireRegisteredModel(db, input.name)
             let (storage, runID, modelID) = try Self.resolveSource(db, input)
             let version = try db.queryOne("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", [.text(input.name)])!.int(0)
+            try audit.record(
+                db, "model_version.create", "model_version", "\(input.name)/\(version)",
+                ["source": .string(input.source), "run_id": .string(runID), "model_id": .string(modelID)])
             let now = Self.now()
             try db.execute(
                 "INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id, current_stage, source, storage_location, run_id, run_link, status, status_message, model_id) VALUES (?, ?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, 'READY', '', ?)",
@@ -295,8 +308,9 @@ extension SQLTrackingStore: RegistryStore {
     }
 
     public func updateModelVersion(name: String, version: Int64, description: String) async throws -> ModelVersion {
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireVersion(db, name, version)
+            try audit.record(db, "model_version.update", "model_version", "\(name)/\(version)", ["description": .string(description)])
             let now = Self.now()
             try db.execute(
                 "UPDATE model_versions SET description = ?, last_updated_time = ? WHERE name = ? AND version = ?",
@@ -310,8 +324,11 @@ extension SQLTrackingStore: RegistryStore {
             throw RepriseError.invalid(
                 "Model version transition cannot archive existing model versions because '\(stage.rawValue)' is not an Active stage. Valid stages are Staging, Production")
         }
-        return try await driver.write { db in
-            _ = try Self.requireVersion(db, name, version)
+        return try await write { db, audit in
+            let before = try Self.requireVersion(db, name, version)
+            try audit.record(
+                db, "model_version.transition_stage", "model_version", "\(name)/\(version)",
+                ["before": .string(before.currentStage), "after": .string(stage.rawValue), "archive_existing": .bool(archiveExisting)])
             let now = Self.now()
             if archiveExisting {
                 try db.execute(
@@ -327,8 +344,10 @@ extension SQLTrackingStore: RegistryStore {
     }
 
     public func deleteModelVersion(name: String, version: Int64) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireVersion(db, name, version)
+            try Self.refuseIfGoverned(db, model: name, version: version, "deleting version \(version) of '\(name)'")
+            try audit.record(db, "model_version.delete", "model_version", "\(name)/\(version)")
             let now = Self.now()
             try db.execute(
                 "UPDATE model_versions SET current_stage = ?, source = 'REDACTED-SOURCE-PATH', run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', status_message = '', last_updated_time = ? WHERE name = ? AND version = ?",
@@ -379,8 +398,9 @@ extension SQLTrackingStore: RegistryStore {
 
     public func setModelVersionTag(name: String, version: Int64, tag: KeyValue) async throws {
         try Validation.validateRegistryTag(tag)
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireVersion(db, name, version)
+            try audit.record(db, "model_version.set_tag", "model_version", "\(name)/\(version)", ["key": .string(tag.key)])
             try db.execute(
                 "INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
                 [.text(name), .int(version), .text(tag.key), .text(tag.value)])
@@ -388,8 +408,9 @@ extension SQLTrackingStore: RegistryStore {
     }
 
     public func deleteModelVersionTag(name: String, version: Int64, key: String) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireVersion(db, name, version)
+            try audit.record(db, "model_version.delete_tag", "model_version", "\(name)/\(version)", ["key": .string(key)])
             try db.execute(
                 "DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?", [.text(name), .int(version), .text(key)])
         }
@@ -403,20 +424,33 @@ extension SQLTrackingStore: RegistryStore {
 
     public func setAlias(name: String, alias: String, version: Int64) async throws {
         try Validation.validateAlias(alias)
-        try await driver.write { db in
+        let outcome = try await write { db, audit -> ApprovalRequest? in
             _ = try Self.requireRegisteredModel(db, name)
             _ = try Self.requireVersion(db, name, version)
-            try db.execute(
-                "INSERT INTO registered_model_aliases (name, alias, version) VALUES (?, ?, ?) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
-                [.text(name), .text(alias), .int(version)])
-            try Self.touchModel(db, name, Self.now())
+            if let policy = try Self.policy(db, model: name, alias: alias) {
+                if try Self.currentAliasVersion(db, model: name, alias: alias) == version { return nil }
+                return try Self.openRequest(
+                    db, audit, policy: policy, model: name, alias: alias, version: version, kind: "move",
+                    rationale: "requested through the MLflow alias endpoint")
+            }
+            try Self.moveAlias(db, audit, model: name, alias: alias, version: version, requestID: "")
+            return nil
         }
+        if let request = outcome { throw Self.protectedAliasError(request) }
     }
 
     public func deleteAlias(name: String, alias: String) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireRegisteredModel(db, name)
-            try db.execute("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)])
+            if try Self.policy(db, model: name, alias: alias) != nil,
+                try Self.currentAliasVersion(db, model: name, alias: alias) != nil
+            {
+                throw RepriseError(
+                    .permissionDenied,
+                    "Alias '\(alias)' of model '\(name)' is protected and cannot be deleted. Move it through an approval request (POST /api/reprise/v1/approval-requests) or remove its policy first.")
+            }
+            let n = try db.execute("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)])
+            if n > 0 { try audit.record(db, "alias.delete", "alias", "\(name)@\(alias)") }
         }
     }
 

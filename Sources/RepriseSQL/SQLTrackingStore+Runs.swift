@@ -11,6 +11,30 @@ extension SQLTrackingStore {
             artifactURI: row.string(7), lifecycleStage: LifecycleStage(rawValue: row.string(8)) ?? .active)
     }
 
+    /// Tags that stay writable on a sealed run.
+    public static func isNoteTag(_ key: String) -> Bool { key == "mlflow.note.content" || key.hasPrefix("reprise.note") }
+
+    /// The model version that seals a run, if any: a finished run that a model version was
+    /// registered from is read-only, so the evidence behind the version cannot change.
+    static func sealingVersion(_ db: any SQLConnection, _ runID: String) throws -> String? {
+        guard let run = try db.queryOne("SELECT status FROM runs WHERE run_uuid = ?", [.text(runID)]),
+            run.string(0) != RunStatus.running.rawValue,
+            let v = try db.queryOne(
+                "SELECT name, version FROM model_versions WHERE run_id = ? AND current_stage <> '\(ModelStage.deletedInternal)' ORDER BY name, version LIMIT 1",
+                [.text(runID)])
+        else { return nil }
+        return "\(v.string(0))/\(v.int(1))"
+    }
+
+    static func requireUnsealed(_ db: any SQLConnection, _ runID: String, _ what: String) throws {
+        if let version = try sealingVersion(db, runID) {
+            throw RepriseError(
+                .permissionDenied,
+                "Run \(runID) is sealed: model version \(version) was registered from it, so \(what) is refused. A sealed run's params, metrics and tags cannot change and it cannot be deleted; only note tags (mlflow.note.content, reprise.note.*) stay writable."
+            )
+        }
+    }
+
     /// Checks that a run exists and is active, as every run mutation requires.
     static func requireActiveRun(_ db: any SQLConnection, _ id: String) throws {
         guard let row = try db.queryOne("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", [.text(id)]) else {
@@ -117,7 +141,7 @@ extension SQLTrackingStore {
         if tagName == nil { tags.append(KeyValue("mlflow.runName", name)) }
         let runID = Self.newID()
         let finalTags = tags
-        return try await driver.write { db in
+        return try await write { db, audit in
             let exp = try Self.requireActiveExperiment(db, id: expID)
             let base = exp.artifactLocation.hasSuffix("/") ? String(exp.artifactLocation.dropLast()) : exp.artifactLocation
             let artifactURI = "\(base)/\(runID)/artifacts"
@@ -129,6 +153,8 @@ extension SQLTrackingStore {
                     "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
                     [.text(runID), .text(t.key), .text(t.value)])
             }
+            try audit.record(
+                db, "run.create", "run", runID, ["experiment_id": .string(expID), "name": .string(name), "user_id": .string(input.userID)])
             return try Self.loadRuns(db, ids: [runID])[0]
         }
     }
@@ -143,8 +169,10 @@ extension SQLTrackingStore {
     }
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo {
-        try await driver.write { db in
+        try await write { db, audit in
             try Self.requireActiveRun(db, id)
+            try Self.requireUnsealed(db, id, "updating it")
+            let before = Self.runInfo(try db.queryOne("SELECT \(Self.runColumns) FROM runs r WHERE r.run_uuid = ?", [.text(id)])!)
             if let status { try db.execute("UPDATE runs SET status = ? WHERE run_uuid = ?", [.text(status.rawValue), .text(id)]) }
             if let endTime { try db.execute("UPDATE runs SET end_time = ? WHERE run_uuid = ?", [.int(endTime), .text(id)]) }
             if let runName, !runName.isEmpty {
@@ -154,23 +182,31 @@ extension SQLTrackingStore {
                     [.text(id), .text(runName)])
             }
             let row = try db.queryOne("SELECT \(Self.runColumns) FROM runs r WHERE r.run_uuid = ?", [.text(id)])!
-            return Self.runInfo(row)
+            let after = Self.runInfo(row)
+            try audit.record(
+                db, "run.update", "run", id,
+                ["before": ["status": .string(before.status.rawValue), "name": .string(before.runName)],
+                 "after": ["status": .string(after.status.rawValue), "name": .string(after.runName), "end_time": after.endTime.map(JSONValue.int) ?? .null]])
+            return after
         }
     }
 
     public func deleteRun(id: String) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
+            try Self.requireUnsealed(db, id, "deleting it")
             let n = try db.execute(
                 "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE run_uuid = ?", [.int(Self.now()), .text(id)])
             if n == 0 { throw RepriseError.notFound("Run with id=\(id) not found") }
+            try audit.record(db, "run.delete", "run", id)
         }
     }
 
     public func restoreRun(id: String) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
             let n = try db.execute(
                 "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE run_uuid = ?", [.text(id)])
             if n == 0 { throw RepriseError.notFound("Run with id=\(id) not found") }
+            try audit.record(db, "run.restore", "run", id)
         }
     }
 
@@ -191,6 +227,70 @@ extension SQLTrackingStore {
     static let upsertTagSQL =
         "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value"
 
+    /// Rows per multi-row INSERT of plain metric points.
+    static let metricChunk = 100
+
+    static func metricBinds(_ runID: String, _ m: Metric) -> [SQLValue] {
+        let (value, isNaN) = storedValue(m.value)
+        return [
+            .text(runID), .text(m.key), .int(m.timestamp), .int(m.step), .double(value), .int(isNaN),
+            SQLValue(m.modelID), SQLValue(m.datasetName), SQLValue(m.datasetDigest),
+        ]
+    }
+
+    /// Appends points to the history and keeps the latest value per key.
+    ///
+    /// Points without a logged model go in multi-row INSERTs (duplicates ignored), and the latest
+    /// table gets one conditional upsert per key with that key's greatest (step, timestamp, value):
+    /// re-offering a point that is already there changes nothing, so this is exact. Points linked to
+    /// a logged model go one by one, so only newly stored points are linked to the model.
+    static func insertMetrics(_ db: any SQLConnection, runID: String, _ metrics: [Metric]) throws {
+        if metrics.isEmpty { return }
+        var plain: [Metric] = []
+        plain.reserveCapacity(metrics.count)
+        var best: [String: Metric] = [:]
+        func better(_ a: Metric, than b: Metric) -> Bool {
+            let (va, _) = storedValue(a.value)
+            let (vb, _) = storedValue(b.value)
+            return (a.step, a.timestamp, va) > (b.step, b.timestamp, vb)
+        }
+        for m in metrics {
+            if let model = m.modelID, !model.isEmpty {
+                let binds = metricBinds(runID, m)
+                if try db.execute(insertMetricSQL, binds) == 0 { continue }  // an exact duplicate
+                try db.execute(upsertLatestSQL, binds)
+                try db.execute(
+                    insertModelMetricSQL,
+                    [.text(model), binds[1], binds[2], binds[3], binds[4], binds[5], .text(runID), binds[7], binds[8]])
+                continue
+            }
+            plain.append(m)
+            if let current = best[m.key] {
+                if better(m, than: current) { best[m.key] = m }
+            } else {
+                best[m.key] = m
+            }
+        }
+        var start = 0
+        while start < plain.count {
+            let chunk = plain[start..<min(start + metricChunk, plain.count)]
+            var binds: [SQLValue] = []
+            binds.reserveCapacity(chunk.count * 9)
+            for m in chunk { binds += metricBinds(runID, m) }
+            try db.execute(multiRowMetricInsert(chunk.count), binds)
+            start += metricChunk
+        }
+        for m in best.values { try db.execute(upsertLatestSQL, metricBinds(runID, m)) }
+    }
+
+    static let multiRowMetricInserts: [String] = (0...metricChunk).map { n in
+        n == 0 ? "" :
+        "INSERT INTO metrics (run_uuid, key, timestamp, step, value, is_nan, model_id, dataset_name, dataset_digest) VALUES "
+            + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: n).joined(separator: ", ") + " ON CONFLICT DO NOTHING"
+    }
+
+    static func multiRowMetricInsert(_ n: Int) -> String { multiRowMetricInserts[n] }
+
     /// ±inf are stored as the largest finite doubles, NaN as 0 with a flag (spec §6.4).
     static func storedValue(_ v: Double) -> (Double, Int64) {
         if v.isNaN { return (0, 1) }
@@ -204,8 +304,11 @@ extension SQLTrackingStore {
     ) async throws {
         let params = params.map { KeyValue($0.key, Validation.truncated($0.value, max: Validation.maxParamValueLength)) }
         let tags = tags.map { KeyValue($0.key, Validation.truncated($0.value, max: Validation.maxTagValueLength)) }
-        try await driver.write { db in
+        try await write { db, audit in
             try Self.requireActiveRun(db, runID)
+            if !metrics.isEmpty || !params.isEmpty || tags.contains(where: { !Self.isNoteTag($0.key) }) {
+                try Self.requireUnsealed(db, runID, "logging to it")
+            }
             var conflicts: [(String, String, String)] = []
             for p in params {
                 if let old = try db.queryOne("SELECT value FROM params WHERE run_uuid = ? AND key = ?", [.text(runID), .text(p.key)]) {
@@ -227,41 +330,39 @@ extension SQLTrackingStore {
                         "Changing param values is not allowed. Params were already logged='[\(list)]' for run ID='\(runID)'.")
                 }
             }
-            for m in metrics {
-                let (value, isNaN) = Self.storedValue(m.value)
-                let binds: [SQLValue] = [
-                    .text(runID), .text(m.key), .int(m.timestamp), .int(m.step), .double(value), .int(isNaN),
-                    SQLValue(m.modelID), SQLValue(m.datasetName), SQLValue(m.datasetDigest),
-                ]
-                if try db.execute(Self.insertMetricSQL, binds) == 0 { continue }  // an exact duplicate
-                try db.execute(Self.upsertLatestSQL, binds)
-                if let model = m.modelID, !model.isEmpty {
-                    try db.execute(
-                        Self.insertModelMetricSQL,
-                        [.text(model), .text(m.key), .int(m.timestamp), .int(m.step), .double(value), .int(isNaN),
-                         .text(runID), SQLValue(m.datasetName), SQLValue(m.datasetDigest)])
-                }
-            }
+            try Self.insertMetrics(db, runID: runID, metrics)
             for t in tags {
                 try db.execute(Self.upsertTagSQL, [.text(runID), .text(t.key), .text(t.value)])
                 if t.key == "mlflow.runName" {
                     try db.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(t.value), .text(runID)])
                 }
             }
+            // One event per request: counts and keys, not values (metrics can be thousands of points).
+            var summary = JSONObject()
+            if !metrics.isEmpty {
+                summary["metrics"] = .int(Int64(metrics.count))
+                summary["metric_keys"] = .array(Array(Set(metrics.map(\.key))).sorted().prefix(20).map(JSONValue.string))
+            }
+            if !params.isEmpty { summary["params"] = .array(params.prefix(20).map { .string($0.key) }) }
+            if !tags.isEmpty { summary["tags"] = .array(tags.prefix(20).map { .string($0.key) }) }
+            try audit.record(db, "run.log", "run", runID, .object(summary))
         }
     }
 
     public func deleteTag(runID: String, key: String) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
             try Self.requireActiveRun(db, runID)
+            if !Self.isNoteTag(key) { try Self.requireUnsealed(db, runID, "deleting its tag '\(key)'") }
             let n = try db.execute("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(key)])
             if n == 0 { throw RepriseError.notFound("No tag with name: \(key) in run with id \(runID)") }
+            try audit.record(db, "run.delete_tag", "run", runID, ["key": .string(key)])
         }
     }
 
     public func logInputs(runID: String, datasets: [DatasetInput], modelIDs: [String]) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
             try Self.requireActiveRun(db, runID)
+            try Self.requireUnsealed(db, runID, "logging inputs to it")
             let exp = try db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(runID)])!.int(0)
             var position = try db.queryOne("SELECT COALESCE(MAX(position), -1) + 1 FROM run_inputs WHERE run_uuid = ?", [.text(runID)])!.int(0)
             for input in datasets {
@@ -295,17 +396,23 @@ extension SQLTrackingStore {
                 try db.execute(
                     "INSERT INTO run_model_inputs (run_uuid, model_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [.text(runID), .text(m)])
             }
+            try audit.record(
+                db, "run.log_inputs", "run", runID,
+                ["datasets": .array(datasets.map { .string("\($0.dataset.name)@\($0.dataset.digest)") }),
+                 "models": .array(modelIDs.map(JSONValue.string))])
         }
     }
 
     public func logOutputs(runID: String, outputs: [ModelOutput]) async throws {
-        try await driver.write { db in
+        try await write { db, audit in
             try Self.requireActiveRun(db, runID)
+            try Self.requireUnsealed(db, runID, "logging outputs to it")
             for o in outputs {
                 try db.execute(
                     "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES (?, ?, ?) ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
                     [.text(runID), .text(o.modelID), .int(o.step)])
             }
+            try audit.record(db, "run.log_outputs", "run", runID, ["models": .array(outputs.map { .string($0.modelID) })])
         }
     }
 
@@ -354,11 +461,30 @@ extension SQLTrackingStore {
         var joinBinds: [SQLValue] = []
         var order: [String] = []
         var hasStart = false
+        // Metric filters join the latest value once per key (runs without it never match), and an
+        // order term on a filtered key reuses that join: one index lookup per run instead of two.
+        var metricJoins: [String: String] = [:]
+        var metricConditions: [(String, [SQLValue])] = []
+        for c in query.filter where c.entity == .metric {
+            let a = metricJoins[c.key] ?? {
+                let alias = "f\(metricJoins.count)"
+                metricJoins[c.key] = alias
+                joins += " JOIN latest_metrics \(alias) ON \(alias).run_uuid = r.run_uuid AND \(alias).key = ?"
+                joinBinds.append(.text(c.key))
+                return alias
+            }()
+            metricConditions.append(metricComparison(alias: a, c))
+        }
         for (n, t) in query.orderBy.enumerated() {
             let dir = t.ascending ? "ASC" : "DESC"
             let a = "o\(n)"
             switch t.entity {
             case .metric:
+                if let joined = metricJoins[t.key] {
+                    order.append("\(joined).is_nan")
+                    order.append("\(joined).value \(dir)")
+                    continue
+                }
                 joins += " LEFT JOIN latest_metrics \(a) ON \(a).run_uuid = r.run_uuid AND \(a).key = ?"
                 joinBinds.append(.text(t.key))
                 order.append("CASE WHEN \(a).run_uuid IS NULL THEN 2 WHEN \(a).is_nan = 1 THEN 1 ELSE 0 END")
@@ -390,7 +516,11 @@ extension SQLTrackingStore {
         var binds = joinBinds + query.experimentIDs.map(SQLValue.int)
         sql += " AND r.lifecycle_stage IN (\(placeholders(query.viewType.stages.count)))"
         binds += query.viewType.stages.map { .text($0.rawValue) }
-        for c in query.filter {
+        for (frag, b) in metricConditions {
+            sql += " AND " + frag
+            binds += b
+        }
+        for c in query.filter where c.entity != .metric {
             let (frag, b) = runClause(c)
             sql += " AND " + frag
             binds += b

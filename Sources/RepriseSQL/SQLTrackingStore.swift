@@ -78,7 +78,7 @@ public final class SQLTrackingStore: TrackingStore {
         for t in tags { try Self.validateExperimentTag(t) }
         let artifacts = self.artifacts
         let location = artifactLocation.flatMap { $0.isEmpty ? nil : artifacts.resolve($0) }
-        return try await driver.write { db in
+        return try await write { db, audit in
             if try db.queryOne("SELECT 1 FROM experiments WHERE name = ?", [.text(name)]) != nil {
                 throw RepriseError.exists("Experiment(name=\(name)) already exists. Error: name must be unique")
             }
@@ -92,6 +92,7 @@ public final class SQLTrackingStore: TrackingStore {
                     "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
                     [.int(id), .text(t.key), .text(t.value)])
             }
+            try audit.record(db, "experiment.create", "experiment", String(id), ["name": .string(name)])
             return String(id)
         }
     }
@@ -112,7 +113,7 @@ public final class SQLTrackingStore: TrackingStore {
     public func renameExperiment(id: String, newName: String) async throws {
         let newName = try Validation.validateExperimentName(newName)
         _ = try Validation.validateExperimentID(id)
-        try await driver.write { db in
+        try await write { db, audit in
             let e = try Self.loadExperiment(db, id: id)
             guard e.lifecycleStage == .active else {
                 throw RepriseError(.invalidState, "Cannot rename a non-active experiment.")
@@ -124,12 +125,13 @@ public final class SQLTrackingStore: TrackingStore {
             try db.execute(
                 "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
                 [.text(newName), .int(Self.now()), .int(Int64(id)!)])
+            try audit.record(db, "experiment.rename", "experiment", id, ["before": .string(e.name), "after": .string(newName)])
         }
     }
 
     public func deleteExperiment(id: String) async throws {
         _ = try Validation.validateExperimentID(id)
-        try await driver.write { db in
+        try await write { db, audit in
             let e = try Self.loadExperiment(db, id: id)
             guard e.lifecycleStage == .active else {
                 throw RepriseError.notFound("Cannot delete an already deleted experiment: \(id)")
@@ -138,15 +140,16 @@ public final class SQLTrackingStore: TrackingStore {
             try db.execute(
                 "UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?",
                 [.int(now), .int(Int64(id)!)])
-            try db.execute(
+            let runs = try db.execute(
                 "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = 'active'",
                 [.int(now), .int(Int64(id)!)])
+            try audit.record(db, "experiment.delete", "experiment", id, ["runs_deleted": .int(Int64(runs))])
         }
     }
 
     public func restoreExperiment(id: String) async throws {
         _ = try Validation.validateExperimentID(id)
-        try await driver.write { db in
+        try await write { db, audit in
             let e = try Self.loadExperiment(db, id: id)
             guard e.lifecycleStage == .deleted else {
                 throw RepriseError.notFound("Cannot restore an active experiment: \(id)")
@@ -154,30 +157,33 @@ public final class SQLTrackingStore: TrackingStore {
             try db.execute(
                 "UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ? WHERE experiment_id = ?",
                 [.int(Self.now()), .int(Int64(id)!)])
-            try db.execute(
+            let runs = try db.execute(
                 "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE experiment_id = ? AND lifecycle_stage = 'deleted'",
                 [.int(Int64(id)!)])
+            try audit.record(db, "experiment.restore", "experiment", id, ["runs_restored": .int(Int64(runs))])
         }
     }
 
     public func setExperimentTag(id: String, tag: KeyValue) async throws {
         try Self.validateExperimentTag(tag)
         _ = try Validation.validateExperimentID(id)
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireActiveExperiment(db, id: id)
             try db.execute(
                 "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
                 [.int(Int64(id)!), .text(tag.key), .text(tag.value)])
+            try audit.record(db, "experiment.set_tag", "experiment", id, ["key": .string(tag.key)])
         }
     }
 
     public func deleteExperimentTag(id: String, key: String) async throws {
         _ = try Validation.validateExperimentID(id)
-        try await driver.write { db in
+        try await write { db, audit in
             _ = try Self.requireActiveExperiment(db, id: id)
             let n = try db.execute(
                 "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [.int(Int64(id)!), .text(key)])
             if n == 0 { throw RepriseError.notFound("No tag with name: \(key) in experiment with id \(id)") }
+            try audit.record(db, "experiment.delete_tag", "experiment", id, ["key": .string(key)])
         }
     }
 

@@ -22,7 +22,8 @@ public enum TrackingSchema {
                       user_id TEXT NOT NULL, status TEXT NOT NULL, start_time BIGINT NOT NULL, end_time BIGINT,
                       deleted_time BIGINT, lifecycle_stage TEXT NOT NULL, artifact_uri TEXT NOT NULL)
                     """,
-                    "CREATE INDEX runs_by_experiment ON runs (experiment_id, start_time)",
+                    // Covers search's outer scan: experiment, stage, default order and the id.
+                    "CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage, start_time, run_uuid)",
                     """
                     CREATE TABLE params (
                       run_uuid TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
@@ -134,6 +135,41 @@ public enum TrackingSchema {
                     CREATE TABLE registered_model_aliases (
                       name TEXT NOT NULL, alias TEXT NOT NULL, version BIGINT NOT NULL,
                       PRIMARY KEY (name, alias))\(clustered)
+                    """,
+                ]),
+            SQLMigration(
+                version: 3, name: "governance",
+                statements: [
+                    // Append-only: no code path updates or deletes these rows.
+                    """
+                    CREATE TABLE audit_events (
+                      seq BIGINT PRIMARY KEY, time BIGINT NOT NULL, actor TEXT NOT NULL, authenticated INTEGER NOT NULL,
+                      action TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, summary TEXT NOT NULL,
+                      request_id TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)
+                    """,
+                    "CREATE INDEX audit_events_by_entity ON audit_events (entity_type, entity_id, seq)",
+                    """
+                    CREATE TABLE alias_policies (
+                      model TEXT NOT NULL, alias TEXT NOT NULL, required_approvals INTEGER NOT NULL, approvers TEXT NOT NULL,
+                      checks TEXT NOT NULL, rollback_requires_approval INTEGER NOT NULL, PRIMARY KEY (model, alias))
+                    """,
+                    """
+                    CREATE TABLE approval_requests (
+                      id TEXT PRIMARY KEY, model TEXT NOT NULL, alias TEXT NOT NULL, target_version BIGINT NOT NULL,
+                      previous_version BIGINT, kind TEXT NOT NULL, requester TEXT NOT NULL, rationale TEXT NOT NULL,
+                      state TEXT NOT NULL, required_approvals INTEGER NOT NULL, approvers TEXT NOT NULL, checks TEXT NOT NULL,
+                      created_time BIGINT NOT NULL, updated_time BIGINT NOT NULL, resolution TEXT NOT NULL)
+                    """,
+                    "CREATE INDEX approval_requests_by_model ON approval_requests (model, alias, state)",
+                    """
+                    CREATE TABLE approval_votes (
+                      request_id TEXT NOT NULL, approver TEXT NOT NULL, decision TEXT NOT NULL, rationale TEXT NOT NULL,
+                      time BIGINT NOT NULL, PRIMARY KEY (request_id, approver))
+                    """,
+                    """
+                    CREATE TABLE alias_history (
+                      model TEXT NOT NULL, alias TEXT NOT NULL, seq BIGINT NOT NULL, version BIGINT NOT NULL,
+                      time BIGINT NOT NULL, actor TEXT NOT NULL, request_id TEXT NOT NULL, PRIMARY KEY (model, alias, seq))
                     """,
                 ]),
         ]

@@ -152,7 +152,7 @@ struct GRDBConnection: SQLConnection {
 
     func statement(_ sql: String, _ binds: [SQLValue]) throws -> Statement {
         // Cache the fixed statements of hot paths; statements built with variable IN lists are not reused.
-        if binds.count <= 16 && !sql.contains("IN (?") {
+        if !sql.contains("IN (?") {
             return try db.cachedStatement(sql: sql)
         }
         return try db.makeStatement(sql: sql)

@@ -34,6 +34,8 @@ extension String {
 
 extension HTTPField.Name {
     static let xContentTypeOptions = Self("X-Content-Type-Options")!
+    static let xRequestID = Self("X-Request-Id")!
+    static let xRepriseActor = Self("X-Reprise-Actor")!
 }
 
 extension RepriseAPI {

@@ -29,7 +29,7 @@ struct Params: Sendable {
         switch source {
         case .json(let o):
             let snake = o[name]
-            let camelName = Params.camel(name)
+            let camelName = name.contains("_") ? Params.camel(name) : name
             let camel = camelName == name ? nil : o[camelName]
             if snake != nil && camel != nil {
                 throw RepriseError.invalid("Field '\(name)' was given twice, as '\(name)' and as '\(camelName)'.")

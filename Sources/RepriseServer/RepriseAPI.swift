@@ -66,6 +66,7 @@ typealias Handler = @Sendable (Call) async throws -> Response
 public final class RepriseAPI: Sendable {
     let store: any TrackingStore
     let registry: any RegistryStore
+    let governance: any GovernanceStore
     let artifacts: (any ArtifactRepository)?
     let config: ServerConfiguration
     let logger: Logger
@@ -76,15 +77,17 @@ public final class RepriseAPI: Sendable {
     /// - Parameters:
     ///   - store: the tracking store.
     ///   - registry: the model registry.
+    ///   - governance: alias policies, approvals and the audit trail.
     ///   - artifacts: the proxy's artifact repository; nil when artifacts are not served.
     ///   - config: server settings.
     ///   - logger: where request and error logs go.
     public init(
-        store: any TrackingStore, registry: any RegistryStore, artifacts: (any ArtifactRepository)?, config: ServerConfiguration, logger: Logger,
+        store: any TrackingStore, registry: any RegistryStore, governance: any GovernanceStore, artifacts: (any ArtifactRepository)?, config: ServerConfiguration, logger: Logger,
         workingDirectory: String = FileManager.default.currentDirectoryPath
     ) {
         self.store = store
         self.registry = registry
+        self.governance = governance
         self.artifacts = artifacts
         self.config = config
         self.logger = logger
@@ -95,6 +98,7 @@ public final class RepriseAPI: Sendable {
         registerLoggedModels()
         registerArtifacts()
         registerRegistry()
+        registerGovernance()
     }
 
     func route(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
@@ -164,8 +168,11 @@ public final class RepriseAPI: Sendable {
             return Self.error(
                 RepriseError(.badRequest, "Method \(request.method) is not allowed for \(path)."), status: .methodNotAllowed)
         }
+        let context = Self.writeContext(request)
         do {
-            return try await handler(call)
+            var response = try await WriteContext.$current.withValue(context) { try await handler(call) }
+            response.headers[.xRequestID] = context.requestID
+            return response
         } catch let e as RepriseError {
             if e.code.httpStatus == 500 { logger.error("request failed", metadata: ["path": "\(path)", "error": "\(e)"]) }
             return Self.error(e)
@@ -173,6 +180,26 @@ public final class RepriseAPI: Sendable {
             logger.error("internal error", metadata: ["path": "\(path)", "error": "\(error)"])
             return Self.error(RepriseError(.internalError, "Internal error: \(type(of: error))"))
         }
+    }
+
+    /// Who is calling: the `X-Reprise-Actor` header, else the user name of HTTP Basic credentials
+    /// (what the mlflow client sends when `MLFLOW_TRACKING_USERNAME` is set), else `anonymous`.
+    /// Nothing is authenticated yet, so every actor is recorded as claimed (`authenticated: false`).
+    /// The password, if any, is never read further or logged.
+    static func writeContext(_ request: Request) -> WriteContext {
+        var actor = "anonymous"
+        if let claimed = request.headers[.xRepriseActor]?.trimmingCharacters(in: [" "]), !claimed.isEmpty {
+            actor = String(claimed.prefix(200))
+        } else if let auth = request.headers[.authorization], auth.lowercased().hasPrefix("basic "),
+            let data = Data(base64Encoded: String(auth.dropFirst(6)).trimmingCharacters(in: [" "])),
+            let decoded = String(data: data, encoding: .utf8), let user = decoded.split(separator: ":", maxSplits: 1).first,
+            !user.isEmpty
+        {
+            actor = String(user.prefix(200))
+        }
+        var requestID = request.headers[.xRequestID] ?? ""
+        if requestID.isEmpty || requestID.count > 128 { requestID = UUID().uuidString.lowercased() }
+        return WriteContext(actor: actor, authenticated: false, requestID: requestID)
     }
 
     // MARK: - Responses

@@ -73,20 +73,36 @@ extension RepriseAPI {
     // MARK: - Runs
 
     /// Reads one metric object with the reference's rules and messages.
-    static func metric(_ o: JSONObject, prefix: String) throws -> Metric {
+    /// - Parameter index: the position in a log-batch request, which error messages name (`metrics[3].timestamp`).
+    static func metric(_ o: JSONObject, index: Int?, validatedKeys: inout Set<String>) throws -> Metric {
         let p = Params(source: .json(o))
-        func field(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
+        func field(_ name: String) -> String { index.map { "metrics[\($0)].\(name)" } ?? name }
         guard let keyValue = try p.raw("key") else { throw RepriseError.missing(field("key")) }
         guard case .string(let key) = keyValue, !key.isEmpty else {
             if case .string = keyValue { throw RepriseError.missing(field("key")) }
             throw RepriseError.wrongType(field("key"), keyValue, "Expected a string.")
         }
+        // Numbers take the fast path; anything else goes through the general readers and their messages.
         guard let rawValue = try p.raw("value") else { throw RepriseError.missing(field("value")) }
-        let value = try Params.double(rawValue, field: field("value"))
+        let value: Double
+        switch rawValue {
+        case .double(let d): value = d
+        case .int(let i): value = Double(i)
+        default: value = try Params.double(rawValue, field: field("value"))
+        }
         guard let rawTimestamp = try p.raw("timestamp") else { throw RepriseError.missing(field("timestamp")) }
-        let timestamp = try Params.int64(rawTimestamp, field: field("timestamp"))
-        let step = try p.raw("step").map { try Params.int64($0, field: field("step")) } ?? 0
-        try Validation.validateKey(key, lengthLabel: "Metric name")
+        let timestamp: Int64
+        if case .int(let t) = rawTimestamp { timestamp = t } else { timestamp = try Params.int64(rawTimestamp, field: field("timestamp")) }
+        var step: Int64 = 0
+        switch try p.raw("step") {
+        case nil: break
+        case .int(let i)?: step = i
+        case let other?: step = try Params.int64(other, field: field("step"))
+        }
+        if !validatedKeys.contains(key) {
+            try Validation.validateKey(key, lengthLabel: "Metric name")
+            validatedKeys.insert(key)
+        }
         if timestamp < 0 {
             throw RepriseError.invalid(
                 "Invalid value \(timestamp) for parameter 'timestamp' supplied: metric '\(key)' (value=\(value)). Timestamp must be a nonnegative long (64-bit integer) "
@@ -140,7 +156,8 @@ extension RepriseAPI {
             let body = try await call.jsonBody()
             let p = Params(source: .json(body))
             let runID = try p.runID()
-            let m = try Self.metric(body, prefix: "")
+            var validated = Set<String>()
+            let m = try Self.metric(body, index: nil, validatedKeys: &validated)
             try await store.logBatch(runID: runID, metrics: [m], params: [], tags: [], conflictStyle: .single)
             return Self.json(Self.empty)
         }
@@ -195,11 +212,14 @@ extension RepriseAPI {
                     "A batch logging request can contain at most \(Validation.maxBatchTotal) metrics, params, and tags. Got \(total) metrics, params, and tags. Please split up metrics, params, and tags across multiple requests and try again."
                 )
             }
-            let metrics = try metricItems.enumerated().map { (i, item) -> Metric in
+            var validatedKeys = Set<String>()
+            var metrics: [Metric] = []
+            metrics.reserveCapacity(metricItems.count)
+            for (i, item) in metricItems.enumerated() {
                 guard case .object(let o) = item else {
                     throw RepriseError.wrongType("metrics", item, "Expected a list of metric objects.")
                 }
-                return try Self.metric(o, prefix: "metrics[\(i)]")
+                metrics.append(try Self.metric(o, index: i, validatedKeys: &validatedKeys))
             }
             let params = try p.keyValues("params", valueRequired: false)
             for (i, kv) in params.enumerated() {
@@ -400,7 +420,7 @@ extension RepriseAPI {
             out.append(contentsOf: "\"metrics\":[".utf8)
             for (i, m) in metrics.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                m.json.write(to: &out)
+                m.writeJSON(to: &out)
             }
             out.append(UInt8(ascii: "]"))
         }

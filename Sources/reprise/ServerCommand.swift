@@ -153,7 +153,7 @@ struct ServerCommand: AsyncParsableCommand {
         let config = ServerConfiguration(
             host: host, port: port, staticPrefix: ServerConfiguration.normalizePrefix(staticPrefix ?? ""),
             serveArtifacts: serveArtifacts)
-        let api = RepriseAPI(store: store, registry: store, artifacts: artifacts, config: config, logger: logger)
+        let api = RepriseAPI(store: store, registry: store, governance: store, artifacts: artifacts, config: config, logger: logger)
         let app = buildApplication(api: api, logger: logger)
         logger.info(
             "Reprise \(RepriseVersion.string) starting",

@@ -26,7 +26,7 @@ struct TestServer {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         api = RepriseAPI(
-            store: store, registry: store, artifacts: serveArtifacts ? try LocalArtifactRepository(root: dir.path + "/artifacts") : nil,
+            store: store, registry: store, governance: store, artifacts: serveArtifacts ? try LocalArtifactRepository(root: dir.path + "/artifacts") : nil,
             config: ServerConfiguration(staticPrefix: staticPrefix, serveArtifacts: serveArtifacts), logger: logger,
             workingDirectory: dir.path)
     }

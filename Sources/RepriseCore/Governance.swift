@@ -1,0 +1,270 @@
+/// Who is writing, and for which request. The server sets it per request (a task-local value) and
+/// the store records it on every audit event.
+///
+/// Until authentication lands the actor is whatever the client claims (the `X-Reprise-Actor` header,
+/// else the run's `user_id`), recorded with `authenticated: false`. An authenticated principal will
+/// fill the same fields with `authenticated: true`; the schema does not change.
+public struct WriteContext: Sendable, Equatable {
+    public var actor: String
+    public var authenticated: Bool
+    public var requestID: String
+
+    public init(actor: String, authenticated: Bool, requestID: String) {
+        self.actor = actor
+        self.authenticated = authenticated
+        self.requestID = requestID
+    }
+
+    public static let system = WriteContext(actor: "system", authenticated: false, requestID: "")
+
+    @TaskLocal public static var current = WriteContext.system
+}
+
+/// One entry of the append-only audit trail. Each event carries the SHA-256 of the previous one,
+/// so changing or removing any event breaks the chain from that point on.
+public struct AuditEvent: Sendable, Equatable {
+    public var seq: Int64
+    public var time: Int64
+    public var actor: String
+    public var authenticated: Bool
+    public var action: String
+    public var entityType: String
+    public var entityID: String
+    /// A compact before/after description, as JSON text.
+    public var summary: String
+    public var requestID: String
+    public var prevHash: String
+    public var hash: String
+
+    public init(
+        seq: Int64, time: Int64, actor: String, authenticated: Bool, action: String, entityType: String, entityID: String,
+        summary: String, requestID: String, prevHash: String, hash: String
+    ) {
+        self.seq = seq
+        self.time = time
+        self.actor = actor
+        self.authenticated = authenticated
+        self.action = action
+        self.entityType = entityType
+        self.entityID = entityID
+        self.summary = summary
+        self.requestID = requestID
+        self.prevHash = prevHash
+        self.hash = hash
+    }
+
+    /// The exact bytes the hash covers: every field but the hash, in a fixed order.
+    public var canonicalBytes: [UInt8] {
+        JSONValue.array([
+            .int(seq), .int(time), .string(actor), .bool(authenticated), .string(action), .string(entityType),
+            .string(entityID), .string(summary), .string(requestID), .string(prevHash),
+        ]).serialized()
+    }
+
+    public var json: JSONValue {
+        [
+            "seq": .int(seq), "time": .int(time), "actor": .string(actor), "authenticated": .bool(authenticated),
+            "action": .string(action), "entity_type": .string(entityType), "entity_id": .string(entityID),
+            "summary": (try? JSONValue.parse(summary)) ?? .string(summary), "request_id": .string(requestID),
+            "prev_hash": .string(prevHash), "hash": .string(hash),
+        ]
+    }
+}
+
+/// What `verify` found.
+public struct AuditVerification: Sendable, Equatable {
+    public var ok: Bool
+    public var checked: Int64
+    /// The first event that does not fit the chain (or where one is missing).
+    public var firstBadSeq: Int64?
+    public var problem: String?
+    /// The last event of a sound chain. Keep it somewhere else: a later `verify` that ends before it
+    /// shows that events were cut from the end.
+    public var headSeq: Int64?
+    public var headHash: String?
+
+    public init(ok: Bool, checked: Int64, firstBadSeq: Int64?, problem: String?) {
+        self.ok = ok
+        self.checked = checked
+        self.firstBadSeq = firstBadSeq
+        self.problem = problem
+    }
+
+    public var json: JSONValue {
+        var o = JSONObject([("ok", .bool(ok)), ("checked", .int(checked))])
+        if let firstBadSeq { o["first_bad_seq"] = .int(firstBadSeq) }
+        if let problem { o["problem"] = .string(problem) }
+        if let headSeq { o["head_seq"] = .int(headSeq) }
+        if let headHash { o["head_hash"] = .string(headHash) }
+        return .object(o)
+    }
+}
+
+/// A check a protected alias can require before a move is approved.
+public enum ApprovalCheck: Sendable, Equatable {
+    /// The version's source run is complete under its experiment's policy (reproducibility feature).
+    case runComplete
+    /// A reproduction of the source run has the verdict REPRODUCED (reproducibility feature).
+    case reproduced
+    /// `metric` of the candidate is not worse than the currently aliased version's by more than `margin`.
+    case metricNotWorse(metric: String, margin: Double, higherIsBetter: Bool)
+
+    public var json: JSONValue {
+        switch self {
+        case .runComplete: return ["type": "run_complete"]
+        case .reproduced: return ["type": "reproduced"]
+        case .metricNotWorse(let m, let margin, let higher):
+            return ["type": "metric_not_worse", "metric": .string(m), "margin": .double(margin), "higher_is_better": .bool(higher)]
+        }
+    }
+
+    public init(json: JSONValue) throws {
+        switch json["type"]?.stringValue {
+        case "run_complete": self = .runComplete
+        case "reproduced": self = .reproduced
+        case "metric_not_worse":
+            guard let metric = json["metric"]?.stringValue, !metric.isEmpty else { throw RepriseError.missing("checks[].metric") }
+            var margin = 0.0
+            switch json["margin"] {
+            case .int(let i)?: margin = Double(i)
+            case .double(let d)?: margin = d
+            case nil: margin = 0
+            default: throw RepriseError.invalid("checks[].margin must be a number")
+            }
+            var higher = true
+            if case .bool(let b)? = json["higher_is_better"] { higher = b }
+            self = .metricNotWorse(metric: metric, margin: margin, higherIsBetter: higher)
+        case let other:
+            throw RepriseError.invalid(
+                "Unknown check type '\(other ?? "")'. Valid types are 'run_complete', 'reproduced', 'metric_not_worse'.")
+        }
+    }
+}
+
+/// Which aliases of a model (or of every model, for `model == "*"`) are protected, and how moves
+/// are approved.
+public struct AliasPolicy: Sendable, Equatable {
+    public var model: String
+    public var alias: String
+    public var requiredApprovals: Int
+    public var approvers: [String]
+    public var checks: [ApprovalCheck]
+    /// Whether a rollback needs approval like any other move.
+    public var rollbackRequiresApproval: Bool
+
+    public init(model: String, alias: String, requiredApprovals: Int, approvers: [String], checks: [ApprovalCheck], rollbackRequiresApproval: Bool) {
+        self.model = model
+        self.alias = alias
+        self.requiredApprovals = requiredApprovals
+        self.approvers = approvers
+        self.checks = checks
+        self.rollbackRequiresApproval = rollbackRequiresApproval
+    }
+
+    public var json: JSONValue {
+        [
+            "model": .string(model), "alias": .string(alias), "required_approvals": .int(Int64(requiredApprovals)),
+            "approvers": .array(approvers.map(JSONValue.string)), "checks": .array(checks.map(\.json)),
+            "rollback_requires_approval": .bool(rollbackRequiresApproval),
+        ]
+    }
+}
+
+public enum ApprovalState: String, Sendable {
+    case open, approved, rejected, cancelled
+}
+
+/// A request to move a protected alias.
+public struct ApprovalRequest: Sendable, Equatable {
+    public struct Vote: Sendable, Equatable {
+        public var approver: String
+        public var decision: String
+        public var rationale: String
+        public var time: Int64
+        public init(approver: String, decision: String, rationale: String, time: Int64) {
+            self.approver = approver
+            self.decision = decision
+            self.rationale = rationale
+            self.time = time
+        }
+        public var json: JSONValue {
+            ["approver": .string(approver), "decision": .string(decision), "rationale": .string(rationale), "time": .int(time)]
+        }
+    }
+
+    public var id: String
+    public var model: String
+    public var alias: String
+    public var targetVersion: Int64
+    public var previousVersion: Int64?
+    public var kind: String  // "move" or "rollback"
+    public var requester: String
+    public var rationale: String
+    public var state: ApprovalState
+    public var requiredApprovals: Int
+    public var approvers: [String]
+    public var checks: [ApprovalCheck]
+    public var votes: [Vote]
+    public var createdTime: Int64
+    public var updatedTime: Int64
+    public var resolution: String
+
+    public init(
+        id: String, model: String, alias: String, targetVersion: Int64, previousVersion: Int64?, kind: String, requester: String,
+        rationale: String, state: ApprovalState, requiredApprovals: Int, approvers: [String], checks: [ApprovalCheck],
+        votes: [Vote], createdTime: Int64, updatedTime: Int64, resolution: String
+    ) {
+        self.id = id
+        self.model = model
+        self.alias = alias
+        self.targetVersion = targetVersion
+        self.previousVersion = previousVersion
+        self.kind = kind
+        self.requester = requester
+        self.rationale = rationale
+        self.state = state
+        self.requiredApprovals = requiredApprovals
+        self.approvers = approvers
+        self.checks = checks
+        self.votes = votes
+        self.createdTime = createdTime
+        self.updatedTime = updatedTime
+        self.resolution = resolution
+    }
+
+    public var json: JSONValue {
+        var o = JSONObject([
+            ("id", .string(id)), ("model", .string(model)), ("alias", .string(alias)),
+            ("target_version", .string(String(targetVersion))), ("kind", .string(kind)), ("requester", .string(requester)),
+            ("rationale", .string(rationale)), ("state", .string(state.rawValue)),
+            ("required_approvals", .int(Int64(requiredApprovals))), ("approvers", .array(approvers.map(JSONValue.string))),
+            ("checks", .array(checks.map(\.json))), ("votes", .array(votes.map(\.json))), ("created_time", .int(createdTime)),
+            ("updated_time", .int(updatedTime)),
+        ])
+        if let previousVersion { o["previous_version"] = .string(String(previousVersion)) }
+        if !resolution.isEmpty { o["resolution"] = .string(resolution) }
+        return .object(o)
+    }
+}
+
+/// Reprise's governance beside the MLflow protocol: alias policies, approvals, the audit trail.
+public protocol GovernanceStore: Sendable {
+    func setAliasPolicy(_ policy: AliasPolicy) async throws
+    func deleteAliasPolicy(model: String, alias: String) async throws
+    func aliasPolicies(model: String?) async throws -> [AliasPolicy]
+
+    /// Opens a request to move a protected alias (or moves an unprotected one directly and returns nil).
+    func requestAliasMove(model: String, alias: String, version: Int64, rationale: String) async throws -> ApprovalRequest?
+    func approvalRequest(id: String) async throws -> ApprovalRequest
+    func approvalRequests(model: String?, state: ApprovalState?) async throws -> [ApprovalRequest]
+    /// Records a vote; when the rule is met and the checks pass, the alias moves in the same transaction.
+    func vote(requestID: String, approve: Bool, rationale: String) async throws -> ApprovalRequest
+    func cancel(requestID: String, rationale: String) async throws -> ApprovalRequest
+    /// Moves an alias back to the version it pointed at before its last move.
+    func rollback(model: String, alias: String, rationale: String) async throws -> ApprovalRequest?
+    /// The versions an alias has pointed at, newest first.
+    func aliasHistory(model: String, alias: String) async throws -> [(version: Int64, time: Int64, actor: String, requestID: String)]
+
+    func auditEvents(entityType: String?, entityID: String?, afterSeq: Int64, limit: Int) async throws -> [AuditEvent]
+    func verifyAudit() async throws -> AuditVerification
+}

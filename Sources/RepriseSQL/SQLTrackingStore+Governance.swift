@@ -1,0 +1,343 @@
+import Foundation
+import RepriseCore
+
+extension SQLTrackingStore: GovernanceStore {
+    // MARK: - Helpers used inside write transactions
+
+    static func decodePolicy(_ row: SQLRow) -> AliasPolicy {
+        let approvers = (try? JSONValue.parse(row.string(3))).flatMap { v -> [String]? in
+            guard case .array(let items) = v else { return nil }
+            return items.compactMap(\.stringValue)
+        } ?? []
+        let checks = (try? JSONValue.parse(row.string(4))).flatMap { v -> [ApprovalCheck]? in
+            guard case .array(let items) = v else { return nil }
+            return items.compactMap { try? ApprovalCheck(json: $0) }
+        } ?? []
+        return AliasPolicy(
+            model: row.string(0), alias: row.string(1), requiredApprovals: Int(row.int(2)), approvers: approvers,
+            checks: checks, rollbackRequiresApproval: row.int(5) == 1)
+    }
+
+    static let policyColumns = "model, alias, required_approvals, approvers, checks, rollback_requires_approval"
+
+    /// The policy protecting `alias` of `model`: the model's own, else the server-wide one (`*`).
+    static func policy(_ db: any SQLConnection, model: String, alias: String) throws -> AliasPolicy? {
+        let rows = try db.query(
+            "SELECT \(policyColumns) FROM alias_policies WHERE alias = ? AND (model = ? OR model = '*') ORDER BY CASE WHEN model = '*' THEN 1 ELSE 0 END",
+            [.text(alias), .text(model)])
+        return rows.first.map(decodePolicy)
+    }
+
+    static func currentAliasVersion(_ db: any SQLConnection, model: String, alias: String) throws -> Int64? {
+        try db.queryOne("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(model), .text(alias)])?
+            .int(0)
+    }
+
+    /// Points the alias at `version`, remembers the move in the alias history and the audit trail.
+    static func moveAlias(
+        _ db: any SQLConnection, _ audit: Auditor, model: String, alias: String, version: Int64, requestID: String
+    ) throws {
+        let before = try currentAliasVersion(db, model: model, alias: alias)
+        try db.execute(
+            "INSERT INTO registered_model_aliases (name, alias, version) VALUES (?, ?, ?) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
+            [.text(model), .text(alias), .int(version)])
+        let seq = try db.queryOne(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM alias_history WHERE model = ? AND alias = ?", [.text(model), .text(alias)])!.int(0)
+        let now = Self.now()
+        try db.execute(
+            "INSERT INTO alias_history (model, alias, seq, version, time, actor, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [.text(model), .text(alias), .int(seq), .int(version), .int(now), .text(audit.context.actor), .text(requestID)])
+        try touchModel(db, model, now)
+        try audit.record(
+            db, "alias.move", "alias", "\(model)@\(alias)",
+            ["before": before.map { .string(String($0)) } ?? .null, "after": .string(String(version)),
+             "approval_request": requestID.isEmpty ? .null : .string(requestID)])
+    }
+
+    static func openRequest(
+        _ db: any SQLConnection, _ audit: Auditor, policy: AliasPolicy, model: String, alias: String, version: Int64,
+        kind: String, rationale: String
+    ) throws -> ApprovalRequest {
+        let id = "req-" + String(newID().prefix(12))
+        let now = Self.now()
+        let previous = try currentAliasVersion(db, model: model, alias: alias)
+        try db.execute(
+            "INSERT INTO approval_requests (id, model, alias, target_version, previous_version, kind, requester, rationale, state, required_approvals, approvers, checks, created_time, updated_time, resolution) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, '')",
+            [.text(id), .text(model), .text(alias), .int(version), SQLValue(previous), .text(kind), .text(audit.context.actor),
+             .text(rationale), .int(Int64(policy.requiredApprovals)), .text(JSONValue.array(policy.approvers.map(JSONValue.string)).jsonString),
+             .text(JSONValue.array(policy.checks.map(\.json)).jsonString), .int(now), .int(now)])
+        try audit.record(
+            db, "approval.open", "approval_request", id,
+            ["model": .string(model), "alias": .string(alias), "target_version": .string(String(version)),
+             "previous_version": previous.map { .string(String($0)) } ?? .null, "kind": .string(kind), "rationale": .string(rationale)])
+        return try loadRequest(db, id)
+    }
+
+    static func protectedAliasError(_ r: ApprovalRequest) -> RepriseError {
+        let who = r.approvers.isEmpty ? "any approver other than the requester" : "[\(r.approvers.joined(separator: ", "))]"
+        return RepriseError(
+            .permissionDenied,
+            "Alias '\(r.alias)' of registered model '\(r.model)' is protected, so it was not moved. Approval request \(r.id) was opened to move it to version \(r.targetVersion); it needs \(r.requiredApprovals) approval(s) from \(who). Approve with `reprise models approve \(r.id)`, or see it at GET /api/reprise/v1/approval-requests/\(r.id)."
+        )
+    }
+
+    /// Refuses to delete what a protected alias or an open approval request points at.
+    static func refuseIfGoverned(_ db: any SQLConnection, model: String, version: Int64?, _ what: String) throws {
+        var sql = "SELECT id FROM approval_requests WHERE model = ? AND state = 'open'"
+        var binds: [SQLValue] = [.text(model)]
+        if let version {
+            sql += " AND target_version = ?"
+            binds.append(.int(version))
+        }
+        if let row = try db.queryOne(sql + " LIMIT 1", binds) {
+            throw RepriseError(
+                .permissionDenied, "Refused: \(what) while approval request \(row.string(0)) is open. Cancel or resolve it first.")
+        }
+        var aliasSQL = "SELECT alias, version FROM registered_model_aliases WHERE name = ?"
+        var aliasBinds: [SQLValue] = [.text(model)]
+        if let version {
+            aliasSQL += " AND version = ?"
+            aliasBinds.append(.int(version))
+        }
+        for row in try db.query(aliasSQL, aliasBinds) where try policy(db, model: model, alias: row.string(0)) != nil {
+            throw RepriseError(
+                .permissionDenied,
+                "Refused: \(what) while the protected alias '\(row.string(0))' points at version \(row.int(1)). Move the alias first.")
+        }
+    }
+
+    static let requestColumns =
+        "id, model, alias, target_version, previous_version, kind, requester, rationale, state, required_approvals, approvers, checks, created_time, updated_time, resolution"
+
+    static func loadRequest(_ db: any SQLConnection, _ id: String) throws -> ApprovalRequest {
+        guard let row = try db.queryOne("SELECT \(requestColumns) FROM approval_requests WHERE id = ?", [.text(id)]) else {
+            throw RepriseError.notFound("Approval request '\(id)' not found")
+        }
+        return try request(db, row)
+    }
+
+    static func request(_ db: any SQLConnection, _ row: SQLRow) throws -> ApprovalRequest {
+        let id = row.string(0)
+        let policy = decodePolicy(SQLRow([.text(""), .text(""), .int(0), row.values[10], row.values[11], .int(0)]))
+        let votes = try db.query(
+            "SELECT approver, decision, rationale, time FROM approval_votes WHERE request_id = ? ORDER BY time, approver", [.text(id)]
+        ).map { ApprovalRequest.Vote(approver: $0.string(0), decision: $0.string(1), rationale: $0.string(2), time: $0.int(3)) }
+        return ApprovalRequest(
+            id: id, model: row.string(1), alias: row.string(2), targetVersion: row.int(3), previousVersion: row.optionalInt(4),
+            kind: row.string(5), requester: row.string(6), rationale: row.string(7),
+            state: ApprovalState(rawValue: row.string(8)) ?? .open, requiredApprovals: Int(row.int(9)),
+            approvers: policy.approvers, checks: policy.checks, votes: votes, createdTime: row.int(12), updatedTime: row.int(13),
+            resolution: row.string(14))
+    }
+
+    /// Evaluates a request's checks against the current state. Returns the failures.
+    static func failedChecks(_ db: any SQLConnection, _ r: ApprovalRequest) throws -> [String] {
+        var failures: [String] = []
+        let candidate = try requireVersion(db, r.model, r.targetVersion)
+        for check in r.checks {
+            switch check {
+            case .runComplete, .reproduced:
+                // Provided by the reproducibility feature; until it exists a policy that requires
+                // these checks cannot be satisfied, so the move is refused rather than waved through.
+                failures.append("\(check.json["type"]?.stringValue ?? "check") is not available on this server yet")
+            case .metricNotWorse(let metric, let margin, let higherIsBetter):
+                func value(_ runID: String) throws -> Double? {
+                    guard !runID.isEmpty,
+                        let row = try db.queryOne(
+                            "SELECT value, is_nan FROM latest_metrics WHERE run_uuid = ? AND key = ?", [.text(runID), .text(metric)]),
+                        row.int(1) == 0
+                    else { return nil }
+                    return row.double(0)
+                }
+                guard let new = try value(candidate.runID) else {
+                    failures.append("version \(r.targetVersion) has no value for metric '\(metric)'")
+                    continue
+                }
+                guard let currentVersion = try currentAliasVersion(db, model: r.model, alias: r.alias),
+                    let current = try? requireVersion(db, r.model, currentVersion), let old = try value(current.runID)
+                else { continue }
+                let worseBy = higherIsBetter ? old - new : new - old
+                if worseBy > margin {
+                    failures.append(
+                        "metric '\(metric)' is \(new) for version \(r.targetVersion) against \(old) for the current version \(currentVersion): worse by \(worseBy), more than the allowed \(margin)")
+                }
+            }
+        }
+        return failures
+    }
+
+    // MARK: - GovernanceStore
+
+    public func setAliasPolicy(_ policy: AliasPolicy) async throws {
+        if policy.model != "*" { _ = try Validation.validateRegisteredModelName(policy.model) }
+        try Validation.validateAlias(policy.alias)
+        if policy.requiredApprovals < 1 { throw RepriseError.invalid("required_approvals must be at least 1") }
+        if !policy.approvers.isEmpty && policy.approvers.count < policy.requiredApprovals {
+            throw RepriseError.invalid(
+                "required_approvals (\(policy.requiredApprovals)) is more than the \(policy.approvers.count) named approver(s); the rule could never be met")
+        }
+        try await write { db, audit in
+            if policy.model != "*" { _ = try Self.requireRegisteredModel(db, policy.model) }
+            try db.execute(
+                "INSERT INTO alias_policies (\(Self.policyColumns)) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model, alias) DO UPDATE SET required_approvals = excluded.required_approvals, approvers = excluded.approvers, checks = excluded.checks, rollback_requires_approval = excluded.rollback_requires_approval",
+                [.text(policy.model), .text(policy.alias), .int(Int64(policy.requiredApprovals)),
+                 .text(JSONValue.array(policy.approvers.map(JSONValue.string)).jsonString),
+                 .text(JSONValue.array(policy.checks.map(\.json)).jsonString), .int(policy.rollbackRequiresApproval ? 1 : 0)])
+            try audit.record(db, "alias_policy.set", "alias_policy", "\(policy.model)@\(policy.alias)", policy.json)
+        }
+    }
+
+    public func deleteAliasPolicy(model: String, alias: String) async throws {
+        try await write { db, audit in
+            let n = try db.execute("DELETE FROM alias_policies WHERE model = ? AND alias = ?", [.text(model), .text(alias)])
+            if n == 0 { throw RepriseError.notFound("No policy protects alias '\(alias)' of '\(model)'") }
+            try audit.record(db, "alias_policy.delete", "alias_policy", "\(model)@\(alias)")
+        }
+    }
+
+    public func aliasPolicies(model: String?) async throws -> [AliasPolicy] {
+        try await driver.read { db in
+            if let model {
+                return try db.query(
+                    "SELECT \(Self.policyColumns) FROM alias_policies WHERE model = ? OR model = '*' ORDER BY model, alias", [.text(model)]
+                ).map(Self.decodePolicy)
+            }
+            return try db.query("SELECT \(Self.policyColumns) FROM alias_policies ORDER BY model, alias", []).map(Self.decodePolicy)
+        }
+    }
+
+    public func requestAliasMove(model: String, alias: String, version: Int64, rationale: String) async throws -> ApprovalRequest? {
+        try Validation.validateAlias(alias)
+        if rationale.trimmingCharacters(in: .whitespaces).isEmpty { throw RepriseError.missing("rationale") }
+        return try await write { db, audit in
+            _ = try Self.requireRegisteredModel(db, model)
+            _ = try Self.requireVersion(db, model, version)
+            guard let policy = try Self.policy(db, model: model, alias: alias) else {
+                try Self.moveAlias(db, audit, model: model, alias: alias, version: version, requestID: "")
+                return nil
+            }
+            return try Self.openRequest(
+                db, audit, policy: policy, model: model, alias: alias, version: version, kind: "move", rationale: rationale)
+        }
+    }
+
+    public func approvalRequest(id: String) async throws -> ApprovalRequest {
+        try await driver.read { db in try Self.loadRequest(db, id) }
+    }
+
+    public func approvalRequests(model: String?, state: ApprovalState?) async throws -> [ApprovalRequest] {
+        var sql = "SELECT \(Self.requestColumns) FROM approval_requests WHERE 1 = 1"
+        var binds: [SQLValue] = []
+        if let model {
+            sql += " AND model = ?"
+            binds.append(.text(model))
+        }
+        if let state {
+            sql += " AND state = ?"
+            binds.append(.text(state.rawValue))
+        }
+        let finalSQL = sql + " ORDER BY created_time DESC, id LIMIT 1000"
+        let finalBinds = binds
+        return try await driver.read { db in try db.query(finalSQL, finalBinds).map { try Self.request(db, $0) } }
+    }
+
+    public func vote(requestID: String, approve: Bool, rationale: String) async throws -> ApprovalRequest {
+        if rationale.trimmingCharacters(in: .whitespaces).isEmpty { throw RepriseError.missing("rationale") }
+        return try await write { db, audit in
+            let r = try Self.loadRequest(db, requestID)
+            let actor = audit.context.actor
+            guard r.state == .open else {
+                throw RepriseError.invalid("Approval request \(requestID) is \(r.state.rawValue); only open requests take votes.")
+            }
+            if actor == r.requester {
+                throw RepriseError(.permissionDenied, "Self-approval is not allowed: \(actor) opened request \(requestID).")
+            }
+            if !r.approvers.isEmpty && !r.approvers.contains(actor) {
+                throw RepriseError(
+                    .permissionDenied,
+                    "\(actor) is not an approver of alias '\(r.alias)' of '\(r.model)'. Approvers: [\(r.approvers.joined(separator: ", "))].")
+            }
+            if r.votes.contains(where: { $0.approver == actor }) {
+                throw RepriseError.invalid("\(actor) has already voted on request \(requestID).")
+            }
+            let now = Self.now()
+            try db.execute(
+                "INSERT INTO approval_votes (request_id, approver, decision, rationale, time) VALUES (?, ?, ?, ?, ?)",
+                [.text(requestID), .text(actor), .text(approve ? "approve" : "reject"), .text(rationale), .int(now)])
+            try audit.record(
+                db, approve ? "approval.approve" : "approval.reject", "approval_request", requestID,
+                ["rationale": .string(rationale), "model": .string(r.model), "alias": .string(r.alias)])
+            if !approve {
+                try db.execute(
+                    "UPDATE approval_requests SET state = 'rejected', updated_time = ?, resolution = ? WHERE id = ?",
+                    [.int(now), .text("rejected by \(actor): \(rationale)"), .text(requestID)])
+                return try Self.loadRequest(db, requestID)
+            }
+            let approvals = r.votes.filter { $0.decision == "approve" }.count + 1
+            if approvals >= r.requiredApprovals {
+                let failures = try Self.failedChecks(db, r)
+                if !failures.isEmpty {
+                    throw RepriseError.invalid(
+                        "Request \(requestID) has its approvals but its checks fail, so the alias was not moved: \(failures.joined(separator: "; ")).")
+                }
+                try Self.moveAlias(db, audit, model: r.model, alias: r.alias, version: r.targetVersion, requestID: requestID)
+                try db.execute(
+                    "UPDATE approval_requests SET state = 'approved', updated_time = ?, resolution = ? WHERE id = ?",
+                    [.int(now), .text("alias '\(r.alias)' moved to version \(r.targetVersion)"), .text(requestID)])
+            } else {
+                try db.execute("UPDATE approval_requests SET updated_time = ? WHERE id = ?", [.int(now), .text(requestID)])
+            }
+            return try Self.loadRequest(db, requestID)
+        }
+    }
+
+    public func cancel(requestID: String, rationale: String) async throws -> ApprovalRequest {
+        try await write { db, audit in
+            let r = try Self.loadRequest(db, requestID)
+            guard r.state == .open else {
+                throw RepriseError.invalid("Approval request \(requestID) is \(r.state.rawValue); only open requests can be cancelled.")
+            }
+            let actor = audit.context.actor
+            if actor != r.requester && !r.approvers.contains(actor) {
+                throw RepriseError(.permissionDenied, "Only the requester or an approver can cancel request \(requestID).")
+            }
+            try db.execute(
+                "UPDATE approval_requests SET state = 'cancelled', updated_time = ?, resolution = ? WHERE id = ?",
+                [.int(Self.now()), .text("cancelled by \(actor)\(rationale.isEmpty ? "" : ": " + rationale)"), .text(requestID)])
+            try audit.record(db, "approval.cancel", "approval_request", requestID, ["rationale": .string(rationale)])
+            return try Self.loadRequest(db, requestID)
+        }
+    }
+
+    public func rollback(model: String, alias: String, rationale: String) async throws -> ApprovalRequest? {
+        if rationale.trimmingCharacters(in: .whitespaces).isEmpty { throw RepriseError.missing("rationale") }
+        return try await write { db, audit in
+            _ = try Self.requireRegisteredModel(db, model)
+            guard let current = try Self.currentAliasVersion(db, model: model, alias: alias) else {
+                throw RepriseError.invalid("Alias '\(alias)' of '\(model)' is not set, so there is nothing to roll back.")
+            }
+            let history = try db.query(
+                "SELECT version FROM alias_history WHERE model = ? AND alias = ? ORDER BY seq DESC", [.text(model), .text(alias)]
+            ).map { $0.int(0) }
+            guard let previous = history.dropFirst().first(where: { $0 != current }) else {
+                throw RepriseError.invalid("Alias '\(alias)' of '\(model)' has no earlier version to roll back to.")
+            }
+            _ = try Self.requireVersion(db, model, previous)
+            if let policy = try Self.policy(db, model: model, alias: alias), policy.rollbackRequiresApproval {
+                return try Self.openRequest(
+                    db, audit, policy: policy, model: model, alias: alias, version: previous, kind: "rollback", rationale: rationale)
+            }
+            try Self.moveAlias(db, audit, model: model, alias: alias, version: previous, requestID: "")
+            return nil
+        }
+    }
+
+    public func aliasHistory(model: String, alias: String) async throws -> [(version: Int64, time: Int64, actor: String, requestID: String)] {
+        try await driver.read { db in
+            try db.query(
+                "SELECT version, time, actor, request_id FROM alias_history WHERE model = ? AND alias = ? ORDER BY seq DESC",
+                [.text(model), .text(alias)]
+            ).map { (version: $0.int(0), time: $0.int(1), actor: $0.string(2), requestID: $0.string(3)) }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import RepriseClient
+import RepriseCore
+import RepriseSQL
+import RepriseSQLite
+
+/// `reprise audit …`: check and export the tamper-evident audit trail.
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Check and export the audit trail (a SHA-256 hash chain over every change).",
+        subcommands: [Verify.self, Export.self]
+    )
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Walk the chain and name the first tampered or missing event.",
+            discussion: """
+                With --backend-store-uri the database file is read directly, so the check does not trust a
+                running server. Exits 1 when the chain is broken.
+                """)
+        @OptionGroup var options: ClientOptions
+        @Option(help: "Verify this database directly (sqlite:///path.db) instead of asking the server.")
+        var backendStoreURI: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let result: JSONValue
+            if let uri = backendStoreURI {
+                let path = try ServerCommand.sqlitePath(uri, cwd: FileManager.default.currentDirectoryPath)
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw ValidationError("No database at \(path).")
+                }
+                let driver = try SQLiteDriver(path: path)
+                let store = SQLTrackingStore(
+                    driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: "mlflow-artifacts:/", workingDirectory: "/"))
+                result = try await store.verifyAudit().json
+                try await driver.shutdown()
+            } else {
+                result = try await runClient { try await options.client.call(.GET, "/api/reprise/v1/audit/verify") }
+            }
+            if json {
+                printJSON(result)
+            } else if result["ok"] == .bool(true) {
+                print("Audit trail intact: \(result["checked"]?.jsonString ?? "0") events chain correctly.")
+                if let head = result["head_hash"]?.stringValue, !head.isEmpty {
+                    print("Head: event \(result["head_seq"]?.jsonString ?? "?") \(head)  (keep it elsewhere to detect events cut from the end later)")
+                }
+            } else {
+                print("AUDIT TRAIL BROKEN at event \(result["first_bad_seq"]?.jsonString ?? "?"): \(result["problem"]?.stringValue ?? "")")
+                print("\(result["checked"]?.jsonString ?? "0") events before it chain correctly.")
+            }
+            if result["ok"] != .bool(true) { throw ExitCode.failure }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write audit events as JSON Lines.")
+        @OptionGroup var options: ClientOptions
+        @Option(name: .shortAndLong, help: "File to write (default: standard output).") var output: String?
+        @Option(help: "Only this entity type (run, experiment, registered_model, model_version, alias, approval_request, …).")
+        var entityType: String?
+        @Option(help: "Only this entity (a model name also covers its versions and aliases).") var entityID: String?
+
+        func run() async throws {
+            var handle = FileHandle.standardOutput
+            if let output {
+                guard FileManager.default.createFile(atPath: output, contents: nil) , let h = FileHandle(forWritingAtPath: output) else {
+                    throw ValidationError("Cannot write \(output).")
+                }
+                handle = h
+            }
+            var after: Int64 = 0
+            var count = 0
+            while true {
+                var query: [(String, String)] = [("after_seq", String(after)), ("limit", "5000")]
+                if let entityType { query.append(("entity_type", entityType)) }
+                if let entityID { query.append(("entity_id", entityID)) }
+                let r = try await runClient { try await options.client.call(.GET, "/api/reprise/v1/audit/events", query: query) }
+                guard case .array(let events)? = r["events"], !events.isEmpty else { break }
+                var chunk = ""
+                for e in events { chunk += e.jsonString + "\n" }
+                handle.write(Data(chunk.utf8))
+                count += events.count
+                if output != nil { FileHandle.standardError.write(Data("\rexported \(count) events".utf8)) }
+                guard case .int(let next)? = r["next_after_seq"] else { break }
+                after = next
+            }
+            if let output {
+                try handle.close()
+                FileHandle.standardError.write(Data("\rexported \(count) events to \(output)\n".utf8))
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import ArgumentParser
+import Foundation
+import RepriseClient
+import RepriseCore
+
+/// `reprise models …`: protected aliases, approvals and rollback.
+struct ModelsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "Govern registered models: protect aliases, request, approve, reject, roll back.",
+        subcommands: [Protect.self, Request.self, Approve.self, Reject.self, Cancel.self, Requests.self, Rollback.self, History.self]
+    )
+
+    struct Protect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Protect an alias: moves then need approvals.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The registered model, or * for every model.") var model: String
+        @Argument(help: "The alias, e.g. production.") var alias: String
+        @Option(help: "How many approvals a move needs.") var approvals = 1
+        @Option(help: "Who may approve (repeatable); none means anyone but the requester.") var approver: [String] = []
+        @Option(help: "Require a metric not to get worse: METRIC[:MARGIN][:lower] (lower = lower is better).")
+        var metricNotWorse: [String] = []
+        @Flag(help: "Let rollbacks move the alias without approval.") var rollbackWithoutApproval = false
+
+        func run() async throws {
+            var checks: [JSONValue] = []
+            for spec in metricNotWorse {
+                let parts = spec.split(separator: ":").map(String.init)
+                guard let metric = parts.first, !metric.isEmpty else { throw ValidationError("--metric-not-worse needs a metric name") }
+                let margin = parts.count > 1 ? Double(parts[1]) : 0
+                guard let margin else { throw ValidationError("--metric-not-worse margin must be a number: \(spec)") }
+                checks.append([
+                    "type": "metric_not_worse", "metric": .string(metric), "margin": .double(margin),
+                    "higher_is_better": .bool(!(parts.count > 2 && parts[2] == "lower")),
+                ])
+            }
+            let r = try await runClient {
+                try await options.client.call(
+                    .PUT, "/api/reprise/v1/alias-policies",
+                    body: [
+                        "model": .string(model), "alias": .string(alias), "required_approvals": .int(Int64(approvals)),
+                        "approvers": .array(approver.map(JSONValue.string)), "checks": .array(checks),
+                        "rollback_requires_approval": .bool(!rollbackWithoutApproval),
+                    ])
+            }
+            print("Alias '\(alias)' of \(model == "*" ? "every model" : "'\(model)'") is protected: \(approvals) approval(s)\(approver.isEmpty ? "" : " from \(approver.joined(separator: ", "))").")
+            _ = r
+        }
+    }
+
+    struct Request: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ask to move an alias to a version.")
+        @OptionGroup var options: ClientOptions
+        @Argument var model: String
+        @Argument var alias: String
+        @Argument var version: String
+        @Option(name: .shortAndLong, help: "Why this version should get the alias.") var rationale: String
+
+        func run() async throws {
+            let r = try await runClient {
+                try await options.client.call(
+                    .POST, "/api/reprise/v1/approval-requests",
+                    body: ["model": .string(model), "alias": .string(alias), "version": .string(version), "rationale": .string(rationale)])
+            }
+            if let request = r["approval_request"] {
+                print(describe(request))
+                print("Approvers run: reprise models approve \(request["id"]?.stringValue ?? "ID") -r \"why\"")
+            } else {
+                print("'\(alias)' is not protected: it now points at version \(version) of '\(model)'.")
+            }
+        }
+    }
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve a request (not your own).")
+        @OptionGroup var options: ClientOptions
+        @Argument var id: String
+        @Option(name: .shortAndLong, help: "Why you approve.") var rationale: String
+        func run() async throws {
+            let r = try await runClient {
+                try await options.client.call(.POST, "/api/reprise/v1/approval-requests/\(id)/approve", body: ["rationale": .string(rationale)])
+            }
+            print(describe(r["approval_request"] ?? r))
+        }
+    }
+
+    struct Reject: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reject a request; nothing moves.")
+        @OptionGroup var options: ClientOptions
+        @Argument var id: String
+        @Option(name: .shortAndLong, help: "Why you reject.") var rationale: String
+        func run() async throws {
+            let r = try await runClient {
+                try await options.client.call(.POST, "/api/reprise/v1/approval-requests/\(id)/reject", body: ["rationale": .string(rationale)])
+            }
+            print(describe(r["approval_request"] ?? r))
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel an open request.")
+        @OptionGroup var options: ClientOptions
+        @Argument var id: String
+        @Option(name: .shortAndLong) var rationale: String = ""
+        func run() async throws {
+            let r = try await runClient {
+                try await options.client.call(.POST, "/api/reprise/v1/approval-requests/\(id)/cancel", body: ["rationale": .string(rationale)])
+            }
+            print(describe(r["approval_request"] ?? r))
+        }
+    }
+
+    struct Requests: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List approval requests.")
+        @OptionGroup var options: ClientOptions
+        @Option var model: String?
+        @Option(help: "open, approved, rejected or cancelled.") var state: String?
+        @Flag(help: "Print JSON.") var json = false
+        func run() async throws {
+            var query: [(String, String)] = []
+            if let model { query.append(("model", model)) }
+            if let state { query.append(("state", state)) }
+            let r = try await runClient { try await options.client.call(.GET, "/api/reprise/v1/approval-requests", query: query) }
+            if json { return printJSON(r) }
+            guard case .array(let items)? = r["approval_requests"], !items.isEmpty else { return print("No approval requests.") }
+            print(items.map(describe).joined(separator: "\n\n"))
+        }
+    }
+
+    struct Rollback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Move an alias back to its previous version.")
+        @OptionGroup var options: ClientOptions
+        @Argument var model: String
+        @Argument var alias: String
+        @Option(name: .shortAndLong, help: "Why.") var rationale: String
+        func run() async throws {
+            let r = try await runClient {
+                try await options.client.call(
+                    .POST, "/api/reprise/v1/aliases/rollback",
+                    body: ["model": .string(model), "alias": .string(alias), "rationale": .string(rationale)])
+            }
+            if let request = r["approval_request"] {
+                print("The rollback needs approval:")
+                print(describe(request))
+            } else {
+                print("'\(alias)' of '\(model)' is back on version \(r["version"]?.stringValue ?? "?").")
+            }
+        }
+    }
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Everything that happened to a model: its audit events.")
+        @OptionGroup var options: ClientOptions
+        @Argument var model: String
+        @Option(help: "Only this version.") var version: String?
+        @Flag(help: "Print JSON Lines.") var json = false
+        func run() async throws {
+            let entity = version.map { "\(model)/\($0)" } ?? model
+            var after: Int64 = 0
+            var printed = 0
+            while true {
+                let r = try await runClient {
+                    try await options.client.call(
+                        .GET, "/api/reprise/v1/audit/events",
+                        query: [("entity_id", entity), ("after_seq", String(after)), ("limit", "1000")])
+                }
+                guard case .array(let events)? = r["events"], !events.isEmpty else { break }
+                for e in events {
+                    if json {
+                        print(e.jsonString)
+                    } else {
+                        var millis: Int64 = 0
+                        if case .int(let t)? = e["time"] { millis = t }
+                        let time = Date(timeIntervalSince1970: Double(millis) / 1000)
+                        print("#\(e["seq"]?.jsonString ?? "?")  \(ISO8601DateFormatter().string(from: time))  \(e["actor"]?.stringValue ?? "?")  \(e["action"]?.stringValue ?? "?")  \(e["entity_id"]?.stringValue ?? "")  \(e["summary"]?.jsonString ?? "")")
+                    }
+                    printed += 1
+                }
+                guard case .int(let next)? = r["next_after_seq"] else { break }
+                after = next
+            }
+            if printed == 0 && !json { print("No events for '\(entity)'.") }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+"""Governance beside the MLflow protocol (Reprise only): protected aliases behind approvals,
+rollback, sealed runs, and the tamper-evident audit trail, through the stock client, raw HTTP and
+the `reprise` CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import uuid
+
+import numpy as np
+import pytest
+import requests
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+import mlflow
+import mlflow.pyfunc
+import mlflow.sklearn
+from conftest import REPRISE_BIN
+
+pytestmark = pytest.mark.reprise_only
+
+G = "/api/reprise/v1"
+
+
+def as_actor(base: str, actor: str) -> requests.Session:
+    s = requests.Session()
+    s.headers["X-Reprise-Actor"] = actor
+    s.base = base.rstrip("/")
+    return s
+
+
+def post(s, path, body):
+    return s.post(s.base + path, json=body, timeout=30)
+
+
+def cli(*args, check=True):
+    r = subprocess.run([REPRISE_BIN, *args], capture_output=True, text=True, timeout=60)
+    if check and r.returncode != 0:
+        raise AssertionError(f"reprise {' '.join(args)} failed ({r.returncode}): {r.stdout}\n{r.stderr}")
+    return r
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return load_iris(return_X_y=True)
+
+
+def register_two_versions(name, iris):
+    X, y = iris
+    models = []
+    for c in (0.01, 10.0):
+        m = LogisticRegression(C=c, max_iter=500).fit(X, y)
+        with mlflow.start_run():
+            mlflow.log_metric("accuracy", float(m.score(X, y)))
+            mlflow.sklearn.log_model(m, name="model", registered_model_name=name)
+        models.append(m)
+    return models
+
+
+def test_protected_alias_moves_only_with_n_of_m_approvals(server, experiment, iris):
+    name = f"fraud-{uuid.uuid4().hex[:8]}"
+    m1, m2 = register_two_versions(name, iris)
+    client = MlflowClient(server)
+    client.set_registered_model_alias(name, "production", "1")  # not protected yet: moves
+    admin = as_actor(server, "admin")
+    r = admin.put(admin.base + f"{G}/alias-policies", json={
+        "model": name, "alias": "production", "required_approvals": 2, "approvers": ["alice", "bob", "carol"]}, timeout=30)
+    assert r.status_code == 200, r.text
+
+    # The stock client cannot move it: it gets a clear error naming the request that was opened.
+    with pytest.raises(MlflowException) as e:
+        client.set_registered_model_alias(name, "production", "2")
+    assert e.value.error_code == "PERMISSION_DENIED"
+    match = re.search(r"Approval request (req-[0-9a-f]+) was opened", str(e.value))
+    assert match, str(e.value)
+    req = match.group(1)
+    assert client.get_model_version_by_alias(name, "production").version == "1"
+
+    r = admin.get(admin.base + f"{G}/approval-requests/{req}", timeout=30)
+    body = r.json()["approval_request"]
+    assert body["state"] == "open" and body["target_version"] == "2" and body["previous_version"] == "1"
+    assert body["requester"] == "anonymous"
+
+    # Not an approver, missing rationale: refused. One approval is not enough.
+    r = post(as_actor(server, "mallory"), f"{G}/approval-requests/{req}/approve", {"rationale": "lgtm"})
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    r = post(as_actor(server, "alice"), f"{G}/approval-requests/{req}/approve", {})
+    assert r.status_code == 400
+    r = post(as_actor(server, "alice"), f"{G}/approval-requests/{req}/approve", {"rationale": "accuracy up"})
+    assert r.status_code == 200 and r.json()["approval_request"]["state"] == "open"
+    assert client.get_model_version_by_alias(name, "production").version == "1"
+    r = post(as_actor(server, "bob"), f"{G}/approval-requests/{req}/approve", {"rationale": "checked the eval"})
+    assert r.json()["approval_request"]["state"] == "approved", r.text
+    assert client.get_model_version_by_alias(name, "production").version == "2"
+
+    # `models:/name@production` now loads version 2.
+    X, _ = iris
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}@production")
+    assert np.array_equal(loaded.predict(X), m2.predict(X))
+    assert not np.array_equal(m1.predict_proba(X), m2.predict_proba(X))
+
+
+def test_self_approval_reject_cancel_and_rollback(server, experiment, iris):
+    name = f"churn-{uuid.uuid4().hex[:8]}"
+    register_two_versions(name, iris)
+    admin = as_actor(server, "admin")
+    admin.put(admin.base + f"{G}/alias-policies", json={"model": name, "alias": "prod"}, timeout=30).raise_for_status()
+    dave = as_actor(server, "dave")
+    r = post(dave, f"{G}/approval-requests", {"model": name, "alias": "prod", "version": "1", "rationale": "first release"})
+    assert r.status_code == 202, r.text
+    req = r.json()["approval_request"]["id"]
+    r = post(dave, f"{G}/approval-requests/{req}/approve", {"rationale": "mine"})
+    assert r.status_code == 403 and "Self-approval" in r.json()["message"]
+    r = post(as_actor(server, "erin"), f"{G}/approval-requests/{req}/approve", {"rationale": "ok"})
+    assert r.json()["approval_request"]["state"] == "approved"
+
+    # A rejected request changes nothing.
+    r = post(dave, f"{G}/approval-requests", {"model": name, "alias": "prod", "version": "2", "rationale": "new"})
+    req2 = r.json()["approval_request"]["id"]
+    r = post(as_actor(server, "erin"), f"{G}/approval-requests/{req2}/reject", {"rationale": "not evaluated"})
+    assert r.json()["approval_request"]["state"] == "rejected"
+    client = MlflowClient(server)
+    assert client.get_model_version_by_alias(name, "prod").version == "1"
+    r = post(as_actor(server, "erin"), f"{G}/approval-requests/{req2}/approve", {"rationale": "changed my mind"})
+    assert r.status_code == 400
+
+    # Cancel, then move by approval and roll back (the rollback needs approval too).
+    r = post(dave, f"{G}/approval-requests", {"model": name, "alias": "prod", "version": "2", "rationale": "retry"})
+    req3 = r.json()["approval_request"]["id"]
+    assert post(dave, f"{G}/approval-requests/{req3}/cancel", {"rationale": "oops"}).json()["approval_request"]["state"] == "cancelled"
+    r = post(dave, f"{G}/approval-requests", {"model": name, "alias": "prod", "version": "2", "rationale": "for real"})
+    post(as_actor(server, "erin"), f"{G}/approval-requests/{r.json()['approval_request']['id']}/approve", {"rationale": "ok"})
+    assert client.get_model_version_by_alias(name, "prod").version == "2"
+    r = post(dave, f"{G}/aliases/rollback", {"model": name, "alias": "prod", "rationale": "latency regression"})
+    assert r.status_code == 202, r.text
+    rb = r.json()["approval_request"]
+    assert rb["kind"] == "rollback" and rb["target_version"] == "1"
+    post(as_actor(server, "erin"), f"{G}/approval-requests/{rb['id']}/approve", {"rationale": "confirmed"})
+    assert client.get_model_version_by_alias(name, "prod").version == "1"
+    hist = admin.get(admin.base + f"{G}/aliases/history", params={"model": name, "alias": "prod"}, timeout=30).json()["history"]
+    assert [h["version"] for h in hist] == ["1", "2", "1"]
+    # A protected alias and the version it points at cannot be deleted.
+    with pytest.raises(MlflowException) as e:
+        client.delete_registered_model_alias(name, "prod")
+    assert e.value.error_code == "PERMISSION_DENIED"
+    with pytest.raises(MlflowException) as e:
+        client.delete_model_version(name, "1")
+    assert e.value.error_code == "PERMISSION_DENIED"
+
+
+def test_sealed_run_refuses_writes_from_the_stock_client(server, experiment, iris):
+    X, y = iris
+    name = f"sealed-{uuid.uuid4().hex[:8]}"
+    with mlflow.start_run() as run:
+        mlflow.log_param("C", 1.0)
+        mlflow.sklearn.log_model(LogisticRegression(max_iter=300).fit(X, y), name="model", registered_model_name=name)
+        mlflow.log_metric("after_registering", 1.0)  # still running: allowed
+    client = MlflowClient(server)
+    rid = run.info.run_id
+    for attempt in (lambda: client.log_metric(rid, "late", 2.0),
+                    lambda: client.log_param(rid, "D", "2"),
+                    lambda: client.set_tag(rid, "team", "x"),
+                    lambda: client.delete_run(rid)):
+        with pytest.raises(MlflowException) as e:
+            attempt()
+        assert e.value.error_code == "PERMISSION_DENIED"
+        assert "sealed" in str(e.value)
+    client.set_tag(rid, "mlflow.note.content", "why this run matters")
+    assert client.get_run(rid).data.tags["mlflow.note.content"] == "why this run matters"
+    assert "late" not in client.get_run(rid).data.metrics
+
+
+def test_cli_protect_request_approve_and_history(server, experiment, iris):
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    register_two_versions(name, iris)
+    base = ["--tracking-uri", server]
+    out = cli("models", "protect", name, "production", "--approvals", "1", "--approver", "alice", *base, "--actor", "admin").stdout
+    assert "protected" in out
+    out = cli("models", "request", name, "production", "2", "-r", "better accuracy", *base, "--actor", "dave").stdout
+    req = re.search(r"(req-[0-9a-f]+)", out).group(1)
+    denied = cli("models", "approve", req, "-r", "self", *base, "--actor", "dave", check=False)
+    assert denied.returncode != 0 and "Self-approval" in denied.stderr
+    out = cli("models", "approve", req, "-r", "reviewed", *base, "--actor", "alice").stdout
+    assert "approved" in out and "moved to version 2" in out
+    assert MlflowClient(server).get_model_version_by_alias(name, "production").version == "2"
+    hist = cli("models", "history", name, *base).stdout
+    assert "alias.move" in hist and "alice" in hist and "model_version.create" in hist
+    lines = [json.loads(l) for l in cli("models", "history", name, "--json", *base).stdout.splitlines()]
+    moves = [e for e in lines if e["action"] == "alias.move"]
+    assert moves[-1]["actor"] == "alice" and moves[-1]["summary"]["after"] == "2"
+    assert moves[-1]["summary"]["approval_request"] == req
+
+
+def test_audit_chain_verifies_and_tampering_is_pinpointed(fresh_server, tmp_path):
+    url = fresh_server
+    s = as_actor(url, "auditor-test")
+    exp = post(s, "/api/2.0/mlflow/experiments/create", {"name": "audited"}).json()["experiment_id"]
+    run = post(s, "/api/2.0/mlflow/runs/create", {"experiment_id": exp, "start_time": 1}).json()["run"]["info"]["run_id"]
+    for i in range(5):
+        r = post(s, "/api/2.0/mlflow/runs/log-metric", {"run_id": run, "key": "m", "value": i, "timestamp": i, "step": i})
+        assert r.status_code == 200
+    ok = cli("audit", "verify", "--tracking-uri", url)
+    assert "intact" in ok.stdout and "7 events" in ok.stdout, ok.stdout
+    events = s.get(url + f"{G}/audit/events", params={"entity_id": run}, timeout=30).json()["events"]
+    assert [e["action"] for e in events] == ["run.create"] + ["run.log"] * 5
+    assert all(e["actor"] == "auditor-test" and e["authenticated"] is False for e in events)
+
+    # Export as JSON Lines.
+    out = tmp_path / "audit.jsonl"
+    cli("audit", "export", "--tracking-uri", url, "-o", str(out))
+    exported = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [e["seq"] for e in exported] == list(range(1, 8))
+
+    db = url.tmp / "reprise.db"
+    con = sqlite3.connect(db)
+    con.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 4")
+    con.commit()
+    bad = cli("audit", "verify", "--tracking-uri", url, check=False)
+    assert bad.returncode == 1 and "event 4" in bad.stdout and "altered" in bad.stdout, bad.stdout
+    offline = cli("audit", "verify", "--backend-store-uri", f"sqlite:///{db}", "--json", check=False)
+    assert offline.returncode == 1 and json.loads(offline.stdout)["first_bad_seq"] == 4
+    con.execute("UPDATE audit_events SET actor = 'auditor-test' WHERE seq = 4")
+    con.execute("DELETE FROM audit_events WHERE seq = 6")
+    con.commit()
+    con.close()
+    bad = cli("audit", "verify", "--tracking-uri", url, check=False)
+    assert bad.returncode == 1 and "event 6" in bad.stdout and "missing" in bad.stdout, bad.stdout
+
+
+def test_openapi_document_describes_the_extension_api(server):
+    r = requests.get(server + f"{G}/openapi.json", timeout=30)
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["openapi"].startswith("3.")
+    for path in ("/api/reprise/v1/approval-requests", "/api/reprise/v1/audit/verify", "/api/reprise/v1/aliases/rollback"):
+        assert path in doc["paths"]
