@@ -341,7 +341,9 @@ extension SQLTrackingStore {
             var summary = JSONObject()
             if !metrics.isEmpty {
                 summary["metrics"] = .int(Int64(metrics.count))
-                summary["metric_keys"] = .array(Array(Set(metrics.map(\.key))).sorted().prefix(20).map(JSONValue.string))
+                var keys = Set<String>()
+                for m in metrics where keys.count < 20 { keys.insert(m.key) }
+                summary["metric_keys"] = .array(keys.sorted().map(JSONValue.string))
             }
             if !params.isEmpty { summary["params"] = .array(params.prefix(20).map { .string($0.key) }) }
             if !tags.isEmpty { summary["tags"] = .array(tags.prefix(20).map { .string($0.key) }) }

@@ -10,7 +10,20 @@ struct Params: Sendable {
     }
     let source: Source
 
+    /// camelCase spellings of the fields read on hot paths, computed once.
+    static let knownCamel: [String: String] = Dictionary(
+        uniqueKeysWithValues: [
+            "run_id", "run_uuid", "experiment_id", "model_id", "dataset_name", "dataset_digest", "max_results",
+            "page_token", "order_by", "view_type", "run_view_type", "experiment_ids", "start_time", "end_time",
+            "run_name", "user_id", "metric_key", "source_run_id",
+        ].map { ($0, computeCamel($0)) })
+
     static func camel(_ snake: String) -> String {
+        if let known = knownCamel[snake] { return known }
+        return computeCamel(snake)
+    }
+
+    static func computeCamel(_ snake: String) -> String {
         var out = ""
         var upper = false
         for c in snake {
@@ -29,7 +42,7 @@ struct Params: Sendable {
         switch source {
         case .json(let o):
             let snake = o[name]
-            let camelName = name.contains("_") ? Params.camel(name) : name
+            let camelName = name.utf8.contains(UInt8(ascii: "_")) ? Params.camel(name) : name
             let camel = camelName == name ? nil : o[camelName]
             if snake != nil && camel != nil {
                 throw RepriseError.invalid("Field '\(name)' was given twice, as '\(name)' and as '\(camelName)'.")
