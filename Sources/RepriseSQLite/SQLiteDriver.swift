@@ -35,7 +35,7 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
             // A commit returns only once the WAL is synced: acknowledged writes survive power loss.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // A larger page cache and fewer, larger checkpoints keep bulk metric writes off the slow path.
-            try db.execute(sql: "PRAGMA cache_size = -32000")
+            try db.execute(sql: "PRAGMA cache_size = -8000")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 8000")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
