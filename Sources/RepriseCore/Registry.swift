@@ -197,6 +197,15 @@ extension Validation {
 public enum PromptFilter {
     public static let tagKey = "mlflow.prompt.is_prompt"
 
+    /// A registry tag clause: string comparators on a quoted value.
+    static func tagClause(_ raw: RawClause) throws -> FilterClause {
+        guard Comparator.string.contains(raw.comparator) else {
+            throw RepriseError.invalid("Invalid comparator '\(raw.comparator.rawValue)' not one of '['!=', '=', 'LIKE', 'ILIKE']'")
+        }
+        try RunSearchQuery.requireQuoted(raw, entity: "tag")
+        return FilterClause(entity: .tag, key: raw.key, comparator: raw.comparator, value: raw.value)
+    }
+
     /// Drops the client's own exclusion clause; tells whether the remaining filter mentions prompts.
     public static func split(_ clauses: [FilterClause]) -> (clauses: [FilterClause], includePrompts: Bool) {
         let kept = clauses.filter { c in
@@ -223,11 +232,7 @@ public struct RegisteredModelSearchQuery: Sendable {
         self.filter = try FilterParser.parse(filter).map { raw in
             switch raw.entity {
             case "tag", "tags":
-                guard Comparator.string.contains(raw.comparator) else {
-                    throw RepriseError.invalid("Invalid comparator '\(raw.comparator.rawValue)' not one of '['!=', '=', 'LIKE', 'ILIKE']'")
-                }
-                try RunSearchQuery.requireQuoted(raw, entity: "tag")
-                return FilterClause(entity: .tag, key: raw.key, comparator: raw.comparator, value: raw.value)
+                return try PromptFilter.tagClause(raw)
             case nil, "attribute", "attributes":
                 guard raw.key == "name" else { throw RepriseError.invalid("Invalid attribute key '\(raw.key)' specified.") }
                 guard Comparator.string.union([.in, .notIn]).contains(raw.comparator) else {
@@ -272,11 +277,7 @@ public struct ModelVersionSearchQuery: Sendable {
         self.filter = try FilterParser.parse(filter).map { raw in
             switch raw.entity {
             case "tag", "tags":
-                guard Comparator.string.contains(raw.comparator) else {
-                    throw RepriseError.invalid("Invalid comparator '\(raw.comparator.rawValue)' not one of '['!=', '=', 'LIKE', 'ILIKE']'")
-                }
-                try RunSearchQuery.requireQuoted(raw, entity: "tag")
-                return FilterClause(entity: .tag, key: raw.key, comparator: raw.comparator, value: raw.value)
+                return try PromptFilter.tagClause(raw)
             case nil, "attribute", "attributes":
                 switch raw.key {
                 case "name", "run_id", "source_path":

@@ -6,7 +6,7 @@ import RepriseTestSupport
 import Testing
 
 /// A fresh SQLite file per store; the folder is left for the OS temp cleaner.
-@Sendable func makeSQLiteStore() async throws -> any TrackingStore {
+@Sendable func makeSQLiteStore() async throws -> SQLTrackingStore {
     let dir = try TempDirectory(prefix: "reprise-sqlite")
     let store = SQLTrackingStore(
         driver: try SQLiteDriver(path: dir.path + "/reprise.db"),
@@ -17,7 +17,7 @@ import Testing
 
 @Suite("Store conformance on SQLite")
 struct SQLiteStoreConformanceTests {
-    let suite = StoreConformance(make: makeSQLiteStore)
+    let suite = StoreConformance(make: { try await makeSQLiteStore() })
 
     @Test func experiments() async throws { try await suite.experiments() }
     @Test func experimentSearch() async throws { try await suite.experimentSearch() }
@@ -77,14 +77,7 @@ struct SQLiteDriverTests {
 
 @Suite("Registry conformance on SQLite")
 struct SQLiteRegistryConformanceTests {
-    let suite = RegistryConformance(make: {
-        let dir = try TempDirectory(prefix: "reprise-sqlite")
-        let store = SQLTrackingStore(
-            driver: try SQLiteDriver(path: dir.path + "/reprise.db"),
-            artifacts: ArtifactRootPolicy(defaultRoot: "mlflow-artifacts:/", workingDirectory: dir.path))
-        try await store.migrate()
-        return store
-    })
+    let suite = RegistryConformance(make: { try await makeSQLiteStore() })
 
     @Test func registeredModels() async throws { try await suite.registeredModels() }
     @Test func versionsStagesAndAliases() async throws { try await suite.versionsStagesAndAliases() }
@@ -93,14 +86,7 @@ struct SQLiteRegistryConformanceTests {
 
 @Suite("Governance conformance on SQLite")
 struct SQLiteGovernanceConformanceTests {
-    let suite = GovernanceConformance(make: {
-        let dir = try TempDirectory(prefix: "reprise-sqlite")
-        let store = SQLTrackingStore(
-            driver: try SQLiteDriver(path: dir.path + "/reprise.db"),
-            artifacts: ArtifactRootPolicy(defaultRoot: "mlflow-artifacts:/", workingDirectory: dir.path))
-        try await store.migrate()
-        return store
-    })
+    let suite = GovernanceConformance(make: { try await makeSQLiteStore() })
 
     @Test func protectedAliasNeedsApprovals() async throws { try await suite.protectedAliasNeedsApprovals() }
     @Test func serverWidePolicyAndChecks() async throws { try await suite.serverWidePolicyAndChecks() }
