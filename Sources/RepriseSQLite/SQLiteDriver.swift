@@ -34,9 +34,11 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
             try db.execute(sql: "PRAGMA case_sensitive_like = ON")
             // A commit returns only once the WAL is synced: acknowledged writes survive power loss.
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // A larger page cache and fewer, larger checkpoints keep bulk metric writes off the slow path.
             try db.execute(sql: "PRAGMA cache_size = -8000")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8000")
+            // SQLite's default checkpoint interval (1000 pages) keeps each checkpoint, which runs on the
+            // committing writer, short; larger intervals raised single-write p99 from ~4 to ~20 ms.
+            // After a checkpoint the WAL file is cut back to at most 64 MiB.
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         pool = try DatabasePool(path: path, configuration: config)
