@@ -14,9 +14,13 @@ struct ServerCommand: AsyncParsableCommand {
         commandName: "server",
         abstract: "Run the tracking server (MLflow REST API, artifact proxy).",
         discussion: """
-            With no flags the server listens on 127.0.0.1:5000 and keeps everything in ./reprise-data/:
-            the SQLite database (reprise.db) and the artifacts (artifacts/). It accepts `mlflow server`'s
+            With no flags the server listens on 127.0.0.1:5000 and keeps everything in ./reprise-data/: \
+            the SQLite database (reprise.db) and the artifacts (artifacts/). It accepts `mlflow server`'s \
             flags, so existing scripts work unchanged.
+
+            --workers is accepted and ignored: one Reprise process serves every request on all cores, \
+            so there are no worker processes to start. --gunicorn-opts, --uvicorn-opts and \
+            --waitress-opts are accepted and ignored too, with a note in the log.
             """,
         helpNames: [.long]  // -h is --host, as in `mlflow server`
     )
@@ -42,7 +46,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Where proxied artifacts are stored (default: ./reprise-data/artifacts).")
     var artifactsDestination: String?
 
-    @Option(name: [.customShort("w"), .long], help: "Accepted for compatibility; see --help discussion.")
+    @Option(name: [.customShort("w"), .long], help: "Accepted and ignored: one process serves requests on all cores.")
     var workers: String?
 
     @Option(help: "A prefix for every route, for example /mlflow.")
