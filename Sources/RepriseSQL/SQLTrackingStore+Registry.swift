@@ -9,21 +9,36 @@ extension SQLTrackingStore: RegistryStore {
     static func loadVersions(_ db: any SQLConnection, where clause: String, _ binds: [SQLValue], order: String = "mv.version")
         throws -> [ModelVersion]
     {
-        try db.query("SELECT \(versionColumns) FROM model_versions mv WHERE \(clause) ORDER BY \(order)", binds).map { row in
-            let name = row.string(0)
-            let version = row.int(1)
-            let tags = try db.query(
-                "SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY key", [.text(name), .int(version)]
-            ).map { KeyValue($0.string(0), $0.string(1)) }
-            let aliases = try db.query(
-                "SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ? ORDER BY alias",
-                [.text(name), .int(version)]
-            ).map { $0.string(0) }
+        let rows = try db.query("SELECT \(versionColumns) FROM model_versions mv WHERE \(clause) ORDER BY \(order)", binds)
+        // Tags and aliases are read per model for the versions found, not per version.
+        var versionsByName: [String: [Int64]] = [:]
+        for row in rows { versionsByName[row.string(0), default: []].append(row.int(1)) }
+        var tags: [String: [KeyValue]] = [:]
+        var aliases: [String: [String]] = [:]
+        for (name, versions) in versionsByName {
+            for start in stride(from: 0, to: versions.count, by: 500) {
+                let chunk = versions[start..<min(start + 500, versions.count)]
+                let binds = [SQLValue.text(name)] + chunk.map(SQLValue.int)
+                let inList = placeholders(chunk.count)
+                for t in try db.query(
+                    "SELECT version, key, value FROM model_version_tags WHERE name = ? AND version IN (\(inList)) ORDER BY version, key", binds)
+                {
+                    tags["\(name)/\(t.int(0))", default: []].append(KeyValue(t.string(1), t.string(2)))
+                }
+                for a in try db.query(
+                    "SELECT version, alias FROM registered_model_aliases WHERE name = ? AND version IN (\(inList)) ORDER BY version, alias", binds)
+                {
+                    aliases["\(name)/\(a.int(0))", default: []].append(a.string(1))
+                }
+            }
+        }
+        return rows.map { row in
+            let key = "\(row.string(0))/\(row.int(1))"
             return ModelVersion(
-                name: name, version: version, creationTime: row.int(2), lastUpdatedTime: row.int(3),
+                name: row.string(0), version: row.int(1), creationTime: row.int(2), lastUpdatedTime: row.int(3),
                 description: row.string(4), userID: row.string(5), currentStage: row.string(6), source: row.string(7),
                 runID: row.string(8), runLink: row.string(9), status: row.string(10), statusMessage: row.string(11),
-                modelID: row.string(12), storageLocation: row.string(13), tags: tags, aliases: aliases)
+                modelID: row.string(12), storageLocation: row.string(13), tags: tags[key] ?? [], aliases: aliases[key] ?? [])
         }
     }
 
@@ -34,11 +49,14 @@ extension SQLTrackingStore: RegistryStore {
     }
 
     static func latestPerStage(_ db: any SQLConnection, _ name: String, stages: [ModelStage]) throws -> [ModelVersion] {
-        let all = try loadVersions(db, where: "mv.name = ? AND \(notDeleted)", [.text(name)])
-        var best: [String: ModelVersion] = [:]
-        for v in all where best[v.currentStage].map({ $0.version < v.version }) ?? true { best[v.currentStage] = v }
         let wanted = Set((stages.isEmpty ? ModelStage.allCases : stages).map(\.rawValue))
-        return best.values.filter { wanted.contains($0.currentStage) }.sorted { $0.version < $1.version }
+        let latest = try db.query(
+            "SELECT mv.current_stage, MAX(mv.version) FROM model_versions mv WHERE mv.name = ? AND \(notDeleted) GROUP BY mv.current_stage",
+            [.text(name)]
+        ).filter { wanted.contains($0.string(0)) }.map { $0.int(1) }
+        if latest.isEmpty { return [] }
+        return try loadVersions(
+            db, where: "mv.name = ? AND mv.version IN (\(placeholders(latest.count)))", [.text(name)] + latest.map(SQLValue.int))
     }
 
     static func loadRegisteredModel(_ db: any SQLConnection, _ name: String) throws -> RegisteredModel? {
@@ -388,11 +406,25 @@ extension SQLTrackingStore: RegistryStore {
         if !query.orderBy.contains(where: { $0.key == "name" }) { order.append("mv.name ASC") }
         if !query.orderBy.contains(where: { $0.key == "version_number" }) { order.append("mv.version DESC") }
         return try await page(sql: sql, binds: binds, order: order, maxResults: query.maxResults, offset: query.offset) { db, keys in
-            try keys.compactMap { key in
+            // Load the page model by model, then put it back in the page's order.
+            var byName: [String: [Int64]] = [:]
+            for key in keys {
                 let parts = key.split(separator: "\u{1}", omittingEmptySubsequences: false)
-                guard parts.count == 2, let v = Int64(parts[1]) else { return nil }
-                return try Self.loadVersions(db, where: "mv.name = ? AND mv.version = ?", [.text(String(parts[0])), .int(v)]).first
+                if parts.count == 2, let v = Int64(parts[1]) { byName[String(parts[0]), default: []].append(v) }
             }
+            var loaded: [String: ModelVersion] = [:]
+            for (name, versions) in byName {
+                for start in stride(from: 0, to: versions.count, by: 500) {
+                    let chunk = versions[start..<min(start + 500, versions.count)]
+                    for v in try Self.loadVersions(
+                        db, where: "mv.name = ? AND mv.version IN (\(placeholders(chunk.count)))",
+                        [.text(name)] + chunk.map(SQLValue.int))
+                    {
+                        loaded["\(v.name)\u{1}\(v.version)"] = v
+                    }
+                }
+            }
+            return keys.compactMap { loaded[$0] }
         }
     }
 
