@@ -4,18 +4,23 @@ import RepriseCore
 extension SQLTrackingStore: GovernanceStore {
     // MARK: - Helpers used inside write transactions
 
+    /// The approver list stored as JSON text.
+    static func decodeApprovers(_ text: String) -> [String] {
+        guard case .array(let items)? = try? JSONValue.parse(text) else { return [] }
+        return items.compactMap(\.stringValue)
+    }
+
+    /// The check list stored as JSON text.
+    static func decodeChecks(_ text: String) -> [ApprovalCheck] {
+        guard case .array(let items)? = try? JSONValue.parse(text) else { return [] }
+        return items.compactMap { try? ApprovalCheck(json: $0) }
+    }
+
     static func decodePolicy(_ row: SQLRow) -> AliasPolicy {
-        let approvers = (try? JSONValue.parse(row.string(3))).flatMap { v -> [String]? in
-            guard case .array(let items) = v else { return nil }
-            return items.compactMap(\.stringValue)
-        } ?? []
-        let checks = (try? JSONValue.parse(row.string(4))).flatMap { v -> [ApprovalCheck]? in
-            guard case .array(let items) = v else { return nil }
-            return items.compactMap { try? ApprovalCheck(json: $0) }
-        } ?? []
-        return AliasPolicy(
-            model: row.string(0), alias: row.string(1), requiredApprovals: Int(row.int(2)), approvers: approvers,
-            checks: checks, rollbackRequiresApproval: row.int(5) == 1)
+        AliasPolicy(
+            model: row.string(0), alias: row.string(1), requiredApprovals: Int(row.int(2)),
+            approvers: decodeApprovers(row.string(3)), checks: decodeChecks(row.string(4)),
+            rollbackRequiresApproval: row.int(5) == 1)
     }
 
     static let policyColumns = "model, alias, required_approvals, approvers, checks, rollback_requires_approval"
@@ -118,7 +123,6 @@ extension SQLTrackingStore: GovernanceStore {
 
     static func request(_ db: any SQLConnection, _ row: SQLRow) throws -> ApprovalRequest {
         let id = row.string(0)
-        let policy = decodePolicy(SQLRow([.text(""), .text(""), .int(0), row.values[10], row.values[11], .int(0)]))
         let votes = try db.query(
             "SELECT approver, decision, rationale, time FROM approval_votes WHERE request_id = ? ORDER BY time, approver", [.text(id)]
         ).map { ApprovalRequest.Vote(approver: $0.string(0), decision: $0.string(1), rationale: $0.string(2), time: $0.int(3)) }
@@ -126,7 +130,7 @@ extension SQLTrackingStore: GovernanceStore {
             id: id, model: row.string(1), alias: row.string(2), targetVersion: row.int(3), previousVersion: row.optionalInt(4),
             kind: row.string(5), requester: row.string(6), rationale: row.string(7),
             state: ApprovalState(rawValue: row.string(8)) ?? .open, requiredApprovals: Int(row.int(9)),
-            approvers: policy.approvers, checks: policy.checks, votes: votes, createdTime: row.int(12), updatedTime: row.int(13),
+            approvers: decodeApprovers(row.string(10)), checks: decodeChecks(row.string(11)), votes: votes, createdTime: row.int(12), updatedTime: row.int(13),
             resolution: row.string(14))
     }
 
