@@ -69,3 +69,8 @@ public struct RepriseError: Error, Sendable, Equatable, CustomStringConvertible 
         )
     }
 }
+
+/// This build's version.
+public enum RepriseVersion {
+    public static let string = "0.1.0"
+}

@@ -57,6 +57,9 @@ extension SQLTrackingStore: GovernanceStore {
             db, "alias.move", "alias", "\(model)@\(alias)",
             ["before": before.map { .string(String($0)) } ?? .null, "after": .string(String(version)),
              "approval_request": requestID.isEmpty ? .null : .string(requestID)])
+        try emitWebhookEvent(db, model: model, entity: "model_version_alias", action: "created") { _ in
+            ["name": .string(model), "alias": .string(alias), "version": .string(String(version))]
+        }
     }
 
     static func openRequest(

@@ -105,7 +105,11 @@ extension SQLTrackingStore: RegistryStore {
                     "INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
                     [.text(name), .text(t.key), .text(t.value)])
             }
-            return try Self.requireRegisteredModel(db, name)
+            let model = try Self.requireRegisteredModel(db, name)
+            try Self.emitWebhookEvent(db, model: name, entity: "registered_model", action: "created") { prompt in
+                ["name": .string(name), "tags": Self.payloadTags(model.tags, prompt: prompt), "description": .string(model.description)]
+            }
+            return model
         }
     }
 
@@ -164,6 +168,9 @@ extension SQLTrackingStore: RegistryStore {
                 "INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
                 [.text(name), .text(tag.key), .text(tag.value)])
             try Self.touchModel(db, name, Self.now())
+            try Self.emitWebhookEvent(db, model: name, entity: "registered_model_tag", action: "set") { _ in
+                ["name": .string(name), "key": .string(tag.key), "value": .string(tag.value)]
+            }
         }
     }
 
@@ -172,6 +179,9 @@ extension SQLTrackingStore: RegistryStore {
             _ = try Self.requireRegisteredModel(db, name)
             try audit.record(db, "registered_model.delete_tag", "registered_model", name, ["key": .string(key)])
             try db.execute("DELETE FROM registered_model_tags WHERE name = ? AND key = ?", [.text(name), .text(key)])
+            try Self.emitWebhookEvent(db, model: name, entity: "registered_model_tag", action: "deleted") { _ in
+                ["name": .string(name), "key": .string(key)]
+            }
         }
     }
 
@@ -317,7 +327,22 @@ extension SQLTrackingStore: RegistryStore {
                     "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, 'mlflow.modelVersions', ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
                     [.text(modelID), .text(JSONValue.array(list).jsonString)])
             }
-            return try Self.requireVersion(db, input.name, version)
+            let created = try Self.requireVersion(db, input.name, version)
+            try Self.emitWebhookEvent(db, model: input.name, entity: "model_version", action: "created") { prompt in
+                if prompt {
+                    return [
+                        "name": .string(input.name), "version": .string(String(version)),
+                        "template": .string(created.tags.first { $0.key == "mlflow.prompt.text" }?.value ?? ""),
+                        "tags": Self.payloadTags(created.tags, prompt: true), "description": .string(created.description),
+                    ]
+                }
+                return [
+                    "name": .string(input.name), "version": .string(String(version)), "source": .string(created.source),
+                    "run_id": created.runID.isEmpty ? .null : .string(created.runID),
+                    "tags": Self.payloadTags(created.tags, prompt: false), "description": .string(created.description),
+                ]
+            }
+            return created
         }
     }
 
@@ -436,6 +461,9 @@ extension SQLTrackingStore: RegistryStore {
             try db.execute(
                 "INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
                 [.text(name), .int(version), .text(tag.key), .text(tag.value)])
+            try Self.emitWebhookEvent(db, model: name, entity: "model_version_tag", action: "set") { _ in
+                ["name": .string(name), "version": .string(String(version)), "key": .string(tag.key), "value": .string(tag.value)]
+            }
         }
     }
 
@@ -445,6 +473,9 @@ extension SQLTrackingStore: RegistryStore {
             try audit.record(db, "model_version.delete_tag", "model_version", "\(name)/\(version)", ["key": .string(key)])
             try db.execute(
                 "DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?", [.text(name), .int(version), .text(key)])
+            try Self.emitWebhookEvent(db, model: name, entity: "model_version_tag", action: "deleted") { _ in
+                ["name": .string(name), "version": .string(String(version)), "key": .string(key)]
+            }
         }
     }
 
@@ -482,7 +513,12 @@ extension SQLTrackingStore: RegistryStore {
                     "Alias '\(alias)' of model '\(name)' is protected and cannot be deleted. Move it through an approval request (POST /api/reprise/v1/approval-requests) or remove its policy first.")
             }
             let n = try db.execute("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)])
-            if n > 0 { try audit.record(db, "alias.delete", "alias", "\(name)@\(alias)") }
+            if n > 0 {
+                try audit.record(db, "alias.delete", "alias", "\(name)@\(alias)")
+                try Self.emitWebhookEvent(db, model: name, entity: "model_version_alias", action: "deleted") { _ in
+                    ["name": .string(name), "alias": .string(alias)]
+                }
+            }
         }
     }
 

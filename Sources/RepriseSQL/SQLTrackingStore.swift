@@ -6,14 +6,18 @@ import RepriseCore
 public final class SQLTrackingStore: TrackingStore {
     public let driver: any SQLDriver
     let artifacts: ArtifactRootPolicy
+    /// Seals webhook secrets at rest.
+    let secrets: SecretSealer
     var dialect: SQLDialect { driver.dialect }
 
     /// - Parameters:
     ///   - driver: the database.
     ///   - artifacts: where new experiments put artifacts.
-    public init(driver: any SQLDriver, artifacts: ArtifactRootPolicy) {
+    ///   - secrets: seals stored secrets; every process sharing the database needs the same key.
+    public init(driver: any SQLDriver, artifacts: ArtifactRootPolicy, secrets: SecretSealer = .ephemeral()) {
         self.driver = driver
         self.artifacts = artifacts
+        self.secrets = secrets
     }
 
     /// Applies pending schema migrations and sets the default experiment's artifact location.

@@ -172,6 +172,28 @@ public enum TrackingSchema {
                       time BIGINT NOT NULL, actor TEXT NOT NULL, request_id TEXT NOT NULL, PRIMARY KEY (model, alias, seq))
                     """,
                 ]),
+            SQLMigration(
+                version: 4, name: "webhooks",
+                statements: [
+                    // `events` is the subscribed list as JSON text; `secret` is sealed (AES-GCM), never clear.
+                    """
+                    CREATE TABLE webhooks (
+                      webhook_id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, url TEXT NOT NULL,
+                      events TEXT NOT NULL, secret TEXT NOT NULL, status TEXT NOT NULL, creation_time BIGINT NOT NULL,
+                      last_updated_time BIGINT NOT NULL)
+                    """,
+                    "CREATE INDEX webhooks_by_time ON webhooks (creation_time, webhook_id)",
+                    // The transactional outbox: one row per (event, webhook), written with the change itself.
+                    """
+                    CREATE TABLE webhook_deliveries (
+                      delivery_id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, entity TEXT NOT NULL, action TEXT NOT NULL,
+                      payload TEXT NOT NULL, timestamp BIGINT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+                      next_attempt_time BIGINT NOT NULL, lease_until BIGINT NOT NULL, last_status INTEGER,
+                      last_error TEXT NOT NULL, creation_time BIGINT NOT NULL, last_updated_time BIGINT NOT NULL)
+                    """,
+                    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_time)",
+                    "CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, creation_time)",
+                ]),
         ]
     }
 }

@@ -49,6 +49,12 @@ enum OpenAPIDocument {
                    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rationale"}}}},
                    "responses": {"200": {"description": "{approval_request}"}}}
         },
+        "/api/reprise/v1/webhooks/{id}/deliveries": {
+          "get": {"summary": "A webhook's deliveries, newest first: state (PENDING, DELIVERED, FAILED), attempts, last response status or error, payload. Finished deliveries are kept 7 days.",
+                  "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "max_results", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+                  "responses": {"200": {"description": "{deliveries: [Delivery]}"}, "404": {"description": "unknown webhook"}}}
+        },
         "/api/reprise/v1/aliases/rollback": {
           "post": {"summary": "Move an alias back to its previous version (through a request when the policy says so)",
                    "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["model", "alias", "rationale"],

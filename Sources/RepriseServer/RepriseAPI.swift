@@ -67,6 +67,8 @@ public final class RepriseAPI: Sendable {
     let store: any TrackingStore
     let registry: any RegistryStore
     let governance: any GovernanceStore
+    let webhooks: (any WebhookStore)?
+    let deliverer: WebhookDeliverer?
     let artifacts: (any ArtifactRepository)?
     let config: ServerConfiguration
     let logger: Logger
@@ -79,15 +81,20 @@ public final class RepriseAPI: Sendable {
     ///   - registry: the model registry.
     ///   - governance: alias policies, approvals and the audit trail.
     ///   - artifacts: the proxy's artifact repository; nil when artifacts are not served.
+    ///   - webhooks: webhook definitions and their outbox; nil turns the webhook routes off.
+    ///   - deliverer: sends test deliveries and checks webhook URLs.
     ///   - config: server settings.
     ///   - logger: where request and error logs go.
     public init(
-        store: any TrackingStore, registry: any RegistryStore, governance: any GovernanceStore, artifacts: (any ArtifactRepository)?, config: ServerConfiguration, logger: Logger,
+        store: any TrackingStore, registry: any RegistryStore, governance: any GovernanceStore, artifacts: (any ArtifactRepository)?,
+        webhooks: (any WebhookStore)? = nil, deliverer: WebhookDeliverer? = nil, config: ServerConfiguration, logger: Logger,
         workingDirectory: String = FileManager.default.currentDirectoryPath
     ) {
         self.store = store
         self.registry = registry
         self.governance = governance
+        self.webhooks = webhooks
+        self.deliverer = deliverer
         self.artifacts = artifacts
         self.config = config
         self.logger = logger
@@ -99,6 +106,7 @@ public final class RepriseAPI: Sendable {
         registerArtifacts()
         registerRegistry()
         registerGovernance()
+        registerWebhooks()
     }
 
     func route(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {

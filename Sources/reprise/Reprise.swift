@@ -1,4 +1,5 @@
 import ArgumentParser
+import RepriseCore
 
 @main
 struct Reprise: AsyncParsableCommand {
@@ -8,8 +9,4 @@ struct Reprise: AsyncParsableCommand {
         version: RepriseVersion.string,
         subcommands: [ServerCommand.self, ModelsCommand.self, AuditCommand.self]
     )
-}
-
-enum RepriseVersion {
-    static let string = "0.1.0"
 }

@@ -103,6 +103,23 @@ struct ServerCommand: AsyncParsableCommand {
         return rest.hasPrefix("/") ? rest : cwd + "/" + rest
     }
 
+    /// The key that seals stored secrets: `REPRISE_SECRET_KEY` when set (give every server sharing a
+    /// database the same one), else a random key kept in a file beside the database.
+    static func secretSealer(keyFile: String) throws -> SecretSealer {
+        if let key = ProcessInfo.processInfo.environment["REPRISE_SECRET_KEY"], !key.isEmpty {
+            return SecretSealer(keyMaterial: Array(key.utf8))
+        }
+        if let existing = FileManager.default.contents(atPath: keyFile), !existing.isEmpty {
+            return SecretSealer(keyMaterial: Array(existing))
+        }
+        let material = SecretSealer.generateKeyMaterial()
+        guard FileManager.default.createFile(atPath: keyFile, contents: Data(material.utf8), attributes: [.posixPermissions: 0o600])
+        else {
+            throw ValidationError("Cannot write the secret key file \(keyFile). Make its folder writable, or set REPRISE_SECRET_KEY.")
+        }
+        return SecretSealer(keyMaterial: Array(material.utf8))
+    }
+
     static func absolute(_ path: String, cwd: String) -> String {
         var p = path
         if p.hasPrefix("file://") { p = String(p.dropFirst("file://".count)) }
@@ -149,16 +166,21 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("Cannot open the database at \(dbPath): \(error)")
         }
+        let sealer = try Self.secretSealer(keyFile: (dbPath as NSString).deletingLastPathComponent + "/reprise-secret.key")
         let store = SQLTrackingStore(
-            driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: artifactRoot, workingDirectory: cwd))
+            driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: artifactRoot, workingDirectory: cwd), secrets: sealer)
         try await store.migrate()
         let artifacts: (any ArtifactRepository)? = serveArtifacts ? try LocalArtifactRepository(root: artifactsDir) : nil
 
         let config = ServerConfiguration(
             host: host, port: port, staticPrefix: ServerConfiguration.normalizePrefix(staticPrefix ?? ""),
             serveArtifacts: serveArtifacts)
-        let api = RepriseAPI(store: store, registry: store, governance: store, artifacts: artifacts, config: config, logger: logger)
+        let deliverer = WebhookDeliverer(settings: .fromEnvironment(), logger: logger)
+        let api = RepriseAPI(
+            store: store, registry: store, governance: store, artifacts: artifacts, webhooks: store, deliverer: deliverer,
+            config: config, logger: logger)
         let app = buildApplication(api: api, logger: logger)
+        let dispatcher = WebhookDispatcher(store: store, deliverer: deliverer, logger: logger)
         logger.info(
             "Reprise \(RepriseVersion.string) starting",
             metadata: [
@@ -167,7 +189,7 @@ struct ServerCommand: AsyncParsableCommand {
                 "startup_ms": "\((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000 + (ContinuousClock.now - started).components.seconds * 1000)",
             ])
         let group = ServiceGroup(
-            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [app, dispatcher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

@@ -51,7 +51,7 @@ struct SQLiteDriverTests {
         #expect(try await store.getExperiment(name: "durable").experimentID == exp)
         #expect(try await store.getRun(id: run.info.runID).metrics.map(\.value) == [1])
         let versions = try await driver.read { db in try db.query("SELECT version FROM reprise_schema_migrations", []).map { $0.int(0) } }
-        #expect(versions == [1, 2, 3])
+        #expect(versions == [1, 2, 3, 4])
         try await driver.shutdown()
     }
 
@@ -96,5 +96,26 @@ struct SQLiteGovernanceConformanceTests {
             let driver = try #require((store as? SQLTrackingStore)?.driver)
             try await driver.write { db in try db.execute(sql, []) }
         }
+    }
+}
+
+@Suite("Webhook conformance on SQLite")
+struct SQLiteWebhookConformanceTests {
+    let suite = WebhookConformance(make: { try await makeSQLiteStore() })
+
+    @Test func definitions() async throws { try await suite.definitions() }
+    @Test func outbox() async throws { try await suite.outbox() }
+    @Test func leasingAndOutcomes() async throws { try await suite.leasingAndOutcomes() }
+
+    @Test func secretsAreSealedAtRest() async throws {
+        let store = try await makeSQLiteStore()
+        _ = try await store.createWebhook(
+            name: "h", description: "", url: "https://a.example/", events: [WebhookEvent(entity: "MODEL_VERSION", action: "CREATED")],
+            secret: "plain-secret-value", status: .active)
+        let stored = try await store.driver.read { db in try db.query("SELECT secret FROM webhooks", []).map { $0.string(0) } }
+        #expect(stored.count == 1 && !stored[0].contains("plain-secret-value") && stored[0].hasPrefix("aesgcm1:"))
+        // Another key cannot open it, and says what to do.
+        let other = SecretSealer(keyMaterial: Array("another key".utf8))
+        #expect(throws: RepriseError.self) { _ = try other.open(stored[0]) }
     }
 }

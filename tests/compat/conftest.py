@@ -119,7 +119,26 @@ def _server_command(tmp: Path, port: int) -> list[str]:
     ]
 
 
-def start_server(tmp: Path, port: int | None = None, timeout: float = START_TIMEOUT_S) -> ServerURL:
+# The webhook tests deliver to a receiver on loopback over plain http, which both servers refuse by
+# default (https only, no private addresses); the session servers allow it. Retries are quicker than
+# in production so a test sees three attempts in about a second (the reference ignores this one).
+WEBHOOK_TEST_ENV = {
+    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+    "REPRISE_WEBHOOK_RETRY_BASE_MS": "150",
+    # The reference caches the webhook list for 60 s, so a webhook made by one test would miss the
+    # next test's events. Reprise reads the list inside each write and has no such cache.
+    "MLFLOW_WEBHOOK_CACHE_TTL": "0",
+}
+if IS_REFERENCE:
+    from cryptography.fernet import Fernet  # noqa: E402  (installed with mlflow)
+
+    WEBHOOK_TEST_ENV["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
+
+
+def start_server(
+    tmp: Path, port: int | None = None, timeout: float = START_TIMEOUT_S, env_remove: tuple[str, ...] = ()
+) -> ServerURL:
     """Start the server under test in ``tmp`` and wait for GET /health == 200."""
     tmp = Path(tmp)
     tmp.mkdir(parents=True, exist_ok=True)
@@ -128,6 +147,9 @@ def start_server(tmp: Path, port: int | None = None, timeout: float = START_TIME
     port = port or free_port()
     env = dict(os.environ)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    env.update(WEBHOOK_TEST_ENV)
+    for key in env_remove:
+        env.pop(key, None)
     stderr_path = tmp / f"server-{port}-{int(time.time() * 1000)}.stderr"
     stderr_file = open(stderr_path, "wb")
     proc = subprocess.Popen(

@@ -1,0 +1,144 @@
+import Foundation
+import Hummingbird
+import RepriseCore
+
+extension RepriseAPI {
+    /// Example data for a test delivery of `event`, in the shape a real event of that kind has.
+    static func sampleWebhookData(_ event: WebhookEvent) -> JSONValue {
+        let model = "example_model"
+        switch event.entity.lowercased() {
+        case "registered_model":
+            return ["name": .string(model), "tags": ["example_key": "example_value"], "description": "An example registered model"]
+        case "model_version":
+            return [
+                "name": .string(model), "version": "1", "source": "models:/m-0123456789abcdef", "run_id": "0123456789abcdef0123456789abcdef",
+                "tags": ["example_key": "example_value"], "description": "An example model version",
+            ]
+        case "model_version_tag", "prompt_version_tag":
+            let name: JSONValue = event.entity.hasPrefix("PROMPT") ? "example_prompt" : .string(model)
+            return event.action == "SET"
+                ? ["name": name, "version": "1", "key": "example_key", "value": "example_value"]
+                : ["name": name, "version": "1", "key": "example_key"]
+        case "model_version_alias", "prompt_alias":
+            let name: JSONValue = event.entity.hasPrefix("PROMPT") ? "example_prompt" : .string(model)
+            return event.action == "CREATED" ? ["name": name, "alias": "example_alias", "version": "1"] : ["name": name, "alias": "example_alias"]
+        case "prompt":
+            return ["name": "example_prompt", "tags": ["example_key": "example_value"], "description": "An example prompt"]
+        case "prompt_version":
+            return [
+                "name": "example_prompt", "version": "1", "template": "Hello {{name}}!", "tags": ["example_key": "example_value"],
+                "description": "An example prompt version",
+            ]
+        case "prompt_tag":
+            return event.action == "SET"
+                ? ["name": "example_prompt", "key": "example_key", "value": "example_value"]
+                : ["name": "example_prompt", "key": "example_key"]
+        default:
+            return [:]
+        }
+    }
+
+    func registerWebhooks() {
+        let base = "/api/2.0/mlflow/webhooks"
+        guard let webhooks = self.webhooks, let deliverer = self.deliverer else {
+            let unavailable: Handler = { _ in
+                throw RepriseError(.notImplemented, "Webhooks are not enabled on this server.")
+            }
+            for m in [HTTPRequest.Method.get, .post] { route(m, base, unavailable) }
+            for m in [HTTPRequest.Method.get, .post, .patch, .delete] { routePrefix(m, base + "/", unavailable) }
+            return
+        }
+
+        route(.post, base) { call in
+            let p = try await call.params()
+            let name = try p.requiredString("name")
+            let url = try p.requiredString("url")
+            guard try p.raw("events") != nil else { throw RepriseError.missing("events") }
+            let events = try WebhookEvent.parseList(try p.array("events"))
+            try deliverer.validateURL(url)
+            let status = try p.string("status").map { try WebhookStatus(parsing: $0) } ?? .active
+            let hook = try await webhooks.createWebhook(
+                name: name, description: try p.string("description") ?? "", url: url, events: events, secret: try p.string("secret"),
+                status: status)
+            return Self.json(["webhook": hook.json])
+        }
+        route(.get, base) { call in
+            let p = try await call.params()
+            let page = try await webhooks.listWebhooks(
+                maxResults: Int(clamping: try p.int64("max_results") ?? 100), pageToken: try p.string("page_token"))
+            var o = JSONObject()
+            o["webhooks"] = .array(page.items.map(\.json))
+            if let next = page.nextOffset { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
+            return Self.json(.object(o))
+        }
+
+        @Sendable func webhookID(_ call: Call, suffix: String? = nil) throws -> String {
+            let parts = call.rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            let expected = suffix == nil ? 1 : 2
+            guard parts.count == expected, suffix == nil || parts[1] == suffix, let id = Validation.percentDecode(parts[0]), !id.isEmpty
+            else { throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).") }
+            return id
+        }
+
+        routePrefix(.get, base + "/") { call in
+            Self.json(["webhook": try await webhooks.getWebhook(id: try webhookID(call)).json])
+        }
+        routePrefix(.patch, base + "/") { call in
+            let id = try webhookID(call)
+            let p = try await call.params()
+            var update = WebhookUpdate()
+            if let name = try p.string("name"), !name.isEmpty { update.name = name }
+            update.description = try p.string("description")
+            if let url = try p.string("url"), !url.isEmpty {
+                try deliverer.validateURL(url)
+                update.url = url
+            }
+            if try p.raw("events") != nil {
+                let items = try p.array("events")
+                if !items.isEmpty { update.events = try WebhookEvent.parseList(items) }
+            }
+            if let status = try p.string("status"), !status.isEmpty { update.status = try WebhookStatus(parsing: status) }
+            update.secret = try p.string("secret")
+            return Self.json(["webhook": try await webhooks.updateWebhook(id: id, update).json])
+        }
+        routePrefix(.delete, base + "/") { call in
+            try await webhooks.deleteWebhook(id: try webhookID(call))
+            return Self.json(Self.empty)
+        }
+        routePrefix(.post, base + "/") { call in
+            let id = try webhookID(call, suffix: "test")
+            let p = try await call.params()
+            let hook = try await webhooks.getWebhook(id: id)
+            var event = hook.events.first ?? WebhookEvent(entity: "MODEL_VERSION", action: "CREATED")
+            if let raw = try p.raw("event"), raw != .null { event = try WebhookEvent(validating: raw) }
+            let payload: JSONValue = [
+                "entity": .string(event.entity.lowercased()), "action": .string(event.action.lowercased()),
+                "timestamp": .string(Self.isoNow()), "data": Self.sampleWebhookData(event),
+            ]
+            let attempt = await deliverer.send(
+                url: hook.url, secret: try await webhooks.webhookSecret(id: id), deliveryID: UUID().uuidString.lowercased(),
+                timestamp: Int64(Date().timeIntervalSince1970), body: payload.jsonString)
+            let result = WebhookTestResult(
+                success: attempt.succeeded, responseStatus: attempt.status, responseBody: attempt.body,
+                errorMessage: attempt.error.map { "Failed to test webhook: \($0)" })
+            return Self.json(result.json)
+        }
+
+        // Reprise's own: what happened to a webhook's deliveries.
+        routePrefix(.get, "\(Self.extensionPrefix)/webhooks/") { call in
+            let parts = call.rest.split(separator: "/").map(String.init)
+            guard parts.count == 2, parts[1] == "deliveries", let id = Validation.percentDecode(parts[0]) else {
+                throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
+            }
+            let limit = Int(call.query["max_results"]?.first ?? "100") ?? 100
+            let list = try await webhooks.deliveries(webhookID: id, limit: limit)
+            return Self.json(["deliveries": .array(list.map(\.json))])
+        }
+    }
+
+    static func isoNow() -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date()).replacingOccurrences(of: "Z", with: "+00:00")
+    }
+}
