@@ -74,10 +74,19 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Reproducibility on the client side: the run passport (code, data hashes, environment),
+        // running a command under it, tolerances and fingerprints.
+        .target(
+            name: "RepriseRepro",
+            dependencies: [
+                "RepriseCore", "RepriseClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "reprise",
             dependencies: [
-                "RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseArtifacts", "RepriseServer", "RepriseClient",
+                "RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseArtifacts", "RepriseServer", "RepriseClient", "RepriseRepro",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -89,6 +98,7 @@ let package = Package(
             dependencies: ["RepriseCore"]
         ),
         .testTarget(name: "RepriseCoreTests", dependencies: ["RepriseCore"]),
+        .testTarget(name: "RepriseReproTests", dependencies: ["RepriseRepro", "RepriseCore", "RepriseTestSupport"]),
         .testTarget(
             name: "RepriseSQLiteTests",
             dependencies: ["RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseTestSupport"]

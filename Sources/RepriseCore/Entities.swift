@@ -41,6 +41,9 @@ public enum ViewType: String, Sendable {
 public enum RunStatus: String, Sendable, CaseIterable {
     case running = "RUNNING", scheduled = "SCHEDULED", finished = "FINISHED", failed = "FAILED", killed = "KILLED"
 
+    /// Finished, failed or killed.
+    public var isTerminal: Bool { self == .finished || self == .failed || self == .killed }
+
     public init?(wire: String) {
         switch wire.uppercased() {
         case "RUNNING", "1": self = .running

@@ -143,10 +143,31 @@ extension SQLTrackingStore: GovernanceStore {
         let candidate = try requireVersion(db, r.model, r.targetVersion)
         for check in r.checks {
             switch check {
-            case .runComplete, .reproduced:
-                // Provided by the reproducibility feature; until it exists a policy that requires
-                // these checks cannot be satisfied, so the move is refused rather than waved through.
-                failures.append("\(check.json["type"]?.stringValue ?? "check") is not available on this server yet")
+            case .runComplete:
+                guard !candidate.runID.isEmpty,
+                    let exp = try db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(candidate.runID)])?.int(0)
+                else {
+                    failures.append("version \(r.targetVersion) has no source run to judge")
+                    continue
+                }
+                guard let policy = try loadPolicy(db, experimentID: exp) else {
+                    failures.append(
+                        "run_complete: experiment \(exp) of run \(candidate.runID) has no policy saying what a complete run carries (reprise policy set)")
+                    continue
+                }
+                let problems = policy.evaluate(tags: try runTags(db, candidate.runID), datasets: try datasetCount(db, candidate.runID))
+                if !problems.isEmpty {
+                    failures.append("run_complete: run \(candidate.runID) misses \(problems.joined(separator: ", ")) under experiment \(exp)'s policy")
+                }
+            case .reproduced:
+                let verdict = candidate.runID.isEmpty
+                    ? nil
+                    : try db.queryOne(
+                        "SELECT verdict FROM reproductions WHERE original_run = ? ORDER BY time DESC LIMIT 1", [.text(candidate.runID)])?.string(0)
+                if verdict != ReproductionVerdict.reproduced.rawValue {
+                    failures.append(
+                        "reproduced: the latest reproduction of run \(candidate.runID.isEmpty ? "(none)" : candidate.runID) is \(verdict ?? "missing"), not REPRODUCED (reprise reproduce \(candidate.runID))")
+                }
             case .metricNotWorse(let metric, let margin, let higherIsBetter):
                 func value(_ runID: String) throws -> Double? {
                     guard !runID.isEmpty,

@@ -12,6 +12,9 @@ extension SQLTrackingStore {
     }
 
     /// Tags that stay writable on a sealed run.
+    /// Tags a sealed run accepts once (never overwritten): the wrapper's record of how the command ended.
+    static let completionTags: Set<String> = [PassportTag.exitStatus, PassportTag.durationMillis, PassportTag.cost, PassportTag.fingerprint]
+
     public static func isNoteTag(_ key: String) -> Bool { key == "mlflow.note.content" || key.hasPrefix("reprise.note") }
 
     /// The model version that seals a run, if any: a finished run that a model version was
@@ -139,6 +142,7 @@ extension SQLTrackingStore {
         }
         let name = (input.runName.flatMap { $0.isEmpty ? nil : $0 }) ?? tagName ?? RunNames.random()
         if tagName == nil { tags.append(KeyValue("mlflow.runName", name)) }
+        try PassportTag.refuseServerOwned(tags.map(\.key))
         let runID = Self.newID()
         let finalTags = tags
         return try await write { db, audit in
@@ -153,6 +157,10 @@ extension SQLTrackingStore {
                     "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
                     [.text(runID), .text(t.key), .text(t.value)])
             }
+            try Self.applyPolicy(
+                db, runID: runID, experimentID: Int64(expID)!,
+                tags: Dictionary(finalTags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }), datasets: 0,
+                mayRefuse: true, when: "at creation")
             try audit.record(
                 db, "run.create", "run", runID, ["experiment_id": .string(expID), "name": .string(name), "user_id": .string(input.userID)])
             return try Self.loadRuns(db, ids: [runID])[0]
@@ -174,6 +182,12 @@ extension SQLTrackingStore {
             try Self.requireUnsealed(db, id, "updating it")
             let before = Self.runInfo(try db.queryOne("SELECT \(Self.runColumns) FROM runs r WHERE r.run_uuid = ?", [.text(id)])!)
             if let status { try db.execute("UPDATE runs SET status = ? WHERE run_uuid = ?", [.text(status.rawValue), .text(id)]) }
+            if let status, status.isTerminal, !before.status.isTerminal {
+                let exp = try db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(id)])!.int(0)
+                try Self.applyPolicy(
+                    db, runID: id, experimentID: exp, tags: try Self.runTags(db, id), datasets: try Self.datasetCount(db, id),
+                    mayRefuse: status == .finished, when: "at finish")
+            }
             if let endTime { try db.execute("UPDATE runs SET end_time = ? WHERE run_uuid = ?", [.int(endTime), .text(id)]) }
             if let runName, !runName.isEmpty {
                 try db.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(runName), .text(id)])
@@ -304,11 +318,21 @@ extension SQLTrackingStore {
     ) async throws {
         let params = params.map { KeyValue($0.key, Validation.truncated($0.value, max: Validation.maxParamValueLength)) }
         let tags = tags.map { KeyValue($0.key, Validation.truncated($0.value, max: Validation.maxTagValueLength)) }
+        try PassportTag.refuseServerOwned(tags.map(\.key))
         try await write { db, audit in
             try Self.requireActiveRun(db, runID)
-            if !metrics.isEmpty || !params.isEmpty || tags.contains(where: { !Self.isNoteTag($0.key) }) {
-                try Self.requireUnsealed(db, runID, "logging to it")
+            var needsUnsealed = !metrics.isEmpty || !params.isEmpty
+            for t in tags where !Self.isNoteTag(t.key) && !needsUnsealed {
+                // What `reprise run` learns only when the command has exited may be added once, even
+                // after the command registered a model from the run; it never replaces a value.
+                if Self.completionTags.contains(t.key),
+                    try db.queryOne("SELECT 1 FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(t.key)]) == nil
+                {
+                    continue
+                }
+                needsUnsealed = true
             }
+            if needsUnsealed { try Self.requireUnsealed(db, runID, "logging to it") }
             var conflicts: [(String, String, String)] = []
             for p in params {
                 if let old = try db.queryOne("SELECT value FROM params WHERE run_uuid = ? AND key = ?", [.text(runID), .text(p.key)]) {
@@ -352,6 +376,7 @@ extension SQLTrackingStore {
     }
 
     public func deleteTag(runID: String, key: String) async throws {
+        try PassportTag.refuseServerOwned([key])
         try await write { db, audit in
             try Self.requireActiveRun(db, runID)
             if !Self.isNoteTag(key) { try Self.requireUnsealed(db, runID, "deleting its tag '\(key)'") }

@@ -194,6 +194,25 @@ public enum TrackingSchema {
                     "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_time)",
                     "CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, creation_time)",
                 ]),
+            SQLMigration(
+                version: 5, name: "reproducibility",
+                statements: [
+                    """
+                    CREATE TABLE experiment_policies (
+                      experiment_id BIGINT PRIMARY KEY, mode TEXT NOT NULL, required TEXT NOT NULL, refuse_dirty INTEGER NOT NULL,
+                      refuse_duplicates INTEGER NOT NULL, updated_time BIGINT NOT NULL, updated_by TEXT NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE reproductions (
+                      id TEXT PRIMARY KEY, original_run TEXT NOT NULL, rerun_run TEXT NOT NULL, verdict TEXT NOT NULL,
+                      summary TEXT NOT NULL, details TEXT NOT NULL, time BIGINT NOT NULL, actor TEXT NOT NULL)
+                    """,
+                    "CREATE INDEX reproductions_by_original ON reproductions (original_run, time)",
+                    "CREATE INDEX reproductions_by_rerun ON reproductions (rerun_run)",
+                    "CREATE INDEX datasets_by_digest ON datasets (digest)",
+                    "CREATE INDEX model_versions_by_model_id ON model_versions (model_id)",
+                    "CREATE INDEX logged_models_by_run ON logged_models (source_run_id)",
+                ]),
         ]
     }
 }

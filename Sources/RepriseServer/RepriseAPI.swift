@@ -68,6 +68,7 @@ public final class RepriseAPI: Sendable {
     let registry: any RegistryStore
     let governance: any GovernanceStore
     let webhooks: (any WebhookStore)?
+    let repro: (any ReproStore)?
     let deliverer: WebhookDeliverer?
     let artifacts: (any ArtifactRepository)?
     let config: ServerConfiguration
@@ -87,13 +88,14 @@ public final class RepriseAPI: Sendable {
     ///   - logger: where request and error logs go.
     public init(
         store: any TrackingStore, registry: any RegistryStore, governance: any GovernanceStore, artifacts: (any ArtifactRepository)?,
-        webhooks: (any WebhookStore)? = nil, deliverer: WebhookDeliverer? = nil, config: ServerConfiguration, logger: Logger,
+        webhooks: (any WebhookStore)? = nil, deliverer: WebhookDeliverer? = nil, repro: (any ReproStore)? = nil, config: ServerConfiguration, logger: Logger,
         workingDirectory: String = FileManager.default.currentDirectoryPath
     ) {
         self.store = store
         self.registry = registry
         self.governance = governance
         self.webhooks = webhooks
+        self.repro = repro
         self.deliverer = deliverer
         self.artifacts = artifacts
         self.config = config
@@ -107,6 +109,7 @@ public final class RepriseAPI: Sendable {
         registerRegistry()
         registerGovernance()
         registerWebhooks()
+        registerRepro()
     }
 
     func route(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {

@@ -123,7 +123,7 @@ public struct GovernanceConformance: Sendable {
         // Unprotected aliases still move directly.
         #expect(try await s.requestAliasMove(model: "churn", alias: "staging", version: 2, rationale: "try it") == nil)
         #expect(try await s.versionByAlias(name: "churn", alias: "staging").version == 2)
-        // Checks that belong to the reproducibility feature fail closed until it exists.
+        // The reproduced check fails while no reproduction of the source run has been recorded.
         try await s.setAliasPolicy(AliasPolicy(model: "churn", alias: "gold", requiredApprovals: 1, approvers: [], checks: [.reproduced], rollbackRequiresApproval: true))
         let gold = try #require(try await Self.as("ann") { try await s.requestAliasMove(model: "churn", alias: "gold", version: 1, rationale: "r") })
         #expect(await Self.error { _ = try await Self.as("ben") { try await s.vote(requestID: gold.id, approve: true, rationale: "ok") } } != nil)

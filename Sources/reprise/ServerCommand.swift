@@ -177,7 +177,7 @@ struct ServerCommand: AsyncParsableCommand {
             serveArtifacts: serveArtifacts)
         let deliverer = WebhookDeliverer(settings: .fromEnvironment(), logger: logger)
         let api = RepriseAPI(
-            store: store, registry: store, governance: store, artifacts: artifacts, webhooks: store, deliverer: deliverer,
+            store: store, registry: store, governance: store, artifacts: artifacts, webhooks: store, deliverer: deliverer, repro: store,
             config: config, logger: logger)
         let app = buildApplication(api: api, logger: logger)
         let dispatcher = WebhookDispatcher(store: store, deliverer: deliverer, logger: logger)

@@ -51,7 +51,7 @@ struct SQLiteDriverTests {
         #expect(try await store.getExperiment(name: "durable").experimentID == exp)
         #expect(try await store.getRun(id: run.info.runID).metrics.map(\.value) == [1])
         let versions = try await driver.read { db in try db.query("SELECT version FROM reprise_schema_migrations", []).map { $0.int(0) } }
-        #expect(versions == [1, 2, 3, 4])
+        #expect(versions == [1, 2, 3, 4, 5])
         try await driver.shutdown()
     }
 
@@ -118,4 +118,12 @@ struct SQLiteWebhookConformanceTests {
         let other = SecretSealer(keyMaterial: Array("another key".utf8))
         #expect(throws: RepriseError.self) { _ = try other.open(stored[0]) }
     }
+}
+
+@Suite("Reproducibility conformance on SQLite")
+struct SQLiteReproConformanceTests {
+    let suite = ReproConformance(make: { try await makeSQLiteStore() })
+
+    @Test func policies() async throws { try await suite.policies() }
+    @Test func reproductionsChecksAndLineage() async throws { try await suite.reproductionsChecksAndLineage() }
 }

@@ -1,0 +1,130 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RepriseCore
+
+/// The tracking calls the `reprise` commands need, on top of `call`.
+extension RepriseClient {
+    /// The id of the experiment called `name`; created when `create` and it does not exist.
+    public func experimentID(named name: String, create: Bool) async throws -> String {
+        do {
+            let r = try await call(.GET, "/api/2.0/mlflow/experiments/get-by-name", query: [("experiment_name", name)])
+            guard let id = r["experiment"]?["experiment_id"]?.stringValue else { throw RepriseClientError.malformed("experiment_id") }
+            return id
+        } catch let e as RepriseError where e.code == .resourceDoesNotExist && create {
+            return try await createExperiment(name: name)
+        }
+    }
+
+    /// Creates a run; returns its id and artifact URI.
+    public func createRun(experimentID: String, runName: String?, startTime: Int64, tags: [KeyValue]) async throws
+        -> (runID: String, artifactURI: String)
+    {
+        var body = JSONObject([
+            ("experiment_id", .string(experimentID)), ("start_time", .int(startTime)), ("tags", .array(tags.map(\.json))),
+        ])
+        if let runName { body["run_name"] = .string(runName) }
+        let r = try await call(.POST, "/api/2.0/mlflow/runs/create", body: .object(body))
+        guard let id = r["run"]?["info"]?["run_id"]?.stringValue, let uri = r["run"]?["info"]?["artifact_uri"]?.stringValue else {
+            throw RepriseClientError.malformed("run_id")
+        }
+        return (id, uri)
+    }
+
+    public func logBatch(runID: String, metrics: [Metric] = [], params: [KeyValue] = [], tags: [KeyValue] = []) async throws {
+        var body = JSONObject([("run_id", .string(runID))])
+        if !metrics.isEmpty {
+            body["metrics"] = .array(metrics.map { ["key": .string($0.key), "value": .double($0.value), "timestamp": .int($0.timestamp), "step": .int($0.step)] })
+        }
+        if !params.isEmpty { body["params"] = .array(params.map(\.json)) }
+        if !tags.isEmpty { body["tags"] = .array(tags.map(\.json)) }
+        try await call(.POST, "/api/2.0/mlflow/runs/log-batch", body: .object(body))
+    }
+
+    public func logInputs(runID: String, datasets: [JSONValue]) async throws {
+        try await call(.POST, "/api/2.0/mlflow/runs/log-inputs", body: ["run_id": .string(runID), "datasets": .array(datasets)])
+    }
+
+    public func updateRun(runID: String, status: RunStatus, endTime: Int64) async throws {
+        try await call(
+            .POST, "/api/2.0/mlflow/runs/update",
+            body: ["run_id": .string(runID), "status": .string(status.rawValue), "end_time": .int(endTime)])
+    }
+
+    /// Runs matching `filter`, newest first (one page).
+    public func searchRuns(experimentIDs: [String], filter: String, maxResults: Int = 100) async throws -> [JSONValue] {
+        let r = try await call(
+            .POST, "/api/2.0/mlflow/runs/search",
+            body: [
+                "experiment_ids": .array(experimentIDs.map(JSONValue.string)), "filter": .string(filter),
+                "max_results": .int(Int64(maxResults)), "order_by": ["attributes.start_time DESC"],
+            ])
+        if case .array(let runs)? = r["runs"] { return runs }
+        return []
+    }
+
+    /// The proxy path for `relative` under a run's artifact URI, or nil when the URI is not served by
+    /// the tracking server (then it is a local path, returned second).
+    static func artifactLocation(_ artifactURI: String, _ relative: String) -> (proxyPath: String?, localPath: String?) {
+        let rel = relative.split(separator: "/").map { encode(String($0)) }.joined(separator: "/")
+        if artifactURI.hasPrefix("mlflow-artifacts:") {
+            var rest = String(artifactURI.dropFirst("mlflow-artifacts:".count))
+            if rest.hasPrefix("//") {  // mlflow-artifacts://host:port/path
+                rest = String(rest.dropFirst(2))
+                rest = rest.firstIndex(of: "/").map { String(rest[$0...]) } ?? "/"
+            }
+            let base = rest.split(separator: "/").map { encode(String($0)) }.joined(separator: "/")
+            return ("/api/2.0/mlflow-artifacts/artifacts/\(base)/\(rel)", nil)
+        }
+        var local = artifactURI
+        if local.hasPrefix("file://") { local = String(local.dropFirst("file://".count)) }
+        return (nil, local + "/" + relative)
+    }
+
+    /// Stores `data` as the artifact `relative` of the run whose artifact root is `artifactURI`.
+    public func uploadArtifact(artifactURI: String, relative: String, data: Data) async throws {
+        let (proxy, local) = Self.artifactLocation(artifactURI, relative)
+        if let local {
+            try FileManager.default.createDirectory(
+                atPath: (local as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try data.write(to: URL(fileURLWithPath: local), options: .atomic)
+            return
+        }
+        var request = HTTPClientRequest(url: baseURL + proxy!)
+        request.method = .PUT
+        request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        if let actor, !actor.isEmpty { request.headers.add(name: "X-Reprise-Actor", value: actor) }
+        request.body = .bytes(ByteBuffer(bytes: data))
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch {
+            throw RepriseClientError.unreachable(url: baseURL, underlying: "\(error)")
+        }
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw RepriseClientError.status(Int(response.status.code), String(buffer: body))
+        }
+    }
+
+    /// The bytes of artifact `relative`, or nil when it does not exist.
+    public func downloadArtifact(artifactURI: String, relative: String) async throws -> Data? {
+        let (proxy, local) = Self.artifactLocation(artifactURI, relative)
+        if let local { return FileManager.default.contents(atPath: local) }
+        var request = HTTPClientRequest(url: baseURL + proxy!)
+        request.method = .GET
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch {
+            throw RepriseClientError.unreachable(url: baseURL, underlying: "\(error)")
+        }
+        let body = try await response.body.collect(upTo: 4 << 30)
+        if response.status == .notFound { return nil }
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw RepriseClientError.status(Int(response.status.code), String(buffer: body))
+        }
+        return Data(body.readableBytesView)
+    }
+}

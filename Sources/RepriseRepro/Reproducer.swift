@@ -1,0 +1,296 @@
+import Foundation
+import RepriseClient
+import RepriseCore
+
+public struct ReproduceOptions: Sendable {
+    public var runID: String
+    public var tolerances: [Tolerance] = []
+    public var workdir: String?
+    public var allowDataDrift = false
+    public var owner: String
+    public var progress = true
+    public var sampleInterval: Double = 10
+
+    public init(runID: String, owner: String) {
+        self.runID = runID
+        self.owner = owner
+    }
+}
+
+public struct ReproReport: Sendable {
+    public var verdict: ReproductionVerdict
+    public var summary: String
+    public var lines: [String]
+    public var rerunRunID: String
+    public var reproductionID: String
+    public var workdir: String
+}
+
+/// Rebuilds a run from its passport in a clean checkout and judges the rerun.
+public struct Reproducer: Sendable {
+    public let client: RepriseClient
+
+    public init(client: RepriseClient) { self.client = client }
+
+    struct Stop: Error {
+        var reason: String
+        var details: JSONValue
+    }
+
+    public func reproduce(_ o: ReproduceOptions) async throws -> ReproReport {
+        let runJSON = try await client.getRun(id: o.runID)
+        let run = runJSON["run"] ?? [:]
+        var tags: [String: String] = [:]
+        if case .array(let ts)? = run["data"]?["tags"] {
+            for t in ts { if let k = t["key"]?.stringValue, let v = t["value"]?.stringValue { tags[k] = v } }
+        }
+        let artifactURI = run["info"]?["artifact_uri"]?.stringValue ?? ""
+        let experimentID = run["info"]?["experiment_id"]?.stringValue ?? "0"
+        let workdir = try o.workdir ?? Self.tempDir(prefix: "reprise-repro-\(o.runID.prefix(8))")
+        var lines: [String] = []
+        var details = JSONObject()
+        details["workdir"] = .string(workdir)
+
+        func record(_ verdict: ReproductionVerdict, _ summary: String, rerun: String) async throws -> ReproReport {
+            let r = try await client.call(
+                .POST, "/api/reprise/v1/reproductions",
+                body: [
+                    "original_run_id": .string(o.runID), "rerun_run_id": .string(rerun), "verdict": .string(verdict.rawValue),
+                    "summary": .string(summary), "details": .object(details),
+                ])
+            return ReproReport(
+                verdict: verdict, summary: summary, lines: lines, rerunRunID: rerun,
+                reproductionID: r["reproduction"]?["id"]?.stringValue ?? "", workdir: workdir)
+        }
+
+        do {
+            // 1. What the run recorded.
+            var missing: [String] = []
+            let command = (tags[PassportTag.command]).flatMap { try? JSONValue.parse($0) }.flatMap { v -> [String]? in
+                guard case .array(let items) = v else { return nil }
+                return items.compactMap(\.stringValue)
+            } ?? []
+            if command.isEmpty { missing.append("the command (tag \(PassportTag.command); start runs with `reprise run`)") }
+            let commit = tags[PassportTag.commit] ?? tags["mlflow.source.git.commit"] ?? ""
+            if commit.isEmpty { missing.append("the code commit (tag \(PassportTag.commit))") }
+            if !missing.isEmpty {
+                throw Stop(reason: "cannot try: the run does not record \(missing.joined(separator: " or "))", details: ["missing": .array(missing.map(JSONValue.string))])
+            }
+            let passport = try await client.downloadArtifact(artifactURI: artifactURI, relative: "reprise/passport.json")
+                .flatMap { try? JSONValue.parse(Array($0)) } ?? [:]
+
+            // 2. The code, in a clean checkout.
+            let recordedRoot = passport["code"]?["root"]?.stringValue ?? ""
+            let sources = [CodeState.capture(cwd: FileManager.default.currentDirectoryPath)?.root, recordedRoot, tags[PassportTag.repo]]
+                .compactMap { $0 }.filter { !$0.isEmpty }
+            var checkedOut = false
+            var tried: [String] = []
+            for src in sources where !checkedOut {
+                tried.append(src)
+                if FileManager.default.fileExists(atPath: src),
+                    Shell.run(["git", "cat-file", "-e", "\(commit)^{commit}"], cwd: src)?.ok != true
+                {
+                    continue
+                }
+                try? FileManager.default.removeItem(atPath: workdir)
+                guard Shell.run(["git", "clone", "--quiet", "--no-checkout", src, workdir])?.ok == true,
+                    Shell.run(["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit], cwd: workdir)?.ok == true
+                else { continue }
+                checkedOut = true
+                lines.append("code: checked out \(commit.prefix(12)) from \(src) into \(workdir)")
+            }
+            guard checkedOut else {
+                throw Stop(
+                    reason: "cannot check out commit \(commit) (tried \(tried.isEmpty ? "no repository" : tried.joined(separator: ", "))); run reprise reproduce inside a clone that has it",
+                    details: ["commit": .string(commit)])
+            }
+            if let sha = tags[PassportTag.patchSHA256], !sha.isEmpty {
+                guard let patch = try await client.downloadArtifact(artifactURI: artifactURI, relative: "reprise/code.patch") else {
+                    throw Stop(reason: "the run's uncommitted patch (reprise/code.patch) is missing from its artifacts", details: [:])
+                }
+                guard sha256Hex(patch) == sha else {
+                    throw Stop(reason: "the stored patch does not match its recorded SHA-256 \(sha): it was altered", details: [:])
+                }
+                let applied = Shell.run(["git", "apply", "--binary", "--whitespace=nowarn", "-"], cwd: workdir, stdin: patch)
+                guard applied?.ok == true else {
+                    throw Stop(reason: "the uncommitted patch does not apply to \(commit.prefix(12)): \(applied?.stderr ?? "git missing")", details: [:])
+                }
+                lines.append("code: applied the uncommitted patch (\(patch.count) bytes, sha256 \(sha.prefix(12))…)")
+            }
+            // Untracked files are only recorded by hash; copy them from the original tree when it still has them.
+            if let text = try await client.downloadArtifact(artifactURI: artifactURI, relative: "reprise/untracked.txt") {
+                var unavailable: [String] = []
+                for entry in DataHasher.parseManifest(String(decoding: text, as: UTF8.self)) {
+                    let from = recordedRoot + "/" + entry.path
+                    if !recordedRoot.isEmpty, let (_, sha) = try? DataHasher.hashFile(from), sha == entry.sha256 {
+                        let to = workdir + "/" + entry.path
+                        try? FileManager.default.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                        try? FileManager.default.copyItem(atPath: from, toPath: to)
+                    } else {
+                        unavailable.append(entry.path)
+                    }
+                }
+                if !unavailable.isEmpty {
+                    lines.append("code: untracked files not available with their recorded content: \(unavailable.joined(separator: ", "))")
+                    details["untracked_unavailable"] = .array(unavailable.map(JSONValue.string))
+                }
+            }
+
+            // 3. The data, byte for byte.
+            var dataPaths: [String] = []
+            var drift: [JSONValue] = []
+            if let text = tags[PassportTag.dataInputs], case .array(let inputs)? = try? JSONValue.parse(text) {
+                let progress = ProgressReporter(enabled: o.progress)
+                for input in inputs {
+                    guard let path = input["path"]?.stringValue, let abs = input["absolute_path"]?.stringValue,
+                        let digest = input["digest"]?.stringValue
+                    else { continue }
+                    let name = input["name"]?.stringValue ?? (abs as NSString).lastPathComponent
+                    dataPaths.append(path)
+                    let now: DataDigest
+                    do {
+                        now = try await DataHasher.hash(path: abs, workingDirectory: "/", progress: progress)
+                    } catch {
+                        drift.append(["input": .string(path), "problem": .string("missing: \(error)")])
+                        lines.append("data: \(path) is missing (\(abs))")
+                        continue
+                    }
+                    if now.root == digest {
+                        lines.append("data: \(path) matches (\(now.files) files, sha256 \(digest.prefix(12))…)")
+                    } else {
+                        let old = try await client.downloadArtifact(artifactURI: artifactURI, relative: "reprise/data/\(name).manifest.txt")
+                            .map { DataHasher.parseManifest(String(decoding: $0, as: UTF8.self)) } ?? []
+                        let c = now.changes(from: old)
+                        func list(_ xs: [String]) -> String { xs.prefix(10).joined(separator: ", ") + (xs.count > 10 ? ", …" : "") }
+                        var parts: [String] = []
+                        if !c.changed.isEmpty { parts.append("changed: \(list(c.changed))") }
+                        if !c.added.isEmpty { parts.append("added: \(list(c.added))") }
+                        if !c.removed.isEmpty { parts.append("removed: \(list(c.removed))") }
+                        lines.append("data: \(path) DRIFTED — \(parts.joined(separator: "; "))")
+                        drift.append([
+                            "input": .string(path), "recorded": .string(digest), "now": .string(now.root),
+                            "changed": .array(c.changed.map(JSONValue.string)), "added": .array(c.added.map(JSONValue.string)),
+                            "removed": .array(c.removed.map(JSONValue.string)),
+                        ])
+                    }
+                    // Data inside the repository but not in git: make it visible at the same place in the checkout.
+                    if let repoPath = input["repo_path"]?.stringValue, !FileManager.default.fileExists(atPath: workdir + "/" + repoPath) {
+                        let link = workdir + "/" + repoPath
+                        try? FileManager.default.createDirectory(
+                            atPath: (link as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                        try? FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: abs)
+                    }
+                }
+                if !drift.isEmpty {
+                    details["data_drift"] = .array(drift)
+                    if !o.allowDataDrift {
+                        throw Stop(
+                            reason: "input data changed since the run (\(drift.compactMap { $0["input"]?.stringValue }.joined(separator: ", "))); rerun with --allow-data-drift to try anyway",
+                            details: [:])
+                    }
+                }
+            }
+
+            // 4. The environment: differences are reported, not fatal.
+            let runDir = [workdir, tags[PassportTag.workdir] ?? ""].filter { !$0.isEmpty }.joined(separator: "/")
+            let env = EnvironmentInfo.capture(cwd: runDir, repoRoot: workdir)
+            var envDiffs: [String] = []
+            for (key, tag) in [("os", PassportTag.envOS), ("kernel", PassportTag.envKernel), ("cpu", PassportTag.envCPU),
+                               ("gpu", PassportTag.envGPU), ("container_image", PassportTag.envContainer), ("python", PassportTag.envPython)]
+            {
+                let was = tags[tag] ?? ""
+                let now = env.json[key] ?? ""
+                if was != now { envDiffs.append("\(key): \(was.isEmpty ? "(none)" : was) -> \(now.isEmpty ? "(none)" : now)") }
+            }
+            if let lock = tags[PassportTag.envLockDigest], lock != env.lockDigest {
+                let oldFreeze = try await client.downloadArtifact(artifactURI: artifactURI, relative: "reprise/env/pip-freeze.txt")
+                    .map { String(decoding: $0, as: UTF8.self) } ?? ""
+                let newFreeze = env.locks.first { $0.name == "pip-freeze.txt" }.map { String(decoding: $0.content, as: UTF8.self) } ?? ""
+                let pkgs = EnvironmentInfo.packageChanges(old: oldFreeze, new: newFreeze)
+                envDiffs.append(pkgs.isEmpty ? "dependency locks differ" : "packages: \(pkgs.joined(separator: ", "))")
+            }
+            lines.append(envDiffs.isEmpty ? "environment: same as recorded" : "environment differs: \(envDiffs.joined(separator: "; "))")
+            details["environment_differences"] = .array(envDiffs.map(JSONValue.string))
+
+            // 5. Rerun with the same seeds.
+            var spec = RunSpec(command: command, cwd: runDir, owner: o.owner)
+            spec.experimentID = experimentID
+            spec.runName = "reproduce-\(run["info"]?["run_name"]?.stringValue ?? o.runID)"
+            spec.dataPaths = dataPaths
+            spec.seed = tags[PassportTag.seed].flatMap { UInt64($0) }
+            spec.namedSeeds = tags.compactMap { k, v in
+                k.hasPrefix(PassportTag.seedPrefix) ? UInt64(v).map { (String(k.dropFirst(PassportTag.seedPrefix.count)), $0) } : nil
+            }.sorted { $0.0 < $1.0 }
+            spec.purpose = "Reproduction of run \(o.runID)"
+            spec.extraTags = [KeyValue(PassportTag.reproduces, o.runID)]
+            spec.allowDuplicate = true
+            spec.progress = o.progress
+            spec.sampleInterval = o.sampleInterval
+            let declared = o.tolerances + (tags[PassportTag.tolerances] ?? "").split(separator: " ").compactMap { try? Tolerance(parsing: String($0)) }
+            spec.tolerances = declared
+            let outcome = try await RunExecutor(client: client).execute(spec)
+
+            // 6. Compare.
+            func metrics(_ v: JSONValue) -> [String: Double] {
+                var out: [String: Double] = [:]
+                if case .array(let ms)? = v["run"]?["data"]?["metrics"] {
+                    for m in ms {
+                        guard let k = m["key"]?.stringValue, !k.hasPrefix("system/") else { continue }
+                        switch m["value"] {
+                        case .double(let d)?: out[k] = d
+                        case .int(let i)?: out[k] = Double(i)
+                        case .string(let s)?: out[k] = Double(s) ?? .nan
+                        default: break
+                        }
+                    }
+                }
+                return out
+            }
+            let expected = metrics(runJSON)
+            let actual = metrics(try await client.getRun(id: outcome.runID))
+            var byMetric: [String: Tolerance] = [:]
+            for t in declared where byMetric[t.metric] == nil { byMetric[t.metric] = t }
+            let names = byMetric.isEmpty ? expected.keys.sorted() : byMetric.keys.sorted()
+            var comparisons: [MetricComparison] = []
+            for name in names {
+                guard let e = expected[name] else {
+                    lines.append("metric \(name): the original run has no value; not compared")
+                    continue
+                }
+                comparisons.append(MetricComparison(metric: name, expected: e, actual: actual[name], tolerance: byMetric[name] ?? .exact(name)))
+            }
+            details["metrics"] = .array(comparisons.map(\.json))
+            details["rerun_exit_status"] = .int(Int64(outcome.exitCode))
+            for c in comparisons {
+                let got = c.actual.map { String($0) } ?? "missing"
+                let delta = c.delta.map { String(format: "%+.6g", $0) } ?? "n/a"
+                lines.append("metric \(c.metric): \(c.expected) -> \(got) (delta \(delta), tolerance \(c.tolerance)) \(c.within ? "ok" : "OUTSIDE")")
+            }
+            let failed = comparisons.filter { !$0.within }
+            if outcome.exitCode != 0 {
+                return try await record(.diverged, "the rerun exited with status \(outcome.exitCode)", rerun: outcome.runID)
+            }
+            if comparisons.isEmpty {
+                return try await record(.incomplete, "the original run has no metrics to compare", rerun: outcome.runID)
+            }
+            if failed.isEmpty {
+                return try await record(.reproduced, "\(comparisons.count) metric(s) within tolerance", rerun: outcome.runID)
+            }
+            let summary = failed.map { c in
+                c.actual == nil ? "\(c.metric) missing" : "\(c.metric) \(c.expected) -> \(c.actual!) (delta \(String(format: "%+.6g", c.delta!)), allowed \(c.tolerance))"
+            }.joined(separator: "; ")
+            return try await record(.diverged, summary, rerun: outcome.runID)
+        } catch let stop as Stop {
+            if case .object(let extra) = stop.details { for (k, v) in extra.members { details[k] = v } }
+            lines.append("INCOMPLETE: \(stop.reason)")
+            return try await record(.incomplete, stop.reason, rerun: "")
+        }
+    }
+
+    static func tempDir(prefix: String) throws -> String {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        let path = "\(base)/\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Hummingbird
+import RepriseCore
+
+extension RepriseAPI {
+    func registerRepro() {
+        guard let repro = self.repro else { return }
+        let p = Self.extensionPrefix
+
+        // /experiments/{id}/policy
+        @Sendable func experimentID(_ call: Call) throws -> String {
+            let parts = call.rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, parts[1] == "policy", let id = Validation.percentDecode(parts[0]), !id.isEmpty else {
+                throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
+            }
+            return id
+        }
+        routePrefix(.get, "\(p)/experiments/") { call in
+            let id = try experimentID(call)
+            guard let policy = try await repro.experimentPolicy(experimentID: id) else {
+                throw RepriseError.notFound("Experiment \(id) has no policy.")
+            }
+            return Self.json(["policy": policy.json])
+        }
+        routePrefix(.put, "\(p)/experiments/") { call in
+            let id = try experimentID(call)
+            let q = try await call.params()
+            let modeText = try q.string("mode") ?? "soft"
+            guard let mode = PolicyMode(rawValue: modeText.lowercased()) else {
+                throw RepriseError.invalid("Invalid policy mode '\(modeText)'. Valid modes are strict and soft.")
+            }
+            let required = try q.stringList("required").map(PassportField.parse)
+            let policy = ExperimentPolicy(
+                experimentID: id, mode: mode, required: required.reduce(into: [PassportField]()) { if !$0.contains($1) { $0.append($1) } },
+                refuseDirty: try q.bool("refuse_dirty") ?? false, refuseDuplicates: try q.bool("refuse_duplicates") ?? false)
+            return Self.json(["policy": try await repro.setExperimentPolicy(policy).json])
+        }
+        routePrefix(.delete, "\(p)/experiments/") { call in
+            try await repro.deleteExperimentPolicy(experimentID: try experimentID(call))
+            return Self.json(Self.empty)
+        }
+
+        route(.post, "\(p)/reproductions") { call in
+            let q = try await call.params()
+            let r = try await repro.recordReproduction(
+                originalRunID: try q.requiredString("original_run_id"), rerunRunID: try q.string("rerun_run_id") ?? "",
+                verdict: try ReproductionVerdict(parsing: try q.requiredString("verdict")), summary: try q.string("summary") ?? "",
+                details: try q.raw("details") ?? [:])
+            return Self.json(["reproduction": r.json])
+        }
+        route(.get, "\(p)/reproductions") { call in
+            let q = try await call.params()
+            let list = try await repro.reproductions(runID: try q.requiredString("run_id"))
+            return Self.json(["reproductions": .array(list.map(\.json))])
+        }
+        route(.get, "\(p)/lineage") { call in
+            let q = try await call.params()
+            let graph = try await repro.lineage(
+                entity: try q.requiredString("entity"), depth: Int(clamping: try q.int64("depth") ?? 10))
+            return Self.json(["lineage": graph.json])
+        }
+    }
+}
