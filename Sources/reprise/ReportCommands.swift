@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import RepriseClient
+import RepriseCore
+import RepriseRepro
+
+struct DiffCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "What changed between two runs: code, data, environment, params, seeds and metrics.")
+
+    @OptionGroup var server: ClientOptions
+    @Argument(help: "The first run.") var runA: String
+    @Argument(help: "The second run.") var runB: String
+    @Option(name: .long, help: "text or json.") var format: String = "text"
+
+    func run() async throws {
+        let d = try await runRepro { try await RunDiff(client: server.client).diff(runA, runB) }
+        print(format == "json" ? d.jsonString : RunDiff.text(d))
+    }
+}
+
+struct RunbookCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runbook",
+        abstract: "Write a run's reproducibility report (md, html or json) and a script that reproduces it.")
+
+    @OptionGroup var server: ClientOptions
+    @Argument(help: "The run.") var runID: String
+    @Option(name: .long, help: "md, html or json.") var format: String = "md"
+    @Option(name: [.short, .long], help: "Folder to write the report and reproduce.sh into (default: runbook-<run>).")
+    var output: String?
+
+    func validate() throws {
+        guard ["md", "html", "json"].contains(format) else { throw ValidationError("--format must be md, html or json.") }
+    }
+
+    func run() async throws {
+        let book = try await runRepro { try await Runbook(client: server.client).build(runID) }
+        let dir = output ?? "runbook-\(runID.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let report: String
+        switch format {
+        case "html": report = book.html
+        case "json": report = book.json.jsonString
+        default: report = book.markdown
+        }
+        let reportPath = "\(dir)/runbook.\(format)"
+        let scriptPath = "\(dir)/reproduce.sh"
+        try Data(report.utf8).write(to: URL(fileURLWithPath: reportPath))
+        try Data(book.script.utf8).write(to: URL(fileURLWithPath: scriptPath))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: scriptPath)
+        print("wrote \(reportPath) and \(scriptPath)")
+    }
+}
+
+struct LineageCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lineage",
+        abstract: "Walk lineage from an entity: data → runs → logged models → model versions → aliases, both ways.",
+        discussion: "ENTITY is run:ID, dataset:DIGEST, logged_model:ID, model_version:NAME/N, alias:NAME@ALIAS or registered_model:NAME. A bare run id is taken as run:ID.")
+
+    @OptionGroup var server: ClientOptions
+    @Argument(help: "The entity to start from.") var entity: String
+    @Option(name: .long, help: "How many steps to walk each way.") var depth: Int = 10
+    @Option(name: .long, help: "text or json.") var format: String = "text"
+
+    func run() async throws {
+        let e = entity.contains(":") ? entity : "run:\(entity)"
+        let r = try await runClient {
+            try await server.client.call(.GET, "/api/reprise/v1/lineage", query: [("entity", e), ("depth", String(depth))])
+        }
+        guard let g = r["lineage"] else { return }
+        if format == "json" {
+            print(g.jsonString)
+            return
+        }
+        var labels: [String: String] = [:]
+        if case .array(let nodes)? = g["nodes"] {
+            for n in nodes {
+                let key = "\(n["type"]?.stringValue ?? ""):\(n["id"]?.stringValue ?? "")"
+                labels[key] = n["label"]?.stringValue ?? ""
+            }
+        }
+        func show(_ k: String) -> String { labels[k].map { $0.isEmpty || k.hasSuffix($0) ? k : "\(k) (\($0))" } ?? k }
+        print("lineage of \(show(g["root"]?.stringValue ?? e))")
+        if case .array(let edges)? = g["edges"] {
+            for edge in edges {
+                print("  \(show(edge["from"]?.stringValue ?? "")) --\(edge["relation"]?.stringValue ?? "")--> \(show(edge["to"]?.stringValue ?? ""))")
+            }
+        }
+    }
+}
+
+struct ArtifactsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "artifacts", abstract: "Read a run's artifacts.", subcommands: [Get.self])
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write one artifact of a run to standard output (or -o FILE).")
+        @OptionGroup var server: ClientOptions
+        @Argument(help: "The run.") var runID: String
+        @Argument(help: "The artifact's path inside the run, e.g. reprise/passport.json.") var path: String
+        @Option(name: [.short, .long], help: "Write to this file instead of standard output.") var output: String?
+
+        func run() async throws {
+            let data = try await runClient { () -> Data in
+                let run = try await server.client.getRun(id: runID)
+                let uri = run["run"]?["info"]?["artifact_uri"]?.stringValue ?? ""
+                guard let data = try await server.client.downloadArtifact(artifactURI: uri, relative: path) else {
+                    throw RepriseError.notFound("Run \(runID) has no artifact \(path).")
+                }
+                return data
+            }
+            if let output {
+                try data.write(to: URL(fileURLWithPath: output))
+            } else {
+                FileHandle.standardOutput.write(data)
+            }
+        }
+    }
+}
