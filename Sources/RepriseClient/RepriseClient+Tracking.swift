@@ -52,13 +52,15 @@ extension RepriseClient {
             body: ["run_id": .string(runID), "status": .string(status.rawValue), "end_time": .int(endTime)])
     }
 
-    /// Runs matching `filter`, newest first (one page).
-    public func searchRuns(experimentIDs: [String], filter: String, maxResults: Int = 100) async throws -> [JSONValue] {
+    /// Runs matching `filter` (one page), newest first unless `orderBy` says otherwise.
+    public func searchRuns(experimentIDs: [String], filter: String, maxResults: Int = 100, orderBy: String = "attributes.start_time DESC")
+        async throws -> [JSONValue]
+    {
         let r = try await call(
             .POST, "/api/2.0/mlflow/runs/search",
             body: [
                 "experiment_ids": .array(experimentIDs.map(JSONValue.string)), "filter": .string(filter),
-                "max_results": .int(Int64(maxResults)), "order_by": ["attributes.start_time DESC"],
+                "max_results": .int(Int64(maxResults)), "order_by": [.string(orderBy)],
             ])
         if case .array(let runs)? = r["runs"] { return runs }
         return []

@@ -157,11 +157,12 @@ public struct RunExecutor: Sendable {
         return out
     }
 
-    /// Finished runs in the experiment with the same inputs fingerprint.
+    /// Finished runs in the experiment with the same inputs fingerprint, oldest first.
     public func duplicates(experimentID: String, fingerprint: String) async throws -> [JSONValue] {
         try await client.searchRuns(
             experimentIDs: [experimentID],
-            filter: "tags.\"\(PassportTag.inputsFingerprint)\" = '\(fingerprint)' and attributes.status = 'FINISHED'", maxResults: 5)
+            filter: "tags.\"\(PassportTag.inputsFingerprint)\" = '\(fingerprint)' and attributes.status = 'FINISHED'", maxResults: 5,
+            orderBy: "attributes.start_time ASC")
     }
 
     public func execute(_ spec: RunSpec) async throws -> RunOutcome {
