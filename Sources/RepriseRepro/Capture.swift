@@ -168,11 +168,7 @@ public struct EnvironmentInfo: Sendable {
 
         var gpu = ""
         if let r = Shell.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]), r.ok {
-            gpu = r.text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "; ")
-            if let full = Shell.run(["nvidia-smi"]), let range = full.text.range(of: "CUDA Version: ") {
-                let rest = full.text[range.upperBound...]
-                gpu += "; CUDA " + rest.prefix { !$0.isWhitespace && $0 != "|" }
-            }
+            gpu = describeGPUs(query: r.text, banner: Shell.run(["nvidia-smi"])?.text ?? "")
         }
         var container = env["REPRISE_CONTAINER_IMAGE"] ?? ""
         if container.isEmpty, FileManager.default.fileExists(atPath: "/.dockerenv") { container = "docker (image digest unknown)" }
@@ -200,6 +196,18 @@ public struct EnvironmentInfo: Sendable {
             os: pretty ?? field(u.sysname), kernel: "\(field(u.sysname)) \(field(u.release))", arch: field(u.machine), cpu: cpu,
             cpuCount: ProcessInfo.processInfo.activeProcessorCount, memoryBytes: ProcessInfo.processInfo.physicalMemory, gpu: gpu,
             container: container, python: python, locks: locks)
+    }
+
+    /// One line for the GPUs from `nvidia-smi --query-gpu=name,driver_version,memory.total
+    /// --format=csv,noheader` and the CUDA version from its banner, e.g.
+    /// `NVIDIA H200, 570.124.06, 143771 MiB; CUDA 12.8`.
+    public static func describeGPUs(query: String, banner: String) -> String {
+        var gpu = query.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
+        if let range = banner.range(of: "CUDA Version: ") {
+            let version = banner[range.upperBound...].prefix { !$0.isWhitespace && $0 != "|" }
+            if !version.isEmpty { gpu += (gpu.isEmpty ? "" : "; ") + "CUDA " + version }
+        }
+        return gpu
     }
 
     /// `name==version` lines of a pip freeze (or requirements) text.

@@ -7,7 +7,7 @@ enum OpenAPIDocument {
       "info": {
         "title": "Reprise extension API",
         "version": "1",
-        "description": "Governance beside the MLflow protocol: protected aliases, approvals, rollback, the audit trail. The caller is named by the X-Reprise-Actor header (or HTTP Basic user name) and is recorded as unauthenticated until authentication lands. Errors use MLflow's envelope {error_code, message}."
+        "description": "Beside the MLflow protocol: protected aliases, approvals, rollback, the audit trail, webhook delivery logs, experiment policies, reproduction verdicts and lineage. The caller is named by the X-Reprise-Actor header (or HTTP Basic user name) and is recorded as unauthenticated until authentication lands. Errors use MLflow's envelope {error_code, message}."
       },
       "paths": {
         "/api/reprise/v1/alias-policies": {
@@ -48,6 +48,34 @@ enum OpenAPIDocument {
           "post": {"summary": "Cancel (requester or approver)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rationale"}}}},
                    "responses": {"200": {"description": "{approval_request}"}}}
+        },
+        "/api/reprise/v1/experiments/{id}/policy": {
+          "get": {"summary": "The experiment's policy: required passport fields and mode", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                  "responses": {"200": {"description": "{policy}"}, "404": {"description": "no policy"}}},
+          "put": {"summary": "Set it. strict refuses runs missing a field at creation and at finish (FINISHED only); soft tags them reprise.compliant=false",
+                  "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                  "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "mode": {"enum": ["strict", "soft"]},
+                    "required": {"type": "array", "items": {"enum": ["code", "data", "environment", "seed", "owner", "purpose", "command", "baseline"]}},
+                    "refuse_dirty": {"type": "boolean"}, "refuse_duplicates": {"type": "boolean"}}}}}},
+                  "responses": {"200": {"description": "{policy}"}, "400": {"description": "unknown field or mode"}}},
+          "delete": {"summary": "Remove it", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                     "responses": {"200": {"description": "{}"}, "404": {"description": "no policy"}}}
+        },
+        "/api/reprise/v1/reproductions": {
+          "post": {"summary": "Record a reproduction verdict; tags both runs (reprise.reproduction.*), even a sealed original",
+                   "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["original_run_id", "verdict"], "properties": {
+                     "original_run_id": {"type": "string"}, "rerun_run_id": {"type": "string"}, "verdict": {"enum": ["REPRODUCED", "DIVERGED", "INCOMPLETE"]},
+                     "summary": {"type": "string"}, "details": {"type": "object"}}}}}},
+                   "responses": {"200": {"description": "{reproduction}"}, "404": {"description": "unknown run"}}},
+          "get": {"summary": "Reproductions of (or by) a run, newest first", "parameters": [{"name": "run_id", "in": "query", "required": true, "schema": {"type": "string"}}],
+                  "responses": {"200": {"description": "{reproductions: [Reproduction]}"}}}
+        },
+        "/api/reprise/v1/lineage": {
+          "get": {"summary": "Lineage graph from an entity, upstream and downstream: dataset -> run -> logged_model -> model_version -> alias; parent/child runs and reproductions one hop away",
+                  "parameters": [{"name": "entity", "in": "query", "required": true, "schema": {"type": "string"}, "description": "run:ID, dataset:DIGEST, logged_model:ID, model_version:NAME/N, alias:NAME@ALIAS or registered_model:NAME"},
+                    {"name": "depth", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 20}}],
+                  "responses": {"200": {"description": "{lineage: {root, nodes: [{type, id, label}], edges: [{from, to, relation}]}}"}, "404": {"description": "unknown entity"}}}
         },
         "/api/reprise/v1/webhooks/{id}/deliveries": {
           "get": {"summary": "A webhook's deliveries, newest first: state (PENDING, DELIVERED, FAILED), attempts, last response status or error, payload. Finished deliveries are kept 7 days.",

@@ -120,3 +120,29 @@ struct ArtifactsCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct HashCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hash",
+        abstract: "Print the content digest `reprise run --data` records for a file or folder (no server needed).",
+        discussion: "The digest is the SHA-256 of the manifest: one line `<sha256>  <size>  <path>` per file, sorted bytewise by path, after the header reprise-manifest-v1.")
+
+    @Argument(help: "Files or folders.") var paths: [String]
+    @Option(name: .long, help: "Also write the manifest of the (single) input to this file.") var manifest: String?
+    @Flag(name: .long, help: "No progress bar.") var quiet = false
+
+    func run() async throws {
+        let cwd = FileManager.default.currentDirectoryPath
+        for path in paths {
+            let d: DataDigest
+            do {
+                d = try await DataHasher.hash(path: path, workingDirectory: cwd, progress: ProgressReporter(enabled: !quiet))
+            } catch let e as DataHashError {
+                FileHandle.standardError.write(Data("error: \(e.description)\n".utf8))
+                throw ExitCode.failure
+            }
+            print("\(d.root)  \(d.files) files  \(d.bytes) bytes  \(path)")
+            if let manifest { try Data(d.manifestText.utf8).write(to: URL(fileURLWithPath: manifest)) }
+        }
+    }
+}

@@ -113,6 +113,13 @@ struct HashingTests {
         if Shell.which("python3") != nil { #expect(env.python.hasPrefix("CPython 3.") || env.python.hasPrefix("PyPy")) }
         #expect(
             EnvironmentInfo.packageChanges(old: "a==1\nb==2\nc==3\n", new: "a==1\nb==2.1\nd==4\n") == ["~ b 2 -> 2.1", "- c 3", "+ d 4"])
+        // nvidia-smi's output format (this machine has no GPU; the device check covers a real one).
+        let banner = "| NVIDIA-SMI 570.124.06             Driver Version: 570.124.06     CUDA Version: 12.8     |"
+        #expect(
+            EnvironmentInfo.describeGPUs(query: "NVIDIA H200, 570.124.06, 143771 MiB\nNVIDIA H200, 570.124.06, 143771 MiB\n", banner: banner)
+                == "NVIDIA H200, 570.124.06, 143771 MiB; NVIDIA H200, 570.124.06, 143771 MiB; CUDA 12.8")
+        #expect(EnvironmentInfo.describeGPUs(query: "", banner: "") == "")
+        if Shell.which("nvidia-smi") == nil { #expect(env.gpu.isEmpty, "no GPU here, none recorded") }
         #expect(CodeState.stripCredentials("https://user:tok@github.com/o/r.git") == "https://github.com/o/r.git")
         #expect(CodeState.stripCredentials("git@github.com:o/r.git") == "git@github.com:o/r.git")
     }
