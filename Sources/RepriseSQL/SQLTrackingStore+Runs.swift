@@ -557,6 +557,21 @@ extension SQLTrackingStore {
             load: Self.loadRuns)
     }
 
+    public func experimentActivity(experimentIDs: [String]) async throws -> [String: (runs: Int, lastActivity: Int64)] {
+        let ids = experimentIDs.compactMap { Int64($0) }
+        if ids.isEmpty { return [:] }
+        return try await driver.read { db in
+            var out: [String: (runs: Int, lastActivity: Int64)] = [:]
+            for row in try db.query(
+                "SELECT experiment_id, COUNT(*), MAX(COALESCE(end_time, start_time)) FROM runs WHERE lifecycle_stage = 'active' AND experiment_id IN (\(placeholders(ids.count))) GROUP BY experiment_id",
+                ids.map { .int($0) })
+            {
+                out[row.string(0)] = (Int(row.int(1)), row.int(2))
+            }
+            return out
+        }
+    }
+
     public func searchDatasets(experimentIDs: [String]) async throws -> [DatasetSummary] {
         let ids = try experimentIDs.map { try Validation.validateExperimentID($0) }
         if ids.isEmpty { return [] }

@@ -110,6 +110,7 @@ public final class RepriseAPI: Sendable {
         registerGovernance()
         registerWebhooks()
         registerRepro()
+        registerUI()
     }
 
     func route(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {

@@ -1,0 +1,161 @@
+import Foundation
+
+/// Charts drawn on the server as SVG: no JavaScript needed to see them; each point carries a
+/// `<title>` with its exact value, shown on hover.
+enum SVGChart {
+    static let palette = ["#2457c5", "#d1495b", "#17803d", "#9a6700", "#7b3fbf", "#00798c", "#c25400", "#5b6574"]
+
+    struct Series {
+        var label: String
+        var points: [(x: Double, y: Double)]
+    }
+
+    /// Keeps at most `limit` points, choosing per bucket the first, the minimum and the maximum, so
+    /// spikes survive; the values kept are exact.
+    static func downsample(_ pts: [(x: Double, y: Double)], limit: Int) -> [(x: Double, y: Double)] {
+        guard pts.count > limit, limit >= 3 else { return pts }
+        let buckets = limit / 3
+        var out: [(x: Double, y: Double)] = []
+        let size = Double(pts.count) / Double(buckets)
+        for b in 0..<buckets {
+            let lo = Int(Double(b) * size)
+            let hi = min(pts.count, Int(Double(b + 1) * size))
+            guard lo < hi else { continue }
+            let slice = pts[lo..<hi]
+            var keep = [lo]
+            if let mn = slice.indices.min(by: { pts[$0].y < pts[$1].y }) { keep.append(mn) }
+            if let mx = slice.indices.max(by: { pts[$0].y < pts[$1].y }) { keep.append(mx) }
+            for i in Set(keep).sorted() { out.append(pts[i]) }
+        }
+        if let last = pts.last, out.last.map({ $0.x != last.x || $0.y != last.y }) ?? true { out.append(last) }
+        return out
+    }
+
+    static func fmt(_ v: Double) -> String { HTML.number(v) }
+
+    /// A line chart of one or more series over steps. `total` is how many points the data had.
+    static func lines(_ title: String, _ series: [Series], width: Int = 440, height: Int = 230, xLabel: String = "step") -> String {
+        let all = series.flatMap(\.points).filter { $0.y.isFinite }
+        let count = series.reduce(0) { $0 + $1.points.count }
+        let head = "<figure class=\"card\" data-chart=\"\(HTML.esc(title))\" data-points=\"\(count)\"><figcaption><strong>\(HTML.esc(title))</strong></figcaption>"
+        guard let minX0 = all.map(\.x).min(), let maxX0 = all.map(\.x).max(), let minY0 = all.map(\.y).min(), let maxY0 = all.map(\.y).max()
+        else { return head + "<p class=\"muted\">no finite values</p></figure>" }
+        let (minX, maxX) = minX0 == maxX0 ? (minX0 - 1, maxX0 + 1) : (minX0, maxX0)
+        let pad = (maxY0 - minY0) * 0.05
+        let (minY, maxY) = minY0 == maxY0 ? (minY0 - 1, maxY0 + 1) : (minY0 - pad, maxY0 + pad)
+        let l = 52.0, r = 10.0, t = 10.0, b = 34.0
+        let w = Double(width) - l - r, h = Double(height) - t - b
+        func px(_ x: Double) -> Double { l + (x - minX) / (maxX - minX) * w }
+        func py(_ y: Double) -> Double { t + (1 - (y - minY) / (maxY - minY)) * h }
+        var svg = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"\(HTML.esc(title)) by \(xLabel)\">"
+        svg += "<rect x=\"\(l)\" y=\"\(t)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"currentColor\" stroke-opacity=\".2\"/>"
+        for frac in [0.0, 0.5, 1.0] {
+            let y = minY + (maxY - minY) * frac
+            svg += "<text x=\"\(l - 4)\" y=\"\(py(y) + 4)\" text-anchor=\"end\">\(HTML.esc(fmt(y)))</text>"
+            let x = minX + (maxX - minX) * frac
+            svg += "<text x=\"\(px(x))\" y=\"\(Double(height) - 18)\" text-anchor=\"middle\">\(HTML.esc(fmt(x)))</text>"
+        }
+        svg += "<text x=\"\(l + w / 2)\" y=\"\(Double(height) - 4)\" text-anchor=\"middle\">\(HTML.esc(xLabel))</text>"
+        for (i, s) in series.enumerated() {
+            let color = palette[i % palette.count]
+            let pts = downsample(s.points.filter { $0.y.isFinite }, limit: 600)
+            let path = pts.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
+            svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(path)\"><title>\(HTML.esc(s.label))</title></polyline>"
+            if pts.count <= 200 {
+                for p in pts {
+                    svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" ", px(p.x), py(p.y)) + "fill=\"\(color)\">"
+                    svg += "<title>\(HTML.esc(s.label)) \(xLabel) \(fmt(p.x)): \(HTML.esc(String(p.y)))</title></circle>"
+                }
+            }
+        }
+        svg += "</svg>"
+        var legend = ""
+        if series.count > 1 {
+            legend = "<p>" + series.enumerated().map { i, s in
+                "<span style=\"color:\(palette[i % palette.count])\">■</span> \(HTML.esc(s.label))"
+            }.joined(separator: " &nbsp; ") + "</p>"
+        }
+        return head + svg + legend + "</figure>"
+    }
+
+    /// A scatter of runs by two columns.
+    static func scatter(xName: String, yName: String, _ points: [(label: String, x: Double, y: Double)], width: Int = 460, height: Int = 300) -> String {
+        let finite = points.filter { $0.x.isFinite && $0.y.isFinite }
+        let head = "<figure class=\"card\" data-chart=\"scatter\" data-points=\"\(finite.count)\"><figcaption><strong>\(HTML.esc(yName)) against \(HTML.esc(xName))</strong></figcaption>"
+        guard let minX0 = finite.map(\.x).min(), let maxX0 = finite.map(\.x).max(), let minY0 = finite.map(\.y).min(), let maxY0 = finite.map(\.y).max()
+        else { return head + "<p class=\"muted\">no runs have both values</p></figure>" }
+        let (minX, maxX) = minX0 == maxX0 ? (minX0 - 1, maxX0 + 1) : (minX0, maxX0)
+        let (minY, maxY) = minY0 == maxY0 ? (minY0 - 1, maxY0 + 1) : (minY0, maxY0)
+        let l = 56.0, r = 12.0, t = 12.0, b = 36.0
+        let w = Double(width) - l - r, h = Double(height) - t - b
+        func px(_ x: Double) -> Double { l + (x - minX) / (maxX - minX) * w }
+        func py(_ y: Double) -> Double { t + (1 - (y - minY) / (maxY - minY)) * h }
+        var svg = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"scatter of \(HTML.esc(yName)) against \(HTML.esc(xName))\">"
+        svg += "<rect x=\"\(l)\" y=\"\(t)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"currentColor\" stroke-opacity=\".2\"/>"
+        svg += "<text x=\"\(l - 4)\" y=\"\(t + 8)\" text-anchor=\"end\">\(HTML.esc(fmt(maxY)))</text><text x=\"\(l - 4)\" y=\"\(t + h)\" text-anchor=\"end\">\(HTML.esc(fmt(minY)))</text>"
+        svg += "<text x=\"\(l)\" y=\"\(Double(height) - 20)\">\(HTML.esc(fmt(minX)))</text><text x=\"\(l + w)\" y=\"\(Double(height) - 20)\" text-anchor=\"end\">\(HTML.esc(fmt(maxX)))</text>"
+        svg += "<text x=\"\(l + w / 2)\" y=\"\(Double(height) - 4)\" text-anchor=\"middle\">\(HTML.esc(xName))</text>"
+        for (i, p) in finite.enumerated() {
+            svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" ", px(p.x), py(p.y)) + "fill=\"\(palette[i % palette.count])\" fill-opacity=\".8\">"
+            svg += "<title>\(HTML.esc(p.label)): \(HTML.esc(xName))=\(fmt(p.x)), \(HTML.esc(yName))=\(fmt(p.y))</title></circle>"
+        }
+        return head + svg + "</svg></figure>"
+    }
+
+    /// Parallel coordinates: one vertical axis per column, one line per run.
+    static func parallel(_ columns: [String], _ runs: [(label: String, values: [Double?])], width: Int = 720, height: Int = 280) -> String {
+        let head = "<figure class=\"card\" data-chart=\"parallel\" data-points=\"\(runs.count)\"><figcaption><strong>Parallel coordinates</strong></figcaption>"
+        guard columns.count >= 2, !runs.isEmpty else { return head + "<p class=\"muted\">choose at least two columns</p></figure>" }
+        let l = 40.0, r = 40.0, t = 24.0, b = 30.0
+        let w = Double(width) - l - r, h = Double(height) - t - b
+        var ranges: [(Double, Double)] = []
+        for c in columns.indices {
+            let vs = runs.compactMap { $0.values[c] }.filter(\.isFinite)
+            let lo = vs.min() ?? 0, hi = vs.max() ?? 1
+            ranges.append(lo == hi ? (lo - 1, hi + 1) : (lo, hi))
+        }
+        func ax(_ c: Int) -> Double { l + w * Double(c) / Double(columns.count - 1) }
+        func ay(_ c: Int, _ v: Double) -> Double { t + (1 - (v - ranges[c].0) / (ranges[c].1 - ranges[c].0)) * h }
+        var svg = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"parallel coordinates\">"
+        for (c, name) in columns.enumerated() {
+            svg += "<line x1=\"\(ax(c))\" y1=\"\(t)\" x2=\"\(ax(c))\" y2=\"\(t + h)\" stroke=\"currentColor\" stroke-opacity=\".35\"/>"
+            svg += "<text x=\"\(ax(c))\" y=\"\(t - 8)\" text-anchor=\"middle\">\(HTML.esc(name))</text>"
+            svg += "<text x=\"\(ax(c))\" y=\"\(t + h + 14)\" text-anchor=\"middle\">\(HTML.esc(fmt(ranges[c].0)))–\(HTML.esc(fmt(ranges[c].1)))</text>"
+        }
+        for (i, run) in runs.enumerated() {
+            let pts = run.values.enumerated().compactMap { c, v in v.flatMap { $0.isFinite ? String(format: "%.1f,%.1f", ax(c), ay(c, $0)) : nil } }
+            svg += "<polyline fill=\"none\" stroke=\"\(palette[i % palette.count])\" stroke-width=\"1.6\" points=\"\(pts.joined(separator: " "))\"><title>\(HTML.esc(run.label))</title></polyline>"
+        }
+        return head + svg + "</svg></figure>"
+    }
+
+    /// A small left-to-right graph of lineage: one column per node type, edges as lines.
+    static func lineage(_ nodes: [(key: String, type: String, label: String, href: String?)], _ edges: [(String, String, String)]) -> String {
+        let order = ["dataset", "run", "logged_model", "model_version", "alias", "registered_model"]
+        var columns: [String: [Int]] = [:]
+        for (i, n) in nodes.enumerated() { columns[n.type, default: []].append(i) }
+        let used = order.filter { columns[$0] != nil }
+        let colW = 210.0, rowH = 46.0
+        let height = Int(Double(max(1, columns.values.map(\.count).max() ?? 1)) * rowH + 40)
+        let width = Int(Double(max(1, used.count)) * colW + 20)
+        var pos: [String: (Double, Double)] = [:]
+        for (ci, type) in used.enumerated() {
+            for (ri, ni) in (columns[type] ?? []).enumerated() { pos[nodes[ni].key] = (10 + Double(ci) * colW, 30 + Double(ri) * rowH) }
+        }
+        var svg = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"lineage graph\" data-chart=\"lineage\" data-points=\"\(nodes.count)\">"
+        for (ci, type) in used.enumerated() { svg += "<text x=\"\(10 + Double(ci) * colW)\" y=\"14\">\(HTML.esc(type.replacingOccurrences(of: "_", with: " ")))</text>" }
+        for (from, to, relation) in edges {
+            guard let a = pos[from], let b = pos[to] else { continue }
+            svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"currentColor\" stroke-opacity=\".45\">", a.0 + 170, a.1 + 12, b.0, b.1 + 12)
+            svg += "<title>\(HTML.esc(relation))</title></line>"
+        }
+        for n in nodes {
+            guard let p = pos[n.key] else { continue }
+            let box = String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"170\" height=\"24\" rx=\"4\" fill=\"none\" stroke=\"currentColor\" stroke-opacity=\".6\"/>", p.0, p.1)
+            let label = n.label.count > 26 ? String(n.label.prefix(25)) + "…" : n.label
+            let text = String(format: "<text x=\"%.1f\" y=\"%.1f\">", p.0 + 6, p.1 + 16) + HTML.esc(label) + "<title>\(HTML.esc(n.key))</title></text>"
+            svg += n.href.map { "<a href=\"\(HTML.esc($0))\">\(box)\(text)</a>" } ?? box + text
+        }
+        return svg + "</svg>"
+    }
+}

@@ -1,0 +1,728 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RepriseArtifacts
+import RepriseCore
+
+/// The web UI under `/ui/`: server-rendered pages over the same stores as the API.
+extension RepriseAPI {
+    typealias Page = (title: String, body: String)
+
+    static let csrfCookie = "reprise_csrf"
+    static let actorCookie = "reprise_actor"
+
+    static func cookies(_ request: Request) -> [String: String] {
+        var out: [String: String] = [:]
+        for header in request.headers[values: .cookie] {
+            for part in header.split(separator: ";") {
+                let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if kv.count == 2 { out[kv[0]] = kv[1] }
+            }
+        }
+        return out
+    }
+
+    /// `a=b&c=d` as sent by HTML forms.
+    static func parseForm(_ body: String) -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        for pair in body.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ") }
+            let k = kv[0].removingPercentEncoding ?? kv[0]
+            let v = kv.count > 1 ? (kv[1].removingPercentEncoding ?? kv[1]) : ""
+            out[k, default: []].append(v)
+        }
+        return out
+    }
+
+    static func htmlResponse(_ html: String, status: HTTPResponse.Status = .ok, csrf: String? = nil) -> Response {
+        var headers: HTTPFields = [
+            .contentType: "text/html; charset=utf-8",
+            .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            .xContentTypeOptions: "nosniff", .cacheControl: "no-store",
+        ]
+        headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
+        if let csrf { headers[.setCookie] = "\(csrfCookie)=\(csrf); Path=/; SameSite=Strict; HttpOnly" }
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+
+    /// Wraps a page handler: HTML errors instead of JSON, and a CSRF cookie for the forms.
+    func uiPage(_ build: @escaping @Sendable (Call, String) async throws -> Page) -> Handler {
+        let base = config.staticPrefix
+        return { call in
+            let existing = Self.cookies(call.request)[Self.csrfCookie]
+            let token = existing.flatMap { $0.count == 32 ? $0 : nil } ?? UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            do {
+                let page = try await build(call, token)
+                return Self.htmlResponse(HTML.page(page.title, base: base, body: page.body), csrf: existing == token ? nil : token)
+            } catch let csv as CSVExport {
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"runs.csv\"", .cacheControl: "no-store"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: csv.text)))
+            } catch let e as RepriseError {
+                let status = HTTPResponse.Status(code: e.code.httpStatus)
+                let body = "<h1>\(status.code == 404 ? "Not found" : "Cannot show this page")</h1><p class=\"error\">\(HTML.esc(e.message))</p><p><a href=\"\(base)/ui/\">Back to experiments</a></p>"
+                return Self.htmlResponse(HTML.page("Error", base: base, body: body), status: status, csrf: existing == token ? nil : token)
+            }
+        }
+    }
+
+    /// Wraps a form handler: checks the CSRF token (cookie and field must match, and a browser's
+    /// Origin must be this server), runs the change as the actor the form names, then redirects.
+    func uiForm(_ act: @escaping @Sendable (Call, [String: [String]]) async throws -> String) -> Handler {
+        let base = config.staticPrefix
+        return { call in
+            var collected = ByteBuffer()
+            for try await chunk in call.request.body {
+                if collected.readableBytes + chunk.readableBytes > 1 << 20 {
+                    return Self.htmlResponse(HTML.page("Error", base: base, body: "<p class=\"error\">Form too large.</p>"), status: .contentTooLarge)
+                }
+                var c = chunk
+                collected.writeBuffer(&c)
+            }
+            let form = Self.parseForm(String(buffer: collected))
+            let cookie = Self.cookies(call.request)[Self.csrfCookie]
+            let origin = call.request.headers[.origin]
+            let host = call.request.headers[HTTPField.Name("Host")!] ?? call.request.head.authority ?? ""
+            let sameOrigin = origin.map { o in o == "null" ? false : (o.split(separator: "/").last.map(String.init) == host) } ?? true
+            guard let cookie, cookie.count == 32, form["csrf"]?.first == cookie, sameOrigin else {
+                let body = "<h1>Refused</h1><p class=\"error\">This form was not sent from a page of this server (its security token is missing or does not match). Reload the page and try again.</p>"
+                return Self.htmlResponse(HTML.page("Refused", base: base, body: body), status: .forbidden)
+            }
+            let actor = (form["actor"]?.first ?? "").trimmingCharacters(in: .whitespaces)
+            let context = WriteContext(
+                actor: actor.isEmpty ? WriteContext.current.actor : String(actor.prefix(200)), authenticated: false,
+                requestID: WriteContext.current.requestID)
+            do {
+                let location = try await WriteContext.$current.withValue(context) { try await act(call, form) }
+                var response = Self.redirect(base + location)
+                if !actor.isEmpty, let encoded = actor.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
+                    response.headers[.setCookie] = "\(Self.actorCookie)=\(encoded); Path=/; SameSite=Strict; HttpOnly"
+                }
+                return response
+            } catch let e as RepriseError {
+                let back = call.request.headers[.referer].map { "<p><a href=\"\(HTML.esc($0))\">Back</a></p>" } ?? ""
+                return Self.htmlResponse(
+                    HTML.page("Error", base: base, body: "<h1>Not done</h1><p class=\"error\">\(HTML.esc(e.message))</p>\(back)"),
+                    status: HTTPResponse.Status(code: e.code.httpStatus))
+            }
+        }
+    }
+
+    static func hidden(_ csrf: String) -> String { "<input type=\"hidden\" name=\"csrf\" value=\"\(HTML.esc(csrf))\">" }
+
+    static func actorField(_ call: Call) -> String {
+        let known = cookies(call.request)[actorCookie].flatMap { $0.removingPercentEncoding } ?? ""
+        return "<label>You are <input type=\"text\" name=\"actor\" required maxlength=\"200\" value=\"\(HTML.esc(known))\" placeholder=\"your name\"></label>"
+    }
+
+    func registerUI() {
+        let store = self.store
+        let registry = self.registry
+        let governance = self.governance
+        let repro = self.repro
+        let artifacts = self.artifacts
+        let base = config.staticPrefix
+
+        route(.get, "/") { _ in Self.redirect(base + "/ui/") }
+        route(.get, "/ui") { _ in Self.redirect(base + "/ui/") }
+        route(.get, "/ui/static/app.js") { _ in
+            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=3600"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: UIScript.js)))
+        }
+
+        // MARK: Experiments
+        route(.get, "/ui/", uiPage { call, csrf in
+            let search = call.query["q"]?.first ?? ""
+            let view = call.query["view"]?.first == "deleted" ? ViewType.deletedOnly : .activeOnly
+            let filter = search.isEmpty ? nil : "name LIKE '%\(search.replacingOccurrences(of: "'", with: "''"))%'"
+            let page = try await store.searchExperiments(
+                ExperimentSearchQuery(filter: filter, orderBy: ["last_update_time DESC"], viewType: view, maxResults: 1000, pageToken: nil))
+            let activity = try await store.experimentActivity(experimentIDs: page.items.map(\.experimentID))
+            let rows = page.items.map { e -> [String] in
+                let a = activity[e.experimentID]
+                return [
+                    "<a href=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))\">\(HTML.esc(e.name))</a>", HTML.esc(e.experimentID),
+                    "\(a?.runs ?? 0)", HTML.time(a?.lastActivity ?? e.lastUpdateTime),
+                ]
+            }
+            var body = "<h1>Experiments</h1>"
+            body += "<form method=\"get\" action=\"\(base)/ui/\" role=\"search\"><label>Find <input type=\"search\" name=\"q\" value=\"\(HTML.esc(search))\" placeholder=\"name contains…\"></label> <button>Search</button></form>"
+            body += rows.isEmpty ? "<p class=\"muted\">No experiments match.</p>" : HTML.table(["Name", "ID", "Runs", "Last activity"], rows)
+            body += "<h2>New experiment</h2><form method=\"post\" action=\"\(base)/ui/experiments\">\(Self.hidden(csrf))<label>Name <input type=\"text\" name=\"name\" required maxlength=\"500\"></label> \(Self.actorField(call)) <button>Create</button></form>"
+            return ("Experiments", body)
+        })
+        route(.post, "/ui/experiments", uiForm { _, form in
+            let id = try await store.createExperiment(name: form["name"]?.first ?? "", artifactLocation: nil, tags: [])
+            return "/ui/experiments/\(HTML.q(id))"
+        })
+
+        // /ui/experiments/{id}  |  POST {id}/rename  |  POST {id}/delete
+        routePrefix(.get, "/ui/experiments/", uiPage { call, csrf in
+            let id = Validation.percentDecode(call.rest) ?? call.rest
+            return try await Self.runsPage(call, csrf: csrf, experimentIDs: [id], store: store, base: base)
+        })
+        routePrefix(.post, "/ui/experiments/", uiForm { call, form in
+            let parts = call.rest.split(separator: "/").map(String.init)
+            guard parts.count == 2 else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
+            switch parts[1] {
+            case "rename":
+                try await store.renameExperiment(id: parts[0], newName: form["name"]?.first ?? "")
+                return "/ui/experiments/\(HTML.q(parts[0]))"
+            case "delete":
+                try await store.deleteExperiment(id: parts[0])
+                return "/ui/"
+            default: throw RepriseError(.endpointNotFound, "No page at \(call.path).")
+            }
+        })
+        // Runs of several experiments: /ui/runs?experiments=1,2
+        route(.get, "/ui/runs", uiPage { call, csrf in
+            let ids = (call.query["experiments"]?.first ?? "").split(separator: ",").map(String.init)
+            return try await Self.runsPage(call, csrf: csrf, experimentIDs: ids, store: store, base: base)
+        })
+
+        // MARK: Run page
+        routePrefix(.get, "/ui/runs/", uiPage { call, csrf in
+            let parts = call.rest.split(separator: "/").map(String.init)
+            guard let id = parts.first else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
+            if parts.count == 2 && parts[1] == "artifacts" {
+                return try await Self.artifactPage(call, runID: id, store: store, artifacts: artifacts, base: base)
+            }
+            return try await Self.runPage(call, csrf: csrf, runID: id, store: store, repro: repro, base: base)
+        })
+        routePrefix(.post, "/ui/runs/", uiForm { call, form in
+            let parts = call.rest.split(separator: "/").map(String.init)
+            guard parts.count == 2, parts[1] == "note" else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
+            try await store.logBatch(
+                runID: parts[0], metrics: [], params: [], tags: [KeyValue("mlflow.note.content", form["note"]?.first ?? "")],
+                conflictStyle: .batch)
+            return "/ui/runs/\(HTML.q(parts[0]))"
+        })
+
+        // MARK: Compare
+        route(.get, "/ui/compare", uiPage { call, _ in
+            try await Self.comparePage(call, store: store, base: base)
+        })
+
+        // MARK: Registry
+        route(.get, "/ui/models", uiPage { call, _ in
+            let page = try await registry.searchRegisteredModels(
+                try RegisteredModelSearchQuery(filter: nil, orderBy: ["name ASC"], maxResults: 1000, pageToken: nil))
+            let rows = page.items.map { m -> [String] in
+                [
+                    "<a href=\"\(base)/ui/models/\(HTML.q(m.name))\">\(HTML.esc(m.name))</a>",
+                    m.latestVersions.map { "v\($0.version) (\(HTML.esc($0.currentStage)))" }.joined(separator: ", "),
+                    m.aliases.map { "<code>@\(HTML.esc($0.0))</code> → v\($0.1)" }.joined(separator: ", "), HTML.time(m.lastUpdatedTime),
+                    HTML.esc(m.description),
+                ]
+            }
+            return ("Models", "<h1>Registered models</h1>" + (rows.isEmpty ? "<p class=\"muted\">No registered models yet.</p>"
+                : HTML.table(["Name", "Latest versions", "Aliases", "Updated", "Description"], rows)))
+        })
+        routePrefix(.get, "/ui/models/", uiPage { call, csrf in
+            let name = Validation.percentDecode(call.rest) ?? call.rest
+            return try await Self.modelPage(call, csrf: csrf, name: name, registry: registry, governance: governance, repro: repro, base: base)
+        })
+        route(.get, "/ui/approvals", uiPage { call, csrf in
+            let open = try await governance.approvalRequests(model: nil, state: .open)
+            let body = "<h1>Open approval requests</h1>" + (open.isEmpty ? "<p class=\"muted\">Nothing is waiting for approval.</p>"
+                : open.map { Self.requestCard($0, csrf: csrf, call: call, base: base) }.joined())
+            return ("Approvals", body)
+        })
+        routePrefix(.post, "/ui/approvals/", uiForm { call, form in
+            let parts = call.rest.split(separator: "/").map(String.init)
+            guard parts.count == 2 else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
+            let rationale = form["rationale"]?.first ?? ""
+            let r: ApprovalRequest
+            switch parts[1] {
+            case "approve": r = try await governance.vote(requestID: parts[0], approve: true, rationale: rationale)
+            case "reject": r = try await governance.vote(requestID: parts[0], approve: false, rationale: rationale)
+            default: throw RepriseError(.endpointNotFound, "No page at \(call.path).")
+            }
+            return "/ui/models/\(HTML.q(r.model))"
+        })
+
+        // MARK: Lineage
+        route(.get, "/ui/lineage", uiPage { call, _ in
+            guard let repro else { throw RepriseError(.notImplemented, "Lineage is not available on this server.") }
+            let entity = call.query["entity"]?.first ?? ""
+            let g = try await repro.lineage(entity: entity, depth: 10)
+            return ("Lineage", "<h1>Lineage of <code>\(HTML.esc(entity))</code></h1>" + Self.lineageSVG(g, base: base)
+                + HTML.table(["From", "Relation", "To"], g.edges.map { [HTML.esc($0.from), HTML.esc($0.relation), HTML.esc($0.to)] }))
+        })
+    }
+
+    static func href(_ node: LineageNode, base: String) -> String? {
+        switch node.type {
+        case "run": return "\(base)/ui/runs/\(HTML.q(node.id))"
+        case "model_version":
+            return node.id.split(separator: "/").first.map { "\(base)/ui/models/\(HTML.q(String($0)))" }
+        case "alias": return node.id.split(separator: "@").first.map { "\(base)/ui/models/\(HTML.q(String($0)))" }
+        case "registered_model": return "\(base)/ui/models/\(HTML.q(node.id))"
+        default: return nil
+        }
+    }
+
+    static func lineageSVG(_ g: LineageGraph, base: String) -> String {
+        "<div class=\"card\">" + SVGChart.lineage(
+            g.nodes.map { ($0.key, $0.type, $0.label.isEmpty ? $0.id : $0.label, href($0, base: base)) },
+            g.edges.map { ($0.from, $0.to, $0.relation) }) + "</div>"
+    }
+
+    // MARK: - Runs table
+
+    static func runsPage(_ call: Call, csrf: String, experimentIDs: [String], store: any TrackingStore, base: String) async throws -> Page {
+        guard !experimentIDs.isEmpty else { throw RepriseError.invalid("Choose at least one experiment.") }
+        var experiments: [Experiment] = []
+        for id in experimentIDs { experiments.append(try await store.getExperiment(id: id)) }
+        let filter = call.query["filter"]?.first ?? ""
+        let order = call.query["order"]?.first ?? "attributes.start_time DESC"
+        let pageSize = min(max(Int(call.query["size"]?.first ?? "") ?? 50, 1), 1000)
+        let token = call.query["page"]?.first
+        var error: String?
+        var page = RepriseCore.Page<Run>(items: [], nextOffset: nil)
+        do {
+            page = try await store.searchRuns(
+                try RunSearchQuery(experimentIDs: experimentIDs, filter: filter.isEmpty ? nil : filter, orderBy: [order], viewType: .activeOnly,
+                                   maxResults: pageSize, pageToken: token))
+        } catch let e as RepriseError where e.code == .invalidParameterValue || e.code == .badRequest {
+            error = e.message
+        }
+        let runs = page.items
+        // Columns: chosen, else the first few keys seen on this page.
+        func keys(_ pick: (Run) -> [String]) -> [String] {
+            var seen: [String] = []
+            for r in runs { for k in pick(r) where !seen.contains(k) { seen.append(k) } }
+            return seen.sorted()
+        }
+        let chosenParams = call.query["params"]?.first.map { $0.split(separator: ",").map(String.init) } ?? Array(keys { $0.params.map(\.key) }.prefix(4))
+        let chosenMetrics = call.query["metrics"]?.first.map { $0.split(separator: ",").map(String.init) }
+            ?? Array(keys { $0.metrics.map(\.key).filter { !$0.hasPrefix("system/") } }.prefix(4))
+        let chosenTags = call.query["tags"]?.first.map { $0.split(separator: ",").map(String.init) } ?? []
+
+        if call.query["format"]?.first == "csv" { throw CSVExport(runs: runs, params: chosenParams, metrics: chosenMetrics, tags: chosenTags) }
+
+        // Nested runs: children right after their parent on this page.
+        let byID = Dictionary(runs.map { ($0.info.runID, $0) }, uniquingKeysWith: { a, _ in a })
+        func parent(_ r: Run) -> String? { r.tags.last { $0.key == "mlflow.parentRunId" }?.value }
+        var ordered: [(Run, Int)] = []
+        var placed = Set<String>()
+        func place(_ r: Run, _ depth: Int) {
+            guard !placed.contains(r.info.runID) else { return }
+            placed.insert(r.info.runID)
+            ordered.append((r, depth))
+            for c in runs where parent(c) == r.info.runID { place(c, depth + 1) }
+        }
+        for r in runs where parent(r).flatMap({ byID[$0] }) == nil { place(r, 0) }
+        for r in runs { place(r, 0) }
+
+        func sortLink(_ label: String, _ field: String) -> String {
+            let desc = order == "\(field) DESC"
+            var q = call.query
+            q["order"] = ["\(field) \(desc ? "ASC" : "DESC")"]
+            q["page"] = nil
+            let arrow = order.hasPrefix(field + " ") ? (desc ? " ↓" : " ↑") : ""
+            return "<a href=\"?\(Self.encodeQuery(q))\">\(HTML.esc(label))\(arrow)</a>"
+        }
+        func quoted(_ k: String) -> String { "`\(k)`" }
+        var header = ["<input type=\"checkbox\" data-select-all aria-label=\"select all runs\">", sortLink("Run", "attributes.run_name"),
+                      sortLink("Status", "attributes.status"), sortLink("Started", "attributes.start_time"), "Duration",
+                      sortLink("User", "attributes.user_id"), "Evidence"]
+        header += chosenParams.map { sortLink($0, "params.\(quoted($0))") }
+        header += chosenMetrics.map { sortLink($0, "metrics.\(quoted($0))") }
+        header += chosenTags.map { HTML.esc($0) }
+        var rows: [[String]] = []
+        for (r, depth) in ordered {
+            let params = Dictionary(r.params.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+            let metrics = Dictionary(r.metrics.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+            let tags = Dictionary(r.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
+            var row = [
+                "<input type=\"checkbox\" name=\"runs\" value=\"\(HTML.esc(r.info.runID))\" aria-label=\"select \(HTML.esc(r.info.runName))\">",
+                String(repeating: "<span class=\"tree\">↳</span>", count: min(depth, 6)) + "<a href=\"\(base)/ui/runs/\(HTML.q(r.info.runID))\">\(HTML.esc(r.info.runName.isEmpty ? r.info.runID : r.info.runName))</a>",
+                HTML.statusBadge(r.info.status.rawValue), HTML.time(r.info.startTime), HTML.duration(r.info.startTime, r.info.endTime),
+                HTML.esc(r.info.userID), HTML.evidenceBadges(r.tags),
+            ]
+            row += chosenParams.map { HTML.esc(params[$0] ?? "") }
+            row += chosenMetrics.map { metrics[$0].map(HTML.number) ?? "" }
+            row += chosenTags.map { HTML.esc(tags[$0] ?? "") }
+            rows.append(row)
+        }
+        let title = experiments.map(\.name).joined(separator: ", ")
+        var body = "<h1>\(HTML.esc(title))</h1>"
+        if experiments.count == 1, let e = experiments.first {
+            body += "<p class=\"muted\">Experiment \(HTML.esc(e.experimentID)) · artifacts at <code>\(HTML.esc(e.artifactLocation))</code></p>"
+        }
+        var keep = ""
+        for (k, vs) in call.query where !["filter", "page", "format"].contains(k) {
+            for v in vs { keep += "<input type=\"hidden\" name=\"\(HTML.esc(k))\" value=\"\(HTML.esc(v))\">" }
+        }
+        body += "<form method=\"get\" role=\"search\">\(keep)<label>Filter <input type=\"search\" name=\"filter\" value=\"\(HTML.esc(filter))\" placeholder=\"metrics.accuracy > 0.9 and params.C = '1.0' and tags.&quot;reprise.compliant&quot; = 'true'\" aria-describedby=\"filter-help\"></label> <button>Apply</button>"
+        body += " <span id=\"filter-help\" class=\"muted\">the MLflow search grammar</span></form>"
+        if let error { body += "<p class=\"error\" role=\"alert\">\(HTML.esc(error))</p>" }
+        var columnsQuery = call.query
+        columnsQuery["page"] = nil
+        body += "<details><summary>Columns</summary><form method=\"get\">"
+        for (k, vs) in call.query where !["params", "metrics", "tags", "page"].contains(k) {
+            for v in vs { body += "<input type=\"hidden\" name=\"\(HTML.esc(k))\" value=\"\(HTML.esc(v))\">" }
+        }
+        body += "<label>Params <input type=\"text\" name=\"params\" value=\"\(HTML.esc(chosenParams.joined(separator: ",")))\"></label> "
+        body += "<label>Metrics <input type=\"text\" name=\"metrics\" value=\"\(HTML.esc(chosenMetrics.joined(separator: ",")))\"></label> "
+        body += "<label>Tags <input type=\"text\" name=\"tags\" value=\"\(HTML.esc(chosenTags.joined(separator: ",")))\"></label> <button>Show</button></form></details>"
+        var csvQuery = call.query
+        csvQuery["format"] = ["csv"]
+        csvQuery["params"] = [chosenParams.joined(separator: ",")]
+        csvQuery["metrics"] = [chosenMetrics.joined(separator: ",")]
+        body += "<form method=\"get\" action=\"\(base)/ui/compare\">"
+        body += rows.isEmpty ? "<p class=\"muted\">No runs match.</p>" : HTML.table(header, rows)
+        body += "<p><button>Compare selected</button> · <a href=\"?\(Self.encodeQuery(csvQuery))\" download>Export CSV</a> · \(runs.count) run(s) shown</p></form>"
+        var pager = "<div class=\"pager\">"
+        if token != nil {
+            var first = call.query
+            first["page"] = nil
+            pager += "<a href=\"?\(Self.encodeQuery(first))\">First page</a>"
+        }
+        if let next = page.nextOffset {
+            var q = call.query
+            q["page"] = [PageToken.encode(offset: next)]
+            pager += "<a href=\"?\(Self.encodeQuery(q))\" rel=\"next\">Next \(pageSize) →</a>"
+        }
+        body += pager + "</div>"
+        if experiments.count == 1, let e = experiments.first {
+            body += "<details><summary>Rename or delete this experiment</summary>"
+            body += "<form method=\"post\" action=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/rename\">\(hidden(csrf))<label>New name <input type=\"text\" name=\"name\" required value=\"\(HTML.esc(e.name))\"></label> \(actorField(call)) <button>Rename</button></form>"
+            body += "<form method=\"post\" action=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/delete\">\(hidden(csrf))\(actorField(call)) <button>Delete experiment</button></form></details>"
+        }
+        return (title, body)
+    }
+
+    static func encodeQuery(_ q: [String: [String]]) -> String {
+        q.sorted { $0.key < $1.key }.flatMap { k, vs in vs.map { "\(HTML.q(k))=\(HTML.q($0))" } }.joined(separator: "&")
+    }
+
+    struct CSVExport: Error {
+        var runs: [Run]
+        var params: [String]
+        var metrics: [String]
+        var tags: [String]
+
+        var text: String {
+            func cell(_ s: String) -> String {
+                var v = s
+                if let f = v.first, "=+-@".contains(f) { v = "'" + v }  // no formula injection in spreadsheets
+                return v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+                    ? "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : v
+            }
+            var lines = [(["run_id", "run_name", "status", "start_time", "end_time", "user"] + params.map { "params." + $0 }
+                + metrics.map { "metrics." + $0 } + tags.map { "tags." + $0 }).map(cell).joined(separator: ",")]
+            for r in runs {
+                let p = Dictionary(r.params.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+                let m = Dictionary(r.metrics.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+                let t = Dictionary(r.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
+                var row = [r.info.runID, r.info.runName, r.info.status.rawValue, String(r.info.startTime), r.info.endTime.map(String.init) ?? "", r.info.userID]
+                row += params.map { p[$0] ?? "" }
+                row += metrics.map { m[$0].map { String($0) } ?? "" }
+                row += tags.map { t[$0] ?? "" }
+                lines.append(row.map(cell).joined(separator: ","))
+            }
+            return lines.joined(separator: "\r\n") + "\r\n"
+        }
+    }
+
+    // MARK: - Run page
+
+    static func runPage(_ call: Call, csrf: String, runID: String, store: any TrackingStore, repro: (any ReproStore)?, base: String) async throws -> Page {
+        let run = try await store.getRun(id: runID)
+        let experiment = try await store.getExperiment(id: run.info.experimentID)
+        let tags = Dictionary(run.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
+        let name = run.info.runName.isEmpty ? runID : run.info.runName
+        var body = "<p class=\"muted\"><a href=\"\(base)/ui/experiments/\(HTML.q(experiment.experimentID))\">\(HTML.esc(experiment.name))</a> /</p>"
+        body += "<h1>\(HTML.esc(name)) \(HTML.statusBadge(run.info.status.rawValue)) \(HTML.evidenceBadges(run.tags))</h1>"
+        var overview: [[String]] = [
+            ["Run ID", "<code>\(HTML.esc(runID))</code>"], ["Started", HTML.time(run.info.startTime)],
+            ["Duration", HTML.duration(run.info.startTime, run.info.endTime)],
+            ["Owner", HTML.esc(tags[PassportTag.owner] ?? run.info.userID)],
+        ]
+        if let p = tags[PassportTag.purpose] { overview.append(["Purpose", HTML.esc(p)]) }
+        if let s = tags["mlflow.source.name"] { overview.append(["Source", HTML.esc(s)]) }
+        if let parent = tags["mlflow.parentRunId"] { overview.append(["Parent run", "<a href=\"\(base)/ui/runs/\(HTML.q(parent))\">\(HTML.esc(parent))</a>"]) }
+        overview.append(["Artifacts", "<a href=\"\(base)/ui/runs/\(HTML.q(runID))/artifacts\">browse</a> · <code>\(HTML.esc(run.info.artifactURI))</code>"])
+        overview.append(["Lineage", "<a href=\"\(base)/ui/lineage?entity=\(HTML.q("run:" + runID))\">graph</a>"])
+        body += "<h2>Overview</h2>" + HTML.table(["", ""], overview)
+
+        // The passport card.
+        body += "<h2>Passport</h2>"
+        if tags[PassportTag.version] == nil && tags[PassportTag.commit] == nil {
+            body += "<p class=\"muted\">This run was not started with <code>reprise run</code>: it carries no passport.</p>"
+        } else {
+            func field(_ label: String, _ present: Bool, _ detail: String) -> String {
+                "<div class=\"card\"><strong>\(label)</strong> <span class=\"badge \(present ? "ok" : "bad")\">\(present ? "recorded" : "missing")</span><br>\(detail)</div>"
+            }
+            let inputs = (tags[PassportTag.dataInputs]).flatMap { try? JSONValue.parse($0) }
+            var dataDetail = ""
+            if case .array(let items)? = inputs {
+                dataDetail = items.map { "<code>\(HTML.esc($0["path"]?.stringValue ?? ""))</code> \(HTML.esc(String(($0["digest"]?.stringValue ?? "").prefix(16))))…" }.joined(separator: "<br>")
+            }
+            let code = tags[PassportTag.commit].map {
+                "commit <code>\(HTML.esc(String($0.prefix(12))))</code> on \(HTML.esc(tags[PassportTag.branch] ?? "?"))\(tags[PassportTag.dirty] == "true" ? " <span class=\"badge warn\">dirty</span>" : "")"
+            } ?? ""
+            let env = [tags[PassportTag.envOS], tags[PassportTag.envPython], tags[PassportTag.envGPU]].compactMap { $0 }.filter { !$0.isEmpty }
+                .map(HTML.esc).joined(separator: "<br>")
+            var seeds = tags[PassportTag.seed].map { "root \(HTML.esc($0))" } ?? ""
+            for (k, v) in tags.sorted(by: { $0.key < $1.key }) where k.hasPrefix(PassportTag.seedPrefix) {
+                seeds += "<br>\(HTML.esc(String(k.dropFirst(PassportTag.seedPrefix.count)))) \(HTML.esc(v))"
+            }
+            body += "<div class=\"cards\">"
+            body += field("Code", tags[PassportTag.commit] != nil, code)
+            body += field("Data", tags[PassportTag.dataDigest] != nil || !run.datasetInputs.isEmpty, dataDetail)
+            body += field("Environment", tags[PassportTag.envDigest] != nil, env)
+            body += field("Seeds", tags[PassportTag.seed] != nil, seeds)
+            body += field("Command", tags[PassportTag.command] != nil, "<code>\(HTML.esc(tags[PassportTag.command] ?? ""))</code>")
+            body += "</div>"
+            if let missing = tags[PassportTag.complianceMissing] { body += "<p class=\"error\">Missing under the experiment's policy: \(HTML.esc(missing))</p>" }
+            body += "<p class=\"muted\">Run book: <code>reprise runbook \(HTML.esc(runID))</code> · reproduce: <code>reprise reproduce \(HTML.esc(runID))</code></p>"
+        }
+        if let repro, let list = try? await repro.reproductions(runID: runID), !list.isEmpty {
+            body += "<h2>Reproductions</h2>" + HTML.table(["Verdict", "Original", "Rerun", "Summary", "When", "By"], list.map { r in
+                let cls = r.verdict == .reproduced ? "ok" : (r.verdict == .diverged ? "bad" : "warn")
+                return ["<span class=\"badge \(cls)\">\(r.verdict.rawValue)</span>",
+                        "<a href=\"\(base)/ui/runs/\(HTML.q(r.originalRunID))\">\(HTML.esc(String(r.originalRunID.prefix(8))))</a>",
+                        r.rerunRunID.isEmpty ? "" : "<a href=\"\(base)/ui/runs/\(HTML.q(r.rerunRunID))\">\(HTML.esc(String(r.rerunRunID.prefix(8))))</a>",
+                        HTML.esc(r.summary), HTML.time(r.time), HTML.esc(r.actor)]
+            })
+        }
+
+        body += "<h2>Parameters</h2>" + (run.params.isEmpty ? "<p class=\"muted\">none</p>"
+            : HTML.table(["Name", "Value"], run.params.sorted { $0.key < $1.key }.map { [HTML.esc($0.key), HTML.esc($0.value)] }))
+        body += "<h2>Metrics</h2>"
+        let modelMetrics = run.metrics.sorted { $0.key < $1.key }
+        if modelMetrics.isEmpty {
+            body += "<p class=\"muted\">none</p>"
+        } else {
+            body += HTML.table(["Name", "Latest", "Step"], modelMetrics.map { [HTML.esc($0.key), HTML.number($0.value), String($0.step)] })
+            body += "<div class=\"charts\">"
+            for m in modelMetrics.prefix(24) {
+                let history = try await store.metricHistory(runID: runID, key: m.key, offset: 0, limit: 100_000).items
+                body += SVGChart.lines(m.key, [.init(label: m.key, points: history.map { (Double($0.step), $0.value) })])
+            }
+            body += "</div>"
+        }
+        if !run.datasetInputs.isEmpty {
+            body += "<h2>Datasets</h2>" + HTML.table(["Name", "Digest", "Source type", "Context"], run.datasetInputs.map { d in
+                [HTML.esc(d.dataset.name), "<code>\(HTML.esc(d.dataset.digest))</code>", HTML.esc(d.dataset.sourceType),
+                 HTML.esc(d.tags.first { $0.key == "mlflow.data.context" }?.value ?? "")]
+            })
+        }
+        let visibleTags = run.tags.filter { $0.key != "mlflow.note.content" }.sorted { $0.key < $1.key }
+        body += "<h2>Tags</h2>" + HTML.table(["Key", "Value"], visibleTags.map { [HTML.esc($0.key), HTML.esc($0.value)] })
+        let note = tags["mlflow.note.content"] ?? ""
+        body += "<h2>Notes</h2>" + (note.isEmpty ? "<p class=\"muted\">No notes yet.</p>" : "<div class=\"card\">\(Markdown.render(note))</div>")
+        body += "<details><summary>Edit notes (Markdown)</summary><form method=\"post\" action=\"\(base)/ui/runs/\(HTML.q(runID))/note\">\(hidden(csrf))"
+        body += "<p><textarea name=\"note\" rows=\"8\" cols=\"90\" aria-label=\"notes\">\(HTML.esc(note))</textarea></p>\(actorField(call)) <button>Save notes</button></form></details>"
+        return (name, body)
+    }
+
+    static func artifactPage(_ call: Call, runID: String, store: any TrackingStore, artifacts: (any ArtifactRepository)?, base: String) async throws -> Page {
+        let run = try await store.getRun(id: runID)
+        let path = call.query["path"]?.first ?? ""
+        var body = "<p class=\"muted\"><a href=\"\(base)/ui/runs/\(HTML.q(runID))\">\(HTML.esc(run.info.runName))</a> / artifacts</p><h1>Artifacts\(path.isEmpty ? "" : ": " + HTML.esc(path))</h1>"
+        guard let artifacts, run.info.artifactURI.hasPrefix("mlflow-artifacts:/") else {
+            return ("Artifacts", body + "<p class=\"muted\">This server does not serve this run's artifacts (\(HTML.esc(run.info.artifactURI))).</p>")
+        }
+        var rootPath = String(run.info.artifactURI.dropFirst("mlflow-artifacts:".count))
+        while rootPath.hasPrefix("/") { rootPath.removeFirst() }
+        let relParts = try Validation.artifactPathComponents(path)
+        let parts = rootPath.split(separator: "/").map(String.init) + relParts
+        let download = "\(base)/get-artifact?run_uuid=\(HTML.q(runID))&path=\(HTML.q(path))"
+        let kind = try await artifacts.kind(parts)
+        if kind == .missing {
+            if path.isEmpty { return ("Artifacts", body + "<p class=\"muted\">No artifacts yet.</p>") }
+            throw RepriseError.notFound("Run \(runID) has no artifact '\(path)'.")
+        }
+        if kind == .directory, let listing = try await artifacts.list(parts) {
+            if !path.isEmpty {
+                let up = path.split(separator: "/").dropLast().joined(separator: "/")
+                body += "<p><a href=\"?path=\(HTML.q(up))\">↑ up</a></p>"
+            }
+            body += listing.isEmpty ? "<p class=\"muted\">empty</p>" : HTML.table(["Name", "Size"], listing.map { f in
+                let child = path.isEmpty ? f.path : path + "/" + f.path
+                return ["<a href=\"?path=\(HTML.q(child))\">\(HTML.esc(f.path))\(f.isDir ? "/" : "")</a>", f.fileSize.map { String($0) } ?? ""]
+            })
+            return ("Artifacts", body)
+        }
+        // A file: preview what can be shown, always offer the download.
+        body += "<p><a href=\"\(download)\" download>Download</a></p>"
+        let lower = path.lowercased()
+        if [".png", ".jpg", ".jpeg", ".gif", ".webp"].contains(where: lower.hasSuffix) {
+            body += "<p><img alt=\"\(HTML.esc(path))\" src=\"\(download)\" style=\"max-width:100%\"></p>"
+        } else if case .file(let size) = kind {
+            let text: String
+            if size <= 256 * 1024 {
+                var bytes = ByteBuffer()
+                try await artifacts.read(parts) { chunk in
+                    var c = chunk
+                    bytes.writeBuffer(&c)
+                }
+                text = String(buffer: bytes)
+            } else {
+                text = "\u{0}"
+                body += "<p class=\"muted\">\(size) bytes: too large to preview here.</p>"
+            }
+            if text.contains("\u{0}") {
+                if size <= 256 * 1024 { body += "<p class=\"muted\">Binary file; no preview.</p>" }
+            } else if lower.hasSuffix(".csv") {
+                let rows = text.split(separator: "\n").prefix(200).map { $0.split(separator: ",", omittingEmptySubsequences: false).map { HTML.esc(String($0)) } }
+                if let head = rows.first { body += HTML.table(head, Array(rows.dropFirst())) }
+            } else if lower.hasSuffix(".json"), let json = try? JSONValue.parse(text) {
+                body += "<pre>\(HTML.esc(json.jsonString))</pre>"
+            } else {
+                body += "<pre>\(HTML.esc(text))</pre>"
+            }
+        }
+        return ("Artifacts", body)
+    }
+
+    // MARK: - Compare
+
+    static func comparePage(_ call: Call, store: any TrackingStore, base: String) async throws -> Page {
+        let ids = (call.query["runs"] ?? []).flatMap { $0.split(separator: ",").map(String.init) }.filter { !$0.isEmpty }
+        guard ids.count >= 2 else { throw RepriseError.invalid("Select at least two runs to compare.") }
+        var runs: [Run] = []
+        for id in ids.prefix(50) { runs.append(try await store.getRun(id: id)) }
+        let diffOnly = call.query["diff"]?.first == "1"
+        let baselineID = call.query["baseline"]?.first ?? ""
+        let baseline = runs.first { $0.info.runID == baselineID }
+        func label(_ r: Run) -> String { r.info.runName.isEmpty ? String(r.info.runID.prefix(8)) : r.info.runName }
+        var body = "<h1>Compare \(runs.count) runs</h1>"
+        var q = call.query
+        q["diff"] = [diffOnly ? "0" : "1"]
+        body += "<p><a href=\"?\(encodeQuery(q))\" id=\"diff-toggle\">\(diffOnly ? "Show all rows" : "Differences only")</a>"
+        body += " · baseline: " + runs.map { r in
+            var bq = call.query
+            bq["baseline"] = [r.info.runID]
+            return r.info.runID == baselineID ? "<strong>\(HTML.esc(label(r)))</strong>" : "<a href=\"?\(encodeQuery(bq))\">\(HTML.esc(label(r)))</a>"
+        }.joined(separator: ", ") + "</p>"
+        let header = ["Field"] + runs.map { "<a href=\"\(base)/ui/runs/\(HTML.q($0.info.runID))\">\(HTML.esc(label($0)))</a>" }
+        func section(_ title: String, _ rows: [(String, [String?])], numeric: [[Double?]]? = nil) -> String {
+            var out: [[String]] = []
+            var classes: [String] = []
+            for (i, (key, values)) in rows.enumerated() {
+                let differs = Set(values.map { $0 ?? "\u{0}" }).count > 1
+                if diffOnly && !differs { continue }
+                var cells = [HTML.esc(key)]
+                for (j, v) in values.enumerated() {
+                    var cell = HTML.esc(v ?? "—")
+                    if let numeric, let b = baseline, let bi = runs.firstIndex(where: { $0.info.runID == b.info.runID }),
+                        j != bi, let x = numeric[i][j], let y = numeric[i][bi]
+                    {
+                        cell += " <span class=\"muted\">(\(x - y >= 0 ? "+" : "")\(HTML.number(x - y)))</span>"
+                    }
+                    cells.append(cell)
+                }
+                out.append(cells)
+                classes.append(differs ? "diff" : "")
+            }
+            return "<h2>\(title)</h2>" + (out.isEmpty ? "<p class=\"muted\">\(diffOnly ? "no differences" : "none")</p>" : HTML.table(header, out, rowClasses: classes))
+        }
+        let paramKeys = Set(runs.flatMap { $0.params.map(\.key) }).sorted()
+        body += section("Parameters", paramKeys.map { k in (k, runs.map { r in r.params.first { $0.key == k }?.value }) })
+        let metricKeys = Set(runs.flatMap { $0.metrics.map(\.key) }).sorted()
+        let metricValues: [[Double?]] = metricKeys.map { k in runs.map { r in r.metrics.first { $0.key == k }?.value } }
+        body += section("Metrics", metricKeys.enumerated().map { i, k in (k, metricValues[i].map { $0.map(HTML.number) }) }, numeric: metricValues)
+        let tagKeys = Set(runs.flatMap { $0.tags.map(\.key) }).filter { !$0.hasPrefix("mlflow.log-model") }.sorted()
+        body += section("Tags", tagKeys.map { k in (k, runs.map { r in r.tags.last { $0.key == k }?.value }) })
+
+        body += "<h2>Metric history</h2><div class=\"charts\">"
+        for k in metricKeys.filter({ !$0.hasPrefix("system/") }).prefix(12) {
+            var series: [SVGChart.Series] = []
+            for r in runs {
+                let h = try await store.metricHistory(runID: r.info.runID, key: k, offset: 0, limit: 100_000).items
+                if !h.isEmpty { series.append(.init(label: label(r), points: h.map { (Double($0.step), $0.value) })) }
+            }
+            body += SVGChart.lines(k, series)
+        }
+        body += "</div>"
+
+        // Scatter of any two columns, parallel coordinates over chosen ones.
+        let columns = paramKeys.map { "params.\($0)" } + metricKeys.map { "metrics.\($0)" }
+        func value(_ r: Run, _ column: String) -> Double? {
+            if column.hasPrefix("params.") { return r.params.first { $0.key == String(column.dropFirst(7)) }.flatMap { Double($0.value) } }
+            if column.hasPrefix("metrics.") { return r.metrics.first { $0.key == String(column.dropFirst(8)) }?.value }
+            return nil
+        }
+        let numericColumns = columns.filter { c in runs.contains { value($0, c) != nil } }
+        let x = call.query["x"]?.first ?? numericColumns.first ?? ""
+        let y = call.query["y"]?.first ?? numericColumns.dropFirst().first ?? x
+        func select(_ name: String, _ current: String) -> String {
+            "<label>\(name) <select name=\"\(name)\">" + numericColumns.map {
+                "<option value=\"\(HTML.esc($0))\"\($0 == current ? " selected" : "")>\(HTML.esc($0))</option>"
+            }.joined() + "</select></label>"
+        }
+        var keep = ""
+        for (k, vs) in call.query where !["x", "y", "axes"].contains(k) {
+            for v in vs { keep += "<input type=\"hidden\" name=\"\(HTML.esc(k))\" value=\"\(HTML.esc(v))\">" }
+        }
+        body += "<h2>Scatter</h2><form method=\"get\">\(keep)\(select("x", x)) \(select("y", y)) <button>Plot</button></form>"
+        body += SVGChart.scatter(xName: x, yName: y, runs.compactMap { r in value(r, x).flatMap { vx in value(r, y).map { (label(r), vx, $0) } } })
+        let axes = call.query["axes"]?.first.map { $0.split(separator: ",").map(String.init) } ?? Array(numericColumns.prefix(6))
+        body += "<h2>Parallel coordinates</h2><form method=\"get\">\(keep)<input type=\"hidden\" name=\"x\" value=\"\(HTML.esc(x))\"><input type=\"hidden\" name=\"y\" value=\"\(HTML.esc(y))\"><label>Columns <input type=\"text\" name=\"axes\" value=\"\(HTML.esc(axes.joined(separator: ",")))\"></label> <button>Draw</button></form>"
+        body += SVGChart.parallel(axes, runs.map { r in (label(r), axes.map { value(r, $0) }) })
+        return ("Compare", body)
+    }
+
+    // MARK: - Registry pages
+
+    static func requestCard(_ r: ApprovalRequest, csrf: String, call: Call, base: String) -> String {
+        var h = "<div class=\"card\"><strong>\(HTML.esc(r.model))@\(HTML.esc(r.alias)) → v\(r.targetVersion)</strong> <span class=\"badge warn\">\(HTML.esc(r.state.rawValue))</span>"
+        h += "<br>requested by \(HTML.esc(r.requester)) on \(HTML.time(r.createdTime)): \(HTML.esc(r.rationale))"
+        h += "<br>needs \(r.requiredApprovals) approval(s)\(r.approvers.isEmpty ? "" : " from " + r.approvers.map(HTML.esc).joined(separator: ", "))"
+        if !r.checks.isEmpty { h += "<br>checks: " + r.checks.map { HTML.esc($0.json["type"]?.stringValue ?? "") }.joined(separator: ", ") }
+        for v in r.votes { h += "<br>\(HTML.esc(v.decision)) by \(HTML.esc(v.approver)): \(HTML.esc(v.rationale))" }
+        if r.state == .open {
+            h += "<form method=\"post\" action=\"\(base)/ui/approvals/\(HTML.q(r.id))/approve\" class=\"approve\">\(hidden(csrf))"
+            h += "<p><label>Rationale <input type=\"text\" name=\"rationale\" required maxlength=\"2000\"></label> \(actorField(call))</p>"
+            h += "<button>Approve</button> <button formaction=\"\(base)/ui/approvals/\(HTML.q(r.id))/reject\">Reject</button></form>"
+        }
+        return h + "</div>"
+    }
+
+    static func modelPage(
+        _ call: Call, csrf: String, name: String, registry: any RegistryStore, governance: any GovernanceStore, repro: (any ReproStore)?, base: String
+    ) async throws -> Page {
+        let model = try await registry.getRegisteredModel(name: name)
+        let filter = "name = '\(name.replacingOccurrences(of: "'", with: "''"))'"
+        let versions = try await registry.searchModelVersions(
+            try ModelVersionSearchQuery(filter: filter, orderBy: ["version_number DESC"], maxResults: 1000, pageToken: nil)).items
+        var body = "<p class=\"muted\"><a href=\"\(base)/ui/models\">Models</a> /</p><h1>\(HTML.esc(name))</h1>"
+        if !model.description.isEmpty { body += "<p>\(HTML.esc(model.description))</p>" }
+        if !model.aliases.isEmpty {
+            body += "<h2>Aliases</h2>" + HTML.table(["Alias", "Version", "Lineage"], model.aliases.map { a, v in
+                ["<code>@\(HTML.esc(a))</code>", "v\(v)", "<a href=\"\(base)/ui/lineage?entity=\(HTML.q("alias:\(name)@\(a)"))\">graph</a>"]
+            })
+        }
+        body += "<h2>Versions</h2>" + HTML.table(["Version", "Stage", "Aliases", "Source run", "Created", "Tags"], versions.map { v in
+            [
+                "v\(v.version)", HTML.esc(v.currentStage), v.aliases.map { "<code>@\(HTML.esc($0))</code>" }.joined(separator: " "),
+                v.runID.isEmpty ? HTML.esc(v.source) : "<a href=\"\(base)/ui/runs/\(HTML.q(v.runID))\">\(HTML.esc(String(v.runID.prefix(8))))</a>",
+                HTML.time(v.creationTime), v.tags.map { "\(HTML.esc($0.key))=\(HTML.esc($0.value))" }.joined(separator: ", "),
+            ]
+        })
+        if !model.tags.isEmpty { body += "<h2>Tags</h2>" + HTML.table(["Key", "Value"], model.tags.map { [HTML.esc($0.key), HTML.esc($0.value)] }) }
+        let requests = try await governance.approvalRequests(model: name, state: nil)
+        if !requests.isEmpty {
+            body += "<h2>Approval requests</h2>" + requests.map { requestCard($0, csrf: csrf, call: call, base: base) }.joined()
+        }
+        if let repro, let v = versions.first, let g = try? await repro.lineage(entity: "model_version:\(name)/\(v.version)", depth: 6) {
+            body += "<h2>Lineage of v\(v.version)</h2>" + lineageSVG(g, base: base)
+        }
+        let events = try await governance.auditEvents(entityType: nil, entityID: name, afterSeq: 0, limit: 500)
+        body += "<h2>Audit history</h2>" + HTML.table(["#", "When", "Who", "Action", "Entity", "Details"], events.reversed().map { e in
+            ["\(e.seq)", HTML.time(e.time), HTML.esc(e.actor), HTML.esc(e.action), HTML.esc(e.entityID), "<code>\(HTML.esc(e.summary))</code>"]
+        })
+        return (name, body)
+    }
+}
