@@ -2,8 +2,11 @@
 # Runs every test suite of Reprise on a fresh machine:
 #   1. installs what is missing (SQLite headers; a Python venv with the stock mlflow client),
 #   2. builds (debug) and runs the Swift tests (core, store conformance on SQLite, routes, artifacts),
-#   3. runs tests/compat: the real `mlflow` client against the real `reprise` binary, and the crash test.
-# Exits non-zero if anything fails. Safe to re-run; the venv is reused.
+#   3. runs tests/compat: the real `mlflow` client against the real `reprise` binary, the crash test,
+#      the reproducibility end-to-end tests (reprise run/reproduce in a temporary git repository) and
+#      the web UI in headless Chromium (screenshots in tests/compat/.screenshots/).
+# Exits non-zero if anything fails. Safe to re-run; the venv is reused. Installs with apt-get what is
+# missing: SQLite headers, python3-venv, curl, git, chromium and chromium-driver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -14,6 +17,10 @@ missing=()
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || missing+=(libsqlite3-dev)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v git >/dev/null 2>&1 || missing+=(git)
+# The web UI is tested in a real headless browser.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if ((${#missing[@]})); then
   step "installing system packages: ${missing[*]}"
   apt-get update -qq

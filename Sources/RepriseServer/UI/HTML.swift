@@ -84,7 +84,10 @@ enum HTML {
     static func table(_ header: [String], _ rows: [[String]], rowClasses: [String]? = nil, caption: String? = nil) -> String {
         var h = "<table>"
         if let caption { h += "<caption class=\"muted\">\(esc(caption))</caption>" }
-        h += "<thead><tr>" + header.map { "<th scope=\"col\">\($0)</th>" }.joined() + "</tr></thead><tbody>"
+        if header.contains(where: { !$0.isEmpty }) {
+            h += "<thead><tr>" + header.map { "<th scope=\"col\">\($0)</th>" }.joined() + "</tr></thead>"
+        }
+        h += "<tbody>"
         for (i, row) in rows.enumerated() {
             let cls = rowClasses.map { $0[i].isEmpty ? "" : " class=\"\($0[i])\"" } ?? ""
             h += "<tr\(cls)>" + row.map { "<td>\($0)</td>" }.joined() + "</tr>"

@@ -31,7 +31,11 @@ enum SVGChart {
         return out
     }
 
-    static func fmt(_ v: Double) -> String { HTML.number(v) }
+    /// Axis and hover numbers: short, but exact for integers.
+    static func fmt(_ v: Double) -> String {
+        if v == v.rounded() && abs(v) < 1e9 { return String(Int64(v)) }
+        return String(format: "%.4g", v)
+    }
 
     /// A line chart of one or more series over steps. `total` is how many points the data had.
     static func lines(_ title: String, _ series: [Series], width: Int = 440, height: Int = 230, xLabel: String = "step") -> String {
@@ -43,7 +47,7 @@ enum SVGChart {
         let (minX, maxX) = minX0 == maxX0 ? (minX0 - 1, maxX0 + 1) : (minX0, maxX0)
         let pad = (maxY0 - minY0) * 0.05
         let (minY, maxY) = minY0 == maxY0 ? (minY0 - 1, maxY0 + 1) : (minY0 - pad, maxY0 + pad)
-        let l = 52.0, r = 10.0, t = 10.0, b = 34.0
+        let l = 62.0, r = 10.0, t = 10.0, b = 34.0
         let w = Double(width) - l - r, h = Double(height) - t - b
         func px(_ x: Double) -> Double { l + (x - minX) / (maxX - minX) * w }
         func py(_ y: Double) -> Double { t + (1 - (y - minY) / (maxY - minY)) * h }
@@ -131,9 +135,10 @@ enum SVGChart {
 
     /// A small left-to-right graph of lineage: one column per node type, edges as lines.
     static func lineage(_ nodes: [(key: String, type: String, label: String, href: String?)], _ edges: [(String, String, String)]) -> String {
-        let order = ["dataset", "run", "logged_model", "model_version", "alias", "registered_model"]
+        // Registered models share the aliases' column, so no edge has to cross a box.
+        let order = ["dataset", "run", "logged_model", "model_version", "alias"]
         var columns: [String: [Int]] = [:]
-        for (i, n) in nodes.enumerated() { columns[n.type, default: []].append(i) }
+        for (i, n) in nodes.enumerated() { columns[n.type == "registered_model" ? "alias" : n.type, default: []].append(i) }
         let used = order.filter { columns[$0] != nil }
         let colW = 210.0, rowH = 46.0
         let height = Int(Double(max(1, columns.values.map(\.count).max() ?? 1)) * rowH + 40)
@@ -143,7 +148,10 @@ enum SVGChart {
             for (ri, ni) in (columns[type] ?? []).enumerated() { pos[nodes[ni].key] = (10 + Double(ci) * colW, 30 + Double(ri) * rowH) }
         }
         var svg = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"lineage graph\" data-chart=\"lineage\" data-points=\"\(nodes.count)\">"
-        for (ci, type) in used.enumerated() { svg += "<text x=\"\(10 + Double(ci) * colW)\" y=\"14\">\(HTML.esc(type.replacingOccurrences(of: "_", with: " ")))</text>" }
+        for (ci, type) in used.enumerated() {
+            let title = type == "alias" ? "alias / model" : type.replacingOccurrences(of: "_", with: " ")
+            svg += "<text x=\"\(10 + Double(ci) * colW)\" y=\"14\">\(HTML.esc(title))</text>"
+        }
         for (from, to, relation) in edges {
             guard let a = pos[from], let b = pos[to] else { continue }
             svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"currentColor\" stroke-opacity=\".45\">", a.0 + 170, a.1 + 12, b.0, b.1 + 12)

@@ -1,0 +1,173 @@
+"""The web UI in a real headless Chromium (Debian's chromium + chromium-driver, driven by Selenium):
+experiments, a grammar filter, a run with its metric chart, comparing two runs with the
+differences toggle, and approving a request. Screenshots of each page are saved under
+$UI_SCREENSHOTS (default: tests/compat/.screenshots/) for a reviewer; docs/screenshots/ holds a
+committed copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from mlflow import MlflowClient
+
+from conftest import REPO_ROOT
+
+pytestmark = pytest.mark.reprise_only
+
+SHOTS = Path(os.environ.get("UI_SCREENSHOTS", REPO_ROOT / "tests" / "compat" / ".screenshots"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.fail("chromium and chromedriver are required (scripts/test.sh installs Debian's chromium and chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1360,1000", "--disable-gpu"]:
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(60)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shot(driver, name: str):
+    # A full-page screenshot: grow the window to the document's height first.
+    height = driver.execute_script("return Math.min(document.body.scrollHeight, 4000)")
+    driver.set_window_size(1360, max(800, height + 40))
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+    driver.set_window_size(1360, 1000)
+
+
+@pytest.fixture(scope="module")
+def seeded(server):
+    client = MlflowClient(server)
+    name = f"ui-demo-{uuid.uuid4().hex[:6]}"
+    exp = client.create_experiment(name)
+    runs = []
+    for i, (c, acc) in enumerate([(0.1, 0.72), (1.0, 0.86), (10.0, 0.91)]):
+        passport = {} if i != 1 else {
+            "reprise.passport.version": "1", "reprise.code.commit": "4f1c2d9e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d",
+            "reprise.code.branch": "main", "reprise.code.dirty": "false", "reprise.seed": "42",
+            "reprise.data.digest": "9b1f" * 16, "reprise.data.inputs": '[{"path": "data/train.csv", "digest": "' + "9b1f" * 16 + '"}]',
+            "reprise.env.digest": "77aa" * 16, "reprise.env.os": "Debian GNU/Linux 12 (bookworm)", "reprise.env.python": "CPython 3.11.7",
+            "reprise.command": '["python", "train.py", "--C", "1.0"]', "reprise.purpose": "weekly retrain", "reprise.owner": "alice",
+        }
+        r = client.create_run(exp, run_name=f"logreg-C{c}", tags=passport)
+        client.log_param(r.info.run_id, "C", str(c))
+        client.log_param(r.info.run_id, "solver", "lbfgs")
+        for step in range(10):
+            client.log_metric(r.info.run_id, "loss", 1.0 / (step + 1 + i), step=step)
+        client.log_metric(r.info.run_id, "accuracy", acc)
+        client.set_tag(r.info.run_id, "mlflow.note.content", f"Run {i}: **C={c}**")
+        client.set_terminated(r.info.run_id)
+        runs.append(r.info.run_id)
+    child = client.create_run(exp, run_name="fold-1", tags={"mlflow.parentRunId": runs[2]})
+    client.log_metric(child.info.run_id, "accuracy", 0.9)
+    client.set_terminated(child.info.run_id)
+    model = f"ui-model-{uuid.uuid4().hex[:6]}"
+    client.create_registered_model(model, description="fraud detector")
+    client.create_model_version(model, f"runs:/{runs[2]}/model", run_id=runs[2])
+    s = requests.Session()
+    s.headers["X-Reprise-Actor"] = "alice"
+    r = s.put(f"{server}/api/reprise/v1/alias-policies",
+              json={"model": model, "alias": "production", "required_approvals": 1, "approvers": ["carol"]}, timeout=30)
+    assert r.status_code == 200, r.text
+    r = s.post(f"{server}/api/reprise/v1/approval-requests",
+               json={"model": model, "alias": "production", "version": "1", "rationale": "best accuracy so far"}, timeout=30)
+    assert r.status_code == 202, r.text
+    return {"exp": exp, "name": name, "runs": runs, "model": model}
+
+
+def test_browse_filter_chart_compare_approve(server, browser, seeded):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 20)
+    b = browser
+
+    # Experiments.
+    b.get(f"{server}/ui/")
+    link = wait.until(EC.element_to_be_clickable((By.LINK_TEXT, seeded["name"])))
+    shot(b, "experiments")
+    link.click()
+
+    # Runs table: four runs (one nested), then a grammar filter.
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "table tbody tr")))
+    names = [a.text for a in b.find_elements(By.CSS_SELECTOR, "tbody td:nth-child(2) a")]
+    assert sorted(names) == sorted(["logreg-C0.1", "logreg-C1.0", "logreg-C10.0", "fold-1"])
+    assert b.find_elements(By.CSS_SELECTOR, "tbody .tree"), "the child run is shown under its parent"
+    box = b.find_element(By.NAME, "filter")
+    box.clear()
+    box.send_keys("metrics.accuracy > 0.85 and params.solver = 'lbfgs'")
+    box.submit()
+    wait.until(EC.url_contains("filter="))
+    names = sorted(a.text for a in b.find_elements(By.CSS_SELECTOR, "tbody td:nth-child(2) a"))
+    assert names == ["logreg-C1.0", "logreg-C10.0"]
+    shot(b, "runs")
+    # A mistake in the filter is explained inline.
+    box = b.find_element(By.NAME, "filter")
+    box.clear()
+    box.send_keys("metrics.accuracy >> 1")
+    box.submit()
+    assert wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "p.error[role=alert]"))).text
+
+    # Compare two runs, then only the differences.
+    b.get(f"{server}/ui/experiments/{seeded['exp']}")
+    boxes = {c.get_attribute("value"): c for c in b.find_elements(By.NAME, "runs")}
+    boxes[seeded["runs"][0]].click()
+    boxes[seeded["runs"][2]].click()
+    b.find_element(By.XPATH, "//button[text()='Compare selected']").click()
+    wait.until(EC.presence_of_element_located((By.ID, "diff-toggle")))
+    loss = b.find_element(By.CSS_SELECTOR, "figure[data-chart='loss']")
+    assert loss.get_attribute("data-points") == "20" and len(loss.find_elements(By.CSS_SELECTOR, "circle")) == 20
+    all_rows = len(b.find_elements(By.CSS_SELECTOR, "tbody tr"))
+    shot(b, "compare")
+    b.find_element(By.ID, "diff-toggle").click()
+    wait.until(EC.url_contains("diff=1"))
+    rows = b.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert 0 < len(rows) < all_rows and all("diff" in r.get_attribute("class") for r in rows)
+    fields = [r.find_element(By.TAG_NAME, "td").text for r in rows]
+    assert "C" in fields and "solver" not in fields and "accuracy" in fields
+
+    # A run: the loss chart has one point per logged step, with exact values on hover.
+    b.get(f"{server}/ui/runs/{seeded['runs'][1]}")
+    chart = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "figure[data-chart='loss']")))
+    points = chart.find_elements(By.CSS_SELECTOR, "circle")
+    assert chart.get_attribute("data-points") == "10" and len(points) == 10
+    assert points[0].find_element(By.TAG_NAME, "title").get_attribute("textContent").endswith(": 0.5")
+    assert b.find_element(By.XPATH, "//h2[text()='Notes']/following-sibling::div[1]//strong").text == "C=1.0"
+    passport = b.find_element(By.XPATH, "//h2[text()='Passport']/following-sibling::div[1]").text
+    assert "commit 4f1c2d9e8b7a" in passport and "data/train.csv" in passport and "root 42" in passport
+    shot(b, "run")
+
+    # Approve the request from the model page as carol.
+    b.get(f"{server}/ui/models/{seeded['model']}")
+    form = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "form.approve")))
+    shot(b, "model-request")
+    form.find_element(By.NAME, "rationale").send_keys("reviewed the evaluation")
+    form.find_element(By.NAME, "actor").send_keys("carol")
+    form.find_element(By.XPATH, ".//button[text()='Approve']").click()
+    wait.until(EC.presence_of_element_located((By.XPATH, "//h2[text()='Aliases']")))
+    assert "@production" in b.find_element(By.TAG_NAME, "main").text
+    assert not b.find_elements(By.CSS_SELECTOR, "form.approve")
+    alias = MlflowClient(server).get_model_version_by_alias(seeded["model"], "production")
+    assert alias.version == "1"
+    shot(b, "model")
+    b.get(f"{server}/ui/lineage?entity=alias:{seeded['model']}@production")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "svg[data-chart='lineage']")))
+    shot(b, "lineage")
