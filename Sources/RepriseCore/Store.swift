@@ -122,6 +122,8 @@ public protocol TrackingStore: Sendable {
     ) async throws -> [Metric]
     /// The distinct datasets used as inputs by the runs of these experiments, with their context tag.
     func searchDatasets(experimentIDs: [String]) async throws -> [DatasetSummary]
+    /// The smallest and largest value each run logged for each of `keys` (NaN left out).
+    func metricRanges(runIDs: [String], keys: [String]) async throws -> [String: [String: (min: Double, max: Double)]]
     /// Active runs per experiment and the latest start or end among them, for the experiments list.
     func experimentActivity(experimentIDs: [String]) async throws -> [String: (runs: Int, lastActivity: Int64)]
     /// All points of one key for several runs, sorted by run id then (timestamp, step, value).

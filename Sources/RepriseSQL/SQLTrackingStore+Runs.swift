@@ -488,11 +488,28 @@ extension SQLTrackingStore {
         var joinBinds: [SQLValue] = []
         var order: [String] = []
         var hasStart = false
-        // Metric filters join the latest value once per key (runs without it never match), and an
-        // order term on a filtered key reuses that join: one index lookup per run instead of two.
+        // The plan depends on how selective the metric filters are. A selective one (few matching
+        // values in the (key, value) index) drives the query: join on it, sort the few matches. When
+        // every metric filter matches many runs, walking the experiment's runs in the requested order
+        // and checking each with EXISTS stops as soon as a page is full. A bounded count of index
+        // entries tells the two apart in about a millisecond.
+        let metricFilters = query.filter.filter { $0.entity == .metric }
+        var driving: String?
+        if !metricFilters.isEmpty {
+            let probes = metricFilters.map { c -> (String, String, [SQLValue]) in
+                let (cmp, b) = metricComparison(alias: "p", c)
+                return (c.key, "SELECT COUNT(*) FROM (SELECT 1 FROM latest_metrics p WHERE p.key = ? AND \(cmp) LIMIT \(Self.selectiveMetricLimit))", [.text(c.key)] + b)
+            }
+            let counts = try await driver.read { db in try probes.map { ($0.0, try db.queryOne($0.1, $0.2)?.int(0) ?? 0) } }
+            if let best = counts.min(by: { $0.1 < $1.1 }), best.1 < Int64(Self.selectiveMetricLimit) { driving = best.0 }
+        }
         var metricJoins: [String: String] = [:]
         var metricConditions: [(String, [SQLValue])] = []
-        for c in query.filter where c.entity == .metric {
+        for c in metricFilters {
+            guard c.key == driving else {
+                metricConditions.append(runClause(c))
+                continue
+            }
             let a = metricJoins[c.key] ?? {
                 let alias = "f\(metricJoins.count)"
                 metricJoins[c.key] = alias
@@ -502,6 +519,9 @@ extension SQLTrackingStore {
             }()
             metricConditions.append(metricComparison(alias: a, c))
         }
+        // When the first order term is a metric that no filter joined: where its LEFT JOIN sits in
+        // `joins` and `joinBinds`, its key and direction.
+        var leadingMetric: (joinsOffset: Int, bindIndex: Int, key: String, dir: String)?
         for (n, t) in query.orderBy.enumerated() {
             let dir = t.ascending ? "ASC" : "DESC"
             let a = "o\(n)"
@@ -511,6 +531,9 @@ extension SQLTrackingStore {
                     order.append("\(joined).is_nan")
                     order.append("\(joined).value \(dir)")
                     continue
+                }
+                if n == 0 {
+                    leadingMetric = (joins.count, joinBinds.count, t.key, dir)
                 }
                 joins += " LEFT JOIN latest_metrics \(a) ON \(a).run_uuid = r.run_uuid AND \(a).key = ?"
                 joinBinds.append(.text(t.key))
@@ -530,7 +553,11 @@ extension SQLTrackingStore {
                 default: column = "r.\(t.key)"
                 }
                 if t.key == "start_time" { hasStart = true }
-                order.append("CASE WHEN \(column) IS NULL THEN 1 ELSE 0 END")
+                // NOT NULL columns need no nulls-last term, which would also keep SQLite from
+                // reading them in index order.
+                if !["r.start_time", "r.run_uuid", "r.name", "r.user_id", "r.status"].contains(column) {
+                    order.append("CASE WHEN \(column) IS NULL THEN 1 ELSE 0 END")
+                }
                 order.append("\(column) \(dir)")
             case .dataset:
                 continue
@@ -552,10 +579,71 @@ extension SQLTrackingStore {
             sql += " AND " + frag
             binds += b
         }
+        if let lead = leadingMetric {
+            return try await metricOrderedPage(
+                lead: lead, joins: joins, joinBinds: joinBinds, whereSQL: String(sql[sql.range(of: " WHERE ")!.lowerBound...]),
+                whereBinds: Array(binds.dropFirst(joinBinds.count)), order: order, maxResults: query.maxResults, offset: query.offset)
+        }
         return try await page(
             sql: sql, binds: binds, order: order, maxResults: query.maxResults, offset: query.offset,
             load: Self.loadRuns)
     }
+
+    /// Runs ordered by a metric, in two parts: runs with a value for it, read in value order straight
+    /// from the (key, value) index so a page costs a few lookups whatever the experiment's size; then
+    /// runs whose value is NaN or missing, in MLflow's order, only when a page reaches them.
+    func metricOrderedPage(
+        lead: (joinsOffset: Int, bindIndex: Int, key: String, dir: String), joins: String, joinBinds: [SQLValue], whereSQL: String,
+        whereBinds: [SQLValue], order: [String], maxResults: Int, offset: Int
+    ) async throws -> Page<Run> {
+        let leftJoin = " LEFT JOIN latest_metrics o0 ON o0.run_uuid = r.run_uuid AND o0.key = ?"
+        let start = joins.index(joins.startIndex, offsetBy: lead.joinsOffset)
+        let otherJoins = String(joins[..<start]) + String(joins[joins.index(start, offsetBy: leftJoin.count)...])
+        var otherBinds = joinBinds
+        otherBinds.remove(at: lead.bindIndex)
+        // Valued runs: CROSS JOIN keeps SQLite on the index order; ties are sorted within each value.
+        let valuedSQL = "SELECT r.run_uuid FROM latest_metrics o0 CROSS JOIN runs r ON r.run_uuid = o0.run_uuid\(otherJoins)\(whereSQL) AND o0.key = ? AND o0.is_nan = 0"
+        let valuedBinds = otherBinds + whereBinds + [.text(lead.key)]
+        let valuedOrder = ["o0.value \(lead.dir)"] + order.dropFirst(2)
+        let restSQL = "SELECT r.run_uuid FROM runs r\(joins)\(whereSQL) AND (o0.run_uuid IS NULL OR o0.is_nan = 1)"
+        let restBinds = joinBinds + whereBinds
+        let want = maxResults + 1
+        return try await driver.read { db in
+            var ids = try db.query(
+                valuedSQL + " ORDER BY " + valuedOrder.joined(separator: ", ") + " LIMIT ? OFFSET ?",
+                valuedBinds + [.int(Int64(want)), .int(Int64(offset))]
+            ).map { $0.string(0) }
+            if ids.count < want {
+                let valuedTotal = ids.isEmpty
+                    ? Int(try db.queryOne("SELECT COUNT(*) FROM (\(valuedSQL))", valuedBinds)?.int(0) ?? 0) : offset + ids.count
+                ids += try db.query(
+                    restSQL + " ORDER BY " + order.joined(separator: ", ") + " LIMIT ? OFFSET ?",
+                    restBinds + [.int(Int64(want - ids.count)), .int(Int64(max(0, offset - valuedTotal)))]
+                ).map { $0.string(0) }
+            }
+            let more = ids.count > maxResults
+            return Page(items: try Self.loadRuns(db, ids: Array(ids.prefix(maxResults))), nextOffset: more ? offset + maxResults : nil)
+        }
+    }
+
+    public func metricRanges(runIDs: [String], keys: [String]) async throws -> [String: [String: (min: Double, max: Double)]] {
+        if runIDs.isEmpty || keys.isEmpty { return [:] }
+        let ids = Array(runIDs.prefix(1000))
+        let ks = Array(keys.prefix(100))
+        return try await driver.read { db in
+            var out: [String: [String: (min: Double, max: Double)]] = [:]
+            for row in try db.query(
+                "SELECT run_uuid, key, MIN(value), MAX(value) FROM metrics WHERE run_uuid IN (\(placeholders(ids.count))) AND key IN (\(placeholders(ks.count))) AND is_nan = 0 GROUP BY run_uuid, key",
+                ids.map(SQLValue.text) + ks.map(SQLValue.text))
+            {
+                out[row.string(0), default: [:]][row.string(1)] = (row.double(2), row.double(3))
+            }
+            return out
+        }
+    }
+
+    /// Below this many matching index entries a metric filter is selective enough to drive a search.
+    static let selectiveMetricLimit = 5000
 
     public func experimentActivity(experimentIDs: [String]) async throws -> [String: (runs: Int, lastActivity: Int64)] {
         let ids = experimentIDs.compactMap { Int64($0) }

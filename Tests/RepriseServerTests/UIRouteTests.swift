@@ -79,6 +79,12 @@ struct UIRouteTests {
             // Sorting and paging keep working at any page size.
             let (_, _, paged) = try await client.page("/ui/experiments/\(exp)?size=1&order=params.%60C%60%20DESC")
             #expect(paged.contains("run1") && !paged.contains("run0") && paged.contains("rel=\"next\""))
+            // Min and max of each shown metric on demand: loss went 1, 1/2, 1/3 for run0.
+            let (_, _, ranged) = try await client.page("/ui/experiments/\(exp)?metrics=loss&range=1&filter=params.C%20%3D%20%270.5%27")
+            #expect(ranged.contains("(0.333333–1)"))
+            // The lineage page draws the graph.
+            let (ls, _, lineage) = try await client.page("/ui/lineage?entity=run:\(a)")
+            #expect(ls == .ok && lineage.contains("data-chart=\"lineage\""))
             // CSV of what is shown, with spreadsheet formulas neutralised.
             let (cs, ch, csv) = try await client.page("/ui/experiments/\(exp)?format=csv&params=C&metrics=loss&tags=t")
             #expect(cs == .ok && ch[.contentType]?.hasPrefix("text/csv") == true)

@@ -1,6 +1,12 @@
 import Foundation
 import RepriseCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Server-rendered HTML: every piece of user data goes through `esc` (text and attributes alike).
 enum HTML {
     static func esc(_ s: String) -> String {
@@ -26,13 +32,14 @@ enum HTML {
         return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
     }
 
+    /// `2026-11-30 14:05:09 UTC`. Computed directly (a DateFormatter per cell costs more than the page).
     static func time(_ ms: Int64?) -> String {
         guard let ms, ms > 0 else { return "" }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000)) + " UTC"
+        var t = time_t(ms / 1000)
+        var parts = tm()
+        guard gmtime_r(&t, &parts) != nil else { return "" }
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) UTC"
     }
 
     static func duration(_ start: Int64, _ end: Int64?) -> String {

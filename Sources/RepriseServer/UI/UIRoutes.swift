@@ -336,6 +336,8 @@ extension RepriseAPI {
         header += chosenParams.map { sortLink($0, "params.\(quoted($0))") }
         header += chosenMetrics.map { sortLink($0, "metrics.\(quoted($0))") }
         header += chosenTags.map { HTML.esc($0) }
+        let showRange = call.query["range"]?.first == "1"
+        let ranges = showRange ? try await store.metricRanges(runIDs: runs.map(\.info.runID), keys: chosenMetrics) : [:]
         var rows: [[String]] = []
         for (r, depth) in ordered {
             let params = Dictionary(r.params.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -348,7 +350,13 @@ extension RepriseAPI {
                 HTML.esc(r.info.userID), HTML.evidenceBadges(r.tags),
             ]
             row += chosenParams.map { HTML.esc(params[$0] ?? "") }
-            row += chosenMetrics.map { metrics[$0].map(HTML.number) ?? "" }
+            row += chosenMetrics.map { k in
+                var cell = metrics[k].map(HTML.number) ?? ""
+                if let range = ranges[r.info.runID]?[k] {
+                    cell += " <span class=\"muted\">(\(HTML.number(range.min))–\(HTML.number(range.max)))</span>"
+                }
+                return cell
+            }
             row += chosenTags.map { HTML.esc(tags[$0] ?? "") }
             rows.append(row)
         }
@@ -367,12 +375,13 @@ extension RepriseAPI {
         var columnsQuery = call.query
         columnsQuery["page"] = nil
         body += "<details><summary>Columns</summary><form method=\"get\">"
-        for (k, vs) in call.query where !["params", "metrics", "tags", "page"].contains(k) {
+        for (k, vs) in call.query where !["params", "metrics", "tags", "page", "range"].contains(k) {
             for v in vs { body += "<input type=\"hidden\" name=\"\(HTML.esc(k))\" value=\"\(HTML.esc(v))\">" }
         }
         body += "<label>Params <input type=\"text\" name=\"params\" value=\"\(HTML.esc(chosenParams.joined(separator: ",")))\"></label> "
         body += "<label>Metrics <input type=\"text\" name=\"metrics\" value=\"\(HTML.esc(chosenMetrics.joined(separator: ",")))\"></label> "
-        body += "<label>Tags <input type=\"text\" name=\"tags\" value=\"\(HTML.esc(chosenTags.joined(separator: ",")))\"></label> <button>Show</button></form></details>"
+        body += "<label>Tags <input type=\"text\" name=\"tags\" value=\"\(HTML.esc(chosenTags.joined(separator: ",")))\"></label> "
+        body += "<label><input type=\"checkbox\" name=\"range\" value=\"1\"\(showRange ? " checked" : "")> metric min–max</label> <button>Show</button></form></details>"
         var csvQuery = call.query
         csvQuery["format"] = ["csv"]
         csvQuery["params"] = [chosenParams.joined(separator: ",")]

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Web UI page times over an experiment of 100,000 runs (Reprise only; the reference has no such pages).
+
+  REPRISE_BIN=.build-release/release/reprise python3 bench/ui.py [--runs 100000] [--reps 20]
+
+Starts a fresh server, seeds it with ../shared/bench/seed.py (N runs with 10 params, 10 metrics and
+5 tags each, and one run with a 100,000-point metric history), then requests each page REPS times
+after one warm-up and prints p50/p95/max in milliseconds. Times are wall clock on loopback with a
+keep-alive connection, so they are the server's time plus well under a millisecond.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import http.client
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SHARED = os.environ.get("SHARED_BENCH", os.path.join(ROOT, "..", "shared", "bench"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=100_000)
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--port", type=int, default=5391)
+    args = ap.parse_args()
+    binary = os.environ.get("REPRISE_BIN", os.path.join(ROOT, ".build-release", "release", "reprise"))
+    data = tempfile.mkdtemp(prefix="reprise-uibench-")
+    server = subprocess.Popen([binary, "server", "--port", str(args.port), "--backend-store-uri", f"sqlite:///{data}/r.db",
+                               "--artifacts-destination", f"{data}/a"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        for _ in range(100):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        t0 = time.time()
+        info_path = os.path.join(data, "seed.json")
+        subprocess.run([sys.executable, os.path.join(SHARED, "seed.py"), "--base-url", base, "--runs", str(args.runs),
+                        "--out", info_path], check=True, stdout=subprocess.DEVNULL)
+        print(f"seeded {args.runs} runs in {time.time() - t0:.0f} s", file=sys.stderr)
+        info = json.load(open(info_path))
+        exp = info.get("search_experiment_id") or info.get("experiments", {}).get("search")
+        hist_run = info.get("history_run_id")
+        conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
+
+        def get(path):
+            conn.request("GET", path)
+            r = conn.getresponse()
+            body = r.read()
+            assert r.status == 200, (path, r.status, body[:300])
+            return body.decode()
+
+        first = get(f"/ui/experiments/{exp}")
+        run_ids = [part.split('"')[0] for part in first.split('name="runs" value="')[1:]][:3]
+        # The page token of offset 50,000 (the UI's "next" links carry the same form).
+        import base64
+        deep = base64.b64encode(json.dumps({"offset": args.runs // 2}).encode()).decode()
+        f = urllib.parse.quote("metrics.m1 > 0.5 and params.p1 = 'a'")
+        pages = [
+            ("experiments list (run counts over all runs)", "/ui/"),
+            (f"runs table, first 50 of {args.runs:,}", f"/ui/experiments/{exp}"),
+            ("runs table, filter metrics.m1 > 0.5 and params.p1 = 'a'", f"/ui/experiments/{exp}?filter={f}"),
+            ("runs table, sorted by metric m1", f"/ui/experiments/{exp}?order=" + urllib.parse.quote("metrics.`m1` DESC")),
+            (f"runs table, page at offset {args.runs // 2:,}", f"/ui/experiments/{exp}?page={urllib.parse.quote(deep)}"),
+            ("runs table, CSV of 1,000 runs", f"/ui/experiments/{exp}?size=1000&format=csv"),
+            ("run page", f"/ui/runs/{run_ids[0]}"),
+            ("compare 3 runs", f"/ui/compare?runs={','.join(run_ids)}"),
+        ]
+        if hist_run:
+            pages.append(("run page with a 100,000-point metric chart", f"/ui/runs/{hist_run}"))
+        print(f"| page | p50 ms | p95 ms | max ms |\n|---|---|---|---|")
+        for label, path in pages:
+            get(path)
+            times = []
+            for _ in range(args.reps):
+                s = time.perf_counter()
+                get(path)
+                times.append((time.perf_counter() - s) * 1000)
+            times.sort()
+            p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+            print(f"| {label} | {statistics.median(times):.1f} | {p95:.1f} | {times[-1]:.1f} |")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
