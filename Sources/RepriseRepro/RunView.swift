@@ -78,12 +78,6 @@ public struct RunView: Sendable {
     public var modelMetrics: [(String, Double)] { metrics.filter { !$0.key.hasPrefix("system/") }.sorted { $0.key < $1.key } }
 }
 
-/// Quotes a word for a POSIX shell.
-public func shellQuote(_ s: String) -> String {
-    if !s.isEmpty && s.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }) { return s }
-    return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
-}
-
 /// `reprise diff`: what changed between two runs.
 public struct RunDiff: Sendable {
     public let client: RepriseClient

@@ -82,6 +82,12 @@ struct UIRouteTests {
             // Min and max of each shown metric on demand: loss went 1, 1/2, 1/3 for run0.
             let (_, _, ranged) = try await client.page("/ui/experiments/\(exp)?metrics=loss&range=1&filter=params.C%20%3D%20%270.5%27")
             #expect(ranged.contains("(0.333333–1)"))
+            // The run book, as a page and as files.
+            let (bs, _, book) = try await client.page("/ui/runs/\(a)/runbook")
+            #expect(bs == .ok && book.contains("<h2>Parameters</h2>") && book.contains("&lt;u&gt;same&lt;/u&gt;") && !book.contains("<u>same"))
+            let (ss, sh, script) = try await client.page("/ui/runs/\(a)/reproduce.sh")
+            #expect(ss == .ok && sh[.contentDisposition]?.contains("attachment") == true && script.hasPrefix("#!/usr/bin/env bash"))
+            #expect(script.contains("reproduce \(a)"))
             // The lineage page draws the graph.
             let (ls, _, lineage) = try await client.page("/ui/lineage?entity=run:\(a)")
             #expect(ls == .ok && lineage.contains("data-chart=\"lineage\""))

@@ -46,6 +46,20 @@ extension RepriseAPI {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
     }
 
+    /// A page handler throws this to answer with a file instead of a page.
+    struct Download: Error {
+        var text: String
+        var type: String
+        var filename: String
+    }
+
+    static func download(_ text: String, type: String, filename: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: type, .contentDisposition: "attachment; filename=\"\(filename)\"", .cacheControl: "no-store"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
     static func redirect(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location])
     }
@@ -60,10 +74,9 @@ extension RepriseAPI {
                 let page = try await build(call, token)
                 return Self.htmlResponse(HTML.page(page.title, base: base, body: page.body), csrf: existing == token ? nil : token)
             } catch let csv as CSVExport {
-                return Response(
-                    status: .ok,
-                    headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"runs.csv\"", .cacheControl: "no-store"],
-                    body: ResponseBody(byteBuffer: ByteBuffer(string: csv.text)))
+                return Self.download(csv.text, type: "text/csv; charset=utf-8", filename: "runs.csv")
+            } catch let file as Download {
+                return Self.download(file.text, type: file.type, filename: file.filename)
             } catch let e as RepriseError {
                 let status = HTTPResponse.Status(code: e.code.httpStatus)
                 let body = "<h1>\(status.code == 404 ? "Not found" : "Cannot show this page")</h1><p class=\"error\">\(HTML.esc(e.message))</p><p><a href=\"\(base)/ui/\">Back to experiments</a></p>"
@@ -192,6 +205,16 @@ extension RepriseAPI {
             guard let id = parts.first else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
             if parts.count == 2 && parts[1] == "artifacts" {
                 return try await Self.artifactPage(call, runID: id, store: store, artifacts: artifacts, base: base)
+            }
+            if parts.count == 2 && ["runbook", "runbook.md", "reproduce.sh"].contains(parts[1]) {
+                let book = try await Self.runbook(call, runID: id, store: store, repro: repro, base: base)
+                switch parts[1] {
+                case "runbook.md": throw Download(text: book.markdown, type: "text/markdown; charset=utf-8", filename: "runbook-\(id.prefix(8)).md")
+                case "reproduce.sh": throw Download(text: book.script, type: "text/x-shellscript; charset=utf-8", filename: "reproduce-\(id.prefix(8)).sh")
+                default:
+                    let links = "<p><a href=\"\(base)/ui/runs/\(HTML.q(id))/reproduce.sh\" download>reproduce.sh</a> · <a href=\"\(base)/ui/runs/\(HTML.q(id))/runbook.md\" download>runbook.md</a> · <a href=\"\(base)/ui/runs/\(HTML.q(id))\">back to the run</a></p>"
+                    return ("Run book", "<h1>Run book: \(HTML.esc(book.json["run"]?["name"]?.stringValue ?? id))</h1>" + links + book.htmlBody)
+                }
             }
             return try await Self.runPage(call, csrf: csrf, runID: id, store: store, repro: repro, base: base)
         })
@@ -442,6 +465,28 @@ extension RepriseAPI {
         }
     }
 
+    // MARK: - Run book
+
+    static func runbook(_ call: Call, runID: String, store: any TrackingStore, repro: (any ReproStore)?, base: String) async throws
+        -> RunbookDocument.Output
+    {
+        let run = try await store.getRun(id: runID)
+        func latest(_ r: Run) -> [String: Double] { Dictionary(r.metrics.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }) }
+        let tags = Dictionary(run.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
+        var baseline: Run?
+        if let b = tags[PassportTag.baseline], !b.isEmpty { baseline = try? await store.getRun(id: b) }
+        let reproductions = try? await repro?.reproductions(runID: runID)
+        let lineage = try? await repro?.lineage(entity: "run:\(runID)", depth: 6)
+        let host = call.request.headers[HTTPField.Name("Host")!] ?? call.request.head.authority ?? "127.0.0.1:5000"
+        return RunbookDocument.build(
+            RunbookInput(
+                runID: runID, name: run.info.runName, experimentID: run.info.experimentID, status: run.info.status.rawValue,
+                startTime: run.info.startTime, endTime: run.info.endTime, tags: tags,
+                params: Dictionary(run.params.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }), metrics: latest(run),
+                baselineID: baseline?.info.runID, baselineMetrics: baseline.map(latest) ?? [:],
+                reproductions: reproductions.map { .array($0.map(\.json)) }, lineage: lineage?.json, trackingURI: "http://\(host)\(base)"))
+    }
+
     // MARK: - Run page
 
     static func runPage(_ call: Call, csrf: String, runID: String, store: any TrackingStore, repro: (any ReproStore)?, base: String) async throws -> Page {
@@ -493,7 +538,7 @@ extension RepriseAPI {
             body += field("Command", tags[PassportTag.command] != nil, "<code>\(HTML.esc(tags[PassportTag.command] ?? ""))</code>")
             body += "</div>"
             if let missing = tags[PassportTag.complianceMissing] { body += "<p class=\"error\">Missing under the experiment's policy: \(HTML.esc(missing))</p>" }
-            body += "<p class=\"muted\">Run book: <code>reprise runbook \(HTML.esc(runID))</code> · reproduce: <code>reprise reproduce \(HTML.esc(runID))</code></p>"
+            body += "<p><a href=\"\(base)/ui/runs/\(HTML.q(runID))/runbook\">Run book</a> · <a href=\"\(base)/ui/runs/\(HTML.q(runID))/reproduce.sh\" download>reproduce.sh</a> · <span class=\"muted\">or <code>reprise reproduce \(HTML.esc(runID))</code></span></p>"
         }
         if let repro, let list = try? await repro.reproductions(runID: runID), !list.isEmpty {
             body += "<h2>Reproductions</h2>" + HTML.table(["Verdict", "Original", "Rerun", "Summary", "When", "By"], list.map { r in
