@@ -68,6 +68,12 @@ struct UIRouteTests {
                 for e in expected { #expect(html.contains(e), "\(uri) lacks \(e)") }
                 #expect(!html.contains("<script>alert") && !html.contains("<img src=x") && !html.lowercased().contains("href=\"javascript") && !html.contains("<b>bold") && !html.contains("<u>same"), "\(uri)")
             }
+            // Runs of several experiments in one table.
+            let (_, e2) = try await client.json(.post, "/api/2.0/mlflow/experiments/create", #"{"name": "second"}"#)
+            let exp2 = try #require(e2["experiment_id"]?.stringValue)
+            try await client.json(.post, "/api/2.0/mlflow/runs/create", #"{"experiment_id": "\#(exp2)", "run_name": "other-exp-run", "start_time": 2000}"#)
+            let (ms, _, multi) = try await client.page("/ui/runs?experiments=\(exp),\(exp2)")
+            #expect(ms == .ok && multi.contains("other-exp-run") && multi.contains("run0 &lt;b&gt;") && multi.contains("second"))
             // Differences only: C differs, p<x> does not.
             let (_, _, diff) = try await client.page("/ui/compare?runs=\(a),\(b)&diff=1")
             #expect(diff.contains(">C<") && !diff.contains("&lt;u&gt;same"))
