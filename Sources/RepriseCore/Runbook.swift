@@ -1,5 +1,22 @@
 import Foundation
 
+/// Text made safe for HTML content and attribute values.
+public func htmlEscape(_ s: String) -> String {
+    var out = ""
+    out.reserveCapacity(s.utf8.count)
+    for c in s.unicodeScalars {
+        switch c {
+        case "&": out += "&amp;"
+        case "<": out += "&lt;"
+        case ">": out += "&gt;"
+        case "\"": out += "&quot;"
+        case "'": out += "&#39;"
+        default: out.unicodeScalars.append(c)
+        }
+    }
+    return out
+}
+
 /// Quotes a word for a POSIX shell.
 public func shellQuote(_ s: String) -> String {
     if !s.isEmpty && s.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }) { return s }
@@ -238,20 +255,7 @@ public enum RunbookDocument {
         return lines.joined(separator: "\n")
     }
 
-    static func escape(_ t: String) -> String {
-        var out = ""
-        for c in t {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func escape(_ t: String) -> String { htmlEscape(t) }
 
     public static func html(_ j: JSONValue) -> String {
         var h = """

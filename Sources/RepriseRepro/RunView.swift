@@ -51,31 +51,23 @@ public struct RunView: Sendable {
             artifactURI: info["artifact_uri"]?.stringValue ?? "", tags: tags, params: params, metrics: metrics)
     }
 
-    public var command: [String] {
-        guard let text = tags[PassportTag.command], case .array(let items)? = try? JSONValue.parse(text) else { return [] }
-        return items.compactMap(\.stringValue)
+    /// The passport fields, read the way the run book reads them.
+    var passport: RunbookInput {
+        RunbookInput(
+            runID: id, name: name, experimentID: experimentID, status: status, startTime: startTime, endTime: endTime, tags: tags,
+            params: params, metrics: metrics, trackingURI: "")
     }
 
-    public var dataInputs: [JSONValue] {
-        guard let text = tags[PassportTag.dataInputs], case .array(let items)? = try? JSONValue.parse(text) else { return [] }
-        return items
-    }
-
-    public var seeds: [(String, String)] {
-        var out: [(String, String)] = []
-        if let s = tags[PassportTag.seed] { out.append(("root", s)) }
-        for (k, v) in tags.sorted(by: { $0.key < $1.key }) where k.hasPrefix(PassportTag.seedPrefix) {
-            out.append((String(k.dropFirst(PassportTag.seedPrefix.count)), v))
-        }
-        return out
-    }
+    public var command: [String] { passport.command }
+    public var dataInputs: [JSONValue] { passport.dataInputs }
+    public var seeds: [(String, String)] { passport.seeds }
 
     public var tolerances: [Tolerance] {
         (tags[PassportTag.tolerances] ?? "").split(separator: " ").compactMap { try? Tolerance(parsing: String($0)) }
     }
 
     /// Metrics a reader cares about (system samples left out).
-    public var modelMetrics: [(String, Double)] { metrics.filter { !$0.key.hasPrefix("system/") }.sorted { $0.key < $1.key } }
+    public var modelMetrics: [(String, Double)] { passport.modelMetrics }
 }
 
 /// `reprise diff`: what changed between two runs.

@@ -9,21 +9,7 @@ import RepriseCore
 
 /// Server-rendered HTML: every piece of user data goes through `esc` (text and attributes alike).
 enum HTML {
-    static func esc(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
+    static func esc(_ s: String) -> String { htmlEscape(s) }
 
     /// A query-string component.
     static func q(_ s: String) -> String {
