@@ -495,7 +495,11 @@ extension SQLTrackingStore {
         // entries tells the two apart in about a millisecond.
         let metricFilters = query.filter.filter { $0.entity == .metric }
         var driving: String?
-        if !metricFilters.isEmpty {
+        if let first = query.orderBy.first, first.entity == .metric, metricFilters.contains(where: { $0.key == first.key }) {
+            // Filtered and ordered by the same metric: reading its index in value order finds the
+            // page's runs first, however many match.
+            driving = first.key
+        } else if !metricFilters.isEmpty {
             let probes = metricFilters.map { c -> (String, String, [SQLValue]) in
                 let (cmp, b) = metricComparison(alias: "p", c)
                 return (c.key, "SELECT COUNT(*) FROM (SELECT 1 FROM latest_metrics p WHERE p.key = ? AND \(cmp) LIMIT \(Self.selectiveMetricLimit))", [.text(c.key)] + b)
