@@ -11,10 +11,10 @@ extension SQLTrackingStore {
             artifactURI: row.string(7), lifecycleStage: LifecycleStage(rawValue: row.string(8)) ?? .active)
     }
 
-    /// Tags that stay writable on a sealed run.
     /// Tags a sealed run accepts once (never overwritten): the wrapper's record of how the command ended.
     static let completionTags: Set<String> = [PassportTag.exitStatus, PassportTag.durationMillis, PassportTag.cost, PassportTag.fingerprint]
 
+    /// Tags that stay writable on a sealed run.
     public static func isNoteTag(_ key: String) -> Bool { key == "mlflow.note.content" || key.hasPrefix("reprise.note") }
 
     /// The model version that seals a run, if any: a finished run that a model version was
@@ -523,9 +523,9 @@ extension SQLTrackingStore {
             }()
             metricConditions.append(metricComparison(alias: a, c))
         }
-        // When the first order term is a metric that no filter joined: where its LEFT JOIN sits in
-        // `joins` and `joinBinds`, its key and direction.
-        var leadingMetric: (joinsOffset: Int, bindIndex: Int, key: String, dir: String)?
+        // A first order term on a metric that no filter joined is read from its index instead; its
+        // join (alias o0) is added per part by `metricOrderedPage`.
+        var leadingMetric: (key: String, dir: String)?
         for (n, t) in query.orderBy.enumerated() {
             let dir = t.ascending ? "ASC" : "DESC"
             let a = "o\(n)"
@@ -537,10 +537,11 @@ extension SQLTrackingStore {
                     continue
                 }
                 if n == 0 {
-                    leadingMetric = (joins.count, joinBinds.count, t.key, dir)
+                    leadingMetric = (t.key, dir)
+                } else {
+                    joins += " LEFT JOIN latest_metrics \(a) ON \(a).run_uuid = r.run_uuid AND \(a).key = ?"
+                    joinBinds.append(.text(t.key))
                 }
-                joins += " LEFT JOIN latest_metrics \(a) ON \(a).run_uuid = r.run_uuid AND \(a).key = ?"
-                joinBinds.append(.text(t.key))
                 order.append("CASE WHEN \(a).run_uuid IS NULL THEN 2 WHEN \(a).is_nan = 1 THEN 1 ELSE 0 END")
                 order.append("\(a).value \(dir)")
             case .param, .tag:
@@ -570,47 +571,42 @@ extension SQLTrackingStore {
         if !hasStart { order.append("r.start_time DESC") }
         order.append("r.run_uuid ASC")
 
-        var sql = "SELECT r.run_uuid FROM runs r\(joins) WHERE r.experiment_id IN (\(placeholders(query.experimentIDs.count)))"
-        var binds = joinBinds + query.experimentIDs.map(SQLValue.int)
-        sql += " AND r.lifecycle_stage IN (\(placeholders(query.viewType.stages.count)))"
-        binds += query.viewType.stages.map { .text($0.rawValue) }
+        var whereSQL = " WHERE r.experiment_id IN (\(placeholders(query.experimentIDs.count)))"
+        var whereBinds = query.experimentIDs.map(SQLValue.int)
+        whereSQL += " AND r.lifecycle_stage IN (\(placeholders(query.viewType.stages.count)))"
+        whereBinds += query.viewType.stages.map { .text($0.rawValue) }
         for (frag, b) in metricConditions {
-            sql += " AND " + frag
-            binds += b
+            whereSQL += " AND " + frag
+            whereBinds += b
         }
         for c in query.filter where c.entity != .metric {
             let (frag, b) = runClause(c)
-            sql += " AND " + frag
-            binds += b
+            whereSQL += " AND " + frag
+            whereBinds += b
         }
         if let lead = leadingMetric {
             return try await metricOrderedPage(
-                lead: lead, joins: joins, joinBinds: joinBinds, whereSQL: String(sql[sql.range(of: " WHERE ")!.lowerBound...]),
-                whereBinds: Array(binds.dropFirst(joinBinds.count)), order: order, maxResults: query.maxResults, offset: query.offset)
+                key: lead.key, dir: lead.dir, joins: joins, joinBinds: joinBinds, whereSQL: whereSQL, whereBinds: whereBinds, order: order,
+                maxResults: query.maxResults, offset: query.offset)
         }
         return try await page(
-            sql: sql, binds: binds, order: order, maxResults: query.maxResults, offset: query.offset,
-            load: Self.loadRuns)
+            sql: "SELECT r.run_uuid FROM runs r\(joins)\(whereSQL)", binds: joinBinds + whereBinds, order: order,
+            maxResults: query.maxResults, offset: query.offset, load: Self.loadRuns)
     }
 
     /// Runs ordered by a metric, in two parts: runs with a value for it, read in value order straight
     /// from the (key, value) index so a page costs a few lookups whatever the experiment's size; then
     /// runs whose value is NaN or missing, in MLflow's order, only when a page reaches them.
     func metricOrderedPage(
-        lead: (joinsOffset: Int, bindIndex: Int, key: String, dir: String), joins: String, joinBinds: [SQLValue], whereSQL: String,
-        whereBinds: [SQLValue], order: [String], maxResults: Int, offset: Int
+        key: String, dir: String, joins: String, joinBinds: [SQLValue], whereSQL: String, whereBinds: [SQLValue], order: [String],
+        maxResults: Int, offset: Int
     ) async throws -> Page<Run> {
-        let leftJoin = " LEFT JOIN latest_metrics o0 ON o0.run_uuid = r.run_uuid AND o0.key = ?"
-        let start = joins.index(joins.startIndex, offsetBy: lead.joinsOffset)
-        let otherJoins = String(joins[..<start]) + String(joins[joins.index(start, offsetBy: leftJoin.count)...])
-        var otherBinds = joinBinds
-        otherBinds.remove(at: lead.bindIndex)
         // Valued runs: CROSS JOIN keeps SQLite on the index order; ties are sorted within each value.
-        let valuedSQL = "SELECT r.run_uuid FROM latest_metrics o0 CROSS JOIN runs r ON r.run_uuid = o0.run_uuid\(otherJoins)\(whereSQL) AND o0.key = ? AND o0.is_nan = 0"
-        let valuedBinds = otherBinds + whereBinds + [.text(lead.key)]
-        let valuedOrder = ["o0.value \(lead.dir)"] + order.dropFirst(2)
-        let restSQL = "SELECT r.run_uuid FROM runs r\(joins)\(whereSQL) AND (o0.run_uuid IS NULL OR o0.is_nan = 1)"
-        let restBinds = joinBinds + whereBinds
+        let valuedSQL = "SELECT r.run_uuid FROM latest_metrics o0 CROSS JOIN runs r ON r.run_uuid = o0.run_uuid\(joins)\(whereSQL) AND o0.key = ? AND o0.is_nan = 0"
+        let valuedBinds = joinBinds + whereBinds + [.text(key)]
+        let valuedOrder = ["o0.value \(dir)"] + order.dropFirst(2)
+        let restSQL = "SELECT r.run_uuid FROM runs r LEFT JOIN latest_metrics o0 ON o0.run_uuid = r.run_uuid AND o0.key = ?\(joins)\(whereSQL) AND (o0.run_uuid IS NULL OR o0.is_nan = 1)"
+        let restBinds = [.text(key)] + joinBinds + whereBinds
         let want = maxResults + 1
         return try await driver.read { db in
             var ids = try db.query(
