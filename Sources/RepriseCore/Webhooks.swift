@@ -1,5 +1,11 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// One registry event a webhook subscribes to, as MLflow 3.x names it on the wire
 /// (`{"entity": "MODEL_VERSION", "action": "CREATED"}`).
 public struct WebhookEvent: Hashable, Comparable, Sendable {
@@ -53,6 +59,29 @@ public struct WebhookEvent: Hashable, Comparable, Sendable {
     public var dottedName: String { "\(entity.lowercased()).\(action.lowercased())" }
 
     public var json: JSONValue { ["entity": .string(entity), "action": .string(action)] }
+
+    /// The body a delivery of this event sends: `{"entity", "action", "timestamp", "data"}`, with the
+    /// names in lower case and the time in UTC with microseconds, as MLflow sends them.
+    public func payload(data: JSONValue, at date: Date) -> String {
+        let json: JSONValue = [
+            "entity": .string(entity.lowercased()), "action": .string(action.lowercased()),
+            "timestamp": .string(Self.timestamp(date)), "data": data,
+        ]
+        return json.jsonString
+    }
+
+    /// `2026-11-30T14:16:06.582013+00:00`.
+    public static func timestamp(_ date: Date) -> String {
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
+        var seconds = time_t(micros / 1_000_000)
+        var t = tm()
+        gmtime_r(&seconds, &t)
+        func pad(_ v: Int64, _ n: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, n - s.count)) + s
+        }
+        return "\(pad(Int64(t.tm_year) + 1900, 4))-\(pad(Int64(t.tm_mon) + 1, 2))-\(pad(Int64(t.tm_mday), 2))T\(pad(Int64(t.tm_hour), 2)):\(pad(Int64(t.tm_min), 2)):\(pad(Int64(t.tm_sec), 2)).\(pad(micros % 1_000_000, 6))+00:00"
+    }
 
     public static func < (a: WebhookEvent, b: WebhookEvent) -> Bool { (a.entity, a.action) < (b.entity, b.action) }
 

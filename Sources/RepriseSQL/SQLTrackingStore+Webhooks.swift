@@ -147,19 +147,6 @@ extension SQLTrackingStore: WebhookStore {
             lastError: row.string(10), creationTime: row.int(11), lastUpdatedTime: row.int(12))
     }
 
-    /// The payload's `timestamp`: ISO 8601 in UTC with microseconds, as MLflow sends it.
-    static func isoTimestamp(_ date: Date) -> String {
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = TimeZone(identifier: "UTC")!
-        let c = cal.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let micros = Int((date.timeIntervalSince1970 * 1_000_000).truncatingRemainder(dividingBy: 1_000_000))
-        func pad(_ v: Int, _ n: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, n - s.count)) + s
-        }
-        return "\(pad(c.year!, 4))-\(pad(c.month!, 2))-\(pad(c.day!, 2))T\(pad(c.hour!, 2)):\(pad(c.minute!, 2)):\(pad(c.second!, 2)).\(pad(micros, 6))+00:00"
-    }
-
     /// Whether `model` is an MLflow prompt (prompts share the registry tables).
     static func isPrompt(_ db: any SQLConnection, _ model: String) throws -> Bool {
         try db.queryOne(
@@ -201,11 +188,7 @@ extension SQLTrackingStore: WebhookStore {
         let subscribers = hooks.filter { decodeEvents($0.string(1)).contains(event) }
         if subscribers.isEmpty { return }
         let now = Date()
-        let payload: JSONValue = [
-            "entity": .string(wireEntity), "action": .string(action), "timestamp": .string(isoTimestamp(now)),
-            "data": try data(prompt),
-        ]
-        let body = payload.jsonString
+        let body = event.payload(data: try data(prompt), at: now)
         let ms = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
         for hook in subscribers {
             try db.execute(

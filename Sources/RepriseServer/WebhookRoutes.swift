@@ -111,13 +111,10 @@ extension RepriseAPI {
             let hook = try await webhooks.getWebhook(id: id)
             var event = hook.events.first ?? WebhookEvent(entity: "MODEL_VERSION", action: "CREATED")
             if let raw = try p.raw("event"), raw != .null { event = try WebhookEvent(validating: raw) }
-            let payload: JSONValue = [
-                "entity": .string(event.entity.lowercased()), "action": .string(event.action.lowercased()),
-                "timestamp": .string(Self.isoNow()), "data": Self.sampleWebhookData(event),
-            ]
+            let now = Date()
             let attempt = await deliverer.send(
                 url: hook.url, secret: try await webhooks.webhookSecret(id: id), deliveryID: UUID().uuidString.lowercased(),
-                timestamp: Int64(Date().timeIntervalSince1970), body: payload.jsonString)
+                timestamp: Int64(now.timeIntervalSince1970), body: event.payload(data: Self.sampleWebhookData(event), at: now))
             let result = WebhookTestResult(
                 success: attempt.succeeded, responseStatus: attempt.status, responseBody: attempt.body,
                 errorMessage: attempt.error.map { "Failed to test webhook: \($0)" })
@@ -134,11 +131,5 @@ extension RepriseAPI {
             let list = try await webhooks.deliveries(webhookID: id, limit: limit)
             return Self.json(["deliveries": .array(list.map(\.json))])
         }
-    }
-
-    static func isoNow() -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date()).replacingOccurrences(of: "Z", with: "+00:00")
     }
 }

@@ -23,6 +23,15 @@ struct WebhookDeliveryTests {
                 != sig)
     }
 
+    @Test func payloadShape() throws {
+        #expect(WebhookEvent.timestamp(Date(timeIntervalSince1970: 1_796_048_166.5)) == "2026-11-30T14:16:06.500000+00:00")
+        #expect(WebhookEvent.timestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000000+00:00")
+        let body = WebhookEvent(entity: "MODEL_VERSION_ALIAS", action: "CREATED").payload(
+            data: ["name": "m", "alias": "a", "version": "1"], at: Date(timeIntervalSince1970: 1_796_048_166.5))
+        #expect(
+            body == #"{"entity":"model_version_alias","action":"created","timestamp":"2026-11-30T14:16:06.500000+00:00","data":{"name":"m","alias":"a","version":"1"}}"#)
+    }
+
     @Test func internalAddresses() {
         for addr in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "0.0.0.0",
             "100.64.0.1", "224.0.0.1", "::1", "::", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "[::1]"]
