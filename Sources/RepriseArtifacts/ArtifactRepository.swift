@@ -3,6 +3,10 @@ import NIOCore
 import RepriseCore
 import _NIOFileSystem
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One entry of an artifact listing.
 public struct ArtifactFileInfo: Sendable, Equatable {
     /// The path relative to the listed root (the basename for a proxy listing).
@@ -57,12 +61,36 @@ public struct LocalArtifactRepository: ArtifactRepository {
         try FileManager.default.createDirectory(atPath: self.root, withIntermediateDirectories: true)
     }
 
-    /// The filesystem path for checked components.
+    /// The filesystem path for checked components, refusing any component that is a symbolic link.
+    ///
+    /// Links are never followed inside the root: a link planted in the artifact folder (by another
+    /// process or an unpacked archive) would otherwise let GET, list, PUT or DELETE reach outside it.
+    /// Each existing component is checked with `lstat`; the first missing one ends the walk, since
+    /// nothing below it exists yet. (A process that can swap a folder for a link between this check
+    /// and the open already has write access to the root; that race is out of scope, see
+    /// docs/security.md.)
     public func localPath(_ path: [String]) throws -> String {
-        for c in path where c.isEmpty || c == "." || c == ".." || c.contains("/") || c.contains("\u{0}") {
+        for c in path where c.isEmpty || c == "." || c == ".." || c.contains("/") || Validation.hasControlCharacter(c) {
             throw RepriseError.invalid("Invalid path")
         }
+        var current = root
+        for c in path {
+            current += "/" + c
+            var st = stat()
+            if lstat(current, &st) != 0 { break }
+            if (st.st_mode & S_IFMT) == S_IFLNK {
+                throw RepriseError(
+                    .permissionDenied,
+                    "'\(path.joined(separator: "/"))' goes through a symbolic link in the artifact store; links are not followed.")
+            }
+        }
         return path.isEmpty ? root : root + "/" + path.joined(separator: "/")
+    }
+
+    /// Whether the entry at `full` is a symbolic link (not followed).
+    static func isLink(_ full: String) -> Bool {
+        var st = stat()
+        return lstat(full, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
     }
 
     public func write<S: AsyncSequence & Sendable>(_ path: [String], contents: S) async throws -> Int64
@@ -132,6 +160,7 @@ public struct LocalArtifactRepository: ArtifactRepository {
         var out: [ArtifactFileInfo] = []
         for name in names.sorted() where !(name.hasPrefix(".") && name.contains(".upload-")) {
             let full = p + "/" + name
+            if Self.isLink(full) { continue }  // never listed, never followed
             var childIsDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: full, isDirectory: &childIsDir) else { continue }
             if childIsDir.boolValue {

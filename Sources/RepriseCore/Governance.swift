@@ -82,6 +82,8 @@ public struct AuditVerification: Sendable, Equatable {
     /// shows that events were cut from the end.
     public var headSeq: Int64?
     public var headHash: String?
+    /// How many signed checkpoints the chain was compared with.
+    public var checkpoints: Int = 0
 
     public init(ok: Bool, checked: Int64, firstBadSeq: Int64?, problem: String?) {
         self.ok = ok
@@ -96,6 +98,7 @@ public struct AuditVerification: Sendable, Equatable {
         if let problem { o["problem"] = .string(problem) }
         if let headSeq { o["head_seq"] = .int(headSeq) }
         if let headHash { o["head_hash"] = .string(headHash) }
+        o["checkpoints_checked"] = .int(Int64(checkpoints))
         return .object(o)
     }
 }
@@ -266,5 +269,43 @@ public protocol GovernanceStore: Sendable {
     func aliasHistory(model: String, alias: String) async throws -> [(version: Int64, time: Int64, actor: String, requestID: String)]
 
     func auditEvents(entityType: String?, entityID: String?, afterSeq: Int64, limit: Int) async throws -> [AuditEvent]
-    func verifyAudit() async throws -> AuditVerification
+    /// Verifies the chain and compares it with the signed checkpoints kept outside the database,
+    /// plus `checkpoints` supplied by the caller (from an export kept elsewhere).
+    func verifyAudit(checkpoints: [AuditCheckpoint]) async throws -> AuditVerification
+    /// A signed checkpoint of the chain's current head (appended to the checkpoint file if it moved).
+    func checkpointAudit() async throws -> AuditCheckpoint?
+}
+
+/// A signed statement that the audit chain's event `seq` had hash `hash` at `time`.
+public struct AuditCheckpoint: Sendable, Equatable {
+    public var seq: Int64
+    public var hash: String
+    public var time: Int64
+    public var signature: String
+
+    public var json: JSONValue {
+        ["seq": .int(seq), "hash": .string(hash), "time": .int(time), "signature": .string(signature)]
+    }
+
+    /// Reads `{seq, hash, time, signature}` (or `{"checkpoint": {…}}`, as an export's last line has it).
+    public init?(json: JSONValue?) {
+        guard var o = json else { return nil }
+        if let inner = o["checkpoint"] { o = inner }
+        guard case .int(let seq)? = o["seq"], case .string(let hash)? = o["hash"], case .int(let time)? = o["time"],
+            case .string(let signature)? = o["signature"]
+        else { return nil }
+        self.init(seq: seq, hash: hash, time: time, signature: signature)
+    }
+
+    public init(seq: Int64, hash: String, time: Int64, signature: String) {
+        self.seq = seq
+        self.hash = hash
+        self.time = time
+        self.signature = signature
+    }
+}
+
+extension GovernanceStore {
+    /// Verifies the chain against the checkpoints the store keeps itself.
+    public func verifyAudit() async throws -> AuditVerification { try await verifyAudit(checkpoints: []) }
 }

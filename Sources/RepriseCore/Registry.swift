@@ -148,6 +148,7 @@ public struct CreateModelVersionInput: Sendable {
 extension Validation {
     public static func validateRegisteredModelName(_ name: String?) throws -> String {
         guard let name, !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw RepriseError.missing("name") }
+        try rejectControlCharacters(name, field: "name")
         if name.contains("/") || name.contains(":") {
             throw RepriseError.invalid("Invalid model name '\(name)'. Names cannot contain '/' or ':'.")
         }

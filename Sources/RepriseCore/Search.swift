@@ -92,6 +92,11 @@ public struct FilterParser {
 
     static func bad(_ message: String) -> RepriseError { .invalid(message) }
 
+    /// Most comparisons one filter may join with `AND`, and most values in one `IN` list: bounds on
+    /// the SQL a request can make the server build (the database refuses deeper expression trees).
+    public static let maxClauses = 200
+    public static let maxListItems = 10_000
+
     /// Parses a whole filter string into raw clauses. Empty or blank filters give no clauses.
     public static func parse(_ filter: String?) throws -> [RawClause] {
         guard let filter, !filter.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return [] }
@@ -100,6 +105,9 @@ public struct FilterParser {
         while true {
             p.skipSpace()
             clauses.append(try p.parseClause())
+            if clauses.count > maxClauses {
+                throw bad("Invalid filter: it has more than \(maxClauses) comparisons joined by AND, the most one search accepts. Narrow it, or split the search.")
+            }
             p.skipSpace()
             if p.atEnd { break }
             let word = p.peekWord().uppercased()
@@ -257,6 +265,9 @@ public struct FilterParser {
                     )
                 }
                 items.append(try parseQuoted())
+                if items.count > FilterParser.maxListItems {
+                    throw FilterParser.bad("Invalid filter: an IN list has more than \(FilterParser.maxListItems) values, the most one search accepts.")
+                }
                 skipSpace()
                 if i < s.count, s[i] == "," { i += 1 }
             }

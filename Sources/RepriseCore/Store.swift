@@ -99,6 +99,12 @@ public protocol TrackingStore: Sendable {
     func restoreExperiment(id: String) async throws
     func setExperimentTag(id: String, tag: KeyValue) async throws
     func deleteExperimentTag(id: String, key: String) async throws
+    /// The model version (`name/N`) whose evidence covers the artifact `location` (a full artifact
+    /// URI such as `mlflow-artifacts:/1/<run>/artifacts/model/MLmodel`), or nil when writing or
+    /// deleting there changes nothing sealed. Sealed are: the artifacts of a finished run a version
+    /// was registered from, the files of a logged model behind a version, and a version's source
+    /// folder. A location that contains a sealed folder (deleting a parent) counts too.
+    func artifactSeal(location: String) async throws -> String?
 
     // Runs
     func createRun(_ input: CreateRunInput) async throws -> Run

@@ -68,8 +68,37 @@ public enum Validation {
         value.count > max ? String(value.prefix(max)) : value
     }
 
+    /// Whether `s` holds a C0 control character (NUL, newline, tab, escape…) or DEL.
+    public static func hasControlCharacter(_ s: some StringProtocol) -> Bool {
+        s.utf8.contains { $0 < 0x20 || $0 == 0x7F }
+    }
+
+    /// The one rule for names, paths and URIs: no NUL and no control characters, since a NUL cuts a
+    /// path short in the C library and a newline forges log lines and headers. URIs are checked both
+    /// as sent and percent-decoded (`file:///etc%00`).
+    /// - Parameters:
+    ///   - value: the value as sent.
+    ///   - field: the field name the error message names.
+    ///   - isURI: also check the percent-decoded form.
+    public static func rejectControlCharacters(_ value: String, field: String, isURI: Bool = false) throws {
+        var bad = hasControlCharacter(value)
+        if !bad && isURI && value.utf8.contains(UInt8(ascii: "%")) {
+            if let decoded = percentDecode(value) { bad = hasControlCharacter(decoded) } else { bad = true }
+        }
+        if bad {
+            throw RepriseError.invalid(
+                "Invalid value for parameter '\(field)': it contains a NUL or control character (or a malformed %-escape). Remove it and try again.")
+        }
+    }
+
+    /// Longest artifact path accepted, in UTF-8 bytes, and longest single component: what Linux file
+    /// systems take (NAME_MAX), so a long path is a 400 here rather than an I/O failure later.
+    public static let maxArtifactPathBytes = 1024
+    public static let maxArtifactComponentBytes = 255
+
     public static func validateExperimentName(_ name: String?) throws -> String {
         guard let name, !name.isEmpty else { throw RepriseError.missing("name") }
+        try rejectControlCharacters(name, field: "name")
         if name.count > maxExperimentNameLength {
             throw RepriseError.invalid("'name' exceeds the maximum length of \(maxExperimentNameLength) characters")
         }
@@ -97,6 +126,7 @@ public enum Validation {
     }
 
     public static func validateLoggedModelName(_ name: String) throws {
+        try rejectControlCharacters(name, field: "name")
         if name.isEmpty || name.contains(where: { "/:.%\"'".contains($0) }) {
             throw RepriseError.invalid(
                 "Invalid model name ('\(name)') provided. Model name must be a non-empty string and cannot contain the following prohibited characters: '/', ':', '.', '%', '\"', \"'\"."
@@ -109,8 +139,11 @@ public enum Validation {
     /// - Returns: the non-empty, non-`.` path components.
     public static func artifactPathComponents(_ path: String) throws -> [String] {
         let invalid = RepriseError.invalid("Invalid path")
-        if path.hasPrefix("/") || path.contains("\\") || path.contains("#") || path.contains("\u{0}") {
+        if path.hasPrefix("/") || path.contains("\\") || path.contains("#") || hasControlCharacter(path) {
             throw invalid
+        }
+        if path.utf8.count > maxArtifactPathBytes {
+            throw RepriseError.invalid("Invalid path: artifact paths are limited to \(maxArtifactPathBytes) bytes.")
         }
         // A Windows drive prefix such as C: is absolute too.
         if path.count >= 2, path.dropFirst().first == ":", path.first?.isLetter == true { throw invalid }
@@ -118,6 +151,10 @@ public enum Validation {
         for c in path.split(separator: "/", omittingEmptySubsequences: true) {
             if c == ".." { throw invalid }
             if c == "." { continue }
+            if c.utf8.count > maxArtifactComponentBytes {
+                throw RepriseError.invalid(
+                    "Invalid path: each artifact path component is limited to \(maxArtifactComponentBytes) bytes.")
+            }
             comps.append(String(c))
         }
         return comps

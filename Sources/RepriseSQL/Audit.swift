@@ -5,6 +5,7 @@ import RepriseCore
 /// exactly when its change does.
 struct Auditor: Sendable {
     let context: WriteContext
+    let key: AuditKey
 
     static func sha256Hex(_ bytes: [UInt8]) -> String {
         SHA256.hash(data: bytes).map { byte in
@@ -27,7 +28,7 @@ struct Auditor: Sendable {
             seq: (last?.int(0) ?? 0) + 1, time: SQLTrackingStore.now(), actor: context.actor,
             authenticated: context.authenticated, action: action, entityType: entityType, entityID: entityID,
             summary: summary.jsonString, requestID: context.requestID, prevHash: last?.string(1) ?? "", hash: "")
-        event.hash = Self.sha256Hex(event.canonicalBytes)
+        event.hash = key.eventHash(event)
         try db.execute(
             "INSERT INTO audit_events (seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [.int(event.seq), .int(event.time), .text(event.actor), .int(event.authenticated ? 1 : 0), .text(event.action),
@@ -39,7 +40,7 @@ struct Auditor: Sendable {
 extension SQLTrackingStore {
     /// A write whose body records its audit event(s) through the given auditor.
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection, Auditor) throws -> T) async throws -> T {
-        let auditor = Auditor(context: WriteContext.current)
+        let auditor = Auditor(context: WriteContext.current, key: auditKey)
         return try await driver.write { db in try body(db, auditor) }
     }
 
@@ -73,10 +74,62 @@ extension SQLTrackingStore {
         return try await driver.read { db in try db.query(finalSQL, finalBinds).map(Self.auditEvent) }
     }
 
-    /// Walks the whole chain: sequence numbers must be 1, 2, 3, …; each event's `prev_hash` must be
-    /// the previous event's hash; each hash must match the event's content.
-    public func verifyAudit() async throws -> AuditVerification {
+    static let chainFormat = "hmac-sha256-v1"
+
+    /// Moves a chain written before the chain was keyed (plain SHA-256) to HMAC-SHA256 under the
+    /// server secret, once, after checking it link by link. A chain that does not verify is left as
+    /// it is, so `verify` goes on reporting where it breaks.
+    func upgradeAuditChain() async throws {
+        let key = auditKey
+        try await driver.write { db in
+            if try db.queryOne("SELECT value FROM reprise_meta WHERE key = 'audit_chain'", [])?.string(0) != nil { return }
+            var prev = ""
+            var plainPrev = ""
+            var rewritten: [(Int64, String, String)] = []
+            var expected: Int64 = 1
+            for row in try db.query("SELECT \(Self.auditColumns) FROM audit_events ORDER BY seq", []) {
+                var e = Self.auditEvent(row)
+                guard e.seq == expected, e.prevHash == plainPrev, Auditor.sha256Hex(e.canonicalBytes) == e.hash else { return }
+                plainPrev = e.hash
+                e.prevHash = prev
+                let h = key.eventHash(e)
+                rewritten.append((e.seq, prev, h))
+                prev = h
+                expected += 1
+            }
+            for (seq, p, h) in rewritten {
+                try db.execute("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?", [.text(p), .text(h), .int(seq)])
+            }
+            try db.execute("INSERT INTO reprise_meta (key, value) VALUES ('audit_chain', ?)", [.text(Self.chainFormat)])
+        }
+    }
+
+    /// The chain's head (last event), if any.
+    public func auditHead() async throws -> (seq: Int64, hash: String)? {
         try await driver.read { db in
+            try db.queryOne("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", []).map { ($0.int(0), $0.string(1)) }
+        }
+    }
+
+    /// A signed checkpoint of the current head, also appended to the checkpoint file when it moved
+    /// since the last one written by this process.
+    @discardableResult
+    public func checkpointAudit() async throws -> AuditCheckpoint? {
+        guard let head = try await auditHead() else { return nil }
+        let c = auditKey.checkpoint(seq: head.seq, hash: head.hash, time: Self.now())
+        let last = auditKey.readCheckpoints().last.flatMap { $0 }
+        if last?.seq != c.seq || last?.hash != c.hash { try auditKey.append(c) }
+        return c
+    }
+
+    /// Walks the whole chain: sequence numbers must be 1, 2, 3, …; each event's `prev_hash` must be
+    /// the previous event's hash; each hash must be the keyed hash of the event's content. Then the
+    /// chain is compared with every signed checkpoint (the server's checkpoint file and `extra`,
+    /// e.g. from an export kept elsewhere): a checkpointed event that is gone or differs means the
+    /// chain was cut or rewritten.
+    public func verifyAudit(checkpoints extra: [AuditCheckpoint] = []) async throws -> AuditVerification {
+        let key = auditKey
+        var result = try await driver.read { db -> AuditVerification in
             var expectedSeq: Int64 = 1
             var prevHash = ""
             var checked: Int64 = 0
@@ -97,10 +150,10 @@ extension SQLTrackingStore {
                             ok: false, checked: checked, firstBadSeq: e.seq,
                             problem: "event \(e.seq) does not chain to event \(e.seq - 1): its prev_hash differs from that event's hash")
                     }
-                    if Auditor.sha256Hex(e.canonicalBytes) != e.hash {
+                    if key.eventHash(e) != e.hash {
                         return AuditVerification(
                             ok: false, checked: checked, firstBadSeq: e.seq,
-                            problem: "event \(e.seq) was altered: its content no longer matches its hash")
+                            problem: "event \(e.seq) was altered or its hash recomputed without the server key: its content no longer matches its keyed hash")
                     }
                     prevHash = e.hash
                     expectedSeq += 1
@@ -113,5 +166,41 @@ extension SQLTrackingStore {
             result.headHash = prevHash
             return result
         }
+        guard result.ok else { return result }
+        // Checkpoints: the file's, then any supplied. An unsigned or mis-signed line is itself a finding.
+        var all: [AuditCheckpoint] = []
+        for (i, c) in (key.readCheckpoints() + extra.map { Optional($0) }).enumerated() {
+            guard let c, key.isAuthentic(c) else {
+                result.ok = false
+                result.problem = "checkpoint \(i + 1) is not signed with this server's key: the checkpoint record was altered"
+                return result
+            }
+            all.append(c)
+        }
+        result.checkpoints = all.count
+        guard let newest = all.max(by: { $0.seq < $1.seq }) else { return result }
+        let headSeq = result.headSeq ?? 0
+        if newest.seq > headSeq {
+            result.ok = false
+            result.firstBadSeq = headSeq + 1
+            result.problem =
+                "the chain ends at event \(headSeq) but a signed checkpoint shows event \(newest.seq) existed: events \(headSeq + 1)–\(newest.seq) were cut from the end"
+            return result
+        }
+        let seqs = all.map(\.seq)
+        let hashes = try await driver.read { db -> [Int64: String] in
+            var out: [Int64: String] = [:]
+            for seq in seqs {
+                if let row = try db.queryOne("SELECT hash FROM audit_events WHERE seq = ?", [.int(seq)]) { out[seq] = row.string(0) }
+            }
+            return out
+        }
+        for c in all.sorted(by: { $0.seq < $1.seq }) where hashes[c.seq] != c.hash {
+            result.ok = false
+            result.firstBadSeq = c.seq
+            result.problem = "event \(c.seq) differs from the signed checkpoint of it: the chain was rewritten from there on"
+            return result
+        }
+        return result
     }
 }

@@ -225,6 +225,7 @@ extension SQLTrackingStore: RegistryStore {
     {
         let source = input.source
         let invalid = RepriseError.invalid("Invalid model version source: '\(source)'.")
+        try Validation.rejectControlCharacters(source, field: "source", isURI: true)
         let decoded = Validation.percentDecode(source) ?? source
         if decoded.contains("\u{0}") || decoded.split(separator: "/").contains("..") || decoded.split(separator: "\\").contains("..") {
             throw invalid

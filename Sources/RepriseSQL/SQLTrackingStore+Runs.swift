@@ -29,6 +29,28 @@ extension SQLTrackingStore {
         return "\(v.string(0))/\(v.int(1))"
     }
 
+    public func artifactSeal(location: String) async throws -> String? {
+        // A sealed root R covers L when L == R, L is inside R, or R is inside L. Compared with
+        // substr rather than LIKE, so no character in a location acts as a wildcard.
+        let cover = "($R = ? OR substr(?, 1, length($R) + 1) = $R || '/' OR substr($R, 1, length(?) + 1) = ? || '/')"
+        let deleted = ModelStage.deletedInternal
+        let sql = """
+            SELECT mv.name, mv.version FROM model_versions mv JOIN runs r ON r.run_uuid = mv.run_id
+              WHERE mv.current_stage <> '\(deleted)' AND r.status <> 'RUNNING' AND \(cover.replacingOccurrences(of: "$R", with: "r.artifact_uri"))
+            UNION ALL
+            SELECT mv.name, mv.version FROM model_versions mv JOIN logged_models lm ON lm.model_id = mv.model_id
+              WHERE mv.current_stage <> '\(deleted)' AND \(cover.replacingOccurrences(of: "$R", with: "lm.artifact_uri"))
+            UNION ALL
+            SELECT mv.name, mv.version FROM model_versions mv
+              WHERE mv.current_stage <> '\(deleted)' AND mv.storage_location <> '' AND \(cover.replacingOccurrences(of: "$R", with: "mv.storage_location"))
+            LIMIT 1
+            """
+        let l = SQLValue.text(location.hasSuffix("/") ? String(location.dropLast()) : location)
+        return try await driver.read { db in
+            try db.queryOne(sql, Array(repeating: l, count: 12)).map { "\($0.string(0))/\($0.int(1))" }
+        }
+    }
+
     static func requireUnsealed(_ db: any SQLConnection, _ runID: String, _ what: String) throws {
         if let version = try sealingVersion(db, runID) {
             throw RepriseError(
@@ -141,6 +163,7 @@ extension SQLTrackingStore {
             )
         }
         let name = (input.runName.flatMap { $0.isEmpty ? nil : $0 }) ?? tagName ?? RunNames.random()
+        try Validation.rejectControlCharacters(name, field: "run_name")
         if tagName == nil { tags.append(KeyValue("mlflow.runName", name)) }
         try PassportTag.refuseServerOwned(tags.map(\.key))
         let runID = Self.newID()
@@ -190,6 +213,7 @@ extension SQLTrackingStore {
             }
             if let endTime { try db.execute("UPDATE runs SET end_time = ? WHERE run_uuid = ?", [.int(endTime), .text(id)]) }
             if let runName, !runName.isEmpty {
+                try Validation.rejectControlCharacters(runName, field: "run_name")
                 try db.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(runName), .text(id)])
                 try db.execute(
                     "INSERT INTO tags (run_uuid, key, value) VALUES (?, 'mlflow.runName', ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
@@ -680,7 +704,10 @@ extension SQLTrackingStore {
     // MARK: - Metric history
 
     public func metricHistory(runID: String, key: String, offset: Int, limit: Int?) async throws -> Page<Metric> {
-        try await driver.read { db in
+        // Bounded so `limit + 1` and `offset + limit` cannot overflow whatever a caller passes.
+        let limit = limit.map { max(1, min($0, Int(Int32.max))) }
+        let offset = max(0, min(offset, Int(Int32.max)))
+        return try await driver.read { db in
             var sql =
                 "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value"
             var binds: [SQLValue] = [.text(runID), .text(key)]

@@ -10,14 +10,20 @@ public final class SQLTrackingStore: TrackingStore {
     let secrets: SecretSealer
     var dialect: SQLDialect { driver.dialect }
 
+    /// Keys the audit chain and signs its head checkpoints.
+    let auditKey: AuditKey
+
     /// - Parameters:
     ///   - driver: the database.
     ///   - artifacts: where new experiments put artifacts.
     ///   - secrets: seals stored secrets; every process sharing the database needs the same key.
-    public init(driver: any SQLDriver, artifacts: ArtifactRootPolicy, secrets: SecretSealer = .ephemeral()) {
+    ///   - auditKey: keys the audit chain (HMAC-SHA256) and signs checkpoints; every process sharing
+    ///     the database needs the same key material.
+    public init(driver: any SQLDriver, artifacts: ArtifactRootPolicy, secrets: SecretSealer = .ephemeral(), auditKey: AuditKey = .ephemeral()) {
         self.driver = driver
         self.artifacts = artifacts
         self.secrets = secrets
+        self.auditKey = auditKey
     }
 
     /// Applies pending schema migrations and sets the default experiment's artifact location.
@@ -30,6 +36,7 @@ public final class SQLTrackingStore: TrackingStore {
                 "UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? WHERE experiment_id = 0 AND artifact_location = ''",
                 [.text(loc), .int(now), .int(now)])
         }
+        try await upgradeAuditChain()
     }
 
     static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
@@ -81,6 +88,7 @@ public final class SQLTrackingStore: TrackingStore {
         let name = try Validation.validateExperimentName(name)
         for t in tags { try Self.validateExperimentTag(t) }
         let artifacts = self.artifacts
+        if let artifactLocation { try Validation.rejectControlCharacters(artifactLocation, field: "artifact_location", isURI: true) }
         let location = artifactLocation.flatMap { $0.isEmpty ? nil : artifacts.resolve($0) }
         return try await write { db, audit in
             if try db.queryOne("SELECT 1 FROM experiments WHERE name = ?", [.text(name)]) != nil {

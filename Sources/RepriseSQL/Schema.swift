@@ -213,6 +213,12 @@ public enum TrackingSchema {
                     "CREATE INDEX model_versions_by_model_id ON model_versions (model_id)",
                     "CREATE INDEX logged_models_by_run ON logged_models (source_run_id)",
                 ]),
+            SQLMigration(
+                version: 6, name: "hardening",
+                statements: [
+                    // Facts about the database itself, such as which hash the audit chain uses.
+                    "CREATE TABLE reprise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                ]),
         ]
     }
 }

@@ -1,9 +1,19 @@
+import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
 import RepriseArtifacts
 import RepriseCore
 
 /// Builds the Hummingbird application that serves the REST API.
+///
+/// Connection-level bounds live here (see `ConnectionLimits`): an idle timeout between requests and
+/// body chunks, a deadline for a request head once a connection is open or a response has ended
+/// (slow-header clients), a cap on open connections (further clients wait in the kernel's backlog),
+/// and MLflow-style JSON errors for requests the HTTP parser refuses (oversized URL or headers).
 /// - Parameters:
 ///   - api: the routes and their dependencies.
 ///   - logger: the server's logger.
@@ -11,8 +21,103 @@ public func buildApplication(api: RepriseAPI, logger: Logger) -> some Applicatio
     let responder = CallbackResponder<BasicRequestContext> { request, context in
         await api.respond(to: request, context: context)
     }
+    let limits = api.config.limits
+    var configuration = ApplicationConfiguration(address: .hostname(api.config.host, port: api.config.port), serverName: nil)
+    configuration.availableConnectionsDelegate = MaximumAvailableConnections(limits.maxConnections)
+    let headTimeout = TimeAmount.seconds(limits.headerTimeoutSeconds)
     return Application(
         responder: responder,
-        configuration: .init(address: .hostname(api.config.host, port: api.config.port), serverName: nil),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [HTTPParserErrorResponder(), RequestHeadDeadline(timeout: headTimeout)],
+                idleTimeout: .seconds(limits.idleTimeoutSeconds),
+                httpDecoderConfiguration: .init(maxHeaderFieldSize: 64 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200))),
+        configuration: configuration,
         logger: logger)
+}
+
+/// Closes a connection whose request head has not fully arrived `timeout` after the connection
+/// opened or the previous response ended: a client trickling header bytes (slowloris) would
+/// otherwise hold the connection forever, since no parsed part ever resets the idle timer.
+final class RequestHeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let timeout: TimeAmount
+    var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    func handlerAdded(context: ChannelHandlerContext) { arm(context) }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) {
+            timer?.cancel()
+            timer = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { arm(context) }  // keep-alive: the next head has a deadline too
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { context.close(promise: nil) }
+    }
+}
+
+/// Answers a request the HTTP parser refused (URL or headers over the limit, malformed syntax) with
+/// MLflow's JSON error envelope and closes the connection, instead of an empty 400.
+final class HTTPParserErrorResponder: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    var inRequest = false
+    var answered = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) { inRequest = true }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { inRequest = false }
+        context.write(data, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError, !inRequest, !answered else {
+            context.fireErrorCaught(error)
+            return
+        }
+        answered = true
+        let tooLarge = parserError == .headerOverflow
+        let status: HTTPResponse.Status = tooLarge ? .requestHeaderFieldsTooLarge : .badRequest
+        let message =
+            tooLarge
+            ? "The request URL or headers are larger than the server accepts (64 KiB). Send large inputs in a JSON body instead."
+            : "Malformed HTTP request."
+        let envelope = RepriseError(tooLarge ? .invalidParameterValue : .badRequest, message).envelope.serialized()
+        let body = context.channel.allocator.buffer(bytes: envelope)
+        let head = HTTPResponse(
+            status: status,
+            headerFields: [
+                .contentType: "application/json", .contentLength: "\(body.readableBytes)", .connection: "close",
+                HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+            ])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
 }

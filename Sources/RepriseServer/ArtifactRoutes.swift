@@ -57,22 +57,49 @@ extension RepriseAPI {
         return artifacts
     }
 
-    /// The repository and base components for an artifact root URI handed out by this server.
+    /// The repository and base components for an artifact location stored on a run, a logged model
+    /// or a model version.
+    ///
+    /// This is the one place that decides which local files a location may reach. A client supplies
+    /// these locations (an experiment's `artifact_location`, a version's `source`), so they are
+    /// stored as given but opened only when, after percent-decoding and normalisation, they lie
+    /// under a root the server was started with (`--artifacts-destination`, a local
+    /// `--default-artifact-root`). Anything else is a 403: the server never reads or writes a
+    /// location a client picked.
     func repository(for rootURI: String) throws -> (any ArtifactRepository, [String]) {
+        try Validation.rejectControlCharacters(rootURI, field: "artifact location", isURI: true)
         if rootURI.hasPrefix("mlflow-artifacts:") {
             var rest = rootURI.dropFirst("mlflow-artifacts:".count)
             if rest.hasPrefix("//") {  // mlflow-artifacts://host:port/path
                 rest = rest.dropFirst(2)
                 rest = rest.firstIndex(of: "/").map { rest[$0...] } ?? ""
             }
-            return (try requireProxy(), try Validation.artifactPathComponents(String(rest.drop(while: { $0 == "/" }))))
+            let relative = Validation.percentDecode(rest) ?? String(rest)
+            return (try requireProxy(), try Validation.artifactPathComponents(String(relative.drop(while: { $0 == "/" }))))
         }
         var path = rootURI
-        if path.hasPrefix("file://") { path = String(path.dropFirst("file://".count)) }
+        if path.hasPrefix("file://") {
+            path = String(path.dropFirst("file://".count))
+            if path.hasPrefix("localhost/") { path = String(path.dropFirst("localhost".count)) }
+        } else if path.hasPrefix("file:") {
+            path = String(path.dropFirst("file:".count))
+        }
         guard path.hasPrefix("/") else {
             throw RepriseError(.notImplemented, "Artifact location '\(rootURI)' is not served by this server.")
         }
-        return (try LocalArtifactRepository(root: Validation.percentDecode(path) ?? path), [])
+        guard let decoded = Validation.percentDecode(path) else { throw RepriseError.invalid("Invalid artifact location '\(rootURI)'") }
+        let normalized = Validation.normpath(decoded)
+        for repo in localRepositories {
+            let root = repo.root
+            if normalized == root || normalized.hasPrefix(root == "/" ? "/" : root + "/") {
+                let relative = String(normalized.dropFirst(root.count)).drop(while: { $0 == "/" })
+                return (repo, try Validation.artifactPathComponents(String(relative)))
+            }
+        }
+        throw RepriseError(
+            .permissionDenied,
+            "Artifact location '\(rootURI)' is outside this server's artifact roots (--artifacts-destination, a local --default-artifact-root), so the server does not open it. Read those artifacts from their storage directly."
+        )
     }
 
     /// `attachment; filename=NAME` as the reference sends it; names with characters that are not
@@ -151,6 +178,16 @@ extension RepriseAPI {
         return try await download(repo, base + rel, displayPath: relative)
     }
 
+    /// Refuses a write or delete at `location` (a full artifact URI) that would change sealed evidence.
+    func requireUnsealedArtifacts(_ location: String) async throws {
+        if let version = try await store.artifactSeal(location: location) {
+            throw RepriseError(
+                .permissionDenied,
+                "'\(location)' is sealed: model version \(version) was registered from these files, so they cannot be overwritten or deleted. Log a new run or model instead."
+            )
+        }
+    }
+
     func registerArtifacts() {
         let store = self.store
         let maxArtifact = config.maxArtifactBytes
@@ -158,6 +195,7 @@ extension RepriseAPI {
             let repo = try requireProxy()
             let comps = try Self.components(call.rest)
             guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
+            try await requireUnsealedArtifacts("mlflow-artifacts:/" + comps.joined(separator: "/"))
             _ = try await repo.write(comps, contents: LimitedBody(base: call.request.body, limit: maxArtifact))
             return Self.json(Self.empty)
         }
@@ -171,6 +209,7 @@ extension RepriseAPI {
             let repo = try requireProxy()
             let comps = try Self.components(call.rest)
             guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
+            try await requireUnsealedArtifacts("mlflow-artifacts:/" + comps.joined(separator: "/"))
             try await repo.delete(comps)
             return Self.json(Self.empty)
         }
@@ -212,6 +251,7 @@ extension RepriseAPI {
             let (repo, base) = try repository(for: run.info.artifactURI)
             let rel = try Validation.artifactPathComponents(relative)
             guard !rel.isEmpty else { throw RepriseError.invalid("Invalid path") }
+            try await requireUnsealedArtifacts(run.info.artifactURI + "/" + rel.joined(separator: "/"))
             _ = try await repo.write(base + rel, contents: LimitedBody(base: call.request.body, limit: 10_000_000))
             return Self.json(Self.empty)
         }

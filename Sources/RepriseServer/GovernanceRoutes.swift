@@ -111,7 +111,24 @@ extension RepriseAPI {
             return Self.json(.object(o))
         }
         route(.get, "\(p)/audit/verify") { _ in
-            Self.json(try await governance.verifyAudit().json)
+            Self.json(try await governance.verifyAudit(checkpoints: []).json)
+        }
+        // Checks the chain against checkpoints the caller kept elsewhere (an export's last line).
+        route(.post, "\(p)/audit/verify") { call in
+            let p = try await call.params()
+            var given: [AuditCheckpoint] = []
+            for (i, item) in try p.array("checkpoints").enumerated() {
+                guard let c = AuditCheckpoint(json: item) else {
+                    throw RepriseError.invalid("checkpoints[\(i)] must be {seq, hash, time, signature}.")
+                }
+                given.append(c)
+            }
+            return Self.json(try await governance.verifyAudit(checkpoints: given).json)
+        }
+        // A signed checkpoint of the chain's head, to keep outside the server (audit export ends with one).
+        route(.get, "\(p)/audit/checkpoint") { _ in
+            guard let c = try await governance.checkpointAudit() else { return Self.json(["checkpoint": .null]) }
+            return Self.json(["checkpoint": c.json])
         }
         route(.get, "\(p)/openapi.json") { _ in
             Response(

@@ -1,130 +1,1158 @@
-/// The OpenAPI 3.1 description of Reprise's own endpoints (served at `/api/reprise/v1/openapi.json`).
-/// The MLflow-compatible endpoints are described by MLflow's REST API documentation.
+import RepriseCore
+
+/// The OpenAPI 3.1 description of every route the server answers: MLflow's tracking, logged-model,
+/// registry, artifact and webhook endpoints, the meta routes, Reprise's extension API and the web UI.
+/// Served at `/api/reprise/v1/openapi.json`. `OpenAPITests` checks it against the route table both
+/// ways, and `tests/compat/test_fuzz.py` runs Schemathesis against it on the real binary.
+///
+/// It is built here in Swift (one source of truth) so that shared shapes (the error envelope,
+/// entities, the webhook event list) are written once.
 enum OpenAPIDocument {
-    static let json = #"""
-    {
-      "openapi": "3.1.0",
-      "info": {
-        "title": "Reprise extension API",
-        "version": "1",
-        "description": "Beside the MLflow protocol: protected aliases, approvals, rollback, the audit trail, webhook delivery logs, experiment policies, reproduction verdicts and lineage. The caller is named by the X-Reprise-Actor header (or HTTP Basic user name) and is recorded as unauthenticated until authentication lands. Errors use MLflow's envelope {error_code, message}."
-      },
-      "paths": {
-        "/api/reprise/v1/alias-policies": {
-          "get": {"summary": "List alias policies", "parameters": [{"name": "model", "in": "query", "schema": {"type": "string"}}],
-                  "responses": {"200": {"description": "{policies: [AliasPolicy]}"}}},
-          "put": {"summary": "Protect an alias of a model ('*' for every model)",
-                  "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/AliasPolicy"}}}},
-                  "responses": {"200": {"description": "{policy}"}, "400": {"description": "invalid policy"}}},
-          "delete": {"summary": "Remove a policy", "requestBody": {"content": {"application/json": {"schema": {
-                       "type": "object", "required": ["model", "alias"], "properties": {"model": {"type": "string"}, "alias": {"type": "string"}}}}}},
-                     "responses": {"200": {"description": "{}"}, "404": {"description": "no such policy"}}}
-        },
-        "/api/reprise/v1/approval-requests": {
-          "post": {"summary": "Ask to move an alias; moves it at once when the alias is not protected",
-                   "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["model", "alias", "version", "rationale"],
-                     "properties": {"model": {"type": "string"}, "alias": {"type": "string"}, "version": {"type": "string"}, "rationale": {"type": "string"}}}}}},
-                   "responses": {"202": {"description": "{approval_request}"}, "200": {"description": "{moved: true, ...} (unprotected alias)"}}},
-          "get": {"summary": "List requests", "parameters": [{"name": "model", "in": "query", "schema": {"type": "string"}},
-                    {"name": "state", "in": "query", "schema": {"enum": ["open", "approved", "rejected", "cancelled"]}}],
-                  "responses": {"200": {"description": "{approval_requests: [ApprovalRequest]}"}}}
-        },
-        "/api/reprise/v1/approval-requests/{id}": {
-          "get": {"summary": "One request with its votes", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                  "responses": {"200": {"description": "{approval_request}"}, "404": {"description": "unknown request"}}}
-        },
-        "/api/reprise/v1/approval-requests/{id}/approve": {
-          "post": {"summary": "Approve (not your own request); the alias moves when the rule is met and the checks pass",
-                   "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                   "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rationale"}}}},
-                   "responses": {"200": {"description": "{approval_request}"}, "403": {"description": "self-approval or not an approver"}, "400": {"description": "not open, already voted, or checks failed"}}}
-        },
-        "/api/reprise/v1/approval-requests/{id}/reject": {
-          "post": {"summary": "Reject; nothing moves", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                   "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rationale"}}}},
-                   "responses": {"200": {"description": "{approval_request}"}}}
-        },
-        "/api/reprise/v1/approval-requests/{id}/cancel": {
-          "post": {"summary": "Cancel (requester or approver)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                   "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rationale"}}}},
-                   "responses": {"200": {"description": "{approval_request}"}}}
-        },
-        "/api/reprise/v1/experiments/{id}/policy": {
-          "get": {"summary": "The experiment's policy: required passport fields and mode", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                  "responses": {"200": {"description": "{policy}"}, "404": {"description": "no policy"}}},
-          "put": {"summary": "Set it. strict refuses runs missing a field at creation and at finish (FINISHED only); soft tags them reprise.compliant=false",
-                  "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                  "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
-                    "mode": {"enum": ["strict", "soft"]},
-                    "required": {"type": "array", "items": {"enum": ["code", "data", "environment", "seed", "owner", "purpose", "command", "baseline"]}},
-                    "refuse_dirty": {"type": "boolean"}, "refuse_duplicates": {"type": "boolean"}}}}}},
-                  "responses": {"200": {"description": "{policy}"}, "400": {"description": "unknown field or mode"}}},
-          "delete": {"summary": "Remove it", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                     "responses": {"200": {"description": "{}"}, "404": {"description": "no policy"}}}
-        },
-        "/api/reprise/v1/reproductions": {
-          "post": {"summary": "Record a reproduction verdict; tags both runs (reprise.reproduction.*), even a sealed original",
-                   "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["original_run_id", "verdict"], "properties": {
-                     "original_run_id": {"type": "string"}, "rerun_run_id": {"type": "string"}, "verdict": {"enum": ["REPRODUCED", "DIVERGED", "INCOMPLETE"]},
-                     "summary": {"type": "string"}, "details": {"type": "object"}}}}}},
-                   "responses": {"200": {"description": "{reproduction}"}, "404": {"description": "unknown run"}}},
-          "get": {"summary": "Reproductions of (or by) a run, newest first", "parameters": [{"name": "run_id", "in": "query", "required": true, "schema": {"type": "string"}}],
-                  "responses": {"200": {"description": "{reproductions: [Reproduction]}"}}}
-        },
-        "/api/reprise/v1/lineage": {
-          "get": {"summary": "Lineage graph from an entity, upstream and downstream: dataset -> run -> logged_model -> model_version -> alias; parent/child runs and reproductions one hop away",
-                  "parameters": [{"name": "entity", "in": "query", "required": true, "schema": {"type": "string"}, "description": "run:ID, dataset:DIGEST, logged_model:ID, model_version:NAME/N, alias:NAME@ALIAS or registered_model:NAME"},
-                    {"name": "depth", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 20}}],
-                  "responses": {"200": {"description": "{lineage: {root, nodes: [{type, id, label}], edges: [{from, to, relation}]}}"}, "404": {"description": "unknown entity"}}}
-        },
-        "/api/reprise/v1/webhooks/{id}/deliveries": {
-          "get": {"summary": "A webhook's deliveries, newest first: state (PENDING, DELIVERED, FAILED), attempts, last response status or error, payload. Finished deliveries are kept 7 days.",
-                  "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
-                    {"name": "max_results", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
-                  "responses": {"200": {"description": "{deliveries: [Delivery]}"}, "404": {"description": "unknown webhook"}}}
-        },
-        "/api/reprise/v1/aliases/rollback": {
-          "post": {"summary": "Move an alias back to its previous version (through a request when the policy says so)",
-                   "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["model", "alias", "rationale"],
-                     "properties": {"model": {"type": "string"}, "alias": {"type": "string"}, "rationale": {"type": "string"}}}}}},
-                   "responses": {"202": {"description": "{approval_request}"}, "200": {"description": "{moved: true, version}"}}}
-        },
-        "/api/reprise/v1/aliases/history": {
-          "get": {"summary": "Versions an alias pointed at, newest first",
-                  "parameters": [{"name": "model", "in": "query", "required": true, "schema": {"type": "string"}},
-                                 {"name": "alias", "in": "query", "required": true, "schema": {"type": "string"}}],
-                  "responses": {"200": {"description": "{history: [{version, time, actor, approval_request}]}"}}}
-        },
-        "/api/reprise/v1/audit/events": {
-          "get": {"summary": "Audit events in sequence order",
-                  "parameters": [{"name": "entity_type", "in": "query", "schema": {"type": "string"}},
-                                 {"name": "entity_id", "in": "query", "schema": {"type": "string"}, "description": "a model name also matches its versions (name/N) and aliases (name@alias)"},
-                                 {"name": "after_seq", "in": "query", "schema": {"type": "integer"}},
-                                 {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 100000}}],
-                  "responses": {"200": {"description": "{events: [AuditEvent], next_after_seq?}"}}}
-        },
-        "/api/reprise/v1/audit/verify": {
-          "get": {"summary": "Walk the hash chain", "responses": {"200": {"description": "{ok, checked, first_bad_seq?, problem?, head_seq?, head_hash?}"}}}
+    /// The document as served, serialized once.
+    static let json: String = document.jsonString
+
+    static let document: JSONValue = OpenAPIBuilder.build()
+}
+
+// MARK: - Route table
+
+extension RepriseAPI {
+    /// Every (method, path) in the route table: exact routes, and prefix routes (whose handlers parse
+    /// what follows the prefix themselves). `HEAD` is answered by every `GET` route and not listed;
+    /// the `/ajax-api/` twins of `/api/` routes are mapped in `dispatch` and not listed either.
+    var routeSignatures: [(method: String, path: String, isPrefix: Bool)] {
+        var out: [(method: String, path: String, isPrefix: Bool)] = []
+        for (path, handlers) in exact {
+            for method in handlers.keys { out.append((method.rawValue, path, false)) }
         }
-      },
-      "components": {
-        "schemas": {
-          "Rationale": {"type": "object", "required": ["rationale"], "properties": {"rationale": {"type": "string"}}},
-          "AliasPolicy": {"type": "object", "required": ["model", "alias"], "properties": {
-            "model": {"type": "string", "description": "a registered model name, or * for every model"},
-            "alias": {"type": "string"},
-            "required_approvals": {"type": "integer", "minimum": 1, "default": 1},
-            "approvers": {"type": "array", "items": {"type": "string"}, "description": "empty: anyone but the requester"},
-            "checks": {"type": "array", "items": {"type": "object", "properties": {
-              "type": {"enum": ["run_complete", "reproduced", "metric_not_worse"]},
-              "metric": {"type": "string"}, "margin": {"type": "number"}, "higher_is_better": {"type": "boolean"}}}},
-            "rollback_requires_approval": {"type": "boolean", "default": true}}},
-          "AuditEvent": {"type": "object", "properties": {
-            "seq": {"type": "integer"}, "time": {"type": "integer"}, "actor": {"type": "string"}, "authenticated": {"type": "boolean"},
-            "action": {"type": "string"}, "entity_type": {"type": "string"}, "entity_id": {"type": "string"}, "summary": {},
-            "request_id": {"type": "string"}, "prev_hash": {"type": "string"}, "hash": {"type": "string", "description": "SHA-256 of the JSON array [seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash]"}}}
+        for (prefix, handlers) in prefixes {
+            for method in handlers.keys { out.append((method.rawValue, prefix, true)) }
         }
-      }
+        return out.sorted { ($0.path, $0.method) < ($1.path, $1.method) }
     }
-    """#
+}
+
+// MARK: - Building blocks
+
+private typealias J = JSONValue
+
+/// JSON Schema pieces.
+private enum S {
+    static func ref(_ name: String) -> J { ["$ref": .string("#/components/schemas/\(name)")] }
+
+    static let string: J = ["type": "string"]
+    static let nonEmpty: J = ["type": "string", "minLength": 1]
+    static let boolean: J = ["type": "boolean"]
+    static let int64: J = ["type": "integer", "format": "int64", "minimum": .int(Int64.min), "maximum": .int(Int64.max)]
+    static let nonNegativeInt64: J = ["type": "integer", "format": "int64", "minimum": 0, "maximum": .int(Int64.max)]
+    /// A double: a JSON number, or one of the strings protobuf JSON uses for the non-finite values.
+    static let double: J = [
+        "anyOf": [["type": "number"], ["type": "string", "enum": ["NaN", "Infinity", "-Infinity"]]],
+    ]
+    static let empty: J = ["type": "object", "description": "An empty message: {}"]
+
+    static func int(_ min: Int64, _ max: Int64, format: String = "int32") -> J {
+        ["type": "integer", "format": .string(format), "minimum": .int(min), "maximum": .int(max)]
+    }
+
+    static func string(_ description: String, minLength: Int64? = nil, maxLength: Int64? = nil, pattern: String? = nil, format: String? = nil) -> J {
+        var o = JSONObject([("type", "string")])
+        if let minLength { o["minLength"] = .int(minLength) }
+        if let maxLength { o["maxLength"] = .int(maxLength) }
+        if let pattern { o["pattern"] = .string(pattern) }
+        if let format { o["format"] = .string(format) }
+        o["description"] = .string(description)
+        return .object(o)
+    }
+
+    static func enumeration(_ values: [String], _ description: String? = nil) -> J {
+        var o = JSONObject([("type", "string"), ("enum", .array(values.map(J.string)))])
+        if let description { o["description"] = .string(description) }
+        return .object(o)
+    }
+
+    static func array(_ items: J, minItems: Int64? = nil, maxItems: Int64? = nil, _ description: String? = nil) -> J {
+        var o = JSONObject([("type", "array"), ("items", items)])
+        if let minItems { o["minItems"] = .int(minItems) }
+        if let maxItems { o["maxItems"] = .int(maxItems) }
+        if let description { o["description"] = .string(description) }
+        return .object(o)
+    }
+
+    static func object(_ properties: [(String, J)], required: [String] = [], _ description: String? = nil) -> J {
+        var o = JSONObject([("type", "object"), ("properties", .object(JSONObject(properties)))])
+        if !required.isEmpty { o["required"] = .array(required.map(J.string)) }
+        if let description { o["description"] = .string(description) }
+        return .object(o)
+    }
+
+    static func described(_ schema: J, _ description: String) -> J {
+        guard case .object(var o) = schema else { return schema }
+        if o["$ref"] != nil { return ["allOf": [schema], "description": .string(description)] }
+        o["description"] = .string(description)
+        return .object(o)
+    }
+
+    // Field shapes shared by many requests, with the rules the server enforces.
+
+    /// No C0 control character or DEL anywhere (the server refuses them in names and paths).
+    static let printable = #"^[^\x00-\x1f\x7f]+$"#
+    /// Metric, param and tag keys: `\w`, `-`, `.`, space, `:` and `/`, and a path that does not
+    /// normalize to another one (no empty, `.` or `..` segment, no leading `/` or `..`).
+    static let keyPattern = #"^\.?[\w\- :][\w\-. :]*(/[\w\-. :]*[\w\- :][\w\-. :]*)*$"#
+    static let key = string("A metric, param or tag key (at most 250 characters).", minLength: 1, maxLength: 250, pattern: keyPattern)
+    static let experimentID = string("An experiment id: an integer rendered as a string.", pattern: "^[0-9]{1,18}$")
+    static let runID = string("A run id (32 hex characters for runs this server created).", minLength: 1, maxLength: 256, pattern: #"^[A-Za-z0-9][\w\-]{0,255}$"#)
+    static let experimentName = string("An experiment name.", minLength: 1, maxLength: 500, pattern: printable)
+    static let modelName = string(
+        "A registered model name: not blank, no control character, '/' or ':'.", minLength: 1,
+        pattern: #"^[^\x00-\x1f\x7f/:]*[^\s\x00-\x1f\x7f/:][^\x00-\x1f\x7f/:]*$"#)
+    static let loggedModelName = string(
+        "A logged model name: none of / : . % \" '.", minLength: 1, pattern: #"^[^\x00-\x1f\x7f/:.%"']+$"#)
+    static let loggedModelID = string("A logged model id (m-<32 hex>).", minLength: 1)
+    static let version = string("A model version number, as a string (an integer is accepted too).", pattern: "^[0-9]{1,18}$")
+    static let alias: J = [
+        "type": "string", "minLength": 1, "maxLength": 255, "pattern": #"^[\w\-]+$"#,
+        "not": ["pattern": "^([Ll][Aa][Tt][Ee][Ss][Tt]|[Vv][0-9]+)$"],
+        "description": "An alias: letters, digits, '_' and '-'; 'latest' and v<number> are reserved.",
+    ]
+    static let stage = enumeration(
+        ["None", "Staging", "Production", "Archived", "none", "staging", "production", "archived"],
+        "A model version stage (case-insensitive).")
+    static let tags = array(ref("KeyValue"), "Tags: [{key, value}].")
+    static func pageToken(_ what: String = "a previous response's next_page_token") -> J {
+        string("The page to read: \(what).", format: "mlflow-page-token")
+    }
+    static func filter(_ grammar: String) -> J {
+        string("A filter in MLflow's search grammar (\(grammar)).", format: "mlflow-filter-\(grammar)")
+    }
+    static func orderBy(_ grammar: String) -> J {
+        string("An order_by clause: a \(grammar) field, then ASC or DESC.", format: "mlflow-order-by-\(grammar)")
+    }
+    static let artifactPath = string(
+        "A relative artifact path: not absolute, no '..' segment, no '#', no backslash, at most 1024 bytes.", pattern: #"^[^\x00-\x1f\x7f#\\]*$"#)
+}
+
+/// Parameters, bodies and responses.
+private enum P {
+    static func query(_ name: String, _ schema: J, required: Bool = false) -> J {
+        var o = JSONObject([("name", .string(name)), ("in", "query")])
+        if required { o["required"] = true }
+        if case .object(let s) = schema, s["type"] == "array" {
+            o["style"] = "form"
+            o["explode"] = true
+        }
+        o["schema"] = schema
+        return .object(o)
+    }
+
+    static func path(_ name: String, _ description: String) -> J {
+        ["name": .string(name), "in": "path", "required": true, "description": .string(description), "schema": S.nonEmpty]
+    }
+
+    /// A JSON request body; required when its schema has required fields.
+    static func json(_ schema: J, required: Bool? = nil) -> J {
+        var isRequired = required ?? false
+        if required == nil, case .array(let names)? = schema["required"], !names.isEmpty { isRequired = true }
+        return ["required": .bool(isRequired), "content": ["application/json": ["schema": schema]]]
+    }
+
+    static let binary: J = [
+        "required": false,
+        "content": ["application/octet-stream": ["schema": ["type": "string", "format": "binary"]]],
+    ]
+
+    static func form(_ schema: J) -> J {
+        ["required": true, "content": ["application/x-www-form-urlencoded": ["schema": schema]]]
+    }
+}
+
+private enum R {
+    static func json(_ schema: J, _ description: String) -> J {
+        ["description": .string(description), "content": ["application/json": ["schema": schema]]]
+    }
+
+    static let empty = json(S.empty, "Done: {}")
+
+    static func text(_ description: String) -> J {
+        ["description": .string(description), "content": ["text/plain": ["schema": S.string]]]
+    }
+
+    static let html: J = ["description": "An HTML page.", "content": ["text/html": ["schema": S.string]]]
+
+    /// A file: its type is guessed from the name (text files are served as text/plain).
+    static let file: J = [
+        "description": "The file's bytes, with Content-Disposition: attachment and X-Content-Type-Options: nosniff.",
+        "content": .object(JSONObject(
+            ["application/octet-stream", "text/plain", "image/png", "image/jpeg", "image/gif", "image/svg+xml", "application/pdf"]
+                .map { ($0, ["schema": ["type": "string", "format": "binary"]]) })),
+    ]
+
+    static let redirect: J = [
+        "description": "See Other: the page to go to next.",
+        "headers": ["Location": ["required": true, "schema": S.string]],
+    ]
+
+    static let errorNames: [Int: String] = [
+        400: "BadRequest", 403: "Forbidden", 404: "NotFound", 500: "InvalidState", 501: "NotImplemented", 503: "Unavailable",
+    ]
+
+    static func error(_ status: Int) -> J { ["$ref": .string("#/components/responses/\(errorNames[status]!)")] }
+
+    static func htmlError(_ status: Int) -> J { ["$ref": .string("#/components/responses/HTML\(status)")] }
+}
+
+private struct OpenAPIBuilder {
+    var paths = JSONObject()
+
+    /// Adds one operation. `ok` is the success responses; `errors` the error statuses it can give
+    /// (JSON envelope), `htmlErrors` those it gives as HTML pages.
+    mutating func add(
+        _ method: String, _ path: String, tag: String, _ summary: String, params: [J] = [], body: J? = nil,
+        ok: [(String, J)], errors: [Int] = [], htmlErrors: [Int] = [], description: String? = nil
+    ) {
+        var op = JSONObject([("tags", [.string(tag)]), ("summary", .string(summary))])
+        if let description { op["description"] = .string(description) }
+        op["operationId"] = .string(Self.operationID(method, path))
+        var parameters: [J] = []
+        var i = path.startIndex
+        while let open = path[i...].firstIndex(of: "{"), let close = path[open...].firstIndex(of: "}") {
+            let name = String(path[path.index(after: open)..<close])
+            parameters.append(P.path(name, Self.pathDescriptions[name] ?? name))
+            i = path.index(after: close)
+        }
+        parameters += params
+        if !parameters.isEmpty { op["parameters"] = .array(parameters) }
+        if let body { op["requestBody"] = body }
+        var responses = JSONObject(ok)
+        for status in errors.sorted() { responses[String(status)] = R.error(status) }
+        for status in htmlErrors.sorted() { responses[String(status)] = R.htmlError(status) }
+        op["responses"] = .object(responses)
+        var item: JSONObject
+        if case .object(let existing)? = paths[path] { item = existing } else { item = JSONObject() }
+        item[method] = .object(op)
+        paths[path] = .object(item)
+    }
+
+    static func operationID(_ method: String, _ path: String) -> String {
+        var out = method
+        var upper = true
+        for c in path {
+            if c.isLetter || c.isNumber {
+                out.append(upper ? Character(c.uppercased()) : c)
+                upper = false
+            } else {
+                upper = true
+            }
+        }
+        return path.hasSuffix("/") ? out + "Index" : out
+    }
+
+    static let pathDescriptions: [String: String] = [
+        "artifact_path": "A relative artifact path under the artifact root; may contain '/'.",
+        "model_id": "A logged model id (m-<32 hex>).",
+        "tag_key": "A tag key.",
+        "webhook_id": "A webhook id.",
+        "request_id": "An approval request id.",
+        "experiment_id": "An experiment id.",
+        "run_id": "A run id.",
+        "name": "A registered model name.",
+    ]
+
+    static func build() -> J {
+        var b = OpenAPIBuilder()
+        b.meta()
+        b.experiments()
+        b.runs()
+        b.artifacts()
+        b.loggedModels()
+        b.registry()
+        b.webhooks()
+        b.governance()
+        b.repro()
+        b.ui()
+        return [
+            "openapi": "3.1.0",
+            "info": [
+                "title": "Reprise",
+                "version": .string(RepriseVersion.string),
+                "description": """
+                    An MLflow-compatible tracking server. This document lists every route the server answers: \
+                    MLflow's REST API (tracking, logged models, model registry, the mlflow-artifacts proxy, \
+                    webhooks and the meta routes), Reprise's own extension API under /api/reprise/v1 \
+                    (protected aliases, approvals, rollback, the audit trail, webhook delivery logs, \
+                    experiment policies, reproduction verdicts, lineage) and the server-rendered web UI \
+                    under /ui. Every /api/... route is also served at /ajax-api/... (the MLflow UI's \
+                    twins), which are not listed separately. With --static-prefix P every path starts \
+                    with P. GET requests carry their message as query parameters (a repeated field as a \
+                    repeated key); POST, PATCH, PUT and DELETE requests carry a JSON body \
+                    (Content-Type: application/json; snake_case or camelCase field names; int64 values \
+                    as numbers or decimal strings). Errors use MLflow's envelope {error_code, message} \
+                    with MLflow's status for each code (RESOURCE_ALREADY_EXISTS is 400). A path that \
+                    exists called with another method gets 405. The caller is named by the \
+                    X-Reprise-Actor header (or the HTTP Basic user name) and is recorded as \
+                    unauthenticated. Filters, order_by clauses and page tokens use the custom formats \
+                    mlflow-filter-*, mlflow-order-by-* and mlflow-page-token: strings in MLflow's \
+                    search grammar and the tokens this server hands out.
+                    """,
+            ],
+            "tags": .array(
+                [
+                    ("meta", "Health, version and capabilities"), ("experiments", "MLflow experiments"), ("runs", "MLflow runs and metrics"),
+                    ("artifacts", "Artifacts: the mlflow-artifacts proxy and run-relative downloads"),
+                    ("logged-models", "MLflow 3 logged models"), ("registry", "MLflow model registry"),
+                    ("webhooks", "MLflow webhooks (registry events)"), ("governance", "Reprise: protected aliases, approvals, audit"),
+                    ("reproducibility", "Reprise: experiment policies, reproductions, lineage"), ("ui", "The web UI (HTML)"),
+                ].map { ["name": .string($0.0), "description": .string($0.1)] }),
+            "paths": .object(b.paths),
+            "components": components(),
+        ]
+    }
+
+    // MARK: Meta
+
+    mutating func meta() {
+        add("get", "/health", tag: "meta", "Liveness: the text OK", ok: [("200", R.text("OK"))])
+        add("get", "/version", tag: "meta", "The MLflow version this server reports, as text", ok: [("200", R.text("A version string such as 3.3.2"))])
+        add("get", "/api/3.0/mlflow/server-info", tag: "meta", "Server capabilities", ok: [("200", R.json(S.ref("ServerInfo"), "Capabilities"))])
+    }
+
+    // MARK: Experiments
+
+    mutating func experiments() {
+        let base = "/api/2.0/mlflow/experiments"
+        add(
+            "post", "\(base)/create", tag: "experiments", "Create an experiment",
+            body: P.json(S.object(
+                [
+                    ("name", S.experimentName),
+                    ("artifact_location", S.string("Where its runs' artifacts go; a relative path is resolved against the server's directory.", pattern: S.printable)),
+                    ("tags", S.tags),
+                ], required: ["name"])),
+            ok: [("200", R.json(S.object([("experiment_id", S.string)], required: ["experiment_id"]), "{experiment_id}"))],
+            errors: [400], description: "A duplicate name (deleted experiments included) is 400 RESOURCE_ALREADY_EXISTS.")
+        add(
+            "get", "\(base)/get", tag: "experiments", "Get an experiment (active or deleted) by id",
+            params: [P.query("experiment_id", S.experimentID, required: true)],
+            ok: [("200", R.json(S.object([("experiment", S.ref("Experiment"))]), "{experiment}"))], errors: [400, 404])
+        add(
+            "get", "\(base)/get-by-name", tag: "experiments", "Get an experiment (active or deleted) by name",
+            params: [P.query("experiment_name", S.experimentName, required: true)],
+            ok: [("200", R.json(S.object([("experiment", S.ref("Experiment"))]), "{experiment}"))], errors: [400, 404])
+        let searchFields: [(String, J)] = [
+            ("max_results", S.described(S.int(1, 50000, format: "int64"), "Required by the server (the client always sends it).")),
+            ("filter", S.filter("experiment")),
+            ("order_by", S.array(S.orderBy("experiment"))),
+            ("view_type", S.enumeration(["ACTIVE_ONLY", "DELETED_ONLY", "ALL"])),
+            ("page_token", S.pageToken()),
+        ]
+        let searchOK: [(String, J)] = [(
+            "200",
+            R.json(S.object([("experiments", S.array(S.ref("Experiment"))), ("next_page_token", S.string)]), "{experiments?, next_page_token?}")
+        )]
+        add(
+            "post", "\(base)/search", tag: "experiments", "Search experiments", body: P.json(S.object(searchFields, required: ["max_results"])),
+            ok: searchOK, errors: [400])
+        add(
+            "get", "\(base)/search", tag: "experiments", "Search experiments (query parameters)",
+            params: searchFields.map { P.query($0.0, $0.1, required: $0.0 == "max_results") }, ok: searchOK, errors: [400])
+        let idOnly = P.json(S.object([("experiment_id", S.experimentID)], required: ["experiment_id"]))
+        add("post", "\(base)/delete", tag: "experiments", "Delete an experiment and its runs (soft)", body: idOnly, ok: [("200", R.empty)], errors: [400, 404])
+        add("post", "\(base)/restore", tag: "experiments", "Restore a deleted experiment and its runs", body: idOnly, ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "post", "\(base)/update", tag: "experiments", "Rename an experiment",
+            body: P.json(S.object([("experiment_id", S.experimentID), ("new_name", S.experimentName)], required: ["experiment_id", "new_name"])),
+            ok: [("200", R.empty)], errors: [400, 404, 500],
+            description: "Renaming a deleted experiment is 500 INVALID_STATE, as in MLflow.")
+        add(
+            "post", "\(base)/set-experiment-tag", tag: "experiments", "Set an experiment tag",
+            body: P.json(S.object(
+                [("experiment_id", S.experimentID), ("key", S.key), ("value", S.string("At most 20000 characters.", maxLength: 20000))],
+                required: ["experiment_id", "key"])),
+            ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "post", "\(base)/delete-experiment-tag", tag: "experiments", "Delete an experiment tag",
+            body: P.json(S.object([("experiment_id", S.experimentID), ("key", S.key)], required: ["experiment_id", "key"])),
+            ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "post", "\(base)/search-datasets", tag: "experiments", "The datasets used by runs of these experiments (UI)",
+            body: P.json(S.object([("experiment_ids", S.array(S.experimentID))])),
+            ok: [("200", R.json(S.object([("dataset_summaries", S.array(S.ref("DatasetSummary")))]), "{dataset_summaries?}"))],
+            errors: [400])
+    }
+
+    // MARK: Runs
+
+    mutating func runs() {
+        let base = "/api/2.0/mlflow"
+        let runIDFields: [(String, J)] = [
+            ("run_id", S.runID),
+            ("run_uuid", S.described(S.runID, "Deprecated alias of run_id.")),
+        ]
+        let runOnly = P.json(S.object(runIDFields, required: ["run_id"]))
+        add(
+            "post", "\(base)/runs/create", tag: "runs", "Create a run",
+            body: P.json(S.object([
+                ("experiment_id", S.described(S.experimentID, "Default: 0")), ("user_id", S.string),
+                ("run_name", S.string("The run's name (else the mlflow.runName tag, else a random one).", pattern: S.printable)),
+                ("start_time", S.described(S.int64, "Milliseconds since the epoch.")), ("tags", S.tags),
+            ])),
+            ok: [("200", R.json(S.object([("run", S.ref("Run"))]), "{run}"))], errors: [400, 404],
+            description: "A strict experiment policy refuses runs that miss required passport fields (400).")
+        add(
+            "post", "\(base)/runs/update", tag: "runs", "Update a run's status, end time or name",
+            body: P.json(S.object(runIDFields + [
+                ("status", S.enumeration(["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"])),
+                ("end_time", S.int64), ("run_name", S.string("A new name.", pattern: S.printable)),
+            ], required: ["run_id"])),
+            ok: [("200", R.json(S.object([("run_info", S.ref("RunInfo"))]), "{run_info}"))], errors: [400, 403, 404])
+        add("post", "\(base)/runs/delete", tag: "runs", "Delete a run (soft)", body: runOnly, ok: [("200", R.empty)], errors: [400, 403, 404])
+        add("post", "\(base)/runs/restore", tag: "runs", "Restore a deleted run", body: runOnly, ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "get", "\(base)/runs/get", tag: "runs", "Get a run (active or deleted)",
+            params: [P.query("run_id", S.runID, required: true), P.query("run_uuid", S.described(S.runID, "Deprecated alias of run_id."))],
+            ok: [("200", R.json(S.object([("run", S.ref("Run"))]), "{run}"))], errors: [400, 404])
+        add(
+            "post", "\(base)/runs/log-metric", tag: "runs", "Log one metric point",
+            body: P.json(S.object(runIDFields + [
+                ("key", S.key), ("value", S.double), ("timestamp", S.described(S.nonNegativeInt64, "Milliseconds since the epoch.")),
+                ("step", S.int64), ("model_id", S.string), ("dataset_name", S.string), ("dataset_digest", S.string),
+            ], required: ["run_id", "key", "value", "timestamp"])),
+            ok: [("200", R.empty)], errors: [400, 403, 404])
+        add(
+            "post", "\(base)/runs/log-parameter", tag: "runs", "Log a param (immutable once logged)",
+            body: P.json(S.object(runIDFields + [("key", S.key), ("value", S.string("At most 6000 characters are kept."))], required: ["run_id", "key", "value"])),
+            ok: [("200", R.empty)], errors: [400, 403, 404], description: "Logging another value for a logged key is 400.")
+        add(
+            "post", "\(base)/runs/set-tag", tag: "runs", "Set a run tag",
+            body: P.json(S.object(runIDFields + [("key", S.key), ("value", S.string)], required: ["run_id", "key"])),
+            ok: [("200", R.empty)], errors: [400, 403, 404])
+        add(
+            "post", "\(base)/runs/delete-tag", tag: "runs", "Delete a run tag",
+            body: P.json(S.object(runIDFields + [("key", S.key)], required: ["run_id", "key"])),
+            ok: [("200", R.empty)], errors: [400, 403, 404])
+        add(
+            "post", "\(base)/runs/log-batch", tag: "runs", "Log metrics, params and tags at once (all or nothing)",
+            body: P.json(S.object([
+                ("run_id", S.runID),
+                ("metrics", S.array(S.ref("MetricInput"), maxItems: 1000)),
+                ("params", S.array(S.ref("Param"), maxItems: 100, "Keys must be unique within the request.")),
+                ("tags", S.array(S.ref("TagInput"), maxItems: 100)),
+            ], required: ["run_id"], "At most 1000 metrics, params and tags together.")),
+            ok: [("200", R.empty)], errors: [400, 403, 404])
+        add(
+            "post", "\(base)/runs/log-inputs", tag: "runs", "Log dataset and model inputs",
+            body: P.json(S.object([
+                ("run_id", S.runID),
+                ("datasets", S.array(S.ref("DatasetInputRequest"))),
+                ("models", S.array(S.object([("model_id", S.nonEmpty)], required: ["model_id"]))),
+            ], required: ["run_id"])),
+            ok: [("200", R.empty)], errors: [400, 403, 404])
+        add(
+            "post", "\(base)/runs/outputs", tag: "runs", "Record logged models a run produced",
+            body: P.json(S.object(runIDFields + [
+                ("models", S.array(S.object([("model_id", S.nonEmpty), ("step", S.int64)], required: ["model_id", "step"]), minItems: 1)),
+            ], required: ["run_id", "models"])),
+            ok: [("200", R.empty)], errors: [400, 403, 404])
+        add(
+            "post", "\(base)/runs/log-model", tag: "runs", "Legacy: append a model's metadata to the run's mlflow.log-model.history tag",
+            body: P.json(S.object(runIDFields + [
+                ("model_json", S.string(
+                    "The MLmodel as JSON text, with at least artifact_path, flavors, utc_time_created and run_id.", minLength: 1,
+                    format: "mlflow-model-json")),
+            ], required: ["run_id", "model_json"])),
+            ok: [("200", R.empty)], errors: [400, 403, 404])
+        add(
+            "post", "\(base)/runs/search", tag: "runs", "Search runs",
+            body: P.json(S.object([
+                ("experiment_ids", S.array(S.experimentID, "No ids: an empty result.")),
+                ("filter", S.filter("run")),
+                ("run_view_type", S.enumeration(["ACTIVE_ONLY", "DELETED_ONLY", "ALL"])),
+                ("max_results", S.described(S.int(1, 50000), "Default 1000.")),
+                ("order_by", S.array(S.orderBy("run"))),
+                ("page_token", S.pageToken()),
+            ])),
+            ok: [("200", R.json(S.object([("runs", S.array(S.ref("Run"))), ("next_page_token", S.string)]), "{runs?, next_page_token?}"))],
+            errors: [400])
+        let metrics = R.json(S.object([("metrics", S.array(S.ref("Metric"))), ("next_page_token", S.string)]), "{metrics?, next_page_token?}")
+        add(
+            "get", "\(base)/metrics/get-history", tag: "runs", "A metric's history, ordered by (timestamp, step, value)",
+            params: [
+                P.query("run_id", S.runID, required: true), P.query("run_uuid", S.described(S.runID, "Deprecated alias of run_id.")),
+                P.query("metric_key", S.key, required: true), P.query("max_results", S.int(1, Int64(Int32.max))),
+                P.query("page_token", S.pageToken()),
+            ],
+            ok: [("200", metrics)], errors: [400, 404])
+        add(
+            "get", "\(base)/metrics/get-history-bulk-interval", tag: "runs", "Sampled histories of one metric for several runs (UI)",
+            params: [
+                P.query("run_ids", S.array(S.runID, minItems: 1, maxItems: 100), required: true),
+                P.query("metric_key", S.key, required: true),
+                P.query("start_step", S.described(S.int64, "Give both start_step and end_step, or neither.")),
+                P.query("end_step", S.described(S.int64, "At least start_step.")),
+                P.query("max_results", S.int(1, 2500)),
+            ],
+            ok: [("200", metrics)], errors: [400])
+        add(
+            "get", "\(base)/metrics/get-history-bulk", tag: "runs", "Histories of one metric for several runs (UI)",
+            params: [
+                P.query("run_id", S.array(S.runID, minItems: 1, maxItems: 100), required: true),
+                P.query("metric_key", S.key, required: true),
+                P.query("max_results", S.described(S.int(1, Int64(Int32.max)), "At most 25000 points are returned.")),
+            ],
+            ok: [("200", metrics)], errors: [400])
+        let presigned = P.json(S.object([
+            ("run_id", S.string), ("path", S.string), ("expiration", S.int64), ("model_id", S.string),
+        ]))
+        add(
+            "post", "\(base)/artifacts/presigned-upload-url", tag: "artifacts", "Presigned upload URL (not supported: 501)",
+            body: presigned, ok: [], errors: [501])
+        add(
+            "post", "\(base)/artifacts/presigned-download-url", tag: "artifacts", "Presigned download URL (not supported: 501)",
+            body: presigned, ok: [], errors: [501])
+    }
+
+    // MARK: Artifacts
+
+    mutating func artifacts() {
+        let proxy = "/api/2.0/mlflow-artifacts/artifacts"
+        let off = "503 when the server runs with --no-serve-artifacts."
+        add(
+            "put", "\(proxy)/{artifact_path}", tag: "artifacts", "Upload a file (the raw body) through the artifact proxy",
+            body: P.binary, ok: [("200", R.empty)], errors: [400, 503],
+            description: "Writes or overwrites the file, creating parent directories. Larger than --max-artifact-bytes: 400. \(off)")
+        add(
+            "get", "\(proxy)/{artifact_path}", tag: "artifacts", "Download a file through the artifact proxy",
+            ok: [("200", R.file)], errors: [400, 404, 503], description: "A directory is 400. \(off)")
+        add(
+            "delete", "\(proxy)/{artifact_path}", tag: "artifacts", "Delete a file or a directory (recursively)",
+            ok: [("200", R.empty)], errors: [400, 404, 503], description: off)
+        add(
+            "get", proxy, tag: "artifacts", "List a directory of the artifact store (immediate children)",
+            params: [P.query("path", S.artifactPath)],
+            ok: [("200", R.json(S.object([("files", S.array(S.ref("FileInfo")))]), "{files?}: a missing directory or a file lists as {}"))],
+            errors: [400, 503], description: off)
+        for op in ["create", "complete", "abort"] {
+            add(
+                "post", "/api/2.0/mlflow-artifacts/mpu/\(op)/{artifact_path}", tag: "artifacts", "Multipart upload \(op) (not supported: 501)",
+                body: P.json(S.object([("path", S.string), ("num_parts", S.int64), ("upload_id", S.string), ("parts", S.array(["type": "object"]))])),
+                ok: [], errors: [400, 501, 503])
+        }
+        add(
+            "get", "/api/2.0/mlflow-artifacts/presigned/{artifact_path}", tag: "artifacts", "Multipart download (not supported: 501)",
+            ok: [], errors: [400, 501, 503])
+        let notServed = "501 when the run's artifact location is not served by this server (for example s3://...). \(off)"
+        add(
+            "get", "/api/2.0/mlflow/artifacts/list", tag: "artifacts", "List a run's artifacts",
+            params: [
+                P.query("run_id", S.runID, required: true), P.query("run_uuid", S.described(S.runID, "Deprecated alias of run_id.")),
+                P.query("path", S.artifactPath), P.query("page_token", S.string),
+            ],
+            ok: [(
+                "200",
+                R.json(S.object([("root_uri", S.string), ("files", S.array(S.ref("FileInfo")))], required: ["root_uri"]), "{root_uri, files?}")
+            )],
+            errors: [400, 404, 501, 503], description: notServed)
+        add(
+            "get", "/get-artifact", tag: "artifacts", "Download a run artifact (path relative to the run's artifact root)",
+            params: [
+                P.query("run_id", S.runID, required: true), P.query("run_uuid", S.described(S.runID, "Deprecated alias of run_id.")),
+                P.query("path", S.described(S.artifactPath, "Required."), required: true),
+            ],
+            ok: [("200", R.file)], errors: [400, 404, 501, 503], description: notServed)
+        add(
+            "post", "/api/2.0/mlflow/upload-artifact", tag: "artifacts", "Upload a run artifact (the raw body, at most 10 MB)",
+            params: [
+                P.query("run_id", S.runID, required: true), P.query("run_uuid", S.described(S.runID, "Deprecated alias of run_id.")),
+                P.query("path", S.described(S.artifactPath, "Required."), required: true),
+            ],
+            body: P.binary, ok: [("200", R.empty)], errors: [400, 404, 501, 503], description: notServed)
+        add(
+            "get", "/model-versions/get-artifact", tag: "artifacts", "Download a file of a model version",
+            params: [
+                P.query("name", S.modelName, required: true), P.query("version", S.version, required: true),
+                P.query("path", S.described(S.artifactPath, "Required."), required: true),
+            ],
+            ok: [("200", R.file)], errors: [400, 404, 501, 503], description: notServed)
+    }
+
+    // MARK: Logged models
+
+    mutating func loggedModels() {
+        let base = "/api/2.0/mlflow/logged-models"
+        let model = R.json(S.object([("model", S.ref("LoggedModel"))]), "{model}")
+        add(
+            "post", base, tag: "logged-models", "Create a logged model (status LOGGED_MODEL_PENDING)",
+            body: P.json(S.object([
+                ("experiment_id", S.experimentID), ("name", S.loggedModelName), ("model_type", S.string),
+                ("source_run_id", S.string), ("params", S.array(S.ref("Param"))), ("tags", S.tags),
+            ], required: ["experiment_id"])),
+            ok: [("200", model)], errors: [400, 404])
+        add(
+            "post", "\(base)/search", tag: "logged-models", "Search logged models",
+            body: P.json(S.object([
+                ("experiment_ids", S.array(S.experimentID)),
+                ("filter", S.filter("logged-model")),
+                ("order_by", S.array(S.object(
+                    [("field_name", S.string("A field: name, model_id, creation_timestamp, last_updated_timestamp, ... or metrics.<key>.", minLength: 1, format: "mlflow-order-by-logged-model-field")),
+                     ("ascending", S.boolean), ("dataset_name", S.string), ("dataset_digest", S.string)],
+                    required: ["field_name"]))),
+                ("max_results", S.described(S.int(1, 50000), "Default 50.")),
+                ("page_token", S.pageToken()),
+                ("datasets", S.array(S.object([("dataset_name", S.nonEmpty), ("dataset_digest", S.string)], required: ["dataset_name"]))),
+            ])),
+            ok: [("200", R.json(S.object([("models", S.array(S.ref("LoggedModel"))), ("next_page_token", S.string)]), "{models?, next_page_token?}"))],
+            errors: [400])
+        add(
+            "get", "\(base)/{model_id}", tag: "logged-models", "Get a logged model",
+            params: [P.query("allow_deleted", S.described(S.boolean, "Also return a deleted model."))],
+            ok: [("200", model)], errors: [400, 404])
+        add(
+            "patch", "\(base)/{model_id}", tag: "logged-models", "Finalize a logged model",
+            body: P.json(S.object([
+                ("model_id", S.string),
+                ("status", S.enumeration(["LOGGED_MODEL_STATUS_UNSPECIFIED", "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"])),
+            ], required: ["status"])),
+            ok: [("200", model)], errors: [400, 404])
+        add("delete", "\(base)/{model_id}", tag: "logged-models", "Delete a logged model (soft)", ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "patch", "\(base)/{model_id}/tags", tag: "logged-models", "Set logged model tags",
+            body: P.json(S.object([("tags", S.array(S.ref("TagInput")))])), ok: [("200", R.empty)], errors: [400, 404])
+        add("delete", "\(base)/{model_id}/tags/{tag_key}", tag: "logged-models", "Delete a logged model tag", ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "post", "\(base)/{model_id}/params", tag: "logged-models", "Log logged model params",
+            body: P.json(S.object([("params", S.array(S.ref("Param")))])), ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "get", "\(base)/{model_id}/artifacts/directories", tag: "logged-models", "List a logged model's files",
+            params: [P.query("artifact_directory_path", S.artifactPath)],
+            ok: [(
+                "200",
+                R.json(S.object([("root_uri", S.string), ("files", S.array(S.ref("FileInfo")))], required: ["root_uri"]), "{root_uri, files?}")
+            )],
+            errors: [400, 404, 501, 503])
+        add(
+            "get", "\(base)/{model_id}/artifacts/files", tag: "logged-models", "Download a logged model's file",
+            params: [P.query("artifact_file_path", S.described(S.artifactPath, "Required."), required: true)],
+            ok: [("200", R.file)], errors: [400, 404, 501, 503])
+    }
+
+    // MARK: Registry
+
+    mutating func registry() {
+        let base = "/api/2.0/mlflow"
+        let registered = R.json(S.object([("registered_model", S.ref("RegisteredModel"))]), "{registered_model}")
+        let version = R.json(S.object([("model_version", S.ref("ModelVersion"))]), "{model_version}")
+        let nameOnly = S.object([("name", S.modelName)], required: ["name"])
+        let nameVersion: [(String, J)] = [("name", S.modelName), ("version", S.version)]
+        add(
+            "post", "\(base)/registered-models/create", tag: "registry", "Create a registered model",
+            body: P.json(S.object(
+                [("name", S.modelName), ("tags", S.tags), ("description", S.string), ("deployment_job_id", S.string)], required: ["name"])),
+            ok: [("200", registered)], errors: [400], description: "A duplicate name is 400 RESOURCE_ALREADY_EXISTS.")
+        add(
+            "post", "\(base)/registered-models/rename", tag: "registry", "Rename a registered model (and its versions)",
+            body: P.json(S.object([("name", S.modelName), ("new_name", S.modelName)], required: ["name", "new_name"])),
+            ok: [("200", registered)], errors: [400, 403, 404])
+        add(
+            "patch", "\(base)/registered-models/update", tag: "registry", "Update a registered model's description",
+            body: P.json(S.object([("name", S.modelName), ("description", S.string)], required: ["name"])),
+            ok: [("200", registered)], errors: [400, 404])
+        add(
+            "delete", "\(base)/registered-models/delete", tag: "registry", "Delete a registered model with its versions",
+            body: P.json(nameOnly), ok: [("200", R.empty)], errors: [400, 403, 404],
+            description: "Refused (403) while a protected alias or an open approval request points into it.")
+        add(
+            "get", "\(base)/registered-models/get", tag: "registry", "Get a registered model",
+            params: [P.query("name", S.modelName, required: true)], ok: [("200", registered)], errors: [400, 404])
+        add(
+            "get", "\(base)/registered-models/search", tag: "registry", "Search registered models",
+            params: [
+                P.query("filter", S.filter("registered-model")), P.query("max_results", S.described(S.int(1, 1000), "Default 100.")),
+                P.query("order_by", S.array(S.orderBy("registered-model"))), P.query("page_token", S.pageToken()),
+            ],
+            ok: [(
+                "200",
+                R.json(S.object([("registered_models", S.array(S.ref("RegisteredModel"))), ("next_page_token", S.string)]), "{registered_models?, next_page_token?}")
+            )],
+            errors: [400])
+        let latestOK: [(String, J)] = [("200", R.json(S.object([("model_versions", S.array(S.ref("ModelVersion")))]), "{model_versions?}"))]
+        add(
+            "post", "\(base)/registered-models/get-latest-versions", tag: "registry", "The latest version in each stage",
+            body: P.json(S.object([("name", S.modelName), ("stages", S.array(S.stage))], required: ["name"])), ok: latestOK, errors: [400, 404])
+        add(
+            "get", "\(base)/registered-models/get-latest-versions", tag: "registry", "The latest version in each stage (query parameters)",
+            params: [P.query("name", S.modelName, required: true), P.query("stages", S.array(S.stage))], ok: latestOK, errors: [400, 404])
+        add(
+            "post", "\(base)/registered-models/set-tag", tag: "registry", "Set a registered model tag",
+            body: P.json(S.object(
+                [("name", S.modelName), ("key", S.key), ("value", S.string("At most 100000 characters.", maxLength: 100_000))],
+                required: ["name", "key"])),
+            ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "delete", "\(base)/registered-models/delete-tag", tag: "registry", "Delete a registered model tag",
+            body: P.json(S.object([("name", S.modelName), ("key", S.key)], required: ["name", "key"])), ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "post", "\(base)/model-versions/create", tag: "registry", "Create a model version (status READY)",
+            body: P.json(S.object([
+                ("name", S.modelName),
+                ("source", S.string(
+                    "Where the files are: models:/<model_id>, runs:/<run_id>/<path> (with that run_id), a remote URI, or a local path inside the run's artifact directory (with run_id).",
+                    minLength: 1)),
+                ("run_id", S.string), ("tags", S.tags), ("run_link", S.string), ("description", S.string), ("model_id", S.string),
+            ], required: ["name", "source"])),
+            ok: [("200", version)], errors: [400, 404])
+        add(
+            "patch", "\(base)/model-versions/update", tag: "registry", "Update a model version's description",
+            body: P.json(S.object(nameVersion + [("description", S.string)], required: ["name", "version"])),
+            ok: [("200", version)], errors: [400, 404])
+        add(
+            "post", "\(base)/model-versions/transition-stage", tag: "registry", "Move a model version to a stage (deprecated in MLflow)",
+            body: P.json(S.object(
+                nameVersion + [("stage", S.stage), ("archive_existing_versions", S.described(S.boolean, "Only for Staging and Production."))],
+                required: ["name", "version", "stage"])),
+            ok: [("200", version)], errors: [400, 404])
+        add(
+            "delete", "\(base)/model-versions/delete", tag: "registry", "Delete a model version",
+            body: P.json(S.object(nameVersion, required: ["name", "version"])), ok: [("200", R.empty)], errors: [400, 403, 404],
+            description: "Refused (403) while a protected alias or an open approval request points at it.")
+        add(
+            "get", "\(base)/model-versions/get", tag: "registry", "Get a model version",
+            params: [P.query("name", S.modelName, required: true), P.query("version", S.version, required: true)],
+            ok: [("200", version)], errors: [400, 404])
+        add(
+            "get", "\(base)/model-versions/search", tag: "registry", "Search model versions",
+            params: [
+                P.query("filter", S.filter("model-version")), P.query("max_results", S.described(S.int(1, 200_000), "Default 200000.")),
+                P.query("order_by", S.array(S.orderBy("model-version"))), P.query("page_token", S.pageToken()),
+            ],
+            ok: [(
+                "200",
+                R.json(S.object([("model_versions", S.array(S.ref("ModelVersion"))), ("next_page_token", S.string)]), "{model_versions?, next_page_token?}")
+            )],
+            errors: [400])
+        add(
+            "get", "\(base)/model-versions/get-download-uri", tag: "registry", "Where a model version's files are",
+            params: [P.query("name", S.modelName, required: true), P.query("version", S.version, required: true)],
+            ok: [("200", R.json(S.object([("artifact_uri", S.string)], required: ["artifact_uri"]), "{artifact_uri}"))], errors: [400, 404])
+        add(
+            "post", "\(base)/model-versions/set-tag", tag: "registry", "Set a model version tag",
+            body: P.json(S.object(
+                nameVersion + [("key", S.key), ("value", S.string("At most 100000 characters.", maxLength: 100_000))],
+                required: ["name", "version", "key"])),
+            ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "delete", "\(base)/model-versions/delete-tag", tag: "registry", "Delete a model version tag",
+            body: P.json(S.object(nameVersion + [("key", S.key)], required: ["name", "version", "key"])), ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "post", "\(base)/registered-models/alias", tag: "registry", "Point an alias at a version",
+            body: P.json(S.object([("name", S.modelName), ("alias", S.alias), ("version", S.version)], required: ["name", "alias", "version"])),
+            ok: [("200", R.empty)], errors: [400, 403, 404],
+            description: "A protected alias is not moved: 403, and an approval request is opened (see /api/reprise/v1/approval-requests).")
+        add(
+            "delete", "\(base)/registered-models/alias", tag: "registry", "Delete an alias",
+            body: P.json(S.object([("name", S.modelName), ("alias", S.alias)], required: ["name", "alias"])), ok: [("200", R.empty)],
+            errors: [400, 403, 404], description: "A protected alias cannot be deleted (403).")
+        add(
+            "get", "\(base)/registered-models/alias", tag: "registry", "The version an alias points at",
+            params: [P.query("name", S.modelName, required: true), P.query("alias", S.nonEmpty, required: true)],
+            ok: [("200", version)], errors: [400, 404], description: "An unknown alias is 400, as in MLflow.")
+    }
+
+    // MARK: Webhooks
+
+    mutating func webhooks() {
+        let base = "/api/2.0/mlflow/webhooks"
+        let hook = R.json(S.object([("webhook", S.ref("Webhook"))]), "{webhook}")
+        let disabled = "501 when the server runs without webhooks."
+        add(
+            "post", base, tag: "webhooks", "Create a webhook",
+            body: P.json(S.object([
+                ("name", S.nonEmpty),
+                ("url", S.string("Where deliveries go: https (or MLFLOW_WEBHOOK_ALLOWED_SCHEMES); no internal address unless allowed.", minLength: 1)),
+                ("events", S.array(S.ref("WebhookEventInput"), minItems: 1)),
+                ("description", S.string), ("secret", S.string("Signs deliveries (HMAC-SHA256); stored sealed.")),
+                ("status", S.enumeration(["ACTIVE", "DISABLED", "active", "disabled"])),
+            ], required: ["name", "url", "events"])),
+            ok: [("200", hook)], errors: [400, 501], description: disabled)
+        add(
+            "get", base, tag: "webhooks", "List webhooks",
+            params: [P.query("max_results", S.int(1, 1000)), P.query("page_token", S.pageToken())],
+            ok: [("200", R.json(S.object([("webhooks", S.array(S.ref("Webhook"))), ("next_page_token", S.string)]), "{webhooks, next_page_token?}"))],
+            errors: [400, 501], description: disabled)
+        add("get", "\(base)/{webhook_id}", tag: "webhooks", "Get a webhook", ok: [("200", hook)], errors: [404, 501], description: disabled)
+        add(
+            "patch", "\(base)/{webhook_id}", tag: "webhooks", "Update a webhook (absent fields are kept)",
+            body: P.json(S.object([
+                ("name", S.string), ("description", S.string), ("url", S.string), ("events", S.array(S.ref("WebhookEventInput"))),
+                ("status", S.enumeration(["ACTIVE", "DISABLED", "active", "disabled"])), ("secret", S.string("Empty removes it.")),
+            ])),
+            ok: [("200", hook)], errors: [400, 404, 501], description: disabled)
+        add("delete", "\(base)/{webhook_id}", tag: "webhooks", "Delete a webhook", ok: [("200", R.empty)], errors: [404, 501], description: disabled)
+        add(
+            "post", "\(base)/{webhook_id}/test", tag: "webhooks", "Send a test delivery now",
+            body: P.json(S.object([("event", S.ref("WebhookEventInput"))])),
+            ok: [("200", R.json(S.ref("WebhookTestResult"), "{result: {success, response_status?, response_body?, error_message?}}"))],
+            errors: [400, 404, 501], description: disabled)
+    }
+
+    // MARK: Governance
+
+    mutating func governance() {
+        let p = RepriseAPI.extensionPrefix
+        let request = R.json(S.object([("approval_request", S.ref("ApprovalRequest"))]), "{approval_request}")
+        let moved = R.json(S.ref("AliasMoved"), "{moved: true, model, alias, version}: the alias is not protected and moved at once")
+        add(
+            "get", "\(p)/alias-policies", tag: "governance", "List alias policies",
+            params: [P.query("model", S.string)],
+            ok: [("200", R.json(S.object([("policies", S.array(S.ref("AliasPolicy")))]), "{policies}"))], errors: [400])
+        add(
+            "put", "\(p)/alias-policies", tag: "governance", "Protect an alias of a model ('*' for every model)",
+            body: P.json(S.ref("AliasPolicy"), required: true),
+            ok: [("200", R.json(S.object([("policy", S.ref("AliasPolicy"))]), "{policy}"))], errors: [400, 404])
+        add(
+            "delete", "\(p)/alias-policies", tag: "governance", "Remove a policy",
+            body: P.json(S.object([("model", S.nonEmpty), ("alias", S.nonEmpty)], required: ["model", "alias"])),
+            ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "post", "\(p)/approval-requests", tag: "governance", "Ask to move an alias; moves it at once when the alias is not protected",
+            body: P.json(S.object(
+                [("model", S.modelName), ("alias", S.alias), ("version", S.version), ("rationale", S.string)], required: ["model", "alias", "version"])),
+            ok: [("200", moved), ("202", request)], errors: [400, 403, 404])
+        add(
+            "get", "\(p)/approval-requests", tag: "governance", "List approval requests",
+            params: [P.query("model", S.string), P.query("state", S.enumeration(["open", "approved", "rejected", "cancelled"]))],
+            ok: [("200", R.json(S.object([("approval_requests", S.array(S.ref("ApprovalRequest")))]), "{approval_requests}"))], errors: [400])
+        add("get", "\(p)/approval-requests/{request_id}", tag: "governance", "One request with its votes", ok: [("200", request)], errors: [404])
+        for (action, summary) in [
+            ("approve", "Approve (not your own request); the alias moves when the rule is met and the checks pass"),
+            ("reject", "Reject; nothing moves"), ("cancel", "Cancel (the requester or an approver)"),
+        ] {
+            add(
+                "post", "\(p)/approval-requests/{request_id}/\(action)", tag: "governance", summary,
+                body: P.json(S.ref("Rationale"), required: false), ok: [("200", request)], errors: [400, 403, 404])
+        }
+        add(
+            "post", "\(p)/aliases/rollback", tag: "governance", "Move an alias back to its previous version (through a request when the policy says so)",
+            body: P.json(S.object([("model", S.modelName), ("alias", S.alias), ("rationale", S.string)], required: ["model", "alias"])),
+            ok: [("200", moved), ("202", request)], errors: [400, 403, 404])
+        add(
+            "get", "\(p)/aliases/history", tag: "governance", "Versions an alias pointed at, newest first",
+            params: [P.query("model", S.modelName, required: true), P.query("alias", S.alias, required: true)],
+            ok: [("200", R.json(S.object([("history", S.array(S.ref("AliasHistoryEntry")))]), "{history}"))], errors: [400, 404])
+        add(
+            "get", "\(p)/audit/events", tag: "governance", "Audit events in sequence order",
+            params: [
+                P.query("entity_type", S.string),
+                P.query("entity_id", S.string("A model name also matches its versions (name/N) and aliases (name@alias).")),
+                P.query("after_seq", S.int64), P.query("limit", S.described(S.int(1, 100_000), "Default 1000.")),
+            ],
+            ok: [("200", R.json(S.object([("events", S.array(S.ref("AuditEvent"))), ("next_after_seq", S.int64)], required: ["events"]), "{events, next_after_seq?}"))],
+            errors: [400])
+        add("get", "\(p)/audit/verify", tag: "governance", "Walk the audit hash chain", ok: [("200", R.json(S.ref("AuditVerification"), "The verdict"))])
+        add("get", "\(p)/openapi.json", tag: "meta", "This document", ok: [("200", R.json(["type": "object"], "OpenAPI 3.1"))])
+        add(
+            "get", "\(p)/webhooks/{webhook_id}/deliveries", tag: "webhooks",
+            "A webhook's deliveries, newest first (finished ones are kept 7 days)",
+            params: [P.query("max_results", S.int(1, 1000))],
+            ok: [("200", R.json(S.object([("deliveries", S.array(S.ref("WebhookDelivery")))]), "{deliveries}"))], errors: [404, 501])
+    }
+
+    // MARK: Reproducibility
+
+    mutating func repro() {
+        let p = RepriseAPI.extensionPrefix
+        let policy = R.json(S.object([("policy", S.ref("ExperimentPolicy"))]), "{policy}")
+        add("get", "\(p)/experiments/{experiment_id}/policy", tag: "reproducibility", "The experiment's policy", ok: [("200", policy)], errors: [400, 404])
+        add(
+            "put", "\(p)/experiments/{experiment_id}/policy", tag: "reproducibility",
+            "Set it: strict refuses runs missing a field at creation and at finish; soft tags them reprise.compliant=false",
+            body: P.json(S.object([
+                ("mode", S.enumeration(["strict", "soft"])),
+                ("required", S.array(S.enumeration(PassportField.allCases.map(\.rawValue)))),
+                ("refuse_dirty", S.boolean), ("refuse_duplicates", S.boolean),
+            ])),
+            ok: [("200", policy)], errors: [400, 404])
+        add("delete", "\(p)/experiments/{experiment_id}/policy", tag: "reproducibility", "Remove it", ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "post", "\(p)/reproductions", tag: "reproducibility",
+            "Record a reproduction verdict; tags both runs (reprise.reproduction.*), even a sealed original",
+            body: P.json(S.object([
+                ("original_run_id", S.nonEmpty), ("rerun_run_id", S.string),
+                ("verdict", S.enumeration(["REPRODUCED", "DIVERGED", "INCOMPLETE"])), ("summary", S.string), ("details", ["type": "object"]),
+            ], required: ["original_run_id", "verdict"])),
+            ok: [("200", R.json(S.object([("reproduction", S.ref("Reproduction"))]), "{reproduction}"))], errors: [400, 404])
+        add(
+            "get", "\(p)/reproductions", tag: "reproducibility", "Reproductions of (or by) a run, newest first",
+            params: [P.query("run_id", S.nonEmpty, required: true)],
+            ok: [("200", R.json(S.object([("reproductions", S.array(S.ref("Reproduction")))]), "{reproductions}"))], errors: [400])
+        add(
+            "get", "\(p)/lineage", tag: "reproducibility",
+            "Lineage graph from an entity: dataset -> run -> logged_model -> model_version -> alias; parent/child runs and reproductions",
+            params: [
+                P.query(
+                    "entity",
+                    S.string(
+                        "run:ID, dataset:DIGEST, logged_model:ID, model_version:NAME/N, alias:NAME@ALIAS or registered_model:NAME",
+                        minLength: 1, format: "reprise-lineage-entity"),
+                    required: true),
+                P.query("depth", S.int(1, 20)),
+            ],
+            ok: [("200", R.json(S.object([("lineage", S.ref("Lineage"))]), "{lineage}"))], errors: [400, 404])
+    }
+
+    // MARK: UI
+
+    mutating func ui() {
+        let pageErrors = [400, 404]
+        let runsParams: [J] = [
+            P.query("filter", S.filter("run")), P.query("order", S.orderBy("run")),
+            P.query("size", S.int(1, 1000)), P.query("page", S.pageToken("the next-page link")),
+            P.query("params", S.string("Param columns, comma separated.")), P.query("metrics", S.string("Metric columns, comma separated.")),
+            P.query("tags", S.string("Tag columns, comma separated.")), P.query("format", S.enumeration(["html", "csv"])),
+            P.query("range", S.enumeration(["0", "1"])),
+        ]
+        let runsOK: [(String, J)] = [(
+            "200",
+            [
+                "description": "The runs table (HTML), or a CSV file with format=csv.",
+                "content": ["text/html": ["schema": S.string], "text/csv": ["schema": S.string]],
+            ]
+        )]
+        let form = { (fields: [(String, J)], required: [String]) -> J in
+            P.form(S.object([("csrf", S.string("The token of the page's form (also in the reprise_csrf cookie)."))] + fields + [("actor", S.string("Who you are."))],
+                            required: ["csrf"] + required))
+        }
+        let formErrors = [400, 403, 404, 413]
+        let formDescription = "Needs the reprise_csrf cookie and the same token in the csrf field (403 otherwise); a browser's Origin must be this server."
+        add("get", "/", tag: "ui", "Redirect to the web UI", ok: [("303", R.redirect)])
+        add("get", "/ui", tag: "ui", "Redirect to /ui/", ok: [("303", R.redirect)])
+        add(
+            "get", "/ui/static/app.js", tag: "ui", "The UI's script",
+            ok: [("200", ["description": "JavaScript", "content": ["text/javascript": ["schema": S.string]]])])
+        add(
+            "get", "/ui/", tag: "ui", "Experiments",
+            params: [P.query("q", S.string("Name contains.")), P.query("view", S.enumeration(["active", "deleted"]))],
+            ok: [("200", R.html)], htmlErrors: pageErrors)
+        add(
+            "post", "/ui/experiments", tag: "ui", "Create an experiment (form)", body: form([("name", S.experimentName)], ["name"]),
+            ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
+        add("get", "/ui/experiments/{experiment_id}", tag: "ui", "An experiment's runs", params: runsParams, ok: runsOK, htmlErrors: pageErrors)
+        add(
+            "post", "/ui/experiments/{experiment_id}/rename", tag: "ui", "Rename an experiment (form)", body: form([("name", S.experimentName)], ["name"]),
+            ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
+        add(
+            "post", "/ui/experiments/{experiment_id}/delete", tag: "ui", "Delete an experiment (form)", body: form([], []),
+            ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
+        add(
+            "get", "/ui/runs", tag: "ui", "Runs of several experiments",
+            params: [P.query("experiments", S.string("Experiment ids, comma separated.", minLength: 1))] + runsParams,
+            ok: runsOK, htmlErrors: pageErrors)
+        add("get", "/ui/runs/{run_id}", tag: "ui", "A run", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add(
+            "get", "/ui/runs/{run_id}/artifacts", tag: "ui", "A run's artifacts",
+            params: [P.query("path", S.artifactPath)], ok: [("200", R.html)], htmlErrors: pageErrors)
+        add("get", "/ui/runs/{run_id}/runbook", tag: "ui", "How to reproduce a run", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add(
+            "get", "/ui/runs/{run_id}/runbook.md", tag: "ui", "The run book as Markdown",
+            ok: [("200", ["description": "A Markdown file", "content": ["text/markdown": ["schema": S.string]]])], htmlErrors: pageErrors)
+        add(
+            "get", "/ui/runs/{run_id}/reproduce.sh", tag: "ui", "A shell script that reruns the run",
+            ok: [("200", ["description": "A shell script", "content": ["text/x-shellscript": ["schema": S.string]]])], htmlErrors: pageErrors)
+        add(
+            "post", "/ui/runs/{run_id}/note", tag: "ui", "Save a run's notes (form)", body: form([("note", S.string("Markdown."))], []),
+            ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
+        add(
+            "get", "/ui/compare", tag: "ui", "Compare runs",
+            params: [
+                P.query("runs", S.array(S.string("Run ids, comma separated or repeated."), minItems: 1), required: true),
+                P.query("diff", S.enumeration(["0", "1"])), P.query("baseline", S.string),
+                P.query("x", S.string), P.query("y", S.string), P.query("axes", S.string("Columns, comma separated.")),
+            ],
+            ok: [("200", R.html)], htmlErrors: pageErrors)
+        add("get", "/ui/models", tag: "ui", "Registered models", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add("get", "/ui/models/{name}", tag: "ui", "A registered model", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add("get", "/ui/approvals", tag: "ui", "Open approval requests", ok: [("200", R.html)], htmlErrors: pageErrors)
+        for action in ["approve", "reject"] {
+            add(
+                "post", "/ui/approvals/{request_id}/\(action)", tag: "ui", "\(action.capitalized) an approval request (form)",
+                body: form([("rationale", S.string)], []), ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
+        }
+        add(
+            "get", "/ui/lineage", tag: "ui", "Lineage of an entity",
+            params: [P.query("entity", S.string("As for /api/reprise/v1/lineage.", minLength: 1, format: "reprise-lineage-entity"), required: true)],
+            ok: [("200", R.html)], htmlErrors: pageErrors + [501])
+    }
+
+    // MARK: Components
+
+    static func components() -> J {
+        let int64 = S.int64
+        let str = S.string
+        let kv = S.array(S.ref("KeyValue"))
+        var schemas = JSONObject()
+        schemas["Error"] = S.object(
+            [("error_code", S.string("An MLflow error code such as INVALID_PARAMETER_VALUE or RESOURCE_DOES_NOT_EXIST.")), ("message", str)],
+            required: ["error_code", "message"], "MLflow's error envelope.")
+        schemas["KeyValue"] = S.object([("key", str), ("value", str)], required: ["key"])
+        schemas["Param"] = S.object([("key", S.key), ("value", S.string("At most 6000 characters are kept."))], required: ["key"])
+        schemas["TagInput"] = S.object([("key", S.key), ("value", S.string)], required: ["key"])
+        schemas["MetricInput"] = S.object(
+            [
+                ("key", S.key), ("value", S.double), ("timestamp", S.nonNegativeInt64), ("step", S.int64),
+                ("model_id", str), ("dataset_name", str), ("dataset_digest", str),
+            ], required: ["key", "value", "timestamp"])
+        schemas["Experiment"] = S.object([
+            ("experiment_id", str), ("name", str), ("artifact_location", str), ("lifecycle_stage", S.enumeration(["active", "deleted"])),
+            ("last_update_time", int64), ("creation_time", int64), ("tags", kv),
+        ])
+        schemas["RunInfo"] = S.object([
+            ("run_uuid", str), ("run_id", str), ("experiment_id", str), ("run_name", str), ("user_id", str),
+            ("status", S.enumeration(["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"])), ("start_time", int64), ("end_time", int64),
+            ("artifact_uri", str), ("lifecycle_stage", S.enumeration(["active", "deleted"])),
+        ])
+        schemas["Metric"] = S.object([
+            ("key", str), ("value", S.double), ("timestamp", int64), ("step", int64), ("dataset_name", str), ("dataset_digest", str),
+            ("model_id", str), ("run_id", str),
+        ])
+        schemas["Dataset"] = S.object([
+            ("name", str), ("digest", str), ("source_type", str), ("source", str), ("schema", str), ("profile", str),
+        ])
+        schemas["DatasetInput"] = S.object([("tags", kv), ("dataset", S.ref("Dataset"))])
+        schemas["DatasetInputRequest"] = S.object([
+            ("tags", S.array(S.object([("key", S.string("At most 255 characters.", minLength: 1, maxLength: 255)), ("value", S.string("At most 500 characters.", maxLength: 500))], required: ["key"]))),
+            ("dataset", S.object([
+                ("name", S.string("At most 500 characters.", minLength: 1, maxLength: 500)),
+                ("digest", S.string("At most 36 characters.", minLength: 1, maxLength: 36)),
+                ("source_type", S.nonEmpty), ("source", S.string("At most 65535 characters.", minLength: 1, maxLength: 65535)),
+                ("schema", S.string("At most 1048575 characters.", maxLength: 1_048_575)), ("profile", S.string),
+            ], required: ["name", "digest", "source_type", "source"])),
+        ], required: ["dataset"])
+        schemas["Run"] = S.object([
+            ("info", S.ref("RunInfo")),
+            ("data", S.object([("metrics", S.array(S.ref("Metric"))), ("params", kv), ("tags", kv)])),
+            ("inputs", S.object([
+                ("dataset_inputs", S.array(S.ref("DatasetInput"))), ("model_inputs", S.array(S.object([("model_id", str)]))),
+            ])),
+            ("outputs", S.object([("model_outputs", S.array(S.object([("model_id", str), ("step", int64)])))])),
+        ])
+        schemas["DatasetSummary"] = S.object([("experiment_id", str), ("name", str), ("digest", str), ("context", str)])
+        schemas["FileInfo"] = S.object([("path", str), ("is_dir", S.boolean), ("file_size", int64)], required: ["path", "is_dir"])
+        schemas["LoggedModel"] = S.object([
+            ("info", S.object([
+                ("model_id", str), ("experiment_id", str), ("name", str), ("creation_timestamp_ms", int64),
+                ("last_updated_timestamp_ms", int64), ("artifact_uri", str),
+                ("status", S.enumeration(["LOGGED_MODEL_STATUS_UNSPECIFIED", "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"])),
+                ("model_type", str), ("source_run_id", str), ("status_message", str), ("tags", kv),
+            ])),
+            ("data", S.object([("params", kv), ("metrics", S.array(S.ref("Metric")))])),
+        ])
+        schemas["ModelVersion"] = S.object([
+            ("name", str), ("version", str), ("creation_timestamp", int64), ("last_updated_timestamp", int64), ("current_stage", str),
+            ("description", str), ("source", str), ("run_id", str), ("status", str), ("run_link", str), ("user_id", str),
+            ("status_message", str), ("model_id", str), ("tags", kv), ("aliases", S.array(str)),
+        ])
+        schemas["RegisteredModel"] = S.object([
+            ("name", str), ("creation_timestamp", int64), ("last_updated_timestamp", int64), ("description", str), ("user_id", str),
+            ("latest_versions", S.array(S.ref("ModelVersion"))), ("tags", kv),
+            ("aliases", S.array(S.object([("alias", str), ("version", str)]))),
+        ])
+        schemas["ServerInfo"] = S.object([
+            ("store_type", str), ("workspaces_enabled", S.boolean), ("trace_archival_enabled", S.boolean),
+            ("multipart_uploads_enabled", S.boolean), ("multipart_downloads_enabled", S.boolean),
+            ("presigned_upload_run_id_supported", S.boolean), ("presigned_upload_model_id_supported", S.boolean),
+            ("serve_artifacts", S.boolean), ("server", str), ("features_enabled", ["type": "object"]),
+        ])
+        let entities = WebhookEvent.validActions.keys.sorted()
+        schemas["WebhookEventInput"] = [
+            "description": "An event a webhook subscribes to; names are case-insensitive.",
+            "oneOf": .array(entities.map { entity in
+                let actions = WebhookEvent.validActions[entity]!
+                return S.object(
+                    [
+                        ("entity", S.enumeration([entity.uppercased(), entity])),
+                        ("action", S.enumeration(actions.map { $0.uppercased() } + actions)),
+                    ], required: ["entity", "action"])
+            }),
+        ]
+        schemas["WebhookEvent"] = S.object([("entity", str), ("action", str)])
+        schemas["Webhook"] = S.object([
+            ("webhook_id", str), ("name", str), ("description", str), ("url", str), ("events", S.array(S.ref("WebhookEvent"))),
+            ("status", S.enumeration(["ACTIVE", "DISABLED"])), ("creation_timestamp", int64), ("last_updated_timestamp", int64),
+        ])
+        schemas["WebhookTestResult"] = S.object([
+            ("result", S.object([("success", S.boolean), ("response_status", int64), ("response_body", str), ("error_message", str)])),
+        ])
+        schemas["WebhookDelivery"] = S.object([
+            ("delivery_id", str), ("webhook_id", str), ("event", S.ref("WebhookEvent")), ("state", S.enumeration(["PENDING", "DELIVERED", "FAILED"])),
+            ("attempts", int64), ("next_attempt_timestamp", int64), ("last_response_status", int64), ("last_error", str), ("payload", [:]),
+            ("creation_timestamp", int64), ("last_updated_timestamp", int64),
+        ])
+        schemas["Rationale"] = S.object([("rationale", str)])
+        schemas["ApprovalCheck"] = S.object(
+            [
+                ("type", S.enumeration(["run_complete", "reproduced", "metric_not_worse"])),
+                ("metric", S.string("For metric_not_worse: the metric to compare.", minLength: 1)),
+                ("margin", ["type": "number"]), ("higher_is_better", S.boolean),
+            ], required: ["type"])
+        schemas["AliasPolicy"] = S.object(
+            [
+                ("model", S.string("A registered model name, or * for every model.", minLength: 1)),
+                ("alias", S.alias),
+                ("required_approvals", S.int(1, 100)),
+                ("approvers", S.array(str, "Empty: anyone but the requester.")),
+                ("checks", S.array(S.ref("ApprovalCheck"))),
+                ("rollback_requires_approval", S.boolean),
+            ], required: ["model", "alias"])
+        schemas["ApprovalRequest"] = S.object([
+            ("id", str), ("model", str), ("alias", str), ("target_version", str), ("previous_version", str),
+            ("kind", S.enumeration(["move", "rollback"])), ("requester", str), ("rationale", str),
+            ("state", S.enumeration(["open", "approved", "rejected", "cancelled"])), ("required_approvals", int64),
+            ("approvers", S.array(str)), ("checks", S.array(S.ref("ApprovalCheck"))),
+            ("votes", S.array(S.object([("approver", str), ("decision", str), ("rationale", str), ("time", int64)]))),
+            ("created_time", int64), ("updated_time", int64), ("resolution", str),
+        ])
+        schemas["AliasMoved"] = S.object([("moved", S.boolean), ("model", str), ("alias", str), ("version", str)], required: ["moved"])
+        schemas["AliasHistoryEntry"] = S.object([("version", str), ("time", int64), ("actor", str), ("approval_request", str)])
+        schemas["AuditEvent"] = S.object([
+            ("seq", int64), ("time", int64), ("actor", str), ("authenticated", S.boolean), ("action", str), ("entity_type", str),
+            ("entity_id", str), ("summary", [:]), ("request_id", str), ("prev_hash", str),
+            ("hash", S.string("SHA-256 of the JSON array [seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash].")),
+        ])
+        schemas["AuditVerification"] = S.object([
+            ("ok", S.boolean), ("checked", int64), ("first_bad_seq", int64), ("problem", str), ("head_seq", int64), ("head_hash", str),
+            ("checkpoints_checked", int64),
+        ], required: ["ok", "checked"])
+        schemas["ExperimentPolicy"] = S.object([
+            ("experiment_id", str), ("mode", S.enumeration(["strict", "soft"])), ("required", S.array(str)), ("refuse_dirty", S.boolean),
+            ("refuse_duplicates", S.boolean), ("updated_timestamp", int64), ("updated_by", str),
+        ])
+        schemas["Reproduction"] = S.object([
+            ("id", str), ("original_run_id", str), ("rerun_run_id", str), ("verdict", S.enumeration(["REPRODUCED", "DIVERGED", "INCOMPLETE"])),
+            ("summary", str), ("details", [:]), ("timestamp", int64), ("actor", str),
+        ])
+        schemas["Lineage"] = S.object([
+            ("root", str),
+            ("nodes", S.array(S.object([("type", str), ("id", str), ("label", str)]))),
+            ("edges", S.array(S.object([("from", str), ("to", str), ("relation", str)]))),
+        ])
+
+        var responses = JSONObject()
+        for (name, what) in [
+            ("BadRequest", "Invalid request (INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS, BAD_REQUEST)"),
+            ("Forbidden", "Refused by governance (PERMISSION_DENIED): a sealed run, a protected alias, a vote not allowed"),
+            ("NotFound", "No such entity (RESOURCE_DOES_NOT_EXIST)"),
+            ("InvalidState", "INVALID_STATE, where MLflow answers 500 for it"),
+            ("NotImplemented", "Not supported by this server or this configuration (NOT_IMPLEMENTED)"),
+            ("Unavailable", "Turned off on this server (TEMPORARILY_UNAVAILABLE)"),
+        ] {
+            responses[name] = R.json(S.ref("Error"), what)
+        }
+        for (status, what) in [
+            (400, "The page or form cannot be shown or done (HTML)"), (403, "The form's security token is missing or wrong (HTML)"),
+            (404, "No such entity or page (HTML)"), (413, "The form is too large (HTML)"), (501, "Not available on this server (HTML)"),
+        ] as [(Int, String)] {
+            responses["HTML\(status)"] = ["description": .string(what), "content": ["text/html": ["schema": S.string]]]
+        }
+        return ["schemas": .object(schemas), "responses": .object(responses)]
+    }
 }

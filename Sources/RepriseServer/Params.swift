@@ -81,9 +81,17 @@ struct Params: Sendable {
         throw RepriseError.missing("run_id")
     }
 
+    /// Fields the protocol declares as int32 (page sizes, limits, depths). Larger values are refused
+    /// here, in one place, so no handler or store does arithmetic such as `limit + 1` on Int64.max.
+    static let int32Fields: Set<String> = ["max_results", "limit", "depth", "required_approvals"]
+
     func int64(_ name: String) throws -> Int64? {
         guard let v = try raw(name) else { return nil }
-        return try Params.int64(v, field: name)
+        let i = try Params.int64(v, field: name)
+        if Params.int32Fields.contains(name), i > Int64(Int32.max) || i < Int64(Int32.min) {
+            throw RepriseError.invalid("Invalid value \(i) for parameter '\(name)' supplied: it must be a 32-bit integer (at most \(Int32.max)).")
+        }
+        return i
     }
 
     static func int64(_ v: JSONValue, field: String) throws -> Int64 {

@@ -14,6 +14,9 @@ struct Call: Sendable {
     var rest: String = ""
     let query: [String: [String]]
     let maxBody: Int
+    /// Admission for bodies over `largeBody` bytes: at most a few are buffered at once.
+    var largeBodies: AsyncLimiter? = nil
+    var largeBody: Int = .max
 
     var method: HTTPRequest.Method { request.method }
 
@@ -30,10 +33,26 @@ struct Call: Sendable {
         {
             throw RepriseError.invalid("Bad Request. Content-Type must be one of ['application/json'].")
         }
+        // A body declared (or found) larger than `largeBody` waits for one of a few permits before
+        // it is buffered, so many large requests at once cannot take unbounded memory; the ones
+        // waiting are not read, so TCP flow control holds their bytes at the client.
+        var permit = false
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }) {
+            if declared > limit { throw RepriseError.invalid("Request body is larger than the limit of \(limit) bytes.") }
+            if declared > largeBody, let largeBodies {
+                try await largeBodies.acquire()
+                permit = true
+            }
+        }
+        defer { if permit, let largeBodies { Task { await largeBodies.release() } } }
         var collected = ByteBuffer()
         for try await chunk in request.body {
             if collected.readableBytes + chunk.readableBytes > limit {
                 throw RepriseError.invalid("Request body is larger than the limit of \(limit) bytes.")
+            }
+            if !permit, collected.readableBytes + chunk.readableBytes > largeBody, let largeBodies {
+                try await largeBodies.acquire()
+                permit = true
             }
             var c = chunk
             collected.writeBuffer(&c)
@@ -74,6 +93,14 @@ public final class RepriseAPI: Sendable {
     let config: ServerConfiguration
     let logger: Logger
     let workingDirectory: String
+    /// One repository per configured local artifact root (see `repository(for:)`).
+    let localRepositories: [LocalArtifactRepository]
+    /// Host, CORS, frame and cross-site rules.
+    let security: SecurityPolicy
+    /// Bounds how many large JSON bodies are read at once.
+    let largeBodies: AsyncLimiter
+    /// Signs and checks the UI's CSRF tokens.
+    let csrfTokens: CSRFTokens
     private(set) nonisolated(unsafe) var exact: [String: [HTTPRequest.Method: Handler]] = [:]
     private(set) nonisolated(unsafe) var prefixes: [(String, [HTTPRequest.Method: Handler])] = []
 
@@ -101,6 +128,10 @@ public final class RepriseAPI: Sendable {
         self.config = config
         self.logger = logger
         self.workingDirectory = workingDirectory
+        self.localRepositories = config.localArtifactRoots.compactMap { try? LocalArtifactRepository(root: $0) }
+        self.security = SecurityPolicy(settings: config.security)
+        self.largeBodies = AsyncLimiter(permits: config.limits.maxConcurrentLargeBodies)
+        self.csrfTokens = CSRFTokens(secret: config.secretKey)
         registerMeta()
         registerExperiments()
         registerRuns()
@@ -141,7 +172,13 @@ public final class RepriseAPI: Sendable {
     /// Answers one request. Never throws: every error becomes a response.
     public func respond(to request: Request, context: some RequestContext) async -> Response {
         let start = ContinuousClock.now
-        let response = await dispatch(request)
+        var response: Response
+        if let refusal = security.refusal(request) {
+            response = Self.error(refusal)
+        } else {
+            response = await dispatch(request)
+        }
+        security.decorate(&response, request: request)
         if logger.logLevel <= .debug {
             let elapsed = ContinuousClock.now - start
             logger.debug(
@@ -166,6 +203,8 @@ public final class RepriseAPI: Sendable {
         if path.hasPrefix("/ajax-api/") { path = "/api/" + path.dropFirst("/ajax-api/".count) }
         var call = Call(
             request: request, path: path, query: Self.parseQuery(request.uri.query), maxBody: config.maxJSONBodyBytes)
+        call.largeBodies = largeBodies
+        call.largeBody = config.limits.largeBodyBytes
         var handlers = exact[path]
         if handlers == nil {
             for (prefix, hs) in prefixes where path.hasPrefix(prefix) {
@@ -175,10 +214,13 @@ public final class RepriseAPI: Sendable {
             }
         }
         guard let handlers else { return Self.notFound(path) }
+        if request.method == .options { return security.preflight(request, methods: Array(handlers.keys)) }
         let method = request.method == .head ? HTTPRequest.Method.get : request.method
         guard let handler = handlers[method] else {
-            return Self.error(
+            var response = Self.error(
                 RepriseError(.badRequest, "Method \(request.method) is not allowed for \(path)."), status: .methodNotAllowed)
+            response.headers[.allow] = SecurityPolicy.allowList(Array(handlers.keys))
+            return response
         }
         let context = Self.writeContext(request)
         do {
@@ -253,5 +295,46 @@ public final class RepriseAPI: Sendable {
                 "features_enabled": ["gateway": false],
             ])
         }
+    }
+}
+
+/// A counting semaphore for async code: `acquire` waits (up to a deadline) for a permit.
+actor AsyncLimiter {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(permits: Int) { available = max(1, permits) }
+
+    /// Waits for a permit; gives up with 503 after `timeout` so a flood cannot queue forever.
+    func acquire(timeout: Duration = .seconds(30)) async throws {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        let deadline = ContinuousClock.now + timeout
+        while available == 0 {
+            if ContinuousClock.now >= deadline {
+                throw RepriseError(.temporarilyUnavailable, "The server is busy reading other large requests; retry shortly.")
+            }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                waiters.append(c)
+                Task { [weak self] in
+                    try? await Task.sleep(for: .milliseconds(200))
+                    await self?.wakeAll()
+                }
+            }
+        }
+        available -= 1
+    }
+
+    func release() {
+        available += 1
+        wakeAll()
+    }
+
+    private func wakeAll() {
+        let w = waiters
+        waiters.removeAll()
+        for c in w { c.resume() }
     }
 }

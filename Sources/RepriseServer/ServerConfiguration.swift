@@ -15,11 +15,22 @@ public struct ServerConfiguration: Sendable {
     /// The MLflow version reported by `/version`. Below 3.4 so the client does not send OTLP spans,
     /// which this server does not store yet.
     public var reportedMLflowVersion: String
+    /// The only local folders the server opens or writes: the artifacts destination and a local
+    /// `--default-artifact-root`. A location a client supplies (an experiment's artifact location, a
+    /// version's source) is served only when it resolves under one of these; see `ArtifactRoutes`.
+    public var localArtifactRoots: [String]
+    /// The browser-facing defences (Host check, CORS, frame options, cross-site writes).
+    public var security: SecuritySettings
+    /// Connection limits and timeouts against slow or greedy clients.
+    public var limits: ConnectionLimits
+    /// Server-side secret key material (HMAC for the UI's CSRF tokens). Never sent or logged.
+    public var secretKey: [UInt8]
 
     public init(
         host: String = "127.0.0.1", port: Int = 5000, staticPrefix: String = "", serveArtifacts: Bool = true,
         maxJSONBodyBytes: Int = 32 * 1024 * 1024, maxArtifactBytes: Int64 = 64 * 1024 * 1024 * 1024,
-        reportedMLflowVersion: String = "3.3.2"
+        reportedMLflowVersion: String = "3.3.2", localArtifactRoots: [String] = [], security: SecuritySettings = .init(),
+        limits: ConnectionLimits = .init(), secretKey: [UInt8] = Array("reprise-test-key".utf8)
     ) {
         self.host = host
         self.port = port
@@ -28,6 +39,10 @@ public struct ServerConfiguration: Sendable {
         self.maxJSONBodyBytes = maxJSONBodyBytes
         self.maxArtifactBytes = maxArtifactBytes
         self.reportedMLflowVersion = reportedMLflowVersion
+        self.localArtifactRoots = localArtifactRoots
+        self.security = security
+        self.limits = limits
+        self.secretKey = secretKey
     }
 
     /// Normalizes a user-supplied prefix to `/p` form (no trailing slash), or empty.
@@ -36,6 +51,56 @@ public struct ServerConfiguration: Sendable {
         if s.isEmpty { return "" }
         s = "/" + s
         return s
+    }
+}
+
+/// `mlflow server`'s security middleware settings (`--allowed-hosts`, `--cors-allowed-origins`,
+/// `--x-frame-options`, `--disable-security-middleware`), with MLflow 3.17's defaults.
+public struct SecuritySettings: Sendable {
+    /// Off with `--disable-security-middleware`: no Host check, no CORS headers, no cross-site check.
+    public var enabled: Bool
+    /// Host patterns (`name`, `name:port`, `*.example.com`, `*`); empty means localhost and private addresses.
+    public var allowedHosts: [String]
+    /// Origins allowed by CORS (`*` for any); empty means localhost origins only.
+    public var corsAllowedOrigins: [String]
+    /// `X-Frame-Options` value (`SAMEORIGIN`, `DENY`); `NONE` sends no header.
+    public var xFrameOptions: String
+
+    public init(enabled: Bool = true, allowedHosts: [String] = [], corsAllowedOrigins: [String] = [], xFrameOptions: String = "SAMEORIGIN") {
+        self.enabled = enabled
+        self.allowedHosts = allowedHosts
+        self.corsAllowedOrigins = corsAllowedOrigins
+        self.xFrameOptions = xFrameOptions
+    }
+
+    /// Splits a comma-separated flag value.
+    public static func list(_ flag: String?) -> [String] {
+        (flag ?? "").split(separator: ",").map { $0.trimmingCharacters(in: [" "]) }.filter { !$0.isEmpty }
+    }
+}
+
+/// Bounds on what one client can hold: connections, time to send headers, idle keep-alive time,
+/// and how many large request bodies are read at once.
+public struct ConnectionLimits: Sendable {
+    /// Most connections open at once; further ones are closed on accept.
+    public var maxConnections: Int
+    /// Seconds a client has to send a complete request head once it started (slow-header defence).
+    public var headerTimeoutSeconds: Int64
+    /// Seconds an open connection may stay silent: between requests, or in the middle of a body.
+    public var idleTimeoutSeconds: Int64
+    /// JSON bodies larger than this count as large; at most `maxConcurrentLargeBodies` are read at once.
+    public var largeBodyBytes: Int
+    public var maxConcurrentLargeBodies: Int
+
+    public init(
+        maxConnections: Int = 1024, headerTimeoutSeconds: Int64 = 30, idleTimeoutSeconds: Int64 = 120,
+        largeBodyBytes: Int = 1024 * 1024, maxConcurrentLargeBodies: Int = 8
+    ) {
+        self.maxConnections = maxConnections
+        self.headerTimeoutSeconds = headerTimeoutSeconds
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.largeBodyBytes = largeBodyBytes
+        self.maxConcurrentLargeBodies = maxConcurrentLargeBodies
     }
 }
 

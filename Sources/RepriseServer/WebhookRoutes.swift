@@ -127,7 +127,7 @@ extension RepriseAPI {
             guard parts.count == 2, parts[1] == "deliveries", let id = Validation.percentDecode(parts[0]) else {
                 throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
             }
-            let limit = Int(call.query["max_results"]?.first ?? "100") ?? 100
+            let limit = Int(clamping: try Params(source: .query(call.query)).int64("max_results") ?? 100)
             let list = try await webhooks.deliveries(webhookID: id, limit: limit)
             return Self.json(["deliveries": .array(list.map(\.json))])
         }

@@ -21,32 +21,61 @@ struct AuditCommand: AsyncParsableCommand {
                 running server. Exits 1 when the chain is broken.
                 """)
         @OptionGroup var options: ClientOptions
-        @Option(help: "Verify this database directly (sqlite:///path.db) instead of asking the server.")
+        @Option(help: "Verify this database directly (sqlite:///path.db) instead of asking the server. Needs the server secret: REPRISE_SECRET_KEY or the key file beside the database.")
         var backendStoreURI: String?
+        @Option(
+            help: "Also compare the chain with the signed checkpoints in this file (an earlier `reprise audit export`, kept elsewhere), to detect events cut from the end or a recomputed chain.")
+        var checkpoints: String?
         @Flag(help: "Print JSON.") var json = false
+
+        /// Signed checkpoints from a file: JSON lines, each a checkpoint or an export's `{"checkpoint": …}` line.
+        static func readCheckpoints(_ file: String) throws -> [AuditCheckpoint] {
+            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("Cannot read \(file).") }
+            let found = String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line -> AuditCheckpoint? in
+                guard line.contains("\"signature\"") else { return nil }
+                return AuditCheckpoint(json: try? JSONValue.parse(String(line)))
+            }
+            if found.isEmpty { throw ValidationError("\(file) holds no signed checkpoint (an audit export ends with one).") }
+            return found
+        }
 
         func run() async throws {
             let result: JSONValue
+            let given = try checkpoints.map(Self.readCheckpoints) ?? []
             if let uri = backendStoreURI {
                 let path = try ServerCommand.sqlitePath(uri, cwd: FileManager.default.currentDirectoryPath)
                 guard FileManager.default.fileExists(atPath: path) else {
                     throw ValidationError("No database at \(path).")
                 }
+                let keyFile = (path as NSString).deletingLastPathComponent + "/reprise-secret.key"
+                let material: [UInt8]
+                if let key = ProcessInfo.processInfo.environment["REPRISE_SECRET_KEY"], !key.isEmpty {
+                    material = Array(key.utf8)
+                } else if let data = FileManager.default.contents(atPath: keyFile), !data.isEmpty {
+                    material = Array(data)
+                } else {
+                    throw ValidationError("The audit chain is keyed with the server secret: set REPRISE_SECRET_KEY or put the key file at \(keyFile).")
+                }
                 let driver = try SQLiteDriver(path: path)
                 let store = SQLTrackingStore(
-                    driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: "mlflow-artifacts:/", workingDirectory: "/"))
-                result = try await store.verifyAudit().json
+                    driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: "mlflow-artifacts:/", workingDirectory: "/"),
+                    auditKey: AuditKey(keyMaterial: material, checkpointFile: path + ".audit-head"))
+                result = try await store.verifyAudit(checkpoints: given).json
                 try await driver.shutdown()
-            } else {
+            } else if given.isEmpty {
                 result = try await runClient { try await options.client.call(.GET, "/api/reprise/v1/audit/verify") }
+            } else {
+                let body: JSONValue = ["checkpoints": .array(given.map(\.json))]
+                result = try await runClient { try await options.client.call(.POST, "/api/reprise/v1/audit/verify", body: body) }
             }
             if json {
                 printJSON(result)
             } else if result["ok"] == .bool(true) {
                 print("Audit trail intact: \(result["checked"]?.jsonString ?? "0") events chain correctly.")
                 if let head = result["head_hash"]?.stringValue, !head.isEmpty {
-                    print("Head: event \(result["head_seq"]?.jsonString ?? "?") \(head)  (keep it elsewhere to detect events cut from the end later)")
+                    print("Head: event \(result["head_seq"]?.jsonString ?? "?") \(head)")
                 }
+                print("Compared with \(result["checkpoints_checked"]?.jsonString ?? "0") signed checkpoints.")
             } else {
                 print("AUDIT TRAIL BROKEN at event \(result["first_bad_seq"]?.jsonString ?? "?"): \(result["problem"]?.stringValue ?? "")")
                 print("\(result["checked"]?.jsonString ?? "0") events before it chain correctly.")
@@ -86,6 +115,12 @@ struct AuditCommand: AsyncParsableCommand {
                 if output != nil { FileHandle.standardError.write(Data("\rexported \(count) events".utf8)) }
                 guard case .int(let next)? = r["next_after_seq"] else { break }
                 after = next
+            }
+            // The last line: a signed checkpoint of the head, so the export itself can later show
+            // that events were cut from the end (`reprise audit verify --checkpoints FILE`).
+            let head = try await runClient { try await options.client.call(.GET, "/api/reprise/v1/audit/checkpoint") }
+            if let c = head["checkpoint"], c != .null {
+                handle.write(Data((JSONValue.object(JSONObject([("checkpoint", c)])).jsonString + "\n").utf8))
             }
             if let output {
                 try handle.close()

@@ -61,16 +61,19 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Accepted and ignored: Reprise does not run under waitress.")
     var waitressOpts: String?
 
-    @Option(help: "Accepted for compatibility; not used yet.")
+    @Option(
+        help: ArgumentHelp(
+            "Comma-separated Host header values to accept (name, name:port, *.domain, or *). Default: localhost and private addresses; other Host headers get 403 (DNS-rebinding defence)."
+        ))
     var allowedHosts: String?
 
-    @Option(help: "Accepted for compatibility; not used yet.")
+    @Option(help: "Comma-separated origins that may call the API from a browser (CORS), or *. Default: localhost origins.")
     var corsAllowedOrigins: String?
 
-    @Option(help: "Accepted for compatibility; not used yet.")
+    @Option(help: "X-Frame-Options for every response: SAMEORIGIN (default), DENY, or NONE to send none.")
     var xFrameOptions: String?
 
-    @Flag(help: "Accepted for compatibility; not used yet.")
+    @Flag(help: "Turn off the Host check, CORS and the cross-site write check (behind a proxy that does them).")
     var disableSecurityMiddleware = false
 
     @Flag(help: "Accepted for compatibility; ignored.")
@@ -103,21 +106,29 @@ struct ServerCommand: AsyncParsableCommand {
         return rest.hasPrefix("/") ? rest : cwd + "/" + rest
     }
 
-    /// The key that seals stored secrets: `REPRISE_SECRET_KEY` when set (give every server sharing a
-    /// database the same one), else a random key kept in a file beside the database.
-    static func secretSealer(keyFile: String) throws -> SecretSealer {
+    /// The server secret, kept outside the database: `REPRISE_SECRET_KEY` when set (give every server
+    /// sharing a database the same one), else a random key kept in a 0600 file beside the database.
+    /// It seals stored secrets, keys the audit chain and signs the UI's CSRF tokens, each under its
+    /// own derived key.
+    static func secretKeyMaterial(keyFile: String) throws -> [UInt8] {
         if let key = ProcessInfo.processInfo.environment["REPRISE_SECRET_KEY"], !key.isEmpty {
-            return SecretSealer(keyMaterial: Array(key.utf8))
+            return Array(key.utf8)
         }
         if let existing = FileManager.default.contents(atPath: keyFile), !existing.isEmpty {
-            return SecretSealer(keyMaterial: Array(existing))
+            return Array(existing)
         }
         let material = SecretSealer.generateKeyMaterial()
         guard FileManager.default.createFile(atPath: keyFile, contents: Data(material.utf8), attributes: [.posixPermissions: 0o600])
         else {
             throw ValidationError("Cannot write the secret key file \(keyFile). Make its folder writable, or set REPRISE_SECRET_KEY.")
         }
-        return SecretSealer(keyMaterial: Array(material.utf8))
+        return Array(material.utf8)
+    }
+
+    /// A positive whole number from the environment, or the default.
+    static func environmentInt(_ name: String, _ fallback: Int64) -> Int64 {
+        guard let raw = ProcessInfo.processInfo.environment[name], let v = Int64(raw), v > 0 else { return fallback }
+        return v
     }
 
     static func absolute(_ path: String, cwd: String) -> String {
@@ -166,15 +177,37 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("Cannot open the database at \(dbPath): \(error)")
         }
-        let sealer = try Self.secretSealer(keyFile: (dbPath as NSString).deletingLastPathComponent + "/reprise-secret.key")
+        let keyFile = (dbPath as NSString).deletingLastPathComponent + "/reprise-secret.key"
+        let keyMaterial = try Self.secretKeyMaterial(keyFile: keyFile)
+        let sealer = SecretSealer(keyMaterial: keyMaterial)
         let store = SQLTrackingStore(
-            driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: artifactRoot, workingDirectory: cwd), secrets: sealer)
+            driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: artifactRoot, workingDirectory: cwd), secrets: sealer,
+            auditKey: AuditKey(keyMaterial: keyMaterial, checkpointFile: dbPath + ".audit-head"))
         try await store.migrate()
         let artifacts: (any ArtifactRepository)? = serveArtifacts ? try LocalArtifactRepository(root: artifactsDir) : nil
 
+        // The local folders the server may open: where it stores proxied artifacts, and a local
+        // default artifact root. Nothing a client names outside these is read or written.
+        var localRoots: [String] = []
+        if serveArtifacts { localRoots.append(artifactsDir) }
+        if !artifactRoot.contains(":") || artifactRoot.hasPrefix("file:") {
+            localRoots.append(Self.absolute(artifactRoot, cwd: cwd))
+        }
+        let frame = (xFrameOptions ?? "SAMEORIGIN").uppercased()
+        guard ["SAMEORIGIN", "DENY", "NONE"].contains(frame) else {
+            throw ValidationError("--x-frame-options must be SAMEORIGIN, DENY or NONE, got '\(xFrameOptions ?? "")'.")
+        }
         let config = ServerConfiguration(
             host: host, port: port, staticPrefix: ServerConfiguration.normalizePrefix(staticPrefix ?? ""),
-            serveArtifacts: serveArtifacts)
+            serveArtifacts: serveArtifacts, localArtifactRoots: localRoots,
+            security: SecuritySettings(
+                enabled: !disableSecurityMiddleware, allowedHosts: SecuritySettings.list(allowedHosts),
+                corsAllowedOrigins: SecuritySettings.list(corsAllowedOrigins), xFrameOptions: frame),
+            limits: ConnectionLimits(
+                maxConnections: Int(Self.environmentInt("REPRISE_MAX_CONNECTIONS", 1024)),
+                headerTimeoutSeconds: Self.environmentInt("REPRISE_HEADER_TIMEOUT_S", 30),
+                idleTimeoutSeconds: Self.environmentInt("REPRISE_IDLE_TIMEOUT_S", 120)),
+            secretKey: keyMaterial)
         let deliverer = WebhookDeliverer(settings: .fromEnvironment(), logger: logger)
         let api = RepriseAPI(
             store: store, registry: store, governance: store, artifacts: artifacts, webhooks: store, deliverer: deliverer, repro: store,

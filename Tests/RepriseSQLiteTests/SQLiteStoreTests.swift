@@ -51,7 +51,7 @@ struct SQLiteDriverTests {
         #expect(try await store.getExperiment(name: "durable").experimentID == exp)
         #expect(try await store.getRun(id: run.info.runID).metrics.map(\.value) == [1])
         let versions = try await driver.read { db in try db.query("SELECT version FROM reprise_schema_migrations", []).map { $0.int(0) } }
-        #expect(versions == [1, 2, 3, 4, 5])
+        #expect(versions == [1, 2, 3, 4, 5, 6])
         try await driver.shutdown()
     }
 

@@ -72,8 +72,12 @@ enum Markdown {
         s = replace(s, pattern: "\\[([^\\]]+)\\]\\(([^)\\s]+)\\)") { groups in
             let url = groups[2]
             // Only web and relative links; the URL is already escaped, so it cannot leave the attribute.
+            // A relative link must stay on this server: `//host` and `/\host` are read by browsers
+            // as another host, and a backslash anywhere counts as a slash, so neither is a link.
             let lower = url.lowercased()
-            guard lower.hasPrefix("http://") || lower.hasPrefix("https://") || url.hasPrefix("/") || url.hasPrefix("#") else {
+            let isWeb = lower.hasPrefix("http://") || lower.hasPrefix("https://")
+            let isLocal = (url.hasPrefix("/") && !url.dropFirst().hasPrefix("/")) || url.hasPrefix("#")
+            guard (isWeb || isLocal), !url.contains("\\"), !lower.contains("&#") else {
                 return groups[0]
             }
             return "<a href=\"\(url)\" rel=\"nofollow noopener\">\(groups[1])</a>"

@@ -67,9 +67,10 @@ extension RepriseAPI {
     /// Wraps a page handler: HTML errors instead of JSON, and a CSRF cookie for the forms.
     func uiPage(_ build: @escaping @Sendable (Call, String) async throws -> Page) -> Handler {
         let base = config.staticPrefix
+        let csrf = csrfTokens
         return { call in
             let existing = Self.cookies(call.request)[Self.csrfCookie]
-            let token = existing.flatMap { $0.count == 32 ? $0 : nil } ?? UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            let token = existing.flatMap { csrf.isValid($0) ? $0 : nil } ?? csrf.issue()
             do {
                 let page = try await build(call, token)
                 return Self.htmlResponse(HTML.page(page.title, base: base, body: page.body), csrf: existing == token ? nil : token)
@@ -89,6 +90,7 @@ extension RepriseAPI {
     /// Origin must be this server), runs the change as the actor the form names, then redirects.
     func uiForm(_ act: @escaping @Sendable (Call, [String: [String]]) async throws -> String) -> Handler {
         let base = config.staticPrefix
+        let csrf = csrfTokens
         return { call in
             var collected = ByteBuffer()
             for try await chunk in call.request.body {
@@ -103,7 +105,7 @@ extension RepriseAPI {
             let origin = call.request.headers[.origin]
             let host = call.request.headers[HTTPField.Name("Host")!] ?? call.request.head.authority ?? ""
             let sameOrigin = origin.map { o in o == "null" ? false : (o.split(separator: "/").last.map(String.init) == host) } ?? true
-            guard let cookie, cookie.count == 32, form["csrf"]?.first == cookie, sameOrigin else {
+            guard let cookie, csrf.isValid(cookie), form["csrf"]?.first == cookie, sameOrigin else {
                 let body = "<h1>Refused</h1><p class=\"error\">This form was not sent from a page of this server (its security token is missing or does not match). Reload the page and try again.</p>"
                 return Self.htmlResponse(HTML.page("Refused", base: base, body: body), status: .forbidden)
             }

@@ -1,0 +1,169 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RepriseCore
+
+extension HTTPField.Name {
+    static let xFrameOptions = Self("X-Frame-Options")!
+    static let secFetchSite = Self("Sec-Fetch-Site")!
+    static let vary = Self("Vary")!
+    static let accessControlAllowOrigin = Self("Access-Control-Allow-Origin")!
+    static let accessControlAllowMethods = Self("Access-Control-Allow-Methods")!
+    static let accessControlAllowHeaders = Self("Access-Control-Allow-Headers")!
+    static let accessControlRequestHeaders = Self("Access-Control-Request-Headers")!
+    static let accessControlMaxAge = Self("Access-Control-Max-Age")!
+}
+
+/// The browser-facing defences of `mlflow server`'s security middleware, decided in one place:
+/// which Host headers are served (DNS rebinding), which origins get CORS headers, and which
+/// state-changing requests are refused as cross-site.
+struct SecurityPolicy: Sendable {
+    let settings: SecuritySettings
+
+    /// Whether `host` (a Host header value, perhaps with a port) may be served.
+    func allowsHost(_ hostHeader: String?) -> Bool {
+        guard settings.enabled, let hostHeader, !hostHeader.isEmpty else { return true }
+        let host = hostHeader.lowercased()
+        let name = Self.stripPort(host)
+        if settings.allowedHosts.isEmpty { return Self.isLocalOrPrivate(name) }
+        for pattern in settings.allowedHosts.map({ $0.lowercased() }) {
+            if pattern == "*" || pattern == host || pattern == name { return true }
+            if pattern.hasPrefix("*.") && name.hasSuffix(String(pattern.dropFirst(1))) { return true }
+        }
+        return false
+    }
+
+    /// The host part of `host[:port]` or `[v6]:port`.
+    static func stripPort(_ host: String) -> String {
+        if host.hasPrefix("[") { return host.firstIndex(of: "]").map { String(host[host.index(after: host.startIndex)..<$0]) } ?? host }
+        if host.filter({ $0 == ":" }).count == 1, let i = host.lastIndex(of: ":") { return String(host[..<i]) }
+        return host
+    }
+
+    /// localhost, loopback and private-range addresses: what MLflow serves by default.
+    static func isLocalOrPrivate(_ name: String) -> Bool {
+        if name == "localhost" || name.hasSuffix(".localhost") || name == "::1" { return true }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 4, parts.allSatisfy({ $0 != nil && (0...255).contains($0!) }) else {
+            return name.hasPrefix("fc") || name.hasPrefix("fd") || name.hasPrefix("fe80:")  // IPv6 ULA, link-local
+        }
+        let a = parts[0]!, b = parts[1]!
+        return a == 127 || a == 10 || (a == 172 && (16...31).contains(b)) || (a == 192 && b == 168) || (a == 169 && b == 254)
+            || (a == 0 && b == 0 && parts[2] == 0 && parts[3] == 0)
+    }
+
+    /// Whether a browser origin (`scheme://host[:port]`) may call the API cross-origin.
+    func allowsOrigin(_ origin: String) -> Bool {
+        let o = origin.lowercased()
+        if settings.corsAllowedOrigins.isEmpty {
+            guard let schemeEnd = o.range(of: "://") else { return false }
+            let scheme = o[..<schemeEnd.lowerBound]
+            guard scheme == "http" || scheme == "https" else { return false }
+            let name = Self.stripPort(String(o[schemeEnd.upperBound...]))
+            return name == "localhost" || name == "127.0.0.1" || name == "::1"
+        }
+        return settings.corsAllowedOrigins.contains { $0 == "*" || $0.lowercased() == o }
+    }
+
+    /// Whether `origin` names the server itself, as reached through `host`.
+    static func isSameOrigin(_ origin: String, host: String?) -> Bool {
+        guard let host, let schemeEnd = origin.range(of: "://") else { return false }
+        return origin[schemeEnd.upperBound...].lowercased() == host.lowercased()
+    }
+
+    /// A refusal for requests a browser was tricked into sending, or nil.
+    func refusal(_ request: Request) -> RepriseError? {
+        guard settings.enabled else { return nil }
+        let host = request.head.authority
+        if !allowsHost(host) {
+            return RepriseError(
+                .permissionDenied,
+                "Host '\(host ?? "")' is not allowed. Start the server with --allowed-hosts naming it (DNS-rebinding protection).")
+        }
+        switch request.method {
+        case .get, .head, .options: return nil
+        default: break
+        }
+        if request.headers[.secFetchSite]?.lowercased() == "cross-site" {
+            return RepriseError(.permissionDenied, "Cross-site requests may not change data (Sec-Fetch-Site: cross-site).")
+        }
+        if let origin = request.headers[.origin] {
+            if origin == "null" || (!Self.isSameOrigin(origin, host: host) && !allowsOrigin(origin)) {
+                return RepriseError(
+                    .permissionDenied,
+                    "Origin '\(origin)' may not change data on this server. Add it with --cors-allowed-origins if it is yours.")
+            }
+        }
+        return nil
+    }
+
+    /// The response to a CORS preflight (`OPTIONS` with `Origin`), given the methods the path has.
+    func preflight(_ request: Request, methods: [HTTPRequest.Method]) -> Response {
+        var headers: HTTPFields = [.allow: Self.allowList(methods)]
+        if settings.enabled, let origin = request.headers[.origin], allowsOrigin(origin) {
+            headers[.accessControlAllowOrigin] = origin
+            headers[.vary] = "Origin"
+            headers[.accessControlAllowMethods] = Self.allowList(methods)
+            headers[.accessControlAllowHeaders] = request.headers[.accessControlRequestHeaders] ?? "Content-Type, Authorization"
+            headers[.accessControlMaxAge] = "600"
+        }
+        return Response(status: .noContent, headers: headers)
+    }
+
+    /// `GET, HEAD, POST`… for an `Allow` header.
+    static func allowList(_ methods: [HTTPRequest.Method]) -> String {
+        var names = Set(methods.map(\.rawValue))
+        if names.contains("GET") { names.insert("HEAD") }
+        names.insert("OPTIONS")
+        let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        return order.filter(names.contains).joined(separator: ", ")
+    }
+
+    /// Headers every response carries.
+    func decorate(_ response: inout Response, request: Request) {
+        response.headers[.xContentTypeOptions] = "nosniff"
+        guard settings.enabled else { return }
+        if settings.xFrameOptions != "NONE" { response.headers[.xFrameOptions] = settings.xFrameOptions }
+        if let origin = request.headers[.origin], allowsOrigin(origin) {
+            response.headers[.accessControlAllowOrigin] = origin
+            response.headers[.vary] = "Origin"
+        }
+    }
+}
+
+/// The UI's anti-forgery tokens, bound to this server: a random nonce and an HMAC of it under a key
+/// derived from the server secret. The cookie and the form field must match *and* the token must be
+/// one this server issued, so a cookie planted by a sibling site (cookie tossing) does not pass.
+struct CSRFTokens: Sendable {
+    private let key: SymmetricKey
+
+    init(secret: [UInt8]) {
+        key = SymmetricKey(
+            data: Array(HMAC<SHA256>.authenticationCode(for: Array("reprise/ui-csrf/v1".utf8), using: SymmetricKey(data: secret))))
+    }
+
+    private func mac(_ nonce: Substring) -> String {
+        HMAC<SHA256>.authenticationCode(for: Array(nonce.utf8), using: key).prefix(16)
+            .map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    /// A fresh token: `nonce.mac`, 65 characters of [0-9a-f.].
+    func issue() -> String {
+        let nonce = SymmetricKey(size: .init(bitCount: 128)).withUnsafeBytes { bytes in
+            bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        }
+        return nonce + "." + mac(Substring(nonce))
+    }
+
+    /// Whether this server issued `token`.
+    func isValid(_ token: String) -> Bool {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].utf8.count == 32, parts[1].utf8.count == 32 else { return false }
+        // Constant-time comparison of the MACs.
+        let expected = Array(mac(parts[0]).utf8)
+        let given = Array(parts[1].utf8)
+        return zip(expected, given).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
