@@ -115,6 +115,7 @@ let package = Package(
             dependencies: [
                 "RepriseServer", "RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseArtifacts", "RepriseTestSupport",
                 "RepriseClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

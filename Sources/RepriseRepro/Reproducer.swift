@@ -51,15 +51,21 @@ public struct Reproducer: Sendable {
         var details = JSONObject()
         details["workdir"] = .string(workdir)
 
+        // The server judges the rerun itself (the client's comparison above is shown, not trusted);
+        // an attempt that made no rerun is reported with its reason.
         func record(_ verdict: ReproductionVerdict, _ summary: String, rerun: String) async throws -> ReproReport {
-            let r = try await client.call(
-                .POST, "/api/reprise/v1/reproductions",
-                body: [
-                    "original_run_id": .string(o.runID), "rerun_run_id": .string(rerun), "verdict": .string(verdict.rawValue),
-                    "summary": .string(summary), "details": .object(details),
-                ])
+            var body = JSONObject([("original_run_id", .string(o.runID)), ("details", .object(details))])
+            if rerun.isEmpty {
+                body["incomplete_reason"] = .string(summary)
+            } else {
+                body["rerun_run_id"] = .string(rerun)
+                body["tolerances"] = .array(o.tolerances.map { .string($0.description) })
+            }
+            let r = try await client.call(.POST, "/api/reprise/v1/reproductions", body: .object(body))
+            let judged = r["reproduction"]?["verdict"]?.stringValue.flatMap { try? ReproductionVerdict(parsing: $0) } ?? verdict
+            let judgedSummary = r["reproduction"]?["summary"]?.stringValue ?? summary
             return ReproReport(
-                verdict: verdict, summary: summary, lines: lines, rerunRunID: rerun,
+                verdict: judged, summary: judgedSummary, lines: lines, rerunRunID: rerun,
                 reproductionID: r["reproduction"]?["id"]?.stringValue ?? "", workdir: workdir)
         }
 

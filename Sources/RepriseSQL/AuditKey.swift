@@ -70,7 +70,11 @@ public struct AuditKey: Sendable {
     /// The checkpoints in the checkpoint file, oldest first; unreadable lines are returned as nil.
     func readCheckpoints() -> [AuditCheckpoint?] {
         guard let checkpointFile, let data = FileManager.default.contents(atPath: checkpointFile) else { return [] }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map { AuditCheckpoint(json: try? JSONValue.parse(String($0))) }
+        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        // Every complete line ends with a newline; a fragment after the last one is a write cut
+        // short by a crash, not a forgery, and is skipped.
+        lines.removeLast()
+        return lines.filter { !$0.isEmpty }.map { AuditCheckpoint(json: try? JSONValue.parse(String($0))) }
     }
 }
 

@@ -26,11 +26,49 @@ extension SQLTrackingStore: GovernanceStore {
     static let policyColumns = "model, alias, required_approvals, approvers, checks, rollback_requires_approval"
 
     /// The policy protecting `alias` of `model`: the model's own, else the server-wide one (`*`).
+    ///
+    /// Aliases are case-sensitive names, as in MLflow, but protection is not: a policy on
+    /// `production` covers `Production` and `PRODUCTION` too (see `refuseCaseVariant`), so a
+    /// look-alike spelling is never a free, unprotected twin.
     static func policy(_ db: any SQLConnection, model: String, alias: String) throws -> AliasPolicy? {
         let rows = try db.query(
-            "SELECT \(policyColumns) FROM alias_policies WHERE alias = ? AND (model = ? OR model = '*') ORDER BY CASE WHEN model = '*' THEN 1 ELSE 0 END",
-            [.text(alias), .text(model)])
+            "SELECT \(policyColumns) FROM alias_policies WHERE lower(alias) = lower(?) AND (model = ? OR model = '*') ORDER BY CASE WHEN model = '*' THEN 1 ELSE 0 END, CASE WHEN alias = ? THEN 0 ELSE 1 END",
+            [.text(alias), .text(model), .text(alias)])
         return rows.first.map(decodePolicy)
+    }
+
+    /// Refuses an alias that differs from a protected one only in case.
+    static func refuseCaseVariant(_ policy: AliasPolicy, alias: String, model: String) throws {
+        if policy.alias != alias {
+            throw RepriseError(
+                .permissionDenied,
+                "Alias '\(alias)' of model '\(model)' differs only in case from the protected alias '\(policy.alias)', so it is refused. Use '\(policy.alias)' through an approval request.")
+        }
+    }
+
+    /// Refuses renaming or deleting a model that alias policies of its own govern: a governed name
+    /// must not be freed for a newcomer to take (with its aliases unguarded), so the policies are
+    /// removed first, which the audit trail records.
+    static func refuseIfModelHasPolicies(_ db: any SQLConnection, model: String, _ what: String) throws {
+        let aliases = try db.query("SELECT alias FROM alias_policies WHERE model = ? ORDER BY alias", [.text(model)]).map { $0.string(0) }
+        if !aliases.isEmpty {
+            throw RepriseError(
+                .permissionDenied,
+                "Refused: \(what) while alias policies protect its aliases (\(aliases.joined(separator: ", "))). Remove those policies first (DELETE /api/reprise/v1/alias-policies); that is recorded in the audit trail.")
+        }
+    }
+
+    /// Refuses a stage transition into or out of a stage that a protected alias of the same name
+    /// guards (`Production` under a policy on `production`): those moves go through approval
+    /// requests on the alias, like any other move of it.
+    static func refuseProtectedStage(_ db: any SQLConnection, model: String, version: Int64, from: String, to: String) throws {
+        for stage in Set([from, to]) where stage != "None" && stage != "Archived" && stage != ModelStage.deletedInternal {
+            if let policy = try policy(db, model: model, alias: stage) {
+                throw RepriseError(
+                    .permissionDenied,
+                    "Stage '\(stage)' of model '\(model)' is guarded by the policy on alias '\(policy.alias)', so version \(version) was not moved. Move the alias through an approval request (POST /api/reprise/v1/approval-requests) instead of the legacy stage.")
+            }
+        }
     }
 
     static func currentAliasVersion(_ db: any SQLConnection, model: String, alias: String) throws -> Int64? {

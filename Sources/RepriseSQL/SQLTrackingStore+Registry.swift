@@ -122,6 +122,10 @@ extension SQLTrackingStore: RegistryStore {
         let newName = try Validation.validateRegisteredModelName(newName)
         return try await write { db, audit in
             _ = try Self.requireRegisteredModel(db, name)
+            if newName != name {
+                try Self.refuseIfGoverned(db, model: name, version: nil, "renaming registered model '\(name)'")
+                try Self.refuseIfModelHasPolicies(db, model: name, "renaming registered model '\(name)'")
+            }
             try audit.record(db, "registered_model.rename", "registered_model", name, ["before": .string(name), "after": .string(newName)])
             if newName != name, try db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(newName)]) != nil {
                 throw RepriseError.exists("Registered Model (name=\(newName)) already exists.")
@@ -152,6 +156,7 @@ extension SQLTrackingStore: RegistryStore {
         try await write { db, audit in
             _ = try Self.requireRegisteredModel(db, name)
             try Self.refuseIfGoverned(db, model: name, version: nil, "deleting registered model '\(name)'")
+            try Self.refuseIfModelHasPolicies(db, model: name, "deleting registered model '\(name)'")
             try audit.record(db, "registered_model.delete", "registered_model", name)
             for table in ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags", "registered_models"] {
                 try db.execute("DELETE FROM \(table) WHERE name = ?", [.text(name)])
@@ -370,6 +375,15 @@ extension SQLTrackingStore: RegistryStore {
         }
         return try await write { db, audit in
             let before = try Self.requireVersion(db, name, version)
+            try Self.refuseProtectedStage(db, model: name, version: version, from: before.currentStage, to: stage.rawValue)
+            if archiveExisting {
+                for row in try db.query(
+                    "SELECT version FROM model_versions WHERE name = ? AND version <> ? AND current_stage = ?",
+                    [.text(name), .int(version), .text(stage.rawValue)])
+                {
+                    try Self.refuseProtectedStage(db, model: name, version: row.int(0), from: stage.rawValue, to: "Archived")
+                }
+            }
             try audit.record(
                 db, "model_version.transition_stage", "model_version", "\(name)/\(version)",
                 ["before": .string(before.currentStage), "after": .string(stage.rawValue), "archive_existing": .bool(archiveExisting)])
@@ -492,6 +506,7 @@ extension SQLTrackingStore: RegistryStore {
             _ = try Self.requireRegisteredModel(db, name)
             _ = try Self.requireVersion(db, name, version)
             if let policy = try Self.policy(db, model: name, alias: alias) {
+                try Self.refuseCaseVariant(policy, alias: alias, model: name)
                 if try Self.currentAliasVersion(db, model: name, alias: alias) == version { return nil }
                 return try Self.openRequest(
                     db, audit, policy: policy, model: name, alias: alias, version: version, kind: "move",

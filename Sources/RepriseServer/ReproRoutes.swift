@@ -5,6 +5,7 @@ import RepriseCore
 extension RepriseAPI {
     func registerRepro() {
         guard let repro = self.repro else { return }
+        let store = self.store
         let p = Self.extensionPrefix
 
         // /experiments/{id}/policy
@@ -42,10 +43,35 @@ extension RepriseAPI {
 
         route(.post, "\(p)/reproductions") { call in
             let q = try await call.params()
+            if try q.raw("verdict") != nil {
+                throw RepriseError.invalid(
+                    "The server computes reproduction verdicts itself: send original_run_id and rerun_run_id (and optional tolerances), or incomplete_reason when no rerun could be made, but not a verdict."
+                )
+            }
+            let original = try await store.getRun(id: try q.requiredString("original_run_id"))
+            let clientDetails = try q.raw("details") ?? [:]
+            if let reason = try q.string("incomplete_reason"), !reason.isEmpty {
+                // A failure to rerun at all (data drift, missing code) can only lower the record.
+                guard (try q.string("rerun_run_id") ?? "").isEmpty else {
+                    throw RepriseError.invalid("incomplete_reason is for attempts that made no rerun; omit rerun_run_id, or omit the reason to have the rerun judged.")
+                }
+                let r = try await repro.recordReproduction(
+                    originalRunID: original.info.runID, rerunRunID: "", verdict: .incomplete, summary: reason,
+                    details: ["judged_by": "server", "reported": clientDetails])
+                return Self.json(["reproduction": r.json])
+            }
+            let rerun = try await store.getRun(id: try q.requiredString("rerun_run_id"))
+            var requested: [Tolerance] = []
+            for text in try q.stringList("tolerances") { requested.append(try Tolerance(parsing: text)) }
+            let judged = try ReproductionJudge.judge(original: original, rerun: rerun, requested: requested)
+            var details = judged.details
+            if case .object(var o) = details, clientDetails != [:] {
+                o["reported"] = clientDetails
+                details = .object(o)
+            }
             let r = try await repro.recordReproduction(
-                originalRunID: try q.requiredString("original_run_id"), rerunRunID: try q.string("rerun_run_id") ?? "",
-                verdict: try ReproductionVerdict(parsing: try q.requiredString("verdict")), summary: try q.string("summary") ?? "",
-                details: try q.raw("details") ?? [:])
+                originalRunID: original.info.runID, rerunRunID: rerun.info.runID, verdict: judged.verdict, summary: judged.summary,
+                details: details)
             return Self.json(["reproduction": r.json])
         }
         route(.get, "\(p)/reproductions") { call in

@@ -27,6 +27,8 @@ struct SecurityPolicy: Sendable {
         guard settings.enabled, let hostHeader, !hostHeader.isEmpty else { return true }
         let host = hostHeader.lowercased()
         let name = Self.stripPort(host)
+        // Loopback names are always served: a rebinding attack arrives with the attacker's name.
+        if name == "localhost" || name == "::1" || name.hasPrefix("127.") { return true }
         if settings.allowedHosts.isEmpty { return Self.isLocalOrPrivate(name) }
         for pattern in settings.allowedHosts.map({ $0.lowercased() }) {
             if pattern == "*" || pattern == host || pattern == name { return true }

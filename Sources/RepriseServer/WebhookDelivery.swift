@@ -75,14 +75,25 @@ public struct WebhookSettings: Sendable {
 public final class WebhookDeliverer: Sendable {
     public let settings: WebhookSettings
     let http: HTTPClient
+    /// The shared client's settings, reused for clients pinned to one checked address.
+    let clientConfiguration: HTTPClient.Configuration
     let logger: Logger
 
-    public init(settings: WebhookSettings, logger: Logger) {
+    /// Looks a host up; replaceable in tests.
+    let resolver: @Sendable (String) async throws -> (addresses: [[UInt8]], literal: Bool)
+
+    public convenience init(settings: WebhookSettings, logger: Logger) {
+        self.init(settings: settings, logger: logger, resolver: { try await WebhookDeliverer.resolve($0) })
+    }
+
+    init(settings: WebhookSettings, logger: Logger, resolver: @escaping @Sendable (String) async throws -> (addresses: [[UInt8]], literal: Bool)) {
         self.settings = settings
         self.logger = logger
+        self.resolver = resolver
         var config = HTTPClient.Configuration()
         config.redirectConfiguration = .disallow  // a redirect could lead to an internal address
         config.timeout = .init(connect: .seconds(min(settings.timeoutSeconds, 10)), read: .seconds(settings.timeoutSeconds))
+        clientConfiguration = config
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
@@ -148,34 +159,49 @@ public final class WebhookDeliverer: Sendable {
 
     /// Resolves `host` and answers the first internal address it maps to, if any.
     static func internalAddress(of host: String) async throws -> String? {
-        if let literal = literalAddress(host) { return isInternal(literal) ? host : nil }
-        return try await NIOThreadPool.singleton.runIfActive {
+        let (addresses, _) = try await resolve(host)
+        return addresses.first(where: { isInternal($0) }).map(format)
+    }
+
+    /// An address as text (`10.0.0.1`, `fd00::1`), as a DNS override takes it.
+    static func format(_ a: [UInt8]) -> String {
+        var bytes = a
+        var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let family = a.count == 4 ? AF_INET : AF_INET6
+        guard inet_ntop(family, &bytes, &out, socklen_t(out.count)) != nil else { return "" }
+        return String(cString: out)
+    }
+
+    /// Every address `host` resolves to (a literal resolves to itself), and whether it was a literal.
+    static func resolve(_ host: String) async throws -> (addresses: [[UInt8]], literal: Bool) {
+        if let literal = literalAddress(host) { return ([literal], true) }
+        let found = try await NIOThreadPool.singleton.runIfActive { () -> [[UInt8]] in
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
             var result: UnsafeMutablePointer<addrinfo>?
-            guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return nil }
+            guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
             defer { freeaddrinfo(first) }
+            var all: [[UInt8]] = []
             var p: UnsafeMutablePointer<addrinfo>? = first
             while let ai = p {
                 if let sa = ai.pointee.ai_addr {
-                    var bytes: [UInt8] = []
                     if ai.pointee.ai_family == AF_INET {
                         sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
                             var addr = sin.pointee.sin_addr
-                            bytes = withUnsafeBytes(of: &addr) { Array($0) }
+                            all.append(withUnsafeBytes(of: &addr) { Array($0) })
                         }
                     } else if ai.pointee.ai_family == AF_INET6 {
                         sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
                             var addr = sin.pointee.sin6_addr
-                            bytes = withUnsafeBytes(of: &addr) { Array($0) }
+                            all.append(withUnsafeBytes(of: &addr) { Array($0) })
                         }
                     }
-                    if !bytes.isEmpty, isInternal(bytes) { return bytes.map(String.init).joined(separator: ".") }
                 }
                 p = ai.pointee.ai_next
             }
-            return nil
+            return all
         }
+        return (found, false)
     }
 
     // MARK: - Sending
@@ -200,20 +226,58 @@ public final class WebhookDeliverer: Sendable {
         }
     }
 
-    /// One POST of `body` to `url`, signed when there is a secret. Never throws: failures are in the result.
-    public func send(url: String, secret: String?, deliveryID: String, timestamp: Int64, body: String) async -> Attempt {
-        if !settings.allowPrivateIPs {
-            let host = URLComponents(string: url)?.host ?? ""
-            do {
-                if let addr = try await Self.internalAddress(of: host) {
-                    return Attempt(
-                        status: nil, body: nil,
-                        error: "refused: \(host) resolves to the internal address \(addr); set MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true to allow it")
-                }
-            } catch {
-                return Attempt(status: nil, body: nil, error: "could not resolve \(host): \(error)")
+    /// How a delivery connects: refused, through a client pinned to the checked address, or
+    /// through the shared client (private addresses allowed, or a literal address).
+    enum Target: Sendable, Equatable {
+        case refused(String)
+        case pinned(HTTPClient.Configuration)
+        case shared
+
+        static func == (a: Target, b: Target) -> Bool {
+            switch (a, b) {
+            case (.refused(let x), .refused(let y)): return x == y
+            case (.pinned(let x), .pinned(let y)): return x.dnsOverride == y.dnsOverride
+            case (.shared, .shared): return true
+            default: return false
             }
         }
+    }
+
+    /// Resolves the URL's host once, refuses internal addresses, and pins the connection to the
+    /// address that passed the check.
+    func pinnedConfiguration(url: String) async -> Target {
+        guard !settings.allowPrivateIPs else { return .shared }
+        let host = URLComponents(string: url)?.host ?? ""
+        do {
+            let (addresses, literal) = try await resolver(host)
+            guard let first = addresses.first else { return .refused("could not resolve \(host)") }
+            if let bad = addresses.first(where: { Self.isInternal($0) }) {
+                return .refused(
+                    "refused: \(host) resolves to the internal address \(Self.format(bad)); set MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true to allow it")
+            }
+            if literal { return .shared }
+            var config = clientConfiguration
+            config.dnsOverride = [host: Self.format(first)]
+            return .pinned(config)
+        } catch {
+            return .refused("could not resolve \(host): \(error)")
+        }
+    }
+
+    /// One POST of `body` to `url`, signed when there is a secret. Never throws: failures are in the result.
+    public func send(url: String, secret: String?, deliveryID: String, timestamp: Int64, body: String) async -> Attempt {
+        // The address is checked once and then connected to, never looked up again: a name that
+        // resolves to a public address for the check and to an internal one for the connection
+        // (DNS rebinding) would otherwise slip through. The client is pinned with a DNS override
+        // for this one delivery, so the Host header and TLS (SNI, certificate name) keep the name.
+        var pinned: HTTPClient?
+        switch await pinnedConfiguration(url: url) {
+        case .refused(let reason): return Attempt(status: nil, body: nil, error: reason)
+        case .pinned(let config): pinned = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        case .shared: break
+        }
+        let client = pinned ?? http
+        defer { if let pinned { Task { try? await pinned.shutdown() } } }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -226,7 +290,7 @@ public final class WebhookDeliverer: Sendable {
         }
         request.body = .bytes(ByteBuffer(string: body))
         do {
-            let response = try await http.execute(request, timeout: .seconds(settings.timeoutSeconds))
+            let response = try await client.execute(request, timeout: .seconds(settings.timeoutSeconds))
             let bytes = try await response.body.collect(upTo: 1024 * 1024)
             var text = String(buffer: bytes)
             if text.utf8.count > 4096 { text = String(text.prefix(4096)) }

@@ -19,6 +19,7 @@ public struct WebhookConformance: Sendable {
         let a = try await s.createWebhook(
             name: "ci", description: "d", url: "https://ci.example/hook", events: [Self.mvCreated], secret: "s3cret", status: .active)
         #expect(a.status == .active && a.events == [Self.mvCreated] && a.creationTime == a.lastUpdatedTime)
+        try await Task.sleep(for: .milliseconds(3))  // "newest first" needs distinct creation times
         let b = try await s.createWebhook(
             name: "ci", description: "", url: "https://other.example/", events: [Self.aliasCreated], secret: nil, status: .disabled)
         #expect(a.id != b.id, "names need not be unique; ids are")

@@ -222,7 +222,8 @@ struct ServerCommand: AsyncParsableCommand {
                 "startup_ms": "\((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000 + (ContinuousClock.now - started).components.seconds * 1000)",
             ])
         let group = ServiceGroup(
-            configuration: .init(services: [app, dispatcher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: [app, dispatcher, AuditCheckpointer(governance: store, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

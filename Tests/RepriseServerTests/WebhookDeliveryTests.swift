@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Logging
 import RepriseCore
@@ -30,6 +31,54 @@ struct WebhookDeliveryTests {
             data: ["name": "m", "alias": "a", "version": "1"], at: Date(timeIntervalSince1970: 1_796_048_166.5))
         #expect(
             body == #"{"entity":"model_version_alias","action":"created","timestamp":"2026-11-30T14:16:06.500000+00:00","data":{"name":"m","alias":"a","version":"1"}}"#)
+    }
+
+    /// DNS rebinding: a name that answers a public address for the check and an internal one
+    /// afterwards. The deliverer looks the name up once and pins the connection to the address it
+    /// checked, so the second answer is never asked for; a name with any internal answer is refused.
+    @Test func deliveriesConnectToTheAddressThatWasChecked() async throws {
+        actor Lookups {
+            var count = 0
+            func next() -> Int {
+                count += 1
+                return count
+            }
+        }
+        let lookups = Lookups()
+        var settings = WebhookSettings.fromEnvironment([:])
+        settings.allowPrivateIPs = false
+        let deliverer = WebhookDeliverer(settings: settings, logger: Logger(label: "test")) { host in
+            #expect(host == "rebind.example")
+            let n = await lookups.next()
+            return (n == 1 ? [[203, 0, 113, 5]] : [[127, 0, 0, 1]], false)
+        }
+        defer { Task { await deliverer.shutdown() } }
+        let target = await deliverer.pinnedConfiguration(url: "https://rebind.example/hook")
+        guard case .pinned(let config) = target else {
+            Issue.record("expected a pinned client, got \(target)")
+            return
+        }
+        #expect(config.dnsOverride == ["rebind.example": "203.0.113.5"])
+        #expect(await lookups.count == 1)
+
+        // A name with an internal answer among its addresses is refused outright.
+        let mixed = WebhookDeliverer(settings: settings, logger: Logger(label: "test")) { _ in ([[203, 0, 113, 5], [10, 0, 0, 7]], false) }
+        defer { Task { await mixed.shutdown() } }
+        guard case .refused(let reason) = await mixed.pinnedConfiguration(url: "https://mixed.example/hook") else {
+            Issue.record("a name resolving to 10.0.0.7 must be refused")
+            return
+        }
+        #expect(reason.contains("10.0.0.7"))
+        // An IPv6 answer is pinned in the form the override takes.
+        let v6 = WebhookDeliverer(settings: settings, logger: Logger(label: "test")) { _ in
+            ([[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]], false)
+        }
+        defer { Task { await v6.shutdown() } }
+        #expect(await v6.pinnedConfiguration(url: "https://v6.example/") == .pinned({
+            var c = HTTPClient.Configuration()
+            c.dnsOverride = ["v6.example": "2001:db8::1"]
+            return c
+        }()))
     }
 
     @Test func internalAddresses() {

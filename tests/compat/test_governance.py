@@ -214,8 +214,12 @@ def test_audit_chain_verifies_and_tampering_is_pinpointed(fresh_server, tmp_path
     # Export as JSON Lines.
     out = tmp_path / "audit.jsonl"
     cli("audit", "export", "--tracking-uri", url, "-o", str(out))
-    exported = [json.loads(l) for l in out.read_text().splitlines()]
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    exported, last = lines[:-1], lines[-1]
     assert [e["seq"] for e in exported] == list(range(1, 8))
+    # The export ends with a signed checkpoint of the head.
+    assert last["checkpoint"]["seq"] == 7 and last["checkpoint"]["hash"] == exported[-1]["hash"]
+    assert len(last["checkpoint"]["signature"]) == 64
 
     db = url.tmp / "reprise.db"
     con = sqlite3.connect(db)
@@ -231,6 +235,54 @@ def test_audit_chain_verifies_and_tampering_is_pinpointed(fresh_server, tmp_path
     con.close()
     bad = cli("audit", "verify", "--tracking-uri", url, check=False)
     assert bad.returncode == 1 and "event 6" in bad.stdout and "missing" in bad.stdout, bad.stdout
+
+
+def _plain_rechain(con):
+    """What an attacker without the server key can do: recompute a plain SHA-256 chain."""
+    import hashlib
+
+    prev = ""
+    rows = con.execute(
+        "SELECT seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id FROM audit_events ORDER BY seq"
+    ).fetchall()
+    for seq, t, actor, auth, action, et, eid, summary, rid in rows:
+        canonical = json.dumps([seq, t, actor, bool(auth), action, et, eid, summary, rid, prev], separators=(",", ":"))
+        h = hashlib.sha256(canonical.encode()).hexdigest()
+        con.execute("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, h, seq))
+        prev = h
+    con.commit()
+
+
+def test_audit_truncation_and_recomputed_chains_are_detected(fresh_server, tmp_path):
+    url = fresh_server
+    s = as_actor(url, "auditor-test")
+    exp = post(s, "/api/2.0/mlflow/experiments/create", {"name": "audited-2"}).json()["experiment_id"]
+    run = post(s, "/api/2.0/mlflow/runs/create", {"experiment_id": exp, "start_time": 1}).json()["run"]["info"]["run_id"]
+    for i in range(5):
+        assert post(s, "/api/2.0/mlflow/runs/log-metric", {"run_id": run, "key": "m", "value": i, "timestamp": i, "step": i}).status_code == 200
+    out = tmp_path / "audit.jsonl"
+    cli("audit", "export", "--tracking-uri", url, "-o", str(out))  # ends with a signed checkpoint of event 7
+    assert "intact" in cli("audit", "verify", "--tracking-uri", url, "--checkpoints", str(out)).stdout
+
+    db = url.tmp / "reprise.db"
+    con = sqlite3.connect(db)
+    # Cut the 3 newest events: the chain that is left is internally sound...
+    con.execute("DELETE FROM audit_events WHERE seq > 4")
+    con.commit()
+    # ...but the server's checkpoint file and the export's checkpoint both show event 7 existed.
+    bad = cli("audit", "verify", "--tracking-uri", url, check=False)
+    assert bad.returncode == 1 and "cut from the end" in bad.stdout, bad.stdout
+    (url.tmp / "reprise.db.audit-head").unlink()
+    bad = cli("audit", "verify", "--tracking-uri", url, "--checkpoints", str(out), check=False)
+    assert bad.returncode == 1 and "cut from the end" in bad.stdout, bad.stdout
+
+    # Rewrite an actor and recompute a plain SHA-256 chain: the keyed hash no longer matches.
+    con.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+    con.commit()
+    _plain_rechain(con)
+    con.close()
+    bad = cli("audit", "verify", "--tracking-uri", url, check=False)
+    assert bad.returncode == 1 and "event 1" in bad.stdout and "keyed hash" in bad.stdout, bad.stdout
 
 
 def test_openapi_document_describes_the_extension_api(server):
