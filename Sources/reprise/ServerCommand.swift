@@ -206,7 +206,8 @@ struct ServerCommand: AsyncParsableCommand {
             limits: ConnectionLimits(
                 maxConnections: Int(Self.environmentInt("REPRISE_MAX_CONNECTIONS", 1024)),
                 headerTimeoutSeconds: Self.environmentInt("REPRISE_HEADER_TIMEOUT_S", 30),
-                idleTimeoutSeconds: Self.environmentInt("REPRISE_IDLE_TIMEOUT_S", 120)),
+                idleTimeoutSeconds: Self.environmentInt("REPRISE_IDLE_TIMEOUT_S", 120),
+                maxConcurrentLargeBodies: Int(Self.environmentInt("REPRISE_MAX_LARGE_BODIES", 8))),
             secretKey: keyMaterial)
         let deliverer = WebhookDeliverer(settings: .fromEnvironment(), logger: logger)
         let api = RepriseAPI(

@@ -789,6 +789,89 @@ def test_slow_clients_are_cut_off(tmp_path):
         stop_server(srv)
 
 
+def _answered(sock: socket.socket, wait: float) -> bytes:
+    """Whatever the server sent within `wait` seconds (b"" when nothing arrived)."""
+    readable, _, _ = select.select([sock], [], [], wait)
+    if not readable:
+        return b""
+    data = b""
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        r, _, _ = select.select([sock], [], [], 0.3)
+        if not r:
+            break
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_connection_cap_holds_extra_clients_until_a_slot_frees(tmp_path):
+    """At REPRISE_MAX_CONNECTIONS the server stops accepting; the next client is served once a
+    connection closes (it waits in the kernel backlog meanwhile, never refused)."""
+    srv = start_with(tmp_path / "cap", env_extra={"REPRISE_MAX_CONNECTIONS": "8", "REPRISE_HEADER_TIMEOUT_S": "30"})
+    held: list[socket.socket] = []
+    try:
+        # Fill the slots with connections that are open and silent (accept can overshoot by a few).
+        for _ in range(12):
+            held.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
+        time.sleep(0.5)
+        extra = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        extra.sendall(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nConnection: close\r\n\r\n".encode())
+        assert _answered(extra, 2.0) == b"", "a connection beyond the cap was served while every slot was taken"
+        for s in held:
+            s.close()
+        held = []
+        got = _answered(extra, 10.0)
+        assert got.startswith(b"HTTP/1.1 200"), got[:80]
+        extra.close()
+        assert srv.proc.poll() is None
+    finally:
+        for s in held:
+            s.close()
+        stop_server(srv)
+
+
+def test_large_bodies_are_read_a_few_at_a_time(tmp_path):
+    """JSON bodies over 1 MiB wait for one of REPRISE_MAX_LARGE_BODIES permits before they are
+    buffered, so many large requests at once cannot take unbounded memory."""
+    srv = start_with(tmp_path / "large", env_extra={"REPRISE_MAX_LARGE_BODIES": "2", "REPRISE_IDLE_TIMEOUT_S": "30"})
+    size = 2 * 1024 * 1024
+    body = json.dumps({"name": "x" * (size - 20)}).encode()
+    head = (f"POST {API}/experiments/create HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    socks: list[socket.socket] = []
+    try:
+        # Two large bodies take both permits and stall half-way.
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            s.sendall(head + body[: len(body) // 2])
+            socks.append(s)
+        time.sleep(0.5)
+        # A third, complete one waits: it is not answered while the permits are held.
+        third = socket.create_connection(("127.0.0.1", srv.port), timeout=None)
+        socks.append(third)
+        third.sendall(head)
+        import threading
+        sender = threading.Thread(target=lambda: third.sendall(body), daemon=True)  # may block: the server is not reading it
+        sender.start()
+        assert _answered(third, 2.0) == b"", "a third large body was read while both permits were held"
+        # Small requests are not held up meanwhile.
+        assert requests.get(f"{srv}/health", timeout=5).status_code == 200
+        # Finishing one stalled body frees a permit; the third is then read and answered (400: the name is too long).
+        socks[0].sendall(body[len(body) // 2:])
+        first = _answered(socks[0], 10.0)
+        assert first.startswith(b"HTTP/1.1 400"), first[:120]
+        got = _answered(third, 10.0)
+        assert got.startswith(b"HTTP/1.1 400") and b"INVALID_PARAMETER_VALUE" in got, got[:200]
+        assert srv.proc.poll() is None
+    finally:
+        for s in socks:
+            s.close()
+        stop_server(srv)
+
+
 # --------------------------------------------------------------------------- 11. envelopes for oversized requests
 
 
