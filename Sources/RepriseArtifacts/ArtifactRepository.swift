@@ -95,7 +95,7 @@ public struct LocalArtifactRepository: ArtifactRepository {
 
     public func write<S: AsyncSequence & Sendable>(_ path: [String], contents: S) async throws -> Int64
     where S.Element == ByteBuffer {
-        guard let name = path.last else { throw RepriseError.invalid("Invalid path") }
+        guard !path.isEmpty else { throw RepriseError.invalid("Invalid path") }
         let target = try localPath(path)
         let parent = try localPath(Array(path.dropLast()))
         var isDir: ObjCBool = false
@@ -107,7 +107,8 @@ public struct LocalArtifactRepository: ArtifactRepository {
         } catch {
             throw RepriseError.invalid("Cannot create the folder for '\(path.joined(separator: "/"))'")
         }
-        let temp = parent + "/.\(name).upload-\(UUID().uuidString)"
+        // Short and fixed-length whatever the name: a 255-byte name must still leave room.
+        let temp = parent + "/.upload-\(UUID().uuidString)"
         var written: Int64 = 0
         do {
             try await fileSystem.withFileHandle(

@@ -86,6 +86,52 @@ private enum S {
         return .object(o)
     }
 
+    /// The same schema, also admitting `null`: the server reads a null field as an absent one.
+    static func nullable(_ schema: J) -> J {
+        guard case .object(var o) = schema else { return schema }
+        let combinators = ["$ref", "anyOf", "oneOf", "allOf", "not", "if"]
+        if combinators.allSatisfy({ o[$0] == nil }), case .string(let type)? = o["type"] {
+            o["type"] = [.string(type), "null"]
+            if case .array(var values)? = o["enum"] {
+                values.append(.null)
+                o["enum"] = .array(values)
+            }
+            return .object(o)
+        }
+        return ["anyOf": [schema, ["type": "null"]]]
+    }
+
+    /// A request message: every optional field of every object may also be null.
+    static func request(_ schema: J) -> J {
+        guard case .object(var o) = schema else { return schema }
+        if case .object(let properties)? = o["properties"] {
+            var required = Set<String>()
+            if case .array(let names)? = o["required"] { for case .string(let n) in names { required.insert(n) } }
+            o["properties"] = .object(JSONObject(properties.members.map { name, property in
+                let p = request(property)
+                return (name, required.contains(name) ? p : nullable(p))
+            }))
+        }
+        if let items = o["items"] { o["items"] = request(items) }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            if case .array(let options)? = o[key] { o[key] = .array(options.map(request)) }
+        }
+        return .object(o)
+    }
+
+    static func withUnique(_ schema: J) -> J {
+        guard case .object(var o) = schema else { return schema }
+        o["uniqueItems"] = true
+        return .object(o)
+    }
+
+    /// `schema` with `allOf` conditions added.
+    static func withAll(_ schema: J, _ conditions: [J]) -> J {
+        guard case .object(var o) = schema else { return schema }
+        o["allOf"] = .array(conditions)
+        return .object(o)
+    }
+
     static func described(_ schema: J, _ description: String) -> J {
         guard case .object(var o) = schema else { return schema }
         if o["$ref"] != nil { return ["allOf": [schema], "description": .string(description)] }
@@ -97,18 +143,22 @@ private enum S {
 
     /// No C0 control character or DEL anywhere (the server refuses them in names and paths).
     static let printable = #"^[^\x00-\x1f\x7f]+$"#
+    static let printableOrEmpty = #"^[^\x00-\x1f\x7f]*$"#
     /// Metric, param and tag keys: `\w`, `-`, `.`, space, `:` and `/`, and a path that does not
     /// normalize to another one (no empty, `.` or `..` segment, no leading `/` or `..`).
     static let keyPattern = #"^\.?[\w\- :][\w\-. :]*(/[\w\-. :]*[\w\- :][\w\-. :]*)*$"#
     static let key = string("A metric, param or tag key (at most 250 characters).", minLength: 1, maxLength: 250, pattern: keyPattern)
     static let experimentID = string("An experiment id: an integer rendered as a string.", pattern: "^[0-9]{1,18}$")
-    static let runID = string("A run id (32 hex characters for runs this server created).", minLength: 1, maxLength: 256, pattern: #"^[A-Za-z0-9][\w\-]{0,255}$"#)
+    static let runID = string(
+        "A run id (32 hex characters for runs this server created); an unknown one is 404. The legacy name run_uuid is accepted too.", minLength: 1)
+    /// Where the server checks the form of a run id (log-batch, log-inputs).
+    static let checkedRunID = string("A run id: a letter or digit, then up to 255 of letters, digits, '_' and '-'.", minLength: 1, maxLength: 256, pattern: #"^[A-Za-z0-9][\w\-]{0,255}$"#)
     static let experimentName = string("An experiment name.", minLength: 1, maxLength: 500, pattern: printable)
     static let modelName = string(
         "A registered model name: not blank, no control character, '/' or ':'.", minLength: 1,
         pattern: #"^[^\x00-\x1f\x7f/:]*[^\s\x00-\x1f\x7f/:][^\x00-\x1f\x7f/:]*$"#)
     static let loggedModelName = string(
-        "A logged model name: none of / : . % \" '.", minLength: 1, pattern: #"^[^\x00-\x1f\x7f/:.%"']+$"#)
+        "A logged model name: none of / : . % \" '; empty or absent: a random name.", pattern: #"^[^\x00-\x1f\x7f/:.%"']*$"#)
     static let loggedModelID = string("A logged model id (m-<32 hex>).", minLength: 1)
     static let version = string("A model version number, as a string (an integer is accepted too).", pattern: "^[0-9]{1,18}$")
     static let alias: J = [
@@ -119,7 +169,18 @@ private enum S {
     static let stage = enumeration(
         ["None", "Staging", "Production", "Archived", "none", "staging", "production", "archived"],
         "A model version stage (case-insensitive).")
-    static let tags = array(ref("KeyValue"), "Tags: [{key, value}].")
+    static let tags = array(ref("TagInput"), "Tags: [{key, value}].")
+    /// An experiment id in a list: a string, or an integer.
+    static let experimentIDItem: J = [
+        "anyOf": [
+            string("An experiment id.", pattern: "^[+-]?[0-9]{1,18}$"),
+            ["type": "integer", "format": "int64", "minimum": .int(Int64.min), "maximum": .int(Int64.max)],
+        ],
+    ]
+    /// Free text with at least one character that is not white space.
+    static func required(_ description: String) -> J {
+        string(description, minLength: 1, pattern: #"^[\s\S]*\S[\s\S]*$"#)
+    }
     static func pageToken(_ what: String = "a previous response's next_page_token") -> J {
         string("The page to read: \(what).", format: "mlflow-page-token")
     }
@@ -129,8 +190,26 @@ private enum S {
     static func orderBy(_ grammar: String) -> J {
         string("An order_by clause: a \(grammar) field, then ASC or DESC.", format: "mlflow-order-by-\(grammar)")
     }
-    static let artifactPath = string(
-        "A relative artifact path: not absolute, no '..' segment, no '#', no backslash, at most 1024 bytes.", pattern: #"^[^\x00-\x1f\x7f#\\]*$"#)
+    /// A relative artifact path: components of at most 255 bytes, no control
+    /// character, '#' or backslash, no '..' component, not absolute (nor a drive letter), at most 1024 bytes.
+    /// The artifact path at the end of a URL. OpenAPI path parameters are one segment, so this one is
+    /// described as one; the server takes the rest of the path, '/' included, with the rules above.
+    static let artifactPathSegment: J = [
+        "type": "string", "minLength": 1, "maxLength": 255, "pattern": #"^[^\x00-\x1f\x7f#\\/]+$"#,
+        "not": ["pattern": #"^\.\.?$|^[^\x00-\x40\x5b-\x60\x7b-\x7f]:"#],
+        "description": "The rest of the URL: a relative artifact path, which may contain '/' (components of at most 255 bytes, no '..', no control character, '#' or backslash).",
+    ]
+
+    static func artifactPath(file: Bool) -> J {
+        var o = JSONObject([("type", "string")])
+        if file { o["minLength"] = 1 }
+        o["maxLength"] = 1024
+        o["pattern"] = #"^[^\x00-\x1f\x7f#\\/]{0,255}(/[^\x00-\x1f\x7f#\\/]{0,255}){0,3}$"#
+        o["not"] = ["pattern": .string(file ? #"(^|/)\.\.(/|$)|^/|^[^\x00-\x40\x5b-\x60\x7b-\x7f]:|^(\.?/)*\.?$"# : #"(^|/)\.\.(/|$)|^/|^[^\x00-\x40\x5b-\x60\x7b-\x7f]:"#)]
+        o["description"] = .string(
+            "A relative artifact path: no '..' component, not absolute, no control character, '#' or backslash\(file ? "; it names a file" : "; empty for the root").")
+        return .object(o)
+    }
 }
 
 /// Parameters, bodies and responses.
@@ -147,14 +226,20 @@ private enum P {
     }
 
     static func path(_ name: String, _ description: String) -> J {
-        ["name": .string(name), "in": "path", "required": true, "description": .string(description), "schema": S.nonEmpty]
+        let schema: J
+        switch name {
+        case "artifact_path": schema = S.artifactPathSegment
+        case "experiment_id": schema = S.experimentID
+        default: schema = S.nonEmpty
+        }
+        return ["name": .string(name), "in": "path", "required": true, "description": .string(description), "schema": schema]
     }
 
     /// A JSON request body; required when its schema has required fields.
     static func json(_ schema: J, required: Bool? = nil) -> J {
         var isRequired = required ?? false
         if required == nil, case .array(let names)? = schema["required"], !names.isEmpty { isRequired = true }
-        return ["required": .bool(isRequired), "content": ["application/json": ["schema": schema]]]
+        return ["required": .bool(isRequired), "content": ["application/json": ["schema": S.request(schema)]]]
     }
 
     static let binary: J = [
@@ -225,6 +310,12 @@ private struct OpenAPIBuilder {
         if !parameters.isEmpty { op["parameters"] = .array(parameters) }
         if let body { op["requestBody"] = body }
         var responses = JSONObject(ok)
+        var errors = Set(errors)
+        var htmlErrors = Set(htmlErrors)
+        // Any request can be refused before routing: a Host not allowed, a cross-site write.
+        if tag == "ui" { htmlErrors.insert(403) } else { errors.insert(403) }
+        // A large JSON body waits for a permit to be read, and gives up with 503 when the server is busy.
+        if case .object(let content)? = body?["content"], content["application/json"] != nil { errors.insert(503) }
         for status in errors.sorted() { responses[String(status)] = R.error(status) }
         for status in htmlErrors.sorted() { responses[String(status)] = R.htmlError(status) }
         op["responses"] = .object(responses)
@@ -326,7 +417,7 @@ private struct OpenAPIBuilder {
             body: P.json(S.object(
                 [
                     ("name", S.experimentName),
-                    ("artifact_location", S.string("Where its runs' artifacts go; a relative path is resolved against the server's directory.", pattern: S.printable)),
+                    ("artifact_location", S.string("Where its runs' artifacts go; a relative path is resolved against the server's directory; empty: the default.", pattern: S.printableOrEmpty)),
                     ("tags", S.tags),
                 ], required: ["name"])),
             ok: [("200", R.json(S.object([("experiment_id", S.string)], required: ["experiment_id"]), "{experiment_id}"))],
@@ -372,11 +463,11 @@ private struct OpenAPIBuilder {
             ok: [("200", R.empty)], errors: [400, 404])
         add(
             "post", "\(base)/delete-experiment-tag", tag: "experiments", "Delete an experiment tag",
-            body: P.json(S.object([("experiment_id", S.experimentID), ("key", S.key)], required: ["experiment_id", "key"])),
+            body: P.json(S.object([("experiment_id", S.experimentID), ("key", S.nonEmpty)], required: ["experiment_id", "key"])),
             ok: [("200", R.empty)], errors: [400, 404])
         add(
             "post", "\(base)/search-datasets", tag: "experiments", "The datasets used by runs of these experiments (UI)",
-            body: P.json(S.object([("experiment_ids", S.array(S.experimentID))])),
+            body: P.json(S.object([("experiment_ids", S.array(S.experimentIDItem))])),
             ok: [("200", R.json(S.object([("dataset_summaries", S.array(S.ref("DatasetSummary")))]), "{dataset_summaries?}"))],
             errors: [400])
     }
@@ -385,16 +476,14 @@ private struct OpenAPIBuilder {
 
     mutating func runs() {
         let base = "/api/2.0/mlflow"
-        let runIDFields: [(String, J)] = [
-            ("run_id", S.runID),
-            ("run_uuid", S.described(S.runID, "Deprecated alias of run_id.")),
-        ]
+        // run_uuid, the legacy name of run_id, is accepted wherever run_id is (and used when run_id is empty).
+        let runIDFields: [(String, J)] = [("run_id", S.runID)]
         let runOnly = P.json(S.object(runIDFields, required: ["run_id"]))
         add(
             "post", "\(base)/runs/create", tag: "runs", "Create a run",
             body: P.json(S.object([
-                ("experiment_id", S.described(S.experimentID, "Default: 0")), ("user_id", S.string),
-                ("run_name", S.string("The run's name (else the mlflow.runName tag, else a random one).", pattern: S.printable)),
+                ("experiment_id", S.string("The experiment (an integer as a string); empty or absent: 0.", pattern: "^([0-9]{1,18})?$")), ("user_id", S.string),
+                ("run_name", S.string("The run's name (else the mlflow.runName tag, else a random one).", pattern: S.printableOrEmpty)),
                 ("start_time", S.described(S.int64, "Milliseconds since the epoch.")), ("tags", S.tags),
             ])),
             ok: [("200", R.json(S.object([("run", S.ref("Run"))]), "{run}"))], errors: [400, 404],
@@ -410,7 +499,7 @@ private struct OpenAPIBuilder {
         add("post", "\(base)/runs/restore", tag: "runs", "Restore a deleted run", body: runOnly, ok: [("200", R.empty)], errors: [400, 404])
         add(
             "get", "\(base)/runs/get", tag: "runs", "Get a run (active or deleted)",
-            params: [P.query("run_id", S.runID, required: true), P.query("run_uuid", S.described(S.runID, "Deprecated alias of run_id."))],
+            params: [P.query("run_id", S.runID, required: true)],
             ok: [("200", R.json(S.object([("run", S.ref("Run"))]), "{run}"))], errors: [400, 404])
         add(
             "post", "\(base)/runs/log-metric", tag: "runs", "Log one metric point",
@@ -429,21 +518,21 @@ private struct OpenAPIBuilder {
             ok: [("200", R.empty)], errors: [400, 403, 404])
         add(
             "post", "\(base)/runs/delete-tag", tag: "runs", "Delete a run tag",
-            body: P.json(S.object(runIDFields + [("key", S.key)], required: ["run_id", "key"])),
+            body: P.json(S.object(runIDFields + [("key", S.nonEmpty)], required: ["run_id", "key"])),
             ok: [("200", R.empty)], errors: [400, 403, 404])
         add(
             "post", "\(base)/runs/log-batch", tag: "runs", "Log metrics, params and tags at once (all or nothing)",
             body: P.json(S.object([
-                ("run_id", S.runID),
+                ("run_id", S.checkedRunID),
                 ("metrics", S.array(S.ref("MetricInput"), maxItems: 1000)),
-                ("params", S.array(S.ref("Param"), maxItems: 100, "Keys must be unique within the request.")),
+                ("params", S.withUnique(S.array(S.ref("Param"), maxItems: 100, "Keys must be unique within the request."))),
                 ("tags", S.array(S.ref("TagInput"), maxItems: 100)),
             ], required: ["run_id"], "At most 1000 metrics, params and tags together.")),
             ok: [("200", R.empty)], errors: [400, 403, 404])
         add(
             "post", "\(base)/runs/log-inputs", tag: "runs", "Log dataset and model inputs",
             body: P.json(S.object([
-                ("run_id", S.runID),
+                ("run_id", S.checkedRunID),
                 ("datasets", S.array(S.ref("DatasetInputRequest"))),
                 ("models", S.array(S.object([("model_id", S.nonEmpty)], required: ["model_id"]))),
             ], required: ["run_id"])),
@@ -465,7 +554,7 @@ private struct OpenAPIBuilder {
         add(
             "post", "\(base)/runs/search", tag: "runs", "Search runs",
             body: P.json(S.object([
-                ("experiment_ids", S.array(S.experimentID, "No ids: an empty result.")),
+                ("experiment_ids", S.array(S.experimentIDItem, "No ids: an empty result.")),
                 ("filter", S.filter("run")),
                 ("run_view_type", S.enumeration(["ACTIVE_ONLY", "DELETED_ONLY", "ALL"])),
                 ("max_results", S.described(S.int(1, 50000), "Default 1000.")),
@@ -478,8 +567,8 @@ private struct OpenAPIBuilder {
         add(
             "get", "\(base)/metrics/get-history", tag: "runs", "A metric's history, ordered by (timestamp, step, value)",
             params: [
-                P.query("run_id", S.runID, required: true), P.query("run_uuid", S.described(S.runID, "Deprecated alias of run_id.")),
-                P.query("metric_key", S.key, required: true), P.query("max_results", S.int(1, Int64(Int32.max))),
+                P.query("run_id", S.runID, required: true),
+                P.query("metric_key", S.nonEmpty, required: true), P.query("max_results", S.int(1, Int64(Int32.max))),
                 P.query("page_token", S.pageToken()),
             ],
             ok: [("200", metrics)], errors: [400, 404])
@@ -487,7 +576,7 @@ private struct OpenAPIBuilder {
             "get", "\(base)/metrics/get-history-bulk-interval", tag: "runs", "Sampled histories of one metric for several runs (UI)",
             params: [
                 P.query("run_ids", S.array(S.runID, minItems: 1, maxItems: 100), required: true),
-                P.query("metric_key", S.key, required: true),
+                P.query("metric_key", S.nonEmpty, required: true),
                 P.query("start_step", S.described(S.int64, "Give both start_step and end_step, or neither.")),
                 P.query("end_step", S.described(S.int64, "At least start_step.")),
                 P.query("max_results", S.int(1, 2500)),
@@ -497,7 +586,7 @@ private struct OpenAPIBuilder {
             "get", "\(base)/metrics/get-history-bulk", tag: "runs", "Histories of one metric for several runs (UI)",
             params: [
                 P.query("run_id", S.array(S.runID, minItems: 1, maxItems: 100), required: true),
-                P.query("metric_key", S.key, required: true),
+                P.query("metric_key", S.nonEmpty, required: true),
                 P.query("max_results", S.described(S.int(1, Int64(Int32.max)), "At most 25000 points are returned.")),
             ],
             ok: [("200", metrics)], errors: [400])
@@ -529,13 +618,13 @@ private struct OpenAPIBuilder {
             ok: [("200", R.empty)], errors: [400, 404, 503], description: off)
         add(
             "get", proxy, tag: "artifacts", "List a directory of the artifact store (immediate children)",
-            params: [P.query("path", S.artifactPath)],
+            params: [P.query("path", S.artifactPath(file: false))],
             ok: [("200", R.json(S.object([("files", S.array(S.ref("FileInfo")))]), "{files?}: a missing directory or a file lists as {}"))],
             errors: [400, 503], description: off)
         for op in ["create", "complete", "abort"] {
             add(
                 "post", "/api/2.0/mlflow-artifacts/mpu/\(op)/{artifact_path}", tag: "artifacts", "Multipart upload \(op) (not supported: 501)",
-                body: P.json(S.object([("path", S.string), ("num_parts", S.int64), ("upload_id", S.string), ("parts", S.array(["type": "object"]))])),
+                body: P.json(S.described(["type": "object"], "MLflow's {path, num_parts, upload_id, parts}; not read, since multipart upload is not supported.")),
                 ok: [], errors: [400, 501, 503])
         }
         add(
@@ -545,8 +634,8 @@ private struct OpenAPIBuilder {
         add(
             "get", "/api/2.0/mlflow/artifacts/list", tag: "artifacts", "List a run's artifacts",
             params: [
-                P.query("run_id", S.runID, required: true), P.query("run_uuid", S.described(S.runID, "Deprecated alias of run_id.")),
-                P.query("path", S.artifactPath), P.query("page_token", S.string),
+                P.query("run_id", S.runID, required: true),
+                P.query("path", S.artifactPath(file: false)), P.query("page_token", S.string),
             ],
             ok: [(
                 "200",
@@ -556,22 +645,22 @@ private struct OpenAPIBuilder {
         add(
             "get", "/get-artifact", tag: "artifacts", "Download a run artifact (path relative to the run's artifact root)",
             params: [
-                P.query("run_id", S.runID, required: true), P.query("run_uuid", S.described(S.runID, "Deprecated alias of run_id.")),
-                P.query("path", S.described(S.artifactPath, "Required."), required: true),
+                P.query("run_id", S.runID, required: true),
+                P.query("path", S.artifactPath(file: true), required: true),
             ],
             ok: [("200", R.file)], errors: [400, 404, 501, 503], description: notServed)
         add(
             "post", "/api/2.0/mlflow/upload-artifact", tag: "artifacts", "Upload a run artifact (the raw body, at most 10 MB)",
             params: [
-                P.query("run_id", S.runID, required: true), P.query("run_uuid", S.described(S.runID, "Deprecated alias of run_id.")),
-                P.query("path", S.described(S.artifactPath, "Required."), required: true),
+                P.query("run_id", S.runID, required: true),
+                P.query("path", S.artifactPath(file: true), required: true),
             ],
             body: P.binary, ok: [("200", R.empty)], errors: [400, 404, 501, 503], description: notServed)
         add(
             "get", "/model-versions/get-artifact", tag: "artifacts", "Download a file of a model version",
             params: [
                 P.query("name", S.modelName, required: true), P.query("version", S.version, required: true),
-                P.query("path", S.described(S.artifactPath, "Required."), required: true),
+                P.query("path", S.artifactPath(file: true), required: true),
             ],
             ok: [("200", R.file)], errors: [400, 404, 501, 503], description: notServed)
     }
@@ -591,15 +680,16 @@ private struct OpenAPIBuilder {
         add(
             "post", "\(base)/search", tag: "logged-models", "Search logged models",
             body: P.json(S.object([
-                ("experiment_ids", S.array(S.experimentID)),
+                ("experiment_ids", S.array(S.experimentIDItem)),
                 ("filter", S.filter("logged-model")),
                 ("order_by", S.array(S.object(
                     [("field_name", S.string("A field: name, model_id, creation_timestamp, last_updated_timestamp, ... or metrics.<key>.", minLength: 1, format: "mlflow-order-by-logged-model-field")),
-                     ("ascending", S.boolean), ("dataset_name", S.string), ("dataset_digest", S.string)],
+                     ("ascending", S.boolean), ("dataset_name", S.described([:], "Accepted and ignored.")),
+                     ("dataset_digest", S.described([:], "Accepted and ignored."))],
                     required: ["field_name"]))),
                 ("max_results", S.described(S.int(1, 50000), "Default 50.")),
                 ("page_token", S.pageToken()),
-                ("datasets", S.array(S.object([("dataset_name", S.nonEmpty), ("dataset_digest", S.string)], required: ["dataset_name"]))),
+                ("datasets", S.described([:], "Accepted and ignored.")),
             ])),
             ok: [("200", R.json(S.object([("models", S.array(S.ref("LoggedModel"))), ("next_page_token", S.string)]), "{models?, next_page_token?}"))],
             errors: [400])
@@ -624,7 +714,7 @@ private struct OpenAPIBuilder {
             body: P.json(S.object([("params", S.array(S.ref("Param")))])), ok: [("200", R.empty)], errors: [400, 404])
         add(
             "get", "\(base)/{model_id}/artifacts/directories", tag: "logged-models", "List a logged model's files",
-            params: [P.query("artifact_directory_path", S.artifactPath)],
+            params: [P.query("artifact_directory_path", S.artifactPath(file: false))],
             ok: [(
                 "200",
                 R.json(S.object([("root_uri", S.string), ("files", S.array(S.ref("FileInfo")))], required: ["root_uri"]), "{root_uri, files?}")
@@ -632,7 +722,7 @@ private struct OpenAPIBuilder {
             errors: [400, 404, 501, 503])
         add(
             "get", "\(base)/{model_id}/artifacts/files", tag: "logged-models", "Download a logged model's file",
-            params: [P.query("artifact_file_path", S.described(S.artifactPath, "Required."), required: true)],
+            params: [P.query("artifact_file_path", S.artifactPath(file: true), required: true)],
             ok: [("200", R.file)], errors: [400, 404, 501, 503])
     }
 
@@ -647,7 +737,7 @@ private struct OpenAPIBuilder {
         add(
             "post", "\(base)/registered-models/create", tag: "registry", "Create a registered model",
             body: P.json(S.object(
-                [("name", S.modelName), ("tags", S.tags), ("description", S.string), ("deployment_job_id", S.string)], required: ["name"])),
+                [("name", S.modelName), ("tags", S.tags), ("description", S.string), ("deployment_job_id", S.described([:], "Accepted and ignored."))], required: ["name"])),
             ok: [("200", registered)], errors: [400], description: "A duplicate name is 400 RESOURCE_ALREADY_EXISTS.")
         add(
             "post", "\(base)/registered-models/rename", tag: "registry", "Rename a registered model (and its versions)",
@@ -690,14 +780,14 @@ private struct OpenAPIBuilder {
             ok: [("200", R.empty)], errors: [400, 404])
         add(
             "delete", "\(base)/registered-models/delete-tag", tag: "registry", "Delete a registered model tag",
-            body: P.json(S.object([("name", S.modelName), ("key", S.key)], required: ["name", "key"])), ok: [("200", R.empty)], errors: [400, 404])
+            body: P.json(S.object([("name", S.modelName), ("key", S.nonEmpty)], required: ["name", "key"])), ok: [("200", R.empty)], errors: [400, 404])
         add(
             "post", "\(base)/model-versions/create", tag: "registry", "Create a model version (status READY)",
             body: P.json(S.object([
                 ("name", S.modelName),
                 ("source", S.string(
                     "Where the files are: models:/<model_id>, runs:/<run_id>/<path> (with that run_id), a remote URI, or a local path inside the run's artifact directory (with run_id).",
-                    minLength: 1)),
+                    minLength: 1, format: "mlflow-model-version-source")),
                 ("run_id", S.string), ("tags", S.tags), ("run_link", S.string), ("description", S.string), ("model_id", S.string),
             ], required: ["name", "source"])),
             ok: [("200", version)], errors: [400, 404])
@@ -707,9 +797,14 @@ private struct OpenAPIBuilder {
             ok: [("200", version)], errors: [400, 404])
         add(
             "post", "\(base)/model-versions/transition-stage", tag: "registry", "Move a model version to a stage (deprecated in MLflow)",
-            body: P.json(S.object(
-                nameVersion + [("stage", S.stage), ("archive_existing_versions", S.described(S.boolean, "Only for Staging and Production."))],
-                required: ["name", "version", "stage"])),
+            body: P.json(S.withAll(
+                S.object(
+                    nameVersion + [("stage", S.stage), ("archive_existing_versions", S.described(S.boolean, "Only for Staging and Production."))],
+                    required: ["name", "version", "stage"]),
+                [[
+                    "if": ["properties": ["archive_existing_versions": ["const": true]], "required": ["archive_existing_versions"]],
+                    "then": ["properties": ["stage": ["enum": ["Staging", "Production", "staging", "production"]]]],
+                ]])),
             ok: [("200", version)], errors: [400, 404])
         add(
             "delete", "\(base)/model-versions/delete", tag: "registry", "Delete a model version",
@@ -742,7 +837,7 @@ private struct OpenAPIBuilder {
             ok: [("200", R.empty)], errors: [400, 404])
         add(
             "delete", "\(base)/model-versions/delete-tag", tag: "registry", "Delete a model version tag",
-            body: P.json(S.object(nameVersion + [("key", S.key)], required: ["name", "version", "key"])), ok: [("200", R.empty)], errors: [400, 404])
+            body: P.json(S.object(nameVersion + [("key", S.nonEmpty)], required: ["name", "version", "key"])), ok: [("200", R.empty)], errors: [400, 404])
         add(
             "post", "\(base)/registered-models/alias", tag: "registry", "Point an alias at a version",
             body: P.json(S.object([("name", S.modelName), ("alias", S.alias), ("version", S.version)], required: ["name", "alias", "version"])),
@@ -750,7 +845,7 @@ private struct OpenAPIBuilder {
             description: "A protected alias is not moved: 403, and an approval request is opened (see /api/reprise/v1/approval-requests).")
         add(
             "delete", "\(base)/registered-models/alias", tag: "registry", "Delete an alias",
-            body: P.json(S.object([("name", S.modelName), ("alias", S.alias)], required: ["name", "alias"])), ok: [("200", R.empty)],
+            body: P.json(S.object([("name", S.modelName), ("alias", S.nonEmpty)], required: ["name", "alias"])), ok: [("200", R.empty)],
             errors: [400, 403, 404], description: "A protected alias cannot be deleted (403).")
         add(
             "get", "\(base)/registered-models/alias", tag: "registry", "The version an alias points at",
@@ -816,7 +911,8 @@ private struct OpenAPIBuilder {
         add(
             "post", "\(p)/approval-requests", tag: "governance", "Ask to move an alias; moves it at once when the alias is not protected",
             body: P.json(S.object(
-                [("model", S.modelName), ("alias", S.alias), ("version", S.version), ("rationale", S.string)], required: ["model", "alias", "version"])),
+                [("model", S.modelName), ("alias", S.alias), ("version", S.version), ("rationale", S.required("Why."))],
+                required: ["model", "alias", "version", "rationale"])),
             ok: [("200", moved), ("202", request)], errors: [400, 403, 404])
         add(
             "get", "\(p)/approval-requests", tag: "governance", "List approval requests",
@@ -827,17 +923,19 @@ private struct OpenAPIBuilder {
             ("approve", "Approve (not your own request); the alias moves when the rule is met and the checks pass"),
             ("reject", "Reject; nothing moves"), ("cancel", "Cancel (the requester or an approver)"),
         ] {
+            let rationale = action == "cancel"
+                ? S.object([("rationale", S.string)]) : S.object([("rationale", S.required("Why."))], required: ["rationale"])
             add(
                 "post", "\(p)/approval-requests/{request_id}/\(action)", tag: "governance", summary,
-                body: P.json(S.ref("Rationale"), required: false), ok: [("200", request)], errors: [400, 403, 404])
+                body: P.json(rationale), ok: [("200", request)], errors: [400, 403, 404])
         }
         add(
             "post", "\(p)/aliases/rollback", tag: "governance", "Move an alias back to its previous version (through a request when the policy says so)",
-            body: P.json(S.object([("model", S.modelName), ("alias", S.alias), ("rationale", S.string)], required: ["model", "alias"])),
+            body: P.json(S.object([("model", S.modelName), ("alias", S.alias), ("rationale", S.required("Why."))], required: ["model", "alias", "rationale"])),
             ok: [("200", moved), ("202", request)], errors: [400, 403, 404])
         add(
             "get", "\(p)/aliases/history", tag: "governance", "Versions an alias pointed at, newest first",
-            params: [P.query("model", S.modelName, required: true), P.query("alias", S.alias, required: true)],
+            params: [P.query("model", S.modelName, required: true), P.query("alias", S.nonEmpty, required: true)],
             ok: [("200", R.json(S.object([("history", S.array(S.ref("AliasHistoryEntry")))]), "{history}"))], errors: [400, 404])
         add(
             "get", "\(p)/audit/events", tag: "governance", "Audit events in sequence order",
@@ -849,12 +947,19 @@ private struct OpenAPIBuilder {
             ok: [("200", R.json(S.object([("events", S.array(S.ref("AuditEvent"))), ("next_after_seq", S.int64)], required: ["events"]), "{events, next_after_seq?}"))],
             errors: [400])
         add("get", "\(p)/audit/verify", tag: "governance", "Walk the audit hash chain", ok: [("200", R.json(S.ref("AuditVerification"), "The verdict"))])
+        add(
+            "post", "\(p)/audit/verify", tag: "governance", "Walk the audit hash chain and check it against checkpoints kept elsewhere",
+            body: P.json(S.object([("checkpoints", S.array(S.ref("AuditCheckpoint"), "Signed checkpoints, as an export's last line has them."))])),
+            ok: [("200", R.json(S.ref("AuditVerification"), "The verdict"))], errors: [400])
+        add(
+            "get", "\(p)/audit/checkpoint", tag: "governance", "A signed checkpoint of the chain's head, to keep outside the server",
+            ok: [("200", R.json(S.object([("checkpoint", S.nullable(S.ref("AuditCheckpoint")))], required: ["checkpoint"]), "{checkpoint}: null while the trail is empty"))])
         add("get", "\(p)/openapi.json", tag: "meta", "This document", ok: [("200", R.json(["type": "object"], "OpenAPI 3.1"))])
         add(
             "get", "\(p)/webhooks/{webhook_id}/deliveries", tag: "webhooks",
             "A webhook's deliveries, newest first (finished ones are kept 7 days)",
             params: [P.query("max_results", S.int(1, 1000))],
-            ok: [("200", R.json(S.object([("deliveries", S.array(S.ref("WebhookDelivery")))]), "{deliveries}"))], errors: [404, 501])
+            ok: [("200", R.json(S.object([("deliveries", S.array(S.ref("WebhookDelivery")))]), "{deliveries}"))], errors: [400, 404, 501])
     }
 
     // MARK: Reproducibility
@@ -875,11 +980,21 @@ private struct OpenAPIBuilder {
         add("delete", "\(p)/experiments/{experiment_id}/policy", tag: "reproducibility", "Remove it", ok: [("200", R.empty)], errors: [400, 404])
         add(
             "post", "\(p)/reproductions", tag: "reproducibility",
-            "Record a reproduction verdict; tags both runs (reprise.reproduction.*), even a sealed original",
-            body: P.json(S.object([
-                ("original_run_id", S.nonEmpty), ("rerun_run_id", S.string),
-                ("verdict", S.enumeration(["REPRODUCED", "DIVERGED", "INCOMPLETE"])), ("summary", S.string), ("details", ["type": "object"]),
-            ], required: ["original_run_id", "verdict"])),
+            "Record a reproduction: the server judges the rerun against the original; tags both runs (reprise.reproduction.*), even a sealed original",
+            body: P.json(S.withAll(
+                S.object([
+                    ("original_run_id", S.nonEmpty),
+                    ("rerun_run_id", S.string("The rerun to judge; required unless incomplete_reason is given, and absent with it.")),
+                    ("tolerances", S.array(S.string(
+                        "metric=abs:0.01, metric=rel:0.5% or metric=rel:0.005.", pattern: #"^[^\x00-\x1f\x7f]+=(abs|rel):[0-9]+(\.[0-9]+)?%?$"#))),
+                    ("incomplete_reason", S.string("Why no rerun could be made: records INCOMPLETE.")),
+                    ("details", S.described(["type": "object"], "Kept as reported.")),
+                ], required: ["original_run_id"], "The verdict is the server's: a request that carries one is refused."),
+                [[
+                    "if": ["properties": ["incomplete_reason": ["type": "string", "minLength": 1]], "required": ["incomplete_reason"]],
+                    "then": ["not": ["required": ["rerun_run_id"]]],
+                    "else": ["properties": ["rerun_run_id": ["type": "string", "minLength": 1]], "required": ["rerun_run_id"]],
+                ]])),
             ok: [("200", R.json(S.object([("reproduction", S.ref("Reproduction"))]), "{reproduction}"))], errors: [400, 404])
         add(
             "get", "\(p)/reproductions", tag: "reproducibility", "Reproductions of (or by) a run, newest first",
@@ -904,12 +1019,14 @@ private struct OpenAPIBuilder {
 
     mutating func ui() {
         let pageErrors = [400, 404]
+        // The pages are lenient: a filter or order they cannot use is shown as an error on the page.
         let runsParams: [J] = [
-            P.query("filter", S.filter("run")), P.query("order", S.orderBy("run")),
-            P.query("size", S.int(1, 1000)), P.query("page", S.pageToken("the next-page link")),
+            P.query("filter", S.string("A run filter in MLflow's search grammar; one it cannot use is reported on the page.")),
+            P.query("order", S.string("An order_by clause for runs (default attributes.start_time DESC).")),
+            P.query("size", S.string("Runs per page, 1 to 1000 (default 50).")), P.query("page", S.string("The next-page link's token.")),
             P.query("params", S.string("Param columns, comma separated.")), P.query("metrics", S.string("Metric columns, comma separated.")),
-            P.query("tags", S.string("Tag columns, comma separated.")), P.query("format", S.enumeration(["html", "csv"])),
-            P.query("range", S.enumeration(["0", "1"])),
+            P.query("tags", S.string("Tag columns, comma separated.")), P.query("format", S.string("csv: the table as a CSV file.")),
+            P.query("range", S.string("1: show each metric's range.")),
         ]
         let runsOK: [(String, J)] = [(
             "200",
@@ -931,7 +1048,7 @@ private struct OpenAPIBuilder {
             ok: [("200", ["description": "JavaScript", "content": ["text/javascript": ["schema": S.string]]])])
         add(
             "get", "/ui/", tag: "ui", "Experiments",
-            params: [P.query("q", S.string("Name contains.")), P.query("view", S.enumeration(["active", "deleted"]))],
+            params: [P.query("q", S.string("Name contains.")), P.query("view", S.string("deleted: the deleted experiments."))],
             ok: [("200", R.html)], htmlErrors: pageErrors)
         add(
             "post", "/ui/experiments", tag: "ui", "Create an experiment (form)", body: form([("name", S.experimentName)], ["name"]),
@@ -945,12 +1062,12 @@ private struct OpenAPIBuilder {
             ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
         add(
             "get", "/ui/runs", tag: "ui", "Runs of several experiments",
-            params: [P.query("experiments", S.string("Experiment ids, comma separated.", minLength: 1))] + runsParams,
+            params: [P.query("experiments", S.string("Experiment ids, comma separated.", pattern: "^[0-9]{1,18}(,[0-9]{1,18})*$"), required: true)] + runsParams,
             ok: runsOK, htmlErrors: pageErrors)
         add("get", "/ui/runs/{run_id}", tag: "ui", "A run", ok: [("200", R.html)], htmlErrors: pageErrors)
         add(
             "get", "/ui/runs/{run_id}/artifacts", tag: "ui", "A run's artifacts",
-            params: [P.query("path", S.artifactPath)], ok: [("200", R.html)], htmlErrors: pageErrors)
+            params: [P.query("path", S.artifactPath(file: false))], ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/runs/{run_id}/runbook", tag: "ui", "How to reproduce a run", ok: [("200", R.html)], htmlErrors: pageErrors)
         add(
             "get", "/ui/runs/{run_id}/runbook.md", tag: "ui", "The run book as Markdown",
@@ -964,8 +1081,8 @@ private struct OpenAPIBuilder {
         add(
             "get", "/ui/compare", tag: "ui", "Compare runs",
             params: [
-                P.query("runs", S.array(S.string("Run ids, comma separated or repeated."), minItems: 1), required: true),
-                P.query("diff", S.enumeration(["0", "1"])), P.query("baseline", S.string),
+                P.query("runs", S.array(S.string("A run id (ids may also be comma separated).", pattern: "^[^,]+$"), minItems: 2), required: true),
+                P.query("diff", S.string("1: only the rows that differ.")), P.query("baseline", S.string),
                 P.query("x", S.string), P.query("y", S.string), P.query("axes", S.string("Columns, comma separated.")),
             ],
             ok: [("200", R.html)], htmlErrors: pageErrors)
@@ -994,13 +1111,13 @@ private struct OpenAPIBuilder {
             [("error_code", S.string("An MLflow error code such as INVALID_PARAMETER_VALUE or RESOURCE_DOES_NOT_EXIST.")), ("message", str)],
             required: ["error_code", "message"], "MLflow's error envelope.")
         schemas["KeyValue"] = S.object([("key", str), ("value", str)], required: ["key"])
-        schemas["Param"] = S.object([("key", S.key), ("value", S.string("At most 6000 characters are kept."))], required: ["key"])
-        schemas["TagInput"] = S.object([("key", S.key), ("value", S.string)], required: ["key"])
-        schemas["MetricInput"] = S.object(
+        schemas["Param"] = S.request(S.object([("key", S.key), ("value", S.string("At most 6000 characters are kept."))], required: ["key"]))
+        schemas["TagInput"] = S.request(S.object([("key", S.key), ("value", S.string)], required: ["key"]))
+        schemas["MetricInput"] = S.request(S.object(
             [
                 ("key", S.key), ("value", S.double), ("timestamp", S.nonNegativeInt64), ("step", S.int64),
                 ("model_id", str), ("dataset_name", str), ("dataset_digest", str),
-            ], required: ["key", "value", "timestamp"])
+            ], required: ["key", "value", "timestamp"]))
         schemas["Experiment"] = S.object([
             ("experiment_id", str), ("name", str), ("artifact_location", str), ("lifecycle_stage", S.enumeration(["active", "deleted"])),
             ("last_update_time", int64), ("creation_time", int64), ("tags", kv),
@@ -1018,7 +1135,7 @@ private struct OpenAPIBuilder {
             ("name", str), ("digest", str), ("source_type", str), ("source", str), ("schema", str), ("profile", str),
         ])
         schemas["DatasetInput"] = S.object([("tags", kv), ("dataset", S.ref("Dataset"))])
-        schemas["DatasetInputRequest"] = S.object([
+        schemas["DatasetInputRequest"] = S.request(S.object([
             ("tags", S.array(S.object([("key", S.string("At most 255 characters.", minLength: 1, maxLength: 255)), ("value", S.string("At most 500 characters.", maxLength: 500))], required: ["key"]))),
             ("dataset", S.object([
                 ("name", S.string("At most 500 characters.", minLength: 1, maxLength: 500)),
@@ -1026,7 +1143,7 @@ private struct OpenAPIBuilder {
                 ("source_type", S.nonEmpty), ("source", S.string("At most 65535 characters.", minLength: 1, maxLength: 65535)),
                 ("schema", S.string("At most 1048575 characters.", maxLength: 1_048_575)), ("profile", S.string),
             ], required: ["name", "digest", "source_type", "source"])),
-        ], required: ["dataset"])
+        ], required: ["dataset"]))
         schemas["Run"] = S.object([
             ("info", S.ref("RunInfo")),
             ("data", S.object([("metrics", S.array(S.ref("Metric"))), ("params", kv), ("tags", kv)])),
@@ -1087,22 +1204,24 @@ private struct OpenAPIBuilder {
             ("attempts", int64), ("next_attempt_timestamp", int64), ("last_response_status", int64), ("last_error", str), ("payload", [:]),
             ("creation_timestamp", int64), ("last_updated_timestamp", int64),
         ])
-        schemas["Rationale"] = S.object([("rationale", str)])
-        schemas["ApprovalCheck"] = S.object(
-            [
-                ("type", S.enumeration(["run_complete", "reproduced", "metric_not_worse"])),
-                ("metric", S.string("For metric_not_worse: the metric to compare.", minLength: 1)),
-                ("margin", ["type": "number"]), ("higher_is_better", S.boolean),
-            ], required: ["type"])
-        schemas["AliasPolicy"] = S.object(
+        schemas["ApprovalCheck"] = S.request(S.withAll(
+            S.object(
+                [
+                    ("type", S.enumeration(["run_complete", "reproduced", "metric_not_worse"])),
+                    ("metric", S.string("For metric_not_worse: the metric to compare.", minLength: 1)),
+                    ("margin", S.described([:], "For metric_not_worse: a number (default 0).")),
+                    ("higher_is_better", S.described([:], "For metric_not_worse: a boolean (default true); another value is ignored.")),
+                ], required: ["type"]),
+            [["if": ["properties": ["type": ["const": "metric_not_worse"]]], "then": ["required": ["metric"]]]]))
+        schemas["AliasPolicy"] = S.request(S.object(
             [
                 ("model", S.string("A registered model name, or * for every model.", minLength: 1)),
                 ("alias", S.alias),
-                ("required_approvals", S.int(1, 100)),
+                ("required_approvals", S.int(1, Int64(Int32.max))),
                 ("approvers", S.array(str, "Empty: anyone but the requester.")),
                 ("checks", S.array(S.ref("ApprovalCheck"))),
                 ("rollback_requires_approval", S.boolean),
-            ], required: ["model", "alias"])
+            ], required: ["model", "alias"]))
         schemas["ApprovalRequest"] = S.object([
             ("id", str), ("model", str), ("alias", str), ("target_version", str), ("previous_version", str),
             ("kind", S.enumeration(["move", "rollback"])), ("requester", str), ("rationale", str),
@@ -1111,6 +1230,8 @@ private struct OpenAPIBuilder {
             ("votes", S.array(S.object([("approver", str), ("decision", str), ("rationale", str), ("time", int64)]))),
             ("created_time", int64), ("updated_time", int64), ("resolution", str),
         ])
+        schemas["AuditCheckpoint"] = S.object(
+            [("seq", int64), ("hash", str), ("time", int64), ("signature", str)], required: ["seq", "hash", "time", "signature"])
         schemas["AliasMoved"] = S.object([("moved", S.boolean), ("model", str), ("alias", str), ("version", str)], required: ["moved"])
         schemas["AliasHistoryEntry"] = S.object([("version", str), ("time", int64), ("actor", str), ("approval_request", str)])
         schemas["AuditEvent"] = S.object([
@@ -1139,19 +1260,21 @@ private struct OpenAPIBuilder {
         var responses = JSONObject()
         for (name, what) in [
             ("BadRequest", "Invalid request (INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS, BAD_REQUEST)"),
-            ("Forbidden", "Refused by governance (PERMISSION_DENIED): a sealed run, a protected alias, a vote not allowed"),
+            ("Forbidden", "Refused (PERMISSION_DENIED): a Host not allowed or a cross-site write; or by governance: a sealed run or artifact, a protected alias, a vote not allowed; or an artifact location outside the server's roots"),
             ("NotFound", "No such entity (RESOURCE_DOES_NOT_EXIST)"),
             ("InvalidState", "INVALID_STATE, where MLflow answers 500 for it"),
             ("NotImplemented", "Not supported by this server or this configuration (NOT_IMPLEMENTED)"),
-            ("Unavailable", "Turned off on this server (TEMPORARILY_UNAVAILABLE)"),
+            ("Unavailable", "Turned off on this server, or busy reading other large requests (TEMPORARILY_UNAVAILABLE)"),
         ] {
             responses[name] = R.json(S.ref("Error"), what)
         }
         for (status, what) in [
-            (400, "The page or form cannot be shown or done (HTML)"), (403, "The form's security token is missing or wrong (HTML)"),
+            (400, "The page or form cannot be shown or done (HTML)"), (403, "The form's security token is missing or wrong (HTML), or the request was refused (JSON: a Host not allowed, a cross-site write)"),
             (404, "No such entity or page (HTML)"), (413, "The form is too large (HTML)"), (501, "Not available on this server (HTML)"),
         ] as [(Int, String)] {
-            responses["HTML\(status)"] = ["description": .string(what), "content": ["text/html": ["schema": S.string]]]
+            var content = JSONObject([("text/html", ["schema": S.string])])
+            if status == 403 { content["application/json"] = ["schema": S.ref("Error")] }
+            responses["HTML\(status)"] = ["description": .string(what), "content": .object(content)]
         }
         return ["schemas": .object(schemas), "responses": .object(responses)]
     }

@@ -1031,3 +1031,27 @@ def test_run_note_links_cannot_leave_the_site(api):
     hrefs = re.findall(r"""href\s*=\s*["']?([^"'\s>]*)""", r.text)
     bad = [h for h in hrefs if h.startswith("//") or h.startswith("/\\") or h.startswith("\\")]
     assert bad == [], bad
+
+
+@pytest.mark.parametrize("body", ["=", "&&=&", "%", "a=%zz&=b", "=" * 1000])
+def test_malformed_form_bodies_do_not_crash_the_server(tmp_path, body):
+    """Found by schemathesis: a form body of `=` trapped on an empty split in the UI's form parser."""
+    srv = start_with(tmp_path / "form")
+    try:
+        for path in ("/ui/experiments", "/ui/experiments/0/rename", "/ui/runs/x/note", "/ui/approvals/x/approve"):
+            r = requests.post(f"{srv}{path}", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
+            assert r.status_code in (403, 404, 400), (path, r.status_code)
+        assert srv.proc.poll() is None, "the server died on a malformed form body"
+        assert requests.get(f"{srv}/health", timeout=5).status_code == 200
+    finally:
+        stop_server(srv)
+
+
+def test_ui_paths_answer_405_with_allow(server):
+    for method, path, allow in [
+        ("POST", "/ui/runs/0", "GET"), ("POST", "/ui/experiments/0", "GET"),
+        ("GET", "/ui/experiments/0/rename", "POST"), ("GET", "/ui/runs/0/note", "POST"),
+    ]:
+        r = requests.request(method, f"{server}{path}", timeout=10)
+        assert r.status_code == 405, (method, path, r.status_code)
+        assert allow in r.headers.get("Allow", ""), (method, path, r.headers)

@@ -7,9 +7,66 @@ import RepriseCore
     import Darwin
 #endif
 
-/// Server-rendered HTML: every piece of user data goes through `esc` (text and attributes alike).
-enum HTML {
-    static func esc(_ s: String) -> String { htmlEscape(s) }
+/// Markup that is safe to send. Literals are the programmer's own markup and go in as written;
+/// every interpolated value is escaped (`& < > " '`, so text and double-quoted attribute values
+/// alike), unless it is itself `HTML`. The one way to turn an arbitrary runtime string into markup
+/// without escaping is `HTML(unsafeRaw:)`: `grep -rn unsafeRaw Sources` lists every such place.
+///
+///     let row: HTML = "<td><a href=\"\(base)/ui/runs/\(HTML.q(id))\">\(run.name)</a></td>"
+///
+/// URLs built from user data take `HTML.q` (percent-encoding) for each path or query component and
+/// are then interpolated like any other value.
+struct HTML: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringInterpolation {
+    /// The markup, ready to send.
+    private(set) var rendered: String
+
+    /// Markup from a string that is not escaped. Only for strings this server made safe itself
+    /// (say why where you call it); never for user data.
+    init(unsafeRaw markup: String) { rendered = markup }
+
+    /// Text, escaped.
+    init(escaping text: some StringProtocol) { rendered = Self.escape(String(text)) }
+
+    init() { rendered = "" }
+
+    /// A literal without interpolations: the programmer's markup. `StaticString`, so only a literal
+    /// written in the source can come in this way.
+    init(stringLiteral literal: StaticString) { rendered = literal.description }
+
+    init(stringInterpolation: StringInterpolation) { rendered = stringInterpolation.markup }
+
+    var description: String { rendered }
+    var isEmpty: Bool { rendered.isEmpty }
+
+    struct StringInterpolation: StringInterpolationProtocol {
+        fileprivate var markup = ""
+
+        init(literalCapacity: Int, interpolationCount: Int) { markup.reserveCapacity(literalCapacity + interpolationCount * 16) }
+
+        /// The literal parts: the programmer's markup, as written.
+        mutating func appendLiteral(_ literal: StaticString) { markup += literal.description }
+
+        /// Markup already built: as is.
+        mutating func appendInterpolation(_ html: HTML) { markup += html.rendered }
+
+        /// Everything else is text: escaped.
+        mutating func appendInterpolation(_ text: String) { markup += HTML.escape(text) }
+        mutating func appendInterpolation(_ text: Substring) { markup += HTML.escape(String(text)) }
+        mutating func appendInterpolation(_ value: Int) { markup += HTML.escape(String(value)) }
+        mutating func appendInterpolation(_ value: Int64) { markup += HTML.escape(String(value)) }
+        mutating func appendInterpolation(_ value: Double) { markup += HTML.escape(String(value)) }
+        mutating func appendInterpolation<T: CustomStringConvertible>(_ value: T) { markup += HTML.escape(value.description) }
+    }
+
+    static func + (a: HTML, b: HTML) -> HTML {
+        var out = a
+        out += b
+        return out
+    }
+    static func += (a: inout HTML, b: HTML) { a.rendered += b.rendered }
+
+    /// Text made safe for HTML content and double-quoted attribute values.
+    private static func escape(_ s: String) -> String { htmlEscape(s) }
 
     /// A query-string component.
     static func q(_ s: String) -> String {
@@ -42,7 +99,8 @@ enum HTML {
         return String(format: "%.6g", v)
     }
 
-    static let css = """
+    /// A literal, so markup by construction (and escaping would break it: a style element is not entity-decoded).
+    static let css: HTML = """
         :root{--fg:#1d2430;--muted:#5b6574;--bg:#fff;--panel:#f5f7fa;--line:#d8dde5;--accent:#2457c5;--ok:#17803d;--bad:#b42318;--warn:#9a6700;--hl:#fff4c2}
         @media (prefers-color-scheme: dark){:root{--fg:#e4e8ee;--muted:#9aa4b2;--bg:#12161c;--panel:#1b2129;--line:#303946;--accent:#7aa2ff;--ok:#4cc38a;--bad:#ff7b72;--warn:#e3b341;--hl:#3a3420}}
         *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;color:var(--fg);background:var(--bg)}
@@ -62,57 +120,75 @@ enum HTML {
         .tree{display:inline-block;width:1rem}code{overflow-wrap:anywhere}
         """
 
-    /// A whole page. `base` is the static prefix; `title` and `body` are already safe HTML except the title text.
-    static func page(_ title: String, base: String, body: String, script: Bool = false) -> String {
+    /// A whole page. `base` is the static prefix; the title is text.
+    static func page(_ title: String, base: String, body: HTML, script: Bool = false) -> HTML {
         """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-        <title>\(esc(title)) · Reprise</title><style>\(css)</style></head>
+        <title>\(title) · Reprise</title><style>\(css)</style></head>
         <body><header><a class="brand" href="\(base)/ui/">Reprise</a><nav aria-label="Main">
         <a href="\(base)/ui/">Experiments</a> · <a href="\(base)/ui/models">Models</a> · <a href="\(base)/ui/approvals">Approvals</a></nav></header>
-        <main>\(body)</main>\(script ? "<script>\(UIScript.js)</script>" : "")</body></html>
+        <main>\(body)</main>\(script ? "<script>\(UIScript.inline)</script>" : HTML())</body></html>
         """
     }
 
-    static func table(_ header: [String], _ rows: [[String]], rowClasses: [String]? = nil, caption: String? = nil) -> String {
-        var h = "<table>"
-        if let caption { h += "<caption class=\"muted\">\(esc(caption))</caption>" }
+    static func table(_ header: [HTML], _ rows: [[HTML]], rowClasses: [String]? = nil, caption: String? = nil) -> HTML {
+        var h: HTML = "<table>"
+        if let caption { h += "<caption class=\"muted\">\(caption)</caption>" }
         if header.contains(where: { !$0.isEmpty }) {
             h += "<thead><tr>" + header.map { "<th scope=\"col\">\($0)</th>" }.joined() + "</tr></thead>"
         }
         h += "<tbody>"
         for (i, row) in rows.enumerated() {
-            let cls = rowClasses.map { $0[i].isEmpty ? "" : " class=\"\($0[i])\"" } ?? ""
+            let cls: HTML = rowClasses.map { $0[i].isEmpty ? "" : " class=\"\($0[i])\"" } ?? ""
             h += "<tr\(cls)>" + row.map { "<td>\($0)</td>" }.joined() + "</tr>"
         }
         return h + "</tbody></table>"
     }
 
-    static func statusBadge(_ status: String) -> String {
+    static func statusBadge(_ status: String) -> HTML {
         let cls = status == "FINISHED" ? "ok" : (status == "FAILED" || status == "KILLED" ? "bad" : "warn")
-        return "<span class=\"badge \(cls)\">\(esc(status))</span>"
+        return "<span class=\"badge \(cls)\">\(status)</span>"
     }
 
     /// Compliance and reproduction badges from a run's tags.
-    static func evidenceBadges(_ tags: [KeyValue]) -> String {
-        var out: [String] = []
+    static func evidenceBadges(_ tags: [KeyValue]) -> HTML {
+        var out: [HTML] = []
         if let c = tags.last(where: { $0.key == PassportTag.compliant })?.value {
             out.append(c == "true" ? "<span class=\"badge ok\" title=\"complete under the experiment's policy\">complete</span>"
-                : "<span class=\"badge bad\" title=\"missing: \(esc(tags.last { $0.key == PassportTag.complianceMissing }?.value ?? ""))\">incomplete</span>")
+                : "<span class=\"badge bad\" title=\"missing: \(tags.last { $0.key == PassportTag.complianceMissing }?.value ?? "")\">incomplete</span>")
         }
         if let v = tags.last(where: { $0.key == PassportTag.verdict })?.value {
             let cls = v == "REPRODUCED" ? "ok" : (v == "DIVERGED" ? "bad" : "warn")
-            out.append("<span class=\"badge \(cls)\">\(esc(v.lowercased()))</span>")
+            out.append("<span class=\"badge \(cls)\">\(v.lowercased())</span>")
         }
         return out.joined(separator: " ")
+    }
+}
+
+extension Sequence where Element == HTML {
+    /// The pieces one after another, `separator` between them.
+    func joined(separator: HTML = HTML()) -> HTML {
+        var out = HTML()
+        var first = true
+        for piece in self {
+            if !first { out += separator }
+            out += piece
+            first = false
+        }
+        return out
     }
 }
 
 /// A little progressive enhancement: select-all for run checkboxes and the compare button state.
 /// Everything works without it.
 enum UIScript {
-    static let js = """
+    /// The script inline, for `HTML.page(script: true)`: a literal of this file (a script element is
+    /// not entity-decoded, so it must not be escaped).
+    static let inline: HTML = """
         document.querySelectorAll('[data-select-all]').forEach(function(box){box.addEventListener('change',function(){
           document.querySelectorAll('input[name=runs]').forEach(function(c){c.checked=box.checked;});});});
         """
+    /// The same script as a file, served at `/ui/static/app.js`.
+    static var js: String { inline.rendered }
 }

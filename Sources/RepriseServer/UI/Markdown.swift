@@ -4,8 +4,8 @@ import Foundation
 /// code, `code`, **bold**, *italics* and links to http(s) or relative URLs are recognised. No raw
 /// HTML gets through.
 enum Markdown {
-    static func render(_ source: String) -> String {
-        var out: [String] = []
+    static func render(_ source: String) -> HTML {
+        var out: [HTML] = []
         var paragraph: [String] = []
         var list: [String] = []
         var code: [String]? = nil
@@ -21,7 +21,7 @@ enum Markdown {
             let line = String(raw)
             if line.hasPrefix("```") {
                 if let c = code {
-                    out.append("<pre><code>" + c.map(HTML.esc).joined(separator: "\n") + "</code></pre>")
+                    out.append("<pre><code>\(c.joined(separator: "\n"))</code></pre>")
                     code = nil
                 } else {
                     flushParagraph()
@@ -51,7 +51,7 @@ enum Markdown {
                 paragraph.append(trimmed)
             }
         }
-        if let c = code { out.append("<pre><code>" + c.map(HTML.esc).joined(separator: "\n") + "</code></pre>") }
+        if let c = code { out.append("<pre><code>\(c.joined(separator: "\n"))</code></pre>") }
         flushParagraph()
         flushList()
         return out.joined(separator: "\n")
@@ -64,8 +64,8 @@ enum Markdown {
     }
 
     /// Inline formatting over escaped text.
-    static func inline(_ text: String) -> String {
-        var s = HTML.esc(text)
+    static func inline(_ text: String) -> HTML {
+        var s = HTML(escaping: text).rendered
         s = replace(s, pattern: "`([^`]+)`") { "<code>\($0[1])</code>" }
         s = replace(s, pattern: "\\*\\*([^*]+)\\*\\*") { "<strong>\($0[1])</strong>" }
         s = replace(s, pattern: "(^|[^*])\\*([^*\\s][^*]*)\\*") { "\($0[1])<em>\($0[2])</em>" }
@@ -82,7 +82,9 @@ enum Markdown {
             }
             return "<a href=\"\(url)\" rel=\"nofollow noopener\">\(groups[1])</a>"
         }
-        return s
+        // Raw on purpose: `s` is the text escaped above, with only fixed tags put around pieces of it
+        // and links whose (already escaped) URL passed the checks above.
+        return HTML(unsafeRaw: s)
     }
 
     static func replace(_ s: String, pattern: String, _ make: ([String]) -> String) -> String {

@@ -31,6 +31,9 @@ enum SVGChart {
         return out
     }
 
+    /// A coordinate with one decimal.
+    static func f1(_ v: Double) -> String { String(format: "%.1f", v) }
+
     /// Axis and hover numbers: short, but exact for integers.
     static func fmt(_ v: Double) -> String {
         if v == v.rounded() && abs(v) < 1e9 { return String(Int64(v)) }
@@ -38,10 +41,10 @@ enum SVGChart {
     }
 
     /// A line chart of one or more series over steps. `total` is how many points the data had.
-    static func lines(_ title: String, _ series: [Series], width: Int = 440, height: Int = 230, xLabel: String = "step") -> String {
+    static func lines(_ title: String, _ series: [Series], width: Int = 440, height: Int = 230, xLabel: String = "step") -> HTML {
         let all = series.flatMap(\.points).filter { $0.y.isFinite }
         let count = series.reduce(0) { $0 + $1.points.count }
-        let head = "<figure class=\"card\" data-chart=\"\(HTML.esc(title))\" data-points=\"\(count)\"><figcaption><strong>\(HTML.esc(title))</strong></figcaption>"
+        let head: HTML = "<figure class=\"card\" data-chart=\"\(title)\" data-points=\"\(count)\"><figcaption><strong>\(title)</strong></figcaption>"
         guard let minX0 = all.map(\.x).min(), let maxX0 = all.map(\.x).max(), let minY0 = all.map(\.y).min(), let maxY0 = all.map(\.y).max()
         else { return head + "<p class=\"muted\">no finite values</p></figure>" }
         let (minX, maxX) = minX0 == maxX0 ? (minX0 - 1, maxX0 + 1) : (minX0, maxX0)
@@ -51,41 +54,41 @@ enum SVGChart {
         let w = Double(width) - l - r, h = Double(height) - t - b
         func px(_ x: Double) -> Double { l + (x - minX) / (maxX - minX) * w }
         func py(_ y: Double) -> Double { t + (1 - (y - minY) / (maxY - minY)) * h }
-        var svg = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"\(HTML.esc(title)) by \(xLabel)\">"
+        var svg: HTML = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"\(title) by \(xLabel)\">"
         svg += "<rect x=\"\(l)\" y=\"\(t)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"currentColor\" stroke-opacity=\".2\"/>"
         for frac in [0.0, 0.5, 1.0] {
             let y = minY + (maxY - minY) * frac
-            svg += "<text x=\"\(l - 4)\" y=\"\(py(y) + 4)\" text-anchor=\"end\">\(HTML.esc(fmt(y)))</text>"
+            svg += "<text x=\"\(l - 4)\" y=\"\(py(y) + 4)\" text-anchor=\"end\">\(fmt(y))</text>"
             let x = minX + (maxX - minX) * frac
-            svg += "<text x=\"\(px(x))\" y=\"\(Double(height) - 18)\" text-anchor=\"middle\">\(HTML.esc(fmt(x)))</text>"
+            svg += "<text x=\"\(px(x))\" y=\"\(Double(height) - 18)\" text-anchor=\"middle\">\(fmt(x))</text>"
         }
-        svg += "<text x=\"\(l + w / 2)\" y=\"\(Double(height) - 4)\" text-anchor=\"middle\">\(HTML.esc(xLabel))</text>"
+        svg += "<text x=\"\(l + w / 2)\" y=\"\(Double(height) - 4)\" text-anchor=\"middle\">\(xLabel)</text>"
         for (i, s) in series.enumerated() {
             let color = palette[i % palette.count]
             let pts = downsample(s.points.filter { $0.y.isFinite }, limit: 600)
             let path = pts.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
-            svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(path)\"><title>\(HTML.esc(s.label))</title></polyline>"
+            svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(path)\"><title>\(s.label)</title></polyline>"
             if pts.count <= 200 {
                 for p in pts {
-                    svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" ", px(p.x), py(p.y)) + "fill=\"\(color)\">"
-                    svg += "<title>\(HTML.esc(s.label)) \(xLabel) \(fmt(p.x)): \(HTML.esc(String(p.y)))</title></circle>"
+                    svg += "<circle cx=\"\(f1(px(p.x)))\" cy=\"\(f1(py(p.y)))\" r=\"2.5\" fill=\"\(color)\">"
+                    svg += "<title>\(s.label) \(xLabel) \(fmt(p.x)): \(String(p.y))</title></circle>"
                 }
             }
         }
         svg += "</svg>"
-        var legend = ""
+        var legend = HTML()
         if series.count > 1 {
-            legend = "<p>" + series.enumerated().map { i, s in
-                "<span style=\"color:\(palette[i % palette.count])\">■</span> \(HTML.esc(s.label))"
+            legend = "<p>" + series.enumerated().map { i, s -> HTML in
+                "<span style=\"color:\(palette[i % palette.count])\">■</span> \(s.label)"
             }.joined(separator: " &nbsp; ") + "</p>"
         }
         return head + svg + legend + "</figure>"
     }
 
     /// A scatter of runs by two columns.
-    static func scatter(xName: String, yName: String, _ points: [(label: String, x: Double, y: Double)], width: Int = 460, height: Int = 300) -> String {
+    static func scatter(xName: String, yName: String, _ points: [(label: String, x: Double, y: Double)], width: Int = 460, height: Int = 300) -> HTML {
         let finite = points.filter { $0.x.isFinite && $0.y.isFinite }
-        let head = "<figure class=\"card\" data-chart=\"scatter\" data-points=\"\(finite.count)\"><figcaption><strong>\(HTML.esc(yName)) against \(HTML.esc(xName))</strong></figcaption>"
+        let head: HTML = "<figure class=\"card\" data-chart=\"scatter\" data-points=\"\(finite.count)\"><figcaption><strong>\(yName) against \(xName)</strong></figcaption>"
         guard let minX0 = finite.map(\.x).min(), let maxX0 = finite.map(\.x).max(), let minY0 = finite.map(\.y).min(), let maxY0 = finite.map(\.y).max()
         else { return head + "<p class=\"muted\">no runs have both values</p></figure>" }
         let (minX, maxX) = minX0 == maxX0 ? (minX0 - 1, maxX0 + 1) : (minX0, maxX0)
@@ -94,21 +97,21 @@ enum SVGChart {
         let w = Double(width) - l - r, h = Double(height) - t - b
         func px(_ x: Double) -> Double { l + (x - minX) / (maxX - minX) * w }
         func py(_ y: Double) -> Double { t + (1 - (y - minY) / (maxY - minY)) * h }
-        var svg = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"scatter of \(HTML.esc(yName)) against \(HTML.esc(xName))\">"
+        var svg: HTML = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"scatter of \(yName) against \(xName)\">"
         svg += "<rect x=\"\(l)\" y=\"\(t)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"currentColor\" stroke-opacity=\".2\"/>"
-        svg += "<text x=\"\(l - 4)\" y=\"\(t + 8)\" text-anchor=\"end\">\(HTML.esc(fmt(maxY)))</text><text x=\"\(l - 4)\" y=\"\(t + h)\" text-anchor=\"end\">\(HTML.esc(fmt(minY)))</text>"
-        svg += "<text x=\"\(l)\" y=\"\(Double(height) - 20)\">\(HTML.esc(fmt(minX)))</text><text x=\"\(l + w)\" y=\"\(Double(height) - 20)\" text-anchor=\"end\">\(HTML.esc(fmt(maxX)))</text>"
-        svg += "<text x=\"\(l + w / 2)\" y=\"\(Double(height) - 4)\" text-anchor=\"middle\">\(HTML.esc(xName))</text>"
+        svg += "<text x=\"\(l - 4)\" y=\"\(t + 8)\" text-anchor=\"end\">\(fmt(maxY))</text><text x=\"\(l - 4)\" y=\"\(t + h)\" text-anchor=\"end\">\(fmt(minY))</text>"
+        svg += "<text x=\"\(l)\" y=\"\(Double(height) - 20)\">\(fmt(minX))</text><text x=\"\(l + w)\" y=\"\(Double(height) - 20)\" text-anchor=\"end\">\(fmt(maxX))</text>"
+        svg += "<text x=\"\(l + w / 2)\" y=\"\(Double(height) - 4)\" text-anchor=\"middle\">\(xName)</text>"
         for (i, p) in finite.enumerated() {
-            svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" ", px(p.x), py(p.y)) + "fill=\"\(palette[i % palette.count])\" fill-opacity=\".8\">"
-            svg += "<title>\(HTML.esc(p.label)): \(HTML.esc(xName))=\(fmt(p.x)), \(HTML.esc(yName))=\(fmt(p.y))</title></circle>"
+            svg += "<circle cx=\"\(f1(px(p.x)))\" cy=\"\(f1(py(p.y)))\" r=\"4\" fill=\"\(palette[i % palette.count])\" fill-opacity=\".8\">"
+            svg += "<title>\(p.label): \(xName)=\(fmt(p.x)), \(yName)=\(fmt(p.y))</title></circle>"
         }
         return head + svg + "</svg></figure>"
     }
 
     /// Parallel coordinates: one vertical axis per column, one line per run.
-    static func parallel(_ columns: [String], _ runs: [(label: String, values: [Double?])], width: Int = 720, height: Int = 280) -> String {
-        let head = "<figure class=\"card\" data-chart=\"parallel\" data-points=\"\(runs.count)\"><figcaption><strong>Parallel coordinates</strong></figcaption>"
+    static func parallel(_ columns: [String], _ runs: [(label: String, values: [Double?])], width: Int = 720, height: Int = 280) -> HTML {
+        let head: HTML = "<figure class=\"card\" data-chart=\"parallel\" data-points=\"\(runs.count)\"><figcaption><strong>Parallel coordinates</strong></figcaption>"
         guard columns.count >= 2, !runs.isEmpty else { return head + "<p class=\"muted\">choose at least two columns</p></figure>" }
         let l = 40.0, r = 40.0, t = 24.0, b = 30.0
         let w = Double(width) - l - r, h = Double(height) - t - b
@@ -120,21 +123,21 @@ enum SVGChart {
         }
         func ax(_ c: Int) -> Double { l + w * Double(c) / Double(columns.count - 1) }
         func ay(_ c: Int, _ v: Double) -> Double { t + (1 - (v - ranges[c].0) / (ranges[c].1 - ranges[c].0)) * h }
-        var svg = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"parallel coordinates\">"
+        var svg: HTML = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"parallel coordinates\">"
         for (c, name) in columns.enumerated() {
             svg += "<line x1=\"\(ax(c))\" y1=\"\(t)\" x2=\"\(ax(c))\" y2=\"\(t + h)\" stroke=\"currentColor\" stroke-opacity=\".35\"/>"
-            svg += "<text x=\"\(ax(c))\" y=\"\(t - 8)\" text-anchor=\"middle\">\(HTML.esc(name))</text>"
-            svg += "<text x=\"\(ax(c))\" y=\"\(t + h + 14)\" text-anchor=\"middle\">\(HTML.esc(fmt(ranges[c].0)))–\(HTML.esc(fmt(ranges[c].1)))</text>"
+            svg += "<text x=\"\(ax(c))\" y=\"\(t - 8)\" text-anchor=\"middle\">\(name)</text>"
+            svg += "<text x=\"\(ax(c))\" y=\"\(t + h + 14)\" text-anchor=\"middle\">\(fmt(ranges[c].0))–\(fmt(ranges[c].1))</text>"
         }
         for (i, run) in runs.enumerated() {
             let pts = run.values.enumerated().compactMap { c, v in v.flatMap { $0.isFinite ? String(format: "%.1f,%.1f", ax(c), ay(c, $0)) : nil } }
-            svg += "<polyline fill=\"none\" stroke=\"\(palette[i % palette.count])\" stroke-width=\"1.6\" points=\"\(pts.joined(separator: " "))\"><title>\(HTML.esc(run.label))</title></polyline>"
+            svg += "<polyline fill=\"none\" stroke=\"\(palette[i % palette.count])\" stroke-width=\"1.6\" points=\"\(pts.joined(separator: " "))\"><title>\(run.label)</title></polyline>"
         }
         return head + svg + "</svg></figure>"
     }
 
     /// A small left-to-right graph of lineage: one column per node type, edges as lines.
-    static func lineage(_ nodes: [(key: String, type: String, label: String, href: String?)], _ edges: [(String, String, String)]) -> String {
+    static func lineage(_ nodes: [(key: String, type: String, label: String, href: String?)], _ edges: [(String, String, String)]) -> HTML {
         // Registered models share the aliases' column, so no edge has to cross a box.
         let order = ["dataset", "run", "logged_model", "model_version", "alias"]
         var columns: [String: [Int]] = [:]
@@ -147,22 +150,22 @@ enum SVGChart {
         for (ci, type) in used.enumerated() {
             for (ri, ni) in (columns[type] ?? []).enumerated() { pos[nodes[ni].key] = (10 + Double(ci) * colW, 30 + Double(ri) * rowH) }
         }
-        var svg = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"lineage graph\" data-chart=\"lineage\" data-points=\"\(nodes.count)\">"
+        var svg: HTML = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"lineage graph\" data-chart=\"lineage\" data-points=\"\(nodes.count)\">"
         for (ci, type) in used.enumerated() {
             let title = type == "alias" ? "alias / model" : type.replacingOccurrences(of: "_", with: " ")
-            svg += "<text x=\"\(10 + Double(ci) * colW)\" y=\"14\">\(HTML.esc(title))</text>"
+            svg += "<text x=\"\(10 + Double(ci) * colW)\" y=\"14\">\(title)</text>"
         }
         for (from, to, relation) in edges {
             guard let a = pos[from], let b = pos[to] else { continue }
-            svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"currentColor\" stroke-opacity=\".45\">", a.0 + 170, a.1 + 12, b.0, b.1 + 12)
-            svg += "<title>\(HTML.esc(relation))</title></line>"
+            svg += "<line x1=\"\(f1(a.0 + 170))\" y1=\"\(f1(a.1 + 12))\" x2=\"\(f1(b.0))\" y2=\"\(f1(b.1 + 12))\" stroke=\"currentColor\" stroke-opacity=\".45\">"
+            svg += "<title>\(relation)</title></line>"
         }
         for n in nodes {
             guard let p = pos[n.key] else { continue }
-            let box = String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"170\" height=\"24\" rx=\"4\" fill=\"none\" stroke=\"currentColor\" stroke-opacity=\".6\"/>", p.0, p.1)
+            let box: HTML = "<rect x=\"\(f1(p.0))\" y=\"\(f1(p.1))\" width=\"170\" height=\"24\" rx=\"4\" fill=\"none\" stroke=\"currentColor\" stroke-opacity=\".6\"/>"
             let label = n.label.count > 26 ? String(n.label.prefix(25)) + "…" : n.label
-            let text = String(format: "<text x=\"%.1f\" y=\"%.1f\">", p.0 + 6, p.1 + 16) + HTML.esc(label) + "<title>\(HTML.esc(n.key))</title></text>"
-            svg += n.href.map { "<a href=\"\(HTML.esc($0))\">\(box)\(text)</a>" } ?? box + text
+            let text: HTML = "<text x=\"\(f1(p.0 + 6))\" y=\"\(f1(p.1 + 16))\">\(label)<title>\(n.key)</title></text>"
+            svg += n.href.map { "<a href=\"\($0)\">\(box)\(text)</a>" } ?? box + text
         }
         return svg + "</svg>"
     }

@@ -7,7 +7,7 @@ import RepriseCore
 
 /// The web UI under `/ui/`: server-rendered pages over the same stores as the API.
 extension RepriseAPI {
-    typealias Page = (title: String, body: String)
+    typealias Page = (title: String, body: HTML)
 
     static let csrfCookie = "reprise_csrf"
     static let actorCookie = "reprise_actor"
@@ -24,18 +24,24 @@ extension RepriseAPI {
     }
 
     /// `a=b&c=d` as sent by HTML forms.
-    static func parseForm(_ body: String) -> [String: [String]] {
-        var out: [String: [String]] = [:]
-        for pair in body.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ") }
-            let k = kv[0].removingPercentEncoding ?? kv[0]
-            let v = kv.count > 1 ? (kv[1].removingPercentEncoding ?? kv[1]) : ""
-            out[k, default: []].append(v)
-        }
-        return out
+    /// A form body (`application/x-www-form-urlencoded`): the same grammar as a query string, so the
+    /// same parser.
+    static func parseForm(_ body: String) -> [String: [String]] { RepriseAPI.parseQuery(body) }
+
+    /// 405 for a UI path that exists with other methods, naming them.
+    static func methodNotAllowed(_ base: String, allow: String) -> Response {
+        var r = htmlResponse(HTML.page("Not allowed", base: base, body: "<p class=\"error\">This page does not take that method.</p>"), status: .methodNotAllowed)
+        r.headers[.allow] = allow
+        return r
     }
 
-    static func htmlResponse(_ html: String, status: HTTPResponse.Status = .ok, csrf: String? = nil) -> Response {
+    /// The action segment of `/ui/<kind>/<id>/<action>`, if the path has that shape.
+    static func formAction(_ call: Call) -> String? {
+        let parts = call.rest.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 2 ? String(parts[1]) : nil
+    }
+
+    static func htmlResponse(_ html: HTML, status: HTTPResponse.Status = .ok, csrf: String? = nil) -> Response {
         var headers: HTTPFields = [
             .contentType: "text/html; charset=utf-8",
             .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -43,7 +49,7 @@ extension RepriseAPI {
         ]
         headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
         if let csrf { headers[.setCookie] = "\(csrfCookie)=\(csrf); Path=/; SameSite=Strict; HttpOnly" }
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html.rendered)))
     }
 
     /// A page handler throws this to answer with a file instead of a page.
@@ -65,10 +71,15 @@ extension RepriseAPI {
     }
 
     /// Wraps a page handler: HTML errors instead of JSON, and a CSRF cookie for the forms.
-    func uiPage(_ build: @escaping @Sendable (Call, String) async throws -> Page) -> Handler {
+    /// - Parameter formActions: `<action>` segments under this prefix that are form targets (POST
+    ///   only), so a GET there is a 405 rather than a page lookup.
+    func uiPage(formActions: Set<String> = [], _ build: @escaping @Sendable (Call, String) async throws -> Page) -> Handler {
         let base = config.staticPrefix
         let csrf = csrfTokens
         return { call in
+            if let action = Self.formAction(call), formActions.contains(action) {
+                return Self.methodNotAllowed(base, allow: "POST, OPTIONS")
+            }
             let existing = Self.cookies(call.request)[Self.csrfCookie]
             let token = existing.flatMap { csrf.isValid($0) ? $0 : nil } ?? csrf.issue()
             do {
@@ -80,7 +91,7 @@ extension RepriseAPI {
                 return Self.download(file.text, type: file.type, filename: file.filename)
             } catch let e as RepriseError {
                 let status = HTTPResponse.Status(code: e.code.httpStatus)
-                let body = "<h1>\(status.code == 404 ? "Not found" : "Cannot show this page")</h1><p class=\"error\">\(HTML.esc(e.message))</p><p><a href=\"\(base)/ui/\">Back to experiments</a></p>"
+                let body: HTML = "<h1>\(status.code == 404 ? "Not found" : "Cannot show this page")</h1><p class=\"error\">\(e.message)</p><p><a href=\"\(base)/ui/\">Back to experiments</a></p>"
                 return Self.htmlResponse(HTML.page("Error", base: base, body: body), status: status, csrf: existing == token ? nil : token)
             }
         }
@@ -88,10 +99,15 @@ extension RepriseAPI {
 
     /// Wraps a form handler: checks the CSRF token (cookie and field must match, and a browser's
     /// Origin must be this server), runs the change as the actor the form names, then redirects.
-    func uiForm(_ act: @escaping @Sendable (Call, [String: [String]]) async throws -> String) -> Handler {
+    /// - Parameter actions: for a prefix route, the `<action>` segments it takes; other paths under
+    ///   the prefix are pages, so a POST there is a 405 (before any CSRF check).
+    func uiForm(actions: Set<String>? = nil, _ act: @escaping @Sendable (Call, [String: [String]]) async throws -> String) -> Handler {
         let base = config.staticPrefix
         let csrf = csrfTokens
         return { call in
+            if let actions, !(Self.formAction(call).map(actions.contains) ?? false) {
+                return Self.methodNotAllowed(base, allow: "GET, HEAD, OPTIONS")
+            }
             var collected = ByteBuffer()
             for try await chunk in call.request.body {
                 if collected.readableBytes + chunk.readableBytes > 1 << 20 {
@@ -106,7 +122,7 @@ extension RepriseAPI {
             let host = call.request.headers[HTTPField.Name("Host")!] ?? call.request.head.authority ?? ""
             let sameOrigin = origin.map { o in o == "null" ? false : (o.split(separator: "/").last.map(String.init) == host) } ?? true
             guard let cookie, csrf.isValid(cookie), form["csrf"]?.first == cookie, sameOrigin else {
-                let body = "<h1>Refused</h1><p class=\"error\">This form was not sent from a page of this server (its security token is missing or does not match). Reload the page and try again.</p>"
+                let body: HTML = "<h1>Refused</h1><p class=\"error\">This form was not sent from a page of this server (its security token is missing or does not match). Reload the page and try again.</p>"
                 return Self.htmlResponse(HTML.page("Refused", base: base, body: body), status: .forbidden)
             }
             let actor = (form["actor"]?.first ?? "").trimmingCharacters(in: .whitespaces)
@@ -121,19 +137,19 @@ extension RepriseAPI {
                 }
                 return response
             } catch let e as RepriseError {
-                let back = call.request.headers[.referer].map { "<p><a href=\"\(HTML.esc($0))\">Back</a></p>" } ?? ""
+                let back: HTML = call.request.headers[.referer].map { "<p><a href=\"\($0)\">Back</a></p>" } ?? ""
                 return Self.htmlResponse(
-                    HTML.page("Error", base: base, body: "<h1>Not done</h1><p class=\"error\">\(HTML.esc(e.message))</p>\(back)"),
+                    HTML.page("Error", base: base, body: "<h1>Not done</h1><p class=\"error\">\(e.message)</p>\(back)"),
                     status: HTTPResponse.Status(code: e.code.httpStatus))
             }
         }
     }
 
-    static func hidden(_ csrf: String) -> String { "<input type=\"hidden\" name=\"csrf\" value=\"\(HTML.esc(csrf))\">" }
+    static func hidden(_ csrf: String) -> HTML { "<input type=\"hidden\" name=\"csrf\" value=\"\(csrf)\">" }
 
-    static func actorField(_ call: Call) -> String {
+    static func actorField(_ call: Call) -> HTML {
         let known = cookies(call.request)[actorCookie].flatMap { $0.removingPercentEncoding } ?? ""
-        return "<label>You are <input type=\"text\" name=\"actor\" required maxlength=\"200\" value=\"\(HTML.esc(known))\" placeholder=\"your name\"></label>"
+        return "<label>You are <input type=\"text\" name=\"actor\" required maxlength=\"200\" value=\"\(known)\" placeholder=\"your name\"></label>"
     }
 
     func registerUI() {
@@ -159,15 +175,15 @@ extension RepriseAPI {
             let page = try await store.searchExperiments(
                 ExperimentSearchQuery(filter: filter, orderBy: ["last_update_time DESC"], viewType: view, maxResults: 1000, pageToken: nil))
             let activity = try await store.experimentActivity(experimentIDs: page.items.map(\.experimentID))
-            let rows = page.items.map { e -> [String] in
+            let rows = page.items.map { e -> [HTML] in
                 let a = activity[e.experimentID]
                 return [
-                    "<a href=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))\">\(HTML.esc(e.name))</a>", HTML.esc(e.experimentID),
-                    "\(a?.runs ?? 0)", HTML.time(a?.lastActivity ?? e.lastUpdateTime),
+                    "<a href=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))\">\(e.name)</a>", HTML(escaping: e.experimentID),
+                    "\(a?.runs ?? 0)", "\(HTML.time(a?.lastActivity ?? e.lastUpdateTime))",
                 ]
             }
-            var body = "<h1>Experiments</h1>"
-            body += "<form method=\"get\" action=\"\(base)/ui/\" role=\"search\"><label>Find <input type=\"search\" name=\"q\" value=\"\(HTML.esc(search))\" placeholder=\"name contains…\"></label> <button>Search</button></form>"
+            var body: HTML = "<h1>Experiments</h1>"
+            body += "<form method=\"get\" action=\"\(base)/ui/\" role=\"search\"><label>Find <input type=\"search\" name=\"q\" value=\"\(search)\" placeholder=\"name contains…\"></label> <button>Search</button></form>"
             body += rows.isEmpty ? "<p class=\"muted\">No experiments match.</p>" : HTML.table(["Name", "ID", "Runs", "Last activity"], rows)
             body += "<h2>New experiment</h2><form method=\"post\" action=\"\(base)/ui/experiments\">\(Self.hidden(csrf))<label>Name <input type=\"text\" name=\"name\" required maxlength=\"500\"></label> \(Self.actorField(call)) <button>Create</button></form>"
             return ("Experiments", body)
@@ -178,11 +194,11 @@ extension RepriseAPI {
         })
 
         // /ui/experiments/{id}  |  POST {id}/rename  |  POST {id}/delete
-        routePrefix(.get, "/ui/experiments/", uiPage { call, csrf in
+        routePrefix(.get, "/ui/experiments/", uiPage(formActions: ["rename", "delete"]) { call, csrf in
             let id = Validation.percentDecode(call.rest) ?? call.rest
             return try await Self.runsPage(call, csrf: csrf, experimentIDs: [id], store: store, base: base)
         })
-        routePrefix(.post, "/ui/experiments/", uiForm { call, form in
+        routePrefix(.post, "/ui/experiments/", uiForm(actions: ["rename", "delete"]) { call, form in
             let parts = call.rest.split(separator: "/").map(String.init)
             guard parts.count == 2 else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
             switch parts[1] {
@@ -202,7 +218,7 @@ extension RepriseAPI {
         })
 
         // MARK: Run page
-        routePrefix(.get, "/ui/runs/", uiPage { call, csrf in
+        routePrefix(.get, "/ui/runs/", uiPage(formActions: ["note"]) { call, csrf in
             let parts = call.rest.split(separator: "/").map(String.init)
             guard let id = parts.first else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
             if parts.count == 2 && parts[1] == "artifacts" {
@@ -214,13 +230,14 @@ extension RepriseAPI {
                 case "runbook.md": throw Download(text: book.markdown, type: "text/markdown; charset=utf-8", filename: "runbook-\(id.prefix(8)).md")
                 case "reproduce.sh": throw Download(text: book.script, type: "text/x-shellscript; charset=utf-8", filename: "reproduce-\(id.prefix(8)).sh")
                 default:
-                    let links = "<p><a href=\"\(base)/ui/runs/\(HTML.q(id))/reproduce.sh\" download>reproduce.sh</a> · <a href=\"\(base)/ui/runs/\(HTML.q(id))/runbook.md\" download>runbook.md</a> · <a href=\"\(base)/ui/runs/\(HTML.q(id))\">back to the run</a></p>"
-                    return ("Run book", "<h1>Run book: \(HTML.esc(book.json["run"]?["name"]?.stringValue ?? id))</h1>" + links + book.htmlBody)
+                    let links: HTML = "<p><a href=\"\(base)/ui/runs/\(HTML.q(id))/reproduce.sh\" download>reproduce.sh</a> · <a href=\"\(base)/ui/runs/\(HTML.q(id))/runbook.md\" download>runbook.md</a> · <a href=\"\(base)/ui/runs/\(HTML.q(id))\">back to the run</a></p>"
+                    // Raw on purpose: RepriseCore's run book renderer escapes every value itself (RepriseCore cannot use this type).
+                    return ("Run book", "<h1>Run book: \(book.json["run"]?["name"]?.stringValue ?? id)</h1>" + links + HTML(unsafeRaw: book.htmlBody))
                 }
             }
             return try await Self.runPage(call, csrf: csrf, runID: id, store: store, repro: repro, base: base)
         })
-        routePrefix(.post, "/ui/runs/", uiForm { call, form in
+        routePrefix(.post, "/ui/runs/", uiForm(actions: ["note"]) { call, form in
             let parts = call.rest.split(separator: "/").map(String.init)
             guard parts.count == 2, parts[1] == "note" else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
             try await store.logBatch(
@@ -238,12 +255,12 @@ extension RepriseAPI {
         route(.get, "/ui/models", uiPage { call, _ in
             let page = try await registry.searchRegisteredModels(
                 try RegisteredModelSearchQuery(filter: nil, orderBy: ["name ASC"], maxResults: 1000, pageToken: nil))
-            let rows = page.items.map { m -> [String] in
+            let rows = page.items.map { m -> [HTML] in
                 [
-                    "<a href=\"\(base)/ui/models/\(HTML.q(m.name))\">\(HTML.esc(m.name))</a>",
-                    m.latestVersions.map { "v\($0.version) (\(HTML.esc($0.currentStage)))" }.joined(separator: ", "),
-                    m.aliases.map { "<code>@\(HTML.esc($0.0))</code> → v\($0.1)" }.joined(separator: ", "), HTML.time(m.lastUpdatedTime),
-                    HTML.esc(m.description),
+                    "<a href=\"\(base)/ui/models/\(HTML.q(m.name))\">\(m.name)</a>",
+                    m.latestVersions.map { "v\($0.version) (\($0.currentStage))" as HTML }.joined(separator: ", "),
+                    m.aliases.map { "<code>@\($0.0)</code> → v\($0.1)" as HTML }.joined(separator: ", "), "\(HTML.time(m.lastUpdatedTime))",
+                    HTML(escaping: m.description),
                 ]
             }
             return ("Models", "<h1>Registered models</h1>" + (rows.isEmpty ? "<p class=\"muted\">No registered models yet.</p>"
@@ -255,11 +272,11 @@ extension RepriseAPI {
         })
         route(.get, "/ui/approvals", uiPage { call, csrf in
             let open = try await governance.approvalRequests(model: nil, state: .open)
-            let body = "<h1>Open approval requests</h1>" + (open.isEmpty ? "<p class=\"muted\">Nothing is waiting for approval.</p>"
+            let body: HTML = "<h1>Open approval requests</h1>" + (open.isEmpty ? "<p class=\"muted\">Nothing is waiting for approval.</p>"
                 : open.map { Self.requestCard($0, csrf: csrf, call: call, base: base) }.joined())
             return ("Approvals", body)
         })
-        routePrefix(.post, "/ui/approvals/", uiForm { call, form in
+        routePrefix(.post, "/ui/approvals/", uiForm(actions: ["approve", "reject"]) { call, form in
             let parts = call.rest.split(separator: "/").map(String.init)
             guard parts.count == 2 else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
             let rationale = form["rationale"]?.first ?? ""
@@ -277,8 +294,8 @@ extension RepriseAPI {
             guard let repro else { throw RepriseError(.notImplemented, "Lineage is not available on this server.") }
             let entity = call.query["entity"]?.first ?? ""
             let g = try await repro.lineage(entity: entity, depth: 10)
-            return ("Lineage", "<h1>Lineage of <code>\(HTML.esc(entity))</code></h1>" + Self.lineageSVG(g, base: base)
-                + HTML.table(["From", "Relation", "To"], g.edges.map { [HTML.esc($0.from), HTML.esc($0.relation), HTML.esc($0.to)] }))
+            return ("Lineage", "<h1>Lineage of <code>\(entity)</code></h1>" + Self.lineageSVG(g, base: base)
+                + HTML.table(["From", "Relation", "To"], g.edges.map { [HTML(escaping: $0.from), HTML(escaping: $0.relation), HTML(escaping: $0.to)] }))
         })
     }
 
@@ -293,7 +310,7 @@ extension RepriseAPI {
         }
     }
 
-    static func lineageSVG(_ g: LineageGraph, base: String) -> String {
+    static func lineageSVG(_ g: LineageGraph, base: String) -> HTML {
         "<div class=\"card\">" + SVGChart.lineage(
             g.nodes.map { ($0.key, $0.type, $0.label.isEmpty ? $0.id : $0.label, href($0, base: base)) },
             g.edges.map { ($0.from, $0.to, $0.relation) }) + "</div>"
@@ -346,66 +363,66 @@ extension RepriseAPI {
         for r in runs where parent(r).flatMap({ byID[$0] }) == nil { place(r, 0) }
         for r in runs { place(r, 0) }
 
-        func sortLink(_ label: String, _ field: String) -> String {
+        func sortLink(_ label: String, _ field: String) -> HTML {
             let desc = order == "\(field) DESC"
             var q = call.query
             q["order"] = ["\(field) \(desc ? "ASC" : "DESC")"]
             q["page"] = nil
             let arrow = order.hasPrefix(field + " ") ? (desc ? " ↓" : " ↑") : ""
-            return "<a href=\"?\(Self.encodeQuery(q))\">\(HTML.esc(label))\(arrow)</a>"
+            return "<a href=\"?\(Self.encodeQuery(q))\">\(label)\(arrow)</a>"
         }
         func quoted(_ k: String) -> String { "`\(k)`" }
-        var header = ["<input type=\"checkbox\" data-select-all aria-label=\"select all runs\">", sortLink("Run", "attributes.run_name"),
+        var header: [HTML] = ["<input type=\"checkbox\" data-select-all aria-label=\"select all runs\">", sortLink("Run", "attributes.run_name"),
                       sortLink("Status", "attributes.status"), sortLink("Started", "attributes.start_time"), "Duration",
                       sortLink("User", "attributes.user_id"), "Evidence"]
         header += chosenParams.map { sortLink($0, "params.\(quoted($0))") }
         header += chosenMetrics.map { sortLink($0, "metrics.\(quoted($0))") }
-        header += chosenTags.map { HTML.esc($0) }
+        header += chosenTags.map { HTML(escaping: $0) }
         let showRange = call.query["range"]?.first == "1"
         let ranges = showRange ? try await store.metricRanges(runIDs: runs.map(\.info.runID), keys: chosenMetrics) : [:]
-        var rows: [[String]] = []
+        var rows: [[HTML]] = []
         for (r, depth) in ordered {
             let params = Dictionary(r.params.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
             let metrics = Dictionary(r.metrics.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
             let tags = Dictionary(r.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
-            var row = [
-                "<input type=\"checkbox\" name=\"runs\" value=\"\(HTML.esc(r.info.runID))\" aria-label=\"select \(HTML.esc(r.info.runName))\">",
-                String(repeating: "<span class=\"tree\">↳</span>", count: min(depth, 6)) + "<a href=\"\(base)/ui/runs/\(HTML.q(r.info.runID))\">\(HTML.esc(r.info.runName.isEmpty ? r.info.runID : r.info.runName))</a>",
-                HTML.statusBadge(r.info.status.rawValue), HTML.time(r.info.startTime), HTML.duration(r.info.startTime, r.info.endTime),
-                HTML.esc(r.info.userID), HTML.evidenceBadges(r.tags),
+            var row: [HTML] = [
+                "<input type=\"checkbox\" name=\"runs\" value=\"\(r.info.runID)\" aria-label=\"select \(r.info.runName)\">",
+                Array(repeating: "<span class=\"tree\">↳</span>", count: min(depth, 6)).joined() + "<a href=\"\(base)/ui/runs/\(HTML.q(r.info.runID))\">\(r.info.runName.isEmpty ? r.info.runID : r.info.runName)</a>",
+                HTML.statusBadge(r.info.status.rawValue), "\(HTML.time(r.info.startTime))", "\(HTML.duration(r.info.startTime, r.info.endTime))",
+                HTML(escaping: r.info.userID), HTML.evidenceBadges(r.tags),
             ]
-            row += chosenParams.map { HTML.esc(params[$0] ?? "") }
-            row += chosenMetrics.map { k in
-                var cell = metrics[k].map(HTML.number) ?? ""
+            row += chosenParams.map { HTML(escaping: params[$0] ?? "") }
+            row += chosenMetrics.map { k -> HTML in
+                var cell = HTML(escaping: metrics[k].map(HTML.number) ?? "")
                 if let range = ranges[r.info.runID]?[k] {
                     cell += " <span class=\"muted\">(\(HTML.number(range.min))–\(HTML.number(range.max)))</span>"
                 }
                 return cell
             }
-            row += chosenTags.map { HTML.esc(tags[$0] ?? "") }
+            row += chosenTags.map { HTML(escaping: tags[$0] ?? "") }
             rows.append(row)
         }
         let title = experiments.map(\.name).joined(separator: ", ")
-        var body = "<h1>\(HTML.esc(title))</h1>"
+        var body: HTML = "<h1>\(title)</h1>"
         if experiments.count == 1, let e = experiments.first {
-            body += "<p class=\"muted\">Experiment \(HTML.esc(e.experimentID)) · artifacts at <code>\(HTML.esc(e.artifactLocation))</code></p>"
+            body += "<p class=\"muted\">Experiment \(e.experimentID) · artifacts at <code>\(e.artifactLocation)</code></p>"
         }
-        var keep = ""
+        var keep = HTML()
         for (k, vs) in call.query where !["filter", "page", "format"].contains(k) {
-            for v in vs { keep += "<input type=\"hidden\" name=\"\(HTML.esc(k))\" value=\"\(HTML.esc(v))\">" }
+            for v in vs { keep += "<input type=\"hidden\" name=\"\(k)\" value=\"\(v)\">" }
         }
-        body += "<form method=\"get\" role=\"search\">\(keep)<label>Filter <input type=\"search\" name=\"filter\" value=\"\(HTML.esc(filter))\" placeholder=\"metrics.accuracy > 0.9 and params.C = '1.0' and tags.&quot;reprise.compliant&quot; = 'true'\" aria-describedby=\"filter-help\"></label> <button>Apply</button>"
+        body += "<form method=\"get\" role=\"search\">\(keep)<label>Filter <input type=\"search\" name=\"filter\" value=\"\(filter)\" placeholder=\"metrics.accuracy > 0.9 and params.C = '1.0' and tags.&quot;reprise.compliant&quot; = 'true'\" aria-describedby=\"filter-help\"></label> <button>Apply</button>"
         body += " <span id=\"filter-help\" class=\"muted\">the MLflow search grammar</span></form>"
-        if let error { body += "<p class=\"error\" role=\"alert\">\(HTML.esc(error))</p>" }
+        if let error { body += "<p class=\"error\" role=\"alert\">\(error)</p>" }
         var columnsQuery = call.query
         columnsQuery["page"] = nil
         body += "<details><summary>Columns</summary><form method=\"get\">"
         for (k, vs) in call.query where !["params", "metrics", "tags", "page", "range"].contains(k) {
-            for v in vs { body += "<input type=\"hidden\" name=\"\(HTML.esc(k))\" value=\"\(HTML.esc(v))\">" }
+            for v in vs { body += "<input type=\"hidden\" name=\"\(k)\" value=\"\(v)\">" }
         }
-        body += "<label>Params <input type=\"text\" name=\"params\" value=\"\(HTML.esc(chosenParams.joined(separator: ",")))\"></label> "
-        body += "<label>Metrics <input type=\"text\" name=\"metrics\" value=\"\(HTML.esc(chosenMetrics.joined(separator: ",")))\"></label> "
-        body += "<label>Tags <input type=\"text\" name=\"tags\" value=\"\(HTML.esc(chosenTags.joined(separator: ",")))\"></label> "
+        body += "<label>Params <input type=\"text\" name=\"params\" value=\"\(chosenParams.joined(separator: ","))\"></label> "
+        body += "<label>Metrics <input type=\"text\" name=\"metrics\" value=\"\(chosenMetrics.joined(separator: ","))\"></label> "
+        body += "<label>Tags <input type=\"text\" name=\"tags\" value=\"\(chosenTags.joined(separator: ","))\"></label> "
         body += "<label><input type=\"checkbox\" name=\"range\" value=\"1\"\(showRange ? " checked" : "")> metric min–max</label> <button>Show</button></form></details>"
         var csvQuery = call.query
         csvQuery["format"] = ["csv"]
@@ -414,7 +431,7 @@ extension RepriseAPI {
         body += "<form method=\"get\" action=\"\(base)/ui/compare\">"
         body += rows.isEmpty ? "<p class=\"muted\">No runs match.</p>" : HTML.table(header, rows)
         body += "<p><button>Compare selected</button> · <a href=\"?\(Self.encodeQuery(csvQuery))\" download>Export CSV</a> · \(runs.count) run(s) shown</p></form>"
-        var pager = "<div class=\"pager\">"
+        var pager: HTML = "<div class=\"pager\">"
         if token != nil {
             var first = call.query
             first["page"] = nil
@@ -428,14 +445,16 @@ extension RepriseAPI {
         body += pager + "</div>"
         if experiments.count == 1, let e = experiments.first {
             body += "<details><summary>Rename or delete this experiment</summary>"
-            body += "<form method=\"post\" action=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/rename\">\(hidden(csrf))<label>New name <input type=\"text\" name=\"name\" required value=\"\(HTML.esc(e.name))\"></label> \(actorField(call)) <button>Rename</button></form>"
+            body += "<form method=\"post\" action=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/rename\">\(hidden(csrf))<label>New name <input type=\"text\" name=\"name\" required value=\"\(e.name)\"></label> \(actorField(call)) <button>Rename</button></form>"
             body += "<form method=\"post\" action=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/delete\">\(hidden(csrf))\(actorField(call)) <button>Delete experiment</button></form></details>"
         }
         return (title, body)
     }
 
-    static func encodeQuery(_ q: [String: [String]]) -> String {
-        q.sorted { $0.key < $1.key }.flatMap { k, vs in vs.map { "\(HTML.q(k))=\(HTML.q($0))" } }.joined(separator: "&")
+    /// A query string for an href: percent-encoded components (so the escaping of each is a no-op),
+    /// joined by a literal `&` as before.
+    static func encodeQuery(_ q: [String: [String]]) -> HTML {
+        q.sorted { $0.key < $1.key }.flatMap { k, vs in vs.map { "\(HTML.q(k))=\(HTML.q($0))" as HTML } }.joined(separator: "&")
     }
 
     struct CSVExport: Error {
@@ -496,17 +515,17 @@ extension RepriseAPI {
         let experiment = try await store.getExperiment(id: run.info.experimentID)
         let tags = Dictionary(run.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
         let name = run.info.runName.isEmpty ? runID : run.info.runName
-        var body = "<p class=\"muted\"><a href=\"\(base)/ui/experiments/\(HTML.q(experiment.experimentID))\">\(HTML.esc(experiment.name))</a> /</p>"
-        body += "<h1>\(HTML.esc(name)) \(HTML.statusBadge(run.info.status.rawValue)) \(HTML.evidenceBadges(run.tags))</h1>"
-        var overview: [[String]] = [
-            ["Run ID", "<code>\(HTML.esc(runID))</code>"], ["Started", HTML.time(run.info.startTime)],
-            ["Duration", HTML.duration(run.info.startTime, run.info.endTime)],
-            ["Owner", HTML.esc(tags[PassportTag.owner] ?? run.info.userID)],
+        var body: HTML = "<p class=\"muted\"><a href=\"\(base)/ui/experiments/\(HTML.q(experiment.experimentID))\">\(experiment.name)</a> /</p>"
+        body += "<h1>\(name) \(HTML.statusBadge(run.info.status.rawValue)) \(HTML.evidenceBadges(run.tags))</h1>"
+        var overview: [[HTML]] = [
+            ["Run ID", "<code>\(runID)</code>"], ["Started", "\(HTML.time(run.info.startTime))"],
+            ["Duration", "\(HTML.duration(run.info.startTime, run.info.endTime))"],
+            ["Owner", HTML(escaping: tags[PassportTag.owner] ?? run.info.userID)],
         ]
-        if let p = tags[PassportTag.purpose] { overview.append(["Purpose", HTML.esc(p)]) }
-        if let s = tags["mlflow.source.name"] { overview.append(["Source", HTML.esc(s)]) }
-        if let parent = tags["mlflow.parentRunId"] { overview.append(["Parent run", "<a href=\"\(base)/ui/runs/\(HTML.q(parent))\">\(HTML.esc(parent))</a>"]) }
-        overview.append(["Artifacts", "<a href=\"\(base)/ui/runs/\(HTML.q(runID))/artifacts\">browse</a> · <code>\(HTML.esc(run.info.artifactURI))</code>"])
+        if let p = tags[PassportTag.purpose] { overview.append(["Purpose", HTML(escaping: p)]) }
+        if let s = tags["mlflow.source.name"] { overview.append(["Source", HTML(escaping: s)]) }
+        if let parent = tags["mlflow.parentRunId"] { overview.append(["Parent run", "<a href=\"\(base)/ui/runs/\(HTML.q(parent))\">\(parent)</a>"]) }
+        overview.append(["Artifacts", "<a href=\"\(base)/ui/runs/\(HTML.q(runID))/artifacts\">browse</a> · <code>\(run.info.artifactURI)</code>"])
         overview.append(["Lineage", "<a href=\"\(base)/ui/lineage?entity=\(HTML.q("run:" + runID))\">graph</a>"])
         body += "<h2>Overview</h2>" + HTML.table(["", ""], overview)
 
@@ -515,51 +534,53 @@ extension RepriseAPI {
         if tags[PassportTag.version] == nil && tags[PassportTag.commit] == nil {
             body += "<p class=\"muted\">This run was not started with <code>reprise run</code>: it carries no passport.</p>"
         } else {
-            func field(_ label: String, _ present: Bool, _ detail: String) -> String {
+            func field(_ label: String, _ present: Bool, _ detail: HTML) -> HTML {
                 "<div class=\"card\"><strong>\(label)</strong> <span class=\"badge \(present ? "ok" : "bad")\">\(present ? "recorded" : "missing")</span><br>\(detail)</div>"
             }
             let inputs = (tags[PassportTag.dataInputs]).flatMap { try? JSONValue.parse($0) }
-            var dataDetail = ""
+            var dataDetail = HTML()
             if case .array(let items)? = inputs {
-                dataDetail = items.map { "<code>\(HTML.esc($0["path"]?.stringValue ?? ""))</code> \(HTML.esc(String(($0["digest"]?.stringValue ?? "").prefix(16))))…" }.joined(separator: "<br>")
+                dataDetail = items.map { "<code>\($0["path"]?.stringValue ?? "")</code> \(String(($0["digest"]?.stringValue ?? "").prefix(16)))…" as HTML }.joined(separator: "<br>")
             }
-            let code = tags[PassportTag.commit].map {
-                "commit <code>\(HTML.esc(String($0.prefix(12))))</code> on \(HTML.esc(tags[PassportTag.branch] ?? "?"))\(tags[PassportTag.dirty] == "true" ? " <span class=\"badge warn\">dirty</span>" : "")"
+            let dirty: HTML = tags[PassportTag.dirty] == "true" ? " <span class=\"badge warn\">dirty</span>" : ""
+            let code: HTML = tags[PassportTag.commit].map {
+                "commit <code>\(String($0.prefix(12)))</code> on \(tags[PassportTag.branch] ?? "?")\(dirty)"
             } ?? ""
             let env = [tags[PassportTag.envOS], tags[PassportTag.envPython], tags[PassportTag.envGPU]].compactMap { $0 }.filter { !$0.isEmpty }
-                .map(HTML.esc).joined(separator: "<br>")
-            var seeds = tags[PassportTag.seed].map { "root \(HTML.esc($0))" } ?? ""
+                .map { HTML(escaping: $0) }.joined(separator: "<br>")
+            var seeds: HTML = tags[PassportTag.seed].map { "root \($0)" } ?? ""
             for (k, v) in tags.sorted(by: { $0.key < $1.key }) where k.hasPrefix(PassportTag.seedPrefix) {
-                seeds += "<br>\(HTML.esc(String(k.dropFirst(PassportTag.seedPrefix.count)))) \(HTML.esc(v))"
+                seeds += "<br>\(String(k.dropFirst(PassportTag.seedPrefix.count))) \(v)"
             }
             body += "<div class=\"cards\">"
             body += field("Code", tags[PassportTag.commit] != nil, code)
             body += field("Data", tags[PassportTag.dataDigest] != nil || !run.datasetInputs.isEmpty, dataDetail)
             body += field("Environment", tags[PassportTag.envDigest] != nil, env)
             body += field("Seeds", tags[PassportTag.seed] != nil, seeds)
-            body += field("Command", tags[PassportTag.command] != nil, "<code>\(HTML.esc(tags[PassportTag.command] ?? ""))</code>")
+            body += field("Command", tags[PassportTag.command] != nil, "<code>\(tags[PassportTag.command] ?? "")</code>")
             body += "</div>"
-            if let missing = tags[PassportTag.complianceMissing] { body += "<p class=\"error\">Missing under the experiment's policy: \(HTML.esc(missing))</p>" }
-            body += "<p><a href=\"\(base)/ui/runs/\(HTML.q(runID))/runbook\">Run book</a> · <a href=\"\(base)/ui/runs/\(HTML.q(runID))/reproduce.sh\" download>reproduce.sh</a> · <span class=\"muted\">or <code>reprise reproduce \(HTML.esc(runID))</code></span></p>"
+            if let missing = tags[PassportTag.complianceMissing] { body += "<p class=\"error\">Missing under the experiment's policy: \(missing)</p>" }
+            body += "<p><a href=\"\(base)/ui/runs/\(HTML.q(runID))/runbook\">Run book</a> · <a href=\"\(base)/ui/runs/\(HTML.q(runID))/reproduce.sh\" download>reproduce.sh</a> · <span class=\"muted\">or <code>reprise reproduce \(runID)</code></span></p>"
         }
         if let repro, let list = try? await repro.reproductions(runID: runID), !list.isEmpty {
             body += "<h2>Reproductions</h2>" + HTML.table(["Verdict", "Original", "Rerun", "Summary", "When", "By"], list.map { r in
                 let cls = r.verdict == .reproduced ? "ok" : (r.verdict == .diverged ? "bad" : "warn")
-                return ["<span class=\"badge \(cls)\">\(r.verdict.rawValue)</span>",
-                        "<a href=\"\(base)/ui/runs/\(HTML.q(r.originalRunID))\">\(HTML.esc(String(r.originalRunID.prefix(8))))</a>",
-                        r.rerunRunID.isEmpty ? "" : "<a href=\"\(base)/ui/runs/\(HTML.q(r.rerunRunID))\">\(HTML.esc(String(r.rerunRunID.prefix(8))))</a>",
-                        HTML.esc(r.summary), HTML.time(r.time), HTML.esc(r.actor)]
+                let cells: [HTML] = ["<span class=\"badge \(cls)\">\(r.verdict.rawValue)</span>",
+                        "<a href=\"\(base)/ui/runs/\(HTML.q(r.originalRunID))\">\(String(r.originalRunID.prefix(8)))</a>",
+                        r.rerunRunID.isEmpty ? "" : "<a href=\"\(base)/ui/runs/\(HTML.q(r.rerunRunID))\">\(String(r.rerunRunID.prefix(8)))</a>",
+                        HTML(escaping: r.summary), HTML(escaping: HTML.time(r.time)), HTML(escaping: r.actor)]
+                return cells
             })
         }
 
         body += "<h2>Parameters</h2>" + (run.params.isEmpty ? "<p class=\"muted\">none</p>"
-            : HTML.table(["Name", "Value"], run.params.sorted { $0.key < $1.key }.map { [HTML.esc($0.key), HTML.esc($0.value)] }))
+            : HTML.table(["Name", "Value"], run.params.sorted { $0.key < $1.key }.map { [HTML(escaping: $0.key), HTML(escaping: $0.value)] }))
         body += "<h2>Metrics</h2>"
         let modelMetrics = run.metrics.sorted { $0.key < $1.key }
         if modelMetrics.isEmpty {
             body += "<p class=\"muted\">none</p>"
         } else {
-            body += HTML.table(["Name", "Latest", "Step"], modelMetrics.map { [HTML.esc($0.key), HTML.number($0.value), String($0.step)] })
+            body += HTML.table(["Name", "Latest", "Step"], modelMetrics.map { [HTML(escaping: $0.key), HTML(escaping: HTML.number($0.value)), "\($0.step)"] })
             body += "<div class=\"charts\">"
             for m in modelMetrics.prefix(24) {
                 let history = try await store.metricHistory(runID: runID, key: m.key, offset: 0, limit: 100_000).items
@@ -569,31 +590,31 @@ extension RepriseAPI {
         }
         if !run.datasetInputs.isEmpty {
             body += "<h2>Datasets</h2>" + HTML.table(["Name", "Digest", "Source type", "Context"], run.datasetInputs.map { d in
-                [HTML.esc(d.dataset.name), "<code>\(HTML.esc(d.dataset.digest))</code>", HTML.esc(d.dataset.sourceType),
-                 HTML.esc(d.tags.first { $0.key == "mlflow.data.context" }?.value ?? "")]
+                [HTML(escaping: d.dataset.name), "<code>\(d.dataset.digest)</code>", HTML(escaping: d.dataset.sourceType),
+                 HTML(escaping: d.tags.first { $0.key == "mlflow.data.context" }?.value ?? "")]
             })
         }
         let visibleTags = run.tags.filter { $0.key != "mlflow.note.content" }.sorted { $0.key < $1.key }
-        body += "<h2>Tags</h2>" + HTML.table(["Key", "Value"], visibleTags.map { [HTML.esc($0.key), HTML.esc($0.value)] })
+        body += "<h2>Tags</h2>" + HTML.table(["Key", "Value"], visibleTags.map { [HTML(escaping: $0.key), HTML(escaping: $0.value)] })
         let note = tags["mlflow.note.content"] ?? ""
         body += "<h2>Notes</h2>" + (note.isEmpty ? "<p class=\"muted\">No notes yet.</p>" : "<div class=\"card\">\(Markdown.render(note))</div>")
         body += "<details><summary>Edit notes (Markdown)</summary><form method=\"post\" action=\"\(base)/ui/runs/\(HTML.q(runID))/note\">\(hidden(csrf))"
-        body += "<p><textarea name=\"note\" rows=\"8\" cols=\"90\" aria-label=\"notes\">\(HTML.esc(note))</textarea></p>\(actorField(call)) <button>Save notes</button></form></details>"
+        body += "<p><textarea name=\"note\" rows=\"8\" cols=\"90\" aria-label=\"notes\">\(note)</textarea></p>\(actorField(call)) <button>Save notes</button></form></details>"
         return (name, body)
     }
 
     static func artifactPage(_ call: Call, runID: String, store: any TrackingStore, artifacts: (any ArtifactRepository)?, base: String) async throws -> Page {
         let run = try await store.getRun(id: runID)
         let path = call.query["path"]?.first ?? ""
-        var body = "<p class=\"muted\"><a href=\"\(base)/ui/runs/\(HTML.q(runID))\">\(HTML.esc(run.info.runName))</a> / artifacts</p><h1>Artifacts\(path.isEmpty ? "" : ": " + HTML.esc(path))</h1>"
+        var body: HTML = "<p class=\"muted\"><a href=\"\(base)/ui/runs/\(HTML.q(runID))\">\(run.info.runName)</a> / artifacts</p><h1>Artifacts\(path.isEmpty ? "" : ": " + path)</h1>"
         guard let artifacts, run.info.artifactURI.hasPrefix("mlflow-artifacts:/") else {
-            return ("Artifacts", body + "<p class=\"muted\">This server does not serve this run's artifacts (\(HTML.esc(run.info.artifactURI))).</p>")
+            return ("Artifacts", body + "<p class=\"muted\">This server does not serve this run's artifacts (\(run.info.artifactURI)).</p>")
         }
         var rootPath = String(run.info.artifactURI.dropFirst("mlflow-artifacts:".count))
         while rootPath.hasPrefix("/") { rootPath.removeFirst() }
         let relParts = try Validation.artifactPathComponents(path)
         let parts = rootPath.split(separator: "/").map(String.init) + relParts
-        let download = "\(base)/get-artifact?run_uuid=\(HTML.q(runID))&path=\(HTML.q(path))"
+        let download: HTML = "\(base)/get-artifact?run_uuid=\(HTML.q(runID))&path=\(HTML.q(path))"
         let kind = try await artifacts.kind(parts)
         if kind == .missing {
             if path.isEmpty { return ("Artifacts", body + "<p class=\"muted\">No artifacts yet.</p>") }
@@ -604,9 +625,9 @@ extension RepriseAPI {
                 let up = path.split(separator: "/").dropLast().joined(separator: "/")
                 body += "<p><a href=\"?path=\(HTML.q(up))\">↑ up</a></p>"
             }
-            body += listing.isEmpty ? "<p class=\"muted\">empty</p>" : HTML.table(["Name", "Size"], listing.map { f in
+            body += listing.isEmpty ? "<p class=\"muted\">empty</p>" : HTML.table(["Name", "Size"], listing.map { f -> [HTML] in
                 let child = path.isEmpty ? f.path : path + "/" + f.path
-                return ["<a href=\"?path=\(HTML.q(child))\">\(HTML.esc(f.path))\(f.isDir ? "/" : "")</a>", f.fileSize.map { String($0) } ?? ""]
+                return ["<a href=\"?path=\(HTML.q(child))\">\(f.path)\(f.isDir ? "/" : "")</a>", "\(f.fileSize.map { String($0) } ?? "")"]
             })
             return ("Artifacts", body)
         }
@@ -614,7 +635,7 @@ extension RepriseAPI {
         body += "<p><a href=\"\(download)\" download>Download</a></p>"
         let lower = path.lowercased()
         if [".png", ".jpg", ".jpeg", ".gif", ".webp"].contains(where: lower.hasSuffix) {
-            body += "<p><img alt=\"\(HTML.esc(path))\" src=\"\(download)\" style=\"max-width:100%\"></p>"
+            body += "<p><img alt=\"\(path)\" src=\"\(download)\" style=\"max-width:100%\"></p>"
         } else if case .file(let size) = kind {
             let text: String
             if size <= 256 * 1024 {
@@ -631,12 +652,12 @@ extension RepriseAPI {
             if text.contains("\u{0}") {
                 if size <= 256 * 1024 { body += "<p class=\"muted\">Binary file; no preview.</p>" }
             } else if lower.hasSuffix(".csv") {
-                let rows = text.split(separator: "\n").prefix(200).map { $0.split(separator: ",", omittingEmptySubsequences: false).map { HTML.esc(String($0)) } }
+                let rows = text.split(separator: "\n").prefix(200).map { $0.split(separator: ",", omittingEmptySubsequences: false).map { HTML(escaping: $0) } }
                 if let head = rows.first { body += HTML.table(head, Array(rows.dropFirst())) }
             } else if lower.hasSuffix(".json"), let json = try? JSONValue.parse(text) {
-                body += "<pre>\(HTML.esc(json.jsonString))</pre>"
+                body += "<pre>\(json.jsonString)</pre>"
             } else {
-                body += "<pre>\(HTML.esc(text))</pre>"
+                body += "<pre>\(text)</pre>"
             }
         }
         return ("Artifacts", body)
@@ -653,25 +674,25 @@ extension RepriseAPI {
         let baselineID = call.query["baseline"]?.first ?? ""
         let baseline = runs.first { $0.info.runID == baselineID }
         func label(_ r: Run) -> String { r.info.runName.isEmpty ? String(r.info.runID.prefix(8)) : r.info.runName }
-        var body = "<h1>Compare \(runs.count) runs</h1>"
+        var body: HTML = "<h1>Compare \(runs.count) runs</h1>"
         var q = call.query
         q["diff"] = [diffOnly ? "0" : "1"]
         body += "<p><a href=\"?\(encodeQuery(q))\" id=\"diff-toggle\">\(diffOnly ? "Show all rows" : "Differences only")</a>"
-        body += " · baseline: " + runs.map { r in
+        body += " · baseline: " + runs.map { r -> HTML in
             var bq = call.query
             bq["baseline"] = [r.info.runID]
-            return r.info.runID == baselineID ? "<strong>\(HTML.esc(label(r)))</strong>" : "<a href=\"?\(encodeQuery(bq))\">\(HTML.esc(label(r)))</a>"
+            return r.info.runID == baselineID ? "<strong>\(label(r))</strong>" : "<a href=\"?\(encodeQuery(bq))\">\(label(r))</a>"
         }.joined(separator: ", ") + "</p>"
-        let header = ["Field"] + runs.map { "<a href=\"\(base)/ui/runs/\(HTML.q($0.info.runID))\">\(HTML.esc(label($0)))</a>" }
-        func section(_ title: String, _ rows: [(String, [String?])], numeric: [[Double?]]? = nil) -> String {
-            var out: [[String]] = []
+        let header: [HTML] = ["Field"] + runs.map { "<a href=\"\(base)/ui/runs/\(HTML.q($0.info.runID))\">\(label($0))</a>" }
+        func section(_ title: String, _ rows: [(String, [String?])], numeric: [[Double?]]? = nil) -> HTML {
+            var out: [[HTML]] = []
             var classes: [String] = []
             for (i, (key, values)) in rows.enumerated() {
                 let differs = Set(values.map { $0 ?? "\u{0}" }).count > 1
                 if diffOnly && !differs { continue }
-                var cells = [HTML.esc(key)]
+                var cells = [HTML(escaping: key)]
                 for (j, v) in values.enumerated() {
-                    var cell = HTML.esc(v ?? "—")
+                    var cell = HTML(escaping: v ?? "—")
                     if let numeric, let b = baseline, let bi = runs.firstIndex(where: { $0.info.runID == b.info.runID }),
                         j != bi, let x = numeric[i][j], let y = numeric[i][bi]
                     {
@@ -682,7 +703,8 @@ extension RepriseAPI {
                 out.append(cells)
                 classes.append(differs ? "diff" : "")
             }
-            return "<h2>\(title)</h2>" + (out.isEmpty ? "<p class=\"muted\">\(diffOnly ? "no differences" : "none")</p>" : HTML.table(header, out, rowClasses: classes))
+            let h2: HTML = "<h2>\(title)</h2>"
+            return h2 + (out.isEmpty ? "<p class=\"muted\">\(diffOnly ? "no differences" : "none")</p>" : HTML.table(header, out, rowClasses: classes))
         }
         let paramKeys = Set(runs.flatMap { $0.params.map(\.key) }).sorted()
         body += section("Parameters", paramKeys.map { k in (k, runs.map { r in r.params.first { $0.key == k }?.value }) })
@@ -713,31 +735,32 @@ extension RepriseAPI {
         let numericColumns = columns.filter { c in runs.contains { value($0, c) != nil } }
         let x = call.query["x"]?.first ?? numericColumns.first ?? ""
         let y = call.query["y"]?.first ?? numericColumns.dropFirst().first ?? x
-        func select(_ name: String, _ current: String) -> String {
-            "<label>\(name) <select name=\"\(name)\">" + numericColumns.map {
-                "<option value=\"\(HTML.esc($0))\"\($0 == current ? " selected" : "")>\(HTML.esc($0))</option>"
+        func select(_ name: String, _ current: String) -> HTML {
+            let open: HTML = "<label>\(name) <select name=\"\(name)\">"
+            return open + numericColumns.map {
+                "<option value=\"\($0)\"\($0 == current ? " selected" : "")>\($0)</option>" as HTML
             }.joined() + "</select></label>"
         }
-        var keep = ""
+        var keep = HTML()
         for (k, vs) in call.query where !["x", "y", "axes"].contains(k) {
-            for v in vs { keep += "<input type=\"hidden\" name=\"\(HTML.esc(k))\" value=\"\(HTML.esc(v))\">" }
+            for v in vs { keep += "<input type=\"hidden\" name=\"\(k)\" value=\"\(v)\">" }
         }
         body += "<h2>Scatter</h2><form method=\"get\">\(keep)\(select("x", x)) \(select("y", y)) <button>Plot</button></form>"
         body += SVGChart.scatter(xName: x, yName: y, runs.compactMap { r in value(r, x).flatMap { vx in value(r, y).map { (label(r), vx, $0) } } })
         let axes = call.query["axes"]?.first.map { $0.split(separator: ",").map(String.init) } ?? Array(numericColumns.prefix(6))
-        body += "<h2>Parallel coordinates</h2><form method=\"get\">\(keep)<input type=\"hidden\" name=\"x\" value=\"\(HTML.esc(x))\"><input type=\"hidden\" name=\"y\" value=\"\(HTML.esc(y))\"><label>Columns <input type=\"text\" name=\"axes\" value=\"\(HTML.esc(axes.joined(separator: ",")))\"></label> <button>Draw</button></form>"
+        body += "<h2>Parallel coordinates</h2><form method=\"get\">\(keep)<input type=\"hidden\" name=\"x\" value=\"\(x)\"><input type=\"hidden\" name=\"y\" value=\"\(y)\"><label>Columns <input type=\"text\" name=\"axes\" value=\"\(axes.joined(separator: ","))\"></label> <button>Draw</button></form>"
         body += SVGChart.parallel(axes, runs.map { r in (label(r), axes.map { value(r, $0) }) })
         return ("Compare", body)
     }
 
     // MARK: - Registry pages
 
-    static func requestCard(_ r: ApprovalRequest, csrf: String, call: Call, base: String) -> String {
-        var h = "<div class=\"card\"><strong>\(HTML.esc(r.model))@\(HTML.esc(r.alias)) → v\(r.targetVersion)</strong> <span class=\"badge warn\">\(HTML.esc(r.state.rawValue))</span>"
-        h += "<br>requested by \(HTML.esc(r.requester)) on \(HTML.time(r.createdTime)): \(HTML.esc(r.rationale))"
-        h += "<br>needs \(r.requiredApprovals) approval(s)\(r.approvers.isEmpty ? "" : " from " + r.approvers.map(HTML.esc).joined(separator: ", "))"
-        if !r.checks.isEmpty { h += "<br>checks: " + r.checks.map { HTML.esc($0.json["type"]?.stringValue ?? "") }.joined(separator: ", ") }
-        for v in r.votes { h += "<br>\(HTML.esc(v.decision)) by \(HTML.esc(v.approver)): \(HTML.esc(v.rationale))" }
+    static func requestCard(_ r: ApprovalRequest, csrf: String, call: Call, base: String) -> HTML {
+        var h: HTML = "<div class=\"card\"><strong>\(r.model)@\(r.alias) → v\(r.targetVersion)</strong> <span class=\"badge warn\">\(r.state.rawValue)</span>"
+        h += "<br>requested by \(r.requester) on \(HTML.time(r.createdTime)): \(r.rationale)"
+        h += "<br>needs \(r.requiredApprovals) approval(s)\(r.approvers.isEmpty ? "" : " from " + r.approvers.joined(separator: ", "))"
+        if !r.checks.isEmpty { h += "<br>checks: " + r.checks.map { HTML(escaping: $0.json["type"]?.stringValue ?? "") }.joined(separator: ", ") }
+        for v in r.votes { h += "<br>\(v.decision) by \(v.approver): \(v.rationale)" }
         if r.state == .open {
             h += "<form method=\"post\" action=\"\(base)/ui/approvals/\(HTML.q(r.id))/approve\" class=\"approve\">\(hidden(csrf))"
             h += "<p><label>Rationale <input type=\"text\" name=\"rationale\" required maxlength=\"2000\"></label> \(actorField(call))</p>"
@@ -753,21 +776,21 @@ extension RepriseAPI {
         let filter = "name = '\(name.replacingOccurrences(of: "'", with: "''"))'"
         let versions = try await registry.searchModelVersions(
             try ModelVersionSearchQuery(filter: filter, orderBy: ["version_number DESC"], maxResults: 1000, pageToken: nil)).items
-        var body = "<p class=\"muted\"><a href=\"\(base)/ui/models\">Models</a> /</p><h1>\(HTML.esc(name))</h1>"
-        if !model.description.isEmpty { body += "<p>\(HTML.esc(model.description))</p>" }
+        var body: HTML = "<p class=\"muted\"><a href=\"\(base)/ui/models\">Models</a> /</p><h1>\(name)</h1>"
+        if !model.description.isEmpty { body += "<p>\(model.description)</p>" }
         if !model.aliases.isEmpty {
-            body += "<h2>Aliases</h2>" + HTML.table(["Alias", "Version", "Lineage"], model.aliases.map { a, v in
-                ["<code>@\(HTML.esc(a))</code>", "v\(v)", "<a href=\"\(base)/ui/lineage?entity=\(HTML.q("alias:\(name)@\(a)"))\">graph</a>"]
+            body += "<h2>Aliases</h2>" + HTML.table(["Alias", "Version", "Lineage"], model.aliases.map { a, v -> [HTML] in
+                ["<code>@\(a)</code>", "v\(v)", "<a href=\"\(base)/ui/lineage?entity=\(HTML.q("alias:\(name)@\(a)"))\">graph</a>"]
             })
         }
-        body += "<h2>Versions</h2>" + HTML.table(["Version", "Stage", "Aliases", "Source run", "Created", "Tags"], versions.map { v in
+        body += "<h2>Versions</h2>" + HTML.table(["Version", "Stage", "Aliases", "Source run", "Created", "Tags"], versions.map { v -> [HTML] in
             [
-                "v\(v.version)", HTML.esc(v.currentStage), v.aliases.map { "<code>@\(HTML.esc($0))</code>" }.joined(separator: " "),
-                v.runID.isEmpty ? HTML.esc(v.source) : "<a href=\"\(base)/ui/runs/\(HTML.q(v.runID))\">\(HTML.esc(String(v.runID.prefix(8))))</a>",
-                HTML.time(v.creationTime), v.tags.map { "\(HTML.esc($0.key))=\(HTML.esc($0.value))" }.joined(separator: ", "),
+                "v\(v.version)", HTML(escaping: v.currentStage), v.aliases.map { "<code>@\($0)</code>" as HTML }.joined(separator: " "),
+                v.runID.isEmpty ? HTML(escaping: v.source) : "<a href=\"\(base)/ui/runs/\(HTML.q(v.runID))\">\(String(v.runID.prefix(8)))</a>",
+                HTML(escaping: HTML.time(v.creationTime)), v.tags.map { "\($0.key)=\($0.value)" as HTML }.joined(separator: ", "),
             ]
         })
-        if !model.tags.isEmpty { body += "<h2>Tags</h2>" + HTML.table(["Key", "Value"], model.tags.map { [HTML.esc($0.key), HTML.esc($0.value)] }) }
+        if !model.tags.isEmpty { body += "<h2>Tags</h2>" + HTML.table(["Key", "Value"], model.tags.map { [HTML(escaping: $0.key), HTML(escaping: $0.value)] }) }
         let requests = try await governance.approvalRequests(model: name, state: nil)
         if !requests.isEmpty {
             body += "<h2>Approval requests</h2>" + requests.map { requestCard($0, csrf: csrf, call: call, base: base) }.joined()
@@ -776,8 +799,8 @@ extension RepriseAPI {
             body += "<h2>Lineage of v\(v.version)</h2>" + lineageSVG(g, base: base)
         }
         let events = try await governance.auditEvents(entityType: nil, entityID: name, afterSeq: 0, limit: 500)
-        body += "<h2>Audit history</h2>" + HTML.table(["#", "When", "Who", "Action", "Entity", "Details"], events.reversed().map { e in
-            ["\(e.seq)", HTML.time(e.time), HTML.esc(e.actor), HTML.esc(e.action), HTML.esc(e.entityID), "<code>\(HTML.esc(e.summary))</code>"]
+        body += "<h2>Audit history</h2>" + HTML.table(["#", "When", "Who", "Action", "Entity", "Details"], events.reversed().map { e -> [HTML] in
+            ["\(e.seq)", HTML(escaping: HTML.time(e.time)), HTML(escaping: e.actor), HTML(escaping: e.action), HTML(escaping: e.entityID), "<code>\(e.summary)</code>"]
         })
         return (name, body)
     }
