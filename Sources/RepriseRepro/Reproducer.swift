@@ -24,6 +24,8 @@ public struct ReproReport: Sendable {
     public var rerunRunID: String
     public var reproductionID: String
     public var workdir: String
+    /// The server's record of how it judged the rerun (`metrics`: each comparison).
+    public var judgedDetails: JSONValue = [:]
 }
 
 /// Rebuilds a run from its passport in a clean checkout and judges the rerun.
@@ -51,8 +53,9 @@ public struct Reproducer: Sendable {
         var details = JSONObject()
         details["workdir"] = .string(workdir)
 
-        // The server judges the rerun itself (the client's comparison above is shown, not trusted);
-        // an attempt that made no rerun is reported with its reason.
+        // The server judges the rerun itself (ReproductionJudge): the client names the runs and the
+        // tolerances it was given, never the verdict; an attempt that made no rerun is reported
+        // with its reason.
         func record(_ verdict: ReproductionVerdict, _ summary: String, rerun: String) async throws -> ReproReport {
             var body = JSONObject([("original_run_id", .string(o.runID)), ("details", .object(details))])
             if rerun.isEmpty {
@@ -64,9 +67,11 @@ public struct Reproducer: Sendable {
             let r = try await client.call(.POST, "/api/reprise/v1/reproductions", body: .object(body))
             let judged = r["reproduction"]?["verdict"]?.stringValue.flatMap { try? ReproductionVerdict(parsing: $0) } ?? verdict
             let judgedSummary = r["reproduction"]?["summary"]?.stringValue ?? summary
-            return ReproReport(
+            var report = ReproReport(
                 verdict: judged, summary: judgedSummary, lines: lines, rerunRunID: rerun,
                 reproductionID: r["reproduction"]?["id"]?.stringValue ?? "", workdir: workdir)
+            report.judgedDetails = r["reproduction"]?["details"] ?? [:]
+            return report
         }
 
         do {
@@ -236,56 +241,23 @@ public struct Reproducer: Sendable {
             spec.tolerances = declared
             let outcome = try await RunExecutor(client: client).execute(spec)
 
-            // 6. Compare.
-            func metrics(_ v: JSONValue) -> [String: Double] {
-                var out: [String: Double] = [:]
-                if case .array(let ms)? = v["run"]?["data"]?["metrics"] {
-                    for m in ms {
-                        guard let k = m["key"]?.stringValue, !k.hasPrefix("system/") else { continue }
-                        switch m["value"] {
-                        case .double(let d)?: out[k] = d
-                        case .int(let i)?: out[k] = Double(i)
-                        case .string(let s)?: out[k] = Double(s) ?? .nan
-                        default: break
-                        }
-                    }
-                }
-                return out
-            }
-            let expected = metrics(runJSON)
-            let actual = metrics(try await client.getRun(id: outcome.runID))
-            var byMetric: [String: Tolerance] = [:]
-            for t in declared where byMetric[t.metric] == nil { byMetric[t.metric] = t }
-            let names = byMetric.isEmpty ? expected.keys.sorted() : byMetric.keys.sorted()
-            var comparisons: [MetricComparison] = []
-            for name in names {
-                guard let e = expected[name] else {
-                    lines.append("metric \(name): the original run has no value; not compared")
-                    continue
-                }
-                comparisons.append(MetricComparison(metric: name, expected: e, actual: actual[name], tolerance: byMetric[name] ?? .exact(name)))
-            }
-            details["metrics"] = .array(comparisons.map(\.json))
+            // 6. The server judges the rerun against the original and the declared tolerances; the
+            //    comparison it made is shown here metric by metric.
             details["rerun_exit_status"] = .int(Int64(outcome.exitCode))
-            for c in comparisons {
-                let got = c.actual.map { String($0) } ?? "missing"
-                let delta = c.delta.map { String(format: "%+.6g", $0) } ?? "n/a"
-                lines.append("metric \(c.metric): \(c.expected) -> \(got) (delta \(delta), tolerance \(c.tolerance)) \(c.within ? "ok" : "OUTSIDE")")
+            let report = try await record(.incomplete, "", rerun: outcome.runID)
+            if case .array(let compared)? = report.judgedDetails["metrics"] {
+                for c in compared {
+                    let name = c["metric"]?.stringValue ?? "?"
+                    let got = c["actual"].flatMap { $0 == .null ? nil : $0.jsonString } ?? "missing"
+                    let delta = c["delta"].flatMap { $0 == .null ? nil : $0.jsonString } ?? "n/a"
+                    let ok = c["within"] == .bool(true)
+                    lines.append(
+                        "metric \(name): \(c["expected"]?.jsonString ?? "?") -> \(got) (delta \(delta), tolerance \(c["tolerance"]?.stringValue ?? "?")) \(ok ? "ok" : "OUTSIDE")")
+                }
             }
-            let failed = comparisons.filter { !$0.within }
-            if outcome.exitCode != 0 {
-                return try await record(.diverged, "the rerun exited with status \(outcome.exitCode)", rerun: outcome.runID)
-            }
-            if comparisons.isEmpty {
-                return try await record(.incomplete, "the original run has no metrics to compare", rerun: outcome.runID)
-            }
-            if failed.isEmpty {
-                return try await record(.reproduced, "\(comparisons.count) metric(s) within tolerance", rerun: outcome.runID)
-            }
-            let summary = failed.map { c in
-                c.actual == nil ? "\(c.metric) missing" : "\(c.metric) \(c.expected) -> \(c.actual!) (delta \(String(format: "%+.6g", c.delta!)), allowed \(c.tolerance))"
-            }.joined(separator: "; ")
-            return try await record(.diverged, summary, rerun: outcome.runID)
+            var final = report
+            final.lines = lines
+            return final
         } catch let stop as Stop {
             if case .object(let extra) = stop.details { for (k, v) in extra.members { details[k] = v } }
             lines.append("INCOMPLETE: \(stop.reason)")

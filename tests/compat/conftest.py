@@ -137,9 +137,12 @@ if IS_REFERENCE:
 
 
 def start_server(
-    tmp: Path, port: int | None = None, timeout: float = START_TIMEOUT_S, env_remove: tuple[str, ...] = ()
+    tmp: Path, port: int | None = None, timeout: float = START_TIMEOUT_S, env_remove: tuple[str, ...] = (),
+    extra_args: tuple[str, ...] = (), env_extra: dict | None = None,
 ) -> ServerURL:
-    """Start the server under test in ``tmp`` and wait for GET /health == 200."""
+    """Start the server under test in ``tmp`` and wait for GET /health == 200.
+
+    ``extra_args`` are more server flags; ``env_extra`` more environment variables."""
     tmp = Path(tmp)
     tmp.mkdir(parents=True, exist_ok=True)
     if not IS_REFERENCE and not os.access(REPRISE_BIN, os.X_OK):
@@ -150,10 +153,11 @@ def start_server(
     env.update(WEBHOOK_TEST_ENV)
     for key in env_remove:
         env.pop(key, None)
+    env.update(env_extra or {})
     stderr_path = tmp / f"server-{port}-{int(time.time() * 1000)}.stderr"
     stderr_file = open(stderr_path, "wb")
     proc = subprocess.Popen(
-        _server_command(tmp, port),
+        _server_command(tmp, port) + list(extra_args),
         cwd=str(tmp),
         env=env,
         stdin=subprocess.DEVNULL,

@@ -16,7 +16,6 @@ import secrets
 import select
 import shutil
 import socket
-import subprocess
 import tempfile
 import time
 import uuid
@@ -25,16 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import (
-    REPRISE_BIN,
-    START_TIMEOUT_S,
-    WEBHOOK_TEST_ENV,
-    ServerURL,
-    assert_error,
-    free_port,
-    start_server,
-    stop_server,
-)
+from conftest import ServerURL, assert_error, start_server, stop_server
 
 pytestmark = pytest.mark.reprise_only
 
@@ -55,45 +45,9 @@ def now_ms() -> int:
 # --------------------------------------------------------------------------- helpers
 
 
-def start_with(tmp: Path, extra_args=(), env_extra: dict | None = None, timeout: float = START_TIMEOUT_S) -> ServerURL:
-    """Like conftest.start_server, with extra server flags and environment variables."""
-    tmp = Path(tmp)
-    tmp.mkdir(parents=True, exist_ok=True)
-    if not os.access(REPRISE_BIN, os.X_OK):
-        pytest.fail(f"Reprise binary not found or not executable: {REPRISE_BIN} (set REPRISE_BIN)")
-    port = free_port()
-    env = dict(os.environ)
-    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-    env.update(WEBHOOK_TEST_ENV)
-    env.update(env_extra or {})
-    stderr_path = tmp / f"server-{port}-{int(time.time() * 1000)}.stderr"
-    with open(stderr_path, "wb") as stderr_file:
-        proc = subprocess.Popen(
-            [REPRISE_BIN, "server", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", f"sqlite:///{tmp}/reprise.db", "--artifacts-destination", f"{tmp}/artifacts",
-             *extra_args],
-            cwd=str(tmp), env=env, stdin=subprocess.DEVNULL, stdout=stderr_file, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    url = ServerURL(f"http://127.0.0.1:{port}")
-    url.proc = proc
-    url.tmp = tmp
-    url.artifacts = tmp / "artifacts"
-    url.port = port
-    url.stderr_path = stderr_path
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server {extra_args} exited with code {proc.returncode} before becoming healthy.\n{url.stderr_text()}")
-        try:
-            # Any HTTP answer means it is up: with `--allowed-hosts` the probe's own Host may be refused.
-            requests.get(f"{url}/health", timeout=2)
-            return url
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            stop_server(url)
-            pytest.fail(f"server {extra_args} did not become healthy within {timeout:.0f}s.\n{url.stderr_text()}")
-        time.sleep(0.1)
+def start_with(tmp: Path, extra_args=(), env_extra: dict | None = None) -> ServerURL:
+    """conftest.start_server with extra server flags and environment variables."""
+    return start_server(Path(tmp), extra_args=tuple(extra_args), env_extra=env_extra)
 
 
 def is_json_envelope(r) -> bool:
