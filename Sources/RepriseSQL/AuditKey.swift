@@ -8,7 +8,9 @@ import RepriseCore
 /// checkpoints, which are kept outside the database (a file beside it, and every `audit export`) so
 /// that cutting events from the end of the chain is detected too.
 public struct AuditKey: Sendable {
-    let chainKey: SymmetricKey
+    /// HMAC state already keyed with the chain key: each event copies it, so the key is processed
+    /// once per server rather than once per write (this is on every write's path).
+    let chainHMAC: HMAC<SHA256>
     let checkpointKey: SymmetricKey
     /// Where signed head checkpoints are appended; nil keeps none (tests, read-only tools).
     public let checkpointFile: String?
@@ -18,7 +20,8 @@ public struct AuditKey: Sendable {
     ///   - checkpointFile: the file that keeps signed head checkpoints, outside the database.
     public init(keyMaterial: [UInt8], checkpointFile: String?) {
         let root = SymmetricKey(data: keyMaterial)
-        chainKey = SymmetricKey(data: Array(HMAC<SHA256>.authenticationCode(for: Array("reprise/audit-chain/v1".utf8), using: root)))
+        let chainKey = SymmetricKey(data: Array(HMAC<SHA256>.authenticationCode(for: Array("reprise/audit-chain/v1".utf8), using: root)))
+        chainHMAC = HMAC<SHA256>(key: chainKey)
         checkpointKey = SymmetricKey(
             data: Array(HMAC<SHA256>.authenticationCode(for: Array("reprise/audit-checkpoint/v1".utf8), using: root)))
         self.checkpointFile = checkpointFile
@@ -35,7 +38,9 @@ public struct AuditKey: Sendable {
 
     /// The keyed hash of one event: HMAC-SHA256 over its canonical bytes (which include the previous hash).
     func eventHash(_ event: AuditEvent) -> String {
-        Self.hex(HMAC<SHA256>.authenticationCode(for: event.canonicalBytes, using: chainKey))
+        var mac = chainHMAC
+        mac.update(data: event.canonicalBytes)
+        return Self.hex(mac.finalize())
     }
 
     /// The signature of a checkpoint: HMAC-SHA256 over `seq.hash.time`.

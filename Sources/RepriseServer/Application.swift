@@ -38,7 +38,10 @@ public func buildApplication(api: RepriseAPI, logger: Logger) -> some Applicatio
 
 /// Closes a connection whose request head has not fully arrived `timeout` after the connection
 /// opened or the previous response ended: a client trickling header bytes (slowloris) would
-/// otherwise hold the connection forever, since no parsed part ever resets the idle timer.
+/// otherwise hold the connection until the idle timeout, since no parsed part resets it.
+///
+/// On the request path this only stores or clears a time: one timer per connection is rescheduled
+/// when it fires, rather than a timer per request.
 final class RequestHeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -46,32 +49,47 @@ final class RequestHeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     let timeout: TimeAmount
+    /// When the connection started waiting for a request head; nil while a request is in progress.
+    var waitingSince: NIODeadline?
     var timer: Scheduled<Void>?
 
     init(timeout: TimeAmount) { self.timeout = timeout }
 
-    func handlerAdded(context: ChannelHandlerContext) { arm(context) }
+    func handlerAdded(context: ChannelHandlerContext) {
+        waitingSince = .now()
+        arm(context, at: waitingSince! + timeout)
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) {
-            timer?.cancel()
-            timer = nil
-        }
+        if case .head = unwrapInboundIn(data) { waitingSince = nil }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { arm(context) }  // keep-alive: the next head has a deadline too
+        if case .end = unwrapOutboundIn(data) {  // keep-alive: the next head has a deadline too
+            let now = NIODeadline.now()
+            waitingSince = now
+            if timer == nil { arm(context, at: now + timeout) }
+        }
         context.write(data, promise: promise)
     }
 
-    private func arm(_ context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { context.close(promise: nil) }
+    private func arm(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            guard let since = waitingSince else { return }  // a request is in progress; its end re-arms
+            let due = since + timeout
+            if NIODeadline.now() >= due {
+                context.close(promise: nil)
+            } else {
+                arm(context, at: due)
+            }
+        }
     }
 }
 

@@ -25,6 +25,11 @@ struct SecurityPolicy: Sendable {
     /// Whether `host` (a Host header value, perhaps with a port) may be served.
     func allowsHost(_ hostHeader: String?) -> Bool {
         guard settings.enabled, let hostHeader, !hostHeader.isEmpty else { return true }
+        // The common case, without allocating: a loopback address, with or without a port.
+        if hostHeader.utf8.starts(with: "127.0.0.1".utf8) || hostHeader.utf8.starts(with: "localhost".utf8) {
+            let rest = hostHeader.utf8.dropFirst(9)
+            if rest.isEmpty || rest.first == UInt8(ascii: ":") { return true }
+        }
         let host = hostHeader.lowercased()
         let name = Self.stripPort(host)
         // Loopback names are always served: a rebinding attack arrives with the attacker's name.
