@@ -19,10 +19,14 @@ public struct RepriseError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let resourceExhausted = Code(rawValue: "RESOURCE_EXHAUSTED")
         public static let aborted = Code(rawValue: "ABORTED")
 
-        /// The HTTP status MLflow pairs with this code (spec §1.4).
+        /// The HTTP status MLflow pairs with this code (spec §1.4), with one deliberate difference:
+        /// `INVALID_STATE` (an operation the entity's state does not allow, such as renaming a
+        /// deleted experiment) is the caller's doing, so it is a 400 here where the reference sends
+        /// 500, which also made the stock client retry it with back-off. No request gets a 5xx for
+        /// its own mistake.
         public var httpStatus: Int {
             switch rawValue {
-            case "INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "BAD_REQUEST": return 400
+            case "INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "BAD_REQUEST", "INVALID_STATE": return 400
             case "UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED": return 401
             case "PERMISSION_DENIED": return 403
             case "RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "ENDPOINT_NOT_FOUND": return 404

@@ -279,7 +279,7 @@ private enum R {
     ]
 
     static let errorNames: [Int: String] = [
-        400: "BadRequest", 403: "Forbidden", 404: "NotFound", 500: "InvalidState", 501: "NotImplemented", 503: "Unavailable",
+        400: "BadRequest", 403: "Forbidden", 404: "NotFound", 501: "NotImplemented", 503: "Unavailable",
     ]
 
     static func error(_ status: Int) -> J { ["$ref": .string("#/components/responses/\(errorNames[status]!)")] }
@@ -453,8 +453,8 @@ private struct OpenAPIBuilder {
         add(
             "post", "\(base)/update", tag: "experiments", "Rename an experiment",
             body: P.json(S.object([("experiment_id", S.experimentID), ("new_name", S.experimentName)], required: ["experiment_id", "new_name"])),
-            ok: [("200", R.empty)], errors: [400, 404, 500],
-            description: "Renaming a deleted experiment is 500 INVALID_STATE, as in MLflow.")
+            ok: [("200", R.empty)], errors: [400, 404],
+            description: "Renaming a deleted experiment is 400 INVALID_STATE (MLflow answers 500).")
         add(
             "post", "\(base)/set-experiment-tag", tag: "experiments", "Set an experiment tag",
             body: P.json(S.object(
@@ -1259,10 +1259,9 @@ private struct OpenAPIBuilder {
 
         var responses = JSONObject()
         for (name, what) in [
-            ("BadRequest", "Invalid request (INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS, BAD_REQUEST)"),
+            ("BadRequest", "Invalid request (INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS, BAD_REQUEST, INVALID_STATE)"),
             ("Forbidden", "Refused (PERMISSION_DENIED): a Host not allowed or a cross-site write; or by governance: a sealed run or artifact, a protected alias, a vote not allowed; or an artifact location outside the server's roots"),
             ("NotFound", "No such entity (RESOURCE_DOES_NOT_EXIST)"),
-            ("InvalidState", "INVALID_STATE, where MLflow answers 500 for it"),
             ("NotImplemented", "Not supported by this server or this configuration (NOT_IMPLEMENTED)"),
             ("Unavailable", "Turned off on this server, or busy reading other large requests (TEMPORARILY_UNAVAILABLE)"),
         ] {

@@ -53,7 +53,8 @@ struct ValidationTests {
         #expect(RepriseError.Code.invalidParameterValue.httpStatus == 400)
         #expect(RepriseError.Code.resourceAlreadyExists.httpStatus == 400)
         #expect(RepriseError.Code.resourceDoesNotExist.httpStatus == 404)
-        #expect(RepriseError.Code.invalidState.httpStatus == 500)
+        #expect(RepriseError.Code.invalidState.httpStatus == 400)  // the reference's 500; see httpStatus
+        #expect(RepriseError.Code.internalError.httpStatus == 500)
         #expect(RepriseError.Code.notImplemented.httpStatus == 501)
         #expect(RepriseError.Code(rawValue: "SOMETHING_NEW").httpStatus == 500)
     }

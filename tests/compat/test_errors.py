@@ -114,8 +114,8 @@ def test_rename_deleted_experiment_is_invalid_state(client):
     new = uniq("newname")
     with pytest.raises(MlflowException):
         client.rename_experiment(eid, new)
-    # The server answers 500 INVALID_STATE (checked in test_raw_http); with retries off the client
-    # surfaces the 5xx as an MlflowException without the code. The rename must not have happened.
+    # The server answers INVALID_STATE (400 here, 500 from the reference; checked in test_raw_http).
+    # The rename must not have happened.
     assert client.get_experiment(eid).name != new
     assert client.get_experiment_by_name(new) is None
 
