@@ -206,20 +206,29 @@ public final class RepriseAPI: Sendable {
         call.largeBodies = largeBodies
         call.largeBody = config.limits.largeBodyBytes
         var handlers = exact[path]
+        var viaPrefix = false
         if handlers == nil {
             for (prefix, hs) in prefixes where path.hasPrefix(prefix) {
                 handlers = hs
+                viaPrefix = true
                 call.rest = String(path.dropFirst(prefix.count))
                 break
             }
         }
         guard let handlers else { return Self.notFound(path) }
-        if request.method == .options { return security.preflight(request, methods: Array(handlers.keys)) }
+        // The methods this path takes: the table's for an exact route; for a path under a prefix,
+        // the documented sub-path's (the prefix as a whole may take more).
+        func allowed() -> [HTTPRequest.Method] {
+            viaPrefix ? (OpenAPIDocument.methods(for: path) ?? Array(handlers.keys)) : Array(handlers.keys)
+        }
+        // (The document is read for prefix paths only: exact routes, the hot paths, never reach it.)
+        if request.method == .options { return security.preflight(request, methods: allowed()) }
         let method = request.method == .head ? HTTPRequest.Method.get : request.method
-        guard let handler = handlers[method] else {
+        let documented = viaPrefix ? OpenAPIDocument.methods(for: path) : nil
+        guard let handler = handlers[method], documented.map({ $0.contains(method) }) ?? true else {
             var response = Self.error(
                 RepriseError(.badRequest, "Method \(request.method) is not allowed for \(path)."), status: .methodNotAllowed)
-            response.headers[.allow] = SecurityPolicy.allowList(Array(handlers.keys))
+            response.headers[.allow] = SecurityPolicy.allowList(allowed())
             return response
         }
         let context = Self.writeContext(request)

@@ -1009,3 +1009,17 @@ def test_ui_paths_answer_405_with_allow(server):
         r = requests.request(method, f"{server}{path}", timeout=10)
         assert r.status_code == 405, (method, path, r.status_code)
         assert allow in r.headers.get("Allow", ""), (method, path, r.headers)
+
+
+def test_allow_names_the_methods_of_the_sub_path(server):
+    """Under a prefix route, `Allow` (on 405 and OPTIONS) names what that sub-path takes, not every
+    method of the prefix; a method the sub-path does not take is a 405."""
+    for method, path, allow in [
+        ("OPTIONS", "/api/2.0/mlflow/logged-models/m-1/params", "POST, OPTIONS"),
+        ("GET", "/api/2.0/mlflow/logged-models/m-1/params", "POST, OPTIONS"),
+        ("DELETE", "/api/reprise/v1/approval-requests/req-1/approve", "POST, OPTIONS"),
+        ("OPTIONS", "/api/2.0/mlflow/webhooks/w-1", "GET, HEAD, PATCH, DELETE, OPTIONS"),
+    ]:
+        r = requests.request(method, f"{server}{path}", timeout=10)
+        assert r.status_code == (204 if method == "OPTIONS" else 405), (method, path, r.status_code)
+        assert r.headers.get("Allow") == allow, (method, path, r.headers.get("Allow"))
