@@ -35,8 +35,12 @@ public enum ArtifactKind: Sendable, Equatable {
 public protocol ArtifactRepository: Sendable {
     /// Streams `contents` into the file at `path`, creating parent folders; the file appears whole
     /// or not at all.
+    /// - Parameter beforeCommit: runs after the last byte arrived and just before the file appears;
+    ///   throwing discards the upload (a seal that came while a slow body was arriving).
     /// - Returns: the number of bytes written.
-    func write<S: AsyncSequence & Sendable>(_ path: [String], contents: S) async throws -> Int64
+    func write<S: AsyncSequence & Sendable>(
+        _ path: [String], contents: S, beforeCommit: (@Sendable () async throws -> Void)?
+    ) async throws -> Int64
     where S.Element == ByteBuffer
     func kind(_ path: [String]) async throws -> ArtifactKind
     /// Streams the file at `path` to `consume`, chunk by chunk, in constant memory.
@@ -45,6 +49,13 @@ public protocol ArtifactRepository: Sendable {
     func list(_ path: [String]) async throws -> [ArtifactFileInfo]?
     /// Deletes a file or a directory tree. Missing paths are not an error.
     func delete(_ path: [String]) async throws
+}
+
+extension ArtifactRepository {
+    public func write<S: AsyncSequence & Sendable>(_ path: [String], contents: S) async throws -> Int64
+    where S.Element == ByteBuffer {
+        try await write(path, contents: contents, beforeCommit: nil)
+    }
 }
 
 /// Artifacts as files under one root folder. Paths can never leave the root: components are
@@ -93,7 +104,9 @@ public struct LocalArtifactRepository: ArtifactRepository {
         return lstat(full, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
     }
 
-    public func write<S: AsyncSequence & Sendable>(_ path: [String], contents: S) async throws -> Int64
+    public func write<S: AsyncSequence & Sendable>(
+        _ path: [String], contents: S, beforeCommit: (@Sendable () async throws -> Void)?
+    ) async throws -> Int64
     where S.Element == ByteBuffer {
         guard !path.isEmpty else { throw RepriseError.invalid("Invalid path") }
         let target = try localPath(path)
@@ -122,6 +135,8 @@ public struct LocalArtifactRepository: ArtifactRepository {
                 }
                 try await handle.synchronize()
             }
+            try await beforeCommit?()
+            _ = try localPath(path)  // no link was planted on the way while the body arrived
             guard rename(temp, target) == 0 else {
                 throw RepriseError(.internalError, "Could not store the artifact (errno \(errno))")
             }

@@ -141,6 +141,10 @@ public enum ReproductionJudge {
         where byMetric[t.metric] == nil {
             byMetric[t.metric] = (t, "declared")
         }
+        // The original's declaration decides which metrics count; with none declared, every metric of
+        // the original counts, so a caller's tolerance can widen the bound of one metric it names but
+        // never narrow the comparison to it.
+        let declaredOnly = !byMetric.isEmpty
         for t in requested where byMetric[t.metric] == nil { byMetric[t.metric] = (t, "requested") }
         func values(_ run: Run) -> [String: Double] {
             var out: [String: Double] = [:]
@@ -149,7 +153,7 @@ public enum ReproductionJudge {
         }
         let expected = values(original)
         let actual = values(rerun)
-        let names = byMetric.isEmpty ? expected.keys.sorted() : byMetric.keys.sorted()
+        let names = declaredOnly ? byMetric.keys.sorted() : Set(expected.keys).union(byMetric.keys).sorted()
         var comparisons: [MetricComparison] = []
         var sources: [JSONValue] = []
         for name in names {

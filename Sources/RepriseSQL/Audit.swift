@@ -81,6 +81,10 @@ extension SQLTrackingStore {
     /// it is, so `verify` goes on reporting where it breaks.
     func upgradeAuditChain() async throws {
         let key = auditKey
+        // Once a keyed chain has been checkpointed outside the database, an unkeyed chain is never
+        // re-keyed: someone who edited the database could otherwise delete the marker row below and
+        // have a recomputed plain chain laundered into a keyed one.
+        if key.readCheckpoints().contains(where: { $0 != nil }) { return }
         try await driver.write { db in
             if try db.queryOne("SELECT value FROM reprise_meta WHERE key = 'audit_chain'", [])?.string(0) != nil { return }
             var prev = ""

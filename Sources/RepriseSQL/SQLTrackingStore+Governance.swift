@@ -31,10 +31,16 @@ extension SQLTrackingStore: GovernanceStore {
     /// `production` covers `Production` and `PRODUCTION` too (see `refuseCaseVariant`), so a
     /// look-alike spelling is never a free, unprotected twin.
     static func policy(_ db: any SQLConnection, model: String, alias: String) throws -> AliasPolicy? {
-        let rows = try db.query(
-            "SELECT \(policyColumns) FROM alias_policies WHERE lower(alias) = lower(?) AND (model = ? OR model = '*') ORDER BY CASE WHEN model = '*' THEN 1 ELSE 0 END, CASE WHEN alias = ? THEN 0 ELSE 1 END",
-            [.text(alias), .text(model), .text(alias)])
-        return rows.first.map(decodePolicy)
+        // Case is folded here rather than in SQL, whose lower() folds ASCII only (aliases may hold
+        // any letter). A model has few policies, so reading them all is cheap.
+        let folded = alias.lowercased()
+        let candidates = try db.query(
+            "SELECT \(policyColumns) FROM alias_policies WHERE model = ? OR model = '*'", [.text(model)]
+        ).map(decodePolicy).filter { $0.alias.lowercased() == folded }
+        // The model's own policy before the server-wide one; the exact spelling before a case variant.
+        return candidates.min { a, b in
+            ((a.model == "*") ? 1 : 0, a.alias == alias ? 0 : 1) < ((b.model == "*") ? 1 : 0, b.alias == alias ? 0 : 1)
+        }
     }
 
     /// Refuses an alias that differs from a protected one only in case.

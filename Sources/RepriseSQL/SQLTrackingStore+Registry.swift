@@ -403,8 +403,10 @@ extension SQLTrackingStore: RegistryStore {
 
     public func deleteModelVersion(name: String, version: Int64) async throws {
         try await write { db, audit in
-            _ = try Self.requireVersion(db, name, version)
+            let existing = try Self.requireVersion(db, name, version)
             try Self.refuseIfGoverned(db, model: name, version: version, "deleting version \(version) of '\(name)'")
+            // Deleting a version leaves its stage too: a guarded stage changes only through approval.
+            try Self.refuseProtectedStage(db, model: name, version: version, from: existing.currentStage, to: "None")
             try audit.record(db, "model_version.delete", "model_version", "\(name)/\(version)")
             let now = Self.now()
             try db.execute(

@@ -65,16 +65,26 @@ final class RequestHeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
         timer = nil
     }
 
+    /// Requests whose head has arrived and whose response has not ended (more than one when a
+    /// client pipelines): the connection waits for a head only when none is in progress.
+    var inProgress = 0
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) { waitingSince = nil }
+        if case .head = unwrapInboundIn(data) {
+            inProgress += 1
+            waitingSince = nil
+        }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {  // keep-alive: the next head has a deadline too
-            let now = NIODeadline.now()
-            waitingSince = now
-            if timer == nil { arm(context, at: now + timeout) }
+        if case .end = unwrapOutboundIn(data) {
+            inProgress = max(0, inProgress - 1)
+            if inProgress == 0 {  // keep-alive: the next head has a deadline too
+                let now = NIODeadline.now()
+                waitingSince = now
+                if timer == nil { arm(context, at: now + timeout) }
+            }
         }
         context.write(data, promise: promise)
     }

@@ -195,8 +195,11 @@ extension RepriseAPI {
             let repo = try requireProxy()
             let comps = try Self.components(call.rest)
             guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
-            try await requireUnsealedArtifacts("mlflow-artifacts:/" + comps.joined(separator: "/"))
-            _ = try await repo.write(comps, contents: LimitedBody(base: call.request.body, limit: maxArtifact))
+            let location = "mlflow-artifacts:/" + comps.joined(separator: "/")
+            try await requireUnsealedArtifacts(location)
+            _ = try await repo.write(comps, contents: LimitedBody(base: call.request.body, limit: maxArtifact)) {
+                try await self.requireUnsealedArtifacts(location)  // sealed while the body arrived?
+            }
             return Self.json(Self.empty)
         }
         routePrefix(.get, Self.proxyPrefix + "/") { [self] call in
@@ -251,8 +254,11 @@ extension RepriseAPI {
             let (repo, base) = try repository(for: run.info.artifactURI)
             let rel = try Validation.artifactPathComponents(relative)
             guard !rel.isEmpty else { throw RepriseError.invalid("Invalid path") }
-            try await requireUnsealedArtifacts(run.info.artifactURI + "/" + rel.joined(separator: "/"))
-            _ = try await repo.write(base + rel, contents: LimitedBody(base: call.request.body, limit: 10_000_000))
+            let location = run.info.artifactURI + "/" + rel.joined(separator: "/")
+            try await requireUnsealedArtifacts(location)
+            _ = try await repo.write(base + rel, contents: LimitedBody(base: call.request.body, limit: 10_000_000)) {
+                try await self.requireUnsealedArtifacts(location)
+            }
             return Self.json(Self.empty)
         }
     }

@@ -307,10 +307,12 @@ public final class RepriseAPI: Sendable {
     }
 }
 
-/// A counting semaphore for async code: `acquire` waits (up to a deadline) for a permit.
+/// A counting semaphore for async code: `acquire` waits, first come first served, for a permit,
+/// which `release` hands straight to the oldest waiter.
 actor AsyncLimiter {
     private var available: Int
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var waiters: [(id: Int, continuation: CheckedContinuation<Bool, Never>)] = []
+    private var nextID = 0
 
     init(permits: Int) { available = max(1, permits) }
 
@@ -320,30 +322,31 @@ actor AsyncLimiter {
             available -= 1
             return
         }
-        let deadline = ContinuousClock.now + timeout
-        while available == 0 {
-            if ContinuousClock.now >= deadline {
-                throw RepriseError(.temporarilyUnavailable, "The server is busy reading other large requests; retry shortly.")
-            }
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                waiters.append(c)
-                Task { [weak self] in
-                    try? await Task.sleep(for: .milliseconds(200))
-                    await self?.wakeAll()
-                }
+        let id = nextID
+        nextID += 1
+        let granted = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            waiters.append((id, c))
+            // One timer per waiter; it does nothing if the permit came first.
+            Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                await self?.expire(id)
             }
         }
-        available -= 1
+        if !granted {
+            throw RepriseError(.temporarilyUnavailable, "The server is busy reading other large requests; retry shortly.")
+        }
     }
 
     func release() {
-        available += 1
-        wakeAll()
+        if waiters.isEmpty {
+            available += 1
+        } else {
+            waiters.removeFirst().continuation.resume(returning: true)  // the permit passes on
+        }
     }
 
-    private func wakeAll() {
-        let w = waiters
-        waiters.removeAll()
-        for c in w { c.resume() }
+    private func expire(_ id: Int) {
+        guard let i = waiters.firstIndex(where: { $0.id == id }) else { return }
+        waiters.remove(at: i).continuation.resume(returning: false)
     }
 }

@@ -33,7 +33,7 @@ struct SecurityPolicy: Sendable {
         let host = hostHeader.lowercased()
         let name = Self.stripPort(host)
         // Loopback names are always served: a rebinding attack arrives with the attacker's name.
-        if name == "localhost" || name == "::1" || name.hasPrefix("127.") { return true }
+        if name == "localhost" || name == "::1" || Self.ipv4(name)?.first == 127 { return true }
         if settings.allowedHosts.isEmpty { return Self.isLocalOrPrivate(name) }
         for pattern in settings.allowedHosts.map({ $0.lowercased() }) {
             if pattern == "*" || pattern == host || pattern == name { return true }
@@ -52,13 +52,26 @@ struct SecurityPolicy: Sendable {
     /// localhost, loopback and private-range addresses: what MLflow serves by default.
     static func isLocalOrPrivate(_ name: String) -> Bool {
         if name == "localhost" || name.hasSuffix(".localhost") || name == "::1" { return true }
-        let parts = name.split(separator: ".", omittingEmptySubsequences: false).map { Int($0) }
-        guard parts.count == 4, parts.allSatisfy({ $0 != nil && (0...255).contains($0!) }) else {
-            return name.hasPrefix("fc") || name.hasPrefix("fd") || name.hasPrefix("fe80:")  // IPv6 ULA, link-local
+        if let v4 = ipv4(name) {
+            let a = v4[0], b = v4[1]
+            return a == 127 || a == 10 || (a == 172 && (16...31).contains(b)) || (a == 192 && b == 168) || (a == 169 && b == 254)
+                || v4 == [0, 0, 0, 0]
         }
-        let a = parts[0]!, b = parts[1]!
-        return a == 127 || a == 10 || (a == 172 && (16...31).contains(b)) || (a == 192 && b == 168) || (a == 169 && b == 254)
-            || (a == 0 && b == 0 && parts[2] == 0 && parts[3] == 0)
+        // IPv6 literals only (a name such as `fd.attacker.example` is not an address): ULA and link-local.
+        guard name.contains(":"), name.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
+        return name.hasPrefix("fc") || name.hasPrefix("fd") || name.hasPrefix("fe80:")
+    }
+
+    /// The four octets of a dotted IPv4 literal, or nil for anything else (a name like `127.evil.example`).
+    static func ipv4(_ name: String) -> [Int]? {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var out: [Int] = []
+        for p in parts {
+            guard !p.isEmpty, p.count <= 3, p.allSatisfy(\.isASCII), let v = Int(p), (0...255).contains(v) else { return nil }
+            out.append(v)
+        }
+        return out
     }
 
     /// Whether a browser origin (`scheme://host[:port]`) may call the API cross-origin.

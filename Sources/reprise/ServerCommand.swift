@@ -224,7 +224,9 @@ struct ServerCommand: AsyncParsableCommand {
             ])
         let group = ServiceGroup(
             configuration: .init(
-                services: [app, dispatcher, AuditCheckpointer(governance: store, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                // Shut down in reverse order: the checkpointer last, after the server has drained,
+                // so its final checkpoint covers every event.
+                services: [AuditCheckpointer(governance: store, logger: logger), app, dispatcher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 import mlflow
 import mlflow.pyfunc
 import mlflow.sklearn
-from conftest import REPRISE_BIN
+from conftest import REPRISE_BIN, start_server, stop_server
 
 pytestmark = pytest.mark.reprise_only
 
@@ -283,6 +283,21 @@ def test_audit_truncation_and_recomputed_chains_are_detected(fresh_server, tmp_p
     con.close()
     bad = cli("audit", "verify", "--tracking-uri", url, check=False)
     assert bad.returncode == 1 and "event 1" in bad.stdout and "keyed hash" in bad.stdout, bad.stdout
+
+    # Deleting the "already keyed" marker does not get the recomputed chain re-keyed on restart:
+    # the keyed checkpoints outside the database (the export's, written back) say it was keyed.
+    (url.tmp / "reprise.db.audit-head").write_text(out.read_text().splitlines()[-1] + "\n")
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM reprise_meta WHERE key = 'audit_chain'")
+    con.commit()
+    con.close()
+    stop_server(url)
+    url2 = start_server(url.tmp)
+    try:
+        bad = cli("audit", "verify", "--tracking-uri", url2, check=False)
+        assert bad.returncode == 1 and "keyed hash" in bad.stdout, bad.stdout
+    finally:
+        stop_server(url2)
 
 
 def test_openapi_document_describes_the_extension_api(server):

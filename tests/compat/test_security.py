@@ -599,6 +599,10 @@ def test_host_header_is_checked(server, api):
     name = f"evil-host-{uid()}"
     r = api.post(f"{API}/experiments/create", json={"name": name}, headers={"Host": "evil.example"})
     assert r.status_code == 403, (r.status_code, r.text[:200])
+    # Names that merely look like loopback or private addresses are names, not addresses.
+    for host in ("127.evil.example", "fd.evil.example", "fc00.evil.example", "10.0.0.1.evil.example", "localhost.evil.example"):
+        r = api.post(f"{API}/experiments/create", json={"name": name}, headers={"Host": host})
+        assert r.status_code == 403, (host, r.status_code, r.text[:200])
     r = api.get(f"{API}/experiments/get-by-name", params={"experiment_name": name})
     assert r.status_code == 404, "the request with a foreign Host header created the experiment"
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"192.168.1.5:{port}"):
@@ -1023,3 +1027,43 @@ def test_allow_names_the_methods_of_the_sub_path(server):
         r = requests.request(method, f"{server}{path}", timeout=10)
         assert r.status_code == (204 if method == "OPTIONS" else 405), (method, path, r.status_code)
         assert r.headers.get("Allow") == allow, (method, path, r.headers.get("Allow"))
+
+
+def test_deleting_a_version_in_a_guarded_stage_is_refused(api):
+    """A version in `Production` under a policy on `production` leaves that stage only through an
+    approval request: deleting it is refused like a transition."""
+    name = _governed_model(api, point_at="1")
+    # Put version 2 in Production before the stage was guarded? It is guarded already: the transition
+    # is refused, so use a model whose stage was set first, then protect.
+    eid, rid, uri = make_run(api)
+    other = f"stage-{uid()}"
+    assert api.post(f"{API}/registered-models/create", json={"name": other}).status_code == 200
+    assert api.post(f"{API}/model-versions/create", json={"name": other, "source": uri + "/model", "run_id": rid}).status_code == 200
+    r = api.post(f"{API}/model-versions/transition-stage",
+                 json={"name": other, "version": "1", "stage": "Production", "archive_existing_versions": False})
+    assert r.status_code == 200, r.text
+    r = api.put(f"{G}/alias-policies", json={"model": other, "alias": "production", "required_approvals": 1},
+                headers={"X-Reprise-Actor": "admin"})
+    assert r.status_code == 200, r.text
+    r = api.delete(f"{API}/model-versions/delete", json={"name": other, "version": "1"})
+    assert_error(r, 403, "PERMISSION_DENIED", "Production")
+    r = api.get(f"{API}/model-versions/get", params={"name": other, "version": "1"})
+    assert r.json()["model_version"]["current_stage"] == "Production"
+    assert name  # the first governed model is untouched by this test
+
+
+def test_a_callers_tolerance_cannot_narrow_the_comparison(api):
+    """With no tolerance declared on the original, every metric counts: naming one metric in the
+    request widens its bound but does not drop the others from the comparison."""
+    eid, original, _ = make_run(api)
+    for key, value in (("loss", 0.2), ("accuracy", 0.9)):
+        api.post(f"{API}/runs/log-metric", json={"run_id": original, "key": key, "value": value, "timestamp": 1, "step": 0})
+    assert api.post(f"{API}/runs/update", json={"run_id": original, "status": "FINISHED", "end_time": now_ms()}).status_code == 200
+    rerun = api.create_run(eid, tags=[{"key": "reprise.reproduces", "value": original}])
+    for key, value in (("loss", 0.2), ("accuracy", 0.1)):
+        api.post(f"{API}/runs/log-metric", json={"run_id": rerun, "key": key, "value": value, "timestamp": 1, "step": 0})
+    assert api.post(f"{API}/runs/update", json={"run_id": rerun, "status": "FINISHED", "end_time": now_ms()}).status_code == 200
+    r = api.post(f"{G}/reproductions", json={"original_run_id": original, "rerun_run_id": rerun, "tolerances": ["loss=abs:0"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["reproduction"]["verdict"] == "DIVERGED", r.json()
+    assert "accuracy" in r.json()["reproduction"]["summary"]
