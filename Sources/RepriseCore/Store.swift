@@ -75,9 +75,20 @@ public struct ArtifactRootPolicy: Sendable {
         defaultRoot.hasSuffix("/") ? defaultRoot + id : defaultRoot + "/" + id
     }
 
-    /// Resolves a user-supplied artifact location: a relative local path becomes absolute against the CWD.
+    /// Resolves a user-supplied artifact location: a relative local path becomes absolute against the
+    /// CWD, and the path of a local or `mlflow-artifacts:` location is normalised (`a/./b//c` →
+    /// `a/b/c`), so one place has one spelling (sealed artifacts are matched by location).
     public func resolve(_ location: String) -> String {
-        if location.contains(":") || location.hasPrefix("/") { return location }
+        if location.hasPrefix("/") { return Validation.normpath(location) }
+        for scheme in ["file://", "mlflow-artifacts://"] where location.hasPrefix(scheme) {
+            let rest = location.dropFirst(scheme.count)
+            guard let slash = rest.firstIndex(of: "/") else { return location }
+            return scheme + rest[..<slash] + Validation.normpath(String(rest[slash...]))
+        }
+        for scheme in ["file:", "mlflow-artifacts:"] where location.hasPrefix(scheme) && location.dropFirst(scheme.count).hasPrefix("/") {
+            return scheme + Validation.normpath(String(location.dropFirst(scheme.count)))
+        }
+        if location.contains(":") { return location }
         let base = workingDirectory.hasSuffix("/") ? String(workingDirectory.dropLast()) : workingDirectory
         return Validation.normpath(base + "/" + location)
     }
@@ -104,7 +115,11 @@ public protocol TrackingStore: Sendable {
     /// deleting there changes nothing sealed. Sealed are: the artifacts of a finished run a version
     /// was registered from, the files of a logged model behind a version, and a version's source
     /// folder. A location that contains a sealed folder (deleting a parent) counts too.
-    func artifactSeal(location: String) async throws -> String?
+    ///
+    /// `locations` are every spelling of the same place (`mlflow-artifacts:/x`, the path under the
+    /// artifacts destination, its `file://` form); stored `mlflow-artifacts://host/…` URIs are
+    /// compared without their host.
+    func artifactSeal(locations: [String]) async throws -> String?
 
     // Runs
     func createRun(_ input: CreateRunInput) async throws -> Run

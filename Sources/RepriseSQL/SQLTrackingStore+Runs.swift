@@ -29,25 +29,36 @@ extension SQLTrackingStore {
         return "\(v.string(0))/\(v.int(1))"
     }
 
-    public func artifactSeal(location: String) async throws -> String? {
+    public func artifactSeal(locations: [String]) async throws -> String? {
         // A sealed root R covers L when L == R, L is inside R, or R is inside L. Compared with
-        // substr rather than LIKE, so no character in a location acts as a wildcard.
-        let cover = "($R = ? OR substr(?, 1, length($R) + 1) = $R || '/' OR substr($R, 1, length(?) + 1) = ? || '/')"
+        // substr rather than LIKE, so no character in a location acts as a wildcard. A stored
+        // `mlflow-artifacts://host/p` is compared as `mlflow-artifacts:/p`.
+        let spellings = locations.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }.filter { !$0.isEmpty }
+        guard !spellings.isEmpty else { return nil }
+        func normalized(_ column: String) -> String {
+            "(CASE WHEN substr(\(column), 1, 19) = 'mlflow-artifacts://' AND instr(substr(\(column), 20), '/') > 0 THEN 'mlflow-artifacts:' || substr(\(column), 19 + instr(substr(\(column), 20), '/')) ELSE \(column) END)"
+        }
+        func covers(_ column: String) -> String {
+            let r = normalized(column)
+            let one = "(\(r) = ? OR substr(?, 1, length(\(r)) + 1) = \(r) || '/' OR substr(\(r), 1, length(?) + 1) = ? || '/')"
+            return "(" + Array(repeating: one, count: spellings.count).joined(separator: " OR ") + ")"
+        }
         let deleted = ModelStage.deletedInternal
         let sql = """
             SELECT mv.name, mv.version FROM model_versions mv JOIN runs r ON r.run_uuid = mv.run_id
-              WHERE mv.current_stage <> '\(deleted)' AND r.status <> 'RUNNING' AND \(cover.replacingOccurrences(of: "$R", with: "r.artifact_uri"))
+              WHERE mv.current_stage <> '\(deleted)' AND r.status <> 'RUNNING' AND \(covers("r.artifact_uri"))
             UNION ALL
             SELECT mv.name, mv.version FROM model_versions mv JOIN logged_models lm ON lm.model_id = mv.model_id
-              WHERE mv.current_stage <> '\(deleted)' AND \(cover.replacingOccurrences(of: "$R", with: "lm.artifact_uri"))
+              WHERE mv.current_stage <> '\(deleted)' AND \(covers("lm.artifact_uri"))
             UNION ALL
             SELECT mv.name, mv.version FROM model_versions mv
-              WHERE mv.current_stage <> '\(deleted)' AND mv.storage_location <> '' AND \(cover.replacingOccurrences(of: "$R", with: "mv.storage_location"))
+              WHERE mv.current_stage <> '\(deleted)' AND mv.storage_location <> '' AND \(covers("mv.storage_location"))
             LIMIT 1
             """
-        let l = SQLValue.text(location.hasSuffix("/") ? String(location.dropLast()) : location)
+        let perQuery = spellings.flatMap { l in Array(repeating: SQLValue.text(l), count: 4) }
+        let binds = perQuery + perQuery + perQuery
         return try await driver.read { db in
-            try db.queryOne(sql, Array(repeating: l, count: 12)).map { "\($0.string(0))/\($0.int(1))" }
+            try db.queryOne(sql, binds).map { "\($0.string(0))/\($0.int(1))" }
         }
     }
 

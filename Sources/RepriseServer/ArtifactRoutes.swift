@@ -178,9 +178,23 @@ extension RepriseAPI {
         return try await download(repo, base + rel, displayPath: relative)
     }
 
+    /// Every spelling of the place `location` names: through the proxy (`mlflow-artifacts:/p`) and
+    /// as a path or `file://` URI under the local root that holds it. A seal recorded under one
+    /// spelling must hold under all of them.
+    func spellings(of location: String) -> [String] {
+        guard let (repo, comps) = try? repository(for: location), let local = repo as? LocalArtifactRepository else {
+            return [location]
+        }
+        let rel = comps.joined(separator: "/")
+        let path = rel.isEmpty ? local.root : local.root + "/" + rel
+        var out = [location, path, "file://" + path]
+        if let proxy = artifacts as? LocalArtifactRepository, proxy.root == local.root { out.append("mlflow-artifacts:/" + rel) }
+        return Array(Set(out)).sorted()
+    }
+
     /// Refuses a write or delete at `location` (a full artifact URI) that would change sealed evidence.
     func requireUnsealedArtifacts(_ location: String) async throws {
-        if let version = try await store.artifactSeal(location: location) {
+        if let version = try await store.artifactSeal(locations: spellings(of: location)) {
             throw RepriseError(
                 .permissionDenied,
                 "'\(location)' is sealed: model version \(version) was registered from these files, so they cannot be overwritten or deleted. Log a new run or model instead."

@@ -1067,3 +1067,41 @@ def test_a_callers_tolerance_cannot_narrow_the_comparison(api):
     assert r.status_code == 200, r.text
     assert r.json()["reproduction"]["verdict"] == "DIVERGED", r.json()
     assert "accuracy" in r.json()["reproduction"]["summary"]
+
+
+@pytest.mark.parametrize("spelling", ["path", "file-uri", "proxy-with-host", "dotted"])
+def test_seal_holds_under_every_spelling_of_the_location(server, api, spelling):
+    """A run whose experiment names the artifact folder another way (a path under the artifacts
+    destination, its file:// URI, mlflow-artifacts://host/…, a path with `.` segments) is sealed
+    all the same: the proxy spelling of the same files is refused too."""
+    folder = f"alias-{uid()}"
+    dest = str(server.artifacts)
+    location = {
+        "path": f"{dest}/{folder}",
+        "file-uri": f"file://{dest}/{folder}",
+        "proxy-with-host": f"mlflow-artifacts://somehost:5000/{folder}",
+        "dotted": f"{dest}/./{folder}",
+    }[spelling]
+    r = api.post(f"{API}/experiments/create", json={"name": f"sp-{uid()}", "artifact_location": location})
+    assert r.status_code == 200, r.text
+    eid = r.json()["experiment_id"]
+    rid = api.create_run(eid)
+    base = f"{folder}/{rid}/artifacts"  # the same files, through the proxy
+    assert api.put(f"{ART}/{base}/model/MLmodel", data=b"flavors: original").status_code == 200
+    assert api.post(f"{API}/runs/update", json={"run_id": rid, "status": "FINISHED", "end_time": now_ms()}).status_code == 200
+    uri = api.get_run(rid)["info"]["artifact_uri"]
+    name = f"alias-seal-{uid()}"
+    assert api.post(f"{API}/registered-models/create", json={"name": name}).status_code == 200
+    r = api.post(f"{API}/model-versions/create", json={"name": name, "source": uri + "/model", "run_id": rid})
+    assert r.status_code == 200, r.text
+
+    for r in (
+        api.put(f"{ART}/{base}/model/MLmodel", data=b"flavors: tampered"),
+        api.delete(f"{ART}/{base}/model"),
+        api.delete(f"{ART}/{folder}"),
+    ):
+        assert_error(r, 403, "PERMISSION_DENIED")
+    if spelling != "proxy-with-host":  # a local location is also written through upload-artifact
+        r = api.post(f"{API}/upload-artifact", params={"run_id": rid, "path": "model/MLmodel"}, data=b"flavors: upload")
+        assert_error(r, 403, "PERMISSION_DENIED")
+    assert api.get(f"{ART}/{base}/model/MLmodel").content == b"flavors: original"
