@@ -9,13 +9,13 @@ import RepriseSQLite
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Check and export the audit trail (a SHA-256 hash chain over every change).",
+        abstract: "Check and export the audit trail (a hash chain over every change, keyed with the server secret).",
         subcommands: [Verify.self, Export.self]
     )
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Walk the chain and name the first tampered or missing event.",
+            abstract: "Walk the chain and the signed checkpoints; name the first tampered, missing or cut event.",
             discussion: """
                 With --backend-store-uri the database file is read directly, so the check does not trust a
                 running server. Exits 1 when the chain is broken.
@@ -85,7 +85,7 @@ struct AuditCommand: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write audit events as JSON Lines.")
+        static let configuration = CommandConfiguration(abstract: "Write audit events as JSON Lines, ending with a signed checkpoint of the head (keep it elsewhere).")
         @OptionGroup var options: ClientOptions
         @Option(name: .shortAndLong, help: "File to write (default: standard output).") var output: String?
         @Option(help: "Only this entity type (run, experiment, registered_model, model_version, alias, approval_request, …).")
