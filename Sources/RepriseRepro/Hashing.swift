@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RepriseCore
 
 #if canImport(Glibc)
     import Glibc
@@ -86,13 +87,7 @@ public enum DataHasher {
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        let chars = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        for b in digest {
-            out.append(chars[Int(b >> 4)])
-            out.append(chars[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        Hex.encode(digest)
     }
 
     /// SHA-256 of one file, streamed.

@@ -7,12 +7,7 @@ struct Auditor: Sendable {
     let context: WriteContext
     let key: AuditKey
 
-    static func sha256Hex(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { byte in
-            let s = String(byte, radix: 16)
-            return byte < 16 ? "0" + s : s
-        }.joined()
-    }
+    static func sha256Hex(_ bytes: [UInt8]) -> String { Hex.encode(SHA256.hash(data: bytes)) }
 
     /// Appends one event chained to the last one.
     /// - Parameters:

@@ -32,20 +32,16 @@ public struct AuditKey: Sendable {
         AuditKey(keyMaterial: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }, checkpointFile: nil)
     }
 
-    static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
-        bytes.map { b in b < 16 ? "0" + String(b, radix: 16) : String(b, radix: 16) }.joined()
-    }
-
     /// The keyed hash of one event: HMAC-SHA256 over its canonical bytes (which include the previous hash).
     func eventHash(_ event: AuditEvent) -> String {
         var mac = chainHMAC
         mac.update(data: event.canonicalBytes)
-        return Self.hex(mac.finalize())
+        return Hex.encode(mac.finalize())
     }
 
     /// The signature of a checkpoint: HMAC-SHA256 over `seq.hash.time`.
     func signature(seq: Int64, hash: String, time: Int64) -> String {
-        Self.hex(HMAC<SHA256>.authenticationCode(for: Array("\(seq).\(hash).\(time)".utf8), using: checkpointKey))
+        Hex.encode(HMAC<SHA256>.authenticationCode(for: Array("\(seq).\(hash).\(time)".utf8), using: checkpointKey))
     }
 
     /// A signed checkpoint of the chain's head.

@@ -165,15 +165,12 @@ struct CSRFTokens: Sendable {
     }
 
     private func mac(_ nonce: Substring) -> String {
-        HMAC<SHA256>.authenticationCode(for: Array(nonce.utf8), using: key).prefix(16)
-            .map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        Hex.encode(HMAC<SHA256>.authenticationCode(for: Array(nonce.utf8), using: key).prefix(16))
     }
 
     /// A fresh token: `nonce.mac`, 65 characters of [0-9a-f.].
     func issue() -> String {
-        let nonce = SymmetricKey(size: .init(bitCount: 128)).withUnsafeBytes { bytes in
-            bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
-        }
+        let nonce = SymmetricKey(size: .init(bitCount: 128)).withUnsafeBytes { Hex.encode($0) }
         return nonce + "." + mac(Substring(nonce))
     }
 

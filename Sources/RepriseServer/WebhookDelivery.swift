@@ -157,12 +157,6 @@ public final class WebhookDeliverer: Sendable {
         return false
     }
 
-    /// Resolves `host` and answers the first internal address it maps to, if any.
-    static func internalAddress(of host: String) async throws -> String? {
-        let (addresses, _) = try await resolve(host)
-        return addresses.first(where: { isInternal($0) }).map(format)
-    }
-
     /// An address as text (`10.0.0.1`, `fd00::1`), as a DNS override takes it.
     static func format(_ a: [UInt8]) -> String {
         var bytes = a

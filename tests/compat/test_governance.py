@@ -197,14 +197,20 @@ def test_cli_protect_request_approve_and_history(server, experiment, iris):
     assert moves[-1]["summary"]["approval_request"] == req
 
 
-def test_audit_chain_verifies_and_tampering_is_pinpointed(fresh_server, tmp_path):
-    url = fresh_server
+def _audited_run(url, experiment_name):
+    """Seven audited events on a fresh server: an experiment, a run and five metric writes."""
     s = as_actor(url, "auditor-test")
-    exp = post(s, "/api/2.0/mlflow/experiments/create", {"name": "audited"}).json()["experiment_id"]
+    exp = post(s, "/api/2.0/mlflow/experiments/create", {"name": experiment_name}).json()["experiment_id"]
     run = post(s, "/api/2.0/mlflow/runs/create", {"experiment_id": exp, "start_time": 1}).json()["run"]["info"]["run_id"]
     for i in range(5):
         r = post(s, "/api/2.0/mlflow/runs/log-metric", {"run_id": run, "key": "m", "value": i, "timestamp": i, "step": i})
         assert r.status_code == 200
+    return s, run
+
+
+def test_audit_chain_verifies_and_tampering_is_pinpointed(fresh_server, tmp_path):
+    url = fresh_server
+    s, run = _audited_run(url, "audited")
     ok = cli("audit", "verify", "--tracking-uri", url)
     assert "intact" in ok.stdout and "7 events" in ok.stdout, ok.stdout
     events = s.get(url + f"{G}/audit/events", params={"entity_id": run}, timeout=30).json()["events"]
@@ -255,11 +261,7 @@ def _plain_rechain(con):
 
 def test_audit_truncation_and_recomputed_chains_are_detected(fresh_server, tmp_path):
     url = fresh_server
-    s = as_actor(url, "auditor-test")
-    exp = post(s, "/api/2.0/mlflow/experiments/create", {"name": "audited-2"}).json()["experiment_id"]
-    run = post(s, "/api/2.0/mlflow/runs/create", {"experiment_id": exp, "start_time": 1}).json()["run"]["info"]["run_id"]
-    for i in range(5):
-        assert post(s, "/api/2.0/mlflow/runs/log-metric", {"run_id": run, "key": "m", "value": i, "timestamp": i, "step": i}).status_code == 200
+    _audited_run(url, "audited-2")
     out = tmp_path / "audit.jsonl"
     cli("audit", "export", "--tracking-uri", url, "-o", str(out))  # ends with a signed checkpoint of event 7
     assert "intact" in cli("audit", "verify", "--tracking-uri", url, "--checkpoints", str(out)).stdout

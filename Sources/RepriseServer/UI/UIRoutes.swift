@@ -119,8 +119,8 @@ extension RepriseAPI {
             let form = Self.parseForm(String(buffer: collected))
             let cookie = Self.cookies(call.request)[Self.csrfCookie]
             let origin = call.request.headers[.origin]
-            let host = call.request.headers[HTTPField.Name("Host")!] ?? call.request.head.authority ?? ""
-            let sameOrigin = origin.map { o in o == "null" ? false : (o.split(separator: "/").last.map(String.init) == host) } ?? true
+            // Forms are stricter than the API: only this server's own pages may post them.
+            let sameOrigin = origin.map { SecurityPolicy.isSameOrigin($0, host: call.request.head.authority) } ?? true
             guard let cookie, csrf.isValid(cookie), form["csrf"]?.first == cookie, sameOrigin else {
                 let body: HTML = "<h1>Refused</h1><p class=\"error\">This form was not sent from a page of this server (its security token is missing or does not match). Reload the page and try again.</p>"
                 return Self.htmlResponse(HTML.page("Refused", base: base, body: body), status: .forbidden)
