@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     ],
     targets: [
         // Domain: entities, validation, search grammar, wire JSON, store protocols. No I/O.
@@ -57,6 +60,11 @@ let package = Package(
                 "RepriseCore", "RepriseArtifacts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -101,7 +109,7 @@ let package = Package(
             dependencies: ["RepriseCore"]
         ),
         .testTarget(name: "RepriseCoreTests", dependencies: ["RepriseCore"]),
-        .testTarget(name: "RepriseReproTests", dependencies: ["RepriseRepro", "RepriseCore", "RepriseTestSupport"]),
+        .testTarget(name: "RepriseReproTests", dependencies: ["RepriseRepro", "RepriseCore", "RepriseClient", "RepriseTestSupport"]),
         .testTarget(
             name: "RepriseSQLiteTests",
             dependencies: ["RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseTestSupport"]

@@ -85,7 +85,7 @@ public struct LocalArtifactRepository: ArtifactRepository {
             throw RepriseError.invalid("Invalid path")
         }
         var current = root
-        for c in path {
+        for (i, c) in path.enumerated() {
             current += "/" + c
             var st = stat()
             if lstat(current, &st) != 0 { break }
@@ -93,6 +93,12 @@ public struct LocalArtifactRepository: ArtifactRepository {
                 throw RepriseError(
                     .permissionDenied,
                     "'\(path.joined(separator: "/"))' goes through a symbolic link in the artifact store; links are not followed.")
+            }
+            // A file where the path needs a folder: nothing can exist below it (and the file
+            // system's "not a directory" must not surface as a server error).
+            if i < path.count - 1 && (st.st_mode & S_IFMT) != S_IFDIR {
+                throw RepriseError.notFound(
+                    "No artifact at '\(path.joined(separator: "/"))': '\(path[...i].joined(separator: "/"))' is a file, not a folder.")
             }
         }
         return path.isEmpty ? root : root + "/" + path.joined(separator: "/")
@@ -169,7 +175,12 @@ public struct LocalArtifactRepository: ArtifactRepository {
     }
 
     public func list(_ path: [String]) async throws -> [ArtifactFileInfo]? {
-        let p = try localPath(path)
+        let p: String
+        do {
+            p = try localPath(path)
+        } catch let e as RepriseError where e.code == .resourceDoesNotExist {
+            return nil  // a path under a file: nothing to list, as for any missing path
+        }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir), isDir.boolValue else { return nil }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: p)) ?? []
@@ -190,7 +201,12 @@ public struct LocalArtifactRepository: ArtifactRepository {
     }
 
     public func delete(_ path: [String]) async throws {
-        let p = try localPath(path)
+        let p: String
+        do {
+            p = try localPath(path)
+        } catch let e as RepriseError where e.code == .resourceDoesNotExist {
+            return  // under a file: nothing there to delete
+        }
         guard !path.isEmpty else { throw RepriseError.invalid("Refusing to delete the artifact root") }
         if FileManager.default.fileExists(atPath: p) {
             try FileManager.default.removeItem(atPath: p)

@@ -96,7 +96,7 @@ extension RepriseClient {
         var request = HTTPClientRequest(url: baseURL + proxy!)
         request.method = .PUT
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
-        if let actor, !actor.isEmpty { request.headers.add(name: "X-Reprise-Actor", value: actor) }
+        addIdentity(to: &request)
         request.body = .bytes(ByteBuffer(bytes: data))
         let response: HTTPClientResponse
         do {
@@ -106,7 +106,7 @@ extension RepriseClient {
         }
         let body = try await response.body.collect(upTo: 1 << 20)
         guard (200..<300).contains(Int(response.status.code)) else {
-            throw RepriseClientError.status(Int(response.status.code), String(buffer: body))
+            throw failure(status: Int(response.status.code), method: .PUT, path: proxy!, text: String(buffer: body))
         }
     }
 
@@ -116,6 +116,7 @@ extension RepriseClient {
         if let local { return FileManager.default.contents(atPath: local) }
         var request = HTTPClientRequest(url: baseURL + proxy!)
         request.method = .GET
+        addIdentity(to: &request)
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: timeout)
@@ -125,7 +126,7 @@ extension RepriseClient {
         let body = try await response.body.collect(upTo: 4 << 30)
         if response.status == .notFound { return nil }
         guard (200..<300).contains(Int(response.status.code)) else {
-            throw RepriseClientError.status(Int(response.status.code), String(buffer: body))
+            throw failure(status: Int(response.status.code), method: .GET, path: proxy!, text: String(buffer: body))
         }
         return Data(body.readableBytesView)
     }

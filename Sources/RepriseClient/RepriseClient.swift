@@ -10,19 +10,47 @@ import RepriseCore
 /// transport failures come back as `RepriseClientError`.
 public struct RepriseClient: Sendable {
     public let baseURL: String
-    /// Sent as `X-Reprise-Actor`: who the server records for this client's writes.
+    /// Sent as `X-Reprise-Actor`. With authentication off it is who the server records for this
+    /// client's writes; with it on, only a service account allowed to act for others may send it
+    /// (anyone else gets 403), so leave it nil when `credentials` are set unless acting for someone.
     public var actor: String?
+    /// Sent as `Authorization` on every call (not on `health()`).
+    public var credentials: Credentials?
     let http: HTTPClient
     let timeout: TimeAmount
 
     /// - Parameters:
     ///   - baseURL: the tracking URI, such as `http://127.0.0.1:5000` (a path prefix is kept).
+    ///   - credentials: HTTP Basic or a bearer token; nil for a server with authentication off.
     ///   - http: the HTTP client to use; the shared one by default.
-    public init(baseURL: String, actor: String? = nil, http: HTTPClient = .shared, timeout: TimeAmount = .seconds(120)) {
+    public init(
+        baseURL: String, actor: String? = nil, credentials: Credentials? = nil, http: HTTPClient = .shared,
+        timeout: TimeAmount = .seconds(120)
+    ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.actor = actor
+        self.credentials = credentials
         self.http = http
         self.timeout = timeout
+    }
+
+    /// Adds the headers every request carries: the user agent, `Authorization` and `X-Reprise-Actor`.
+    func addIdentity(to request: inout HTTPClientRequest) {
+        request.headers.add(name: "User-Agent", value: "reprise-client")
+        if let credentials { request.headers.add(name: "Authorization", value: credentials.authorization) }
+        if let actor, !actor.isEmpty { request.headers.add(name: "X-Reprise-Actor", value: actor) }
+    }
+
+    /// The error for a failed answer. An MLflow error envelope becomes `RepriseError` (except a 401,
+    /// which always says how to sign in); a plain-text 401 or 403 (what MLflow's auth sends) becomes
+    /// `RepriseClientError.unauthenticated` or `.permissionDenied`.
+    func failure(status: Int, method: HTTPMethod, path: String, text: String) -> Error {
+        if status == 401 { return RepriseClientError.unauthenticated(refused: credentials?.description) }
+        if let json = try? JSONValue.parse(text), let code = json["error_code"]?.stringValue {
+            return RepriseError(.init(rawValue: code), json["message"]?.stringValue ?? "")
+        }
+        if status == 403 { return RepriseClientError.permissionDenied(method: method.rawValue, path: path) }
+        return RepriseClientError.status(status, text)
     }
 
     static func encode(_ s: String) -> String {
@@ -45,8 +73,7 @@ public struct RepriseClient: Sendable {
         if !query.isEmpty { url += "?" + query.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&") }
         var request = HTTPClientRequest(url: url)
         request.method = method
-        request.headers.add(name: "User-Agent", value: "reprise-client")
-        if let actor, !actor.isEmpty { request.headers.add(name: "X-Reprise-Actor", value: actor) }
+        addIdentity(to: &request)
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body.serialized()))
@@ -61,10 +88,7 @@ public struct RepriseClient: Sendable {
         let text = String(buffer: bytes)
         let json = text.isEmpty ? JSONValue.object(JSONObject()) : (try? JSONValue.parse(text))
         guard (200..<300).contains(Int(response.status.code)) else {
-            if let json, let code = json["error_code"]?.stringValue {
-                throw RepriseError(.init(rawValue: code), json["message"]?.stringValue ?? "")
-            }
-            throw RepriseClientError.status(Int(response.status.code), text)
+            throw failure(status: Int(response.status.code), method: method, path: path, text: text)
         }
         return json ?? .string(text)
     }
@@ -108,9 +132,19 @@ public enum RepriseClientError: Error, CustomStringConvertible {
     case unreachable(url: String, underlying: String)
     case status(Int, String)
     case malformed(String)
+    /// 401: no credentials were sent, or the server refused them (`refused` says which, never the secret).
+    case unauthenticated(refused: String?)
+    /// 403 with MLflow's plain-text "Permission denied".
+    case permissionDenied(method: String, path: String)
 
     public var description: String {
         switch self {
+        case .unauthenticated(let refused):
+            let what = "not authenticated: run `reprise login` or set MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN"
+            guard let refused else { return what }
+            return what + " (the server refused \(refused))"
+        case .permissionDenied(let method, let path):
+            return "permission denied: \(method) \(path) needs more access; ask an admin or the owner for a grant"
         case .unreachable(let url, let e): return "Cannot reach the server at \(url) (\(e)). Is `reprise server` running there?"
         case .status(let code, let body): return "The server answered HTTP \(code): \(body.prefix(200))"
         case .malformed(let field): return "The server's answer lacks '\(field)'."

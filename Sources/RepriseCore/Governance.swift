@@ -1,18 +1,51 @@
 /// Who is writing, and for which request. The server sets it per request (a task-local value) and
 /// the store records it on every audit event.
 ///
-/// Until authentication lands the actor is whatever the client claims (the `X-Reprise-Actor` header,
-/// else the run's `user_id`), recorded with `authenticated: false`. An authenticated principal will
-/// fill the same fields with `authenticated: true`; the schema does not change.
+/// With authentication off the actor is whatever the client claims (the `X-Reprise-Actor` header,
+/// else the Basic user name), recorded with `authenticated: false`. With it on, the actor is the
+/// authenticated principal (or, for a service account allowed to act for others, the user it names,
+/// with `via` recording the account).
 public struct WriteContext: Sendable, Equatable {
     public var actor: String
     public var authenticated: Bool
     public var requestID: String
+    /// The caller's stable identity (`user:<id>`), compared for self-approval and double votes;
+    /// empty when nobody is authenticated.
+    public var principalID: String
+    /// The caller's groups (roles), for approver lists that name `group:<name>`.
+    public var groups: [String]
+    /// How the caller authenticated: `basic`, `token`, `oidc` or `session`; empty when not.
+    public var method: String
+    /// The access token's public id, when one was used.
+    public var tokenID: String
+    /// The service account that acts for `actor`, when one does.
+    public var via: String
 
-    public init(actor: String, authenticated: Bool, requestID: String) {
+    public init(
+        actor: String, authenticated: Bool, requestID: String, principalID: String = "", groups: [String] = [],
+        method: String = "", tokenID: String = "", via: String = ""
+    ) {
         self.actor = actor
         self.authenticated = authenticated
         self.requestID = requestID
+        self.principalID = principalID
+        self.groups = groups
+        self.method = method
+        self.tokenID = tokenID
+        self.via = via
+    }
+
+    /// The identity compared in governance rules: the principal when authenticated, else the name.
+    public var identity: String { principalID.isEmpty ? "name:" + actor : principalID }
+
+    /// What the audit event's `auth` field records: empty for an unauthenticated write.
+    public var authRecord: String {
+        guard authenticated else { return "" }
+        var o = JSONObject([("method", .string(method))])
+        if !tokenID.isEmpty { o["token_id"] = .string(tokenID) }
+        if !via.isEmpty { o["via"] = .string(via) }
+        if !principalID.isEmpty { o["principal"] = .string(principalID) }
+        return JSONValue.object(o).jsonString
     }
 
     public static let system = WriteContext(actor: "system", authenticated: false, requestID: "")
@@ -35,11 +68,14 @@ public struct AuditEvent: Sendable, Equatable {
     public var requestID: String
     public var prevHash: String
     public var hash: String
+    /// How the actor authenticated (JSON: method, token_id, via, principal); empty when not.
+    public var auth: String
 
     public init(
         seq: Int64, time: Int64, actor: String, authenticated: Bool, action: String, entityType: String, entityID: String,
-        summary: String, requestID: String, prevHash: String, hash: String
+        summary: String, requestID: String, prevHash: String, hash: String, auth: String = ""
     ) {
+        self.auth = auth
         self.seq = seq
         self.time = time
         self.actor = actor
@@ -53,21 +89,37 @@ public struct AuditEvent: Sendable, Equatable {
         self.hash = hash
     }
 
-    /// The exact bytes the hash covers: every field but the hash, in a fixed order.
+    /// The exact bytes the hash covers: every field but the hash, in a fixed order. `auth` is
+    /// appended only when set, so events written before it existed keep their hashes.
     public var canonicalBytes: [UInt8] {
-        JSONValue.array([
+        var fields: [JSONValue] = [
             .int(seq), .int(time), .string(actor), .bool(authenticated), .string(action), .string(entityType),
             .string(entityID), .string(summary), .string(requestID), .string(prevHash),
-        ]).serialized()
+        ]
+        if !auth.isEmpty { fields.append(.string(auth)) }
+        return JSONValue.array(fields).serialized()
     }
 
     public var json: JSONValue {
-        [
+        let base: JSONValue = [
             "seq": .int(seq), "time": .int(time), "actor": .string(actor), "authenticated": .bool(authenticated),
             "action": .string(action), "entity_type": .string(entityType), "entity_id": .string(entityID),
             "summary": (try? JSONValue.parse(summary)) ?? .string(summary), "request_id": .string(requestID),
             "prev_hash": .string(prevHash), "hash": .string(hash),
-        ]
+                ]
+        guard case .object(var o) = base else { return base }
+        for (k, v) in authFields.members { o[k] = v }
+        return .object(o)
+    }
+
+    /// `auth_method`, `token_id` and `via` from `auth`, for the event's JSON.
+    public var authFields: JSONObject {
+        guard !auth.isEmpty, case .object(let o)? = try? JSONValue.parse(auth) else { return JSONObject() }
+        var out = JSONObject()
+        if let m = o["method"] { out["auth_method"] = m }
+        if let t = o["token_id"] { out["token_id"] = t }
+        if let v = o["via"] { out["via"] = v }
+        return out
     }
 }
 
@@ -84,6 +136,10 @@ public struct AuditVerification: Sendable, Equatable {
     public var headHash: String?
     /// How many signed checkpoints the chain was compared with.
     public var checkpoints: Int = 0
+    /// How many checked events an authenticated caller wrote, by method (basic, token, oidc,
+    /// session); the rest carry a name that was claimed (written with authentication off) or the
+    /// system's.
+    public var authenticatedByMethod: [String: Int64] = [:]
 
     public init(ok: Bool, checked: Int64, firstBadSeq: Int64?, problem: String?) {
         self.ok = ok
@@ -99,6 +155,8 @@ public struct AuditVerification: Sendable, Equatable {
         if let headSeq { o["head_seq"] = .int(headSeq) }
         if let headHash { o["head_hash"] = .string(headHash) }
         o["checkpoints_checked"] = .int(Int64(checkpoints))
+        o["authenticated_events"] = .int(authenticatedByMethod.values.reduce(0, +))
+        o["authenticated_by_method"] = .object(JSONObject(authenticatedByMethod.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.int($0.value)) }))
         return .object(o)
     }
 }
@@ -154,8 +212,12 @@ public struct AliasPolicy: Sendable, Equatable {
     public var checks: [ApprovalCheck]
     /// Whether a rollback needs approval like any other move.
     public var rollbackRequiresApproval: Bool
+    /// Changing or deleting this policy itself opens an approval request (kind `policy_change`)
+    /// that the policy's own approvers decide, so no single manager can lower the bar.
+    public var selfChangeRequiresApproval: Bool
 
-    public init(model: String, alias: String, requiredApprovals: Int, approvers: [String], checks: [ApprovalCheck], rollbackRequiresApproval: Bool) {
+    public init(model: String, alias: String, requiredApprovals: Int, approvers: [String], checks: [ApprovalCheck], rollbackRequiresApproval: Bool, selfChangeRequiresApproval: Bool = false) {
+        self.selfChangeRequiresApproval = selfChangeRequiresApproval
         self.model = model
         self.alias = alias
         self.requiredApprovals = requiredApprovals
@@ -169,7 +231,22 @@ public struct AliasPolicy: Sendable, Equatable {
             "model": .string(model), "alias": .string(alias), "required_approvals": .int(Int64(requiredApprovals)),
             "approvers": .array(approvers.map(JSONValue.string)), "checks": .array(checks.map(\.json)),
             "rollback_requires_approval": .bool(rollbackRequiresApproval),
+            "self_change_requires_approval": .bool(selfChangeRequiresApproval),
         ]
+    }
+
+    /// Whether the writer of `context` may vote under this approver list: anyone when the list is
+    /// empty, else a named user or a member of a named `group:<name>`.
+    public static func isApprover(_ approvers: [String], _ context: WriteContext) -> Bool {
+        if approvers.isEmpty { return true }
+        for a in approvers {
+            if a.hasPrefix("group:") {
+                if context.groups.contains(String(a.dropFirst(6))) { return true }
+            } else if a == context.actor {
+                return true
+            }
+        }
+        return false
     }
 }
 
@@ -252,8 +329,11 @@ public struct ApprovalRequest: Sendable, Equatable {
 
 /// Reprise's governance beside the MLflow protocol: alias policies, approvals, the audit trail.
 public protocol GovernanceStore: Sendable {
-    func setAliasPolicy(_ policy: AliasPolicy) async throws
-    func deleteAliasPolicy(model: String, alias: String) async throws
+    /// Sets a policy; returns an open request instead when the current policy requires approval
+    /// for changes to itself.
+    @discardableResult func setAliasPolicy(_ policy: AliasPolicy) async throws -> ApprovalRequest?
+    /// Deletes a policy, or opens a request as `setAliasPolicy` does.
+    @discardableResult func deleteAliasPolicy(model: String, alias: String) async throws -> ApprovalRequest?
     func aliasPolicies(model: String?) async throws -> [AliasPolicy]
 
     /// Opens a request to move a protected alias (or moves an unprotected one directly and returns nil).

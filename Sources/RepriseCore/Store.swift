@@ -121,6 +121,11 @@ public protocol TrackingStore: Sendable {
     /// compared without their host.
     func artifactSeal(locations: [String]) async throws -> String?
 
+    /// The experiment a run belongs to (for permission checks; a run never moves).
+    func experimentID(ofRun id: String) async throws -> String
+    /// The experiment a logged model belongs to.
+    func experimentID(ofLoggedModel id: String) async throws -> String
+
     // Runs
     func createRun(_ input: CreateRunInput) async throws -> Run
     func getRun(id: String) async throws -> Run

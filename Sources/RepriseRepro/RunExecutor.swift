@@ -287,7 +287,17 @@ public struct RunExecutor: Sendable {
         for (name, value) in p.namedSeeds {
             env["REPRISE_SEED_" + name.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()] = String(value)
         }
-        if let actor = client.actor { env["REPRISE_ACTOR"] = actor }
+        // The command's stock mlflow client authenticates as this client does: the same
+        // credentials, in the variables the mlflow client reads (Basic wins over a token there too).
+        switch client.credentials {
+        case .basic(let username, let password)?:
+            env["MLFLOW_TRACKING_USERNAME"] = username
+            env["MLFLOW_TRACKING_PASSWORD"] = password
+        case .bearer(let token)?:
+            if env["MLFLOW_TRACKING_USERNAME"] == nil || env["MLFLOW_TRACKING_PASSWORD"] == nil { env["MLFLOW_TRACKING_TOKEN"] = token }
+        case nil:
+            if let actor = client.actor { env["REPRISE_ACTOR"] = actor }
+        }
         let child = try ChildProcess.spawn(spec.command, cwd: spec.cwd, env: env)
         let sampler = Task { await sampleSystemMetrics(runID: runID, pid: child.pid, interval: spec.sampleInterval) }
         let (code, interrupted) = await child.wait()

@@ -6,6 +6,15 @@ import RepriseCore
 struct Auditor: Sendable {
     let context: WriteContext
     let key: AuditKey
+    /// The context's `auth` record, built once per request rather than per event inside the
+    /// (serialised) write.
+    let authRecord: String
+
+    init(context: WriteContext, key: AuditKey) {
+        self.context = context
+        self.key = key
+        self.authRecord = context.authRecord
+    }
 
     static func sha256Hex(_ bytes: [UInt8]) -> String { Hex.encode(SHA256.hash(data: bytes)) }
 
@@ -22,13 +31,14 @@ struct Auditor: Sendable {
         var event = AuditEvent(
             seq: (last?.int(0) ?? 0) + 1, time: SQLTrackingStore.now(), actor: context.actor,
             authenticated: context.authenticated, action: action, entityType: entityType, entityID: entityID,
-            summary: summary.jsonString, requestID: context.requestID, prevHash: last?.string(1) ?? "", hash: "")
+            summary: summary.jsonString, requestID: context.requestID, prevHash: last?.string(1) ?? "", hash: "",
+            auth: authRecord)
         event.hash = key.eventHash(event)
         try db.execute(
-            "INSERT INTO audit_events (seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_events (seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash, hash, auth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [.int(event.seq), .int(event.time), .text(event.actor), .int(event.authenticated ? 1 : 0), .text(event.action),
              .text(event.entityType), .text(event.entityID), .text(event.summary), .text(event.requestID),
-             .text(event.prevHash), .text(event.hash)])
+             .text(event.prevHash), .text(event.hash), .text(event.auth)])
     }
 }
 
@@ -43,10 +53,10 @@ extension SQLTrackingStore {
         AuditEvent(
             seq: row.int(0), time: row.int(1), actor: row.string(2), authenticated: row.int(3) == 1, action: row.string(4),
             entityType: row.string(5), entityID: row.string(6), summary: row.string(7), requestID: row.string(8),
-            prevHash: row.string(9), hash: row.string(10))
+            prevHash: row.string(9), hash: row.string(10), auth: row.string(11))
     }
 
-    static let auditColumns = "seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash, hash"
+    static let auditColumns = "seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash, hash, auth"
 
     public func auditEvents(entityType: String?, entityID: String?, afterSeq: Int64, limit: Int) async throws -> [AuditEvent] {
         var sql = "SELECT \(Self.auditColumns) FROM audit_events WHERE seq > ?"
@@ -133,6 +143,7 @@ extension SQLTrackingStore {
             var prevHash = ""
             var checked: Int64 = 0
             var after: Int64 = 0
+            var byMethod: [String: Int64] = [:]
             while true {
                 let rows = try db.query(
                     "SELECT \(Self.auditColumns) FROM audit_events WHERE seq > ? ORDER BY seq LIMIT 5000", [.int(after)])
@@ -154,6 +165,10 @@ extension SQLTrackingStore {
                             ok: false, checked: checked, firstBadSeq: e.seq,
                             problem: "event \(e.seq) was altered or its hash recomputed without the server key: its content no longer matches its keyed hash")
                     }
+                    if e.authenticated {
+                        let method = e.authFields["auth_method"]?.stringValue ?? "unknown"
+                        byMethod[method, default: 0] += 1
+                    }
                     prevHash = e.hash
                     expectedSeq += 1
                     checked += 1
@@ -163,6 +178,7 @@ extension SQLTrackingStore {
             var result = AuditVerification(ok: true, checked: checked, firstBadSeq: nil, problem: nil)
             result.headSeq = checked
             result.headHash = prevHash
+            result.authenticatedByMethod = byMethod
             return result
         }
         guard result.ok else { return result }

@@ -20,10 +20,10 @@ extension SQLTrackingStore: GovernanceStore {
         AliasPolicy(
             model: row.string(0), alias: row.string(1), requiredApprovals: Int(row.int(2)),
             approvers: decodeApprovers(row.string(3)), checks: decodeChecks(row.string(4)),
-            rollbackRequiresApproval: row.int(5) == 1)
+            rollbackRequiresApproval: row.int(5) == 1, selfChangeRequiresApproval: row.int(6) == 1)
     }
 
-    static let policyColumns = "model, alias, required_approvals, approvers, checks, rollback_requires_approval"
+    static let policyColumns = "model, alias, required_approvals, approvers, checks, rollback_requires_approval, self_change_requires_approval"
 
     /// The policy protecting `alias` of `model`: the model's own, else the server-wide one (`*`).
     ///
@@ -108,16 +108,19 @@ extension SQLTrackingStore: GovernanceStore {
 
     static func openRequest(
         _ db: any SQLConnection, _ audit: Auditor, policy: AliasPolicy, model: String, alias: String, version: Int64,
-        kind: String, rationale: String
+        kind: String, rationale: String, payload: JSONValue? = nil
     ) throws -> ApprovalRequest {
         let id = "req-" + String(newID().prefix(12))
         let now = Self.now()
         let previous = try currentAliasVersion(db, model: model, alias: alias)
+        // A policy change is judged by people only: the version checks are about alias moves.
+        let checks = kind == "policy_change" ? [] : policy.checks
         try db.execute(
-            "INSERT INTO approval_requests (id, model, alias, target_version, previous_version, kind, requester, rationale, state, required_approvals, approvers, checks, created_time, updated_time, resolution) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, '')",
+            "INSERT INTO approval_requests (id, model, alias, target_version, previous_version, kind, requester, rationale, state, required_approvals, approvers, checks, created_time, updated_time, resolution, requester_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, '', ?, ?)",
             [.text(id), .text(model), .text(alias), .int(version), SQLValue(previous), .text(kind), .text(audit.context.actor),
              .text(rationale), .int(Int64(policy.requiredApprovals)), .text(JSONValue.array(policy.approvers.map(JSONValue.string)).jsonString),
-             .text(JSONValue.array(policy.checks.map(\.json)).jsonString), .int(now), .int(now)])
+             .text(JSONValue.array(checks.map(\.json)).jsonString), .int(now), .int(now), .text(audit.context.identity),
+             .text(payload?.jsonString ?? "")])
         try audit.record(
             db, "approval.open", "approval_request", id,
             ["model": .string(model), "alias": .string(alias), "target_version": .string(String(version)),
@@ -240,31 +243,64 @@ extension SQLTrackingStore: GovernanceStore {
 
     // MARK: - GovernanceStore
 
-    public func setAliasPolicy(_ policy: AliasPolicy) async throws {
+    public func setAliasPolicy(_ policy: AliasPolicy) async throws -> ApprovalRequest? {
         if policy.model != "*" { _ = try Validation.validateRegisteredModelName(policy.model) }
         try Validation.validateAlias(policy.alias)
         if policy.requiredApprovals < 1 { throw RepriseError.invalid("required_approvals must be at least 1") }
-        if !policy.approvers.isEmpty && policy.approvers.count < policy.requiredApprovals {
+        // A group can hold any number of people, so only a list of named users bounds the count.
+        let namedOnly = !policy.approvers.contains { $0.hasPrefix("group:") }
+        if namedOnly && !policy.approvers.isEmpty && policy.approvers.count < policy.requiredApprovals {
             throw RepriseError.invalid(
                 "required_approvals (\(policy.requiredApprovals)) is more than the \(policy.approvers.count) named approver(s); the rule could never be met")
         }
-        try await write { db, audit in
+        for a in policy.approvers where a.isEmpty || a == "group:" {
+            throw RepriseError.invalid("An approver must be a user name or group:<name>, got '\(a)'.")
+        }
+        return try await write { db, audit in
             if policy.model != "*" { _ = try Self.requireRegisteredModel(db, policy.model) }
-            try db.execute(
-                "INSERT INTO alias_policies (\(Self.policyColumns)) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model, alias) DO UPDATE SET required_approvals = excluded.required_approvals, approvers = excluded.approvers, checks = excluded.checks, rollback_requires_approval = excluded.rollback_requires_approval",
-                [.text(policy.model), .text(policy.alias), .int(Int64(policy.requiredApprovals)),
-                 .text(JSONValue.array(policy.approvers.map(JSONValue.string)).jsonString),
-                 .text(JSONValue.array(policy.checks.map(\.json)).jsonString), .int(policy.rollbackRequiresApproval ? 1 : 0)])
-            try audit.record(db, "alias_policy.set", "alias_policy", "\(policy.model)@\(policy.alias)", policy.json)
+            if let current = try Self.exactPolicy(db, model: policy.model, alias: policy.alias), current.selfChangeRequiresApproval {
+                return try Self.openRequest(
+                    db, audit, policy: current, model: policy.model, alias: policy.alias, version: 0, kind: "policy_change",
+                    rationale: "change the policy to \(policy.json.jsonString)", payload: ["set": policy.json])
+            }
+            try Self.applyPolicy(db, audit, policy)
+            return nil
         }
     }
 
-    public func deleteAliasPolicy(model: String, alias: String) async throws {
+    static func applyPolicy(_ db: any SQLConnection, _ audit: Auditor, _ policy: AliasPolicy) throws {
+        try db.execute(
+            "INSERT INTO alias_policies (\(Self.policyColumns)) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model, alias) DO UPDATE SET required_approvals = excluded.required_approvals, approvers = excluded.approvers, checks = excluded.checks, rollback_requires_approval = excluded.rollback_requires_approval, self_change_requires_approval = excluded.self_change_requires_approval",
+            [.text(policy.model), .text(policy.alias), .int(Int64(policy.requiredApprovals)),
+             .text(JSONValue.array(policy.approvers.map(JSONValue.string)).jsonString),
+             .text(JSONValue.array(policy.checks.map(\.json)).jsonString), .int(policy.rollbackRequiresApproval ? 1 : 0),
+             .int(policy.selfChangeRequiresApproval ? 1 : 0)])
+        try audit.record(db, "alias_policy.set", "alias_policy", "\(policy.model)@\(policy.alias)", policy.json)
+    }
+
+    static func exactPolicy(_ db: any SQLConnection, model: String, alias: String) throws -> AliasPolicy? {
+        try db.queryOne("SELECT \(policyColumns) FROM alias_policies WHERE model = ? AND alias = ?", [.text(model), .text(alias)])
+            .map(decodePolicy)
+    }
+
+    public func deleteAliasPolicy(model: String, alias: String) async throws -> ApprovalRequest? {
         try await write { db, audit in
-            let n = try db.execute("DELETE FROM alias_policies WHERE model = ? AND alias = ?", [.text(model), .text(alias)])
-            if n == 0 { throw RepriseError.notFound("No policy protects alias '\(alias)' of '\(model)'") }
-            try audit.record(db, "alias_policy.delete", "alias_policy", "\(model)@\(alias)")
+            guard let current = try Self.exactPolicy(db, model: model, alias: alias) else {
+                throw RepriseError.notFound("No policy protects alias '\(alias)' of '\(model)'")
+            }
+            if current.selfChangeRequiresApproval {
+                return try Self.openRequest(
+                    db, audit, policy: current, model: model, alias: alias, version: 0, kind: "policy_change",
+                    rationale: "delete the policy", payload: ["delete": true])
+            }
+            try Self.removePolicy(db, audit, model: model, alias: alias)
+            return nil
         }
+    }
+
+    static func removePolicy(_ db: any SQLConnection, _ audit: Auditor, model: String, alias: String) throws {
+        try db.execute("DELETE FROM alias_policies WHERE model = ? AND alias = ?", [.text(model), .text(alias)])
+        try audit.record(db, "alias_policy.delete", "alias_policy", "\(model)@\(alias)")
     }
 
     public func aliasPolicies(model: String?) async throws -> [AliasPolicy] {
@@ -321,21 +357,27 @@ extension SQLTrackingStore: GovernanceStore {
             guard r.state == .open else {
                 throw RepriseError.invalid("Approval request \(requestID) is \(r.state.rawValue); only open requests take votes.")
             }
-            if actor == r.requester {
+            // Identities, not names, decide: the requester's and every voter's principal id (with
+            // authentication on), else the claimed name. A service account acting for someone
+            // counts as that someone here and is recorded as `via` in the audit trail.
+            let me = audit.context.identity
+            let requesterID = try db.queryOne("SELECT requester_id FROM approval_requests WHERE id = ?", [.text(requestID)])?.string(0) ?? ""
+            if actor == r.requester || me == requesterID {
                 throw RepriseError(.permissionDenied, "Self-approval is not allowed: \(actor) opened request \(requestID).")
             }
-            if !r.approvers.isEmpty && !r.approvers.contains(actor) {
+            if !AliasPolicy.isApprover(r.approvers, audit.context) {
                 throw RepriseError(
                     .permissionDenied,
                     "\(actor) is not an approver of alias '\(r.alias)' of '\(r.model)'. Approvers: [\(r.approvers.joined(separator: ", "))].")
             }
-            if r.votes.contains(where: { $0.approver == actor }) {
+            let voters = try db.query("SELECT approver, approver_id FROM approval_votes WHERE request_id = ?", [.text(requestID)])
+            if voters.contains(where: { $0.string(0) == actor || (!$0.string(1).isEmpty && $0.string(1) == me) }) {
                 throw RepriseError.invalid("\(actor) has already voted on request \(requestID).")
             }
             let now = Self.now()
             try db.execute(
-                "INSERT INTO approval_votes (request_id, approver, decision, rationale, time) VALUES (?, ?, ?, ?, ?)",
-                [.text(requestID), .text(actor), .text(approve ? "approve" : "reject"), .text(rationale), .int(now)])
+                "INSERT INTO approval_votes (request_id, approver, decision, rationale, time, approver_id) VALUES (?, ?, ?, ?, ?, ?)",
+                [.text(requestID), .text(actor), .text(approve ? "approve" : "reject"), .text(rationale), .int(now), .text(me)])
             try audit.record(
                 db, approve ? "approval.approve" : "approval.reject", "approval_request", requestID,
                 ["rationale": .string(rationale), "model": .string(r.model), "alias": .string(r.alias)])
@@ -346,7 +388,24 @@ extension SQLTrackingStore: GovernanceStore {
                 return try Self.loadRequest(db, requestID)
             }
             let approvals = r.votes.filter { $0.decision == "approve" }.count + 1
-            if approvals >= r.requiredApprovals {
+            if approvals >= r.requiredApprovals, r.kind == "policy_change" {
+                let payloadText = try db.queryOne("SELECT payload FROM approval_requests WHERE id = ?", [.text(requestID)])?.string(0) ?? ""
+                let payload = (try? JSONValue.parse(payloadText)) ?? .null
+                let resolution: String
+                if let set = payload["set"] {
+                    let policy = try Self.policyFromJSON(set)
+                    try Self.applyPolicy(db, audit, policy)
+                    resolution = "policy on alias '\(r.alias)' changed"
+                } else if payload["delete"] != nil {
+                    try Self.removePolicy(db, audit, model: r.model, alias: r.alias)
+                    resolution = "policy on alias '\(r.alias)' deleted"
+                } else {
+                    throw RepriseError.invalid("Approval request \(requestID) carries no policy change.")
+                }
+                try db.execute(
+                    "UPDATE approval_requests SET state = 'approved', updated_time = ?, resolution = ? WHERE id = ?",
+                    [.int(now), .text(resolution), .text(requestID)])
+            } else if approvals >= r.requiredApprovals {
                 let failures = try Self.failedChecks(db, r)
                 if !failures.isEmpty {
                     throw RepriseError.invalid(
@@ -370,7 +429,9 @@ extension SQLTrackingStore: GovernanceStore {
                 throw RepriseError.invalid("Approval request \(requestID) is \(r.state.rawValue); only open requests can be cancelled.")
             }
             let actor = audit.context.actor
-            if actor != r.requester && !r.approvers.contains(actor) {
+            let requesterID = try db.queryOne("SELECT requester_id FROM approval_requests WHERE id = ?", [.text(requestID)])?.string(0) ?? ""
+            let isRequester = requesterID.isEmpty ? actor == r.requester : requesterID == audit.context.identity
+            if !isRequester && (r.approvers.isEmpty || !AliasPolicy.isApprover(r.approvers, audit.context)) {
                 throw RepriseError(.permissionDenied, "Only the requester or an approver can cancel request \(requestID).")
             }
             try db.execute(
@@ -411,5 +472,27 @@ extension SQLTrackingStore: GovernanceStore {
                 [.text(model), .text(alias)]
             ).map { (version: $0.int(0), time: $0.int(1), actor: $0.string(2), requestID: $0.string(3)) }
         }
+    }
+}
+
+extension SQLTrackingStore {
+    /// A policy from its JSON form (as stored in a pending `policy_change` request).
+    static func policyFromJSON(_ j: JSONValue) throws -> AliasPolicy {
+        guard let model = j["model"]?.stringValue, let alias = j["alias"]?.stringValue else {
+            throw RepriseError.invalid("A stored policy change lacks its model or alias.")
+        }
+        var required = 1
+        if case .int(let n)? = j["required_approvals"] { required = Int(clamping: n) }
+        var approvers: [String] = []
+        if case .array(let a)? = j["approvers"] { approvers = a.compactMap(\.stringValue) }
+        var checks: [ApprovalCheck] = []
+        if case .array(let c)? = j["checks"] { checks = try c.map { try ApprovalCheck(json: $0) } }
+        var rollback = true
+        if case .bool(let b)? = j["rollback_requires_approval"] { rollback = b }
+        var selfChange = false
+        if case .bool(let b)? = j["self_change_requires_approval"] { selfChange = b }
+        return AliasPolicy(
+            model: model, alias: alias, requiredApprovals: required, approvers: approvers, checks: checks,
+            rollbackRequiresApproval: rollback, selfChangeRequiresApproval: selfChange)
     }
 }

@@ -201,6 +201,24 @@ extension SQLTrackingStore {
         }
     }
 
+    public func experimentID(ofRun id: String) async throws -> String {
+        try await driver.read { db in
+            guard let row = try db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(id)]) else {
+                throw RepriseError.notFound("Run with id=\(id) not found")
+            }
+            return row.string(0)
+        }
+    }
+
+    public func experimentID(ofLoggedModel id: String) async throws -> String {
+        try await driver.read { db in
+            guard let row = try db.queryOne("SELECT experiment_id FROM logged_models WHERE model_id = ?", [.text(id)]) else {
+                throw RepriseError.notFound("Logged model with id=\(id) not found")
+            }
+            return row.string(0)
+        }
+    }
+
     public func getRun(id: String) async throws -> Run {
         try await driver.read { db in
             guard let run = try Self.loadRuns(db, ids: [id]).first else {

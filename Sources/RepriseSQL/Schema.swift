@@ -219,6 +219,43 @@ public enum TrackingSchema {
                     // Facts about the database itself, such as which hash the audit chain uses.
                     "CREATE TABLE reprise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
                 ]),
+            SQLMigration(
+                version: 7, name: "identity",
+                statements: [
+                    """
+                    CREATE TABLE auth_users (
+                      id BIGINT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+                      is_admin INTEGER NOT NULL, is_service INTEGER NOT NULL, can_act_as INTEGER NOT NULL,
+                      generation BIGINT NOT NULL, created_time BIGINT NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE auth_roles (
+                      id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE, workspace TEXT NOT NULL, description TEXT NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE auth_role_members (
+                      role_id BIGINT NOT NULL, user_id BIGINT NOT NULL, PRIMARY KEY (role_id, user_id))\(clustered)
+                    """,
+                    "CREATE INDEX auth_role_members_by_user ON auth_role_members (user_id)",
+                    """
+                    CREATE TABLE auth_grants (
+                      id BIGINT PRIMARY KEY, holder_type TEXT NOT NULL, holder_id BIGINT NOT NULL, resource_type TEXT NOT NULL,
+                      pattern TEXT NOT NULL, permission TEXT NOT NULL, UNIQUE (holder_type, holder_id, resource_type, pattern))
+                    """,
+                    "CREATE INDEX auth_grants_by_resource ON auth_grants (resource_type, pattern)",
+                    """
+                    CREATE TABLE auth_tokens (
+                      id TEXT PRIMARY KEY, user_id BIGINT NOT NULL, name TEXT NOT NULL, secret_hash TEXT NOT NULL,
+                      created_time BIGINT NOT NULL, expires_time BIGINT, last_used_time BIGINT, revoked INTEGER NOT NULL)
+                    """,
+                    "CREATE INDEX auth_tokens_by_user ON auth_tokens (user_id)",
+                    // Who asked and who voted, by identity: names can be reused after a user is deleted.
+                    "ALTER TABLE approval_requests ADD COLUMN requester_id TEXT NOT NULL DEFAULT ''",
+                    "ALTER TABLE approval_requests ADD COLUMN payload TEXT NOT NULL DEFAULT ''",
+                    "ALTER TABLE approval_votes ADD COLUMN approver_id TEXT NOT NULL DEFAULT ''",
+                    "ALTER TABLE alias_policies ADD COLUMN self_change_requires_approval INTEGER NOT NULL DEFAULT 0",
+                    "ALTER TABLE audit_events ADD COLUMN auth TEXT NOT NULL DEFAULT ''",
+                ]),
         ]
     }
 }

@@ -1,6 +1,8 @@
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -17,7 +19,7 @@ import RepriseCore
 /// - Parameters:
 ///   - api: the routes and their dependencies.
 ///   - logger: the server's logger.
-public func buildApplication(api: RepriseAPI, logger: Logger) -> some ApplicationProtocol {
+public func buildApplication(api: RepriseAPI, logger: Logger) throws -> some ApplicationProtocol {
     let responder = CallbackResponder<BasicRequestContext> { request, context in
         await api.respond(to: request, context: context)
     }
@@ -25,13 +27,23 @@ public func buildApplication(api: RepriseAPI, logger: Logger) -> some Applicatio
     var configuration = ApplicationConfiguration(address: .hostname(api.config.host, port: api.config.port), serverName: nil)
     configuration.availableConnectionsDelegate = MaximumAvailableConnections(limits.maxConnections)
     let headTimeout = TimeAmount.seconds(limits.headerTimeoutSeconds)
+    var server: HTTPServerBuilder = .http1(
+        configuration: .init(
+            additionalChannelHandlers: [HTTPParserErrorResponder(), RequestHeadDeadline(timeout: headTimeout)],
+            idleTimeout: .seconds(limits.idleTimeoutSeconds),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: 64 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)))
+    // HTTPS directly (`--ssl-certfile`/`--ssl-keyfile`), so credentials never cross a network in the
+    // clear when no proxy terminates TLS in front of the server.
+    if let tls = api.config.tls {
+        let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
+        var tlsConfiguration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        tlsConfiguration.minimumTLSVersion = .tlsv12
+        server = try .tls(server, tlsConfiguration: tlsConfiguration)
+    }
     return Application(
         responder: responder,
-        server: .http1(
-            configuration: .init(
-                additionalChannelHandlers: [HTTPParserErrorResponder(), RequestHeadDeadline(timeout: headTimeout)],
-                idleTimeout: .seconds(limits.idleTimeoutSeconds),
-                httpDecoderConfiguration: .init(maxHeaderFieldSize: 64 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200))),
+        server: server,
         configuration: configuration,
         logger: logger)
 }

@@ -205,7 +205,7 @@ extension RepriseAPI {
     func registerArtifacts() {
         let store = self.store
         let maxArtifact = config.maxArtifactBytes
-        routePrefix(.put, Self.proxyPrefix + "/") { [self] call in
+        routePrefix(.put, Self.proxyPrefix + "/", access: .experiment(.update, .artifactPath)) { [self] call in
             let repo = try requireProxy()
             let comps = try Self.components(call.rest)
             guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
@@ -216,13 +216,13 @@ extension RepriseAPI {
             }
             return Self.json(Self.empty)
         }
-        routePrefix(.get, Self.proxyPrefix + "/") { [self] call in
+        routePrefix(.get, Self.proxyPrefix + "/", access: .experiment(.read, .artifactPath)) { [self] call in
             let repo = try requireProxy()
             let comps = try Self.components(call.rest)
             guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
             return try await download(repo, comps, displayPath: comps.joined(separator: "/"))
         }
-        routePrefix(.delete, Self.proxyPrefix + "/") { [self] call in
+        routePrefix(.delete, Self.proxyPrefix + "/", access: .experiment(.delete, .artifactPath)) { [self] call in
             let repo = try requireProxy()
             let comps = try Self.components(call.rest)
             guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
@@ -230,7 +230,7 @@ extension RepriseAPI {
             try await repo.delete(comps)
             return Self.json(Self.empty)
         }
-        route(.get, Self.proxyPrefix) { [self] call in
+        route(.get, Self.proxyPrefix, access: .experiment(.read, .artifactListPath)) { [self] call in
             let repo = try requireProxy()
             let comps = try Validation.artifactPathComponents(call.query["path"]?.first ?? "")
             guard let entries = try await repo.list(comps) else { return Self.json(Self.empty) }
@@ -238,30 +238,30 @@ extension RepriseAPI {
             return Self.json(["files": .array(entries.map(\.json))])
         }
         for op in ["create", "complete", "abort"] {
-            routePrefix(.post, "/api/2.0/mlflow-artifacts/mpu/\(op)/") { [self] call in
+            routePrefix(.post, "/api/2.0/mlflow-artifacts/mpu/\(op)/", access: .experiment(.update, .artifactPath)) { [self] call in
                 _ = try requireProxy()
                 _ = try Self.components(call.rest)
                 throw RepriseError(.notImplemented, "Multipart upload is not supported for the current artifact repository")
             }
         }
-        routePrefix(.get, "/api/2.0/mlflow-artifacts/presigned/") { [self] call in
+        routePrefix(.get, "/api/2.0/mlflow-artifacts/presigned/", access: .experiment(.read, .artifactPath)) { [self] call in
             _ = try requireProxy()
             _ = try Self.components(call.rest)
             throw RepriseError(.notImplemented, "Multipart download is not supported for the current artifact repository")
         }
-        route(.get, "/api/2.0/mlflow/artifacts/list") { [self] call in
+        route(.get, "/api/2.0/mlflow/artifacts/list", access: .experiment(.read, .run)) { [self] call in
             let p = try await call.params()
             let run = try await store.getRun(id: try p.runID())
             let relative = try p.string("path") ?? ""
             if relative.split(separator: "/").contains("..") { throw RepriseError.invalid("Invalid path") }
             return try await listUnder(rootURI: run.info.artifactURI, relative: relative)
         }
-        route(.get, "/get-artifact") { [self] call in
+        route(.get, "/get-artifact", access: .experiment(.read, .run)) { [self] call in
             let p = try await call.params()
             let run = try await store.getRun(id: try p.runID())
             return try await downloadUnder(rootURI: run.info.artifactURI, relative: try p.requiredString("path"))
         }
-        route(.post, "/api/2.0/mlflow/upload-artifact") { [self] call in
+        route(.post, "/api/2.0/mlflow/upload-artifact", access: .experiment(.update, .runInQuery)) { [self] call in
             let p = Params(source: .query(call.query))
             let run = try await store.getRun(id: try p.runID())
             let relative = try p.requiredString("path")

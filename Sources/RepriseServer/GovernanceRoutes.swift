@@ -17,27 +17,41 @@ extension RepriseAPI {
         let governance = self.governance
         let p = Self.extensionPrefix
 
-        route(.get, "\(p)/alias-policies") { call in
-            let policies = try await governance.aliasPolicies(model: call.query["model"]?.first)
+        route(.get, "\(p)/alias-policies", access: .authenticated) { [self] call in
+            var policies: [AliasPolicy] = []
+            for policy in try await governance.aliasPolicies(model: call.query["model"]?.first) {
+                if policy.model == "*" {
+                    policies.append(policy)
+                } else if try await callerMay(.read, registeredModel: policy.model) {
+                    policies.append(policy)
+                }
+            }
             return Self.json(["policies": .array(policies.map(\.json))])
         }
-        route(.put, "\(p)/alias-policies") { call in
+        // Setting, weakening or deleting a policy needs MANAGE on the model (on `*` for the
+        // server-wide policy: admins, or a wildcard MANAGE grant).
+        route(.put, "\(p)/alias-policies", access: .registeredModel(.manage, .field("model"))) { call in
             let q = try await call.params()
             let checks = try q.array("checks").map { try ApprovalCheck(json: $0) }
             let policy = AliasPolicy(
                 model: try q.requiredString("model"), alias: try q.requiredString("alias"),
                 requiredApprovals: Int(clamping: try q.int64("required_approvals") ?? 1), approvers: try q.stringList("approvers"),
-                checks: checks, rollbackRequiresApproval: try q.bool("rollback_requires_approval") ?? true)
-            try await governance.setAliasPolicy(policy)
+                checks: checks, rollbackRequiresApproval: try q.bool("rollback_requires_approval") ?? true,
+                selfChangeRequiresApproval: try q.bool("self_change_requires_approval") ?? false)
+            if let pending = try await governance.setAliasPolicy(policy) {
+                return Self.json(["approval_request": pending.json], status: .accepted)
+            }
             return Self.json(["policy": policy.json])
         }
-        route(.delete, "\(p)/alias-policies") { call in
+        route(.delete, "\(p)/alias-policies", access: .registeredModel(.manage, .field("model"))) { call in
             let q = try await call.params()
-            try await governance.deleteAliasPolicy(model: try q.requiredString("model"), alias: try q.requiredString("alias"))
+            if let pending = try await governance.deleteAliasPolicy(model: try q.requiredString("model"), alias: try q.requiredString("alias")) {
+                return Self.json(["approval_request": pending.json], status: .accepted)
+            }
             return Self.json(Self.empty)
         }
 
-        route(.post, "\(p)/approval-requests") { call in
+        route(.post, "\(p)/approval-requests", access: .registeredModel(.update, .field("model"))) { call in
             let q = try await call.params()
             let model = try q.requiredString("model")
             let alias = try q.requiredString("alias")
@@ -46,29 +60,37 @@ extension RepriseAPI {
                 model: model, alias: alias, version: version, rationale: try q.string("rationale") ?? "")
             return Self.policyResponse(r, moved: (model, alias, version))
         }
-        route(.get, "\(p)/approval-requests") { call in
+        route(.get, "\(p)/approval-requests", access: .authenticated) { [self] call in
             let state = try call.query["state"]?.first.map { s -> ApprovalState in
                 guard let st = ApprovalState(rawValue: s) else {
                     throw RepriseError.invalid("Invalid state '\(s)'. Valid states are open, approved, rejected, cancelled.")
                 }
                 return st
             }
-            let requests = try await governance.approvalRequests(model: call.query["model"]?.first, state: state)
+            var requests: [ApprovalRequest] = []
+            for r in try await governance.approvalRequests(model: call.query["model"]?.first, state: state) {
+                if try await callerMay(.read, registeredModel: r.model) { requests.append(r) }
+            }
             return Self.json(["approval_requests": .array(requests.map(\.json))])
         }
         // {id} | {id}/approve | {id}/reject | {id}/cancel
-        routePrefix(.get, "\(p)/approval-requests/") { call in
+        // The request's model is read from the store: anyone who may read the model may see it
+        // and vote (the approver list decides whose votes count).
+        routePrefix(.get, "\(p)/approval-requests/", access: .authenticated) { [self] call in
             guard !call.rest.contains("/"), let id = Validation.percentDecode(call.rest), !id.isEmpty else {
                 throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
             }
-            return Self.json(["approval_request": try await governance.approvalRequest(id: id).json])
+            let r = try await governance.approvalRequest(id: id)
+            try await requireCaller(.read, registeredModel: r.model)
+            return Self.json(["approval_request": r.json])
         }
-        routePrefix(.post, "\(p)/approval-requests/") { call in
+        routePrefix(.post, "\(p)/approval-requests/", access: .authenticated) { [self] call in
             let parts = call.rest.split(separator: "/").map(String.init)
             guard parts.count == 2, let id = Validation.percentDecode(parts[0]) else {
                 throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
             }
             let rationale = try await call.params().string("rationale") ?? ""
+            try await requireVoter(try await governance.approvalRequest(id: id), action: parts[1])
             let r: ApprovalRequest
             switch parts[1] {
             case "approve": r = try await governance.vote(requestID: id, approve: true, rationale: rationale)
@@ -79,7 +101,7 @@ extension RepriseAPI {
             return Self.json(["approval_request": r.json])
         }
 
-        route(.post, "\(p)/aliases/rollback") { call in
+        route(.post, "\(p)/aliases/rollback", access: .registeredModel(.update, .field("model"))) { call in
             let q = try await call.params()
             let model = try q.requiredString("model")
             let alias = try q.requiredString("alias")
@@ -88,7 +110,7 @@ extension RepriseAPI {
             let history = try await governance.aliasHistory(model: model, alias: alias)
             return Self.json(["moved": true, "model": .string(model), "alias": .string(alias), "version": .string(String(history.first?.version ?? 0))])
         }
-        route(.get, "\(p)/aliases/history") { call in
+        route(.get, "\(p)/aliases/history", access: .registeredModel(.read, .field("model"))) { call in
             let q = try await call.params()
             let history = try await governance.aliasHistory(model: try q.requiredString("model"), alias: try q.requiredString("alias"))
             return Self.json([
@@ -99,7 +121,8 @@ extension RepriseAPI {
             ])
         }
 
-        route(.get, "\(p)/audit/events") { call in
+        // The whole trail names every user and resource: admins (auditors) only.
+        route(.get, "\(p)/audit/events", access: .admin) { call in
             let q = try await call.params()
             let limit = Int(clamping: try q.int64("limit") ?? 1000)
             if limit < 1 || limit > 100_000 { throw RepriseError.invalid("limit must be between 1 and 100000, got \(limit)") }
@@ -110,11 +133,11 @@ extension RepriseAPI {
             if events.count == limit, let last = events.last { o["next_after_seq"] = .int(last.seq) }
             return Self.json(.object(o))
         }
-        route(.get, "\(p)/audit/verify") { _ in
+        route(.get, "\(p)/audit/verify", access: .authenticated) { _ in
             Self.json(try await governance.verifyAudit(checkpoints: []).json)
         }
         // Checks the chain against checkpoints the caller kept elsewhere (an export's last line).
-        route(.post, "\(p)/audit/verify") { call in
+        route(.post, "\(p)/audit/verify", access: .authenticated) { call in
             let p = try await call.params()
             var given: [AuditCheckpoint] = []
             for (i, item) in try p.array("checkpoints").enumerated() {
@@ -126,14 +149,26 @@ extension RepriseAPI {
             return Self.json(try await governance.verifyAudit(checkpoints: given).json)
         }
         // A signed checkpoint of the chain's head, to keep outside the server (audit export ends with one).
-        route(.get, "\(p)/audit/checkpoint") { _ in
+        route(.get, "\(p)/audit/checkpoint", access: .authenticated) { _ in
             guard let c = try await governance.checkpointAudit() else { return Self.json(["checkpoint": .null]) }
             return Self.json(["checkpoint": c.json])
         }
-        route(.get, "\(p)/openapi.json") { _ in
+        route(.get, "\(p)/openapi.json", access: .open) { _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+    }
+}
+
+extension RepriseAPI {
+    /// Who may act on an approval request: anyone who may read the model, when the policy names
+    /// its approvers (the store then checks the name or group); EDIT on the model when it names
+    /// none, so "anyone but the requester" never means a reader.
+    func requireVoter(_ r: ApprovalRequest, action: String) async throws {
+        try await requireCaller(.read, registeredModel: r.model)
+        if r.approvers.isEmpty && (action == "approve" || action == "reject") {
+            try await requireCaller(.update, registeredModel: r.model)
         }
     }
 }

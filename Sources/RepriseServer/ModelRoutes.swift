@@ -4,8 +4,11 @@ import RepriseCore
 extension RepriseAPI {
     func registerLoggedModels() {
         let store = self.store
-        route(.post, "/api/2.0/mlflow/logged-models") { call in
+        route(.post, "/api/2.0/mlflow/logged-models", access: .experiment(.update, .field("experiment_id"))) { [self] call in
             let p = try await call.params()
+            if let source = try p.string("source_run_id"), !source.isEmpty, let authorizer {
+                try await requireCaller(.read, experiment: try await authorizer.experimentID(ofRun: source))
+            }
             let model = try await store.createLoggedModel(
                 CreateLoggedModelInput(
                     experimentID: try p.requiredString("experiment_id"), name: try p.string("name"),
@@ -13,20 +16,27 @@ extension RepriseAPI {
                     params: try p.keyValues("params"), tags: try p.keyValues("tags")))
             return Self.json(["model": model.json])
         }
-        route(.post, "/api/2.0/mlflow/logged-models/search") { call in
+        route(.post, "/api/2.0/mlflow/logged-models/search", access: .authenticated) { [self] call in
             let p = try await call.params()
             let order = try p.array("order_by").map { item -> (field: String, ascending: Bool) in
                 guard case .object(let o) = item else { throw RepriseError.invalid("Invalid order_by entry.") }
                 let op = Params(source: .json(o))
                 return (try op.requiredString("field_name"), try op.bool("ascending") ?? true)
             }
-            let query = try LoggedModelSearchQuery(
+            var query = try LoggedModelSearchQuery(
                 experimentIDs: try p.stringList("experiment_ids"), filter: try p.string("filter"), orderBy: order,
                 maxResults: try p.int64("max_results").map { Int(clamping: $0) }, pageToken: try p.string("page_token"))
-            let page = try await store.searchLoggedModels(query)
+            let canRead = try await self.callerPredicate(.read, .experiment)
+            let page = try await self.readable(
+                offset: query.offset, maxResults: query.maxResults,
+                fetch: { offset in
+                    query.offset = offset
+                    return try await store.searchLoggedModels(query)
+                },
+                readable: { canRead($0.experimentID) })
             var o = JSONObject()
             if !page.items.isEmpty { o["models"] = .array(page.items.map(\.json)) }
-            if let next = page.nextOffset { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
+            if let next = page.next { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
             return Self.json(.object(o))
         }
         let prefix = "/api/2.0/mlflow/logged-models/"
@@ -38,7 +48,7 @@ extension RepriseAPI {
             }
             return (id, Array(parts.dropFirst()))
         }
-        routePrefix(.get, prefix) { [self] call in
+        routePrefix(.get, prefix, access: .experiment(.read, .loggedModelInPath(prefix))) { [self] call in
             let (id, sub) = try split(call.rest)
             let p = try await call.params()
             switch sub {
@@ -57,7 +67,7 @@ extension RepriseAPI {
                 throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
             }
         }
-        routePrefix(.patch, prefix) { call in
+        routePrefix(.patch, prefix, access: .experiment(.update, .loggedModelInPath(prefix))) { call in
             let (id, sub) = try split(call.rest)
             let p = try await call.params()
             switch sub {
@@ -75,7 +85,7 @@ extension RepriseAPI {
                 throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
             }
         }
-        routePrefix(.delete, prefix) { call in
+        routePrefix(.delete, prefix, access: .experiment(.delete, .loggedModelInPath(prefix))) { call in
             let (id, sub) = try split(call.rest)
             switch sub {
             case []:
@@ -88,7 +98,7 @@ extension RepriseAPI {
             }
             return Self.json(Self.empty)
         }
-        routePrefix(.post, prefix) { call in
+        routePrefix(.post, prefix, access: .experiment(.update, .loggedModelInPath(prefix))) { call in
             let (id, sub) = try split(call.rest)
             guard sub == ["params"] else { throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).") }
             let p = try await call.params()

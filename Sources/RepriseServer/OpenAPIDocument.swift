@@ -67,14 +67,7 @@ extension RepriseAPI {
     /// what follows the prefix themselves). `HEAD` is answered by every `GET` route and not listed;
     /// the `/ajax-api/` twins of `/api/` routes are mapped in `dispatch` and not listed either.
     var routeSignatures: [(method: String, path: String, isPrefix: Bool)] {
-        var out: [(method: String, path: String, isPrefix: Bool)] = []
-        for (path, handlers) in exact {
-            for method in handlers.keys { out.append((method.rawValue, path, false)) }
-        }
-        for (prefix, handlers) in prefixes {
-            for method in handlers.keys { out.append((method.rawValue, prefix, true)) }
-        }
-        return out.sorted { ($0.path, $0.method) < ($1.path, $1.method) }
+        routeTable.map { ($0.method.rawValue, $0.path, $0.prefix) }
     }
 }
 
@@ -325,12 +318,17 @@ private enum R {
     ]
 
     static let errorNames: [Int: String] = [
-        400: "BadRequest", 403: "Forbidden", 404: "NotFound", 501: "NotImplemented", 503: "Unavailable",
+        400: "BadRequest", 401: "Unauthenticated", 403: "Forbidden", 404: "NotFound", 501: "NotImplemented", 503: "Unavailable",
     ]
 
     static func error(_ status: Int) -> J { ["$ref": .string("#/components/responses/\(errorNames[status]!)")] }
 
     static func htmlError(_ status: Int) -> J { ["$ref": .string("#/components/responses/HTML\(status)")] }
+
+    static let loginRedirect: J = [
+        "description": "Not logged in (authentication on): See Other, to /ui/login?next=<this page>.",
+        "headers": ["Location": ["required": true, "schema": S.string]],
+    ]
 }
 
 private struct OpenAPIBuilder {
@@ -358,6 +356,15 @@ private struct OpenAPIBuilder {
         var responses = JSONObject(ok)
         var errors = Set(errors)
         var htmlErrors = Set(htmlErrors)
+        // With authentication on, every route but the open ones needs credentials: a browser
+        // asking for a page is sent to the login form, anything else gets MLflow's plain-text 401.
+        if Self.openOperations.contains("\(method) \(path)") {
+            op["security"] = []
+        } else if tag == "ui" && method == "get" {
+            if responses["303"] == nil { responses["303"] = R.loginRedirect }
+        } else {
+            errors.insert(401)
+        }
         // Any request can be refused before routing: a Host not allowed, a cross-site write.
         if tag == "ui" { htmlErrors.insert(403) } else { errors.insert(403) }
         // A large JSON body waits for a permit to be read, and gives up with 503 when the server is busy.
@@ -370,6 +377,13 @@ private struct OpenAPIBuilder {
         item[method] = .object(op)
         paths[path] = .object(item)
     }
+
+    /// The operations that need no credentials when authentication is on: the routes the table
+    /// declares `.open`. `OpenAPITests` checks that the two agree.
+    static let openOperations: Set<String> = [
+        "get /health", "get /version", "get /api/3.0/mlflow/server-info", "get /ui/static/app.js", "get /api/reprise/v1/openapi.json",
+        "get /ui/login", "post /ui/login",
+    ]
 
     static func operationID(_ method: String, _ path: String) -> String {
         var out = method
@@ -394,6 +408,7 @@ private struct OpenAPIBuilder {
         "experiment_id": "An experiment id.",
         "run_id": "A run id.",
         "name": "A registered model name.",
+        "token_id": "An access token id.",
     ]
 
     static func build() -> J {
@@ -407,6 +422,7 @@ private struct OpenAPIBuilder {
         b.webhooks()
         b.governance()
         b.repro()
+        b.identity()
         b.ui()
         return [
             "openapi": "3.1.0",
@@ -426,9 +442,20 @@ private struct OpenAPIBuilder {
                     (Content-Type: application/json; snake_case or camelCase field names; int64 values \
                     as numbers or decimal strings). Errors use MLflow's envelope {error_code, message} \
                     with MLflow's status for each code (RESOURCE_ALREADY_EXISTS is 400). A path that \
-                    exists called with another method gets 405. The caller is named by the \
-                    X-Reprise-Actor header (or the HTTP Basic user name) and is recorded as \
-                    unauthenticated. Filters, order_by clauses and page tokens use the custom formats \
+                    exists called with another method gets 405. Authentication is off unless the server \
+                    runs with --app-name basic-auth (MLflow's flag; also --auth): then every operation \
+                    but those with an empty security list (/health, /version, server-info, the UI's script \
+                    and sign-in form, this document) needs \
+                    credentials (HTTP Basic, a bearer access token rpt_... or a bearer JWT from the \
+                    configured OIDC issuer, or the web UI's session cookie), answers 401 without them \
+                    (text/plain, WWW-Authenticate: Basic realm="mlflow"; the UI's pages redirect to \
+                    /ui/login instead) and 403 text/plain "Permission denied" to a caller whose \
+                    permission (READ < USE < EDIT < MANAGE on the experiment or registered model; admins \
+                    bypass) does not allow the operation; searches return only what the caller may \
+                    read. The actor recorded in the audit trail is then the authenticated user. With \
+                    authentication off the caller is named by the X-Reprise-Actor header (or the HTTP \
+                    Basic user name) and is recorded as unauthenticated, and the identity routes answer \
+                    404. Filters, order_by clauses and page tokens use the custom formats \
                     mlflow-filter-*, mlflow-order-by-* and mlflow-page-token: strings in MLflow's \
                     search grammar and the tokens this server hands out.
                     """,
@@ -439,8 +466,12 @@ private struct OpenAPIBuilder {
                     ("artifacts", "Artifacts: the mlflow-artifacts proxy and run-relative downloads"),
                     ("logged-models", "MLflow 3 logged models"), ("registry", "MLflow model registry"),
                     ("webhooks", "MLflow webhooks (registry events)"), ("governance", "Reprise: protected aliases, approvals, audit"),
-                    ("reproducibility", "Reprise: experiment policies, reproductions, lineage"), ("ui", "The web UI (HTML)"),
+                    ("reproducibility", "Reprise: experiment policies, reproductions, lineage"),
+                    ("identity", "Users, roles (Reprise's groups) and grants (MLflow's basic-auth API); Reprise's who-am-I, access tokens and service accounts"),
+                    ("ui", "The web UI (HTML)"),
                 ].map { ["name": .string($0.0), "description": .string($0.1)] }),
+            // Any one of them, when authentication is on; the open operations say `security: []`.
+            "security": [["basic": []], ["bearer": []], ["session": []]],
             "paths": .object(b.paths),
             "components": components(),
         ]
@@ -946,14 +977,19 @@ private struct OpenAPIBuilder {
             "get", "\(p)/alias-policies", tag: "governance", "List alias policies",
             params: [P.query("model", S.string)],
             ok: [("200", R.json(S.object([("policies", S.array(S.ref("AliasPolicy")))]), "{policies}"))], errors: [400])
+        let pendingChange = R.json(
+            S.object([("approval_request", S.ref("ApprovalRequest"))]),
+            "Accepted: the current policy requires approval for changes to itself (self_change_requires_approval), so an approval request of kind policy_change was opened; the change is made when it is approved.")
         add(
             "put", "\(p)/alias-policies", tag: "governance", "Protect an alias of a model ('*' for every model)",
             body: P.json(S.ref("AliasPolicy"), required: true),
-            ok: [("200", R.json(S.object([("policy", S.ref("AliasPolicy"))]), "{policy}"))], errors: [400, 404])
+            ok: [("200", R.json(S.object([("policy", S.ref("AliasPolicy"))]), "{policy}")), ("202", pendingChange)], errors: [400, 404],
+            description: "Needs MANAGE on the model (authentication on; for '*': an admin or a MANAGE grant on every model).")
         add(
             "delete", "\(p)/alias-policies", tag: "governance", "Remove a policy",
             body: P.json(S.object([("model", S.nonEmpty), ("alias", S.nonEmpty)], required: ["model", "alias"])),
-            ok: [("200", R.empty)], errors: [400, 404])
+            ok: [("200", R.empty), ("202", pendingChange)], errors: [400, 404],
+            description: "Needs MANAGE on the model (authentication on).")
         add(
             "post", "\(p)/approval-requests", tag: "governance", "Ask to move an alias; moves it at once when the alias is not protected",
             body: P.json(S.object(
@@ -1061,6 +1097,272 @@ private struct OpenAPIBuilder {
             ok: [("200", R.json(S.object([("lineage", S.ref("Lineage"))]), "{lineage}"))], errors: [400, 404])
     }
 
+    // MARK: Identity
+
+    mutating func identity() {
+        let a2 = "/api/2.0/mlflow"
+        let a3 = "/api/3.0/mlflow"
+        let off = "404 when authentication is off."
+        let errors = [400, 404]
+        let username = S.string("A user name.", minLength: 1)
+        let permission = S.ref("Permission")
+        let resourceType = S.ref("ResourceType")
+        let roleID = S.described(S.ref("IntegerID"), "A role id.")
+        let rolePermissionID = S.described(S.ref("IntegerID"), "A role permission id.")
+        let user = R.json(S.object([("user", S.ref("User"))], required: ["user"]), "{user}")
+        let role = R.json(S.object([("role", S.ref("Role"))], required: ["role"]), "{role}")
+        let roles = R.json(S.object([("roles", S.array(S.ref("Role")))], required: ["roles"]), "{roles}")
+        let rolePermission = R.json(S.object([("role_permission", S.ref("RolePermission"))], required: ["role_permission"]), "{role_permission}")
+        let permissionRows = R.json(
+            S.object([("is_admin", S.boolean), ("permissions", S.array(S.ref("PermissionRow")))], required: ["is_admin", "permissions"]),
+            "{is_admin, permissions}: one row per grant, direct (role __user_<id>__) or through a role")
+
+        // Users
+        add(
+            "post", "\(a2)/users/create", tag: "identity", "Create a user (admins)",
+            body: P.json(S.object(
+                [("username", username), ("password", S.string("At least 12 characters.", minLength: 12))], required: ["username", "password"])),
+            ok: [("200", user)], errors: errors,
+            description: "Content-Type must be application/json. A duplicate name is 400 RESOURCE_ALREADY_EXISTS. \(off)")
+        add(
+            "get", "\(a2)/users/get", tag: "identity", "Get a user (yourself; admins: anyone)",
+            params: [P.query("username", username, required: true)], ok: [("200", user)], errors: errors, description: off)
+        add(
+            "get", "\(a2)/users/current", tag: "identity", "The caller",
+            ok: [(
+                "200",
+                R.json(
+                    S.object([("is_basic_auth", S.boolean), ("user", S.ref("User"))], required: ["is_basic_auth", "user"]),
+                    "{is_basic_auth, user}")
+            )],
+            errors: errors, description: off)
+        add(
+            "get", "\(a2)/users/list", tag: "identity", "Every user (roles shown for yourself; admins: for everyone)",
+            ok: [(
+                "200",
+                R.json(
+                    S.object([(
+                        "users",
+                        S.array(S.object(
+                            [("id", S.int64), ("username", S.string), ("is_admin", S.boolean), ("is_service", S.boolean), ("roles", S.array(S.ref("Role")))],
+                            required: ["id", "username", "is_admin", "roles"]))
+                    )], required: ["users"]),
+                    "{users}")
+            )],
+            errors: errors, description: off)
+        add(
+            "patch", "\(a2)/users/update-password", tag: "identity", "Change a password (yourself, with current_password; admins: anyone's)",
+            body: P.json(S.object(
+                [
+                    ("username", username), ("password", S.string("The new password: at least 12 characters.", minLength: 12)),
+                    ("current_password", S.string("Required when changing your own password.")),
+                ], required: ["username", "password"])),
+            ok: [("200", R.empty)], errors: errors, description: off)
+        add(
+            "patch", "\(a2)/users/update-admin", tag: "identity", "Make a user an admin, or not (admins)",
+            body: P.json(S.object([("username", username), ("is_admin", S.boolean)], required: ["username", "is_admin"])),
+            ok: [("200", R.empty)], errors: errors, description: "is_admin must be a JSON boolean. \(off)")
+        add(
+            "delete", "\(a2)/users/delete", tag: "identity", "Delete a user (admins; not yourself)",
+            body: P.json(S.object([("username", username)], required: ["username"])), ok: [("200", R.empty)], errors: errors,
+            description: off)
+
+        // Classic per-resource grants (MLflow clients before 3.14)
+        for (kind, what, field, fieldSchema, key) in [
+            ("experiments", "an experiment", "experiment_id", S.experimentID, "experiment_permission"),
+            ("registered-models", "a registered model", "name", S.modelName, "registered_model_permission"),
+        ] {
+            let base = "\(a2)/\(kind)/permissions"
+            let grant = R.json(
+                S.object(
+                    [(key, S.object([(field, S.string), ("user_id", S.int64), ("permission", permission)], required: [field, "user_id", "permission"]))],
+                    required: [key]),
+                "{\(key): {\(field), user_id, permission}}")
+            let manage = "Needs MANAGE on \(what) (authentication on). \(off)"
+            add(
+                "post", "\(base)/create", tag: "identity", "Grant a user a permission on \(what)",
+                body: P.json(S.object([(field, fieldSchema), ("username", username), ("permission", permission)], required: [field, "username", "permission"])),
+                ok: [("200", grant)], errors: errors, description: "A grant that exists is 400 RESOURCE_ALREADY_EXISTS. \(manage)")
+            add(
+                "get", "\(base)/get", tag: "identity", "A user's permission on \(what)",
+                params: [P.query(field, fieldSchema, required: true), P.query("username", username, required: true)],
+                ok: [("200", grant)], errors: errors, description: manage)
+            add(
+                "patch", "\(base)/update", tag: "identity", "Change a user's permission on \(what)",
+                body: P.json(S.object([(field, fieldSchema), ("username", username), ("permission", permission)], required: [field, "username", "permission"])),
+                ok: [("200", R.empty)], errors: errors, description: manage)
+            add(
+                "delete", "\(base)/delete", tag: "identity", "Remove a user's permission on \(what)",
+                body: P.json(S.object([(field, fieldSchema), ("username", username)], required: [field, "username"])),
+                ok: [("200", R.empty)], errors: errors, description: manage)
+        }
+
+        // Roles (Reprise's groups)
+        add(
+            "post", "\(a3)/roles/create", tag: "identity", "Create a role (a group; admins)",
+            body: P.json(S.object(
+                [
+                    ("name", S.string("Not blank, not starting __user_.", minLength: 1)),
+                    ("workspace", S.string("Default: default.", minLength: 1)), ("description", S.string),
+                ], required: ["name"])),
+            ok: [("200", role)], errors: errors, description: "A duplicate name in the workspace is 400 RESOURCE_ALREADY_EXISTS. \(off)")
+        add(
+            "get", "\(a3)/roles/get", tag: "identity", "Get a role with its permissions",
+            params: [P.query("role_id", roleID, required: true)], ok: [("200", role)], errors: errors, description: off)
+        add(
+            "get", "\(a3)/roles/list", tag: "identity", "List roles",
+            params: [P.query("workspace", S.array(S.string, "Only roles of these workspaces; none: every role."))],
+            ok: [("200", roles)], errors: errors, description: off)
+        add(
+            "patch", "\(a3)/roles/update", tag: "identity", "Rename a role or change its description (admins)",
+            body: P.json(S.object([("role_id", roleID), ("name", S.nonEmpty), ("description", S.string)], required: ["role_id"])),
+            ok: [("200", role)], errors: errors, description: "At least one of name and description. \(off)")
+        add(
+            "delete", "\(a3)/roles/delete", tag: "identity", "Delete a role (admins)",
+            body: P.json(S.object([("role_id", roleID)], required: ["role_id"])), ok: [("200", R.empty)], errors: errors, description: off)
+        add(
+            "post", "\(a3)/roles/permissions/add", tag: "identity", "Add a grant to a role (admins)",
+            body: P.json(S.object(
+                [
+                    ("role_id", roleID), ("resource_type", resourceType),
+                    ("resource_pattern", S.string("A resource id or name, or * for every resource of the type (workspace: * only).", minLength: 1)),
+                    ("permission", S.described(permission, "workspace grants: USE or MANAGE; others: READ, USE, EDIT, MANAGE or DENY.")),
+                ], required: ["role_id", "resource_type", "resource_pattern", "permission"])),
+            ok: [("200", rolePermission)], errors: errors, description: off)
+        add(
+            "delete", "\(a3)/roles/permissions/remove", tag: "identity", "Remove a grant from a role (admins)",
+            body: P.json(S.object([("role_permission_id", rolePermissionID)], required: ["role_permission_id"])),
+            ok: [("200", R.empty)], errors: errors, description: off)
+        add(
+            "get", "\(a3)/roles/permissions/list", tag: "identity", "A role's grants",
+            params: [P.query("role_id", roleID, required: true)],
+            ok: [(
+                "200",
+                R.json(S.object([("role_permissions", S.array(S.ref("RolePermission")))], required: ["role_permissions"]), "{role_permissions}")
+            )],
+            errors: errors, description: off)
+        add(
+            "patch", "\(a3)/roles/permissions/update", tag: "identity", "Change the level of a role's grant (admins)",
+            body: P.json(S.object([("role_permission_id", rolePermissionID), ("permission", permission)], required: ["role_permission_id", "permission"])),
+            ok: [("200", rolePermission)], errors: errors, description: off)
+        let assignment = S.object([("username", username), ("role_id", roleID)], required: ["username", "role_id"])
+        add(
+            "post", "\(a3)/roles/assign", tag: "identity", "Add a user to a role (admins)", body: P.json(assignment),
+            ok: [("200", R.json(S.object([("assignment", S.ref("UserRoleAssignment"))], required: ["assignment"]), "{assignment}"))],
+            errors: errors, description: off)
+        add(
+            "delete", "\(a3)/roles/unassign", tag: "identity", "Remove a user from a role (admins)", body: P.json(assignment),
+            ok: [("200", R.empty)], errors: errors, description: off)
+        add(
+            "get", "\(a3)/roles/users/list", tag: "identity", "A role's members (admins)",
+            params: [P.query("role_id", roleID, required: true)],
+            ok: [(
+                "200",
+                R.json(S.object([("assignments", S.array(S.ref("UserRoleAssignment")))], required: ["assignments"]), "{assignments}")
+            )],
+            errors: errors, description: off)
+        add(
+            "get", "\(a3)/users/roles/list", tag: "identity", "A user's roles (yourself; admins: anyone)",
+            params: [P.query("username", username, required: true)], ok: [("200", roles)], errors: errors, description: off)
+
+        // Per-user grants (MLflow 3.17's AuthServiceClient)
+        let resourceID = S.described(
+            ["anyOf": [S.nonEmpty, S.int64]], "The resource: an experiment id or a registered model name, or * (admins only).")
+        add(
+            "post", "\(a3)/users/permissions/grant", tag: "identity", "Grant a user a permission on a resource",
+            body: P.json(S.object(
+                [("username", username), ("resource_type", resourceType), ("resource_id", resourceID), ("permission", permission)],
+                required: ["username", "resource_type", "resource_id", "permission"])),
+            ok: [("200", R.empty)], errors: errors,
+            description: "Needs MANAGE on the resource (admins: any, and *). A grant that exists is 400 RESOURCE_ALREADY_EXISTS: revoke it first. resource_type workspace is 400. \(off)")
+        add(
+            "post", "\(a3)/users/permissions/revoke", tag: "identity", "Revoke a user's permission on a resource",
+            body: P.json(S.object(
+                [("username", username), ("resource_type", resourceType), ("resource_id", resourceID)],
+                required: ["username", "resource_type", "resource_id"])),
+            ok: [("200", R.empty)], errors: errors, description: "Needs MANAGE on the resource (admins: any). \(off)")
+        add(
+            "get", "\(a3)/users/permissions/get", tag: "identity", "A user's effective permission on a resource (yourself; admins: anyone)",
+            params: [
+                P.query("username", username, required: true), P.query("resource_type", resourceType, required: true),
+                P.query("resource_id", S.nonEmpty, required: true),
+            ],
+            ok: [(
+                "200",
+                R.json(
+                    S.object([("allowed", S.boolean), ("permission", permission)], required: ["allowed", "permission"]),
+                    "{allowed, permission}: the level after grants, groups and the default; allowed: whether it is at least USE")
+            )],
+            errors: errors, description: off)
+        add(
+            "get", "\(a3)/users/permissions/list", tag: "identity", "A user's grants (yourself; admins: anyone)",
+            params: [P.query("username", username, required: true)], ok: [("200", permissionRows)], errors: errors, description: off)
+        add(
+            "get", "\(a3)/users/current/permissions", tag: "identity", "The caller's grants", ok: [("200", permissionRows)], errors: errors,
+            description: off)
+
+        // Reprise: who am I, access tokens, service accounts
+        let p = RepriseAPI.extensionPrefix
+        add(
+            "get", "\(p)/whoami", tag: "identity", "Who the server takes the caller to be",
+            ok: [(
+                "200",
+                R.json(
+                    S.object(
+                        [
+                            ("authenticated", S.boolean), ("auth_enabled", S.boolean), ("username", S.string),
+                            ("is_admin", S.boolean), ("is_service", S.boolean),
+                            ("method", S.enumeration(["basic", "token", "oidc", "session"])), ("groups", S.array(S.string)),
+                            ("token_id", S.string("The access token used, if any.")),
+                        ], required: ["authenticated", "auth_enabled", "username"]),
+                    "{authenticated, auth_enabled, username, ...}: with authentication off, the name the caller claims (authenticated false)")
+            )])
+        let tokenBody = S.object(
+            [
+                ("name", S.string("What it is for (1 to 200 bytes; default token).", minLength: 1, maxLength: 200)),
+                ("expires_in_days", S.described(S.int(0, 3650, format: "int64"), "Default 90; 0: never.")),
+                ("username", S.string("Admins: the user or service account the token is for (default: the caller).", minLength: 1)),
+            ])
+        add(
+            "post", "\(p)/tokens", tag: "identity", "Create an access token (for bearer authentication); the secret is shown only here",
+            body: P.json(tokenBody),
+            ok: [(
+                "200",
+                R.json(
+                    S.object([("token", S.ref("AccessToken")), ("secret", S.string("rpt_...: send it as Authorization: Bearer (MLFLOW_TRACKING_TOKEN)."))], required: ["token", "secret"]),
+                    "{token, secret}")
+            )],
+            errors: errors, description: off)
+        add(
+            "get", "\(p)/tokens", tag: "identity", "The caller's access tokens (admins: anyone's)",
+            params: [P.query("username", S.string("Admins: another user's tokens; * for everyone's.", minLength: 1))],
+            ok: [("200", R.json(S.object([("tokens", S.array(S.ref("AccessToken")))], required: ["tokens"]), "{tokens}"))],
+            errors: errors, description: off)
+        add(
+            "delete", "\(p)/tokens", tag: "identity", "Revoke an access token (your own; admins: anyone's)",
+            body: P.json(S.object([("id", S.string("The token's id.", minLength: 1))], required: ["id"])),
+            ok: [("200", R.empty)], errors: errors, description: off)
+        add(
+            "post", "\(p)/service-accounts", tag: "identity", "Create a service account (admins): a user without a password, for tokens",
+            body: P.json(S.object(
+                [
+                    ("username", username),
+                    ("can_act_as", S.described(S.boolean, "May name the user it acts for in X-Reprise-Actor (both are recorded). Default false.")),
+                ], required: ["username"])),
+            ok: [(
+                "200",
+                R.json(
+                    S.object([(
+                        "user",
+                        S.object(
+                            [("id", S.int64), ("username", S.string), ("is_service", S.boolean), ("can_act_as", S.boolean)],
+                            required: ["id", "username", "is_service", "can_act_as"])
+                    )], required: ["user"]),
+                    "{user}")
+            )],
+            errors: errors, description: off)
+    }
+
     // MARK: UI
 
     mutating func ui() {
@@ -1144,6 +1446,67 @@ private struct OpenAPIBuilder {
             "get", "/ui/lineage", tag: "ui", "Lineage of an entity",
             params: [P.query("entity", S.string("As for /api/reprise/v1/lineage.", minLength: 1, format: "reprise-lineage-entity"), required: true)],
             ok: [("200", R.html)], htmlErrors: pageErrors + [501])
+
+        // Signing in, tokens and administration (authentication on; without it the login page
+        // sends a browser to the experiments and the other pages are 404).
+        let csrfField: (String, J) = ("csrf", S.string("The token of the page's form (also in the reprise_csrf cookie)."))
+        let authForm = { (fields: [(String, J)], required: [String]) -> J in
+            P.form(S.object([csrfField] + fields, required: ["csrf"] + required))
+        }
+        let authOff = "404 when authentication is off."
+        add(
+            "get", "/ui/login", tag: "ui", "The sign-in form",
+            params: [P.query("next", S.string("The page of this UI to go to after signing in; anything else goes to the experiments."))],
+            ok: [("200", R.html), ("303", R.redirect)],
+            description: "Signed in already (a live session), or authentication off: 303 to the next page.")
+        add(
+            "post", "/ui/login", tag: "ui", "Sign in (form): sets the session cookie (HttpOnly, SameSite=Lax; Secure under TLS)",
+            body: authForm([("username", S.string), ("password", S.string), ("next", S.string("As for GET /ui/login."))], ["username", "password"]),
+            ok: [("303", R.redirect)], htmlErrors: [401, 403, 413],
+            description: "A wrong user name or password is 401 with the form again. \(formDescription)")
+        add(
+            "post", "/ui/logout", tag: "ui", "Sign out (form): clears the session cookie", body: authForm([], []),
+            ok: [("303", R.redirect)], htmlErrors: [403, 413], description: formDescription)
+        add("get", "/ui/tokens", tag: "ui", "Your access tokens", ok: [("200", R.html)], htmlErrors: pageErrors, description: authOff)
+        add(
+            "post", "/ui/tokens", tag: "ui", "Create an access token (form): the page shows its secret this once",
+            body: authForm(
+                [("name", S.string("1 to 200 bytes.")), ("expires_in_days", S.string("Days, 0 (never) to 3650."))], ["name", "expires_in_days"]),
+            ok: [("200", R.html)], htmlErrors: formErrors, description: "\(formDescription) \(authOff)")
+        add(
+            "post", "/ui/tokens/{token_id}/revoke", tag: "ui", "Revoke an access token (form): your own; admins: anyone's",
+            body: authForm([("from", S.string("admin: back to the admin page."))], []),
+            ok: [("303", R.redirect)], htmlErrors: formErrors, description: "\(formDescription) \(authOff)")
+        add(
+            "get", "/ui/admin", tag: "ui", "Administration (admins): users, groups, grants, everyone's tokens",
+            ok: [("200", R.html)], htmlErrors: pageErrors, description: authOff)
+        let username: (String, J) = ("username", S.string("A user name."))
+        let roleID: (String, J) = ("role_id", S.string("A group (role) id."))
+        for (action, summary, fields, required) in [
+            (
+                "users/create", "Create a user (form)",
+                [username, ("password", S.string("At least 12 characters.")), ("is_admin", S.string("true: an admin."))], ["username", "password"]
+            ),
+            ("users/delete", "Delete a user (form; not yourself)", [username], ["username"]),
+            ("users/admin", "Make a user an admin, or not (form; not yourself)", [username, ("is_admin", S.enumeration(["true", "false"]))], ["username", "is_admin"]),
+            ("groups/create", "Create a group (form)", [("name", S.string), ("description", S.string)], ["name"]),
+            ("groups/delete", "Delete a group (form)", [roleID], ["role_id"]),
+            ("groups/add-member", "Add a user to a group (form)", [roleID, username], ["role_id", "username"]),
+            ("groups/remove-member", "Remove a user from a group (form)", [roleID, username], ["role_id", "username"]),
+            (
+                "grants/create", "Grant a user or group a permission on an experiment or registered model (form)",
+                [
+                    ("holder", S.string("user:<name> or group:<id>.")), ("resource_type", S.enumeration(["experiment", "registered_model"])),
+                    ("resource", S.string("An experiment id or model name, or *.")), ("permission", S.enumeration(["READ", "USE", "EDIT", "MANAGE", "DENY"])),
+                ],
+                ["holder", "resource_type", "resource", "permission"]
+            ),
+            ("grants/delete", "Remove a grant (form)", [("grant_id", S.string("A grant id."))], ["grant_id"]),
+        ] as [(String, String, [(String, J)], [String])] {
+            add(
+                "post", "/ui/admin/\(action)", tag: "ui", "\(summary) (admins)", body: authForm(fields, required),
+                ok: [("303", R.redirect)], htmlErrors: formErrors, description: "\(formDescription) \(authOff)")
+        }
     }
 
     // MARK: Components
@@ -1267,10 +1630,14 @@ private struct OpenAPIBuilder {
                 ("approvers", S.array(str, "Empty: anyone but the requester.")),
                 ("checks", S.array(S.ref("ApprovalCheck"))),
                 ("rollback_requires_approval", S.boolean),
+                ("self_change_requires_approval", S.described(
+                    S.boolean,
+                    "Changing or deleting this policy opens an approval request (kind policy_change) that its own approvers decide (default false).")),
             ], required: ["model", "alias"]))
         schemas["ApprovalRequest"] = S.object([
             ("id", str), ("model", str), ("alias", str), ("target_version", str), ("previous_version", str),
-            ("kind", S.enumeration(["move", "rollback"])), ("requester", str), ("rationale", str),
+            ("kind", S.enumeration(["move", "rollback", "policy_change"], "policy_change: a change to a policy that requires approval for changes to itself (target_version 0).")),
+            ("requester", str), ("rationale", str),
             ("state", S.enumeration(["open", "approved", "rejected", "cancelled"])), ("required_approvals", int64),
             ("approvers", S.array(str)), ("checks", S.array(S.ref("ApprovalCheck"))),
             ("votes", S.array(S.object([("approver", str), ("decision", str), ("rationale", str), ("time", int64)]))),
@@ -1283,11 +1650,17 @@ private struct OpenAPIBuilder {
         schemas["AuditEvent"] = S.object([
             ("seq", int64), ("time", int64), ("actor", str), ("authenticated", S.boolean), ("action", str), ("entity_type", str),
             ("entity_id", str), ("summary", [:]), ("request_id", str), ("prev_hash", str),
-            ("hash", S.string("SHA-256 of the JSON array [seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash].")),
+            ("hash", S.string("SHA-256 of the JSON array [seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash], followed by the event's authentication record when it has one.")),
+            ("auth_method", S.enumeration(["basic", "token", "oidc", "session"], "How the actor authenticated (authenticated events only).")),
+            ("token_id", S.string("The access token used, if any (its public id).")),
+            ("via", S.string("The service account that acted for the actor, if one did.")),
         ])
         schemas["AuditVerification"] = S.object([
             ("ok", S.boolean), ("checked", int64), ("first_bad_seq", int64), ("problem", str), ("head_seq", int64), ("head_hash", str),
             ("checkpoints_checked", int64),
+            ("authenticated_events", S.described(int64, "How many of the events checked were written by an authenticated caller.")),
+            ("authenticated_by_method", S.described(
+                ["type": "object", "additionalProperties": int64], "Those events by how the caller authenticated: basic, token, oidc, session.")),
         ], required: ["ok", "checked"])
         schemas["ExperimentPolicy"] = S.object([
             ("experiment_id", str), ("mode", S.enumeration(["strict", "soft"])), ("required", S.array(str)), ("refuse_dirty", S.boolean),
@@ -1303,24 +1676,77 @@ private struct OpenAPIBuilder {
             ("edges", S.array(S.object([("from", str), ("to", str), ("relation", str)]))),
         ])
 
+        schemas["Permission"] = S.enumeration(Permission.allCases.map(\.rawValue), "A permission level: READ < USE < EDIT < MANAGE; NO_PERMISSIONS; DENY (wins over any other grant).")
+        schemas["ResourceType"] = S.enumeration(ResourceType.allCases.map(\.rawValue), "What a grant is on.")
+        schemas["IntegerID"] = [
+            "description": "An integer id, as a JSON number or a decimal string.",
+            "anyOf": [S.int64, S.string("Decimal digits.", pattern: "^-?[0-9]{1,18}$")],
+        ]
+        schemas["User"] = S.object([("id", int64), ("username", str), ("is_admin", S.boolean)], required: ["id", "username", "is_admin"])
+        schemas["RolePermission"] = S.object(
+            [("id", int64), ("role_id", int64), ("resource_type", str), ("resource_pattern", str), ("permission", str)],
+            required: ["id", "role_id", "resource_type", "resource_pattern", "permission"])
+        schemas["Role"] = S.object(
+            [
+                ("id", int64), ("name", str), ("workspace", str), ("description", S.nullable(str)),
+                ("permissions", S.array(S.ref("RolePermission"))),
+            ], required: ["id", "name"], "A role: Reprise's group, named in approver lists as group:<name>.")
+        schemas["UserRoleAssignment"] = S.object([("id", int64), ("user_id", int64), ("role_id", int64)], required: ["id", "user_id", "role_id"])
+        schemas["PermissionRow"] = S.object(
+            [
+                ("permission", str), ("resource_pattern", str), ("resource_type", str), ("role_id", int64), ("role_name", str),
+                ("workspace", str),
+            ], required: ["permission", "resource_pattern", "resource_type", "role_id", "role_name", "workspace"])
+        schemas["AccessToken"] = S.object(
+            [
+                ("id", str), ("name", str), ("username", str), ("created_time", int64), ("expires_time", S.nullable(int64)),
+                ("last_used_time", S.nullable(int64)), ("revoked", S.boolean),
+            ], required: ["id", "name", "username", "created_time", "revoked"], "An access token's record; never its secret.")
+
         var responses = JSONObject()
         for (name, what) in [
             ("BadRequest", "Invalid request (INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS, BAD_REQUEST, INVALID_STATE)"),
-            ("Forbidden", "Refused (PERMISSION_DENIED): a Host not allowed or a cross-site write; or by governance: a sealed run or artifact, a protected alias, a vote not allowed; or an artifact location outside the server's roots"),
+            ("Forbidden", "Refused. With authentication on, a caller whose permission does not allow the operation gets the text/plain body Permission denied (as MLflow answers). Otherwise JSON (PERMISSION_DENIED): a Host not allowed or a cross-site write; X-Reprise-Actor from a caller that may not act for others; or by governance: a sealed run or artifact, a protected alias, a vote not allowed; or an artifact location outside the server's roots"),
             ("NotFound", "No such entity (RESOURCE_DOES_NOT_EXIST)"),
             ("NotImplemented", "Not supported by this server or this configuration (NOT_IMPLEMENTED)"),
             ("Unavailable", "Turned off on this server, or busy reading other large requests (TEMPORARILY_UNAVAILABLE)"),
         ] {
             responses[name] = R.json(S.ref("Error"), what)
         }
+        responses["Forbidden"] = [
+            "description": responses["Forbidden"]?["description"] ?? "",
+            "content": ["application/json": ["schema": S.ref("Error")], "text/plain": ["schema": ["type": "string", "const": "Permission denied"]]],
+        ]
+        responses["Unauthenticated"] = [
+            "description": "No credentials, or wrong ones (authentication on): MLflow's plain-text answer, which the mlflow client raises as UNAUTHENTICATED.",
+            "headers": ["WWW-Authenticate": ["required": true, "schema": ["type": "string", "const": "Basic realm=\"mlflow\""]]],
+            "content": ["text/plain": ["schema": S.string]],
+        ]
         for (status, what) in [
-            (400, "The page or form cannot be shown or done (HTML)"), (403, "The form's security token is missing or wrong (HTML), or the request was refused (JSON: a Host not allowed, a cross-site write)"),
+            (400, "The page or form cannot be shown or done (HTML)"), (401, "Wrong user name or password: the sign-in form again (HTML)"), (403, "The form's security token is missing or wrong (HTML), or the request was refused (JSON: a Host not allowed, a cross-site write)"),
             (404, "No such entity or page (HTML)"), (413, "The form is too large (HTML)"), (501, "Not available on this server (HTML)"),
         ] as [(Int, String)] {
             var content = JSONObject([("text/html", ["schema": S.string])])
-            if status == 403 { content["application/json"] = ["schema": S.ref("Error")] }
+            if status == 403 {
+                content["application/json"] = ["schema": S.ref("Error")]
+                content["text/plain"] = ["schema": ["type": "string", "const": "Permission denied"]]
+            }
             responses["HTML\(status)"] = ["description": .string(what), "content": .object(content)]
         }
-        return ["schemas": .object(schemas), "responses": .object(responses)]
+        let securitySchemes: J = [
+            "basic": [
+                "type": "http", "scheme": "basic",
+                "description": "A user name and password (MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD).",
+            ],
+            "bearer": [
+                "type": "http", "scheme": "bearer",
+                "description": "A personal or service-account access token rpt_... (MLFLOW_TRACKING_TOKEN; see /api/reprise/v1/tokens), or a JWT from the configured OIDC issuer.",
+            ],
+            "session": [
+                "type": "apiKey", "in": "cookie", "name": "reprise_session",
+                "description": "The web UI's session, set by the login form.",
+            ],
+        ]
+        return ["schemas": .object(schemas), "responses": .object(responses), "securitySchemes": securitySchemes]
     }
 }

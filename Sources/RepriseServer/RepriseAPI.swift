@@ -17,16 +17,21 @@ struct Call: Sendable {
     /// Admission for bodies over `largeBody` bytes: at most a few are buffered at once.
     var largeBodies: AsyncLimiter? = nil
     var largeBody: Int = .max
+    /// The JSON body, once read for a permission check, so the handler does not read it again.
+    var preloaded: Params? = nil
 
     var method: HTTPRequest.Method { request.method }
 
     /// The request message: query parameters for GET, the JSON body otherwise.
     func params() async throws -> Params {
+        if let preloaded { return preloaded }
         if request.method == .get || request.method == .head { return Params(source: .query(query)) }
         return Params(source: .json(try await jsonBody()))
     }
 
     func jsonBody(limit: Int? = nil) async throws -> JSONObject {
+        // The body can be read once: a permission check may have read it already.
+        if let preloaded, case .json(let o) = preloaded.source { return o }
         let limit = limit ?? maxBody
         if let type = request.headers[.contentType], !type.isEmpty,
             !type.lowercased().hasPrefix("application/json")
@@ -80,6 +85,12 @@ struct Call: Sendable {
 
 typealias Handler = @Sendable (Call) async throws -> Response
 
+/// A route's handler and what it requires of the caller (see `Access`).
+struct Route: Sendable {
+    let access: Access
+    let handler: Handler
+}
+
 /// The REST API: routes MLflow's paths (and their `/ajax-api` twins) to handlers, and turns every
 /// failure into MLflow's error envelope.
 public final class RepriseAPI: Sendable {
@@ -101,8 +112,12 @@ public final class RepriseAPI: Sendable {
     let largeBodies: AsyncLimiter
     /// Signs and checks the UI's CSRF tokens.
     let csrfTokens: CSRFTokens
-    private(set) nonisolated(unsafe) var exact: [String: [HTTPRequest.Method: Handler]] = [:]
-    private(set) nonisolated(unsafe) var prefixes: [(String, [HTTPRequest.Method: Handler])] = []
+    /// Identity: who may call and what they may do; all nil with authentication off.
+    let identities: (any IdentityStore)?
+    let authenticator: Authenticator?
+    let authorizer: Authorizer?
+    private(set) nonisolated(unsafe) var exact: [String: [HTTPRequest.Method: Route]] = [:]
+    private(set) nonisolated(unsafe) var prefixes: [(String, [HTTPRequest.Method: Route])] = []
 
     /// - Parameters:
     ///   - store: the tracking store.
@@ -116,8 +131,16 @@ public final class RepriseAPI: Sendable {
     public init(
         store: any TrackingStore, registry: any RegistryStore, governance: any GovernanceStore, artifacts: (any ArtifactRepository)?,
         webhooks: (any WebhookStore)? = nil, deliverer: WebhookDeliverer? = nil, repro: (any ReproStore)? = nil, config: ServerConfiguration, logger: Logger,
-        workingDirectory: String = FileManager.default.currentDirectoryPath
+        workingDirectory: String = FileManager.default.currentDirectoryPath, identities: (any IdentityStore)? = nil
     ) {
+        self.identities = identities
+        if config.auth.enabled, let identities {
+            authenticator = Authenticator(identities: identities, settings: config.auth, secret: config.secretKey, logger: logger)
+            authorizer = Authorizer(identities: identities, store: store, settings: config.auth)
+        } else {
+            authenticator = nil
+            authorizer = nil
+        }
         self.store = store
         self.registry = registry
         self.governance = governance
@@ -141,20 +164,33 @@ public final class RepriseAPI: Sendable {
         registerGovernance()
         registerWebhooks()
         registerRepro()
+        registerIdentity()
         registerUI()
     }
 
-    func route(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
-        exact[path, default: [:]][method] = handler
+    /// Registers a route. `access` is what the route requires once authentication is on; it has no
+    /// default, so every route states its rule where it is declared.
+    func route(_ method: HTTPRequest.Method, _ path: String, access: Access, _ handler: @escaping Handler) {
+        exact[path, default: [:]][method] = Route(access: access, handler: handler)
     }
 
-    func routePrefix(_ method: HTTPRequest.Method, _ prefix: String, _ handler: @escaping Handler) {
+    /// Registers a handler for every path under `prefix` (ids in the path).
+    func routePrefix(_ method: HTTPRequest.Method, _ prefix: String, access: Access, _ handler: @escaping Handler) {
+        let route = Route(access: access, handler: handler)
         if let i = prefixes.firstIndex(where: { $0.0 == prefix }) {
-            prefixes[i].1[method] = handler
+            prefixes[i].1[method] = route
         } else {
-            prefixes.append((prefix, [method: handler]))
+            prefixes.append((prefix, [method: route]))
             prefixes.sort { $0.0.count > $1.0.count }  // longest prefix wins
         }
+    }
+
+    /// Every registered route with its rule, for the route-table tests and the docs.
+    var routeTable: [(method: HTTPRequest.Method, path: String, prefix: Bool, access: Access)] {
+        var out: [(HTTPRequest.Method, String, Bool, Access)] = []
+        for (path, routes) in exact { for (m, r) in routes { out.append((m, path, false, r.access)) } }
+        for (prefix, routes) in prefixes { for (m, r) in routes { out.append((m, prefix, true, r.access)) } }
+        return out.sorted { ($0.1, $0.0.rawValue) < ($1.1, $1.0.rawValue) }
     }
 
     static func parseQuery(_ query: String?) -> [String: [String]] {
@@ -225,24 +261,70 @@ public final class RepriseAPI: Sendable {
         if request.method == .options { return security.preflight(request, methods: allowed()) }
         let method = request.method == .head ? HTTPRequest.Method.get : request.method
         let documented = viaPrefix ? OpenAPIDocument.methods(for: path) : nil
-        guard let handler = handlers[method], documented.map({ $0.contains(method) }) ?? true else {
+        guard let route = handlers[method], documented.map({ $0.contains(method) }) ?? true else {
             var response = Self.error(
                 RepriseError(.badRequest, "Method \(request.method) is not allowed for \(path)."), status: .methodNotAllowed)
             response.headers[.allow] = SecurityPolicy.allowList(allowed())
             return response
         }
-        let context = Self.writeContext(request)
+        var context = Self.writeContext(request)
+        var principal: Principal? = nil
         do {
-            var response = try await WriteContext.$current.withValue(context) { try await handler(call) }
+            if let authenticator, !Self.isOpen(route.access) {
+                guard let p = try await authenticator.authenticate(request) else {
+                    return unauthenticatedResponse(path: path, request: request)
+                }
+                principal = p
+                context = try Self.writeContext(request, principal: p)
+                if case .admin = route.access, !p.isAdmin { return Self.permissionDenied() }
+                if Self.readsParams(route.access) { call.preloaded = try await call.params() }
+                if !(try await permits(route.access, call, p)) { return Self.permissionDenied() }
+            }
+            let handlerCall = call
+            var response = try await Caller.$principal.withValue(principal) {
+                try await WriteContext.$current.withValue(context) { try await route.handler(handlerCall) }
+            }
             response.headers[.xRequestID] = context.requestID
             return response
         } catch let e as RepriseError {
+            if e.code.rawValue == "UNAUTHENTICATED" { return unauthenticatedResponse(path: path, request: request) }
             if e.code.httpStatus == 500 { logger.error("request failed", metadata: ["path": "\(path)", "error": "\(e)"]) }
             return Self.error(e)
+        } catch is AccessDenied {
+            return Self.permissionDenied()
         } catch {
             logger.error("internal error", metadata: ["path": "\(path)", "error": "\(error)"])
             return Self.error(RepriseError(.internalError, "Internal error: \(type(of: error))"))
         }
+    }
+
+    static func isOpen(_ access: Access) -> Bool {
+        if case .open = access { return true }
+        return false
+    }
+
+    static func readsParams(_ access: Access) -> Bool {
+        switch access {
+        case .experiment(_, let l), .registeredModel(_, let l): return l.readsParams
+        case .experiments(_, let l): return l.readsParams
+        case .open, .authenticated, .admin: return false
+        }
+    }
+
+    /// 401 for the API; the UI's pages send a browser to the login form instead.
+    func unauthenticatedResponse(path: String, request: Request) -> Response {
+        if path == "/" || path == "/ui" || path.hasPrefix("/ui/"), request.method == .get {
+            var next = request.uri.path
+            if let q = request.uri.query, !q.isEmpty { next += "?" + q }
+            return Response(status: .seeOther, headers: [.location: config.staticPrefix + "/ui/login?next=" + Self.formEncode(next)])
+        }
+        return Self.unauthenticated()
+    }
+
+    static func formEncode(_ s: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~/")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
     }
 
     /// Who is calling: the `X-Reprise-Actor` header, else the user name of HTTP Basic credentials
@@ -263,6 +345,29 @@ public final class RepriseAPI: Sendable {
         var requestID = request.headers[.xRequestID] ?? ""
         if requestID.isEmpty || requestID.count > 128 { requestID = UUID().uuidString.lowercased() }
         return WriteContext(actor: actor, authenticated: false, requestID: requestID)
+    }
+
+    /// Who is calling, with authentication on: the principal. `X-Reprise-Actor` naming someone else
+    /// is honoured only for a service account holding the act-as right, and both are recorded.
+    static func writeContext(_ request: Request, principal p: Principal) throws -> WriteContext {
+        var requestID = request.headers[.xRequestID] ?? ""
+        if requestID.isEmpty || requestID.count > 128 { requestID = UUID().uuidString.lowercased() }
+        var context = WriteContext(
+            actor: p.username, authenticated: true, requestID: requestID, principalID: "user:\(p.userID)", groups: p.groups,
+            method: p.method.rawValue, tokenID: p.tokenID ?? "")
+        if let claimed = request.headers[.xRepriseActor]?.trimmingCharacters(in: [" "]), !claimed.isEmpty, claimed != p.username {
+            guard p.canActAs else {
+                throw RepriseError(
+                    .permissionDenied,
+                    "X-Reprise-Actor is honoured only for service accounts allowed to act for others; \(p.username) is not one. Drop the header: your writes are recorded under your own name.")
+            }
+            context.actor = String(claimed.prefix(200))
+            context.via = p.username
+            // The acting account's identity is the named user's, so it cannot vote twice through
+            // two names; groups are the account's own.
+            context.principalID = "name:" + context.actor
+        }
+        return context
     }
 
     // MARK: - Responses
@@ -293,9 +398,9 @@ public final class RepriseAPI: Sendable {
     // MARK: - Meta routes
 
     func registerMeta() {
-        route(.get, "/health") { _ in Self.text("OK") }
-        route(.get, "/version") { [config] _ in Self.text(config.reportedMLflowVersion) }
-        route(.get, "/api/3.0/mlflow/server-info") { [config] _ in
+        route(.get, "/health", access: .open) { _ in Self.text("OK") }
+        route(.get, "/version", access: .open) { [config] _ in Self.text(config.reportedMLflowVersion) }
+        route(.get, "/api/3.0/mlflow/server-info", access: .open) { [config] _ in
             Self.json([
                 "store_type": "SqlStore", "workspaces_enabled": false, "trace_archival_enabled": false,
                 "multipart_uploads_enabled": false, "multipart_downloads_enabled": false,

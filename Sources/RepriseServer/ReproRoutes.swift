@@ -16,14 +16,14 @@ extension RepriseAPI {
             }
             return id
         }
-        routePrefix(.get, "\(p)/experiments/") { call in
+        routePrefix(.get, "\(p)/experiments/", access: .experiment(.read, .experimentInPath)) { call in
             let id = try experimentID(call)
             guard let policy = try await repro.experimentPolicy(experimentID: id) else {
                 throw RepriseError.notFound("Experiment \(id) has no policy.")
             }
             return Self.json(["policy": policy.json])
         }
-        routePrefix(.put, "\(p)/experiments/") { call in
+        routePrefix(.put, "\(p)/experiments/", access: .experiment(.manage, .experimentInPath)) { call in
             let id = try experimentID(call)
             let q = try await call.params()
             let modeText = try q.string("mode") ?? "soft"
@@ -36,12 +36,12 @@ extension RepriseAPI {
                 refuseDirty: try q.bool("refuse_dirty") ?? false, refuseDuplicates: try q.bool("refuse_duplicates") ?? false)
             return Self.json(["policy": try await repro.setExperimentPolicy(policy).json])
         }
-        routePrefix(.delete, "\(p)/experiments/") { call in
+        routePrefix(.delete, "\(p)/experiments/", access: .experiment(.manage, .experimentInPath)) { call in
             try await repro.deleteExperimentPolicy(experimentID: try experimentID(call))
             return Self.json(Self.empty)
         }
 
-        route(.post, "\(p)/reproductions") { call in
+        route(.post, "\(p)/reproductions", access: .experiment(.update, .runField("original_run_id"))) { [self] call in
             let q = try await call.params()
             if try q.raw("verdict") != nil {
                 throw RepriseError.invalid(
@@ -61,6 +61,7 @@ extension RepriseAPI {
                 return Self.json(["reproduction": r.json])
             }
             let rerun = try await store.getRun(id: try q.requiredString("rerun_run_id"))
+            try await requireCaller(.read, experiment: rerun.info.experimentID)
             var requested: [Tolerance] = []
             for text in try q.stringList("tolerances") { requested.append(try Tolerance(parsing: text)) }
             let judged = try ReproductionJudge.judge(original: original, rerun: rerun, requested: requested)
@@ -74,15 +75,17 @@ extension RepriseAPI {
                 details: details)
             return Self.json(["reproduction": r.json])
         }
-        route(.get, "\(p)/reproductions") { call in
+        route(.get, "\(p)/reproductions", access: .experiment(.read, .run)) { call in
             let q = try await call.params()
             let list = try await repro.reproductions(runID: try q.requiredString("run_id"))
             return Self.json(["reproductions": .array(list.map(\.json))])
         }
-        route(.get, "\(p)/lineage") { call in
+        // The graph crosses experiments and models: nodes the caller may not read are left out,
+        // and 403 when the starting entity itself is one of them.
+        route(.get, "\(p)/lineage", access: .authenticated) { [self] call in
             let q = try await call.params()
-            let graph = try await repro.lineage(
-                entity: try q.requiredString("entity"), depth: Int(clamping: try q.int64("depth") ?? 10))
+            let graph = try await readableLineage(try await repro.lineage(
+                entity: try q.requiredString("entity"), depth: Int(clamping: try q.int64("depth") ?? 10)))
             return Self.json(["lineage": graph.json])
         }
     }

@@ -25,6 +25,10 @@ public struct ServerConfiguration: Sendable {
     public var limits: ConnectionLimits
     /// Server-side secret key material (HMAC for the UI's CSRF tokens). Never sent or logged.
     public var secretKey: [UInt8]
+    /// Authentication and authorization (`--app-name basic-auth`); off by default, as in MLflow.
+    public var auth: AuthSettings = .init()
+    /// TLS certificate and key (PEM files) to serve HTTPS directly (`--ssl-certfile`, `--ssl-keyfile`).
+    public var tls: (certificate: String, key: String)? = nil
 
     public init(
         host: String = "127.0.0.1", port: Int = 5000, staticPrefix: String = "", serveArtifacts: Bool = true,

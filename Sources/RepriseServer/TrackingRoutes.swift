@@ -6,64 +6,73 @@ extension RepriseAPI {
 
     func registerExperiments() {
         let store = self.store
-        route(.post, "/api/2.0/mlflow/experiments/create") { call in
+        route(.post, "/api/2.0/mlflow/experiments/create", access: .authenticated) { [self] call in
             let p = try await call.params()
             let name = try p.requiredString("name")
             let location = try p.string("artifact_location")
             let tags = try p.keyValues("tags")
             let id = try await store.createExperiment(name: name, artifactLocation: location, tags: tags)
+            try await self.grantCreator(.experiment, id)
             return Self.json(["experiment_id": .string(id)])
         }
-        route(.get, "/api/2.0/mlflow/experiments/get") { call in
+        route(.get, "/api/2.0/mlflow/experiments/get", access: .experiment(.read, .field("experiment_id"))) { call in
             let p = try await call.params()
             let e = try await store.getExperiment(id: try p.requiredString("experiment_id"))
             return Self.json(["experiment": e.json])
         }
-        route(.get, "/api/2.0/mlflow/experiments/get-by-name") { call in
+        route(.get, "/api/2.0/mlflow/experiments/get-by-name", access: .experiment(.read, .experimentName("experiment_name"))) { call in
             let p = try await call.params()
             let e = try await store.getExperiment(name: try p.requiredString("experiment_name"))
             return Self.json(["experiment": e.json])
         }
-        let search: Handler = { call in
+        let search: Handler = { [self] call in
             let p = try await call.params()
             let viewType = try p.string("view_type").map { s -> ViewType in
                 guard let v = ViewType(wire: s) else { throw RepriseError.invalid("Invalid view_type '\(s)'.") }
                 return v
             } ?? .activeOnly
-            let query = try ExperimentSearchQuery(
+            var query = try ExperimentSearchQuery(
                 filter: try p.string("filter"), orderBy: try p.stringList("order_by"), viewType: viewType,
                 maxResults: try p.int64("max_results").map { Int(clamping: $0) }, pageToken: try p.string("page_token"))
-            let page = try await store.searchExperiments(query)
+            // With authentication on, only readable experiments, refilled to max_results.
+            let canRead = try await self.callerPredicate(.read, .experiment)
+            let filtered = try await self.readable(
+                offset: query.offset, maxResults: query.maxResults,
+                fetch: { offset in
+                    query.offset = offset
+                    return try await store.searchExperiments(query)
+                },
+                readable: { canRead($0.experimentID) })
             var o = JSONObject()
-            if !page.items.isEmpty { o["experiments"] = .array(page.items.map(\.json)) }
-            if let next = page.nextOffset { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
+            if !filtered.items.isEmpty { o["experiments"] = .array(filtered.items.map(\.json)) }
+            if let next = filtered.next { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
             return Self.json(.object(o))
         }
-        route(.post, "/api/2.0/mlflow/experiments/search", search)
-        route(.get, "/api/2.0/mlflow/experiments/search", search)
-        route(.post, "/api/2.0/mlflow/experiments/delete") { call in
+        route(.post, "/api/2.0/mlflow/experiments/search", access: .authenticated, search)
+        route(.get, "/api/2.0/mlflow/experiments/search", access: .authenticated, search)
+        route(.post, "/api/2.0/mlflow/experiments/delete", access: .experiment(.delete, .field("experiment_id"))) { call in
             try await store.deleteExperiment(id: try await call.params().requiredString("experiment_id"))
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/experiments/restore") { call in
+        route(.post, "/api/2.0/mlflow/experiments/restore", access: .experiment(.delete, .field("experiment_id"))) { call in
             try await store.restoreExperiment(id: try await call.params().requiredString("experiment_id"))
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/experiments/update") { call in
+        route(.post, "/api/2.0/mlflow/experiments/update", access: .experiment(.update, .field("experiment_id"))) { call in
             let p = try await call.params()
             let id = try p.requiredString("experiment_id")
             let newName = try p.requiredString("new_name")
             try await store.renameExperiment(id: id, newName: newName)
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/experiments/set-experiment-tag") { call in
+        route(.post, "/api/2.0/mlflow/experiments/set-experiment-tag", access: .experiment(.update, .field("experiment_id"))) { call in
             let p = try await call.params()
             let id = try p.requiredString("experiment_id")
             let key = try p.requiredString("key")
             try await store.setExperimentTag(id: id, tag: KeyValue(key, try p.string("value") ?? ""))
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/experiments/delete-experiment-tag") { call in
+        route(.post, "/api/2.0/mlflow/experiments/delete-experiment-tag", access: .experiment(.update, .field("experiment_id"))) { call in
             let p = try await call.params()
             try await store.deleteExperimentTag(id: try p.requiredString("experiment_id"), key: try p.requiredString("key"))
             return Self.json(Self.empty)
@@ -120,7 +129,7 @@ extension RepriseAPI {
 
     func registerRuns() {
         let store = self.store
-        route(.post, "/api/2.0/mlflow/runs/create") { call in
+        route(.post, "/api/2.0/mlflow/runs/create", access: .experiment(.update, .fieldOrDefault("experiment_id", "0"))) { call in
             let p = try await call.params()
             let run = try await store.createRun(
                 CreateRunInput(
@@ -129,7 +138,7 @@ extension RepriseAPI {
                     tags: try p.keyValues("tags")))
             return Self.json(["run": run.json])
         }
-        route(.post, "/api/2.0/mlflow/runs/update") { call in
+        route(.post, "/api/2.0/mlflow/runs/update", access: .experiment(.update, .run)) { call in
             let p = try await call.params()
             let id = try p.runID()
             let status = try p.string("status").map { s -> RunStatus in
@@ -140,28 +149,29 @@ extension RepriseAPI {
                 id: id, status: status, endTime: try p.int64("end_time"), runName: try p.string("run_name"))
             return Self.json(["run_info": info.json])
         }
-        route(.post, "/api/2.0/mlflow/runs/delete") { call in
+        route(.post, "/api/2.0/mlflow/runs/delete", access: .experiment(.delete, .run)) { call in
             try await store.deleteRun(id: try await call.params().runID())
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/runs/restore") { call in
+        route(.post, "/api/2.0/mlflow/runs/restore", access: .experiment(.delete, .run)) { call in
             try await store.restoreRun(id: try await call.params().runID())
             return Self.json(Self.empty)
         }
-        route(.get, "/api/2.0/mlflow/runs/get") { call in
+        route(.get, "/api/2.0/mlflow/runs/get", access: .experiment(.read, .run)) { call in
             let run = try await store.getRun(id: try await call.params().runID())
             return Self.json(["run": run.json])
         }
-        route(.post, "/api/2.0/mlflow/runs/log-metric") { call in
+        route(.post, "/api/2.0/mlflow/runs/log-metric", access: .experiment(.update, .run)) { [self] call in
             let body = try await call.jsonBody()
             let p = Params(source: .json(body))
             let runID = try p.runID()
             var validated = Set<String>()
             let m = try Self.metric(body, index: nil, validatedKeys: &validated)
+            if let model = m.modelID { try await requireCaller(.update, loggedModels: [model]) }
             try await store.logBatch(runID: runID, metrics: [m], params: [], tags: [], conflictStyle: .single)
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/runs/log-parameter") { call in
+        route(.post, "/api/2.0/mlflow/runs/log-parameter", access: .experiment(.update, .run)) { call in
             let p = try await call.params()
             let runID = try p.runID()
             let key = try p.requiredString("key")
@@ -171,19 +181,19 @@ extension RepriseAPI {
                 runID: runID, metrics: [], params: [KeyValue(key, value)], tags: [], conflictStyle: .single)
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/runs/set-tag") { call in
+        route(.post, "/api/2.0/mlflow/runs/set-tag", access: .experiment(.update, .run)) { call in
             let p = try await call.params()
             let runID = try p.runID()
             let tag = try Self.validatedTag(KeyValue(try p.requiredString("key"), try p.string("value") ?? ""))
             try await store.logBatch(runID: runID, metrics: [], params: [], tags: [tag], conflictStyle: .single)
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/runs/delete-tag") { call in
+        route(.post, "/api/2.0/mlflow/runs/delete-tag", access: .experiment(.update, .run)) { call in
             let p = try await call.params()
             try await store.deleteTag(runID: try p.runID(), key: try p.requiredString("key"))
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/runs/log-batch") { call in
+        route(.post, "/api/2.0/mlflow/runs/log-batch", access: .experiment(.update, .run)) { [self] call in
             let body = try await call.jsonBody()
             let p = Params(source: .json(body))
             let runID = try p.runID()
@@ -221,6 +231,7 @@ extension RepriseAPI {
                 }
                 metrics.append(try Self.metric(o, index: i, validatedKeys: &validatedKeys))
             }
+            try await requireCaller(.update, loggedModels: metrics.compactMap(\.modelID))
             let params = try p.keyValues("params", valueRequired: false)
             for (i, kv) in params.enumerated() {
                 _ = i
@@ -238,7 +249,7 @@ extension RepriseAPI {
             try await store.logBatch(runID: runID, metrics: metrics, params: params, tags: tags, conflictStyle: .batch)
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/runs/log-inputs") { call in
+        route(.post, "/api/2.0/mlflow/runs/log-inputs", access: .experiment(.update, .run)) { [self] call in
             let p = try await call.params()
             let runID = try p.runID()
             try Validation.validateRunID(runID)
@@ -287,10 +298,11 @@ extension RepriseAPI {
                 }
                 return id
             }
+            try await requireCaller(.update, loggedModels: models)
             try await store.logInputs(runID: runID, datasets: datasets, modelIDs: models)
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/runs/outputs") { call in
+        route(.post, "/api/2.0/mlflow/runs/outputs", access: .experiment(.update, .run)) { [self] call in
             let p = try await call.params()
             let runID = try p.runID()
             let outputs = try p.array("models").enumerated().map { (i, item) -> ModelOutput in
@@ -301,10 +313,11 @@ extension RepriseAPI {
                 return ModelOutput(modelID: id, step: step)
             }
             if outputs.isEmpty { throw RepriseError.missing("models") }
+            try await requireCaller(.update, loggedModels: outputs.map(\.modelID))
             try await store.logOutputs(runID: runID, outputs: outputs)
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/runs/log-model") { call in
+        route(.post, "/api/2.0/mlflow/runs/log-model", access: .experiment(.update, .run)) { call in
             let p = try await call.params()
             let runID = try p.runID()
             let modelJSON = try p.requiredString("model_json")
@@ -327,14 +340,22 @@ extension RepriseAPI {
                 tags: [KeyValue("mlflow.log-model.history", JSONValue.array(history).jsonString)], conflictStyle: .single)
             return Self.json(Self.empty)
         }
-        route(.post, "/api/2.0/mlflow/runs/search") { call in
+        route(.post, "/api/2.0/mlflow/runs/search", access: .authenticated) { [self] call in
             let p = try await call.params()
             let viewType = try p.string("run_view_type").map { s -> ViewType in
                 guard let v = ViewType(wire: s) else { throw RepriseError.invalid("Invalid run_view_type '\(s)'.") }
                 return v
             } ?? .activeOnly
+            // With authentication on, experiments the caller may not read are left out (MLflow's
+            // rule); none left is an empty answer.
+            var experimentIDs: [String] = []
+            let requested = try p.stringList("experiment_ids")
+            for id in requested {
+                if try await self.callerMay(.read, experiment: id) { experimentIDs.append(id) }
+            }
+            if experimentIDs.isEmpty && !requested.isEmpty { return Self.json(Self.empty) }
             let query = try RunSearchQuery(
-                experimentIDs: try p.stringList("experiment_ids"), filter: try p.string("filter"),
+                experimentIDs: experimentIDs, filter: try p.string("filter"),
                 orderBy: try p.stringList("order_by"), viewType: viewType,
                 maxResults: try p.int64("max_results").map { Int(clamping: $0) }, pageToken: try p.string("page_token"))
             let page = try await store.searchRuns(query)
@@ -343,7 +364,7 @@ extension RepriseAPI {
             if let next = page.nextOffset { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
             return Self.json(.object(o))
         }
-        route(.get, "/api/2.0/mlflow/metrics/get-history") { call in
+        route(.get, "/api/2.0/mlflow/metrics/get-history", access: .experiment(.read, .run)) { call in
             let p = try await call.params()
             let runID = try p.runID()
             let key = try p.requiredString("metric_key")
@@ -356,7 +377,7 @@ extension RepriseAPI {
                 runID: runID, key: key, offset: offset, limit: max.map { Int(clamping: $0) })
             return Self.metricsResponse(page.items, next: page.nextOffset)
         }
-        route(.get, "/api/2.0/mlflow/metrics/get-history-bulk-interval") { call in
+        route(.get, "/api/2.0/mlflow/metrics/get-history-bulk-interval", access: .experiments(.read, .runIDs("run_ids"))) { call in
             let p = try await call.params()
             let runIDs = try p.stringList("run_ids")
             if runIDs.isEmpty { throw RepriseError.missing("run_ids") }
@@ -380,7 +401,7 @@ extension RepriseAPI {
                 runIDs: runIDs, key: key, startStep: start, endStep: end, maxResults: Int(max))
             return Self.metricsResponse(metrics, next: nil)
         }
-        route(.get, "/api/2.0/mlflow/metrics/get-history-bulk") { call in
+        route(.get, "/api/2.0/mlflow/metrics/get-history-bulk", access: .experiments(.read, .runIDs("run_id"))) { call in
             let p = try await call.params()
             let runIDs = try p.stringList("run_id")
             if runIDs.isEmpty { throw RepriseError.invalid("GetMetricHistoryBulk request must specify at least one run_id.") }
@@ -397,16 +418,16 @@ extension RepriseAPI {
             return Self.metricsResponse(metrics, next: nil)
         }
         // UI-only (served under /ajax-api): the datasets used in these experiments.
-        route(.post, "/api/2.0/mlflow/experiments/search-datasets") { call in
+        route(.post, "/api/2.0/mlflow/experiments/search-datasets", access: .experiments(.read, .experimentIDs("experiment_ids"))) { call in
             let p = try await call.params()
             let summaries = try await store.searchDatasets(experimentIDs: try p.stringList("experiment_ids"))
             if summaries.isEmpty { return Self.json(Self.empty) }
             return Self.json(["dataset_summaries": .array(summaries.map(\.json))])
         }
-        route(.post, "/api/2.0/mlflow/artifacts/presigned-upload-url") { _ in
+        route(.post, "/api/2.0/mlflow/artifacts/presigned-upload-url", access: .experiment(.update, .run)) { _ in
             throw RepriseError(.notImplemented, "Presigned URLs are not supported for this artifact repository.")
         }
-        route(.post, "/api/2.0/mlflow/artifacts/presigned-download-url") { _ in
+        route(.post, "/api/2.0/mlflow/artifacts/presigned-download-url", access: .experiment(.read, .run)) { _ in
             throw RepriseError(.notImplemented, "Presigned URLs are not supported for this artifact repository.")
         }
     }

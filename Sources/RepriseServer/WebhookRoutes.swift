@@ -44,12 +44,12 @@ extension RepriseAPI {
             let unavailable: Handler = { _ in
                 throw RepriseError(.notImplemented, "Webhooks are not enabled on this server.")
             }
-            for m in [HTTPRequest.Method.get, .post] { route(m, base, unavailable) }
-            for m in [HTTPRequest.Method.get, .post, .patch, .delete] { routePrefix(m, base + "/", unavailable) }
+            for m in [HTTPRequest.Method.get, .post] { route(m, base, access: .admin, unavailable) }
+            for m in [HTTPRequest.Method.get, .post, .patch, .delete] { routePrefix(m, base + "/", access: .admin, unavailable) }
             return
         }
 
-        route(.post, base) { call in
+        route(.post, base, access: .admin) { call in
             let p = try await call.params()
             let name = try p.requiredString("name")
             let url = try p.requiredString("url")
@@ -62,7 +62,7 @@ extension RepriseAPI {
                 status: status)
             return Self.json(["webhook": hook.json])
         }
-        route(.get, base) { call in
+        route(.get, base, access: .admin) { call in
             let p = try await call.params()
             let page = try await webhooks.listWebhooks(
                 maxResults: Int(clamping: try p.int64("max_results") ?? 100), pageToken: try p.string("page_token"))
@@ -80,10 +80,10 @@ extension RepriseAPI {
             return id
         }
 
-        routePrefix(.get, base + "/") { call in
+        routePrefix(.get, base + "/", access: .admin) { call in
             Self.json(["webhook": try await webhooks.getWebhook(id: try webhookID(call)).json])
         }
-        routePrefix(.patch, base + "/") { call in
+        routePrefix(.patch, base + "/", access: .admin) { call in
             let id = try webhookID(call)
             let p = try await call.params()
             var update = WebhookUpdate()
@@ -101,11 +101,11 @@ extension RepriseAPI {
             update.secret = try p.string("secret")
             return Self.json(["webhook": try await webhooks.updateWebhook(id: id, update).json])
         }
-        routePrefix(.delete, base + "/") { call in
+        routePrefix(.delete, base + "/", access: .admin) { call in
             try await webhooks.deleteWebhook(id: try webhookID(call))
             return Self.json(Self.empty)
         }
-        routePrefix(.post, base + "/") { call in
+        routePrefix(.post, base + "/", access: .admin) { call in
             let id = try webhookID(call, suffix: "test")
             let p = try await call.params()
             let hook = try await webhooks.getWebhook(id: id)
@@ -122,7 +122,7 @@ extension RepriseAPI {
         }
 
         // Reprise's own: what happened to a webhook's deliveries.
-        routePrefix(.get, "\(Self.extensionPrefix)/webhooks/") { call in
+        routePrefix(.get, "\(Self.extensionPrefix)/webhooks/", access: .admin) { call in
             let parts = call.rest.split(separator: "/").map(String.init)
             guard parts.count == 2, parts[1] == "deliveries", let id = Validation.percentDecode(parts[0]) else {
                 throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")

@@ -76,6 +76,19 @@ struct AuditCommand: AsyncParsableCommand {
                     print("Head: event \(result["head_seq"]?.jsonString ?? "?") \(head)")
                 }
                 print("Compared with \(result["checkpoints_checked"]?.jsonString ?? "0") signed checkpoints.")
+                func count(_ key: String) -> Int64 {
+                    if case .int(let n)? = result[key] { return n }
+                    return 0
+                }
+                let authenticated = count("authenticated_events")
+                let checked = count("checked")
+                var methods: [String] = []
+                if case .object(let m)? = result["authenticated_by_method"] {
+                    methods = m.members.map { "\($0.0) \($0.1.jsonString)" }
+                }
+                print(
+                    "Authenticated: \(authenticated) of \(checked) events were written by a logged-in caller\(methods.isEmpty ? "" : " (" + methods.joined(separator: ", ") + ")"); "
+                        + "the other \(checked - authenticated) name a claimed actor or the system (written with authentication off, or by the server itself).")
             } else {
                 print("AUDIT TRAIL BROKEN at event \(result["first_bad_seq"]?.jsonString ?? "?"): \(result["problem"]?.stringValue ?? "")")
                 print("\(result["checked"]?.jsonString ?? "0") events before it chain correctly.")

@@ -17,10 +17,12 @@ struct ModelsCommand: AsyncParsableCommand {
         @Argument(help: "The registered model, or * for every model.") var model: String
         @Argument(help: "The alias, e.g. production.") var alias: String
         @Option(help: "How many approvals a move needs.") var approvals = 1
-        @Option(help: "Who may approve (repeatable); none means anyone but the requester.") var approver: [String] = []
+        @Option(help: "Who may approve (repeatable): a user name, or group:NAME for any member of a group; none means anyone but the requester.")
+        var approver: [String] = []
         @Option(help: "Require a metric not to get worse: METRIC[:MARGIN][:lower] (lower = lower is better).")
         var metricNotWorse: [String] = []
         @Flag(help: "Let rollbacks move the alias without approval.") var rollbackWithoutApproval = false
+        @Flag(help: "Changing or deleting this policy later itself needs the policy's approvals.") var guardPolicy = false
 
         func run() async throws {
             var checks: [JSONValue] = []
@@ -41,10 +43,14 @@ struct ModelsCommand: AsyncParsableCommand {
                         "model": .string(model), "alias": .string(alias), "required_approvals": .int(Int64(approvals)),
                         "approvers": .array(approver.map(JSONValue.string)), "checks": .array(checks),
                         "rollback_requires_approval": .bool(!rollbackWithoutApproval),
+                        "self_change_requires_approval": .bool(guardPolicy),
                     ])
             }
-            print("Alias '\(alias)' of \(model == "*" ? "every model" : "'\(model)'") is protected: \(approvals) approval(s)\(approver.isEmpty ? "" : " from \(approver.joined(separator: ", "))").")
-            _ = r
+            if let pending = r["approval_request"] {
+                print("The current policy guards itself, so this change waits for approval:\n\(describe(pending))")
+                return
+            }
+            print("Alias '\(alias)' of \(model == "*" ? "every model" : "'\(model)'") is protected: \(approvals) approval(s)\(approver.isEmpty ? "" : " from \(approver.joined(separator: ", "))")\(guardPolicy ? "; changes to this policy need the same approvals" : "").")
         }
     }
 

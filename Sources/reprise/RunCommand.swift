@@ -39,8 +39,13 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Why this run exists.")
     var purpose: String?
 
-    @Option(name: .long, help: "Who owns the run (default: the actor).")
+    @Option(name: .long, help: "Who owns the run (default: the authenticated user, else the actor).")
     var owner: String?
+
+    func ownerName() async -> String {
+        if let owner { return owner }
+        return await server.ownerName()
+    }
 
     @Option(name: .long, help: "A run id to compare this run with.")
     var baseline: String?
@@ -79,7 +84,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var spec = RunSpec(command: command, cwd: FileManager.default.currentDirectoryPath, owner: owner ?? server.actor)
+        var spec = RunSpec(command: command, cwd: FileManager.default.currentDirectoryPath, owner: await ownerName())
         spec.experimentName = experiment
         spec.runName = runName
         spec.dataPaths = data
@@ -138,7 +143,7 @@ struct ReproduceCommand: AsyncParsableCommand {
     var sampleInterval: Double = 10
 
     func run() async throws {
-        var o = ReproduceOptions(runID: runID, owner: server.actor)
+        var o = ReproduceOptions(runID: runID, owner: await server.ownerName())
         o.tolerances = try tolerance.map { t in
             do { return try Tolerance(parsing: t) } catch let e as RepriseError { throw ValidationError(e.message) }
         }

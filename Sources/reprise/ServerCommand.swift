@@ -79,6 +79,33 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(help: "Accepted for compatibility; ignored.")
     var dev = false
 
+    @Option(help: "basic-auth turns authentication on (MLflow's flag): users, groups, tokens and per-resource permissions, configured by the INI file MLFLOW_AUTH_CONFIG_PATH names.")
+    var appName: String?
+
+    @Flag(help: "The same as --app-name basic-auth.")
+    var auth = false
+
+    @Option(help: "Serve HTTPS with this certificate chain (PEM); needs --ssl-keyfile.")
+    var sslCertfile: String?
+
+    @Option(help: "The private key (PEM) for --ssl-certfile.")
+    var sslKeyfile: String?
+
+    @Option(help: "Accept bearer JWTs from this OpenID Connect issuer (its iss); keys come from its discovery document unless --oidc-jwks-uri is given.")
+    var oidcIssuer: String?
+
+    @Option(help: "Where the OIDC issuer publishes its signing keys (JWKS).")
+    var oidcJwksUri: String?
+
+    @Option(help: "The aud an OIDC token must carry (the client id registered for Reprise).")
+    var oidcAudience: String?
+
+    @Option(help: "The OIDC claim that names the user (default preferred_username, else sub).")
+    var oidcUsernameClaim: String?
+
+    @Option(help: "The OIDC claim that lists the user's groups (default groups).")
+    var oidcGroupsClaim: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Debug logs one line per request.")
     var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
 
@@ -88,6 +115,17 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
             throw ValidationError("Unknown --log-level '\(logLevel)'.")
+        }
+        if let appName, appName != "basic-auth" {
+            throw ValidationError("Unknown --app-name '\(appName)'. The only app is basic-auth (authentication and permissions).")
+        }
+        if (sslCertfile == nil) != (sslKeyfile == nil) {
+            throw ValidationError("--ssl-certfile and --ssl-keyfile go together: give both to serve HTTPS.")
+        }
+        for (flag, path) in [("--ssl-certfile", sslCertfile), ("--ssl-keyfile", sslKeyfile)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) {
+                throw ValidationError("\(flag) \(path) cannot be read. Give a PEM file this user can read.")
+            }
         }
     }
 
@@ -209,16 +247,64 @@ struct ServerCommand: AsyncParsableCommand {
                 idleTimeoutSeconds: Self.environmentInt("REPRISE_IDLE_TIMEOUT_S", 120),
                 maxConcurrentLargeBodies: Int(Self.environmentInt("REPRISE_MAX_LARGE_BODIES", 8))),
             secretKey: keyMaterial)
+        var configuration = config
+        if let sslCertfile, let sslKeyfile {
+            configuration.tls = (Self.absolute(sslCertfile, cwd: cwd), Self.absolute(sslKeyfile, cwd: cwd))
+        }
+        var identities: SQLTrackingStore? = nil
+        var authDriver: SQLiteDriver? = nil
+        if appName == "basic-auth" || auth {
+            let env = ProcessInfo.processInfo.environment
+            var settings: AuthSettings
+            do {
+                settings = try AuthSettings.load(path: env["MLFLOW_AUTH_CONFIG_PATH"], environment: env)
+            } catch let e as RepriseError {
+                throw ValidationError(e.message)
+            }
+            if let oidcIssuer {
+                var o = settings.oidc ?? OIDCSettings(issuer: oidcIssuer)
+                o.issuer = oidcIssuer
+                settings.oidc = o
+            }
+            if var o = settings.oidc {
+                if let oidcJwksUri { o.jwksURI = oidcJwksUri }
+                if let oidcAudience { o.audience = oidcAudience }
+                if let oidcUsernameClaim { o.usernameClaim = oidcUsernameClaim }
+                if let oidcGroupsClaim { o.groupsClaim = oidcGroupsClaim }
+                settings.oidc = o
+            }
+            configuration.auth = settings
+            // Users and grants live in the main store unless the auth config's database_uri says otherwise.
+            if let uri = settings.databaseURI {
+                let path = try Self.sqlitePath(uri, cwd: cwd)
+                let d = try SQLiteDriver(path: path)
+                let separate = SQLTrackingStore(
+                    driver: d, artifacts: ArtifactRootPolicy(defaultRoot: artifactRoot, workingDirectory: cwd), secrets: sealer,
+                    auditKey: AuditKey(keyMaterial: keyMaterial, checkpointFile: path + ".audit-head"))
+                try await separate.migrate()
+                identities = separate
+                authDriver = d
+            } else {
+                identities = store
+            }
+        }
         let deliverer = WebhookDeliverer(settings: .fromEnvironment(), logger: logger)
         let api = RepriseAPI(
             store: store, registry: store, governance: store, artifacts: artifacts, webhooks: store, deliverer: deliverer, repro: store,
-            config: config, logger: logger)
-        let app = buildApplication(api: api, logger: logger)
+            config: configuration, logger: logger, identities: identities)
+        do {
+            try await api.bootstrapIdentity()
+        } catch let e as RepriseError {
+            throw ValidationError(e.message)
+        }
+        // Throws only for a TLS certificate or key it cannot load (checked for readability in validate()).
+        let app = try buildApplication(api: api, logger: logger)
         let dispatcher = WebhookDispatcher(store: store, deliverer: deliverer, logger: logger)
         logger.info(
             "Reprise \(RepriseVersion.string) starting",
             metadata: [
-                "address": "http://\(host):\(port)\(config.staticPrefix)", "database": "\(dbPath)",
+                "address": "\(configuration.tls == nil ? "http" : "https")://\(host):\(port)\(config.staticPrefix)",
+                "auth": "\(configuration.auth.enabled ? "on (default permission \(configuration.auth.defaultPermission.rawValue))" : "off")", "database": "\(dbPath)",
                 "artifacts": "\(serveArtifacts ? artifactsDir : "not served")", "artifact_root": "\(artifactRoot)",
                 "startup_ms": "\((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000 + (ContinuousClock.now - started).components.seconds * 1000)",
             ])
@@ -238,6 +324,7 @@ struct ServerCommand: AsyncParsableCommand {
             throw error
         }
         try await driver.shutdown()
+        try await authDriver?.shutdown()
         logger.info("Reprise stopped; all acknowledged writes are committed.")
     }
 }

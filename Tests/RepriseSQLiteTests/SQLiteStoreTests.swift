@@ -51,7 +51,7 @@ struct SQLiteDriverTests {
         #expect(try await store.getExperiment(name: "durable").experimentID == exp)
         #expect(try await store.getRun(id: run.info.runID).metrics.map(\.value) == [1])
         let versions = try await driver.read { db in try db.query("SELECT version FROM reprise_schema_migrations", []).map { $0.int(0) } }
-        #expect(versions == [1, 2, 3, 4, 5, 6])
+        #expect(versions == [1, 2, 3, 4, 5, 6, 7])
         try await driver.shutdown()
     }
 
@@ -97,6 +97,15 @@ struct SQLiteGovernanceConformanceTests {
             try await driver.write { db in try db.execute(sql, []) }
         }
     }
+}
+
+@Suite("Identity conformance on SQLite")
+struct SQLiteIdentityConformanceTests {
+    let suite = IdentityConformance(make: { try await makeSQLiteStore() })
+
+    @Test func usersRolesAndGrants() async throws { try await suite.usersRolesAndGrants() }
+    @Test func tokens() async throws { try await suite.tokens() }
+    @Test func governanceOnIdentities() async throws { try await suite.governanceOnIdentities() }
 }
 
 @Suite("Webhook conformance on SQLite")

@@ -148,6 +148,42 @@ struct OpenAPITests {
         }
     }
 
+    /// The operations the document marks as needing no credentials (`security: []`) are exactly
+    /// the routes the table declares open; every other operation documents the 401 (or, for a
+    /// page, the redirect to the login form).
+    @Test func securityMatchesTheRouteTable() async throws {
+        let fixture = try await Fixture()
+        defer { Task { await fixture.close() } }
+        let doc = try Self.document()
+        let schemes = try #require((doc["components"] as? [String: Any])?["securitySchemes"] as? [String: Any])
+        #expect(Set(schemes.keys) == ["basic", "bearer", "session"])
+        #expect((schemes["basic"] as? [String: Any])?["scheme"] as? String == "basic")
+        #expect((schemes["bearer"] as? [String: Any])?["scheme"] as? String == "bearer")
+        let global = try #require(doc["security"] as? [[String: Any]])
+        #expect(Set(global.flatMap(\.keys)) == ["basic", "bearer", "session"])
+        var documentedOpen = Set<String>()
+        for op in try Self.operations() {
+            if let security = op.object["security"] as? [Any], security.isEmpty {
+                documentedOpen.insert("\(op.method) \(op.path)")
+                continue
+            }
+            let responses = op.object["responses"] as? [String: Any] ?? [:]
+            let page = op.path == "/" || op.path.hasPrefix("/ui")
+            if op.method == "GET" && page {
+                #expect(responses["303"] != nil, "\(op) does not document the redirect to the login form")
+            } else {
+                let ref = (responses["401"] as? [String: Any])?["$ref"] as? String
+                #expect(ref == "#/components/responses/Unauthenticated", "\(op) does not document 401")
+            }
+        }
+        let tableOpen = Set(fixture.api.routeTable.filter { RepriseAPI.isOpen($0.access) }.map { "\($0.method.rawValue) \($0.path)" })
+        #expect(documentedOpen == tableOpen, "open in the document but not in the table: \(documentedOpen.subtracting(tableOpen).sorted()); open in the table but not in the document: \(tableOpen.subtracting(documentedOpen).sorted())")
+        let unauthenticated = try #require((doc["components"] as? [String: Any])?["responses"] as? [String: Any])["Unauthenticated"] as? [String: Any]
+        #expect((unauthenticated?["content"] as? [String: Any])?["text/plain"] != nil)
+        let forbidden = try #require((doc["components"] as? [String: Any])?["responses"] as? [String: Any])["Forbidden"] as? [String: Any]
+        #expect((forbidden?["content"] as? [String: Any])?["text/plain"] != nil)
+    }
+
     @Test func everyDocumentedOperationIsAnswered() async throws {
         let fixture = try await Fixture()
         defer { Task { await fixture.close() } }

@@ -117,19 +117,36 @@ struct HTML: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringInt
         .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(22rem,1fr));gap:1rem}.card{border:1px solid var(--line);border-radius:.4rem;padding:.6rem .8rem;background:var(--panel)}
         .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(26rem,1fr));gap:1rem}svg{max-width:100%;height:auto}svg text{fill:var(--muted);font-size:11px}
         pre{background:var(--panel);padding:.6rem;overflow:auto;max-height:32rem;border:1px solid var(--line)}.pager{margin:.6rem 0;display:flex;gap:1rem}
-        .tree{display:inline-block;width:1rem}code{overflow-wrap:anywhere}
+        .tree{display:inline-block;width:1rem}code{overflow-wrap:anywhere}.account{margin-left:auto}
+        input[type=password],input[type=number]{font:inherit;padding:.3rem .4rem;border:1px solid var(--line);border-radius:.25rem;background:var(--bg);color:var(--fg)}
+        .secret{font-size:1rem;padding:.5rem;border:2px solid var(--warn);display:inline-block;user-select:all}
         """
 
-    /// A whole page. `base` is the static prefix; the title is text.
-    static func page(_ title: String, base: String, body: HTML, script: Bool = false) -> HTML {
+    /// A whole page. `base` is the static prefix; the title is text. With authentication on, the
+    /// header names the logged-in user (`Caller.principal`, a task-local the dispatcher sets for
+    /// the request) with links to their tokens and, for admins, the admin page, and a logout
+    /// button when the page's CSRF token is at hand.
+    static func page(_ title: String, base: String, body: HTML, script: Bool = false, csrf: String? = nil) -> HTML {
         """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
         <title>\(title) · Reprise</title><style>\(css)</style></head>
         <body><header><a class="brand" href="\(base)/ui/">Reprise</a><nav aria-label="Main">
-        <a href="\(base)/ui/">Experiments</a> · <a href="\(base)/ui/models">Models</a> · <a href="\(base)/ui/approvals">Approvals</a></nav></header>
+        <a href="\(base)/ui/">Experiments</a> · <a href="\(base)/ui/models">Models</a> · <a href="\(base)/ui/approvals">Approvals</a></nav>\(account(base: base, csrf: csrf))</header>
         <main>\(body)</main>\(script ? "<script>\(UIScript.inline)</script>" : HTML())</body></html>
         """
+    }
+
+    /// The signed-in user's corner of the header; empty without a logged-in user.
+    static func account(base: String, csrf: String?) -> HTML {
+        guard let me = Caller.principal else { return HTML() }
+        var h: HTML = "<div class=\"account\" aria-label=\"Account\">Signed in as <strong id=\"current-user\">\(me.username)</strong>"
+        h += " · <a href=\"\(base)/ui/tokens\">Tokens</a>"
+        if me.isAdmin { h += " · <a href=\"\(base)/ui/admin\">Admin</a>" }
+        if let csrf {
+            h += " <form class=\"inline\" method=\"post\" action=\"\(base)/ui/logout\"><input type=\"hidden\" name=\"csrf\" value=\"\(csrf)\"><button id=\"logout\">Log out</button></form>"
+        }
+        return h + "</div>"
     }
 
     static func table(_ header: [HTML], _ rows: [[HTML]], rowClasses: [String]? = nil, caption: String? = nil) -> HTML {

@@ -84,7 +84,7 @@ extension RepriseAPI {
             let token = existing.flatMap { csrf.isValid($0) ? $0 : nil } ?? csrf.issue()
             do {
                 let page = try await build(call, token)
-                return Self.htmlResponse(HTML.page(page.title, base: base, body: page.body), csrf: existing == token ? nil : token)
+                return Self.htmlResponse(HTML.page(page.title, base: base, body: page.body, csrf: token), csrf: existing == token ? nil : token)
             } catch let csv as CSVExport {
                 return Self.download(csv.text, type: "text/csv; charset=utf-8", filename: "runs.csv")
             } catch let file as Download {
@@ -92,9 +92,49 @@ extension RepriseAPI {
             } catch let e as RepriseError {
                 let status = HTTPResponse.Status(code: e.code.httpStatus)
                 let body: HTML = "<h1>\(status.code == 404 ? "Not found" : "Cannot show this page")</h1><p class=\"error\">\(e.message)</p><p><a href=\"\(base)/ui/\">Back to experiments</a></p>"
-                return Self.htmlResponse(HTML.page("Error", base: base, body: body), status: status, csrf: existing == token ? nil : token)
+                return Self.htmlResponse(HTML.page("Error", base: base, body: body, csrf: token), status: status, csrf: existing == token ? nil : token)
             }
         }
+    }
+
+    /// A form post after its checks: the fields and the CSRF token it carried, or the page that
+    /// refuses it.
+    enum CheckedForm {
+        case form([String: [String]], csrf: String)
+        case refused(Response)
+    }
+
+    /// Reads a form body (at most 1 MiB) and checks it came from this server's own page: the CSRF
+    /// cookie is one this server issued, the form's `csrf` field carries the same token, and a
+    /// browser's Origin, if sent, is this server. Every UI form goes through here.
+    func checkedForm(_ call: Call) async throws -> CheckedForm {
+        let base = config.staticPrefix
+        var collected = ByteBuffer()
+        for try await chunk in call.request.body {
+            if collected.readableBytes + chunk.readableBytes > 1 << 20 {
+                return .refused(Self.htmlResponse(HTML.page("Error", base: base, body: "<p class=\"error\">Form too large.</p>"), status: .contentTooLarge))
+            }
+            var c = chunk
+            collected.writeBuffer(&c)
+        }
+        let form = Self.parseForm(String(buffer: collected))
+        let cookie = Self.cookies(call.request)[Self.csrfCookie]
+        let origin = call.request.headers[.origin]
+        // Forms are stricter than the API: only this server's own pages may post them.
+        let sameOrigin = origin.map { SecurityPolicy.isSameOrigin($0, host: call.request.head.authority) } ?? true
+        guard let cookie, csrfTokens.isValid(cookie), form["csrf"]?.first == cookie, sameOrigin else {
+            let body: HTML = "<h1>Refused</h1><p class=\"error\">This form was not sent from a page of this server (its security token is missing or does not match). Reload the page and try again.</p>"
+            return .refused(Self.htmlResponse(HTML.page("Refused", base: base, body: body), status: .forbidden))
+        }
+        return .form(form, csrf: cookie)
+    }
+
+    /// The page for a form whose change failed: the message, and a way back.
+    static func formError(_ e: RepriseError, call: Call, base: String, csrf: String?) -> Response {
+        let back: HTML = call.request.headers[.referer].map { "<p><a href=\"\($0)\">Back</a></p>" } ?? ""
+        return htmlResponse(
+            HTML.page("Error", base: base, body: "<h1>Not done</h1><p class=\"error\">\(e.message)</p>\(back)", csrf: csrf),
+            status: HTTPResponse.Status(code: e.code.httpStatus))
     }
 
     /// Wraps a form handler: checks the CSRF token (cookie and field must match, and a browser's
@@ -103,32 +143,21 @@ extension RepriseAPI {
     ///   the prefix are pages, so a POST there is a 405 (before any CSRF check).
     func uiForm(actions: Set<String>? = nil, _ act: @escaping @Sendable (Call, [String: [String]]) async throws -> String) -> Handler {
         let base = config.staticPrefix
-        let csrf = csrfTokens
-        return { call in
+        return { [self] call in
             if let actions, !(Self.formAction(call).map(actions.contains) ?? false) {
                 return Self.methodNotAllowed(base, allow: "GET, HEAD, OPTIONS")
             }
-            var collected = ByteBuffer()
-            for try await chunk in call.request.body {
-                if collected.readableBytes + chunk.readableBytes > 1 << 20 {
-                    return Self.htmlResponse(HTML.page("Error", base: base, body: "<p class=\"error\">Form too large.</p>"), status: .contentTooLarge)
-                }
-                var c = chunk
-                collected.writeBuffer(&c)
+            let form: [String: [String]]
+            let token: String
+            switch try await checkedForm(call) {
+            case .refused(let response): return response
+            case .form(let f, let csrf): (form, token) = (f, csrf)
             }
-            let form = Self.parseForm(String(buffer: collected))
-            let cookie = Self.cookies(call.request)[Self.csrfCookie]
-            let origin = call.request.headers[.origin]
-            // Forms are stricter than the API: only this server's own pages may post them.
-            let sameOrigin = origin.map { SecurityPolicy.isSameOrigin($0, host: call.request.head.authority) } ?? true
-            guard let cookie, csrf.isValid(cookie), form["csrf"]?.first == cookie, sameOrigin else {
-                let body: HTML = "<h1>Refused</h1><p class=\"error\">This form was not sent from a page of this server (its security token is missing or does not match). Reload the page and try again.</p>"
-                return Self.htmlResponse(HTML.page("Refused", base: base, body: body), status: .forbidden)
-            }
-            let actor = (form["actor"]?.first ?? "").trimmingCharacters(in: .whitespaces)
-            let context = WriteContext(
-                actor: actor.isEmpty ? WriteContext.current.actor : String(actor.prefix(200)), authenticated: false,
-                requestID: WriteContext.current.requestID)
+            // With authentication on, the logged-in user acts; the form's name field is only
+            // for servers without it.
+            let actor = WriteContext.current.authenticated ? "" : (form["actor"]?.first ?? "").trimmingCharacters(in: .whitespaces)
+            var context = WriteContext.current
+            if !actor.isEmpty { context.actor = String(actor.prefix(200)) }
             do {
                 let location = try await WriteContext.$current.withValue(context) { try await act(call, form) }
                 var response = Self.redirect(base + location)
@@ -137,17 +166,17 @@ extension RepriseAPI {
                 }
                 return response
             } catch let e as RepriseError {
-                let back: HTML = call.request.headers[.referer].map { "<p><a href=\"\($0)\">Back</a></p>" } ?? ""
-                return Self.htmlResponse(
-                    HTML.page("Error", base: base, body: "<h1>Not done</h1><p class=\"error\">\(e.message)</p>\(back)"),
-                    status: HTTPResponse.Status(code: e.code.httpStatus))
+                return Self.formError(e, call: call, base: base, csrf: token)
             }
         }
     }
 
     static func hidden(_ csrf: String) -> HTML { "<input type=\"hidden\" name=\"csrf\" value=\"\(csrf)\">" }
 
+    /// "You are …", for servers without authentication. With it on, the logged-in user acts and
+    /// the field is not shown (`uiForm` ignores it then anyway).
     static func actorField(_ call: Call) -> HTML {
+        if Caller.principal != nil { return HTML() }
         let known = cookies(call.request)[actorCookie].flatMap { $0.removingPercentEncoding } ?? ""
         return "<label>You are <input type=\"text\" name=\"actor\" required maxlength=\"200\" value=\"\(known)\" placeholder=\"your name\"></label>"
     }
@@ -160,22 +189,25 @@ extension RepriseAPI {
         let artifacts = self.artifacts
         let base = config.staticPrefix
 
-        route(.get, "/") { _ in Self.redirect(base + "/ui/") }
-        route(.get, "/ui") { _ in Self.redirect(base + "/ui/") }
-        route(.get, "/ui/static/app.js") { _ in
+        route(.get, "/", access: .authenticated) { _ in Self.redirect(base + "/ui/") }
+        route(.get, "/ui", access: .authenticated) { _ in Self.redirect(base + "/ui/") }
+        route(.get, "/ui/static/app.js", access: .open) { _ in
             Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=3600"],
                      body: ResponseBody(byteBuffer: ByteBuffer(string: UIScript.js)))
         }
 
         // MARK: Experiments
-        route(.get, "/ui/", uiPage { call, csrf in
+        route(.get, "/ui/", access: .authenticated, uiPage { [self] call, csrf in
             let search = call.query["q"]?.first ?? ""
             let view = call.query["view"]?.first == "deleted" ? ViewType.deletedOnly : .activeOnly
             let filter = search.isEmpty ? nil : "name LIKE '%\(search.replacingOccurrences(of: "'", with: "''"))%'"
             let page = try await store.searchExperiments(
                 ExperimentSearchQuery(filter: filter, orderBy: ["last_update_time DESC"], viewType: view, maxResults: 1000, pageToken: nil))
-            let activity = try await store.experimentActivity(experimentIDs: page.items.map(\.experimentID))
-            let rows = page.items.map { e -> [HTML] in
+            // Only what the caller may read (everything with authentication off).
+            var experiments: [Experiment] = []
+            for e in page.items where try await callerMay(.read, experiment: e.experimentID) { experiments.append(e) }
+            let activity = try await store.experimentActivity(experimentIDs: experiments.map(\.experimentID))
+            let rows = experiments.map { e -> [HTML] in
                 let a = activity[e.experimentID]
                 return [
                     "<a href=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))\">\(e.name)</a>", HTML(escaping: e.experimentID),
@@ -188,17 +220,20 @@ extension RepriseAPI {
             body += "<h2>New experiment</h2><form method=\"post\" action=\"\(base)/ui/experiments\">\(Self.hidden(csrf))<label>Name <input type=\"text\" name=\"name\" required maxlength=\"500\"></label> \(Self.actorField(call)) <button>Create</button></form>"
             return ("Experiments", body)
         })
-        route(.post, "/ui/experiments", uiForm { _, form in
+        route(.post, "/ui/experiments", access: .authenticated, uiForm { _, form in
             let id = try await store.createExperiment(name: form["name"]?.first ?? "", artifactLocation: nil, tags: [])
+            try await self.grantCreator(.experiment, id)
             return "/ui/experiments/\(HTML.q(id))"
         })
 
         // /ui/experiments/{id}  |  POST {id}/rename  |  POST {id}/delete
-        routePrefix(.get, "/ui/experiments/", uiPage(formActions: ["rename", "delete"]) { call, csrf in
+        routePrefix(.get, "/ui/experiments/", access: .experiment(.read, .experimentInPath), uiPage(formActions: ["rename", "delete"]) { [self] call, csrf in
             let id = Validation.percentDecode(call.rest) ?? call.rest
-            return try await Self.runsPage(call, csrf: csrf, experimentIDs: [id], store: store, base: base)
+            return try await Self.runsPage(
+                call, csrf: csrf, experimentIDs: [id], store: store, base: base,
+                canEdit: try await callerMay(.update, experiment: id), canDelete: try await callerMay(.delete, experiment: id))
         })
-        routePrefix(.post, "/ui/experiments/", uiForm(actions: ["rename", "delete"]) { call, form in
+        routePrefix(.post, "/ui/experiments/", access: .experiment(.update, .experimentInPath), uiForm(actions: ["rename", "delete"]) { call, form in
             let parts = call.rest.split(separator: "/").map(String.init)
             guard parts.count == 2 else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
             switch parts[1] {
@@ -206,19 +241,20 @@ extension RepriseAPI {
                 try await store.renameExperiment(id: parts[0], newName: form["name"]?.first ?? "")
                 return "/ui/experiments/\(HTML.q(parts[0]))"
             case "delete":
+                try await self.requireCaller(.delete, experiment: parts[0])
                 try await store.deleteExperiment(id: parts[0])
                 return "/ui/"
             default: throw RepriseError(.endpointNotFound, "No page at \(call.path).")
             }
         })
         // Runs of several experiments: /ui/runs?experiments=1,2
-        route(.get, "/ui/runs", uiPage { call, csrf in
+        route(.get, "/ui/runs", access: .experiments(.read, .commaSeparatedQuery("experiments", runs: false)), uiPage { call, csrf in
             let ids = (call.query["experiments"]?.first ?? "").split(separator: ",").map(String.init)
             return try await Self.runsPage(call, csrf: csrf, experimentIDs: ids, store: store, base: base)
         })
 
         // MARK: Run page
-        routePrefix(.get, "/ui/runs/", uiPage(formActions: ["note"]) { call, csrf in
+        routePrefix(.get, "/ui/runs/", access: .experiment(.read, .runInPath), uiPage(formActions: ["note"]) { [self] call, csrf in
             let parts = call.rest.split(separator: "/").map(String.init)
             guard let id = parts.first else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
             if parts.count == 2 && parts[1] == "artifacts" {
@@ -235,9 +271,12 @@ extension RepriseAPI {
                     return ("Run book", "<h1>Run book: \(book.json["run"]?["name"]?.stringValue ?? id)</h1>" + links + HTML(unsafeRaw: book.htmlBody))
                 }
             }
-            return try await Self.runPage(call, csrf: csrf, runID: id, store: store, repro: repro, base: base)
+            // The notes form only for those who may change the run (no lookup with authentication off).
+            var canEdit = true
+            if let authorizer { canEdit = try await callerMay(.update, experiment: try await authorizer.experimentID(ofRun: id)) }
+            return try await Self.runPage(call, csrf: csrf, runID: id, store: store, repro: repro, base: base, canEdit: canEdit)
         })
-        routePrefix(.post, "/ui/runs/", uiForm(actions: ["note"]) { call, form in
+        routePrefix(.post, "/ui/runs/", access: .experiment(.update, .runInPath), uiForm(actions: ["note"]) { call, form in
             let parts = call.rest.split(separator: "/").map(String.init)
             guard parts.count == 2, parts[1] == "note" else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
             try await store.logBatch(
@@ -247,15 +286,17 @@ extension RepriseAPI {
         })
 
         // MARK: Compare
-        route(.get, "/ui/compare", uiPage { call, _ in
+        route(.get, "/ui/compare", access: .experiments(.read, .commaSeparatedQuery("runs", runs: true)), uiPage { call, _ in
             try await Self.comparePage(call, store: store, base: base)
         })
 
         // MARK: Registry
-        route(.get, "/ui/models", uiPage { call, _ in
+        route(.get, "/ui/models", access: .authenticated, uiPage { [self] call, _ in
             let page = try await registry.searchRegisteredModels(
                 try RegisteredModelSearchQuery(filter: nil, orderBy: ["name ASC"], maxResults: 1000, pageToken: nil))
-            let rows = page.items.map { m -> [HTML] in
+            var models: [RegisteredModel] = []
+            for m in page.items where try await callerMay(.read, registeredModel: m.name) { models.append(m) }
+            let rows = models.map { m -> [HTML] in
                 [
                     "<a href=\"\(base)/ui/models/\(HTML.q(m.name))\">\(m.name)</a>",
                     m.latestVersions.map { "v\($0.version) (\($0.currentStage))" as HTML }.joined(separator: ", "),
@@ -266,20 +307,26 @@ extension RepriseAPI {
             return ("Models", "<h1>Registered models</h1>" + (rows.isEmpty ? "<p class=\"muted\">No registered models yet.</p>"
                 : HTML.table(["Name", "Latest versions", "Aliases", "Updated", "Description"], rows)))
         })
-        routePrefix(.get, "/ui/models/", uiPage { call, csrf in
+        routePrefix(.get, "/ui/models/", access: .registeredModel(.read, .modelInPath), uiPage { [self] call, csrf in
             let name = Validation.percentDecode(call.rest) ?? call.rest
-            return try await Self.modelPage(call, csrf: csrf, name: name, registry: registry, governance: governance, repro: repro, base: base)
+            return try await Self.modelPage(
+                call, csrf: csrf, name: name, registry: registry, governance: governance, repro: repro, base: base,
+                visible: { try await self.readableLineage($0) })
         })
-        route(.get, "/ui/approvals", uiPage { call, csrf in
-            let open = try await governance.approvalRequests(model: nil, state: .open)
+        route(.get, "/ui/approvals", access: .authenticated, uiPage { [self] call, csrf in
+            var open: [ApprovalRequest] = []
+            for r in try await governance.approvalRequests(model: nil, state: .open) where try await callerMay(.read, registeredModel: r.model) {
+                open.append(r)
+            }
             let body: HTML = "<h1>Open approval requests</h1>" + (open.isEmpty ? "<p class=\"muted\">Nothing is waiting for approval.</p>"
                 : open.map { Self.requestCard($0, csrf: csrf, call: call, base: base) }.joined())
             return ("Approvals", body)
         })
-        routePrefix(.post, "/ui/approvals/", uiForm(actions: ["approve", "reject"]) { call, form in
+        routePrefix(.post, "/ui/approvals/", access: .authenticated, uiForm(actions: ["approve", "reject"]) { call, form in
             let parts = call.rest.split(separator: "/").map(String.init)
             guard parts.count == 2 else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
             let rationale = form["rationale"]?.first ?? ""
+            try await self.requireVoter(try await governance.approvalRequest(id: parts[0]), action: parts[1])
             let r: ApprovalRequest
             switch parts[1] {
             case "approve": r = try await governance.vote(requestID: parts[0], approve: true, rationale: rationale)
@@ -290,13 +337,16 @@ extension RepriseAPI {
         })
 
         // MARK: Lineage
-        route(.get, "/ui/lineage", uiPage { call, _ in
+        route(.get, "/ui/lineage", access: .authenticated, uiPage { [self] call, _ in
             guard let repro else { throw RepriseError(.notImplemented, "Lineage is not available on this server.") }
             let entity = call.query["entity"]?.first ?? ""
-            let g = try await repro.lineage(entity: entity, depth: 10)
+            let g = try await readableLineage(try await repro.lineage(entity: entity, depth: 10))
             return ("Lineage", "<h1>Lineage of <code>\(entity)</code></h1>" + Self.lineageSVG(g, base: base)
                 + HTML.table(["From", "Relation", "To"], g.edges.map { [HTML(escaping: $0.from), HTML(escaping: $0.relation), HTML(escaping: $0.to)] }))
         })
+
+        // MARK: Login, logout, tokens, admin (AuthPages.swift)
+        registerAuthPages()
     }
 
     static func href(_ node: LineageNode, base: String) -> String? {
@@ -318,7 +368,11 @@ extension RepriseAPI {
 
     // MARK: - Runs table
 
-    static func runsPage(_ call: Call, csrf: String, experimentIDs: [String], store: any TrackingStore, base: String) async throws -> Page {
+    /// - Parameters: canEdit, canDelete: whether the caller may rename or delete the experiment
+    ///   (the forms are left out otherwise).
+    static func runsPage(
+        _ call: Call, csrf: String, experimentIDs: [String], store: any TrackingStore, base: String, canEdit: Bool = false, canDelete: Bool = false
+    ) async throws -> Page {
         guard !experimentIDs.isEmpty else { throw RepriseError.invalid("Choose at least one experiment.") }
         var experiments: [Experiment] = []
         for id in experimentIDs { experiments.append(try await store.getExperiment(id: id)) }
@@ -443,10 +497,13 @@ extension RepriseAPI {
             pager += "<a href=\"?\(Self.encodeQuery(q))\" rel=\"next\">Next \(pageSize) →</a>"
         }
         body += pager + "</div>"
-        if experiments.count == 1, let e = experiments.first {
-            body += "<details><summary>Rename or delete this experiment</summary>"
+        if experiments.count == 1, let e = experiments.first, canEdit {
+            body += "<details><summary>Rename\(canDelete ? " or delete" : "") this experiment</summary>"
             body += "<form method=\"post\" action=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/rename\">\(hidden(csrf))<label>New name <input type=\"text\" name=\"name\" required value=\"\(e.name)\"></label> \(actorField(call)) <button>Rename</button></form>"
-            body += "<form method=\"post\" action=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/delete\">\(hidden(csrf))\(actorField(call)) <button>Delete experiment</button></form></details>"
+            if canDelete {
+                body += "<form method=\"post\" action=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/delete\">\(hidden(csrf))\(actorField(call)) <button>Delete experiment</button></form>"
+            }
+            body += "</details>"
         }
         return (title, body)
     }
@@ -510,7 +567,9 @@ extension RepriseAPI {
 
     // MARK: - Run page
 
-    static func runPage(_ call: Call, csrf: String, runID: String, store: any TrackingStore, repro: (any ReproStore)?, base: String) async throws -> Page {
+    static func runPage(
+        _ call: Call, csrf: String, runID: String, store: any TrackingStore, repro: (any ReproStore)?, base: String, canEdit: Bool = true
+    ) async throws -> Page {
         let run = try await store.getRun(id: runID)
         let experiment = try await store.getExperiment(id: run.info.experimentID)
         let tags = Dictionary(run.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
@@ -598,8 +657,10 @@ extension RepriseAPI {
         body += "<h2>Tags</h2>" + HTML.table(["Key", "Value"], visibleTags.map { [HTML(escaping: $0.key), HTML(escaping: $0.value)] })
         let note = tags["mlflow.note.content"] ?? ""
         body += "<h2>Notes</h2>" + (note.isEmpty ? "<p class=\"muted\">No notes yet.</p>" : "<div class=\"card\">\(Markdown.render(note))</div>")
-        body += "<details><summary>Edit notes (Markdown)</summary><form method=\"post\" action=\"\(base)/ui/runs/\(HTML.q(runID))/note\">\(hidden(csrf))"
-        body += "<p><textarea name=\"note\" rows=\"8\" cols=\"90\" aria-label=\"notes\">\(note)</textarea></p>\(actorField(call)) <button>Save notes</button></form></details>"
+        if canEdit {
+            body += "<details><summary>Edit notes (Markdown)</summary><form method=\"post\" action=\"\(base)/ui/runs/\(HTML.q(runID))/note\">\(hidden(csrf))"
+            body += "<p><textarea name=\"note\" rows=\"8\" cols=\"90\" aria-label=\"notes\">\(note)</textarea></p>\(actorField(call)) <button>Save notes</button></form></details>"
+        }
         return (name, body)
     }
 
@@ -770,7 +831,8 @@ extension RepriseAPI {
     }
 
     static func modelPage(
-        _ call: Call, csrf: String, name: String, registry: any RegistryStore, governance: any GovernanceStore, repro: (any ReproStore)?, base: String
+        _ call: Call, csrf: String, name: String, registry: any RegistryStore, governance: any GovernanceStore, repro: (any ReproStore)?, base: String,
+        visible: @Sendable (LineageGraph) async throws -> LineageGraph = { $0 }
     ) async throws -> Page {
         let model = try await registry.getRegisteredModel(name: name)
         let filter = "name = '\(name.replacingOccurrences(of: "'", with: "''"))'"
@@ -795,7 +857,8 @@ extension RepriseAPI {
         if !requests.isEmpty {
             body += "<h2>Approval requests</h2>" + requests.map { requestCard($0, csrf: csrf, call: call, base: base) }.joined()
         }
-        if let repro, let v = versions.first, let g = try? await repro.lineage(entity: "model_version:\(name)/\(v.version)", depth: 6) {
+        if let repro, let v = versions.first, let found = try? await repro.lineage(entity: "model_version:\(name)/\(v.version)", depth: 6) {
+            let g = try await visible(found)
             body += "<h2>Lineage of v\(v.version)</h2>" + lineageSVG(g, base: base)
         }
         let events = try await governance.auditEvents(entityType: nil, entityID: name, afterSeq: 0, limit: 500)

@@ -1,0 +1,423 @@
+import RepriseCore
+
+/// Users, roles (groups), grants and access tokens, in the same database as the rest of the store
+/// (or, with the auth config's `database_uri`, in a store of their own). Every change is audited.
+extension SQLTrackingStore: IdentityStore {
+    static let userColumns = "id, username, is_admin, is_service, can_act_as, password_hash, generation"
+
+    static func userAccount(_ row: SQLRow) -> UserAccount {
+        UserAccount(
+            id: row.int(0), username: row.string(1), isAdmin: row.int(2) == 1, isService: row.int(3) == 1, canActAs: row.int(4) == 1,
+            passwordHash: row.string(5), generation: row.int(6))
+    }
+
+    /// A new id for `table`, never one used before, even by a deleted row: votes and grants name
+    /// users by id, so a new account must never inherit a deleted one's identity.
+    static func nextID(_ db: any SQLConnection, _ table: String) throws -> Int64 {
+        let key = "next_id." + table
+        let stored = try db.queryOne("SELECT value FROM reprise_meta WHERE key = ?", [.text(key)]).flatMap { Int64($0.string(0)) } ?? 1
+        let present = (try db.queryOne("SELECT COALESCE(MAX(id), 0) + 1 FROM \(table)", [])?.int(0)) ?? 1
+        let id = max(stored, present)
+        try db.execute(
+            "INSERT INTO reprise_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [.text(key), .text(String(id + 1))])
+        return id
+    }
+
+    static func requireUser(_ db: any SQLConnection, _ username: String) throws -> UserAccount {
+        guard let row = try db.queryOne("SELECT \(userColumns) FROM auth_users WHERE username = ?", [.text(username)]) else {
+            throw RepriseError.notFound("User with username=\(username) not found")
+        }
+        return userAccount(row)
+    }
+
+    static func validateUsername(_ username: String) throws {
+        if username.isEmpty { throw RepriseError.invalid("Username cannot be empty.") }
+        if username.utf8.count > 255 { throw RepriseError.invalid("Username is longer than 255 bytes.") }
+        try Validation.rejectControlCharacters(username, field: "username")
+    }
+
+    public func createUser(username: String, passwordHash: String, isAdmin: Bool, isService: Bool, canActAs: Bool) async throws -> UserAccount {
+        try Self.validateUsername(username)
+        return try await write { db, audit in
+            if try db.queryOne("SELECT id FROM auth_users WHERE username = ?", [.text(username)]) != nil {
+                throw RepriseError(.resourceAlreadyExists, "User '\(username)' already exists")
+            }
+            let id = try Self.nextID(db, "auth_users")
+            try db.execute(
+                "INSERT INTO auth_users (id, username, password_hash, is_admin, is_service, can_act_as, generation, created_time) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+                [.int(id), .text(username), .text(passwordHash), .int(isAdmin ? 1 : 0), .int(isService ? 1 : 0), .int(canActAs ? 1 : 0),
+                 .int(Self.now())])
+            try audit.record(
+                db, isService ? "service_account.create" : "user.create", "user", username,
+                ["is_admin": .bool(isAdmin), "can_act_as": .bool(canActAs)])
+            return try Self.requireUser(db, username)
+        }
+    }
+
+    public func user(named username: String) async throws -> UserAccount? {
+        try await driver.read { db in
+            try db.queryOne("SELECT \(Self.userColumns) FROM auth_users WHERE username = ?", [.text(username)]).map(Self.userAccount)
+        }
+    }
+
+    public func user(id: Int64) async throws -> UserAccount? {
+        try await driver.read { db in
+            try db.queryOne("SELECT \(Self.userColumns) FROM auth_users WHERE id = ?", [.int(id)]).map(Self.userAccount)
+        }
+    }
+
+    public func users() async throws -> [UserAccount] {
+        try await driver.read { db in
+            try db.query("SELECT \(Self.userColumns) FROM auth_users ORDER BY username", []).map(Self.userAccount)
+        }
+    }
+
+    public func updateUser(username: String, passwordHash: String?, isAdmin: Bool?) async throws {
+        try await write { db, audit in
+            let user = try Self.requireUser(db, username)
+            if let passwordHash {
+                try db.execute(
+                    "UPDATE auth_users SET password_hash = ?, generation = generation + 1 WHERE id = ?", [.text(passwordHash), .int(user.id)])
+                try audit.record(db, "user.update_password", "user", username)
+            }
+            if let isAdmin {
+                try db.execute("UPDATE auth_users SET is_admin = ?, generation = generation + 1 WHERE id = ?", [.int(isAdmin ? 1 : 0), .int(user.id)])
+                try audit.record(db, "user.update_admin", "user", username, ["before": .bool(user.isAdmin), "after": .bool(isAdmin)])
+            }
+        }
+    }
+
+    public func deleteUser(username: String) async throws {
+        try await write { db, audit in
+            let user = try Self.requireUser(db, username)
+            try db.execute("DELETE FROM auth_users WHERE id = ?", [.int(user.id)])
+            try db.execute("DELETE FROM auth_role_members WHERE user_id = ?", [.int(user.id)])
+            try db.execute("DELETE FROM auth_grants WHERE holder_type = 'user' AND holder_id = ?", [.int(user.id)])
+            try db.execute("UPDATE auth_tokens SET revoked = 1 WHERE user_id = ?", [.int(user.id)])
+            try audit.record(db, "user.delete", "user", username)
+        }
+    }
+
+    public func provisionExternalUser(username: String) async throws -> UserAccount {
+        if let existing = try await user(named: username) { return existing }
+        try Self.validateUsername(username)
+        return try await write { db, audit in
+            if let row = try db.queryOne("SELECT \(Self.userColumns) FROM auth_users WHERE username = ?", [.text(username)]) {
+                return Self.userAccount(row)
+            }
+            let id = try Self.nextID(db, "auth_users")
+            try db.execute(
+                "INSERT INTO auth_users (id, username, password_hash, is_admin, is_service, can_act_as, generation, created_time) VALUES (?, ?, '', 0, 0, 0, 1, ?)",
+                [.int(id), .text(username), .int(Self.now())])
+            try audit.record(db, "user.provision", "user", username, ["source": "oidc"])
+            return try Self.requireUser(db, username)
+        }
+    }
+
+    // MARK: - Roles
+
+    static let roleColumns = "id, name, workspace, description"
+    static func role(_ row: SQLRow) -> Role { Role(id: row.int(0), name: row.string(1), workspace: row.string(2), description: row.string(3)) }
+
+    static func requireRole(_ db: any SQLConnection, _ id: Int64) throws -> Role {
+        guard let row = try db.queryOne("SELECT \(roleColumns) FROM auth_roles WHERE id = ?", [.int(id)]) else {
+            throw RepriseError.notFound("Role with id=\(id) not found")
+        }
+        return role(row)
+    }
+
+    public func createRole(name: String, workspace: String, description: String) async throws -> Role {
+        if name.isEmpty { throw RepriseError.invalid("Role name cannot be empty.") }
+        try Validation.rejectControlCharacters(name, field: "name")
+        return try await write { db, audit in
+            if try db.queryOne("SELECT id FROM auth_roles WHERE name = ?", [.text(name)]) != nil {
+                throw RepriseError(.resourceAlreadyExists, "Role '\(name)' already exists")
+            }
+            let id = try Self.nextID(db, "auth_roles")
+            try db.execute(
+                "INSERT INTO auth_roles (id, name, workspace, description) VALUES (?, ?, ?, ?)",
+                [.int(id), .text(name), .text(workspace), .text(description)])
+            try audit.record(db, "role.create", "role", name, ["workspace": .string(workspace)])
+            return try Self.requireRole(db, id)
+        }
+    }
+
+    public func role(id: Int64) async throws -> Role { try await driver.read { db in try Self.requireRole(db, id) } }
+
+    public func role(named name: String) async throws -> Role? {
+        try await driver.read { db in try db.queryOne("SELECT \(Self.roleColumns) FROM auth_roles WHERE name = ?", [.text(name)]).map(Self.role) }
+    }
+
+    public func roles() async throws -> [Role] {
+        try await driver.read { db in try db.query("SELECT \(Self.roleColumns) FROM auth_roles ORDER BY name", []).map(Self.role) }
+    }
+
+    public func updateRole(id: Int64, name: String?, description: String?) async throws -> Role {
+        try await write { db, audit in
+            let before = try Self.requireRole(db, id)
+            if let name, name != before.name {
+                if name.isEmpty { throw RepriseError.invalid("Role name cannot be empty.") }
+                if try db.queryOne("SELECT id FROM auth_roles WHERE name = ?", [.text(name)]) != nil {
+                    throw RepriseError(.resourceAlreadyExists, "Role '\(name)' already exists")
+                }
+                try db.execute("UPDATE auth_roles SET name = ? WHERE id = ?", [.text(name), .int(id)])
+            }
+            if let description { try db.execute("UPDATE auth_roles SET description = ? WHERE id = ?", [.text(description), .int(id)]) }
+            try audit.record(db, "role.update", "role", before.name, ["name": name.map(JSONValue.string) ?? .null])
+            return try Self.requireRole(db, id)
+        }
+    }
+
+    public func deleteRole(id: Int64) async throws {
+        try await write { db, audit in
+            let role = try Self.requireRole(db, id)
+            try db.execute("DELETE FROM auth_roles WHERE id = ?", [.int(id)])
+            try db.execute("DELETE FROM auth_role_members WHERE role_id = ?", [.int(id)])
+            try db.execute("DELETE FROM auth_grants WHERE holder_type = 'role' AND holder_id = ?", [.int(id)])
+            try audit.record(db, "role.delete", "role", role.name)
+        }
+    }
+
+    public func assignRole(userID: Int64, roleID: Int64) async throws {
+        try await write { db, audit in
+            let role = try Self.requireRole(db, roleID)
+            guard let user = try db.queryOne("SELECT username FROM auth_users WHERE id = ?", [.int(userID)]) else {
+                throw RepriseError.notFound("User with id=\(userID) not found")
+            }
+            if try db.queryOne("SELECT 1 FROM auth_role_members WHERE role_id = ? AND user_id = ?", [.int(roleID), .int(userID)]) != nil {
+                throw RepriseError(.resourceAlreadyExists, "User '\(user.string(0))' already has role '\(role.name)'")
+            }
+            try db.execute("INSERT INTO auth_role_members (role_id, user_id) VALUES (?, ?)", [.int(roleID), .int(userID)])
+            try audit.record(db, "role.assign", "role", role.name, ["user": .string(user.string(0))])
+        }
+    }
+
+    public func unassignRole(userID: Int64, roleID: Int64) async throws {
+        try await write { db, audit in
+            let role = try Self.requireRole(db, roleID)
+            let n = try db.execute("DELETE FROM auth_role_members WHERE role_id = ? AND user_id = ?", [.int(roleID), .int(userID)])
+            if n == 0 { throw RepriseError.notFound("User with id=\(userID) does not have role '\(role.name)'") }
+            try audit.record(db, "role.unassign", "role", role.name, ["user_id": .int(userID)])
+        }
+    }
+
+    public func roles(ofUser userID: Int64) async throws -> [Role] {
+        try await driver.read { db in
+            try db.query(
+                "SELECT r.id, r.name, r.workspace, r.description FROM auth_roles r JOIN auth_role_members m ON m.role_id = r.id WHERE m.user_id = ? ORDER BY r.name",
+                [.int(userID)]
+            ).map(Self.role)
+        }
+    }
+
+    public func members(ofRole roleID: Int64) async throws -> [UserAccount] {
+        try await driver.read { db in
+            _ = try Self.requireRole(db, roleID)
+            return try db.query(
+                "SELECT u.id, u.username, u.is_admin, u.is_service, u.can_act_as, u.password_hash, u.generation FROM auth_users u JOIN auth_role_members m ON m.user_id = u.id WHERE m.role_id = ? ORDER BY u.username",
+                [.int(roleID)]
+            ).map(Self.userAccount)
+        }
+    }
+
+    // MARK: - Grants
+
+    static let grantColumns = "id, holder_type, holder_id, resource_type, pattern, permission"
+
+    static func grant(_ row: SQLRow) -> Grant {
+        Grant(
+            id: row.int(0), holder: row.string(1) == "role" ? .role(row.int(2)) : .user(row.int(2)),
+            resourceType: ResourceType(rawValue: row.string(3)) ?? .experiment, pattern: row.string(4),
+            permission: Permission(rawValue: row.string(5)) ?? .noPermissions)
+    }
+
+    static func holderBinds(_ h: Grant.Holder) -> [SQLValue] {
+        switch h {
+        case .user(let id): return [.text("user"), .int(id)]
+        case .role(let id): return [.text("role"), .int(id)]
+        }
+    }
+
+    static func holderName(_ db: any SQLConnection, _ h: Grant.Holder) throws -> String {
+        switch h {
+        case .user(let id):
+            guard let row = try db.queryOne("SELECT username FROM auth_users WHERE id = ?", [.int(id)]) else {
+                throw RepriseError.notFound("User with id=\(id) not found")
+            }
+            return "user:" + row.string(0)
+        case .role(let id): return "group:" + (try requireRole(db, id).name)
+        }
+    }
+
+    static func requireGrant(_ db: any SQLConnection, _ id: Int64) throws -> Grant {
+        guard let row = try db.queryOne("SELECT \(grantColumns) FROM auth_grants WHERE id = ?", [.int(id)]) else {
+            throw RepriseError.notFound("Permission with id=\(id) not found")
+        }
+        return grant(row)
+    }
+
+    public func grant(_ holder: Grant.Holder, _ type: ResourceType, _ pattern: String, _ permission: Permission, replace: Bool) async throws -> Grant {
+        if pattern.isEmpty { throw RepriseError.missing("resource_id") }
+        return try await write { db, audit in
+            let who = try Self.holderName(db, holder)
+            let key = Self.holderBinds(holder) + [.text(type.rawValue), .text(pattern)]
+            if let existing = try db.queryOne(
+                "SELECT id, permission FROM auth_grants WHERE holder_type = ? AND holder_id = ? AND resource_type = ? AND pattern = ?", key)
+            {
+                guard replace else {
+                    throw RepriseError(
+                        .resourceAlreadyExists, "Permission on \(type.rawValue) '\(pattern)' for \(who) already exists")
+                }
+                try db.execute("UPDATE auth_grants SET permission = ? WHERE id = ?", [.text(permission.rawValue), .int(existing.int(0))])
+                try audit.record(
+                    db, "grant.update", type.rawValue, pattern,
+                    ["holder": .string(who), "before": .string(existing.string(1)), "after": .string(permission.rawValue)])
+                return try Self.requireGrant(db, existing.int(0))
+            }
+            let id = try Self.nextID(db, "auth_grants")
+            try db.execute(
+                "INSERT INTO auth_grants (id, holder_type, holder_id, resource_type, pattern, permission) VALUES (?, ?, ?, ?, ?, ?)",
+                [.int(id)] + key + [.text(permission.rawValue)])
+            try audit.record(db, "grant.create", type.rawValue, pattern, ["holder": .string(who), "permission": .string(permission.rawValue)])
+            return try Self.requireGrant(db, id)
+        }
+    }
+
+    public func revoke(_ holder: Grant.Holder, _ type: ResourceType, _ pattern: String) async throws {
+        try await write { db, audit in
+            let who = try Self.holderName(db, holder)
+            let n = try db.execute(
+                "DELETE FROM auth_grants WHERE holder_type = ? AND holder_id = ? AND resource_type = ? AND pattern = ?",
+                Self.holderBinds(holder) + [.text(type.rawValue), .text(pattern)])
+            if n == 0 { throw RepriseError.notFound("No permission on \(type.rawValue) '\(pattern)' for \(who)") }
+            try audit.record(db, "grant.delete", type.rawValue, pattern, ["holder": .string(who)])
+        }
+    }
+
+    public func grant(id: Int64) async throws -> Grant { try await driver.read { db in try Self.requireGrant(db, id) } }
+
+    public func updateGrant(id: Int64, permission: Permission) async throws -> Grant {
+        try await write { db, audit in
+            let before = try Self.requireGrant(db, id)
+            try db.execute("UPDATE auth_grants SET permission = ? WHERE id = ?", [.text(permission.rawValue), .int(id)])
+            try audit.record(
+                db, "grant.update", before.resourceType.rawValue, before.pattern,
+                ["holder": .string(try Self.holderName(db, before.holder)), "before": .string(before.permission.rawValue),
+                 "after": .string(permission.rawValue)])
+            return try Self.requireGrant(db, id)
+        }
+    }
+
+    public func deleteGrant(id: Int64) async throws {
+        try await write { db, audit in
+            let before = try Self.requireGrant(db, id)
+            try db.execute("DELETE FROM auth_grants WHERE id = ?", [.int(id)])
+            try audit.record(
+                db, "grant.delete", before.resourceType.rawValue, before.pattern, ["holder": .string(try Self.holderName(db, before.holder))])
+        }
+    }
+
+    public func grants(of holder: Grant.Holder) async throws -> [Grant] {
+        try await driver.read { db in
+            try db.query(
+                "SELECT \(Self.grantColumns) FROM auth_grants WHERE holder_type = ? AND holder_id = ? ORDER BY resource_type, pattern",
+                Self.holderBinds(holder)
+            ).map(Self.grant)
+        }
+    }
+
+    public func grants(userID: Int64, roleIDs: [Int64], type: ResourceType, resource: String) async throws -> [Permission] {
+        var sql =
+            "SELECT permission FROM auth_grants WHERE resource_type = ? AND (pattern = ? OR pattern = '*') AND ((holder_type = 'user' AND holder_id = ?)"
+        var binds: [SQLValue] = [.text(type.rawValue), .text(resource), .int(userID)]
+        if !roleIDs.isEmpty {
+            sql += " OR (holder_type = 'role' AND holder_id IN (\(placeholders(roleIDs.count))))"
+            binds += roleIDs.map(SQLValue.int)
+        }
+        sql += ")"
+        let finalSQL = sql
+        let finalBinds = binds
+        return try await driver.read { db in
+            try db.query(finalSQL, finalBinds).compactMap { Permission(rawValue: $0.string(0)) }
+        }
+    }
+
+    public func moveGrants(type: ResourceType, from: String, to: String?) async throws {
+        try await write { db, audit in
+            if let to {
+                let n = try db.execute(
+                    "UPDATE auth_grants SET pattern = ? WHERE resource_type = ? AND pattern = ?", [.text(to), .text(type.rawValue), .text(from)])
+                if n > 0 { try audit.record(db, "grant.move", type.rawValue, from, ["to": .string(to), "grants": .int(Int64(n))]) }
+            } else {
+                let n = try db.execute("DELETE FROM auth_grants WHERE resource_type = ? AND pattern = ?", [.text(type.rawValue), .text(from)])
+                if n > 0 { try audit.record(db, "grant.drop", type.rawValue, from, ["grants": .int(Int64(n))]) }
+            }
+        }
+    }
+
+    // MARK: - Tokens
+
+    static let tokenColumns =
+        "t.id, t.user_id, u.username, t.name, t.created_time, t.expires_time, t.last_used_time, t.revoked, t.secret_hash"
+
+    static func accessToken(_ row: SQLRow) -> AccessToken {
+        AccessToken(
+            id: row.string(0), userID: row.int(1), username: row.string(2), name: row.string(3), createdTime: row.int(4),
+            expiresTime: row.optionalInt(5), lastUsedTime: row.optionalInt(6), revoked: row.int(7) == 1)
+    }
+
+    public func createToken(userID: Int64, name: String, secretHash: String, expiresTime: Int64?) async throws -> AccessToken {
+        try Validation.rejectControlCharacters(name, field: "name")
+        let id = "tok_" + String(Self.newID().prefix(16))
+        return try await write { db, audit in
+            guard let user = try db.queryOne("SELECT username FROM auth_users WHERE id = ?", [.int(userID)]) else {
+                throw RepriseError.notFound("User with id=\(userID) not found")
+            }
+            try db.execute(
+                "INSERT INTO auth_tokens (id, user_id, name, secret_hash, created_time, expires_time, last_used_time, revoked) VALUES (?, ?, ?, ?, ?, ?, NULL, 0)",
+                [.text(id), .int(userID), .text(name), .text(secretHash), .int(Self.now()), SQLValue(expiresTime)])
+            try audit.record(
+                db, "token.create", "token", id,
+                ["user": .string(user.string(0)), "name": .string(name), "expires_time": expiresTime.map(JSONValue.int) ?? .null])
+            return try Self.accessToken(
+                db.queryOne("SELECT \(Self.tokenColumns) FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id WHERE t.id = ?", [.text(id)])!)
+        }
+    }
+
+    public func token(id: String) async throws -> (AccessToken, secretHash: String)? {
+        try await driver.read { db in
+            try db.queryOne("SELECT \(Self.tokenColumns) FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id WHERE t.id = ?", [.text(id)])
+                .map { (Self.accessToken($0), secretHash: $0.string(8)) }
+        }
+    }
+
+    public func tokens(userID: Int64?) async throws -> [AccessToken] {
+        try await driver.read { db in
+            if let userID {
+                return try db.query(
+                    "SELECT \(Self.tokenColumns) FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id WHERE t.user_id = ? ORDER BY t.created_time DESC",
+                    [.int(userID)]
+                ).map(Self.accessToken)
+            }
+            return try db.query(
+                "SELECT \(Self.tokenColumns) FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id ORDER BY t.created_time DESC", []
+            ).map(Self.accessToken)
+        }
+    }
+
+    public func revokeToken(id: String) async throws {
+        try await write { db, audit in
+            let n = try db.execute("UPDATE auth_tokens SET revoked = 1 WHERE id = ? AND revoked = 0", [.text(id)])
+            if n == 0 { throw RepriseError.notFound("No active token with id=\(id)") }
+            try audit.record(db, "token.revoke", "token", id)
+        }
+    }
+
+    public func touchToken(id: String, time: Int64) async throws {
+        // Not audited: a usage timestamp, not a change of who may do what.
+        try await driver.write { db in
+            try db.execute("UPDATE auth_tokens SET last_used_time = ? WHERE id = ?", [.int(time), .text(id)])
+        }
+    }
+}
