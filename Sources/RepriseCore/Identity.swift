@@ -122,6 +122,10 @@ public struct UserAccount: Sendable, Equatable {
     public var passwordHash: String
     /// Bumped on every password or admin change, so cached credentials lapse.
     public var generation: Int64
+    /// For a user who signs in through single sign-on: `<issuer>|<subject>`; empty otherwise.
+    /// A token is mapped to a user only when this matches, never onto a local account that
+    /// happens to have the same name.
+    public var externalSubject: String = ""
 
     public init(id: Int64, username: String, isAdmin: Bool, isService: Bool, canActAs: Bool, passwordHash: String, generation: Int64) {
         self.id = id
@@ -216,8 +220,12 @@ public protocol IdentityStore: Sendable {
     func users() async throws -> [UserAccount]
     func updateUser(username: String, passwordHash: String?, isAdmin: Bool?) async throws
     func deleteUser(username: String) async throws
-    /// The user for an OIDC subject, created (without a password) on first sight.
-    func provisionExternalUser(username: String) async throws -> UserAccount
+    /// Ends every UI session of a user (bumps the generation sessions carry).
+    func endSessions(userID: Int64) async throws
+    /// The user for a single sign-on subject (`<issuer>|<sub>`), created without a password on
+    /// first sight. A user of that name that is not the same subject (a local account, another
+    /// subject) is refused, never taken over.
+    func provisionExternalUser(username: String, subject: String) async throws -> UserAccount
 
     func createRole(name: String, workspace: String, description: String) async throws -> Role
     func role(id: Int64) async throws -> Role

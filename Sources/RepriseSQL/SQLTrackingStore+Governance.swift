@@ -258,7 +258,11 @@ extension SQLTrackingStore: GovernanceStore {
         }
         return try await write { db, audit in
             if policy.model != "*" { _ = try Self.requireRegisteredModel(db, policy.model) }
-            if let current = try Self.exactPolicy(db, model: policy.model, alias: policy.alias), current.selfChangeRequiresApproval {
+            // The policy that guards this alias now: the model's own, else a server-wide one that
+            // guards itself (a new, laxer per-model policy must not escape it).
+            let guarding = try Self.exactPolicy(db, model: policy.model, alias: policy.alias)
+                ?? Self.exactPolicy(db, model: "*", alias: policy.alias).flatMap { $0.selfChangeRequiresApproval ? $0 : nil }
+            if let current = guarding, current.selfChangeRequiresApproval {
                 return try Self.openRequest(
                     db, audit, policy: current, model: policy.model, alias: policy.alias, version: 0, kind: "policy_change",
                     rationale: "change the policy to \(policy.json.jsonString)", payload: ["set": policy.json])
@@ -360,6 +364,11 @@ extension SQLTrackingStore: GovernanceStore {
             // Identities, not names, decide: the requester's and every voter's principal id (with
             // authentication on), else the claimed name. A service account acting for someone
             // counts as that someone here and is recorded as `via` in the audit trail.
+            if !audit.context.via.isEmpty {
+                throw RepriseError(
+                    .permissionDenied,
+                    "Votes are cast by people: service account \(audit.context.via) cannot vote for \(actor). Ask \(actor) to approve with their own credentials.")
+            }
             let me = audit.context.identity
             let requesterID = try db.queryOne("SELECT requester_id FROM approval_requests WHERE id = ?", [.text(requestID)])?.string(0) ?? ""
             if actor == r.requester || me == requesterID {
@@ -429,6 +438,9 @@ extension SQLTrackingStore: GovernanceStore {
                 throw RepriseError.invalid("Approval request \(requestID) is \(r.state.rawValue); only open requests can be cancelled.")
             }
             let actor = audit.context.actor
+            if !audit.context.via.isEmpty {
+                throw RepriseError(.permissionDenied, "Service account \(audit.context.via) cannot cancel approval requests for \(actor).")
+            }
             let requesterID = try db.queryOne("SELECT requester_id FROM approval_requests WHERE id = ?", [.text(requestID)])?.string(0) ?? ""
             let isRequester = requesterID.isEmpty ? actor == r.requester : requesterID == audit.context.identity
             if !isRequester && (r.approvers.isEmpty || !AliasPolicy.isApprover(r.approvers, audit.context)) {

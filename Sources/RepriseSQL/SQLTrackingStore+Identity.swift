@@ -3,12 +3,14 @@ import RepriseCore
 /// Users, roles (groups), grants and access tokens, in the same database as the rest of the store
 /// (or, with the auth config's `database_uri`, in a store of their own). Every change is audited.
 extension SQLTrackingStore: IdentityStore {
-    static let userColumns = "id, username, is_admin, is_service, can_act_as, password_hash, generation"
+    static let userColumns = "id, username, is_admin, is_service, can_act_as, password_hash, generation, external_subject"
 
     static func userAccount(_ row: SQLRow) -> UserAccount {
-        UserAccount(
+        var u = UserAccount(
             id: row.int(0), username: row.string(1), isAdmin: row.int(2) == 1, isService: row.int(3) == 1, canActAs: row.int(4) == 1,
             passwordHash: row.string(5), generation: row.int(6))
+        u.externalSubject = row.string(7)
+        return u
     }
 
     /// A new id for `table`, never one used before, even by a deleted row: votes and grants name
@@ -88,6 +90,12 @@ extension SQLTrackingStore: IdentityStore {
         }
     }
 
+    public func endSessions(userID: Int64) async throws {
+        try await driver.write { db in
+            try db.execute("UPDATE auth_users SET generation = generation + 1 WHERE id = ?", [.int(userID)])
+        }
+    }
+
     public func deleteUser(username: String) async throws {
         try await write { db, audit in
             let user = try Self.requireUser(db, username)
@@ -99,18 +107,26 @@ extension SQLTrackingStore: IdentityStore {
         }
     }
 
-    public func provisionExternalUser(username: String) async throws -> UserAccount {
-        if let existing = try await user(named: username) { return existing }
+    public func provisionExternalUser(username: String, subject: String) async throws -> UserAccount {
+        @Sendable func checked(_ u: UserAccount) throws -> UserAccount {
+            guard !subject.isEmpty, u.externalSubject == subject else {
+                throw RepriseError(
+                    .init(rawValue: "UNAUTHENTICATED"),
+                    "User '\(username)' exists and is not the single sign-on subject \(subject); a token does not take over an account of the same name.")
+            }
+            return u
+        }
+        if let existing = try await user(named: username) { return try checked(existing) }
         try Self.validateUsername(username)
         return try await write { db, audit in
             if let row = try db.queryOne("SELECT \(Self.userColumns) FROM auth_users WHERE username = ?", [.text(username)]) {
-                return Self.userAccount(row)
+                return try checked(Self.userAccount(row))
             }
             let id = try Self.nextID(db, "auth_users")
             try db.execute(
-                "INSERT INTO auth_users (id, username, password_hash, is_admin, is_service, can_act_as, generation, created_time) VALUES (?, ?, '', 0, 0, 0, 1, ?)",
-                [.int(id), .text(username), .int(Self.now())])
-            try audit.record(db, "user.provision", "user", username, ["source": "oidc"])
+                "INSERT INTO auth_users (id, username, password_hash, is_admin, is_service, can_act_as, generation, created_time, external_subject) VALUES (?, ?, '', 0, 0, 0, 1, ?, ?)",
+                [.int(id), .text(username), .int(Self.now()), .text(subject)])
+            try audit.record(db, "user.provision", "user", username, ["source": "oidc", "subject": .string(subject)])
             return try Self.requireUser(db, username)
         }
     }
@@ -215,7 +231,7 @@ extension SQLTrackingStore: IdentityStore {
         try await driver.read { db in
             _ = try Self.requireRole(db, roleID)
             return try db.query(
-                "SELECT u.id, u.username, u.is_admin, u.is_service, u.can_act_as, u.password_hash, u.generation FROM auth_users u JOIN auth_role_members m ON m.user_id = u.id WHERE m.role_id = ? ORDER BY u.username",
+                "SELECT u.id, u.username, u.is_admin, u.is_service, u.can_act_as, u.password_hash, u.generation, u.external_subject FROM auth_users u JOIN auth_role_members m ON m.user_id = u.id WHERE m.role_id = ? ORDER BY u.username",
                 [.int(roleID)]
             ).map(Self.userAccount)
         }

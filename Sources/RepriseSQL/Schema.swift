@@ -226,7 +226,7 @@ public enum TrackingSchema {
                     CREATE TABLE auth_users (
                       id BIGINT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
                       is_admin INTEGER NOT NULL, is_service INTEGER NOT NULL, can_act_as INTEGER NOT NULL,
-                      generation BIGINT NOT NULL, created_time BIGINT NOT NULL)
+                      generation BIGINT NOT NULL, created_time BIGINT NOT NULL, external_subject TEXT NOT NULL DEFAULT '')
                     """,
                     """
                     CREATE TABLE auth_roles (

@@ -30,8 +30,9 @@ extension RepriseAPI {
         }
         // Setting, weakening or deleting a policy needs MANAGE on the model (on `*` for the
         // server-wide policy: admins, or a wildcard MANAGE grant).
-        route(.put, "\(p)/alias-policies", access: .registeredModel(.manage, .field("model"))) { call in
+        route(.put, "\(p)/alias-policies", access: .registeredModel(.manage, .field("model"))) { [self] call in
             let q = try await call.params()
+            try requireAdminForServerWide(try q.requiredString("model"))
             let checks = try q.array("checks").map { try ApprovalCheck(json: $0) }
             let policy = AliasPolicy(
                 model: try q.requiredString("model"), alias: try q.requiredString("alias"),
@@ -43,8 +44,9 @@ extension RepriseAPI {
             }
             return Self.json(["policy": policy.json])
         }
-        route(.delete, "\(p)/alias-policies", access: .registeredModel(.manage, .field("model"))) { call in
+        route(.delete, "\(p)/alias-policies", access: .registeredModel(.manage, .field("model"))) { [self] call in
             let q = try await call.params()
+            try requireAdminForServerWide(try q.requiredString("model"))
             if let pending = try await governance.deleteAliasPolicy(model: try q.requiredString("model"), alias: try q.requiredString("alias")) {
                 return Self.json(["approval_request": pending.json], status: .accepted)
             }
@@ -162,6 +164,11 @@ extension RepriseAPI {
 }
 
 extension RepriseAPI {
+    /// Server-wide policies (`model: "*"`) are admins' to set or delete, whatever wildcard grants say.
+    func requireAdminForServerWide(_ model: String) throws {
+        if model == "*", authorizer != nil, Caller.principal?.isAdmin != true { throw AccessDenied() }
+    }
+
     /// Who may act on an approval request: anyone who may read the model, when the policy names
     /// its approvers (the store then checks the name or group); EDIT on the model when it names
     /// none, so "anyone but the requester" never means a reader.

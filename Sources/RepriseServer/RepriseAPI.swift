@@ -422,7 +422,9 @@ actor AsyncLimiter {
     init(permits: Int) { available = max(1, permits) }
 
     /// Waits for a permit; gives up with 503 after `timeout` so a flood cannot queue forever.
-    func acquire(timeout: Duration = .seconds(30)) async throws {
+    func acquire(
+        timeout: Duration = .seconds(30), busy: String = "The server is busy reading other large requests; retry shortly."
+    ) async throws {
         if available > 0 {
             available -= 1
             return
@@ -438,7 +440,7 @@ actor AsyncLimiter {
             }
         }
         if !granted {
-            throw RepriseError(.temporarilyUnavailable, "The server is busy reading other large requests; retry shortly.")
+            throw RepriseError(.temporarilyUnavailable, busy)
         }
     }
 

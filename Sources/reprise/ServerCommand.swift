@@ -273,6 +273,10 @@ struct ServerCommand: AsyncParsableCommand {
                 if let oidcGroupsClaim { o.groupsClaim = oidcGroupsClaim }
                 settings.oidc = o
             }
+            if settings.oidc != nil && settings.oidc?.audience == nil {
+                throw ValidationError(
+                    "Single sign-on needs the audience Reprise's tokens are issued for: give --oidc-audience (or oidc_audience in [reprise]), the client id registered at the issuer. Without it a token issued for any other application would be accepted.")
+            }
             configuration.auth = settings
             // Users and grants live in the main store unless the auth config's database_uri says otherwise.
             if let uri = settings.databaseURI {

@@ -688,7 +688,8 @@ struct AuthMatrixTests {
             ("a write that needs only READ", .post, "\(a2)/runs/log-metric", false, .experiment(.read, .run), "reader POST"),
             ("an admin route opened", .post, "\(a2)/users/create", false, .authenticated, "manager POST"),
             ("a read closed to its readers", .get, "\(a2)/registered-models/get", false, .admin, "reader GET"),
-            ("a locator that reads the wrong field", .post, "\(a2)/runs/log-metric", false, .experiment(.update, .field("no_such_field")), "reader POST"),
+            // Locators fail closed: one that reads a field the request lacks shuts the editors out.
+            ("a locator that reads the wrong field", .post, "\(a2)/runs/log-metric", false, .experiment(.update, .field("no_such_field")), "editor POST"),
             ("a page under a prefix opened", .get, "/ui/runs/", true, .authenticated, "outsider GET"),
             ("a delete that needs only EDIT", .delete, "\(a2)/registered-models/delete", false, .registeredModel(.update, .field("name")), "editor DELETE"),
         ]

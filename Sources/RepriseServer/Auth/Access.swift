@@ -37,8 +37,9 @@ enum Access: Sendable {
 }
 
 /// Finds the resource a request is about: an experiment id or a registered model name. It reads the
-/// same fields the handler requires; when they are absent it answers nil and the handler refuses
-/// the request (400) before doing anything.
+/// same fields, with the same readers, as the handler. When it cannot tell (a field absent or
+/// unreadable), it answers nil and the request is refused (403), as MLflow refuses non-admins: a
+/// check never passes because the locator and the handler read a request differently.
 struct Locator: Sendable {
     let name: String
     /// Whether it reads the request message (then the body is read before the check, once).
@@ -57,7 +58,7 @@ struct Locator: Sendable {
 
     /// The experiment of the run named by `run_id` (or its alias `run_uuid`).
     static let run = Locator(name: "run_id") { _, p, auth in
-        guard let id = try p.string("run_id") ?? p.string("run_uuid"), !id.isEmpty else { return nil }
+        guard let id = try? p.runID() else { return nil }  // the handler's own reader
         return try await auth.experimentID(ofRun: id)
     }
 
@@ -91,9 +92,12 @@ struct Locator: Sendable {
         return id
     }
 
+    /// The model name a UI page is about: the whole rest of the path, decoded (the page reads the
+    /// same).
+
     /// The experiment of the run named in the query (`upload-artifact`, whose body is the file).
     static let runInQuery = Locator(name: "run_id (query)", readsParams: false) { call, _, auth in
-        guard let id = call.query["run_id"]?.first ?? call.query["run_uuid"]?.first, !id.isEmpty else { return nil }
+        guard let id = try? Params(source: .query(call.query)).runID() else { return nil }
         return try await auth.experimentID(ofRun: id)
     }
 
@@ -110,7 +114,8 @@ struct Locator: Sendable {
     /// The artifact proxy's experiment: the first path segment when it is numeric (artifacts of
     /// experiment N live under `N/`); "" otherwise, which the default permission decides, as MLflow.
     static let artifactPath = Locator(name: "experiment id (artifact path)", readsParams: false) { call, _, _ in
-        Self.experimentPrefix(Validation.percentDecode(call.rest) ?? "")
+        guard let decoded = Validation.percentDecode(call.rest) else { return nil }
+        return Self.experimentPrefix(decoded)
     }
 
     /// The same for the proxy's list form (`?path=`).
@@ -118,9 +123,13 @@ struct Locator: Sendable {
         Self.experimentPrefix(call.query["path"]?.first ?? "")
     }
 
-    static func experimentPrefix(_ path: String) -> String {
-        let first = path.split(separator: "/").first.map(String.init) ?? ""
-        return !first.isEmpty && first.allSatisfy(\.isNumber) && first.count < 19 ? first : ""
+    /// The experiment whose artifacts a proxy path is under: its first component, after the same
+    /// normalisation the handler applies (`./5/x` is `5/x`), when that is a canonical experiment
+    /// id; "" for paths outside any experiment; nil for a path the handler would refuse.
+    static func experimentPrefix(_ path: String) -> String? {
+        guard let components = try? Validation.artifactPathComponents(path) else { return nil }
+        guard let first = components.first else { return "" }
+        return Authorizer.canonicalExperimentID(first) ?? ""
     }
 
     /// The experiment of the run whose id is the first path segment after the prefix.
@@ -185,14 +194,28 @@ final class Authorizer: Sendable {
 
     /// A principal's grants on one resource type, read once and kept briefly, so a check (or a
     /// search filtering hundreds of rows) is a dictionary lookup rather than a query.
+    /// An experiment id as the store reads it (`05` and `+5` are experiment 5), or nil when it is
+    /// not one. Grants and checks use this form, so another spelling of an id names the same
+    /// experiment here as in the store.
+    static func canonicalExperimentID(_ s: String) -> String? {
+        guard !s.isEmpty, s.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 || $0 == 43 || $0 == 45 }), let n = Int64(s) else { return nil }
+        return String(n)
+    }
+
+    static func canonical(_ resource: String, _ type: ResourceType) -> String {
+        type == .experiment ? (canonicalExperimentID(resource) ?? resource) : resource
+    }
+
     struct GrantSet: Sendable {
+        var type: ResourceType
         var exact: [String: [Permission]] = [:]
         var wildcard: [Permission] = []
         var workspaceManage = false
         var defaultPermission: Permission
 
-        func level(_ resource: String) -> Permission {
+        func level(_ raw: String) -> Permission {
             if workspaceManage { return .manage }
+            let resource = Authorizer.canonical(raw, type)
             guard let own = exact[resource] else { return Permission.effective(wildcard, default: defaultPermission) }
             return Permission.effective(wildcard + own, default: defaultPermission)
         }
@@ -220,14 +243,18 @@ final class Authorizer: Sendable {
         let key = GrantKey(userID: p.userID, roleIDs: p.roleIDs, type: type)
         let now = Authenticator.now()
         if let hit = grantSets.withLockedValue({ $0[key] }), hit.1 > now { return hit.0 }
-        var set = GrantSet(defaultPermission: settings.defaultPermission)
+        var set = GrantSet(type: type, defaultPermission: settings.defaultPermission)
         var grants = try await identities.grants(of: .user(p.userID))
         for role in p.roleIDs { grants += try await identities.grants(of: .role(role)) }
         for g in grants {
             if g.resourceType == .workspace {
                 if g.permission == .manage { set.workspaceManage = true }
             } else if g.resourceType == type {
-                if g.pattern == "*" { set.wildcard.append(g.permission) } else { set.exact[g.pattern, default: []].append(g.permission) }
+                if g.pattern == "*" {
+                    set.wildcard.append(g.permission)
+                } else {
+                    set.exact[Self.canonical(g.pattern, type), default: []].append(g.permission)
+                }
             }
         }
         let ttl = UInt64(max(0, settings.cacheSeconds)) * 1_000_000_000
@@ -296,7 +323,7 @@ extension RepriseAPI {
         case .admin: return principal.isAdmin
         case .experiment(let capability, let locator):
             if principal.isAdmin { return true }
-            guard let id = try await locator.find(call, try await Self.checkParams(call, locator.readsParams), authorizer) else { return true }
+            guard let id = try await locator.find(call, try await Self.checkParams(call, locator.readsParams), authorizer) else { return false }
             // No experiment in sight (an artifact path outside any experiment): the default decides.
             if id.isEmpty { return authorizer.settings.defaultPermission.allows(capability) }
             return try await authorizer.allows(principal, capability, .experiment, id)
@@ -309,7 +336,7 @@ extension RepriseAPI {
             return true
         case .registeredModel(let capability, let locator):
             if principal.isAdmin { return true }
-            guard let name = try await locator.find(call, try await Self.checkParams(call, locator.readsParams), authorizer) else { return true }
+            guard let name = try await locator.find(call, try await Self.checkParams(call, locator.readsParams), authorizer) else { return false }
             return try await authorizer.allows(principal, capability, .registeredModel, name)
         }
     }
@@ -355,15 +382,33 @@ extension RepriseAPI {
         } else if source.hasPrefix("mlflow-artifacts:") {
             var path = String(source.dropFirst("mlflow-artifacts:".count))
             if path.hasPrefix("//") { path = String(path.dropFirst(2).drop { $0 != "/" }) }
-            let experiment = Locator.experimentPrefix(path)
-            if experiment.isEmpty {
-                if !settings().defaultPermission.allows(.read) { throw AccessDenied() }
-            } else {
-                try await requireCaller(.read, experiment: experiment)
+            try await requireReadableArtifactPath(path)
+        } else if !source.contains(":") || source.hasPrefix("file:") {
+            // A local path: readable only if it is under an artifact root and the caller may read
+            // the experiment it is under there (the default decides paths outside experiments).
+            var path = source
+            if path.hasPrefix("file://") { path = String(path.dropFirst("file://".count)) } else if path.hasPrefix("file:") { path = String(path.dropFirst("file:".count)) }
+            path = Validation.normpath(path.hasPrefix("/") ? path : workingDirectory + "/" + path)
+            for root in config.localArtifactRoots {
+                let r = Validation.normpath(root)
+                if path == r || path.hasPrefix(r.hasSuffix("/") ? r : r + "/") {
+                    try await requireReadableArtifactPath(String(path.dropFirst(r.count)))
+                }
             }
         }
-        // Other locations (file paths, other stores) are served only under the server's roots
-        // (`repository(for:)`); reading them through a version needs READ on the model.
+        // Other stores (s3://…) are not served by this server.
+    }
+
+    /// READ on the experiment an artifact path (relative to a root) is under; the default
+    /// permission for paths outside any experiment; refused for paths the store would refuse.
+    func requireReadableArtifactPath(_ path: String) async throws {
+        let trimmed = path.hasPrefix("/") ? String(path.drop { $0 == "/" }) : path
+        guard let experiment = Locator.experimentPrefix(trimmed) else { throw AccessDenied() }
+        if experiment.isEmpty {
+            if !settings().defaultPermission.allows(.read) { throw AccessDenied() }
+        } else {
+            try await requireCaller(.read, experiment: experiment)
+        }
     }
 
     private func settings() -> AuthSettings { config.auth }

@@ -25,10 +25,18 @@ final class Authenticator: Sendable {
     private let sessionKey: SymmetricKey
     /// Keyed by the SHA-256 of what the client sent, so no password or token is kept in memory.
     private let cache = NIOLockedValueBox<[SHA256Digest: (principal: Principal, expires: UInt64)]>([:])
+    /// Credentials refused recently: the same wrong password sent again is refused without
+    /// another bcrypt run, so repeating one request cannot burn the server's CPU.
+    private let refused = NIOLockedValueBox<[SHA256Digest: UInt64]>([:])
+    /// bcrypt runs at most this many at once (about half the cores); the rest wait their turn, so
+    /// a flood of distinct wrong passwords slows logins down but cannot starve the requests of
+    /// callers already verified (they hit the cache).
+    private let slowChecks = AsyncLimiter(permits: max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
 
     static let unauthenticatedMessage =
         "You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate."
     static let sessionCookie = "reprise_session"
+    static let busyMessage = "Too many password checks are waiting (many logins at once, or someone guessing passwords); retry in a few seconds, or use an access token (checked without bcrypt)."
     static let tokenPrefix = "rpt_"
 
     init(identities: any IdentityStore, settings: AuthSettings, secret: [UInt8], logger: Logger, http: HTTPClient = .shared) {
@@ -36,12 +44,16 @@ final class Authenticator: Sendable {
         self.settings = settings
         self.logger = logger
         self.oidc = settings.oidc.map { OIDCVerifier(settings: $0, http: http, logger: logger) }
+        self.decoyHash = Bcrypt.hash(UUID().uuidString, cost: settings.bcryptCost)
         sessionKey = SymmetricKey(
             data: Array(HMAC<SHA256>.authenticationCode(for: Array("reprise/ui-session/v1".utf8), using: SymmetricKey(data: secret))))
     }
 
     /// Forgets every cached credential (after a password, admin, group, token or user change).
-    func invalidate() { cache.withLockedValue { $0.removeAll(keepingCapacity: true) } }
+    func invalidate() {
+        cache.withLockedValue { $0.removeAll(keepingCapacity: true) }
+        refused.withLockedValue { $0.removeAll(keepingCapacity: true) }
+    }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
@@ -63,7 +75,18 @@ final class Authenticator: Sendable {
         let key = SHA256.hash(data: Array(credential.utf8))
         let now = Self.now()
         if let hit = cache.withLockedValue({ $0[key] }), hit.expires > now { return hit.principal }
-        let (principal, expiresMS) = try await verify()
+        if let until = refused.withLockedValue({ $0[key] }), until > now { throw Self.unauthenticated() }
+        let principal: Principal
+        let expiresMS: Int64?
+        do {
+            (principal, expiresMS) = try await verify()
+        } catch let e as RepriseError where e.code.rawValue == "UNAUTHENTICATED" {
+            refused.withLockedValue { r in
+                if r.count > 10_000 { r.removeAll(keepingCapacity: true) }
+                r[key] = now + 5_000_000_000
+            }
+            throw e
+        }
         var ttl = UInt64(max(0, settings.cacheSeconds)) * 1_000_000_000
         // A credential's own expiry ends the cache entry too.
         if let expiresMS {
@@ -106,17 +129,22 @@ final class Authenticator: Sendable {
     func verify(username: String, password: String) async throws -> Principal {
         guard let user = try await identities.user(named: username), !user.isService, !user.passwordHash.isEmpty else {
             // Spend about the time a real check would, so timing does not tell which names exist.
-            _ = Bcrypt.verify(password, hash: Self.decoyHash)
+            try await slowChecks.acquire(timeout: .seconds(10), busy: Self.busyMessage)
+            let decoy = decoyHash
+            _ = await Self.offload { Bcrypt.verify(password, hash: decoy) }
+            await slowChecks.release()
             throw Self.unauthenticated()
         }
         let hash = user.passwordHash
+        try await slowChecks.acquire(timeout: .seconds(10), busy: Self.busyMessage)
         let ok = await Self.offload { Bcrypt.verify(password, hash: hash) }
+        await slowChecks.release()
         guard ok else { throw Self.unauthenticated() }
         return try await principal(user, method: .basic)
     }
 
-    /// A bcrypt hash of nothing anyone knows, at the default cost.
-    private static let decoyHash = Bcrypt.hash(UUID().uuidString, cost: 12)
+    /// A bcrypt hash of nothing anyone knows, at the configured cost.
+    private let decoyHash: String
 
     /// Runs slow CPU work (bcrypt) off the cooperative pool's request path.
     static func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
@@ -173,7 +201,7 @@ final class Authenticator: Sendable {
     }
 
     private func principal(oidc identity: OIDCIdentity) async throws -> Principal {
-        let user = try await identities.provisionExternalUser(username: identity.username)
+        let user = try await identities.provisionExternalUser(username: identity.username, subject: identity.subject)
         return try await principal(user, method: .oidc, extraGroups: identity.groups)
     }
 
@@ -246,6 +274,8 @@ final class Authenticator: Sendable {
 /// Who an OIDC token names.
 struct OIDCIdentity: Sendable {
     var username: String
+    /// `<issuer>|<sub>`: who the issuer says this is, stable across renames.
+    var subject: String
     var groups: [String]
     /// The token's `exp`, in milliseconds since 1970.
     var expiresMS: Int64
@@ -309,19 +339,45 @@ actor OIDCVerifier {
         case .string(let s)?: groups = [s]
         default: break
         }
-        return OIDCIdentity(username: username, groups: groups, expiresMS: Int64(claims.exp.value.timeIntervalSince1970 * 1000))
+        return OIDCIdentity(
+            username: username, subject: settings.issuer + "|" + claims.sub.value, groups: groups, expiresMS: Int64(claims.exp.value.timeIntervalSince1970 * 1000))
     }
 
+    private var inflight: Task<JWTKeyCollection, Error>?
+    private var failedAt: ContinuousClock.Instant?
+
+    /// The issuer's keys: fetched once, shared by concurrent callers while a fetch is under way,
+    /// fetched again (at most once a minute) for a key not seen yet, and not fetched at all for
+    /// 10 s after a failed fetch, so bad tokens cannot make the server hammer the issuer.
     private func keyCollection(refresh: Bool) async throws -> JWTKeyCollection {
         if let keys, !refresh { return keys }
         if refresh, let fetchedAt, ContinuousClock.now - fetchedAt < .seconds(60), let keys { return keys }
-        let jwksURI = try await resolveJWKSURI()
-        let text = try await fetch(jwksURI)
-        let collection = JWTKeyCollection()
-        try await collection.add(jwksJSON: text)
-        keys = collection
-        fetchedAt = .now
-        return collection
+        if let failedAt, ContinuousClock.now - failedAt < .seconds(10) {
+            if let keys { return keys }
+            throw Authenticator.unauthenticated()
+        }
+        if let inflight { return try await inflight.value }
+        let task = Task { () async throws -> JWTKeyCollection in
+            let jwksURI = try await self.resolveJWKSURI()
+            let text = try await self.fetch(jwksURI)
+            let collection = JWTKeyCollection()
+            try await collection.add(jwksJSON: text)
+            return collection
+        }
+        inflight = task
+        defer { inflight = nil }
+        do {
+            let collection = try await task.value
+            keys = collection
+            fetchedAt = .now
+            failedAt = nil
+            return collection
+        } catch {
+            failedAt = .now
+            logger.warning("OIDC keys could not be fetched", metadata: ["issuer": "\(settings.issuer)", "error": "\(error)"])
+            if let keys { return keys }
+            throw Authenticator.unauthenticated()
+        }
     }
 
     private func resolveJWKSURI() async throws -> String {

@@ -243,6 +243,7 @@ extension RepriseAPI {
                 let identities = try requireIdentities()
                 let p = try await call.params()
                 let id = try p.requiredString(field)
+                if try id == "*" && !caller().isAdmin { throw AccessDenied() }
                 let user = try await requireUser(try p.requiredString("username"))
                 let permission = try Permission.parse(try p.requiredString("permission"))
                 _ = try await identities.grant(.user(user.id), type, id, permission, replace: false)
@@ -468,8 +469,16 @@ extension RepriseAPI {
                 guard me.isAdmin else { throw AccessDenied() }
                 owner = try await requireUser(other)
             }
-            let (token, secret) = try await createAccessToken(
-                owner: owner, name: try q.string("name") ?? "token", expiresInDays: try q.int64("expires_in_days") ?? 90)
+            var days = try q.int64("expires_in_days") ?? 90
+            // A token made with a token lives no longer than its parent, so revoking or letting
+            // the parent lapse is not outlived by a child minted from it.
+            if me.method == .token, let parentID = me.tokenID, let (parent, _) = try await requireIdentities().token(id: parentID),
+                let parentExpiry = parent.expiresTime
+            {
+                let left = max(1, (parentExpiry - Int64(Date().timeIntervalSince1970 * 1000)) / 86_400_000)
+                days = days == 0 ? left : min(days, left)
+            }
+            let (token, secret) = try await createAccessToken(owner: owner, name: try q.string("name") ?? "token", expiresInDays: days)
             return Self.json(["token": token.json, "secret": .string(secret)])
         }
         route(.get, "\(p)/tokens", access: .authenticated) { [self] call in

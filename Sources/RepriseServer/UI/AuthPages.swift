@@ -332,6 +332,12 @@ extension RepriseAPI {
         route(.post, "/ui/logout", access: .authenticated) { [self] call in
             if case .refused(let response) = try await checkedForm(call) { return response }
             guard authenticator != nil else { return Self.redirect(base + "/ui/") }
+            // Logging out ends every session of this user (the cookie carries the user's
+            // generation), so a copied cookie stops working too; tokens are unaffected.
+            if let identities, let me = Caller.principal, me.method == .session {
+                try await identities.endSessions(userID: me.userID)
+                identityChanged()
+            }
             var response = Self.redirect(base + "/ui/login")
             response.headers[.setCookie] = "\(Authenticator.sessionCookie)=; Max-Age=0; \(sessionCookieAttributes)"
             return response
