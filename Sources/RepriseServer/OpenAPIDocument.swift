@@ -1321,6 +1321,7 @@ private struct OpenAPIBuilder {
             [
                 ("name", S.string("What it is for (1 to 200 bytes; default token).", minLength: 1, maxLength: 200)),
                 ("expires_in_days", S.described(S.int(0, 3650, format: "int64"), "Default 90; 0: never.")),
+                ("expires_in_seconds", S.described(S.int(1, 3650 * 86_400, format: "int64"), "A lifetime in seconds instead of days (short-lived tokens).")),
                 ("username", S.string("Admins: the user or service account the token is for (default: the caller).", minLength: 1)),
             ])
         add(

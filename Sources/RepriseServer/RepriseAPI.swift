@@ -276,9 +276,9 @@ public final class RepriseAPI: Sendable {
                 }
                 principal = p
                 context = try Self.writeContext(request, principal: p)
-                if case .admin = route.access, !p.isAdmin { return Self.permissionDenied() }
+                if case .admin = route.access, !p.isAdmin { return deniedResponse(path: path) }
                 if Self.readsParams(route.access) { call.preloaded = try await call.params() }
-                if !(try await permits(route.access, call, p)) { return Self.permissionDenied() }
+                if !(try await permits(route.access, call, p)) { return deniedResponse(path: path) }
             }
             let handlerCall = call
             var response = try await Caller.$principal.withValue(principal) {
@@ -291,7 +291,7 @@ public final class RepriseAPI: Sendable {
             if e.code.httpStatus == 500 { logger.error("request failed", metadata: ["path": "\(path)", "error": "\(e)"]) }
             return Self.error(e)
         } catch is AccessDenied {
-            return Self.permissionDenied()
+            return deniedResponse(path: path)
         } catch {
             logger.error("internal error", metadata: ["path": "\(path)", "error": "\(error)"])
             return Self.error(RepriseError(.internalError, "Internal error: \(type(of: error))"))
@@ -309,6 +309,14 @@ public final class RepriseAPI: Sendable {
         case .experiments(_, let l): return l.readsParams
         case .open, .authenticated, .admin: return false
         }
+    }
+
+    /// MLflow's plain-text 403 for the API; a page saying so for the UI.
+    func deniedResponse(path: String) -> Response {
+        guard path == "/" || path == "/ui" || path.hasPrefix("/ui/") else { return Self.permissionDenied() }
+        let base = config.staticPrefix
+        let body: HTML = "<h1>Not allowed</h1><p class=\"error\">Your account may not see or change this. Ask an admin or the owner for access.</p><p><a href=\"\(base)/ui/\">Back to experiments</a></p>"
+        return Self.htmlResponse(HTML.page("Not allowed", base: base, body: body), status: .forbidden)
     }
 
     /// 401 for the API; the UI's pages send a browser to the login form instead.

@@ -181,3 +181,19 @@ def test_sso_needs_an_audience(tmp_path):
                        cwd=tmp_path, capture_output=True, text=True, timeout=30,
                        env={"PATH": "/usr/bin:/bin", "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PW, "HOME": str(tmp_path)})
     assert r.returncode != 0 and "--oidc-audience" in r.stderr
+
+
+def test_an_expired_token_is_refused_even_while_cached(world):
+    url, admin, alice, bob, exp, run = world
+    secret = alice.post("/api/reprise/v1/tokens", {"name": "short", "expires_in_seconds": 2}).json()["secret"]
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert requests.get(f"{url}/api/reprise/v1/whoami", headers=headers).status_code == 200  # verified and cached
+    import time
+    time.sleep(2.5)
+    assert requests.get(f"{url}/api/reprise/v1/whoami", headers=headers).status_code == 401
+
+
+def test_a_denied_ui_page_is_a_page(world):
+    url, admin, alice, bob, exp, run = world
+    r = bob.get(f"/ui/experiments/{exp}")
+    assert r.status_code == 403 and r.headers["Content-Type"].startswith("text/html") and "Not allowed" in r.text

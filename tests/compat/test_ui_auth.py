@@ -195,7 +195,7 @@ def test_admin_page_is_for_admins(auth_ui, browser):  # noqa: F811
     login(b, auth_ui, "alice")
     signed_in_as(b, "alice")
     b.get(f"{auth_ui}/ui/admin")
-    assert "Permission denied" in b.find_element(By.TAG_NAME, "body").text
+    assert "Not allowed" in b.find_element(By.TAG_NAME, "body").text
     assert session_of(b).get(f"{auth_ui}/ui/admin", allow_redirects=False, timeout=30).status_code == 403
 
     login(b, auth_ui, "admin", ADMIN_PW)
@@ -241,7 +241,7 @@ def test_reader_does_not_see_what_they_may_not_read(auth_ui, browser):  # noqa: 
     assert shown in names and hidden not in names
     shot(b, "auth-reader-experiments")
     b.get(f"{auth_ui}/ui/experiments/{ids[hidden]}")
-    assert "Permission denied" in b.find_element(By.TAG_NAME, "body").text
+    assert "Not allowed" in b.find_element(By.TAG_NAME, "body").text
 
     login(b, auth_ui, "alice")
     signed_in_as(b, "alice")

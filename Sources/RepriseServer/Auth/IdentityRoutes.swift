@@ -478,7 +478,14 @@ extension RepriseAPI {
                 let left = max(1, (parentExpiry - Int64(Date().timeIntervalSince1970 * 1000)) / 86_400_000)
                 days = days == 0 ? left : min(days, left)
             }
-            let (token, secret) = try await createAccessToken(owner: owner, name: try q.string("name") ?? "token", expiresInDays: days)
+            var seconds = try q.int64("expires_in_seconds")
+            if let s = seconds, me.method == .token, let parentID = me.tokenID, let (parent, _) = try await requireIdentities().token(id: parentID),
+                let parentExpiry = parent.expiresTime
+            {
+                seconds = min(s, max(1, (parentExpiry - Int64(Date().timeIntervalSince1970 * 1000)) / 1000))
+            }
+            let (token, secret) = try await createAccessToken(
+                owner: owner, name: try q.string("name") ?? "token", expiresInDays: days, expiresInSeconds: seconds)
             return Self.json(["token": token.json, "secret": .string(secret)])
         }
         route(.get, "\(p)/tokens", access: .authenticated) { [self] call in

@@ -12,11 +12,18 @@ extension RepriseAPI {
 
     /// Creates an access token for `owner`, valid for `days` days (0: no expiry), and returns its
     /// record and the secret, which exists nowhere else from now on: show it once.
-    func createAccessToken(owner: UserAccount, name: String, expiresInDays days: Int64) async throws -> (token: AccessToken, secret: String) {
+    /// - Parameter seconds: a lifetime in seconds instead of days (short-lived CI tokens), when given.
+    func createAccessToken(
+        owner: UserAccount, name: String, expiresInDays days: Int64, expiresInSeconds seconds: Int64? = nil
+    ) async throws -> (token: AccessToken, secret: String) {
         let identities = try requireIdentities()
         if name.isEmpty || name.utf8.count > 200 { throw RepriseError.invalid("A token name must be 1 to 200 bytes.") }
         if days < 0 || days > 3650 { throw RepriseError.invalid("expires_in_days must be between 0 (never) and 3650.") }
-        let expires: Int64? = days == 0 ? nil : Int64(Date().timeIntervalSince1970 * 1000) + days * 86_400_000
+        if let seconds, seconds < 1 || seconds > 3650 * 86_400 {
+            throw RepriseError.invalid("expires_in_seconds must be between 1 and \(3650 * 86_400).")
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let expires: Int64? = seconds.map { now + $0 * 1000 } ?? (days == 0 ? nil : now + days * 86_400_000)
         let (secret, hash) = Authenticator.newTokenSecret()
         let token = try await identities.createToken(userID: owner.id, name: name, secretHash: hash, expiresTime: expires)
         return (token, Authenticator.tokenString(id: token.id, secret: secret))
