@@ -197,3 +197,19 @@ def test_a_denied_ui_page_is_a_page(world):
     url, admin, alice, bob, exp, run = world
     r = bob.get(f"/ui/experiments/{exp}")
     assert r.status_code == 403 and r.headers["Content-Type"].startswith("text/html") and "Not allowed" in r.text
+
+
+def test_the_first_session_cookie_of_a_name_is_the_one_read(world):
+    """Browsers send the most specific cookie first; one planted later (from a sibling domain)
+    must not replace it."""
+    import re
+    url, admin, alice, bob, exp, run = world
+    s = requests.Session()
+    page = s.get(f"{url}/ui/login")
+    csrf = re.search(r'name="csrf" value="([0-9a-f.]+)"', page.text).group(1)
+    r = s.post(f"{url}/ui/login", data={"username": "alice", "password": pw("alice"), "csrf": csrf, "next": "/ui/"},
+               headers={"Origin": url}, allow_redirects=False)
+    session = s.cookies.get("reprise_session")
+    assert r.status_code in (302, 303) and session
+    r = requests.get(f"{url}/api/reprise/v1/whoami", headers={"Cookie": f"reprise_session={session}; reprise_session=planted"})
+    assert r.status_code == 200 and r.json()["username"] == "alice"

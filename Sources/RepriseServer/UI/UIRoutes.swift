@@ -17,7 +17,9 @@ extension RepriseAPI {
         for header in request.headers[values: .cookie] {
             for part in header.split(separator: ";") {
                 let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                if kv.count == 2 { out[kv[0]] = kv[1] }
+                // The first of a name wins: browsers send the most specific cookie first, so a
+                // cookie planted from a sibling domain cannot replace this server's own.
+                if kv.count == 2, out[kv[0]] == nil { out[kv[0]] = kv[1] }
             }
         }
         return out
