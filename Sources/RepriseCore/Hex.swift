@@ -12,3 +12,12 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// Equality of secrets (MACs, token hashes) that takes the same time wherever the first difference
+/// is, so timing does not reveal how much of a guess was right. One comparison for the project.
+public enum ConstantTime {
+    public static func equals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}

@@ -246,8 +246,8 @@ public protocol IdentityStore: Sendable {
     func updateGrant(id: Int64, permission: Permission) async throws -> Grant
     func deleteGrant(id: Int64) async throws
     func grants(of holder: Grant.Holder) async throws -> [Grant]
-    /// Every grant on one resource (`pattern` exact or `*`) held by the user or any of the roles.
-    func grants(userID: Int64, roleIDs: [Int64], type: ResourceType, resource: String) async throws -> [Permission]
+    /// Every grant held by the user or by any of the roles, in one read.
+    func grants(ofUser userID: Int64, roleIDs: [Int64]) async throws -> [Grant]
     /// Moves the grants on a registered model to its new name (rename), or drops them (delete: `to` nil).
     func moveGrants(type: ResourceType, from: String, to: String?) async throws
 

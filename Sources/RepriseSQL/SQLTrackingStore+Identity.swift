@@ -343,20 +343,16 @@ extension SQLTrackingStore: IdentityStore {
         }
     }
 
-    public func grants(userID: Int64, roleIDs: [Int64], type: ResourceType, resource: String) async throws -> [Permission] {
-        var sql =
-            "SELECT permission FROM auth_grants WHERE resource_type = ? AND (pattern = ? OR pattern = '*') AND ((holder_type = 'user' AND holder_id = ?)"
-        var binds: [SQLValue] = [.text(type.rawValue), .text(resource), .int(userID)]
+    public func grants(ofUser userID: Int64, roleIDs: [Int64]) async throws -> [Grant] {
+        var sql = "SELECT \(Self.grantColumns) FROM auth_grants WHERE (holder_type = 'user' AND holder_id = ?)"
+        var binds: [SQLValue] = [.int(userID)]
         if !roleIDs.isEmpty {
             sql += " OR (holder_type = 'role' AND holder_id IN (\(placeholders(roleIDs.count))))"
             binds += roleIDs.map(SQLValue.int)
         }
-        sql += ")"
         let finalSQL = sql
         let finalBinds = binds
-        return try await driver.read { db in
-            try db.query(finalSQL, finalBinds).compactMap { Permission(rawValue: $0.string(0)) }
-        }
+        return try await driver.read { db in try db.query(finalSQL, finalBinds).map(Self.grant) }
     }
 
     public func moveGrants(type: ResourceType, from: String, to: String?) async throws {

@@ -34,7 +34,7 @@ extension RepriseAPI {
             // Grants follow the model to its new name (MLflow's after-request hook).
             if let identities {
                 try await identities.moveGrants(type: .registeredModel, from: try p.requiredString("name"), to: model.name)
-                identityChanged()
+                grantsChanged()
             }
             return Self.json(["registered_model": model.json])
         }
@@ -49,7 +49,7 @@ extension RepriseAPI {
             try await registry.deleteRegisteredModel(name: name)
             if let identities {
                 try await identities.moveGrants(type: .registeredModel, from: name, to: nil)
-                identityChanged()
+                grantsChanged()
             }
             return Self.json(Self.empty)
         }

@@ -267,7 +267,7 @@ public final class RepriseAPI: Sendable {
             response.headers[.allow] = SecurityPolicy.allowList(allowed())
             return response
         }
-        var context = Self.writeContext(request)
+        let context: WriteContext
         var principal: Principal? = nil
         do {
             if let authenticator, !Self.isOpen(route.access) {
@@ -276,9 +276,10 @@ public final class RepriseAPI: Sendable {
                 }
                 principal = p
                 context = try Self.writeContext(request, principal: p)
-                if case .admin = route.access, !p.isAdmin { return deniedResponse(path: path) }
                 if Self.readsParams(route.access) { call.preloaded = try await call.params() }
                 if !(try await permits(route.access, call, p)) { return deniedResponse(path: path) }
+            } else {
+                context = Self.writeContext(request)
             }
             let handlerCall = call
             var response = try await Caller.$principal.withValue(principal) {
@@ -324,15 +325,9 @@ public final class RepriseAPI: Sendable {
         if path == "/" || path == "/ui" || path.hasPrefix("/ui/"), request.method == .get {
             var next = request.uri.path
             if let q = request.uri.query, !q.isEmpty { next += "?" + q }
-            return Response(status: .seeOther, headers: [.location: config.staticPrefix + "/ui/login?next=" + Self.formEncode(next)])
+            return Response(status: .seeOther, headers: [.location: config.staticPrefix + "/ui/login?next=" + HTML.q(next)])
         }
         return Self.unauthenticated()
-    }
-
-    static func formEncode(_ s: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~/")
-        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
     }
 
     /// Who is calling: the `X-Reprise-Actor` header, else the user name of HTTP Basic credentials
@@ -350,16 +345,20 @@ public final class RepriseAPI: Sendable {
         {
             actor = String(user.prefix(200))
         }
-        var requestID = request.headers[.xRequestID] ?? ""
-        if requestID.isEmpty || requestID.count > 128 { requestID = UUID().uuidString.lowercased() }
+        let requestID = Self.requestID(request)
         return WriteContext(actor: actor, authenticated: false, requestID: requestID)
+    }
+
+    /// The client's `X-Request-ID` when it sends a usable one, else a new id.
+    static func requestID(_ request: Request) -> String {
+        let given = request.headers[.xRequestID] ?? ""
+        return given.isEmpty || given.count > 128 ? UUID().uuidString.lowercased() : given
     }
 
     /// Who is calling, with authentication on: the principal. `X-Reprise-Actor` naming someone else
     /// is honoured only for a service account holding the act-as right, and both are recorded.
     static func writeContext(_ request: Request, principal p: Principal) throws -> WriteContext {
-        var requestID = request.headers[.xRequestID] ?? ""
-        if requestID.isEmpty || requestID.count > 128 { requestID = UUID().uuidString.lowercased() }
+        let requestID = Self.requestID(request)
         var context = WriteContext(
             actor: p.username, authenticated: true, requestID: requestID, principalID: "user:\(p.userID)", groups: p.groups,
             method: p.method.rawValue, tokenID: p.tokenID ?? "")

@@ -179,8 +179,6 @@ struct CSRFTokens: Sendable {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].utf8.count == 32, parts[1].utf8.count == 32 else { return false }
         // Constant-time comparison of the MACs.
-        let expected = Array(mac(parts[0]).utf8)
-        let given = Array(parts[1].utf8)
-        return zip(expected, given).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+        return ConstantTime.equals(Array(mac(parts[0]).utf8), Array(parts[1].utf8))
     }
 }

@@ -348,11 +348,9 @@ extension RepriseAPI {
             } ?? .activeOnly
             // With authentication on, experiments the caller may not read are left out (MLflow's
             // rule); none left is an empty answer.
-            var experimentIDs: [String] = []
             let requested = try p.stringList("experiment_ids")
-            for id in requested {
-                if try await self.callerMay(.read, experiment: id) { experimentIDs.append(id) }
-            }
+            let canRead = try await self.callerPredicate(.read, .experiment)
+            let experimentIDs = requested.filter(canRead)
             if experimentIDs.isEmpty && !requested.isEmpty { return Self.json(Self.empty) }
             let query = try RunSearchQuery(
                 experimentIDs: experimentIDs, filter: try p.string("filter"),

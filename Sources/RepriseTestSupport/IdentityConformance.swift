@@ -22,6 +22,12 @@ public struct IdentityConformance: Sendable {
     }
 
     /// Writes as an authenticated principal.
+    /// The levels of the grants that match one resource (exact or `*`) for the user and roles.
+    static func matching(_ s: Store, _ userID: Int64, _ roleIDs: [Int64], _ type: ResourceType, _ resource: String) async throws -> [Permission] {
+        try await s.grants(ofUser: userID, roleIDs: roleIDs).filter { $0.resourceType == type && ($0.pattern == resource || $0.pattern == "*") }
+            .map(\.permission)
+    }
+
     static func `as`<T>(_ user: UserAccount, groups: [String] = [], _ body: () async throws -> T) async rethrows -> T {
         try await WriteContext.$current.withValue(
             WriteContext(
@@ -41,26 +47,26 @@ public struct IdentityConformance: Sendable {
         #expect(try await s.roles(ofUser: alice.id).map(\.name) == ["leads"])
 
         // No grant: nothing matches. A role grant and a direct grant both match; `*` matches any id.
-        #expect(try await s.grants(userID: alice.id, roleIDs: [leads.id], type: .experiment, resource: "7").isEmpty)
+        #expect(try await Self.matching(s, alice.id, [leads.id], .experiment, "7").isEmpty)
         _ = try await s.grant(.role(leads.id), .experiment, "*", .read, replace: false)
         _ = try await s.grant(.user(alice.id), .experiment, "7", .edit, replace: false)
-        let matched = try await s.grants(userID: alice.id, roleIDs: [leads.id], type: .experiment, resource: "7")
+        let matched = try await Self.matching(s, alice.id, [leads.id], .experiment, "7")
         #expect(Set(matched) == [.read, .edit])
         #expect(Permission.effective(matched, default: .read) == .edit)
         #expect(await Self.code { _ = try await s.grant(.user(alice.id), .experiment, "7", .read, replace: false) } == "RESOURCE_ALREADY_EXISTS")
         // DENY wins over any grant it meets; a grant never lowers the default (MLflow 3.17).
         _ = try await s.grant(.user(alice.id), .experiment, "8", .deny, replace: false)
-        #expect(Permission.effective(try await s.grants(userID: alice.id, roleIDs: [leads.id], type: .experiment, resource: "8"), default: .read) == .deny)
+        #expect(Permission.effective(try await Self.matching(s, alice.id, [leads.id], .experiment, "8"), default: .read) == .deny)
         #expect(Permission.effective([.read], default: .edit) == .edit)
         #expect(Permission.effective([], default: .noPermissions) == .noPermissions)
 
         // Model grants follow a rename and go with a delete.
         _ = try await s.grant(.user(alice.id), .registeredModel, "m", .manage, replace: false)
         try await s.moveGrants(type: .registeredModel, from: "m", to: "m2")
-        #expect(try await s.grants(userID: alice.id, roleIDs: [], type: .registeredModel, resource: "m2") == [.manage])
-        #expect(try await s.grants(userID: alice.id, roleIDs: [], type: .registeredModel, resource: "m").isEmpty)
+        #expect(try await Self.matching(s, alice.id, [], .registeredModel, "m2") == [.manage])
+        #expect(try await Self.matching(s, alice.id, [], .registeredModel, "m").isEmpty)
         try await s.moveGrants(type: .registeredModel, from: "m2", to: nil)
-        #expect(try await s.grants(userID: alice.id, roleIDs: [], type: .registeredModel, resource: "m2").isEmpty)
+        #expect(try await Self.matching(s, alice.id, [], .registeredModel, "m2").isEmpty)
 
         // Deleting a user removes their memberships and grants; the name can be reused by a new identity.
         try await s.deleteUser(username: "alice")

@@ -92,9 +92,6 @@ struct Locator: Sendable {
         return id
     }
 
-    /// The model name a UI page is about: the whole rest of the path, decoded (the page reads the
-    /// same).
-
     /// The experiment of the run named in the query (`upload-artifact`, whose body is the file).
     static let runInQuery = Locator(name: "run_id (query)", readsParams: false) { call, _, auth in
         guard let id = try? Params(source: .query(call.query)).runID() else { return nil }
@@ -192,8 +189,6 @@ final class Authorizer: Sendable {
     let store: any TrackingStore
     let settings: AuthSettings
 
-    /// A principal's grants on one resource type, read once and kept briefly, so a check (or a
-    /// search filtering hundreds of rows) is a dictionary lookup rather than a query.
     /// An experiment id as the store reads it (`05` and `+5` are experiment 5), or nil when it is
     /// not one. Grants and checks use this form, so another spelling of an id names the same
     /// experiment here as in the store.
@@ -206,6 +201,8 @@ final class Authorizer: Sendable {
         type == .experiment ? (canonicalExperimentID(resource) ?? resource) : resource
     }
 
+    /// A principal's grants on one resource type, read once and kept briefly, so a check (or a
+    /// search filtering hundreds of rows) is a dictionary lookup rather than a query.
     struct GrantSet: Sendable {
         var type: ResourceType
         var exact: [String: [Permission]] = [:]
@@ -244,9 +241,7 @@ final class Authorizer: Sendable {
         let now = Authenticator.now()
         if let hit = grantSets.withLockedValue({ $0[key] }), hit.1 > now { return hit.0 }
         var set = GrantSet(type: type, defaultPermission: settings.defaultPermission)
-        var grants = try await identities.grants(of: .user(p.userID))
-        for role in p.roleIDs { grants += try await identities.grants(of: .role(role)) }
-        for g in grants {
+        for g in try await identities.grants(ofUser: p.userID, roleIDs: p.roleIDs) {
             if g.resourceType == .workspace {
                 if g.permission == .manage { set.workspaceManage = true }
             } else if g.resourceType == type {
@@ -317,25 +312,22 @@ extension RepriseAPI {
     /// Whether `principal` may do what `access` requires for this call. Throws for a resource that
     /// does not exist (404), as the handler would.
     func permits(_ access: Access, _ call: Call, _ principal: Principal) async throws -> Bool {
-        guard let authorizer else { return true }
+        guard let authorizer, !principal.isAdmin else { return true }  // admins may do everything
         switch access {
         case .open, .authenticated: return true
-        case .admin: return principal.isAdmin
+        case .admin: return false
         case .experiment(let capability, let locator):
-            if principal.isAdmin { return true }
             guard let id = try await locator.find(call, try await Self.checkParams(call, locator.readsParams), authorizer) else { return false }
             // No experiment in sight (an artifact path outside any experiment): the default decides.
             if id.isEmpty { return authorizer.settings.defaultPermission.allows(capability) }
             return try await authorizer.allows(principal, capability, .experiment, id)
         case .experiments(let capability, let locator):
-            if principal.isAdmin { return true }
             for id in Set(try await locator.find(call, try await Self.checkParams(call, locator.readsParams), authorizer))
             where !(try await authorizer.allows(principal, capability, .experiment, id)) {
                 return false
             }
             return true
         case .registeredModel(let capability, let locator):
-            if principal.isAdmin { return true }
             guard let name = try await locator.find(call, try await Self.checkParams(call, locator.readsParams), authorizer) else { return false }
             return try await authorizer.allows(principal, capability, .registeredModel, name)
         }
@@ -405,13 +397,11 @@ extension RepriseAPI {
         let trimmed = path.hasPrefix("/") ? String(path.drop { $0 == "/" }) : path
         guard let experiment = Locator.experimentPrefix(trimmed) else { throw AccessDenied() }
         if experiment.isEmpty {
-            if !settings().defaultPermission.allows(.read) { throw AccessDenied() }
+            if !config.auth.defaultPermission.allows(.read) { throw AccessDenied() }
         } else {
             try await requireCaller(.read, experiment: experiment)
         }
     }
-
-    private func settings() -> AuthSettings { config.auth }
 
     /// Refuses (403) unless the caller may; for checks a handler makes beyond its route's rule.
     func requireCaller(_ capability: Capability, experiment id: String) async throws {

@@ -62,7 +62,7 @@ final class Authenticator: Sendable {
         if let header = request.headers[.authorization], !header.isEmpty {
             return try await cached(header) { try await self.verify(authorization: header) }
         }
-        if let cookie = Self.cookie(Self.sessionCookie, in: request), !cookie.isEmpty {
+        if let cookie = RepriseAPI.cookies(request)[Self.sessionCookie], !cookie.isEmpty {
             return try await cached("cookie:" + cookie) { try await self.verify(session: cookie) }
         }
         return nil
@@ -129,22 +129,23 @@ final class Authenticator: Sendable {
     func verify(username: String, password: String) async throws -> Principal {
         guard let user = try await identities.user(named: username), !user.isService, !user.passwordHash.isEmpty else {
             // Spend about the time a real check would, so timing does not tell which names exist.
-            try await slowChecks.acquire(timeout: .seconds(10), busy: Self.busyMessage)
-            let decoy = decoyHash
-            _ = await Self.offload { Bcrypt.verify(password, hash: decoy) }
-            await slowChecks.release()
+            _ = try await bcryptVerify(password, hash: decoyHash)
             throw Self.unauthenticated()
         }
-        let hash = user.passwordHash
-        try await slowChecks.acquire(timeout: .seconds(10), busy: Self.busyMessage)
-        let ok = await Self.offload { Bcrypt.verify(password, hash: hash) }
-        await slowChecks.release()
-        guard ok else { throw Self.unauthenticated() }
+        guard try await bcryptVerify(password, hash: user.passwordHash) else { throw Self.unauthenticated() }
         return try await principal(user, method: .basic)
     }
 
     /// A bcrypt hash of nothing anyone knows, at the configured cost.
     private let decoyHash: String
+
+    /// One bcrypt check, waiting for a slot among `slowChecks`, run off the request threads.
+    func bcryptVerify(_ password: String, hash: String) async throws -> Bool {
+        try await slowChecks.acquire(timeout: .seconds(10), busy: Self.busyMessage)
+        let ok = await Self.offload { Bcrypt.verify(password, hash: hash) }
+        await slowChecks.release()
+        return ok
+    }
 
     /// Runs slow CPU work (bcrypt) off the cooperative pool's request path.
     static func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
@@ -162,9 +163,7 @@ final class Authenticator: Sendable {
         let id = "tok_" + body[..<sep]
         let secret = String(body[body.index(after: sep)...])
         guard let (record, storedHash) = try await identities.token(id: id) else { throw Self.unauthenticated() }
-        let given = Array(Hex.encode(SHA256.hash(data: Array(secret.utf8))).utf8)
-        let expected = Array(storedHash.utf8)
-        guard given.count == expected.count, zip(given, expected).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
+        guard ConstantTime.equals(Array(Hex.encode(SHA256.hash(data: Array(secret.utf8))).utf8), Array(storedHash.utf8)) else {
             throw Self.unauthenticated()
         }
         let nowMS = Int64(Date().timeIntervalSince1970 * 1000)
@@ -225,24 +224,10 @@ final class Authenticator: Sendable {
             throw Self.unauthenticated()
         }
         let body = parts[0...2].joined(separator: ".")
-        let expected = Array(sessionMAC(body).utf8)
-        let given = Array(parts[3].utf8)
-        guard expected.count == given.count, zip(expected, given).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
-            throw Self.unauthenticated()
-        }
+        guard ConstantTime.equals(Array(sessionMAC(body).utf8), Array(parts[3].utf8)) else { throw Self.unauthenticated() }
         guard expires > Int64(Date().timeIntervalSince1970), let user = try await identities.user(id: userID), user.generation == generation
         else { throw Self.unauthenticated() }
         return (try await principal(user, method: .session), expires * 1000)
-    }
-
-    static func cookie(_ name: String, in request: Request) -> String? {
-        for header in request.headers[values: .cookie] {
-            for pair in header.split(separator: ";") {
-                let kv = pair.trimmingCharacters(in: .whitespaces)
-                if kv.hasPrefix(name + "=") { return String(kv.dropFirst(name.count + 1)) }
-            }
-        }
-        return nil
     }
 
     // MARK: - Start-up

@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdBcrypt
 import RepriseCore
 
 /// MLflow's basic-auth endpoints (users, roles, grants; the 3.17 `AuthServiceClient` and the classic
@@ -23,11 +22,16 @@ extension RepriseAPI {
         return identities
     }
 
-    /// After any change to users, roles, grants or tokens: cached credentials and levels are dropped.
+    /// After a change to users, passwords, roles, memberships or tokens: cached credentials (whose
+    /// principals carry admin flags and groups) and cached levels are dropped.
     func identityChanged() {
         authenticator?.invalidate()
         authorizer?.invalidate()
     }
+
+    /// After a change to grants only: cached levels are dropped; verified credentials stay (a grant
+    /// changes no principal), so creating an experiment does not send every caller back to bcrypt.
+    func grantsChanged() { authorizer?.invalidate() }
 
     static func userJSON(_ u: UserAccount) -> JSONValue {
         ["id": .int(u.id), "username": .string(u.username), "is_admin": .bool(u.isAdmin)]
@@ -134,7 +138,7 @@ extension RepriseAPI {
     func grantCreator(_ type: ResourceType, _ id: String) async throws {
         guard let identities, let p = Caller.principal else { return }
         _ = try await identities.grant(.user(p.userID), type, id, .manage, replace: true)
-        identityChanged()
+        grantsChanged()
     }
 
     /// Creates the configured admin on first start (authentication on only).
@@ -196,8 +200,7 @@ extension RepriseAPI {
                 guard let current = try p.string("current_password"), !current.isEmpty else {
                     throw RepriseError.invalid("Current password is required when changing your own password.")
                 }
-                let hash = user.passwordHash
-                guard await Authenticator.offload({ Bcrypt.verify(current, hash: hash) }) else {
+                guard try await authenticator!.bcryptVerify(current, hash: user.passwordHash) else {
                     throw RepriseError.invalid("Current password does not match.")
                 }
                 if current == password { throw RepriseError.invalid("New password must differ from the current password.") }
@@ -247,7 +250,7 @@ extension RepriseAPI {
                 let user = try await requireUser(try p.requiredString("username"))
                 let permission = try Permission.parse(try p.requiredString("permission"))
                 _ = try await identities.grant(.user(user.id), type, id, permission, replace: false)
-                identityChanged()
+                grantsChanged()
                 return Self.json(json(id, user.id, permission))
             }
             route(.get, "\(a2)/\(kind)/permissions/get", access: access) { [self] call in
@@ -270,7 +273,7 @@ extension RepriseAPI {
                     throw RepriseError.notFound("Permission on \(type.rawValue) '\(id)' for user \(user.username) not found")
                 }
                 _ = try await identities.updateGrant(id: g.id, permission: permission)
-                identityChanged()
+                grantsChanged()
                 return Self.json(Self.empty)
             }
             route(.delete, "\(a2)/\(kind)/permissions/delete", access: access) { [self] call in
@@ -278,7 +281,7 @@ extension RepriseAPI {
                 let p = try await call.params()
                 let user = try await requireUser(try p.requiredString("username"))
                 try await identities.revoke(.user(user.id), type, try p.requiredString(field))
-                identityChanged()
+                grantsChanged()
                 return Self.json(Self.empty)
             }
         }
@@ -332,12 +335,12 @@ extension RepriseAPI {
             let roleID = try Self.intParam(p, "role_id")
             _ = try await identities.role(id: roleID)
             let g = try await identities.grant(.role(roleID), type, try p.requiredString("resource_pattern"), permission, replace: false)
-            identityChanged()
+            grantsChanged()
             return Self.json(["role_permission": Self.rolePermissionJSON(g, roleID: roleID)])
         }
         route(.delete, "\(a3)/roles/permissions/remove", access: .admin) { [self] call in
             try await requireIdentities().deleteGrant(id: try Self.intParam(try await call.params(), "role_permission_id"))
-            identityChanged()
+            grantsChanged()
             return Self.json(Self.empty)
         }
         route(.get, "\(a3)/roles/permissions/list", access: .authenticated) { [self] call in
@@ -357,7 +360,7 @@ extension RepriseAPI {
             guard case .role(let roleID) = before.holder else { throw RepriseError.notFound("Role permission with id=\(id) not found") }
             try Self.validateRoleGrant(before.resourceType, permission, pattern: before.pattern)
             let g = try await identities.updateGrant(id: id, permission: permission)
-            identityChanged()
+            grantsChanged()
             return Self.json(["role_permission": Self.rolePermissionJSON(g, roleID: roleID)])
         }
         route(.post, "\(a3)/roles/assign", access: .admin) { [self] call in
@@ -404,7 +407,7 @@ extension RepriseAPI {
                     "Permission for user=\(user.username) on resource_type=\(type.rawValue), resource_id=\(id) already exists.")
             }
             _ = try await identities.grant(.user(user.id), type, id, permission, replace: false)
-            identityChanged()
+            grantsChanged()
             return Self.json(Self.empty)
         }
         route(.post, "\(a3)/users/permissions/revoke", access: .authenticated) { [self] call in
@@ -418,7 +421,7 @@ extension RepriseAPI {
                     "Permission for user=\(user.username) on resource_type=\(type.rawValue), resource_id=\(id) not found.")
             }
             try await identities.revoke(.user(user.id), type, id)
-            identityChanged()
+            grantsChanged()
             return Self.json(Self.empty)
         }
         route(.get, "\(a3)/users/permissions/get", access: .authenticated) { [self] call in

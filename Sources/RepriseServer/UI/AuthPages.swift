@@ -480,12 +480,12 @@ extension RepriseAPI {
                 if type == .experiment { _ = try await store.getExperiment(id: resource) } else { _ = try await registry.getRegisteredModel(name: resource) }
             }
             _ = try await identities.grant(holder, type, resource, permission, replace: true)
-            identityChanged()
+            grantsChanged()
             return "/ui/admin#grants"
         })
         route(.post, "/ui/admin/grants/delete", access: .admin, uiForm { [self] _, form in
             try await requireIdentities().deleteGrant(id: try Self.int64Field(form, "grant_id"))
-            identityChanged()
+            grantsChanged()
             return "/ui/admin#grants"
         })
     }
