@@ -277,7 +277,7 @@ public final class RepriseAPI: Sendable {
                 principal = p
                 context = try Self.writeContext(request, principal: p)
                 if Self.readsParams(route.access) { call.preloaded = try await call.params() }
-                if !(try await permits(route.access, call, p)) { return deniedResponse(path: path) }
+                if !(try await permits(route.access, call, p)) { return deniedResponse(path: path, principal: p) }
             } else {
                 context = Self.writeContext(request)
             }
@@ -292,7 +292,7 @@ public final class RepriseAPI: Sendable {
             if e.code.httpStatus == 500 { logger.error("request failed", metadata: ["path": "\(path)", "error": "\(e)"]) }
             return Self.error(e)
         } catch is AccessDenied {
-            return deniedResponse(path: path)
+            return deniedResponse(path: path, principal: principal)
         } catch {
             logger.error("internal error", metadata: ["path": "\(path)", "error": "\(error)"])
             return Self.error(RepriseError(.internalError, "Internal error: \(type(of: error))"))
@@ -313,11 +313,13 @@ public final class RepriseAPI: Sendable {
     }
 
     /// MLflow's plain-text 403 for the API; a page saying so for the UI.
-    func deniedResponse(path: String) -> Response {
+    /// The page names who is signed in, so a person can see which account was refused.
+    func deniedResponse(path: String, principal: Principal?) -> Response {
         guard path == "/" || path == "/ui" || path.hasPrefix("/ui/") else { return Self.permissionDenied() }
         let base = config.staticPrefix
         let body: HTML = "<h1>Not allowed</h1><p class=\"error\">Your account may not see or change this. Ask an admin or the owner for access.</p><p><a href=\"\(base)/ui/\">Back to experiments</a></p>"
-        return Self.htmlResponse(HTML.page("Not allowed", base: base, body: body), status: .forbidden)
+        let page = Caller.$principal.withValue(principal) { HTML.page("Not allowed", base: base, body: body) }
+        return Self.htmlResponse(page, status: .forbidden)
     }
 
     /// 401 for the API; the UI's pages send a browser to the login form instead.

@@ -197,6 +197,7 @@ def test_a_denied_ui_page_is_a_page(world):
     url, admin, alice, bob, exp, run = world
     r = bob.get(f"/ui/experiments/{exp}")
     assert r.status_code == 403 and r.headers["Content-Type"].startswith("text/html") and "Not allowed" in r.text
+    assert "Signed in as" in r.text and "bob" in r.text  # which account was refused
 
 
 def test_the_first_session_cookie_of_a_name_is_the_one_read(world):
