@@ -237,11 +237,20 @@ public struct AliasPolicy: Sendable, Equatable {
 
     /// Whether the writer of `context` may vote under this approver list: anyone when the list is
     /// empty, else a named user or a member of a named `group:<name>`.
+    /// How an approver list names a group: `group:<name>`.
+    public static let groupPrefix = "group:"
+    /// How an approver list keeps a deleted user or group: `deleted:<name>#<id>`, which no one
+    /// matches (user names cannot start with it).
+    public static let deletedPrefix = "deleted:"
+
+    public static func departed(_ name: String, id: Int64) -> String { "\(deletedPrefix)\(name)#\(id)" }
+
     public static func isApprover(_ approvers: [String], _ context: WriteContext) -> Bool {
         if approvers.isEmpty { return true }
         for a in approvers {
-            if a.hasPrefix("group:") {
-                if context.groups.contains(String(a.dropFirst(6))) { return true }
+            if a.hasPrefix(deletedPrefix) { continue }
+            if a.hasPrefix(groupPrefix) {
+                if context.groups.contains(String(a.dropFirst(groupPrefix.count))) { return true }
             } else if a == context.actor {
                 return true
             }

@@ -35,6 +35,11 @@ extension SQLTrackingStore: IdentityStore {
 
     static func validateUsername(_ username: String) throws {
         if username.isEmpty { throw RepriseError.invalid("Username cannot be empty.") }
+        // Approver lists spell groups `group:<name>` and departed members `deleted:<name>#<id>`;
+        // a user named either way could be mistaken for one.
+        if username.hasPrefix(AliasPolicy.groupPrefix) || username.hasPrefix(AliasPolicy.deletedPrefix) {
+            throw RepriseError.invalid("A user name cannot start with '\(AliasPolicy.groupPrefix)' or '\(AliasPolicy.deletedPrefix)'.")
+        }
         if username.utf8.count > 255 { throw RepriseError.invalid("Username is longer than 255 bytes.") }
         try Validation.rejectControlCharacters(username, field: "username")
     }
@@ -103,6 +108,7 @@ extension SQLTrackingStore: IdentityStore {
             try db.execute("DELETE FROM auth_role_members WHERE user_id = ?", [.int(user.id)])
             try db.execute("DELETE FROM auth_grants WHERE holder_type = 'user' AND holder_id = ?", [.int(user.id)])
             try db.execute("UPDATE auth_tokens SET revoked = 1 WHERE user_id = ?", [.int(user.id)])
+            try Self.rewriteApprovers(db, audit, from: username, to: AliasPolicy.departed(username, id: user.id), reason: "user \(username) deleted")
             try audit.record(db, "user.delete", "user", username)
         }
     }
@@ -178,6 +184,8 @@ extension SQLTrackingStore: IdentityStore {
                     throw RepriseError(.resourceAlreadyExists, "Role '\(name)' already exists")
                 }
                 try db.execute("UPDATE auth_roles SET name = ? WHERE id = ?", [.text(name), .int(id)])
+                try Self.rewriteApprovers(
+                    db, audit, from: AliasPolicy.groupPrefix + before.name, to: AliasPolicy.groupPrefix + name, reason: "group \(before.name) renamed to \(name)")
             }
             if let description { try db.execute("UPDATE auth_roles SET description = ? WHERE id = ?", [.text(description), .int(id)]) }
             try audit.record(db, "role.update", "role", before.name, ["name": name.map(JSONValue.string) ?? .null])
@@ -191,6 +199,9 @@ extension SQLTrackingStore: IdentityStore {
             try db.execute("DELETE FROM auth_roles WHERE id = ?", [.int(id)])
             try db.execute("DELETE FROM auth_role_members WHERE role_id = ?", [.int(id)])
             try db.execute("DELETE FROM auth_grants WHERE holder_type = 'role' AND holder_id = ?", [.int(id)])
+            try Self.rewriteApprovers(
+                db, audit, from: AliasPolicy.groupPrefix + role.name, to: AliasPolicy.departed(AliasPolicy.groupPrefix + role.name, id: id),
+                reason: "group \(role.name) deleted")
             try audit.record(db, "role.delete", "role", role.name)
         }
     }
@@ -430,6 +441,45 @@ extension SQLTrackingStore: IdentityStore {
         // Not audited: a usage timestamp, not a change of who may do what.
         try await driver.write { db in
             try db.execute("UPDATE auth_tokens SET last_used_time = ? WHERE id = ?", [.int(time), .text(id)])
+        }
+    }
+
+    /// Approver lists name people and groups; they follow the identity, not the name. When a user or
+    /// group is deleted its entries become `deleted:<name>#<id>`, which no one matches, so a new
+    /// account or group created later under the same name is not an approver (and the rule is not
+    /// weakened: the entry still counts towards the named approvers until someone with MANAGE edits
+    /// the policy). A renamed group's entries take the new name. Policies, open requests and the
+    /// policies open `policy_change` requests would install are all rewritten, in the same
+    /// transaction as the change, each with an audit event.
+    static func rewriteApprovers(_ db: any SQLConnection, _ audit: Auditor, from old: String, to new: String, reason: String) throws {
+        func rewritten(_ list: [String]) -> [String]? {
+            list.contains(old) ? list.map { $0 == old ? new : $0 } : nil
+        }
+        func encode(_ list: [String]) -> String { JSONValue.array(list.map(JSONValue.string)).jsonString }
+        for row in try db.query("SELECT model, alias, approvers FROM alias_policies", []) {
+            guard let list = rewritten(decodeApprovers(row.string(2))) else { continue }
+            try db.execute(
+                "UPDATE alias_policies SET approvers = ? WHERE model = ? AND alias = ?", [.text(encode(list)), .text(row.string(0)), .text(row.string(1))])
+            try audit.record(
+                db, "alias_policy.approvers", "alias_policy", "\(row.string(0))@\(row.string(1))",
+                ["approvers": .array(list.map(JSONValue.string)), "reason": .string(reason)])
+        }
+        for row in try db.query("SELECT id, approvers, payload FROM approval_requests WHERE state = 'open'", []) {
+            let list = rewritten(decodeApprovers(row.string(1)))
+            var payload = (try? JSONValue.parse(row.string(2))) ?? .null
+            var payloadChanged = false
+            if case .object(var o) = payload, case .object(var set)? = o["set"], case .array(let items)? = set["approvers"],
+                let changed = rewritten(items.compactMap(\.stringValue))
+            {
+                set["approvers"] = .array(changed.map(JSONValue.string))
+                o["set"] = .object(set)
+                payload = .object(o)
+                payloadChanged = true
+            }
+            guard list != nil || payloadChanged else { continue }
+            if let list { try db.execute("UPDATE approval_requests SET approvers = ? WHERE id = ?", [.text(encode(list)), .text(row.string(0))]) }
+            if payloadChanged { try db.execute("UPDATE approval_requests SET payload = ? WHERE id = ?", [.text(payload.jsonString), .text(row.string(0))]) }
+            try audit.record(db, "approval_request.approvers", "approval_request", row.string(0), ["reason": .string(reason)])
         }
     }
 }

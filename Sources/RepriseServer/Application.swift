@@ -20,9 +20,7 @@ import RepriseCore
 ///   - api: the routes and their dependencies.
 ///   - logger: the server's logger.
 public func buildApplication(api: RepriseAPI, logger: Logger) throws -> some ApplicationProtocol {
-    let responder = CallbackResponder<BasicRequestContext> { request, context in
-        await api.respond(to: request, context: context)
-    }
+    let responder = api.makeResponder()
     let limits = api.config.limits
     var configuration = ApplicationConfiguration(address: .hostname(api.config.host, port: api.config.port), serverName: nil)
     configuration.availableConnectionsDelegate = MaximumAvailableConnections(limits.maxConnections)

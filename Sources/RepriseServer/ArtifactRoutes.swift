@@ -205,7 +205,7 @@ extension RepriseAPI {
     func registerArtifacts() {
         let store = self.store
         let maxArtifact = config.maxArtifactBytes
-        routePrefix(.put, Self.proxyPrefix + "/", access: .experiment(.update, .artifactPath)) { [self] call in
+        route(.put, Self.proxyPrefix + "/{artifact_path...}", access: .experiment(.update, .artifactPath)) { [self] call in
             let repo = try requireProxy()
             let comps = try Self.components(call.rest)
             guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
@@ -216,13 +216,13 @@ extension RepriseAPI {
             }
             return Self.json(Self.empty)
         }
-        routePrefix(.get, Self.proxyPrefix + "/", access: .experiment(.read, .artifactPath)) { [self] call in
+        route(.get, Self.proxyPrefix + "/{artifact_path...}", access: .experiment(.read, .artifactPath)) { [self] call in
             let repo = try requireProxy()
             let comps = try Self.components(call.rest)
             guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
             return try await download(repo, comps, displayPath: comps.joined(separator: "/"))
         }
-        routePrefix(.delete, Self.proxyPrefix + "/", access: .experiment(.delete, .artifactPath)) { [self] call in
+        route(.delete, Self.proxyPrefix + "/{artifact_path...}", access: .experiment(.delete, .artifactPath)) { [self] call in
             let repo = try requireProxy()
             let comps = try Self.components(call.rest)
             guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
@@ -238,13 +238,13 @@ extension RepriseAPI {
             return Self.json(["files": .array(entries.map(\.json))])
         }
         for op in ["create", "complete", "abort"] {
-            routePrefix(.post, "/api/2.0/mlflow-artifacts/mpu/\(op)/", access: .experiment(.update, .artifactPath)) { [self] call in
+            route(.post, "/api/2.0/mlflow-artifacts/mpu/\(op)/{artifact_path...}", access: .experiment(.update, .artifactPath)) { [self] call in
                 _ = try requireProxy()
                 _ = try Self.components(call.rest)
                 throw RepriseError(.notImplemented, "Multipart upload is not supported for the current artifact repository")
             }
         }
-        routePrefix(.get, "/api/2.0/mlflow-artifacts/presigned/", access: .experiment(.read, .artifactPath)) { [self] call in
+        route(.get, "/api/2.0/mlflow-artifacts/presigned/{artifact_path...}", access: .experiment(.read, .artifactPath)) { [self] call in
             _ = try requireProxy()
             _ = try Self.components(call.rest)
             throw RepriseError(.notImplemented, "Multipart download is not supported for the current artifact repository")

@@ -75,32 +75,26 @@ extension RepriseAPI {
             }
             return Self.json(["approval_requests": .array(requests.map(\.json))])
         }
-        // {id} | {id}/approve | {id}/reject | {id}/cancel
         // The request's model is read from the store: anyone who may read the model may see it
         // and vote (the approver list decides whose votes count).
-        routePrefix(.get, "\(p)/approval-requests/", access: .authenticated) { [self] call in
-            guard !call.rest.contains("/"), let id = Validation.percentDecode(call.rest), !id.isEmpty else {
-                throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
-            }
-            let r = try await governance.approvalRequest(id: id)
+        route(.get, "\(p)/approval-requests/{request_id}", access: .authenticated) { [self] call in
+            let r = try await governance.approvalRequest(id: try call.pathParameter("request_id"))
             try await requireCaller(.read, registeredModel: r.model)
             return Self.json(["approval_request": r.json])
         }
-        routePrefix(.post, "\(p)/approval-requests/", access: .authenticated) { [self] call in
-            let parts = call.rest.split(separator: "/").map(String.init)
-            guard parts.count == 2, let id = Validation.percentDecode(parts[0]) else {
-                throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
+        for action in ["approve", "reject", "cancel"] {
+            route(.post, "\(p)/approval-requests/{request_id}/\(action)", access: .authenticated) { [self] call in
+                let id = try call.pathParameter("request_id")
+                let rationale = try await call.params().string("rationale") ?? ""
+                try await requireVoter(try await governance.approvalRequest(id: id), action: action)
+                let r: ApprovalRequest
+                switch action {
+                case "approve": r = try await governance.vote(requestID: id, approve: true, rationale: rationale)
+                case "reject": r = try await governance.vote(requestID: id, approve: false, rationale: rationale)
+                default: r = try await governance.cancel(requestID: id, rationale: rationale)
+                }
+                return Self.json(["approval_request": r.json])
             }
-            let rationale = try await call.params().string("rationale") ?? ""
-            try await requireVoter(try await governance.approvalRequest(id: id), action: parts[1])
-            let r: ApprovalRequest
-            switch parts[1] {
-            case "approve": r = try await governance.vote(requestID: id, approve: true, rationale: rationale)
-            case "reject": r = try await governance.vote(requestID: id, approve: false, rationale: rationale)
-            case "cancel": r = try await governance.cancel(requestID: id, rationale: rationale)
-            default: throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
-            }
-            return Self.json(["approval_request": r.json])
         }
 
         route(.post, "\(p)/aliases/rollback", access: .registeredModel(.update, .field("model"))) { call in

@@ -39,70 +39,46 @@ extension RepriseAPI {
             if let next = page.next { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
             return Self.json(.object(o))
         }
-        let prefix = "/api/2.0/mlflow/logged-models/"
-        // {id} | {id}/tags | {id}/tags/{key} | {id}/params | {id}/artifacts/directories | {id}/artifacts/files
-        @Sendable func split(_ rest: String) throws -> (String, [String]) {
-            let parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard let id = parts.first.flatMap({ Validation.percentDecode($0) }), !id.isEmpty else {
-                throw RepriseError(.endpointNotFound, "No API endpoint at \(prefix)\(rest).")
-            }
-            return (id, Array(parts.dropFirst()))
-        }
-        routePrefix(.get, prefix, access: .experiment(.read, .loggedModelInPath(prefix))) { [self] call in
-            let (id, sub) = try split(call.rest)
+        let base = "/api/2.0/mlflow/logged-models/{model_id}"
+        let read = Access.experiment(.read, .pathLoggedModel("model_id"))
+        let update = Access.experiment(.update, .pathLoggedModel("model_id"))
+        route(.get, base, access: read) { call in
             let p = try await call.params()
-            switch sub {
-            case []:
-                let model = try await store.getLoggedModel(id: id, allowDeleted: try p.bool("allow_deleted") ?? false)
-                return Self.json(["model": model.json])
-            case ["artifacts", "directories"]:
-                let model = try await store.getLoggedModel(id: id, allowDeleted: false)
-                let relative = try p.string("artifact_directory_path") ?? ""
-                return try await listUnder(rootURI: model.artifactURI, relative: relative)
-            case ["artifacts", "files"]:
-                let model = try await store.getLoggedModel(id: id, allowDeleted: false)
-                let relative = try p.requiredString("artifact_file_path")
-                return try await downloadUnder(rootURI: model.artifactURI, relative: relative)
-            default:
-                throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
-            }
+            let model = try await store.getLoggedModel(id: try call.pathParameter("model_id"), allowDeleted: try p.bool("allow_deleted") ?? false)
+            return Self.json(["model": model.json])
         }
-        routePrefix(.patch, prefix, access: .experiment(.update, .loggedModelInPath(prefix))) { call in
-            let (id, sub) = try split(call.rest)
+        route(.get, base + "/artifacts/directories", access: read) { [self] call in
             let p = try await call.params()
-            switch sub {
-            case []:
-                let statusText = try p.requiredString("status")
-                guard let status = LoggedModelStatus(wire: statusText) else {
-                    throw RepriseError.invalid("Invalid logged model status '\(statusText)'.")
-                }
-                let model = try await store.finalizeLoggedModel(id: id, status: status)
-                return Self.json(["model": model.json])
-            case ["tags"]:
-                try await store.setLoggedModelTags(id: id, tags: try p.keyValues("tags"))
-                return Self.json(Self.empty)
-            default:
-                throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
-            }
+            let model = try await store.getLoggedModel(id: try call.pathParameter("model_id"), allowDeleted: false)
+            return try await listUnder(rootURI: model.artifactURI, relative: try p.string("artifact_directory_path") ?? "")
         }
-        routePrefix(.delete, prefix, access: .experiment(.delete, .loggedModelInPath(prefix))) { call in
-            let (id, sub) = try split(call.rest)
-            switch sub {
-            case []:
-                try await store.deleteLoggedModel(id: id)
-            case let s where s.count == 2 && s[0] == "tags":
-                guard let key = Validation.percentDecode(s[1]), !key.isEmpty else { throw RepriseError.missing("tag_key") }
-                try await store.deleteLoggedModelTag(id: id, key: key)
-            default:
-                throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
+        route(.get, base + "/artifacts/files", access: read) { [self] call in
+            let p = try await call.params()
+            let model = try await store.getLoggedModel(id: try call.pathParameter("model_id"), allowDeleted: false)
+            return try await downloadUnder(rootURI: model.artifactURI, relative: try p.requiredString("artifact_file_path"))
+        }
+        route(.patch, base, access: update) { call in
+            let statusText = try await call.params().requiredString("status")
+            guard let status = LoggedModelStatus(wire: statusText) else {
+                throw RepriseError.invalid("Invalid logged model status '\(statusText)'.")
             }
+            let model = try await store.finalizeLoggedModel(id: try call.pathParameter("model_id"), status: status)
+            return Self.json(["model": model.json])
+        }
+        route(.patch, base + "/tags", access: update) { call in
+            try await store.setLoggedModelTags(id: try call.pathParameter("model_id"), tags: try await call.params().keyValues("tags"))
             return Self.json(Self.empty)
         }
-        routePrefix(.post, prefix, access: .experiment(.update, .loggedModelInPath(prefix))) { call in
-            let (id, sub) = try split(call.rest)
-            guard sub == ["params"] else { throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).") }
-            let p = try await call.params()
-            try await store.logLoggedModelParams(id: id, params: try p.keyValues("params"))
+        route(.delete, base, access: .experiment(.delete, .pathLoggedModel("model_id"))) { call in
+            try await store.deleteLoggedModel(id: try call.pathParameter("model_id"))
+            return Self.json(Self.empty)
+        }
+        route(.delete, base + "/tags/{tag_key}", access: .experiment(.delete, .pathLoggedModel("model_id"))) { call in
+            try await store.deleteLoggedModelTag(id: try call.pathParameter("model_id"), key: try call.pathParameter("tag_key"))
+            return Self.json(Self.empty)
+        }
+        route(.post, base + "/params", access: update) { call in
+            try await store.logLoggedModelParams(id: try call.pathParameter("model_id"), params: try await call.params().keyValues("params"))
             return Self.json(Self.empty)
         }
     }

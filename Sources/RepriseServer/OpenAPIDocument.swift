@@ -13,61 +13,16 @@ enum OpenAPIDocument {
     static let json: String = document.jsonString
 
     static let document: JSONValue = OpenAPIBuilder.build()
-
-    /// The documented templates under prefix routes, split into segments, with their methods: what
-    /// `Allow` names for a path a prefix handler serves (the table only knows the prefix's methods
-    /// as a whole). `OpenAPITests` keeps the document and the table in step.
-    static let templates: [(segments: [Substring], methods: [HTTPRequest.Method])] = {
-        guard case .object(let paths)? = document["paths"] else { return [] }
-        // Only templated paths: every path under a prefix route has a parameter.
-        return paths.members.filter { $0.0.contains("{") }.map { path, item in
-            var methods: [HTTPRequest.Method] = []
-            if case .object(let ops) = item {
-                for (name, _) in ops.members {
-                    if let m = HTTPRequest.Method(name.uppercased()) { methods.append(m) }
-                }
-            }
-            return (path.split(separator: "/", omittingEmptySubsequences: false), methods)
-        }
-    }()
-
-    /// The methods documented for `path`, matching `{param}` segments to any one segment and a
-    /// trailing `{artifact_path}`-style parameter to the rest; nil when no template matches.
-    static func methods(for path: String) -> [HTTPRequest.Method]? {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        var best: (literals: Int, methods: [HTTPRequest.Method])?
-        for t in templates {
-            var ok = true
-            var literals = 0
-            for (i, piece) in t.segments.enumerated() {
-                let isParam = piece.hasPrefix("{") && piece.hasSuffix("}")
-                let isLast = i == t.segments.count - 1
-                if isParam && isLast && piece.contains("path") {  // the rest of the path
-                    ok = segments.count >= t.segments.count
-                    break
-                }
-                guard i < segments.count, isParam ? !segments[i].isEmpty : segments[i] == piece else {
-                    ok = false
-                    break
-                }
-                if !isParam { literals += 1 }
-                if isLast && segments.count != t.segments.count { ok = false }
-            }
-            // The most specific template wins (`…/{id}/params` over `…/{a}/{b}`).
-            if ok, literals > (best?.literals ?? -1) { best = (literals, t.methods) }
-        }
-        return best?.methods
-    }
 }
 
 // MARK: - Route table
 
 extension RepriseAPI {
-    /// Every (method, path) in the route table: exact routes, and prefix routes (whose handlers parse
-    /// what follows the prefix themselves). `HEAD` is answered by every `GET` route and not listed;
-    /// the `/ajax-api/` twins of `/api/` routes are mapped in `dispatch` and not listed either.
-    var routeSignatures: [(method: String, path: String, isPrefix: Bool)] {
-        routeTable.map { ($0.method.rawValue, $0.path, $0.prefix) }
+    /// Every (method, path template) in the route table. `HEAD` is answered by every `GET` route
+    /// and not listed; the `/ajax-api/` twins of `/api/` routes are mounted by `MountMiddleware`
+    /// and not listed either.
+    var routeSignatures: [(method: String, path: String)] {
+        routeTable.map { ($0.method.rawValue, $0.path) }
     }
 }
 
@@ -1391,7 +1346,6 @@ private struct OpenAPIBuilder {
         let formErrors = [400, 403, 404, 413]
         let formDescription = "Needs the reprise_csrf cookie and the same token in the csrf field (403 otherwise); a browser's Origin must be this server."
         add("get", "/", tag: "ui", "Redirect to the web UI", ok: [("303", R.redirect)])
-        add("get", "/ui", tag: "ui", "Redirect to /ui/", ok: [("303", R.redirect)])
         add(
             "get", "/ui/static/app.js", tag: "ui", "The UI's script",
             ok: [("200", ["description": "JavaScript", "content": ["text/javascript": ["schema": S.string]]])])

@@ -10,8 +10,10 @@ struct Call: Sendable {
     let request: Request
     /// The route path after the static prefix, with `/ajax-api/` mapped to `/api/`.
     let path: String
-    /// What follows a prefix route's prefix (raw, still percent-encoded).
+    /// The route's rest-of-path parameter (`{artifact_path...}`), raw, still percent-encoded.
     var rest: String = ""
+    /// The path parameters, raw, as the router captured them.
+    var parameters = Parameters()
     let query: [String: [String]]
     let maxBody: Int
     /// Admission for bodies over `largeBody` bytes: at most a few are buffered at once.
@@ -21,6 +23,15 @@ struct Call: Sendable {
     var preloaded: Params? = nil
 
     var method: HTTPRequest.Method { request.method }
+
+    /// A `{name}` path parameter, percent-decoded. The router only matches a path with every
+    /// parameter present, so an empty or undecodable one is a path no route serves.
+    func pathParameter(_ name: String) throws -> String {
+        guard let raw = parameters.get(name), let value = Validation.percentDecode(raw), !value.isEmpty else {
+            throw RepriseError(.endpointNotFound, "No API endpoint at \(path).")
+        }
+        return value
+    }
 
     /// The request message: query parameters for GET, the JSON body otherwise.
     func params() async throws -> Params {
@@ -85,12 +96,6 @@ struct Call: Sendable {
 
 typealias Handler = @Sendable (Call) async throws -> Response
 
-/// A route's handler and what it requires of the caller (see `Access`).
-struct Route: Sendable {
-    let access: Access
-    let handler: Handler
-}
-
 /// The REST API: routes MLflow's paths (and their `/ajax-api` twins) to handlers, and turns every
 /// failure into MLflow's error envelope.
 public final class RepriseAPI: Sendable {
@@ -116,8 +121,9 @@ public final class RepriseAPI: Sendable {
     let identities: (any IdentityStore)?
     let authenticator: Authenticator?
     let authorizer: Authorizer?
-    private(set) nonisolated(unsafe) var exact: [String: [HTTPRequest.Method: Route]] = [:]
-    private(set) nonisolated(unsafe) var prefixes: [(String, [HTTPRequest.Method: Route])] = []
+    /// The route table, by path template: written while `init` registers the routes (and by tests
+    /// before they build a router), read when the router is built.
+    nonisolated(unsafe) var routes: [String: [HTTPRequest.Method: Route]] = [:]
 
     /// - Parameters:
     ///   - store: the tracking store.
@@ -168,31 +174,30 @@ public final class RepriseAPI: Sendable {
         registerUI()
     }
 
-    /// Registers a route. `access` is what the route requires once authentication is on; it has no
-    /// default, so every route states its rule where it is declared.
+    /// Registers a route. `path` is a template (`/runs/{run_id}/note`, `{path...}` for the rest of
+    /// the path); `access` is what the route requires once authentication is on, and has no default,
+    /// so every route states its rule where it is declared.
     func route(_ method: HTTPRequest.Method, _ path: String, access: Access, _ handler: @escaping Handler) {
-        exact[path, default: [:]][method] = Route(access: access, handler: handler)
-    }
-
-    /// Registers a handler for every path under `prefix` (ids in the path).
-    func routePrefix(_ method: HTTPRequest.Method, _ prefix: String, access: Access, _ handler: @escaping Handler) {
-        let route = Route(access: access, handler: handler)
-        if let i = prefixes.firstIndex(where: { $0.0 == prefix }) {
-            prefixes[i].1[method] = route
-        } else {
-            prefixes.append((prefix, [method: route]))
-            prefixes.sort { $0.0.count > $1.0.count }  // longest prefix wins
+        let template = PathTemplate(path)
+        // The router ignores trailing and repeated slashes: two templates it cannot tell apart are a
+        // programming error, named here rather than deep inside the router.
+        let key = RouterPath(stringLiteral: template.routerPath).description
+        for (other, methods) in routes where other != template.documented && methods[method] != nil {
+            precondition(RouterPath(stringLiteral: methods[method]!.template.routerPath).description != key, "\(method) \(path) clashes with \(other)")
         }
+        routes[template.documented, default: [:]][method] = Route(template: template, access: access, handler: handler)
     }
 
     /// Every registered route with its rule, for the route-table tests and the docs.
-    var routeTable: [(method: HTTPRequest.Method, path: String, prefix: Bool, access: Access)] {
-        var out: [(HTTPRequest.Method, String, Bool, Access)] = []
-        for (path, routes) in exact { for (m, r) in routes { out.append((m, path, false, r.access)) } }
-        for (prefix, routes) in prefixes { for (m, r) in routes { out.append((m, prefix, true, r.access)) } }
+    var routeTable: [(method: HTTPRequest.Method, path: String, access: Access)] {
+        var out: [(HTTPRequest.Method, String, Access)] = []
+        for (path, routes) in routes { for (m, r) in routes { out.append((m, path, r.access)) } }
         return out.sorted { ($0.1, $0.0.rawValue) < ($1.1, $1.0.rawValue) }
     }
 
+    /// A query string or form body (`application/x-www-form-urlencoded`: one grammar, one parser).
+    /// Not Hummingbird's `uri.queryParameters`: that decodes neither keys nor `+` (a space, as the
+    /// mlflow client and HTML forms send it), so `filter=metrics.a+%3E+1` would not read `metrics.a > 1`.
     static func parseQuery(_ query: String?) -> [String: [String]] {
         guard let query, !query.isEmpty else { return [:] }
         var out: [String: [String]] = [:]
@@ -203,100 +208,6 @@ public final class RepriseAPI: Sendable {
             out[key, default: []].append(value)
         }
         return out
-    }
-
-    /// Answers one request. Never throws: every error becomes a response.
-    public func respond(to request: Request, context: some RequestContext) async -> Response {
-        let start = ContinuousClock.now
-        var response: Response
-        if let refusal = security.refusal(request) {
-            response = Self.error(refusal)
-        } else {
-            response = await dispatch(request)
-        }
-        security.decorate(&response, request: request)
-        if logger.logLevel <= .debug {
-            let elapsed = ContinuousClock.now - start
-            logger.debug(
-                "request",
-                metadata: [
-                    "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)",
-                    "ms": "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)",
-                ])
-        }
-        return response
-    }
-
-    func dispatch(_ request: Request) async -> Response {
-        var path = request.uri.path
-        if !config.staticPrefix.isEmpty {
-            guard path == config.staticPrefix || path.hasPrefix(config.staticPrefix + "/") else {
-                return Self.notFound(path)
-            }
-            path = String(path.dropFirst(config.staticPrefix.count))
-            if path.isEmpty { path = "/" }
-        }
-        if path.hasPrefix("/ajax-api/") { path = "/api/" + path.dropFirst("/ajax-api/".count) }
-        var call = Call(
-            request: request, path: path, query: Self.parseQuery(request.uri.query), maxBody: config.maxJSONBodyBytes)
-        call.largeBodies = largeBodies
-        call.largeBody = config.limits.largeBodyBytes
-        var handlers = exact[path]
-        var viaPrefix = false
-        if handlers == nil {
-            for (prefix, hs) in prefixes where path.hasPrefix(prefix) {
-                handlers = hs
-                viaPrefix = true
-                call.rest = String(path.dropFirst(prefix.count))
-                break
-            }
-        }
-        guard let handlers else { return Self.notFound(path) }
-        // The methods this path takes: the table's for an exact route; for a path under a prefix,
-        // the documented sub-path's (the prefix as a whole may take more).
-        func allowed() -> [HTTPRequest.Method] {
-            viaPrefix ? (OpenAPIDocument.methods(for: path) ?? Array(handlers.keys)) : Array(handlers.keys)
-        }
-        // (The document is read for prefix paths only: exact routes, the hot paths, never reach it.)
-        if request.method == .options { return security.preflight(request, methods: allowed()) }
-        let method = request.method == .head ? HTTPRequest.Method.get : request.method
-        let documented = viaPrefix ? OpenAPIDocument.methods(for: path) : nil
-        guard let route = handlers[method], documented.map({ $0.contains(method) }) ?? true else {
-            var response = Self.error(
-                RepriseError(.badRequest, "Method \(request.method) is not allowed for \(path)."), status: .methodNotAllowed)
-            response.headers[.allow] = SecurityPolicy.allowList(allowed())
-            return response
-        }
-        let context: WriteContext
-        var principal: Principal? = nil
-        do {
-            if let authenticator, !Self.isOpen(route.access) {
-                guard let p = try await authenticator.authenticate(request) else {
-                    return unauthenticatedResponse(path: path, request: request)
-                }
-                principal = p
-                context = try Self.writeContext(request, principal: p)
-                if Self.readsParams(route.access) { call.preloaded = try await call.params() }
-                if !(try await permits(route.access, call, p)) { return deniedResponse(path: path, principal: p) }
-            } else {
-                context = Self.writeContext(request)
-            }
-            let handlerCall = call
-            var response = try await Caller.$principal.withValue(principal) {
-                try await WriteContext.$current.withValue(context) { try await route.handler(handlerCall) }
-            }
-            response.headers[.xRequestID] = context.requestID
-            return response
-        } catch let e as RepriseError {
-            if e.code.rawValue == "UNAUTHENTICATED" { return unauthenticatedResponse(path: path, request: request) }
-            if e.code.httpStatus == 500 { logger.error("request failed", metadata: ["path": "\(path)", "error": "\(e)"]) }
-            return Self.error(e)
-        } catch is AccessDenied {
-            return deniedResponse(path: path, principal: principal)
-        } catch {
-            logger.error("internal error", metadata: ["path": "\(path)", "error": "\(error)"])
-            return Self.error(RepriseError(.internalError, "Internal error: \(type(of: error))"))
-        }
     }
 
     static func isOpen(_ access: Access) -> Bool {
@@ -325,7 +236,8 @@ public final class RepriseAPI: Sendable {
     /// 401 for the API; the UI's pages send a browser to the login form instead.
     func unauthenticatedResponse(path: String, request: Request) -> Response {
         if path == "/" || path == "/ui" || path.hasPrefix("/ui/"), request.method == .get {
-            var next = request.uri.path
+            // The path the browser asked for: the router saw it without the static prefix.
+            var next = config.staticPrefix + request.uri.path
             if let q = request.uri.query, !q.isEmpty { next += "?" + q }
             return Response(status: .seeOther, headers: [.location: config.staticPrefix + "/ui/login?next=" + HTML.q(next)])
         }

@@ -8,23 +8,15 @@ extension RepriseAPI {
         let store = self.store
         let p = Self.extensionPrefix
 
-        // /experiments/{id}/policy
-        @Sendable func experimentID(_ call: Call) throws -> String {
-            let parts = call.rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 2, parts[1] == "policy", let id = Validation.percentDecode(parts[0]), !id.isEmpty else {
-                throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
-            }
-            return id
-        }
-        routePrefix(.get, "\(p)/experiments/", access: .experiment(.read, .experimentInPath)) { call in
-            let id = try experimentID(call)
+        route(.get, "\(p)/experiments/{experiment_id}/policy", access: .experiment(.read, .pathParameter("experiment_id"))) { call in
+            let id = try call.pathParameter("experiment_id")
             guard let policy = try await repro.experimentPolicy(experimentID: id) else {
                 throw RepriseError.notFound("Experiment \(id) has no policy.")
             }
             return Self.json(["policy": policy.json])
         }
-        routePrefix(.put, "\(p)/experiments/", access: .experiment(.manage, .experimentInPath)) { call in
-            let id = try experimentID(call)
+        route(.put, "\(p)/experiments/{experiment_id}/policy", access: .experiment(.manage, .pathParameter("experiment_id"))) { call in
+            let id = try call.pathParameter("experiment_id")
             let q = try await call.params()
             let modeText = try q.string("mode") ?? "soft"
             guard let mode = PolicyMode(rawValue: modeText.lowercased()) else {
@@ -36,8 +28,8 @@ extension RepriseAPI {
                 refuseDirty: try q.bool("refuse_dirty") ?? false, refuseDuplicates: try q.bool("refuse_duplicates") ?? false)
             return Self.json(["policy": try await repro.setExperimentPolicy(policy).json])
         }
-        routePrefix(.delete, "\(p)/experiments/", access: .experiment(.manage, .experimentInPath)) { call in
-            try await repro.deleteExperimentPolicy(experimentID: try experimentID(call))
+        route(.delete, "\(p)/experiments/{experiment_id}/policy", access: .experiment(.manage, .pathParameter("experiment_id"))) { call in
+            try await repro.deleteExperimentPolicy(experimentID: try call.pathParameter("experiment_id"))
             return Self.json(Self.empty)
         }
 

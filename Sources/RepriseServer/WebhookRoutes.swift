@@ -45,7 +45,8 @@ extension RepriseAPI {
                 throw RepriseError(.notImplemented, "Webhooks are not enabled on this server.")
             }
             for m in [HTTPRequest.Method.get, .post] { route(m, base, access: .admin, unavailable) }
-            for m in [HTTPRequest.Method.get, .post, .patch, .delete] { routePrefix(m, base + "/", access: .admin, unavailable) }
+            for m in [HTTPRequest.Method.get, .patch, .delete] { route(m, base + "/{webhook_id}", access: .admin, unavailable) }
+            route(.post, base + "/{webhook_id}/test", access: .admin, unavailable)
             return
         }
 
@@ -72,19 +73,11 @@ extension RepriseAPI {
             return Self.json(.object(o))
         }
 
-        @Sendable func webhookID(_ call: Call, suffix: String? = nil) throws -> String {
-            let parts = call.rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            let expected = suffix == nil ? 1 : 2
-            guard parts.count == expected, suffix == nil || parts[1] == suffix, let id = Validation.percentDecode(parts[0]), !id.isEmpty
-            else { throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).") }
-            return id
+        route(.get, base + "/{webhook_id}", access: .admin) { call in
+            Self.json(["webhook": try await webhooks.getWebhook(id: try call.pathParameter("webhook_id")).json])
         }
-
-        routePrefix(.get, base + "/", access: .admin) { call in
-            Self.json(["webhook": try await webhooks.getWebhook(id: try webhookID(call)).json])
-        }
-        routePrefix(.patch, base + "/", access: .admin) { call in
-            let id = try webhookID(call)
+        route(.patch, base + "/{webhook_id}", access: .admin) { call in
+            let id = try call.pathParameter("webhook_id")
             let p = try await call.params()
             var update = WebhookUpdate()
             if let name = try p.string("name"), !name.isEmpty { update.name = name }
@@ -101,12 +94,12 @@ extension RepriseAPI {
             update.secret = try p.string("secret")
             return Self.json(["webhook": try await webhooks.updateWebhook(id: id, update).json])
         }
-        routePrefix(.delete, base + "/", access: .admin) { call in
-            try await webhooks.deleteWebhook(id: try webhookID(call))
+        route(.delete, base + "/{webhook_id}", access: .admin) { call in
+            try await webhooks.deleteWebhook(id: try call.pathParameter("webhook_id"))
             return Self.json(Self.empty)
         }
-        routePrefix(.post, base + "/", access: .admin) { call in
-            let id = try webhookID(call, suffix: "test")
+        route(.post, base + "/{webhook_id}/test", access: .admin) { call in
+            let id = try call.pathParameter("webhook_id")
             let p = try await call.params()
             let hook = try await webhooks.getWebhook(id: id)
             var event = hook.events.first ?? WebhookEvent(entity: "MODEL_VERSION", action: "CREATED")
@@ -122,11 +115,8 @@ extension RepriseAPI {
         }
 
         // Reprise's own: what happened to a webhook's deliveries.
-        routePrefix(.get, "\(Self.extensionPrefix)/webhooks/", access: .admin) { call in
-            let parts = call.rest.split(separator: "/").map(String.init)
-            guard parts.count == 2, parts[1] == "deliveries", let id = Validation.percentDecode(parts[0]) else {
-                throw RepriseError(.endpointNotFound, "No API endpoint at \(call.path).")
-            }
+        route(.get, "\(Self.extensionPrefix)/webhooks/{webhook_id}/deliveries", access: .admin) { call in
+            let id = try call.pathParameter("webhook_id")
             let limit = Int(clamping: try Params(source: .query(call.query)).int64("max_results") ?? 100)
             let list = try await webhooks.deliveries(webhookID: id, limit: limit)
             return Self.json(["deliveries": .array(list.map(\.json))])

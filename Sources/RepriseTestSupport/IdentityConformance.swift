@@ -135,4 +135,68 @@ public struct IdentityConformance: Sendable {
         #expect(events.allSatisfy { $0.authenticated && $0.auth.contains("\"method\":\"basic\"") })
         #expect(try await s.verifyAudit(checkpoints: []).ok)
     }
+
+    /// Approver lists follow identities: a deleted user's or group's entry matches no one (not a new
+    /// account or group that takes the name), without weakening the rule; a renamed group keeps its
+    /// place; open requests and the policies pending `policy_change` requests would set follow too.
+    public func approversFollowIdentities() async throws {
+        let s = try await make()
+        let alice = try await s.createUser(username: "alice", passwordHash: "h", isAdmin: false, isService: false, canActAs: false)
+        let bob = try await s.createUser(username: "bob", passwordHash: "h", isAdmin: false, isService: false, canActAs: false)
+        _ = try await s.createUser(username: "carol", passwordHash: "h", isAdmin: false, isService: false, canActAs: false)
+        let leads = try await s.createRole(name: "leads", workspace: "default", description: "")
+        #expect(await Self.code { _ = try await s.createUser(username: "group:leads", passwordHash: "h", isAdmin: false, isService: false, canActAs: false) } == "INVALID_PARAMETER_VALUE")
+        #expect(await Self.code { _ = try await s.createUser(username: "deleted:bob#2", passwordHash: "h", isAdmin: false, isService: false, canActAs: false) } == "INVALID_PARAMETER_VALUE")
+        let exp = try await s.createExperiment(name: "e", artifactLocation: nil, tags: [])
+        let run = try await s.createRun(CreateRunInput(experimentID: exp, userID: "alice", runName: nil, startTime: 1, tags: []))
+        _ = try await s.createRegisteredModel(name: "m", tags: [], description: nil, userID: "alice")
+        for _ in 0..<2 {
+            _ = try await s.createModelVersion(
+                CreateModelVersionInput(
+                    name: "m", source: "runs:/\(run.info.runID)/model", runID: run.info.runID, tags: [], runLink: nil, description: nil,
+                    modelID: nil))
+        }
+        try await s.setAliasPolicy(
+            AliasPolicy(
+                model: "m", alias: "production", requiredApprovals: 1, approvers: ["bob", "carol", "group:leads"], checks: [],
+                rollbackRequiresApproval: true, selfChangeRequiresApproval: false))
+        let open = try #require(try await Self.as(alice) { try await s.requestAliasMove(model: "m", alias: "production", version: 1, rationale: "ship") })
+        try await s.setAliasPolicy(
+            AliasPolicy(
+                model: "m", alias: "staging", requiredApprovals: 1, approvers: ["carol"], checks: [], rollbackRequiresApproval: true,
+                selfChangeRequiresApproval: true))
+        // A pending change of the staging policy that would name bob.
+        let pending = try #require(
+            try await Self.as(alice) {
+                try await s.setAliasPolicy(
+                    AliasPolicy(
+                        model: "m", alias: "staging", requiredApprovals: 1, approvers: ["bob"], checks: [], rollbackRequiresApproval: true,
+                        selfChangeRequiresApproval: true))
+            })
+
+        try await s.deleteUser(username: "bob")
+        let departed = "deleted:bob#\(bob.id)"
+        let production = try #require(try await s.aliasPolicies(model: "m").first { $0.alias == "production" })
+        #expect(production.approvers == [departed, "carol", "group:leads"])
+        #expect(try await s.approvalRequest(id: open.id).approvers == [departed, "carol", "group:leads"])
+        // A new account named bob is not an approver.
+        let bob2 = try await s.createUser(username: "bob", passwordHash: "h", isAdmin: false, isService: false, canActAs: false)
+        #expect(bob2.id != bob.id)
+        #expect(await Self.code { _ = try await Self.as(bob2) { try await s.vote(requestID: open.id, approve: true, rationale: "me") } } == "PERMISSION_DENIED")
+        // Once approved, the pending change installs the departed entry, not the name.
+        _ = try await Self.as(try #require(try await s.user(named: "carol"))) { try await s.vote(requestID: pending.id, approve: true, rationale: "ok") }
+        #expect(try await s.aliasPolicies(model: "m").first { $0.alias == "staging" }?.approvers == [departed])
+
+        // A renamed group keeps its place; a deleted one matches no group of the same name.
+        _ = try await s.updateRole(id: leads.id, name: "heads", description: nil)
+        #expect(try await s.approvalRequest(id: open.id).approvers == [departed, "carol", "group:heads"])
+        try await s.deleteRole(id: leads.id)
+        let goneGroup = "deleted:group:heads#\(leads.id)"
+        #expect(try await s.aliasPolicies(model: "m").first { $0.alias == "production" }?.approvers == [departed, "carol", goneGroup])
+        _ = try await s.createRole(name: "heads", workspace: "default", description: "")
+        #expect(await Self.code { _ = try await Self.as(bob2, groups: ["heads"]) { try await s.vote(requestID: open.id, approve: true, rationale: "me") } } == "PERMISSION_DENIED")
+        let events = try await s.auditEvents(entityType: "alias_policy", entityID: "m@production", afterSeq: 0, limit: 100)
+        #expect(events.filter { $0.action == "alias_policy.approvers" }.count == 3)
+        #expect(try await s.verifyAudit(checkpoints: []).ok)
+    }
 }

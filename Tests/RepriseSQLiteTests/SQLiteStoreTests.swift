@@ -106,6 +106,7 @@ struct SQLiteIdentityConformanceTests {
     @Test func usersRolesAndGrants() async throws { try await suite.usersRolesAndGrants() }
     @Test func tokens() async throws { try await suite.tokens() }
     @Test func governanceOnIdentities() async throws { try await suite.governanceOnIdentities() }
+    @Test func approversFollowIdentities() async throws { try await suite.approversFollowIdentities() }
 }
 
 @Suite("Webhook conformance on SQLite")

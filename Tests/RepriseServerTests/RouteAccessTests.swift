@@ -1,5 +1,7 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
 import Logging
 import RepriseCore
 @testable import RepriseServer
@@ -45,7 +47,7 @@ struct RouteAccessTests {
     }
 
     /// The route table of a server with every optional part on and authentication on.
-    static func routeTable() async throws -> [(method: HTTPRequest.Method, path: String, prefix: Bool, access: Access)] {
+    static func routeTable() async throws -> [(method: HTTPRequest.Method, path: String, access: Access)] {
         let fixture = try await AuthMatrixTests.Fixture(bootstrap: false)
         let table = fixture.api.routeTable
         await fixture.close()
@@ -55,7 +57,7 @@ struct RouteAccessTests {
     @Test func openRoutesAreExactlyTheAllowlist() async throws {
         let table = try await Self.routeTable()
         #expect(table.count > 150)
-        let open = Set(table.filter { RepriseAPI.isOpen($0.access) }.map { "\($0.method.rawValue) \($0.path)\($0.prefix ? "*" : "")" })
+        let open = Set(table.filter { RepriseAPI.isOpen($0.access) }.map { "\($0.method.rawValue) \($0.path)" })
         let extra = open.subtracting(Self.openAllowlist).sorted()
         let missing = Self.openAllowlist.subtracting(open).sorted()
         #expect(extra.isEmpty, "routes open that are not on the allowlist: \(extra)")
@@ -89,7 +91,7 @@ struct RouteAccessTests {
         }
     }
 
-    /// Every route's rule is one the dispatcher knows how to enforce (the enum is closed, so this
+    /// Every route's rule is one the access middleware knows how to enforce (the enum is closed, so this
     /// is about the table being complete: every route listed once per method, none without a
     /// rule), and the table is printed for review.
     @Test func everyRouteDeclaresARule() async throws {
@@ -116,8 +118,50 @@ struct RouteAccessTests {
         // The route signatures the OpenAPI test reads are the same table.
         #expect(signatures.count == table.count)
         if ProcessInfo.processInfo.environment["REPRISE_PRINT_ROUTES"] != nil {
-            for r in table { print("ROUTE \(r.method.rawValue) \(r.path)\(r.prefix ? "*" : "") -> \(r.access.summary)") }
+            for r in table { print("ROUTE \(r.method.rawValue) \(r.path) -> \(r.access.summary)") }
         }
         print("route table: \(table.count) routes; \(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+    }
+
+    /// The router serves exactly the table: every declared route is in Hummingbird's router under
+    /// its template, and every route the router has beyond them is one the router builder adds to
+    /// every path (OPTIONS for CORS preflight, 405 for a method the path does not take), which is
+    /// checked by asking for each: none of them reaches a handler.
+    @Test func routerServesExactlyTheTable() async throws {
+        let fixture = try await AuthMatrixTests.Fixture(bootstrap: false)
+        let table = fixture.api.routeTable
+        let router = fixture.api.makeRouter()
+        let served = router.routes.map { (method: $0.method, path: $0.path.description) }
+        func routerPath(_ documented: String, _ method: HTTPRequest.Method) -> String {
+            // As the router prints it (`/ui/` is `/ui`: the router ignores a trailing slash).
+            RouterPath(stringLiteral: fixture.api.routes[documented]?[method]?.template.routerPath ?? documented).description
+        }
+        let declared = Set(table.map { "\($0.method.rawValue) \(routerPath($0.path, $0.method))" })
+        let servedKeys = Set(served.map { "\($0.method.rawValue) \($0.path)" })
+        let missing = declared.subtracting(servedKeys).sorted()
+        #expect(missing.isEmpty, "declared but not in the router: \(missing)")
+        var synthetic: [(HTTPRequest.Method, String)] = []
+        for r in served where !declared.contains("\(r.method.rawValue) \(r.path)") {
+            let pathDeclared = table.contains { routerPath($0.path, $0.method) == r.path }
+            #expect(pathDeclared, "the router serves \(r.method.rawValue) \(r.path), a path the table does not declare")
+            if r.method != .options {
+                #expect(RepriseAPI.answerableMethods.contains(r.method), "unexpected method \(r.method.rawValue) \(r.path)")
+                synthetic.append((r.method, r.path))
+            }
+        }
+        #expect(synthetic.count > 100)
+        // Each added method answers 405 without credentials and without reaching a handler.
+        let probes = synthetic
+        try await buildApplication(api: fixture.api, logger: Logger(label: "route-test")).test(.router) { client in
+            for (method, template) in probes {
+                let uri = template.replacingOccurrences(of: "**", with: "1/a.txt")
+                    .replacingOccurrences(of: #"\{[a-z_]+\}"#, with: "x", options: .regularExpression)
+                try await client.execute(uri: uri, method: method) { response in
+                    #expect(response.status == .methodNotAllowed, "\(method.rawValue) \(uri): \(response.status)")
+                    #expect(response.headers[.allow]?.isEmpty == false, "\(method.rawValue) \(uri) names no Allow")
+                }
+            }
+        }
+        await fixture.close()
     }
 }

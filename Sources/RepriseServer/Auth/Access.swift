@@ -86,10 +86,9 @@ struct Locator: Sendable {
         }
     }
 
-    /// The experiment id that is the first path segment after the prefix (`experiments/{id}/…`).
-    static let experimentInPath = Locator(name: "experiment id (path)", readsParams: false) { call, _, _ in
-        guard let first = call.rest.split(separator: "/").first, let id = Validation.percentDecode(first), !id.isEmpty else { return nil }
-        return id
+    /// A resource named by a `{name}` path parameter (an experiment id, a model name).
+    static func pathParameter(_ name: String) -> Locator {
+        Locator(name: "\(name) (path)", readsParams: false) { call, _, _ in try? call.pathParameter(name) }
     }
 
     /// The experiment of the run named in the query (`upload-artifact`, whose body is the file).
@@ -98,17 +97,15 @@ struct Locator: Sendable {
         return try await auth.experimentID(ofRun: id)
     }
 
-    /// The experiment of the logged model whose id is the first path segment after `prefix`.
-    static func loggedModelInPath(_ prefix: String) -> Locator {
-        Locator(name: "model_id (path)", readsParams: false) { call, _, auth in
-            guard let first = call.rest.split(separator: "/").first, let id = Validation.percentDecode(first), !id.isEmpty else {
-                return nil
-            }
+    /// The experiment of the logged model a `{name}` path parameter names.
+    static func pathLoggedModel(_ name: String) -> Locator {
+        Locator(name: "\(name) (path)", readsParams: false) { call, _, auth in
+            guard let id = try? call.pathParameter(name) else { return nil }
             return try await auth.experimentID(ofLoggedModel: id)
         }
     }
 
-    /// The artifact proxy's experiment: the first path segment when it is numeric (artifacts of
+    /// The artifact proxy's experiment (`{artifact_path...}`): the first path segment when it is numeric (artifacts of
     /// experiment N live under `N/`); "" otherwise, which the default permission decides, as MLflow.
     static let artifactPath = Locator(name: "experiment id (artifact path)", readsParams: false) { call, _, _ in
         guard let decoded = Validation.percentDecode(call.rest) else { return nil }
@@ -129,21 +126,12 @@ struct Locator: Sendable {
         return Authorizer.canonicalExperimentID(first) ?? ""
     }
 
-    /// The experiment of the run whose id is the first path segment after the prefix.
-    static let runInPath = Locator(name: "run id (path)", readsParams: false) { call, _, auth in
-        guard let first = call.rest.split(separator: "/").first, let id = Validation.percentDecode(first), !id.isEmpty else { return nil }
-        return try await auth.experimentID(ofRun: id)
-    }
-
-    /// The registered model named by the rest of the path.
-    static let modelInPath = Locator(name: "model name (path)", readsParams: false) { call, _, _ in
-        guard let name = Validation.percentDecode(call.rest), !name.isEmpty else { return nil }
-        return name
-    }
-
-    /// A resource found in the path (prefix routes).
-    static func path(_ name: String, _ find: @escaping @Sendable (Call, Authorizer) async throws -> String?) -> Locator {
-        Locator(name: name, readsParams: false) { call, _, auth in try await find(call, auth) }
+    /// The experiment of the run a `{name}` path parameter names.
+    static func pathRun(_ name: String) -> Locator {
+        Locator(name: "\(name) (path)", readsParams: false) { call, _, auth in
+            guard let id = try? call.pathParameter(name) else { return nil }
+            return try await auth.experimentID(ofRun: id)
+        }
     }
 }
 

@@ -376,11 +376,8 @@ extension RepriseAPI {
             }
         }
         // /ui/tokens/{id}/revoke: the owner's, or any for an admin.
-        routePrefix(.post, "/ui/tokens/", access: .authenticated, uiForm(actions: ["revoke"]) { [self] call, form in
-            let parts = call.rest.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 2, let id = Validation.percentDecode(parts[0]), !id.isEmpty else {
-                throw RepriseError(.endpointNotFound, "No page at \(call.path).")
-            }
+        route(.post, "/ui/tokens/{token_id}/revoke", access: .authenticated, uiForm { [self] call, form in
+            let id = try call.pathParameter("token_id")
             _ = try requireIdentities()
             try await revokeAccessToken(id: id, by: try caller())
             return Self.field(form, "from") == "admin" ? "/ui/admin#tokens" : "/ui/tokens"

@@ -123,7 +123,7 @@ struct HTML: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringInt
         """
 
     /// A whole page. `base` is the static prefix; the title is text. With authentication on, the
-    /// header names the logged-in user (`Caller.principal`, a task-local the dispatcher sets for
+    /// header names the logged-in user (`Caller.principal`, a task-local the access middleware sets for
     /// the request) with links to their tokens and, for admins, the admin page, and a logout
     /// button when the page's CSRF token is at hand.
     static func page(_ title: String, base: String, body: HTML, script: Bool = false, csrf: String? = nil) -> HTML {

@@ -37,12 +37,6 @@ extension RepriseAPI {
         return r
     }
 
-    /// The action segment of `/ui/<kind>/<id>/<action>`, if the path has that shape.
-    static func formAction(_ call: Call) -> String? {
-        let parts = call.rest.split(separator: "/", omittingEmptySubsequences: false)
-        return parts.count == 2 ? String(parts[1]) : nil
-    }
-
     static func htmlResponse(_ html: HTML, status: HTTPResponse.Status = .ok, csrf: String? = nil) -> Response {
         var headers: HTTPFields = [
             .contentType: "text/html; charset=utf-8",
@@ -73,15 +67,10 @@ extension RepriseAPI {
     }
 
     /// Wraps a page handler: HTML errors instead of JSON, and a CSRF cookie for the forms.
-    /// - Parameter formActions: `<action>` segments under this prefix that are form targets (POST
-    ///   only), so a GET there is a 405 rather than a page lookup.
-    func uiPage(formActions: Set<String> = [], _ build: @escaping @Sendable (Call, String) async throws -> Page) -> Handler {
+    func uiPage(_ build: @escaping @Sendable (Call, String) async throws -> Page) -> Handler {
         let base = config.staticPrefix
         let csrf = csrfTokens
         return { call in
-            if let action = Self.formAction(call), formActions.contains(action) {
-                return Self.methodNotAllowed(base, allow: "POST, OPTIONS")
-            }
             let existing = Self.cookies(call.request)[Self.csrfCookie]
             let token = existing.flatMap { csrf.isValid($0) ? $0 : nil } ?? csrf.issue()
             do {
@@ -141,14 +130,9 @@ extension RepriseAPI {
 
     /// Wraps a form handler: checks the CSRF token (cookie and field must match, and a browser's
     /// Origin must be this server), runs the change as the actor the form names, then redirects.
-    /// - Parameter actions: for a prefix route, the `<action>` segments it takes; other paths under
-    ///   the prefix are pages, so a POST there is a 405 (before any CSRF check).
-    func uiForm(actions: Set<String>? = nil, _ act: @escaping @Sendable (Call, [String: [String]]) async throws -> String) -> Handler {
+    func uiForm(_ act: @escaping @Sendable (Call, [String: [String]]) async throws -> String) -> Handler {
         let base = config.staticPrefix
         return { [self] call in
-            if let actions, !(Self.formAction(call).map(actions.contains) ?? false) {
-                return Self.methodNotAllowed(base, allow: "GET, HEAD, OPTIONS")
-            }
             let form: [String: [String]]
             let token: String
             switch try await checkedForm(call) {
@@ -192,7 +176,6 @@ extension RepriseAPI {
         let base = config.staticPrefix
 
         route(.get, "/", access: .authenticated) { _ in Self.redirect(base + "/ui/") }
-        route(.get, "/ui", access: .authenticated) { _ in Self.redirect(base + "/ui/") }
         route(.get, "/ui/static/app.js", access: .open) { _ in
             Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=3600"],
                      body: ResponseBody(byteBuffer: ByteBuffer(string: UIScript.js)))
@@ -228,26 +211,20 @@ extension RepriseAPI {
             return "/ui/experiments/\(HTML.q(id))"
         })
 
-        // /ui/experiments/{id}  |  POST {id}/rename  |  POST {id}/delete
-        routePrefix(.get, "/ui/experiments/", access: .experiment(.read, .experimentInPath), uiPage(formActions: ["rename", "delete"]) { [self] call, csrf in
-            let id = Validation.percentDecode(call.rest) ?? call.rest
+        route(.get, "/ui/experiments/{experiment_id}", access: .experiment(.read, .pathParameter("experiment_id")), uiPage { [self] call, csrf in
+            let id = try call.pathParameter("experiment_id")
             return try await Self.runsPage(
                 call, csrf: csrf, experimentIDs: [id], store: store, base: base,
                 canEdit: try await callerMay(.update, experiment: id), canDelete: try await callerMay(.delete, experiment: id))
         })
-        routePrefix(.post, "/ui/experiments/", access: .experiment(.update, .experimentInPath), uiForm(actions: ["rename", "delete"]) { call, form in
-            let parts = call.rest.split(separator: "/").map(String.init)
-            guard parts.count == 2 else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
-            switch parts[1] {
-            case "rename":
-                try await store.renameExperiment(id: parts[0], newName: form["name"]?.first ?? "")
-                return "/ui/experiments/\(HTML.q(parts[0]))"
-            case "delete":
-                try await self.requireCaller(.delete, experiment: parts[0])
-                try await store.deleteExperiment(id: parts[0])
-                return "/ui/"
-            default: throw RepriseError(.endpointNotFound, "No page at \(call.path).")
-            }
+        route(.post, "/ui/experiments/{experiment_id}/rename", access: .experiment(.update, .pathParameter("experiment_id")), uiForm { call, form in
+            let id = try call.pathParameter("experiment_id")
+            try await store.renameExperiment(id: id, newName: form["name"]?.first ?? "")
+            return "/ui/experiments/\(HTML.q(id))"
+        })
+        route(.post, "/ui/experiments/{experiment_id}/delete", access: .experiment(.delete, .pathParameter("experiment_id")), uiForm { call, _ in
+            try await store.deleteExperiment(id: try call.pathParameter("experiment_id"))
+            return "/ui/"
         })
         // Runs of several experiments: /ui/runs?experiments=1,2
         route(.get, "/ui/runs", access: .experiments(.read, .commaSeparatedQuery("experiments", runs: false)), uiPage { call, csrf in
@@ -256,35 +233,40 @@ extension RepriseAPI {
         })
 
         // MARK: Run page
-        routePrefix(.get, "/ui/runs/", access: .experiment(.read, .runInPath), uiPage(formActions: ["note"]) { [self] call, csrf in
-            let parts = call.rest.split(separator: "/").map(String.init)
-            guard let id = parts.first else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
-            if parts.count == 2 && parts[1] == "artifacts" {
-                return try await Self.artifactPage(call, runID: id, store: store, artifacts: artifacts, base: base)
-            }
-            if parts.count == 2 && ["runbook", "runbook.md", "reproduce.sh"].contains(parts[1]) {
-                let book = try await Self.runbook(call, runID: id, store: store, repro: repro, base: base)
-                switch parts[1] {
-                case "runbook.md": throw Download(text: book.markdown, type: "text/markdown; charset=utf-8", filename: "runbook-\(id.prefix(8)).md")
-                case "reproduce.sh": throw Download(text: book.script, type: "text/x-shellscript; charset=utf-8", filename: "reproduce-\(id.prefix(8)).sh")
-                default:
-                    let links: HTML = "<p><a href=\"\(base)/ui/runs/\(HTML.q(id))/reproduce.sh\" download>reproduce.sh</a> · <a href=\"\(base)/ui/runs/\(HTML.q(id))/runbook.md\" download>runbook.md</a> · <a href=\"\(base)/ui/runs/\(HTML.q(id))\">back to the run</a></p>"
-                    // Raw on purpose: RepriseCore's run book renderer escapes every value itself (RepriseCore cannot use this type).
-                    return ("Run book", "<h1>Run book: \(book.json["run"]?["name"]?.stringValue ?? id)</h1>" + links + HTML(unsafeRaw: book.htmlBody))
-                }
-            }
+        let runRead = Access.experiment(.read, .pathRun("run_id"))
+        route(.get, "/ui/runs/{run_id}", access: runRead, uiPage { [self] call, csrf in
+            let id = try call.pathParameter("run_id")
             // The notes form only for those who may change the run (no lookup with authentication off).
             var canEdit = true
             if let authorizer { canEdit = try await callerMay(.update, experiment: try await authorizer.experimentID(ofRun: id)) }
             return try await Self.runPage(call, csrf: csrf, runID: id, store: store, repro: repro, base: base, canEdit: canEdit)
         })
-        routePrefix(.post, "/ui/runs/", access: .experiment(.update, .runInPath), uiForm(actions: ["note"]) { call, form in
-            let parts = call.rest.split(separator: "/").map(String.init)
-            guard parts.count == 2, parts[1] == "note" else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
+        route(.get, "/ui/runs/{run_id}/artifacts", access: runRead, uiPage { call, _ in
+            try await Self.artifactPage(call, runID: try call.pathParameter("run_id"), store: store, artifacts: artifacts, base: base)
+        })
+        route(.get, "/ui/runs/{run_id}/runbook", access: runRead, uiPage { call, _ in
+            let id = try call.pathParameter("run_id")
+            let book = try await Self.runbook(call, runID: id, store: store, repro: repro, base: base)
+            let links: HTML = "<p><a href=\"\(base)/ui/runs/\(HTML.q(id))/reproduce.sh\" download>reproduce.sh</a> · <a href=\"\(base)/ui/runs/\(HTML.q(id))/runbook.md\" download>runbook.md</a> · <a href=\"\(base)/ui/runs/\(HTML.q(id))\">back to the run</a></p>"
+            // Raw on purpose: RepriseCore's run book renderer escapes every value itself (RepriseCore cannot use this type).
+            return ("Run book", "<h1>Run book: \(book.json["run"]?["name"]?.stringValue ?? id)</h1>" + links + HTML(unsafeRaw: book.htmlBody))
+        })
+        route(.get, "/ui/runs/{run_id}/runbook.md", access: runRead, uiPage { call, _ in
+            let id = try call.pathParameter("run_id")
+            let book = try await Self.runbook(call, runID: id, store: store, repro: repro, base: base)
+            throw Download(text: book.markdown, type: "text/markdown; charset=utf-8", filename: "runbook-\(id.prefix(8)).md")
+        })
+        route(.get, "/ui/runs/{run_id}/reproduce.sh", access: runRead, uiPage { call, _ in
+            let id = try call.pathParameter("run_id")
+            let book = try await Self.runbook(call, runID: id, store: store, repro: repro, base: base)
+            throw Download(text: book.script, type: "text/x-shellscript; charset=utf-8", filename: "reproduce-\(id.prefix(8)).sh")
+        })
+        route(.post, "/ui/runs/{run_id}/note", access: .experiment(.update, .pathRun("run_id")), uiForm { call, form in
+            let id = try call.pathParameter("run_id")
             try await store.logBatch(
-                runID: parts[0], metrics: [], params: [], tags: [KeyValue("mlflow.note.content", form["note"]?.first ?? "")],
+                runID: id, metrics: [], params: [], tags: [KeyValue("mlflow.note.content", form["note"]?.first ?? "")],
                 conflictStyle: .batch)
-            return "/ui/runs/\(HTML.q(parts[0]))"
+            return "/ui/runs/\(HTML.q(id))"
         })
 
         // MARK: Compare
@@ -309,8 +291,8 @@ extension RepriseAPI {
             return ("Models", "<h1>Registered models</h1>" + (rows.isEmpty ? "<p class=\"muted\">No registered models yet.</p>"
                 : HTML.table(["Name", "Latest versions", "Aliases", "Updated", "Description"], rows)))
         })
-        routePrefix(.get, "/ui/models/", access: .registeredModel(.read, .modelInPath), uiPage { [self] call, csrf in
-            let name = Validation.percentDecode(call.rest) ?? call.rest
+        route(.get, "/ui/models/{name}", access: .registeredModel(.read, .pathParameter("name")), uiPage { [self] call, csrf in
+            let name = try call.pathParameter("name")
             return try await Self.modelPage(
                 call, csrf: csrf, name: name, registry: registry, governance: governance, repro: repro, base: base,
                 visible: { try await self.readableLineage($0) })
@@ -324,19 +306,15 @@ extension RepriseAPI {
                 : open.map { Self.requestCard($0, csrf: csrf, call: call, base: base) }.joined())
             return ("Approvals", body)
         })
-        routePrefix(.post, "/ui/approvals/", access: .authenticated, uiForm(actions: ["approve", "reject"]) { call, form in
-            let parts = call.rest.split(separator: "/").map(String.init)
-            guard parts.count == 2 else { throw RepriseError(.endpointNotFound, "No page at \(call.path).") }
-            let rationale = form["rationale"]?.first ?? ""
-            try await self.requireVoter(try await governance.approvalRequest(id: parts[0]), action: parts[1])
-            let r: ApprovalRequest
-            switch parts[1] {
-            case "approve": r = try await governance.vote(requestID: parts[0], approve: true, rationale: rationale)
-            case "reject": r = try await governance.vote(requestID: parts[0], approve: false, rationale: rationale)
-            default: throw RepriseError(.endpointNotFound, "No page at \(call.path).")
-            }
-            return "/ui/models/\(HTML.q(r.model))"
-        })
+        for action in ["approve", "reject"] {
+            route(.post, "/ui/approvals/{request_id}/\(action)", access: .authenticated, uiForm { call, form in
+                let id = try call.pathParameter("request_id")
+                let rationale = form["rationale"]?.first ?? ""
+                try await self.requireVoter(try await governance.approvalRequest(id: id), action: action)
+                let r = try await governance.vote(requestID: id, approve: action == "approve", rationale: rationale)
+                return "/ui/models/\(HTML.q(r.model))"
+            })
+        }
 
         // MARK: Lineage
         route(.get, "/ui/lineage", access: .authenticated, uiPage { [self] call, _ in
