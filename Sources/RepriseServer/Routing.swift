@@ -9,6 +9,7 @@ import RepriseCore
 //
 //   SecurityMiddleware      host/origin refusals, security headers, the request log; never throws
 //   MountMiddleware         `--static-prefix` and the `/ajax-api/` twin of every `/api/` path
+//   OtherMethodsMiddleware  405 for TRACE, CONNECT and other methods no route takes, on paths that exist
 //   Router                  Hummingbird's trie router: `{id}` path parameters, `{path...}` for the rest
 //     ErrorEnvelopeMiddleware   every failure becomes MLflow's error envelope (or a page for the UI)
 //     AccessMiddleware(rule)    per route: authentication, the route's permission, the write context
@@ -38,6 +39,8 @@ struct PathTemplate: Sendable, Hashable {
     let routerPath: String
     /// The rest-of-path parameter's name, when the template ends in one.
     let rest: String?
+    /// What precedes the rest-of-path parameter, with its slash (`/api/2.0/mlflow-artifacts/artifacts/`).
+    let restPrefix: String
 
     init(_ template: String) {
         precondition(template.hasPrefix("/"), "a route path starts with '/': \(template)")
@@ -60,6 +63,16 @@ struct PathTemplate: Sendable, Hashable {
         self.documented = "/" + documented.joined(separator: "/")
         self.routerPath = "/" + router.joined(separator: "/")
         self.rest = rest
+        self.restPrefix = rest == nil ? "" : "/" + router.dropLast().map { $0 + "/" }.joined()
+    }
+
+    /// The raw rest of `path` after the literal prefix, exactly as sent. Not the router's capture:
+    /// the router skips repeated slashes, and `artifacts//tmp/x` names the absolute path `/tmp/x`,
+    /// which the handler must see (and refuse). Nil when the path reached the route with its
+    /// prefix spelled differently (`/api//2.0/…`): no route serves that.
+    func restOfPath(_ path: String) -> String? {
+        guard rest != nil, path.hasPrefix(restPrefix) else { return nil }
+        return String(path.dropFirst(restPrefix.count))
     }
 }
 
@@ -106,6 +119,7 @@ extension RepriseAPI {
             router: makeRouter().buildResponder(),
             front: [
                 SecurityMiddleware(policy: security, logger: logger), MountMiddleware(staticPrefix: config.staticPrefix),
+                OtherMethodsMiddleware(base: config.staticPrefix),
             ])
     }
 
@@ -127,7 +141,7 @@ extension RepriseAPI {
         call.largeBodies = largeBodies
         call.largeBody = config.limits.largeBodyBytes
         call.parameters = context.parameters
-        if template.rest != nil { call.rest = context.parameters.get(String(Parameters.recursiveCaptureKey)) ?? "" }
+        if template.rest != nil { call.rest = template.restOfPath(request.uri.path) ?? "" }
         call.preloaded = context.preloaded
         return call
     }
@@ -211,6 +225,26 @@ struct MountMiddleware: RouterMiddleware {
         if let query = request.uri.query { path += "?" + query }
         head.path = path
         return try await next(Request(head: head, body: request.body), context)
+    }
+}
+
+/// Methods no route is registered for (TRACE, CONNECT, PROPFIND, …): 405 with `Allow` when the
+/// path exists, as for any other method the path does not take, else 404. Whether the path exists
+/// is asked of the router itself, with the OPTIONS every path answers, so there is one matcher.
+struct OtherMethodsMiddleware: RouterMiddleware {
+    typealias Context = RepriseContext
+    let base: String
+    static let routed: Set<HTTPRequest.Method> = Set(RepriseAPI.answerableMethods + [.options])
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard !Self.routed.contains(request.method) else { return try await next(request, context) }
+        var head = request.head
+        head.method = .options
+        head.headerFields = [:]
+        let probe = try await next(Request(head: head, body: .init(buffer: ByteBuffer())), context)
+        guard let allow = probe.headers[.allow], probe.status != .notFound else { return RepriseAPI.notFound(request.uri.path) }
+        let methods = allow.split(separator: ",").compactMap { HTTPRequest.Method(String($0.trimmingCharacters(in: .whitespaces))) }
+        return RepriseAPI.methodNotAllowed(request, allowed: methods, base: base)
     }
 }
 

@@ -175,7 +175,7 @@ struct RouteTests {
             #expect(listing["files"] == .array([["path": "c.txt", "is_dir": false, "file_size": 5]]))
             let (_, fileListing) = try await client.json(.get, "/api/2.0/mlflow-artifacts/artifacts?path=1/r/artifacts/a%20b/c.txt")
             #expect(fileListing == .object(JSONObject()))
-            for bad in ["../escape.txt", "%2e%2e/escape.txt", "a/%2E%2E/%2E%2E/escape.txt", "..%2Fescape.txt", "%2Fetc%2Fescape.txt", "a%5C..%5Cescape.txt", "a%23b"] {
+            for bad in ["../escape.txt", "%2e%2e/escape.txt", "a/%2E%2E/%2E%2E/escape.txt", "..%2Fescape.txt", "%2Fetc%2Fescape.txt", "a%5C..%5Cescape.txt", "a%23b", "/tmp/escape.txt", "//tmp/escape.txt"] {
                 for method in [HTTPRequest.Method.put, .get, .delete] {
                     let (status, v) = try await client.json(method, "/api/2.0/mlflow-artifacts/artifacts/\(bad)", method == .put ? "x" : nil, contentType: nil)
                     #expect(status == .badRequest, "\(method) \(bad)")
@@ -195,7 +195,34 @@ struct RouteTests {
         }
         let parent = (root as NSString).deletingLastPathComponent
         #expect(!FileManager.default.fileExists(atPath: parent + "/escape.txt"))
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/escape.txt"))
+        // A doubled slash names an absolute path: nothing lands under the root either.
+        #expect(!FileManager.default.fileExists(atPath: root + "/tmp/escape.txt"))
         #expect(!FileManager.default.fileExists(atPath: "/etc/escape.txt"))
+    }
+
+    /// Every method a path does not take is 405 naming the ones it does, standard or not (TRACE,
+    /// PROPFIND); a path no route serves is 404 whatever the method.
+    @Test func methodsAPathDoesNotTake() async throws {
+        try await TestServer().test { client in
+            for method in [HTTPRequest.Method.put, .delete, .trace, HTTPRequest.Method("PROPFIND")!] {
+                try await client.execute(uri: "/api/2.0/mlflow/experiments/get", method: method) { r in
+                    #expect(r.status == .methodNotAllowed, "\(method)")
+                    #expect(r.headers[.allow] == "GET, HEAD, OPTIONS", "\(method)")
+                }
+                try await client.execute(uri: "/api/2.0/mlflow/no-such-route", method: method) { r in
+                    #expect(r.status == .notFound, "\(method)")
+                }
+            }
+            try await client.execute(uri: "/ui/runs/abc/note", method: .get) { r in
+                #expect(r.status == .methodNotAllowed)
+                #expect(r.headers[.allow] == "POST, OPTIONS")
+                #expect(r.headers[.contentType]?.hasPrefix("text/html") == true)
+            }
+            try await client.execute(uri: "/ajax-api/2.0/mlflow/experiments/get", method: .trace) { r in
+                #expect(r.status == .methodNotAllowed)
+            }
+        }
     }
 
     @Test func staticPrefixAndDisabledProxy() async throws {

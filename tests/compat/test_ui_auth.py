@@ -181,6 +181,9 @@ def test_token_is_shown_once(auth_ui, browser):  # noqa: F811
 
     # Revoked, it no longer works.
     row.find_element(By.XPATH, ".//button[text()='Revoke']").click()
+    # The form posts and the page reloads: wait for the old row to go before reading the new one
+    # (reading it while the new page loads raced with the navigation).
+    wait_for(b).until(EC.staleness_of(row))
     row = wait_for(b).until(EC.presence_of_element_located((By.XPATH, f"//tr[td[text()='{name}']]")))
     assert "revoked" in row.text
     r = requests.get(f"{auth_ui}{G}/whoami", headers={"Authorization": f"Bearer {secret}"}, timeout=30)
