@@ -44,13 +44,16 @@ let package = Package(
             name: "RepriseSQLite",
             dependencies: ["RepriseSQL", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        // Artifact repositories (local files now).
+        // Artifact repositories: local files, and S3-compatible buckets (SigV4 signed by hand).
         .target(
             name: "RepriseArtifacts",
             dependencies: [
                 "RepriseCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The HTTP server (Hummingbird 2). Never imports a database driver.

@@ -2,7 +2,8 @@
 # Runs every test suite of Reprise on a fresh machine:
 #   1. installs what is missing (SQLite headers; a Python venv with the stock mlflow client),
 #   2. builds (debug) and runs the Swift tests (core, store conformance on SQLite, routes, artifacts),
-#   3. runs tests/compat: the real `mlflow` client against the real `reprise` binary, the crash test,
+#   3. runs tests/compat: the real `mlflow` client against the real `reprise` binary (artifacts on disk
+#      and in S3: test_s3.py starts `moto_server` from the venv, signatures checked), the crash test,
 #      the reproducibility end-to-end tests (reprise run/reproduce in a temporary git repository) and
 #      the web UI in headless Chromium (screenshots in tests/compat/.screenshots/).
 # Exits non-zero if anything fails. Safe to re-run; the venv is reused. Installs with apt-get what is

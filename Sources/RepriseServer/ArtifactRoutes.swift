@@ -64,8 +64,8 @@ extension RepriseAPI {
     /// these locations (an experiment's `artifact_location`, a version's `source`), so they are
     /// stored as given but opened only when, after percent-decoding and normalisation, they lie
     /// under a root the server was started with (`--artifacts-destination`, a local
-    /// `--default-artifact-root`). Anything else is a 403: the server never reads or writes a
-    /// location a client picked.
+    /// `--default-artifact-root`, either of them as `s3://bucket/prefix`). Anything else is a 403:
+    /// the server never reads or writes a location a client picked.
     func repository(for rootURI: String) throws -> (any ArtifactRepository, [String]) {
         try Validation.rejectControlCharacters(rootURI, field: "artifact location", isURI: true)
         if rootURI.hasPrefix("mlflow-artifacts:") {
@@ -76,6 +76,15 @@ extension RepriseAPI {
             }
             let relative = Validation.percentDecode(rest) ?? String(rest)
             return (try requireProxy(), try Validation.artifactPathComponents(String(relative.drop(while: { $0 == "/" }))))
+        }
+        if rootURI.hasPrefix("s3://") {
+            for repo in s3Repositories {
+                if let comps = try repo.components(of: rootURI) { return (repo, comps) }
+            }
+            throw RepriseError(
+                .permissionDenied,
+                "Artifact location '\(rootURI)' is outside this server's artifact roots (--artifacts-destination, --default-artifact-root), so the server does not open it. Read those artifacts from their storage directly."
+            )
         }
         var path = rootURI
         if path.hasPrefix("file://") {
@@ -178,17 +187,21 @@ extension RepriseAPI {
         return try await download(repo, base + rel, displayPath: relative)
     }
 
-    /// Every spelling of the place `location` names: through the proxy (`mlflow-artifacts:/p`) and
-    /// as a path or `file://` URI under the local root that holds it. A seal recorded under one
-    /// spelling must hold under all of them.
+    /// Every spelling of the place `location` names: through the proxy (`mlflow-artifacts:/p`), as
+    /// a path or `file://` URI under the local root that holds it, or as `s3://bucket/key` in the
+    /// bucket that holds it. A seal recorded under one spelling must hold under all of them.
     func spellings(of location: String) -> [String] {
-        guard let (repo, comps) = try? repository(for: location), let local = repo as? LocalArtifactRepository else {
-            return [location]
-        }
+        guard let (repo, comps) = try? repository(for: location) else { return [location] }
         let rel = comps.joined(separator: "/")
-        let path = rel.isEmpty ? local.root : local.root + "/" + rel
-        var out = [location, path, "file://" + path]
-        if let proxy = artifacts as? LocalArtifactRepository, proxy.root == local.root { out.append("mlflow-artifacts:/" + rel) }
+        var out = [location]
+        if let local = repo as? LocalArtifactRepository {
+            let path = rel.isEmpty ? local.root : local.root + "/" + rel
+            out += [path, "file://" + path]
+            if let proxy = artifacts as? LocalArtifactRepository, proxy.root == local.root { out.append("mlflow-artifacts:/" + rel) }
+        } else if let bucket = repo as? S3ArtifactRepository {
+            out.append(bucket.uri(comps))
+            if let proxy = artifacts as? S3ArtifactRepository, proxy === bucket { out.append("mlflow-artifacts:/" + rel) }
+        }
         return Array(Set(out)).sorted()
     }
 

@@ -111,6 +111,9 @@ public final class RepriseAPI: Sendable {
     let workingDirectory: String
     /// One repository per configured local artifact root (see `repository(for:)`).
     let localRepositories: [LocalArtifactRepository]
+    /// The S3 buckets the server may open (an `s3://` artifacts destination, an `s3://` default
+    /// artifact root), chosen once at start-up; `s3://` locations under them resolve to them.
+    let s3Repositories: [S3ArtifactRepository]
     /// Host, CORS, frame and cross-site rules.
     let security: SecurityPolicy
     /// Bounds how many large JSON bodies are read at once.
@@ -134,11 +137,15 @@ public final class RepriseAPI: Sendable {
     ///   - deliverer: sends test deliveries and checks webhook URLs.
     ///   - config: server settings.
     ///   - logger: where request and error logs go.
+    ///   - s3Repositories: the S3 locations the server may open besides the proxy (the proxy's own
+    ///     repository is included when it is one); `s3://` artifact locations under them are served.
     public init(
         store: any TrackingStore, registry: any RegistryStore, governance: any GovernanceStore, artifacts: (any ArtifactRepository)?,
         webhooks: (any WebhookStore)? = nil, deliverer: WebhookDeliverer? = nil, repro: (any ReproStore)? = nil, config: ServerConfiguration, logger: Logger,
-        workingDirectory: String = FileManager.default.currentDirectoryPath, identities: (any IdentityStore)? = nil
+        workingDirectory: String = FileManager.default.currentDirectoryPath, identities: (any IdentityStore)? = nil,
+        s3Repositories: [S3ArtifactRepository] = []
     ) {
+        self.s3Repositories = s3Repositories
         self.identities = identities
         if config.auth.enabled, let identities {
             authenticator = Authenticator(identities: identities, settings: config.auth, secret: config.secretKey, logger: logger)

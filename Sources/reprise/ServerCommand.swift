@@ -37,13 +37,13 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Accepted for compatibility; the registry shares the backend store.")
     var registryStoreURI: String?
 
-    @Option(help: "The artifact root for new experiments (default: mlflow-artifacts:/ when serving artifacts).")
+    @Option(help: "The artifact root for new experiments (default: mlflow-artifacts:/ when serving artifacts). With s3://bucket/prefix runs get s3:// URIs and clients write to the bucket themselves.")
     var defaultArtifactRoot: String?
 
     @Flag(inversion: .prefixedNo, help: "Serve artifacts through the mlflow-artifacts proxy routes.")
     var serveArtifacts = true
 
-    @Option(help: "Where proxied artifacts are stored (default: ./reprise-data/artifacts).")
+    @Option(help: "Where proxied artifacts are stored: a folder (default: ./reprise-data/artifacts) or s3://bucket/prefix (credentials and endpoint from AWS_* and MLFLOW_S3_ENDPOINT_URL).")
     var artifactsDestination: String?
 
     @Option(name: [.customShort("w"), .long], help: "Accepted and ignored: one process serves requests on all cores.")
@@ -175,6 +175,37 @@ struct ServerCommand: AsyncParsableCommand {
         return Validation.normpath(p.hasPrefix("/") ? p : cwd + "/" + p)
     }
 
+    /// The S3 repositories for an `s3://` artifacts destination and an `s3://` default artifact
+    /// root (the destination's own repository when the root lies under it), destination first.
+    /// Settings come from the environment once, here: a destination without credentials stops the
+    /// start; a default root without them is left to the clients, with a note.
+    static func s3Repositories(destination: String?, defaultRoot: String, logger: Logger) throws -> [S3ArtifactRepository] {
+        let destinationLocation: S3Location?
+        let rootLocation: S3Location?
+        do {
+            destinationLocation = try destination.map { try S3Location(uri: $0) }
+            rootLocation = defaultRoot.hasPrefix("s3://") ? try S3Location(uri: defaultRoot) : nil
+        } catch let e as RepriseError {
+            throw ValidationError(e.message)
+        }
+        guard destinationLocation != nil || rootLocation != nil else { return [] }
+        let settings: S3Settings
+        do {
+            settings = try S3Settings.fromEnvironment()
+        } catch let e as RepriseError {
+            if destinationLocation != nil { throw ValidationError(e.message) }
+            logger.notice(
+                "Runs store artifacts at \(defaultRoot) and clients write there themselves; the server will not list or serve them: \(e.message)")
+            return []
+        }
+        var out: [S3ArtifactRepository] = []
+        if let destinationLocation { out.append(S3ArtifactRepository(location: destinationLocation, settings: settings)) }
+        if let rootLocation, destinationLocation?.contains(rootLocation) != true {
+            out.append(S3ArtifactRepository(location: rootLocation, settings: settings))
+        }
+        return out
+    }
+
     func run() async throws {
         let started = ContinuousClock.now
         let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
@@ -189,7 +220,8 @@ struct ServerCommand: AsyncParsableCommand {
         let cwd = FileManager.default.currentDirectoryPath
         let dataDir = cwd + "/reprise-data"
         let dbPath = try backendStoreURI.map { try Self.sqlitePath($0, cwd: cwd) } ?? dataDir + "/reprise.db"
-        let artifactsDir = Self.absolute(artifactsDestination ?? dataDir + "/artifacts", cwd: cwd)
+        let s3Destination = artifactsDestination.flatMap { $0.hasPrefix("s3://") ? $0 : nil }
+        let artifactsDir = s3Destination ?? Self.absolute(artifactsDestination ?? dataDir + "/artifacts", cwd: cwd)
         let artifactRoot = defaultArtifactRoot ?? (serveArtifacts ? "mlflow-artifacts:/" : artifactsDir)
 
         for (flag, value) in [("--gunicorn-opts", gunicornOpts), ("--uvicorn-opts", uvicornOpts), ("--waitress-opts", waitressOpts)]
@@ -222,12 +254,12 @@ struct ServerCommand: AsyncParsableCommand {
             driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: artifactRoot, workingDirectory: cwd), secrets: sealer,
             auditKey: AuditKey(keyMaterial: keyMaterial, checkpointFile: dbPath + ".audit-head"))
         try await store.migrate()
-        let artifacts: (any ArtifactRepository)? = serveArtifacts ? try LocalArtifactRepository(root: artifactsDir) : nil
+        let localProxy: LocalArtifactRepository? = serveArtifacts && s3Destination == nil ? try LocalArtifactRepository(root: artifactsDir) : nil
 
         // The local folders the server may open: where it stores proxied artifacts, and a local
         // default artifact root. Nothing a client names outside these is read or written.
         var localRoots: [String] = []
-        if serveArtifacts { localRoots.append(artifactsDir) }
+        if serveArtifacts && s3Destination == nil { localRoots.append(artifactsDir) }
         if !artifactRoot.contains(":") || artifactRoot.hasPrefix("file:") {
             localRoots.append(Self.absolute(artifactRoot, cwd: cwd))
         }
@@ -292,17 +324,31 @@ struct ServerCommand: AsyncParsableCommand {
                 identities = store
             }
         }
+        // S3 repositories, chosen once here: the proxy's destination, and a default artifact root
+        // in another place (clients write there themselves; the server lists and serves it). From
+        // here on every exit shuts them (and the webhook deliverer's HTTP client) down.
+        let s3Repositories = try Self.s3Repositories(
+            destination: serveArtifacts ? s3Destination : nil, defaultRoot: artifactRoot, logger: logger)
         let deliverer = WebhookDeliverer(settings: .fromEnvironment(), logger: logger)
+        let artifacts: (any ArtifactRepository)? = s3Destination != nil && serveArtifacts ? s3Repositories.first : localProxy
         let api = RepriseAPI(
             store: store, registry: store, governance: store, artifacts: artifacts, webhooks: store, deliverer: deliverer, repro: store,
-            config: configuration, logger: logger, identities: identities)
+            config: configuration, logger: logger, identities: identities, s3Repositories: s3Repositories)
         do {
             try await api.bootstrapIdentity()
-        } catch let e as RepriseError {
-            throw ValidationError(e.message)
+        } catch {
+            for repo in s3Repositories { try? await repo.shutdown() }
+            await deliverer.shutdown()
+            if let e = error as? RepriseError { throw ValidationError(e.message) }
+            throw error
         }
         // Throws only for a TLS certificate or key it cannot load (checked for readability in validate()).
-        let app = try buildApplication(api: api, logger: logger)
+        let built = Result { try buildApplication(api: api, logger: logger) }
+        if case .failure = built {
+            for repo in s3Repositories { try? await repo.shutdown() }
+            await deliverer.shutdown()
+        }
+        let app = try built.get()
         let dispatcher = WebhookDispatcher(store: store, deliverer: deliverer, logger: logger)
         logger.info(
             "Reprise \(RepriseVersion.string) starting",
@@ -320,6 +366,7 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
+            for repo in s3Repositories { try? await repo.shutdown() }
             try? await driver.shutdown()
             if "\(error)".contains("Address already in use") {
                 throw ValidationError(
@@ -327,6 +374,7 @@ struct ServerCommand: AsyncParsableCommand {
             }
             throw error
         }
+        for repo in s3Repositories { try? await repo.shutdown() }
         try await driver.shutdown()
         try await authDriver?.shutdown()
         logger.info("Reprise stopped; all acknowledged writes are committed.")

@@ -99,7 +99,8 @@ class ServerURL(str):
             return ""
 
 
-def _server_command(tmp: Path, port: int) -> list[str]:
+def _server_command(tmp: Path, port: int, artifacts_destination: str | None = None) -> list[str]:
+    destination = artifacts_destination or f"{tmp}/artifacts"
     if IS_REFERENCE:
         mlflow_bin = Path(sys.executable).parent / "mlflow"
         return [
@@ -107,7 +108,7 @@ def _server_command(tmp: Path, port: int) -> list[str]:
             "--host", "127.0.0.1",
             "--port", str(port),
             "--backend-store-uri", f"sqlite:///{tmp}/mlflow.db",
-            "--artifacts-destination", f"{tmp}/artifacts",
+            "--artifacts-destination", destination,
             "--workers", "1",
         ]
     return [
@@ -115,7 +116,7 @@ def _server_command(tmp: Path, port: int) -> list[str]:
         "--host", "127.0.0.1",
         "--port", str(port),
         "--backend-store-uri", f"sqlite:///{tmp}/reprise.db",
-        "--artifacts-destination", f"{tmp}/artifacts",
+        "--artifacts-destination", destination,
     ]
 
 
@@ -138,11 +139,12 @@ if IS_REFERENCE:
 
 def start_server(
     tmp: Path, port: int | None = None, timeout: float = START_TIMEOUT_S, env_remove: tuple[str, ...] = (),
-    extra_args: tuple[str, ...] = (), env_extra: dict | None = None,
+    extra_args: tuple[str, ...] = (), env_extra: dict | None = None, artifacts_destination: str | None = None,
 ) -> ServerURL:
     """Start the server under test in ``tmp`` and wait for GET /health == 200.
 
-    ``extra_args`` are more server flags; ``env_extra`` more environment variables."""
+    ``extra_args`` are more server flags; ``env_extra`` more environment variables;
+    ``artifacts_destination`` replaces ``<tmp>/artifacts`` (an ``s3://`` URI, say)."""
     tmp = Path(tmp)
     tmp.mkdir(parents=True, exist_ok=True)
     if not IS_REFERENCE and not os.access(REPRISE_BIN, os.X_OK):
@@ -157,7 +159,7 @@ def start_server(
     stderr_path = tmp / f"server-{port}-{int(time.time() * 1000)}.stderr"
     stderr_file = open(stderr_path, "wb")
     proc = subprocess.Popen(
-        _server_command(tmp, port) + list(extra_args),
+        _server_command(tmp, port, artifacts_destination) + list(extra_args),
         cwd=str(tmp),
         env=env,
         stdin=subprocess.DEVNULL,
@@ -335,3 +337,92 @@ def assert_error(resp, status: int, code: str, message_part: str | None = None):
     if message_part is not None:
         assert message_part in body["message"], body["message"]
     return body
+
+
+# --------------------------------------------------------------------------- S3 (moto)
+
+
+class MotoS3:
+    """A running ``moto_server`` that checks SigV4 signatures, with one IAM user allowed everything
+    and one bucket. ``env`` is what a server or client needs to reach it (as boto3 reads it)."""
+
+    bucket = "reprise-artifacts"
+    region = "us-east-1"
+
+    def __init__(self, endpoint: str, key_id: str, secret: str, proc: subprocess.Popen, log_path: Path):
+        self.endpoint = endpoint
+        self.key_id = key_id
+        self.secret = secret
+        self.proc = proc
+        self.log_path = log_path
+
+    @property
+    def env(self) -> dict:
+        return {
+            "MLFLOW_S3_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def client(self, secret: str | None = None):
+        import boto3  # installed with moto[server]
+
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=self.key_id,
+            aws_secret_access_key=secret or self.secret, region_name=self.region)
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory):
+    """``moto_server`` on a free port, in the mode that checks signatures.
+
+    moto accepts unsigned and wrongly signed requests until ``INITIAL_NO_AUTH_ACTION_COUNT``
+    actions have been served; the first three create an IAM user, its access key and an allow-all
+    policy. From then on a request signed with a wrong secret gets ``SignatureDoesNotMatch``, so a
+    broken signer fails the tests instead of passing silently."""
+    moto_bin = Path(sys.executable).parent / "moto_server"
+    if not moto_bin.exists():
+        pytest.fail(f"moto_server not found next to {sys.executable}: pip install -r tests/compat/requirements.txt")
+    import boto3
+
+    tmp = tmp_path_factory.mktemp("moto")
+    port = free_port()
+    log_path = tmp / "moto.log"
+    log = open(log_path, "wb")
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
+    proc = subprocess.Popen(
+        [str(moto_bin), "-H", "127.0.0.1", "-p", str(port)], env=env, stdin=subprocess.DEVNULL,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"moto_server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-5000:]}")
+            try:
+                if requests.get(f"{endpoint}/moto-api/", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("moto_server did not start within 60 s")
+            time.sleep(0.1)
+        iam = boto3.client("iam", endpoint_url=endpoint, aws_access_key_id="bootstrap",
+                           aws_secret_access_key="bootstrap", region_name=MotoS3.region)
+        iam.create_user(UserName="reprise")
+        key = iam.create_access_key(UserName="reprise")["AccessKey"]
+        iam.put_user_policy(
+            UserName="reprise", PolicyName="all",
+            PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}')
+        moto = MotoS3(endpoint, key["AccessKeyId"], key["SecretAccessKey"], proc, log_path)
+        moto.client().create_bucket(Bucket=MotoS3.bucket)
+        yield moto
+    finally:
+        _signal_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait(timeout=10)

@@ -172,7 +172,6 @@ extension RepriseAPI {
         let registry = self.registry
         let governance = self.governance
         let repro = self.repro
-        let artifacts = self.artifacts
         let base = config.staticPrefix
 
         route(.get, "/", access: .authenticated) { _ in Self.redirect(base + "/ui/") }
@@ -241,8 +240,8 @@ extension RepriseAPI {
             if let authorizer { canEdit = try await callerMay(.update, experiment: try await authorizer.experimentID(ofRun: id)) }
             return try await Self.runPage(call, csrf: csrf, runID: id, store: store, repro: repro, base: base, canEdit: canEdit)
         })
-        route(.get, "/ui/runs/{run_id}/artifacts", access: runRead, uiPage { call, _ in
-            try await Self.artifactPage(call, runID: try call.pathParameter("run_id"), store: store, artifacts: artifacts, base: base)
+        route(.get, "/ui/runs/{run_id}/artifacts", access: runRead, uiPage { [self] call, _ in
+            try await Self.artifactPage(call, runID: try call.pathParameter("run_id"), store: store, resolve: { try self.repository(for: $0) }, base: base)
         })
         route(.get, "/ui/runs/{run_id}/runbook", access: runRead, uiPage { call, _ in
             let id = try call.pathParameter("run_id")
@@ -644,17 +643,20 @@ extension RepriseAPI {
         return (name, body)
     }
 
-    static func artifactPage(_ call: Call, runID: String, store: any TrackingStore, artifacts: (any ArtifactRepository)?, base: String) async throws -> Page {
+    /// The artifact browser of one run, over whichever repository holds the run's artifact URI
+    /// (`resolve` is `repository(for:)`: the proxy, a local root or an S3 bucket the server was
+    /// started with).
+    static func artifactPage(
+        _ call: Call, runID: String, store: any TrackingStore, resolve: (String) throws -> (any ArtifactRepository, [String]), base: String
+    ) async throws -> Page {
         let run = try await store.getRun(id: runID)
         let path = call.query["path"]?.first ?? ""
         var body: HTML = "<p class=\"muted\"><a href=\"\(base)/ui/runs/\(HTML.q(runID))\">\(run.info.runName)</a> / artifacts</p><h1>Artifacts\(path.isEmpty ? "" : ": " + path)</h1>"
-        guard let artifacts, run.info.artifactURI.hasPrefix("mlflow-artifacts:/") else {
+        guard let (artifacts, rootParts) = try? resolve(run.info.artifactURI) else {
             return ("Artifacts", body + "<p class=\"muted\">This server does not serve this run's artifacts (\(run.info.artifactURI)).</p>")
         }
-        var rootPath = String(run.info.artifactURI.dropFirst("mlflow-artifacts:".count))
-        while rootPath.hasPrefix("/") { rootPath.removeFirst() }
         let relParts = try Validation.artifactPathComponents(path)
-        let parts = rootPath.split(separator: "/").map(String.init) + relParts
+        let parts = rootParts + relParts
         let download: HTML = "\(base)/get-artifact?run_uuid=\(HTML.q(runID))&path=\(HTML.q(path))"
         let kind = try await artifacts.kind(parts)
         if kind == .missing {

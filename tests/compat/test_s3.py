@@ -1,0 +1,307 @@
+"""Artifacts in S3-compatible storage, with moto as the S3 endpoint (signatures checked).
+
+* Proxied: ``--artifacts-destination s3://bucket/prefix``; the stock client talks to the server,
+  the server to S3 (SigV4 signed by Reprise).
+* Direct: ``--default-artifact-root s3://bucket/prefix``; runs get ``s3://`` URIs and the stock
+  client writes with boto3 itself; the server still lists and serves them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+from conftest import MotoS3, assert_error, start_server, stop_server
+
+ART = "/api/2.0/mlflow-artifacts/artifacts"
+API = "/api/2.0/mlflow"
+PROXY_PREFIX = "proxied"
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    out = {}
+    for dp, _, fn in os.walk(root):
+        for f in fn:
+            p = Path(dp) / f
+            out[p.relative_to(root).as_posix()] = p.read_bytes()
+    return out
+
+
+def sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def keys_under(moto: MotoS3, prefix: str) -> dict[str, int]:
+    s3 = moto.client()
+    out, token = {}, None
+    while True:
+        kw = {"Bucket": moto.bucket, "Prefix": prefix}
+        if token:
+            kw["ContinuationToken"] = token
+        page = s3.list_objects_v2(**kw)
+        for o in page.get("Contents", []):
+            out[o["Key"]] = o["Size"]
+        if not page.get("IsTruncated"):
+            return out
+        token = page["NextContinuationToken"]
+
+
+@pytest.fixture(scope="module")
+def s3_server(moto_s3):
+    """A server whose artifact proxy stores in s3://<bucket>/proxied; the global tracking URI points
+    at it for this module (the stock client resolves ``mlflow-artifacts:`` through it)."""
+    old_uri = mlflow.get_tracking_uri() if os.environ.get("MLFLOW_TRACKING_URI") else None
+    with tempfile.TemporaryDirectory(prefix="reprise-s3-") as d:
+        url = start_server(Path(d), env_extra=moto_s3.env,
+                           artifacts_destination=f"s3://{moto_s3.bucket}/{PROXY_PREFIX}")
+        mlflow.set_tracking_uri(url)
+        os.environ["MLFLOW_TRACKING_URI"] = url
+        try:
+            yield url
+        finally:
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+            stop_server(url)
+            if old_uri:
+                mlflow.set_tracking_uri(old_uri)
+                os.environ["MLFLOW_TRACKING_URI"] = old_uri
+            else:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+@pytest.fixture()
+def s3_run(s3_server):
+    client = MlflowClient(tracking_uri=s3_server)
+    eid = client.create_experiment(f"s3-{uuid.uuid4().hex[:10]}")
+    run = client.create_run(eid)
+    return client, eid, run.info.run_id
+
+
+def test_proxied_round_trip(s3_run, moto_s3, tmp_path):
+    client, eid, rid = s3_run
+    hello = tmp_path / "hello.txt"
+    hello.write_text("hello world")
+    src = tmp_path / "src"
+    (src / "deep" / "deeper").mkdir(parents=True)
+    (src / "a.txt").write_text("A")
+    (src / "deep" / "b.json").write_text('{"b": 1}')
+    (src / "deep" / "deeper" / "c.bin").write_bytes(b"\x00\x01\x02")
+    (src / "deep" / "deeper" / "empty.txt").write_bytes(b"")
+    (src / "deep" / "with space+plus&amp.txt").write_text("odd name")
+    client.log_artifact(rid, str(hello))
+    client.log_artifacts(rid, str(src), "sub")
+
+    root = client.list_artifacts(rid)
+    assert sorted((a.path, a.is_dir, a.file_size) for a in root) == [("hello.txt", False, 11), ("sub", True, None)]
+    deep = client.list_artifacts(rid, "sub/deep")
+    assert sorted((a.path, a.is_dir, a.file_size) for a in deep) == [
+        ("sub/deep/b.json", False, 8), ("sub/deep/deeper", True, None), ("sub/deep/with space+plus&amp.txt", False, 8)]
+
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    local = mlflow.artifacts.download_artifacts(run_id=rid, artifact_path="sub", dst_path=str(dst))
+    assert tree(Path(local)) == tree(src)
+    assert (Path(mlflow.artifacts.download_artifacts(run_id=rid, artifact_path="hello.txt", dst_path=str(dst)))
+            .read_text() == "hello world")
+
+    # The bytes are in the bucket, under <prefix>/<experiment>/<run>/artifacts, and nowhere on disk.
+    base = f"{PROXY_PREFIX}/{eid}/{rid}/artifacts"
+    keys = keys_under(moto_s3, base + "/")
+    assert keys == {
+        f"{base}/hello.txt": 11, f"{base}/sub/a.txt": 1, f"{base}/sub/deep/b.json": 8,
+        f"{base}/sub/deep/deeper/c.bin": 3, f"{base}/sub/deep/deeper/empty.txt": 0,
+        f"{base}/sub/deep/with space+plus&amp.txt": 8,
+    }
+    body = moto_s3.client().get_object(Bucket=moto_s3.bucket, Key=f"{base}/sub/deep/deeper/c.bin")["Body"].read()
+    assert body == b"\x00\x01\x02"
+
+
+def test_large_file_goes_up_in_parts(s3_run, moto_s3, tmp_path):
+    client, eid, rid = s3_run
+    big = tmp_path / "big.bin"
+    size = 20 * 1024 * 1024 + 12345
+    with open(big, "wb") as f:
+        f.write(os.urandom(size))
+    client.log_artifact(rid, str(big), "weights")
+    key = f"{PROXY_PREFIX}/{eid}/{rid}/artifacts/weights/big.bin"
+    head = moto_s3.client().head_object(Bucket=moto_s3.bucket, Key=key)
+    assert head["ContentLength"] == size
+    # A multipart object's ETag ends with -<parts>: 8 MiB + 8 MiB + the rest.
+    assert head["ETag"].strip('"').endswith("-3"), head["ETag"]
+    assert not moto_s3.client().list_multipart_uploads(Bucket=moto_s3.bucket).get("Uploads"), "an upload was left open"
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    local = client.download_artifacts(rid, "weights/big.bin", str(dst))
+    assert sha256(Path(local)) == sha256(big)
+    listing = client.list_artifacts(rid, "weights")
+    assert [(a.path, a.file_size) for a in listing] == [("weights/big.bin", size)]
+
+
+def test_failed_upload_leaves_nothing(s3_server, s3_run, moto_s3):
+    """An upload over the limit of the stream fails part-way: no object, no open multipart upload."""
+    client, eid, rid = s3_run
+    path = f"{eid}/{rid}/artifacts/broken.bin"
+
+    def body():
+        yield b"x" * (9 * 1024 * 1024)  # more than a part: the multipart upload has begun
+        raise OSError("client went away")
+
+    with pytest.raises(Exception):
+        requests.put(f"{s3_server}{ART}/{path}", data=body(), timeout=60)
+    time.sleep(1.0)  # the server may still be reading what was sent before the connection dropped
+    deadline = time.monotonic() + 15
+    while moto_s3.client().list_multipart_uploads(Bucket=moto_s3.bucket).get("Uploads") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not moto_s3.client().list_multipart_uploads(Bucket=moto_s3.bucket).get("Uploads"), "upload not aborted"
+    assert keys_under(moto_s3, f"{PROXY_PREFIX}/{path}") == {}
+
+
+def test_delete_file_and_folder(s3_server, s3_run, moto_s3, tmp_path):
+    client, eid, rid = s3_run
+    src = tmp_path / "src"
+    (src / "inner").mkdir(parents=True)
+    (src / "one.txt").write_text("1")
+    (src / "inner" / "two.txt").write_text("2")
+    client.log_artifacts(rid, str(src), "tmp")
+    client.log_artifact(rid, str(src / "one.txt"))
+    base = f"{PROXY_PREFIX}/{eid}/{rid}/artifacts"
+    assert len(keys_under(moto_s3, base + "/")) == 3
+
+    repo = get_artifact_repository(client.get_run(rid).info.artifact_uri)
+    repo.delete_artifacts("one.txt")
+    assert set(keys_under(moto_s3, base + "/")) == {f"{base}/tmp/one.txt", f"{base}/tmp/inner/two.txt"}
+    repo.delete_artifacts("tmp")
+    assert keys_under(moto_s3, base + "/") == {}
+    assert client.list_artifacts(rid) == []
+    # Deleting what is not there is not an error (as on a local disk).
+    r = requests.delete(f"{s3_server}{ART}/{eid}/{rid}/artifacts/never", timeout=30)
+    assert r.status_code == 200, r.text
+    r = requests.get(f"{s3_server}{ART}/{eid}/{rid}/artifacts/tmp/one.txt", timeout=30)
+    assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_server_routes_and_ui_over_s3(s3_server, s3_run, tmp_path):
+    client, eid, rid = s3_run
+    f = tmp_path / "notes.txt"
+    f.write_text("seen in the browser")
+    client.log_artifact(rid, str(f), "docs")
+    r = requests.get(f"{s3_server}{API}/artifacts/list", params={"run_id": rid, "path": "docs"}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["files"] == [{"path": "docs/notes.txt", "is_dir": False, "file_size": 19}]
+    r = requests.get(f"{s3_server}/get-artifact", params={"run_id": rid, "path": "docs/notes.txt"}, timeout=30)
+    assert r.status_code == 200 and r.content == b"seen in the browser"
+    r = requests.get(f"{s3_server}/ui/runs/{rid}/artifacts", params={"path": "docs/notes.txt"}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert "seen in the browser" in r.text
+    r = requests.get(f"{s3_server}/ui/runs/{rid}/artifacts", timeout=30)
+    assert r.status_code == 200 and "docs/" in r.text
+
+
+@pytest.mark.reprise_only
+def test_sealed_artifacts_hold_on_s3(s3_server, s3_run, moto_s3):
+    client, eid, rid = s3_run
+    base = f"{s3_server}{ART}/{eid}/{rid}/artifacts"
+    assert requests.put(f"{base}/model/MLmodel", data=b"flavors: original", timeout=30).status_code == 200
+    client.set_terminated(rid)
+    name = f"s3-sealed-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    client.create_model_version(name, client.get_run(rid).info.artifact_uri + "/model", run_id=rid)
+    assert_error(requests.put(f"{base}/model/MLmodel", data=b"tampered", timeout=30), 403, "PERMISSION_DENIED", "sealed")
+    assert_error(requests.delete(f"{base}/model", timeout=30), 403, "PERMISSION_DENIED", "sealed")
+    key = f"{PROXY_PREFIX}/{eid}/{rid}/artifacts/model/MLmodel"
+    assert moto_s3.client().get_object(Bucket=moto_s3.bucket, Key=key)["Body"].read() == b"flavors: original"
+
+
+@pytest.mark.reprise_only
+def test_wrong_secret_is_a_clear_error(moto_s3, s3_server, tmp_path):
+    bad_secret = "WRONG" + moto_s3.secret[5:] + "-not-the-secret"
+    env = dict(moto_s3.env, AWS_SECRET_ACCESS_KEY=bad_secret)
+    url = start_server(tmp_path / "bad", env_extra=env, artifacts_destination=f"s3://{moto_s3.bucket}/{PROXY_PREFIX}")
+    try:
+        r = requests.put(f"{url}{ART}/0/x/artifacts/a.txt", data=b"data", timeout=30)
+        body = assert_error(r, 403, "PERMISSION_DENIED", f"bucket '{moto_s3.bucket}'")
+        assert "SignatureDoesNotMatch" in body["message"]
+        assert bad_secret not in body["message"] and moto_s3.secret not in body["message"]
+        r = requests.get(f"{url}{ART}", params={"path": "0"}, timeout=30)
+        assert_error(r, 403, "PERMISSION_DENIED", f"bucket '{moto_s3.bucket}'")
+        client = MlflowClient(tracking_uri=url)
+        run = client.create_run("0")
+        f = tmp_path / "a.txt"
+        f.write_text("a")
+        with pytest.raises(Exception) as e:
+            get_artifact_repository(run.info.artifact_uri.replace("mlflow-artifacts:", f"mlflow-artifacts://127.0.0.1:{url.port}")).log_artifact(str(f))
+        assert "refused the server's credentials" in str(e.value)
+    finally:
+        stop_server(url)
+    assert url.proc.returncode == 0, url.stderr_text()  # a clean stop (HTTP clients shut down)
+    assert bad_secret not in url.stderr_text()
+    # The good server never logged its secret either.
+    assert moto_s3.secret not in s3_server.stderr_text()
+
+
+def test_direct_mode_client_writes_with_boto3(moto_s3, tmp_path, monkeypatch):
+    for k, v in moto_s3.env.items():
+        monkeypatch.setenv(k, v)
+    root = f"s3://{moto_s3.bucket}/direct"
+    url = start_server(tmp_path / "direct", env_extra=moto_s3.env, extra_args=("--default-artifact-root", root))
+    try:
+        client = MlflowClient(tracking_uri=url)
+        eid = client.create_experiment(f"direct-{uuid.uuid4().hex[:8]}")
+        assert client.get_experiment(eid).artifact_location == f"{root}/{eid}"
+        run = client.create_run(eid)
+        rid = run.info.run_id
+        assert run.info.artifact_uri == f"{root}/{eid}/{rid}/artifacts"
+        f = tmp_path / "model.txt"
+        f.write_text("written by boto3")
+        client.log_artifact(rid, str(f), "m")  # the client's own S3 repository (boto3), not the server
+        key = f"direct/{eid}/{rid}/artifacts/m/model.txt"
+        assert moto_s3.client().get_object(Bucket=moto_s3.bucket, Key=key)["Body"].read() == b"written by boto3"
+        assert [(a.path, a.file_size) for a in client.list_artifacts(rid, "m")] == [("m/model.txt", 16)]
+        # The server reads the same bucket for its own routes and the UI.
+        r = requests.get(f"{url}{API}/artifacts/list", params={"run_id": rid, "path": "m"}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"root_uri": run.info.artifact_uri, "files": [{"path": "m/model.txt", "is_dir": False, "file_size": 16}]}
+        r = requests.get(f"{url}/get-artifact", params={"run_id": rid, "path": "m/model.txt"}, timeout=30)
+        assert r.status_code == 200 and r.content == b"written by boto3"
+        r = requests.get(f"{url}/ui/runs/{rid}/artifacts", params={"path": "m/model.txt"}, timeout=30)
+        assert r.status_code == 200 and "written by boto3" in r.text
+        # A location in another bucket is not the server's to open.
+        other = client.create_experiment(f"other-{uuid.uuid4().hex[:8]}", artifact_location="s3://some-other-bucket/x")
+        orun = client.create_run(other)
+        r = requests.get(f"{url}{API}/artifacts/list", params={"run_id": orun.info.run_id}, timeout=30)
+        assert_error(r, 403, "PERMISSION_DENIED", "outside this server's artifact roots")
+    finally:
+        stop_server(url)
+    assert url.proc.returncode == 0, url.stderr_text()
+
+
+@pytest.mark.reprise_only
+def test_no_serve_artifacts_with_s3_destination_is_direct_mode(moto_s3, tmp_path):
+    """As with mlflow server: without the proxy, the destination is the root runs write to."""
+    url = start_server(tmp_path / "noserve", env_extra=moto_s3.env, extra_args=("--no-serve-artifacts",),
+                       artifacts_destination=f"s3://{moto_s3.bucket}/noserve")
+    try:
+        client = MlflowClient(tracking_uri=url)
+        run = client.create_run("0")
+        assert run.info.artifact_uri == f"s3://{moto_s3.bucket}/noserve/0/{run.info.run_id}/artifacts"
+        moto_s3.client().put_object(Bucket=moto_s3.bucket, Key=f"noserve/0/{run.info.run_id}/artifacts/x.txt", Body=b"x")
+        r = requests.get(f"{url}{API}/artifacts/list", params={"run_id": run.info.run_id}, timeout=30)
+        assert r.json()["files"] == [{"path": "x.txt", "is_dir": False, "file_size": 1}]
+        assert_error(requests.get(f"{url}{ART}", timeout=30), 503, "TEMPORARILY_UNAVAILABLE")
+    finally:
+        stop_server(url)
