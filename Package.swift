@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Domain: entities, validation, search grammar, wire JSON, store protocols. No I/O.
@@ -43,6 +44,14 @@ let package = Package(
         .target(
             name: "RepriseSQLite",
             dependencies: ["RepriseSQL", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // The PostgreSQL driver (PostgresNIO): pooled connections, SERIALIZABLE writes.
+        .target(
+            name: "ReprisePostgres",
+            dependencies: [
+                "RepriseSQL", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Artifact repositories: local files, and S3-compatible buckets (SigV4 signed by hand).
         .target(
@@ -100,7 +109,8 @@ let package = Package(
         .executableTarget(
             name: "reprise",
             dependencies: [
-                "RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseArtifacts", "RepriseServer", "RepriseClient", "RepriseRepro",
+                "RepriseCore", "RepriseSQL", "RepriseSQLite", "ReprisePostgres", "RepriseArtifacts", "RepriseServer", "RepriseClient",
+                "RepriseRepro",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -116,6 +126,13 @@ let package = Package(
         .testTarget(
             name: "RepriseSQLiteTests",
             dependencies: ["RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseTestSupport"]
+        ),
+        .testTarget(
+            name: "RepriseStoreTests",
+            dependencies: [
+                "RepriseCore", "RepriseSQL", "RepriseSQLite", "ReprisePostgres", "RepriseTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "RepriseArtifactsTests",

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test suite of Reprise on a fresh machine:
 #   1. installs what is missing (SQLite headers; a Python venv with the stock mlflow client),
-#   2. builds (debug) and runs the Swift tests (core, store conformance on SQLite, routes, artifacts),
+#   2. builds (debug) and runs the Swift tests (core, routes, artifacts, and the store conformance
+#      suites on SQLite and on PostgreSQL: a throwaway cluster from Debian's packages, started here as
+#      a non-root user on a free port and stopped at exit),
 #   3. runs tests/compat: the real `mlflow` client against the real `reprise` binary (artifacts on disk
 #      and in S3: test_s3.py starts `moto_server` from the venv, signatures checked), the crash test,
 #      the reproducibility end-to-end tests (reprise run/reproduce in a temporary git repository) and
 #      the web UI in headless Chromium (screenshots in tests/compat/.screenshots/).
 # Exits non-zero if anything fails. Safe to re-run; the venv is reused. Installs with apt-get what is
-# missing: SQLite headers, python3-venv, curl, git, chromium and chromium-driver.
+# missing: SQLite headers, python3-venv, curl, git, chromium, chromium-driver and postgresql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,6 +32,11 @@ fi
 
 step "building (debug)"
 swift build --build-tests
+
+step "PostgreSQL: a throwaway cluster for the store conformance suites"
+eval "$(scripts/postgres-throwaway.sh start)"
+trap 'scripts/postgres-throwaway.sh stop "$REPRISE_PG_DIR"' EXIT
+export REPRISE_REQUIRE_POSTGRES=1
 
 step "Swift tests"
 swift test --skip-build --parallel

@@ -132,6 +132,9 @@ public protocol TrackingStore: Sendable {
     func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo
     func deleteRun(id: String) async throws
     func restoreRun(id: String) async throws
+    /// Appends one model's description to the run's `mlflow.log-model.history` tag (a JSON list),
+    /// reading and writing the tag in one transaction, so concurrent calls each keep their entry.
+    func appendLoggedModelHistory(runID: String, model: JSONObject) async throws
     /// Params first, then metrics, then tags; all or nothing.
     func logBatch(
         runID: String, metrics: [Metric], params: [KeyValue], tags: [KeyValue], conflictStyle: ParamConflictStyle

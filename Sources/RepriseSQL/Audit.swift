@@ -26,15 +26,15 @@ struct Auditor: Sendable {
     ///   - summary: a compact before/after description.
     func record(
         _ db: any SQLConnection, _ action: String, _ entityType: String, _ entityID: String, _ summary: JSONValue = [:]
-    ) throws {
-        let last = try db.queryOne("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [])
+    ) async throws {
+        let last = try await db.queryOne("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [])
         var event = AuditEvent(
             seq: (last?.int(0) ?? 0) + 1, time: SQLTrackingStore.now(), actor: context.actor,
             authenticated: context.authenticated, action: action, entityType: entityType, entityID: entityID,
             summary: summary.jsonString, requestID: context.requestID, prevHash: last?.string(1) ?? "", hash: "",
             auth: authRecord)
         event.hash = key.eventHash(event)
-        try db.execute(
+        try await db.execute(
             "INSERT INTO audit_events (seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash, hash, auth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [.int(event.seq), .int(event.time), .text(event.actor), .int(event.authenticated ? 1 : 0), .text(event.action),
              .text(event.entityType), .text(event.entityID), .text(event.summary), .text(event.requestID),
@@ -44,9 +44,50 @@ struct Auditor: Sendable {
 
 extension SQLTrackingStore {
     /// A write whose body records its audit event(s) through the given auditor.
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection, Auditor) throws -> T) async throws -> T {
+    ///
+    /// The one place the store runs write bodies: a body refused for a transient reason (a
+    /// concurrent writer took the same key, a serialization failure, a busy database) runs again,
+    /// a few times with a short backoff, so its own checks see the winner's row and answer as they
+    /// would have (RESOURCE_ALREADY_EXISTS, …). What is still refused after that becomes MLflow's
+    /// envelope, never a 500.
+    @discardableResult
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection, Auditor) async throws -> T) async throws -> T {
         let auditor = Auditor(context: WriteContext.current, key: auditKey)
-        return try await driver.write { db in try body(db, auditor) }
+        var attempt = 0
+        while true {
+            do {
+                return try await driver.write { db in try await body(db, auditor) }
+            } catch let e as SQLDriverError where e.isTransient && attempt < Self.writeAttempts - 1 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << attempt))))
+            } catch let e as SQLDriverError {
+                throw Self.refusal(e)
+            }
+        }
+    }
+
+    /// How many times a write body runs before a transient refusal is reported.
+    static let writeAttempts = 5
+
+    /// MLflow's answer for a refusal the retries did not get past.
+    static func refusal(_ e: SQLDriverError) -> RepriseError {
+        switch e {
+        case .uniqueViolation:
+            return RepriseError(.resourceAlreadyExists, "A concurrent request created the same resource; it already exists.")
+        case .serializationFailure, .busy:
+            return RepriseError(.temporarilyUnavailable, "The database is busy with concurrent writes; retry the request.")
+        case .closed:
+            return RepriseError(.temporarilyUnavailable, "The server is shutting down; retry the request against another server.")
+        }
+    }
+
+    /// A read on one snapshot, with driver refusals as MLflow's envelope.
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        do {
+            return try await driver.read(body)
+        } catch let e as SQLDriverError {
+            throw Self.refusal(e)
+        }
     }
 
     static func auditEvent(_ row: SQLRow) -> AuditEvent {
@@ -76,7 +117,7 @@ extension SQLTrackingStore {
         binds.append(.int(Int64(max(1, min(limit, 100_000)))))
         let finalSQL = sql
         let finalBinds = binds
-        return try await driver.read { db in try db.query(finalSQL, finalBinds).map(Self.auditEvent) }
+        return try await read { db in try await db.query(finalSQL, finalBinds).map(Self.auditEvent) }
     }
 
     static let chainFormat = "hmac-sha256-v1"
@@ -90,13 +131,13 @@ extension SQLTrackingStore {
         // re-keyed: someone who edited the database could otherwise delete the marker row below and
         // have a recomputed plain chain laundered into a keyed one.
         if key.readCheckpoints().contains(where: { $0 != nil }) { return }
-        try await driver.write { db in
-            if try db.queryOne("SELECT value FROM reprise_meta WHERE key = 'audit_chain'", [])?.string(0) != nil { return }
+        try await write { db, _ in
+            if try await db.queryOne("SELECT value FROM reprise_meta WHERE key = 'audit_chain'", [])?.string(0) != nil { return }
             var prev = ""
             var plainPrev = ""
             var rewritten: [(Int64, String, String)] = []
             var expected: Int64 = 1
-            for row in try db.query("SELECT \(Self.auditColumns) FROM audit_events ORDER BY seq", []) {
+            for row in try await db.query("SELECT \(Self.auditColumns) FROM audit_events ORDER BY seq", []) {
                 var e = Self.auditEvent(row)
                 guard e.seq == expected, e.prevHash == plainPrev, Auditor.sha256Hex(e.canonicalBytes) == e.hash else { return }
                 plainPrev = e.hash
@@ -107,16 +148,16 @@ extension SQLTrackingStore {
                 expected += 1
             }
             for (seq, p, h) in rewritten {
-                try db.execute("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?", [.text(p), .text(h), .int(seq)])
+                try await db.execute("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?", [.text(p), .text(h), .int(seq)])
             }
-            try db.execute("INSERT INTO reprise_meta (key, value) VALUES ('audit_chain', ?)", [.text(Self.chainFormat)])
+            try await db.execute("INSERT INTO reprise_meta (key, value) VALUES ('audit_chain', ?)", [.text(Self.chainFormat)])
         }
     }
 
     /// The chain's head (last event), if any.
     public func auditHead() async throws -> (seq: Int64, hash: String)? {
-        try await driver.read { db in
-            try db.queryOne("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", []).map { ($0.int(0), $0.string(1)) }
+        try await read { db in
+            try await db.queryOne("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", []).map { ($0.int(0), $0.string(1)) }
         }
     }
 
@@ -138,14 +179,14 @@ extension SQLTrackingStore {
     /// chain was cut or rewritten.
     public func verifyAudit(checkpoints extra: [AuditCheckpoint] = []) async throws -> AuditVerification {
         let key = auditKey
-        var result = try await driver.read { db -> AuditVerification in
+        var result = try await read { db -> AuditVerification in
             var expectedSeq: Int64 = 1
             var prevHash = ""
             var checked: Int64 = 0
             var after: Int64 = 0
             var byMethod: [String: Int64] = [:]
             while true {
-                let rows = try db.query(
+                let rows = try await db.query(
                     "SELECT \(Self.auditColumns) FROM audit_events WHERE seq > ? ORDER BY seq LIMIT 5000", [.int(after)])
                 if rows.isEmpty { break }
                 for row in rows {
@@ -203,10 +244,10 @@ extension SQLTrackingStore {
             return result
         }
         let seqs = all.map(\.seq)
-        let hashes = try await driver.read { db -> [Int64: String] in
+        let hashes = try await read { db -> [Int64: String] in
             var out: [Int64: String] = [:]
             for seq in seqs {
-                if let row = try db.queryOne("SELECT hash FROM audit_events WHERE seq = ?", [.int(seq)]) { out[seq] = row.string(0) }
+                if let row = try await db.queryOne("SELECT hash FROM audit_events WHERE seq = ?", [.int(seq)]) { out[seq] = row.string(0) }
             }
             return out
         }

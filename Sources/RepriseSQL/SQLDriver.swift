@@ -56,18 +56,54 @@ public struct SQLRow: Sendable {
 
 /// A connection inside a transaction. SQL uses `?` placeholders; drivers whose database uses
 /// another style rewrite them.
+///
+/// The methods are async so one store serves a driver whose database is in-process (SQLite, where a
+/// statement runs on the calling thread and never suspends) and one that talks to a server
+/// (PostgreSQL, where each statement is a round trip).
 public protocol SQLConnection {
     /// Runs a statement that returns no rows.
     /// - Returns: the number of rows it changed.
     @discardableResult
-    func execute(_ sql: String, _ binds: [SQLValue]) throws -> Int
+    func execute(_ sql: String, _ binds: [SQLValue]) async throws -> Int
     /// Runs a query and returns every row.
-    func query(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow]
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
 }
 
 extension SQLConnection {
-    public func queryOne(_ sql: String, _ binds: [SQLValue]) throws -> SQLRow? {
-        try query(sql, binds).first
+    public func queryOne(_ sql: String, _ binds: [SQLValue]) async throws -> SQLRow? {
+        try await query(sql, binds).first
+    }
+}
+
+/// What a driver reports when the database refuses a statement, in terms the store can act on;
+/// drivers map their own errors (SQLite result codes, PostgreSQL SQLSTATEs) to these, so no store
+/// code inspects a driver's error type.
+public enum SQLDriverError: Error, CustomStringConvertible, Sendable {
+    /// A unique or primary-key constraint refused the row (a concurrent writer inserted it first).
+    case uniqueViolation(String)
+    /// The transaction could not be serialized with a concurrent one (or was chosen as a deadlock
+    /// victim); running the whole body again may succeed.
+    case serializationFailure(String)
+    /// The database stayed locked or unavailable longer than the driver waits.
+    case busy(String)
+    /// The driver is shut down.
+    case closed
+
+    /// Whether running the whole write body again may succeed.
+    public var isTransient: Bool {
+        switch self {
+        case .uniqueViolation, .serializationFailure, .busy: return true
+        case .closed: return false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .uniqueViolation(let m): return "unique constraint violated: \(m)"
+        case .serializationFailure(let m): return "could not serialize with a concurrent transaction: \(m)"
+        case .busy(let m): return "database busy: \(m)"
+        case .closed: return "the database is closed"
+        }
     }
 }
 
@@ -80,6 +116,18 @@ public struct SQLDialect: Sendable {
     public var caseSensitiveLike: @Sendable (_ lhs: String) -> String
     /// A case-insensitive `LIKE` over `lhs` and a bound pattern.
     public var caseInsensitiveLike: @Sendable (_ lhs: String) -> String
+    /// An inner join that keeps the left table as the outer loop (SQLite reads `CROSS JOIN` so;
+    /// PostgreSQL plans joins itself and refuses `CROSS JOIN … ON`).
+    public var orderedJoin: String = "JOIN"
+    /// The function giving the 1-based position of a substring, 0 when absent (`instr(h, n)` in
+    /// SQLite, `strpos(h, n)` in PostgreSQL).
+    public var positionFunction: String = "strpos"
+    /// A statement that takes a transaction-scoped lock serializing schema migrations across
+    /// servers sharing the database; nil where one writer at a time is already the rule (SQLite).
+    public var migrationLock: String? = nil
+
+    /// `needle`'s 1-based position in `haystack` (both SQL expressions), 0 when absent.
+    public func position(_ needle: String, in haystack: String) -> String { "\(positionFunction)(\(haystack), \(needle))" }
 
     public init(
         name: String, clusteredTableSuffix: String, caseSensitiveLike: @escaping @Sendable (String) -> String,
@@ -92,14 +140,24 @@ public struct SQLDialect: Sendable {
     }
 
     /// SQLite with `PRAGMA case_sensitive_like = ON` on every connection.
-    public static let sqlite = SQLDialect(
-        name: "sqlite", clusteredTableSuffix: " WITHOUT ROWID",
-        caseSensitiveLike: { "\($0) LIKE ?" }, caseInsensitiveLike: { "LOWER(\($0)) LIKE LOWER(?)" })
+    public static let sqlite: SQLDialect = {
+        var d = SQLDialect(
+            name: "sqlite", clusteredTableSuffix: " WITHOUT ROWID",
+            caseSensitiveLike: { "\($0) LIKE ?" }, caseInsensitiveLike: { "LOWER(\($0)) LIKE LOWER(?)" })
+        d.orderedJoin = "CROSS JOIN"
+        d.positionFunction = "instr"
+        return d
+    }()
 
     /// PostgreSQL: `LIKE` is case-sensitive and `ILIKE` is native.
-    public static let postgres = SQLDialect(
-        name: "postgres", clusteredTableSuffix: "",
-        caseSensitiveLike: { "\($0) LIKE ?" }, caseInsensitiveLike: { "\($0) ILIKE ?" })
+    public static let postgres: SQLDialect = {
+        var d = SQLDialect(
+            name: "postgres", clusteredTableSuffix: "",
+            caseSensitiveLike: { "\($0) LIKE ?" }, caseInsensitiveLike: { "\($0) ILIKE ?" })
+        // A fixed application-wide key ("reprise" + 1) for pg_advisory_xact_lock.
+        d.migrationLock = "SELECT pg_advisory_xact_lock(7233174116210229249)"
+        return d
+    }()
 }
 
 /// One schema step. Statements run in one transaction, and the version is recorded with them.
@@ -116,17 +174,22 @@ public struct SQLMigration: Sendable {
 
 /// The seam between the portable store and a database.
 ///
-/// `write` bodies run inside a transaction and are acknowledged only after that transaction
-/// commits; a driver may commit several concurrent bodies in one transaction (group commit), each
-/// isolated in a savepoint so one body's failure does not undo another's.
+/// The isolation contract every driver keeps, and the store relies on:
+/// - A `read` body sees one consistent snapshot for all its statements.
+/// - A `write` body runs atomically and as if no other write ran concurrently (serializable): it
+///   may read, decide and write without locking. It is acknowledged only once its transaction
+///   commits durably. A driver may commit several concurrent bodies in one transaction (group
+///   commit), each isolated in a savepoint so one body's failure does not undo another's.
+/// - A driver may run a write body more than once (after a serialization failure), so a body does
+///   database work only: no network calls, no side effects outside the connection, and it never
+///   calls the driver again (a nested write would wait for itself).
+/// - Refusals come back as `SQLDriverError`, never as a driver's own error type.
 public protocol SQLDriver: Sendable {
     var dialect: SQLDialect { get }
     /// Runs a read-only body on a consistent snapshot.
-    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T
     /// Runs a body atomically and returns once its effects are durable.
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T
-    /// Applies the migrations not yet applied, in version order.
-    func migrate(_ migrations: [SQLMigration]) async throws
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T
     /// Finishes pending writes and closes the database.
     func shutdown() async throws
 }
@@ -134,4 +197,21 @@ public protocol SQLDriver: Sendable {
 /// Builds `?, ?, ?` for `n` binds.
 public func placeholders(_ n: Int) -> String {
     String(repeating: "?, ", count: max(n - 1, 0)) + (n > 0 ? "?" : "")
+}
+
+extension Sequence {
+    /// `map` with an async transform, in order, one element at a time.
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        out.reserveCapacity(underestimatedCount)
+        for element in self { out.append(try await transform(element)) }
+        return out
+    }
+
+    /// `compactMap` with an async transform, in order, one element at a time.
+    func asyncCompactMap<T>(_ transform: (Element) async throws -> T?) async rethrows -> [T] {
+        var out: [T] = []
+        for element in self { if let t = try await transform(element) { out.append(t) } }
+        return out
+    }
 }

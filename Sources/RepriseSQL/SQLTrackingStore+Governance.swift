@@ -30,11 +30,11 @@ extension SQLTrackingStore: GovernanceStore {
     /// Aliases are case-sensitive names, as in MLflow, but protection is not: a policy on
     /// `production` covers `Production` and `PRODUCTION` too (see `refuseCaseVariant`), so a
     /// look-alike spelling is never a free, unprotected twin.
-    static func policy(_ db: any SQLConnection, model: String, alias: String) throws -> AliasPolicy? {
+    static func policy(_ db: any SQLConnection, model: String, alias: String) async throws -> AliasPolicy? {
         // Case is folded here rather than in SQL, whose lower() folds ASCII only (aliases may hold
         // any letter). A model has few policies, so reading them all is cheap.
         let folded = alias.lowercased()
-        let candidates = try db.query(
+        let candidates = try await db.query(
             "SELECT \(policyColumns) FROM alias_policies WHERE model = ? OR model = '*'", [.text(model)]
         ).map(decodePolicy).filter { $0.alias.lowercased() == folded }
         // The model's own policy before the server-wide one; the exact spelling before a case variant.
@@ -55,8 +55,8 @@ extension SQLTrackingStore: GovernanceStore {
     /// Refuses renaming or deleting a model that alias policies of its own govern: a governed name
     /// must not be freed for a newcomer to take (with its aliases unguarded), so the policies are
     /// removed first, which the audit trail records.
-    static func refuseIfModelHasPolicies(_ db: any SQLConnection, model: String, _ what: String) throws {
-        let aliases = try db.query("SELECT alias FROM alias_policies WHERE model = ? ORDER BY alias", [.text(model)]).map { $0.string(0) }
+    static func refuseIfModelHasPolicies(_ db: any SQLConnection, model: String, _ what: String) async throws {
+        let aliases = try await db.query("SELECT alias FROM alias_policies WHERE model = ? ORDER BY alias", [.text(model)]).map { $0.string(0) }
         if !aliases.isEmpty {
             throw RepriseError(
                 .permissionDenied,
@@ -67,9 +67,9 @@ extension SQLTrackingStore: GovernanceStore {
     /// Refuses a stage transition into or out of a stage that a protected alias of the same name
     /// guards (`Production` under a policy on `production`): those moves go through approval
     /// requests on the alias, like any other move of it.
-    static func refuseProtectedStage(_ db: any SQLConnection, model: String, version: Int64, from: String, to: String) throws {
+    static func refuseProtectedStage(_ db: any SQLConnection, model: String, version: Int64, from: String, to: String) async throws {
         for stage in Set([from, to]) where stage != "None" && stage != "Archived" && stage != ModelStage.deletedInternal {
-            if let policy = try policy(db, model: model, alias: stage) {
+            if let policy = try await policy(db, model: model, alias: stage) {
                 throw RepriseError(
                     .permissionDenied,
                     "Stage '\(stage)' of model '\(model)' is guarded by the policy on alias '\(policy.alias)', so version \(version) was not moved. Move the alias through an approval request (POST /api/reprise/v1/approval-requests) instead of the legacy stage.")
@@ -77,31 +77,31 @@ extension SQLTrackingStore: GovernanceStore {
         }
     }
 
-    static func currentAliasVersion(_ db: any SQLConnection, model: String, alias: String) throws -> Int64? {
-        try db.queryOne("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(model), .text(alias)])?
+    static func currentAliasVersion(_ db: any SQLConnection, model: String, alias: String) async throws -> Int64? {
+        try await db.queryOne("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(model), .text(alias)])?
             .int(0)
     }
 
     /// Points the alias at `version`, remembers the move in the alias history and the audit trail.
     static func moveAlias(
         _ db: any SQLConnection, _ audit: Auditor, model: String, alias: String, version: Int64, requestID: String
-    ) throws {
-        let before = try currentAliasVersion(db, model: model, alias: alias)
-        try db.execute(
+    ) async throws {
+        let before = try await currentAliasVersion(db, model: model, alias: alias)
+        try await db.execute(
             "INSERT INTO registered_model_aliases (name, alias, version) VALUES (?, ?, ?) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
             [.text(model), .text(alias), .int(version)])
-        let seq = try db.queryOne(
+        let seq = try await db.queryOne(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM alias_history WHERE model = ? AND alias = ?", [.text(model), .text(alias)])!.int(0)
         let now = Self.now()
-        try db.execute(
+        try await db.execute(
             "INSERT INTO alias_history (model, alias, seq, version, time, actor, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [.text(model), .text(alias), .int(seq), .int(version), .int(now), .text(audit.context.actor), .text(requestID)])
-        try touchModel(db, model, now)
-        try audit.record(
+        try await touchModel(db, model, now)
+        try await audit.record(
             db, "alias.move", "alias", "\(model)@\(alias)",
             ["before": before.map { .string(String($0)) } ?? .null, "after": .string(String(version)),
              "approval_request": requestID.isEmpty ? .null : .string(requestID)])
-        try emitWebhookEvent(db, model: model, entity: "model_version_alias", action: "created") { _ in
+        try await emitWebhookEvent(db, model: model, entity: "model_version_alias", action: "created") { _ in
             ["name": .string(model), "alias": .string(alias), "version": .string(String(version))]
         }
     }
@@ -109,23 +109,23 @@ extension SQLTrackingStore: GovernanceStore {
     static func openRequest(
         _ db: any SQLConnection, _ audit: Auditor, policy: AliasPolicy, model: String, alias: String, version: Int64,
         kind: String, rationale: String, payload: JSONValue? = nil
-    ) throws -> ApprovalRequest {
+    ) async throws -> ApprovalRequest {
         let id = "req-" + String(newID().prefix(12))
         let now = Self.now()
-        let previous = try currentAliasVersion(db, model: model, alias: alias)
+        let previous = try await currentAliasVersion(db, model: model, alias: alias)
         // A policy change is judged by people only: the version checks are about alias moves.
         let checks = kind == "policy_change" ? [] : policy.checks
-        try db.execute(
+        try await db.execute(
             "INSERT INTO approval_requests (id, model, alias, target_version, previous_version, kind, requester, rationale, state, required_approvals, approvers, checks, created_time, updated_time, resolution, requester_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, '', ?, ?)",
             [.text(id), .text(model), .text(alias), .int(version), SQLValue(previous), .text(kind), .text(audit.context.actor),
              .text(rationale), .int(Int64(policy.requiredApprovals)), .text(JSONValue.array(policy.approvers.map(JSONValue.string)).jsonString),
              .text(JSONValue.array(checks.map(\.json)).jsonString), .int(now), .int(now), .text(audit.context.identity),
              .text(payload?.jsonString ?? "")])
-        try audit.record(
+        try await audit.record(
             db, "approval.open", "approval_request", id,
             ["model": .string(model), "alias": .string(alias), "target_version": .string(String(version)),
              "previous_version": previous.map { .string(String($0)) } ?? .null, "kind": .string(kind), "rationale": .string(rationale)])
-        return try loadRequest(db, id)
+        return try await loadRequest(db, id)
     }
 
     static func protectedAliasError(_ r: ApprovalRequest) -> RepriseError {
@@ -137,14 +137,14 @@ extension SQLTrackingStore: GovernanceStore {
     }
 
     /// Refuses to delete what a protected alias or an open approval request points at.
-    static func refuseIfGoverned(_ db: any SQLConnection, model: String, version: Int64?, _ what: String) throws {
+    static func refuseIfGoverned(_ db: any SQLConnection, model: String, version: Int64?, _ what: String) async throws {
         var sql = "SELECT id FROM approval_requests WHERE model = ? AND state = 'open'"
         var binds: [SQLValue] = [.text(model)]
         if let version {
             sql += " AND target_version = ?"
             binds.append(.int(version))
         }
-        if let row = try db.queryOne(sql + " LIMIT 1", binds) {
+        if let row = try await db.queryOne(sql + " LIMIT 1", binds) {
             throw RepriseError(
                 .permissionDenied, "Refused: \(what) while approval request \(row.string(0)) is open. Cancel or resolve it first.")
         }
@@ -154,7 +154,7 @@ extension SQLTrackingStore: GovernanceStore {
             aliasSQL += " AND version = ?"
             aliasBinds.append(.int(version))
         }
-        for row in try db.query(aliasSQL, aliasBinds) where try policy(db, model: model, alias: row.string(0)) != nil {
+        for row in try await db.query(aliasSQL, aliasBinds) where try await policy(db, model: model, alias: row.string(0)) != nil {
             throw RepriseError(
                 .permissionDenied,
                 "Refused: \(what) while the protected alias '\(row.string(0))' points at version \(row.int(1)). Move the alias first.")
@@ -164,16 +164,16 @@ extension SQLTrackingStore: GovernanceStore {
     static let requestColumns =
         "id, model, alias, target_version, previous_version, kind, requester, rationale, state, required_approvals, approvers, checks, created_time, updated_time, resolution"
 
-    static func loadRequest(_ db: any SQLConnection, _ id: String) throws -> ApprovalRequest {
-        guard let row = try db.queryOne("SELECT \(requestColumns) FROM approval_requests WHERE id = ?", [.text(id)]) else {
+    static func loadRequest(_ db: any SQLConnection, _ id: String) async throws -> ApprovalRequest {
+        guard let row = try await db.queryOne("SELECT \(requestColumns) FROM approval_requests WHERE id = ?", [.text(id)]) else {
             throw RepriseError.notFound("Approval request '\(id)' not found")
         }
-        return try request(db, row)
+        return try await request(db, row)
     }
 
-    static func request(_ db: any SQLConnection, _ row: SQLRow) throws -> ApprovalRequest {
+    static func request(_ db: any SQLConnection, _ row: SQLRow) async throws -> ApprovalRequest {
         let id = row.string(0)
-        let votes = try db.query(
+        let votes = try await db.query(
             "SELECT approver, decision, rationale, time FROM approval_votes WHERE request_id = ? ORDER BY time, approver", [.text(id)]
         ).map { ApprovalRequest.Vote(approver: $0.string(0), decision: $0.string(1), rationale: $0.string(2), time: $0.int(3)) }
         return ApprovalRequest(
@@ -185,51 +185,51 @@ extension SQLTrackingStore: GovernanceStore {
     }
 
     /// Evaluates a request's checks against the current state. Returns the failures.
-    static func failedChecks(_ db: any SQLConnection, _ r: ApprovalRequest) throws -> [String] {
+    static func failedChecks(_ db: any SQLConnection, _ r: ApprovalRequest) async throws -> [String] {
         var failures: [String] = []
-        let candidate = try requireVersion(db, r.model, r.targetVersion)
+        let candidate = try await requireVersion(db, r.model, r.targetVersion)
         for check in r.checks {
             switch check {
             case .runComplete:
                 guard !candidate.runID.isEmpty,
-                    let exp = try db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(candidate.runID)])?.int(0)
+                    let exp = try await db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(candidate.runID)])?.int(0)
                 else {
                     failures.append("version \(r.targetVersion) has no source run to judge")
                     continue
                 }
-                guard let policy = try loadPolicy(db, experimentID: exp) else {
+                guard let policy = try await loadPolicy(db, experimentID: exp) else {
                     failures.append(
                         "run_complete: experiment \(exp) of run \(candidate.runID) has no policy saying what a complete run carries (reprise policy set)")
                     continue
                 }
-                let problems = policy.evaluate(tags: try runTags(db, candidate.runID), datasets: try datasetCount(db, candidate.runID))
+                let problems = await policy.evaluate(tags: try runTags(db, candidate.runID), datasets: try datasetCount(db, candidate.runID))
                 if !problems.isEmpty {
                     failures.append("run_complete: run \(candidate.runID) misses \(problems.joined(separator: ", ")) under experiment \(exp)'s policy")
                 }
             case .reproduced:
                 let verdict = candidate.runID.isEmpty
                     ? nil
-                    : try db.queryOne(
+                    : try await db.queryOne(
                         "SELECT verdict FROM reproductions WHERE original_run = ? ORDER BY time DESC LIMIT 1", [.text(candidate.runID)])?.string(0)
                 if verdict != ReproductionVerdict.reproduced.rawValue {
                     failures.append(
                         "reproduced: the latest reproduction of run \(candidate.runID.isEmpty ? "(none)" : candidate.runID) is \(verdict ?? "missing"), not REPRODUCED (reprise reproduce \(candidate.runID))")
                 }
             case .metricNotWorse(let metric, let margin, let higherIsBetter):
-                func value(_ runID: String) throws -> Double? {
+                func value(_ runID: String) async throws -> Double? {
                     guard !runID.isEmpty,
-                        let row = try db.queryOne(
+                        let row = try await db.queryOne(
                             "SELECT value, is_nan FROM latest_metrics WHERE run_uuid = ? AND key = ?", [.text(runID), .text(metric)]),
                         row.int(1) == 0
                     else { return nil }
                     return row.double(0)
                 }
-                guard let new = try value(candidate.runID) else {
+                guard let new = try await value(candidate.runID) else {
                     failures.append("version \(r.targetVersion) has no value for metric '\(metric)'")
                     continue
                 }
-                guard let currentVersion = try currentAliasVersion(db, model: r.model, alias: r.alias),
-                    let current = try? requireVersion(db, r.model, currentVersion), let old = try value(current.runID)
+                guard let currentVersion = try await currentAliasVersion(db, model: r.model, alias: r.alias),
+                    let current = try? await requireVersion(db, r.model, currentVersion), let old = try await value(current.runID)
                 else { continue }
                 let worseBy = higherIsBetter ? old - new : new - old
                 if worseBy > margin {
@@ -257,64 +257,66 @@ extension SQLTrackingStore: GovernanceStore {
             throw RepriseError.invalid("An approver must be a user name or group:<name>, got '\(a)'.")
         }
         return try await write { db, audit in
-            if policy.model != "*" { _ = try Self.requireRegisteredModel(db, policy.model) }
+            if policy.model != "*" { _ = try await Self.requireRegisteredModel(db, policy.model) }
             // The policy that guards this alias now: the model's own, else a server-wide one that
             // guards itself (a new, laxer per-model policy must not escape it).
-            let guarding = try Self.exactPolicy(db, model: policy.model, alias: policy.alias)
-                ?? Self.exactPolicy(db, model: "*", alias: policy.alias).flatMap { $0.selfChangeRequiresApproval ? $0 : nil }
+            var guarding = try await Self.exactPolicy(db, model: policy.model, alias: policy.alias)
+            if guarding == nil {
+                guarding = try await Self.exactPolicy(db, model: "*", alias: policy.alias).flatMap { $0.selfChangeRequiresApproval ? $0 : nil }
+            }
             if let current = guarding, current.selfChangeRequiresApproval {
-                return try Self.openRequest(
+                return try await Self.openRequest(
                     db, audit, policy: current, model: policy.model, alias: policy.alias, version: 0, kind: "policy_change",
                     rationale: "change the policy to \(policy.json.jsonString)", payload: ["set": policy.json])
             }
-            try Self.applyPolicy(db, audit, policy)
+            try await Self.applyPolicy(db, audit, policy)
             return nil
         }
     }
 
-    static func applyPolicy(_ db: any SQLConnection, _ audit: Auditor, _ policy: AliasPolicy) throws {
-        try db.execute(
+    static func applyPolicy(_ db: any SQLConnection, _ audit: Auditor, _ policy: AliasPolicy) async throws {
+        try await db.execute(
             "INSERT INTO alias_policies (\(Self.policyColumns)) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model, alias) DO UPDATE SET required_approvals = excluded.required_approvals, approvers = excluded.approvers, checks = excluded.checks, rollback_requires_approval = excluded.rollback_requires_approval, self_change_requires_approval = excluded.self_change_requires_approval",
             [.text(policy.model), .text(policy.alias), .int(Int64(policy.requiredApprovals)),
              .text(JSONValue.array(policy.approvers.map(JSONValue.string)).jsonString),
              .text(JSONValue.array(policy.checks.map(\.json)).jsonString), .int(policy.rollbackRequiresApproval ? 1 : 0),
              .int(policy.selfChangeRequiresApproval ? 1 : 0)])
-        try audit.record(db, "alias_policy.set", "alias_policy", "\(policy.model)@\(policy.alias)", policy.json)
+        try await audit.record(db, "alias_policy.set", "alias_policy", "\(policy.model)@\(policy.alias)", policy.json)
     }
 
-    static func exactPolicy(_ db: any SQLConnection, model: String, alias: String) throws -> AliasPolicy? {
-        try db.queryOne("SELECT \(policyColumns) FROM alias_policies WHERE model = ? AND alias = ?", [.text(model), .text(alias)])
+    static func exactPolicy(_ db: any SQLConnection, model: String, alias: String) async throws -> AliasPolicy? {
+        try await db.queryOne("SELECT \(policyColumns) FROM alias_policies WHERE model = ? AND alias = ?", [.text(model), .text(alias)])
             .map(decodePolicy)
     }
 
     public func deleteAliasPolicy(model: String, alias: String) async throws -> ApprovalRequest? {
         try await write { db, audit in
-            guard let current = try Self.exactPolicy(db, model: model, alias: alias) else {
+            guard let current = try await Self.exactPolicy(db, model: model, alias: alias) else {
                 throw RepriseError.notFound("No policy protects alias '\(alias)' of '\(model)'")
             }
             if current.selfChangeRequiresApproval {
-                return try Self.openRequest(
+                return try await Self.openRequest(
                     db, audit, policy: current, model: model, alias: alias, version: 0, kind: "policy_change",
                     rationale: "delete the policy", payload: ["delete": true])
             }
-            try Self.removePolicy(db, audit, model: model, alias: alias)
+            try await Self.removePolicy(db, audit, model: model, alias: alias)
             return nil
         }
     }
 
-    static func removePolicy(_ db: any SQLConnection, _ audit: Auditor, model: String, alias: String) throws {
-        try db.execute("DELETE FROM alias_policies WHERE model = ? AND alias = ?", [.text(model), .text(alias)])
-        try audit.record(db, "alias_policy.delete", "alias_policy", "\(model)@\(alias)")
+    static func removePolicy(_ db: any SQLConnection, _ audit: Auditor, model: String, alias: String) async throws {
+        try await db.execute("DELETE FROM alias_policies WHERE model = ? AND alias = ?", [.text(model), .text(alias)])
+        try await audit.record(db, "alias_policy.delete", "alias_policy", "\(model)@\(alias)")
     }
 
     public func aliasPolicies(model: String?) async throws -> [AliasPolicy] {
-        try await driver.read { db in
+        try await read { db in
             if let model {
-                return try db.query(
+                return try await db.query(
                     "SELECT \(Self.policyColumns) FROM alias_policies WHERE model = ? OR model = '*' ORDER BY model, alias", [.text(model)]
                 ).map(Self.decodePolicy)
             }
-            return try db.query("SELECT \(Self.policyColumns) FROM alias_policies ORDER BY model, alias", []).map(Self.decodePolicy)
+            return try await db.query("SELECT \(Self.policyColumns) FROM alias_policies ORDER BY model, alias", []).map(Self.decodePolicy)
         }
     }
 
@@ -322,19 +324,19 @@ extension SQLTrackingStore: GovernanceStore {
         try Validation.validateAlias(alias)
         if rationale.trimmingCharacters(in: .whitespaces).isEmpty { throw RepriseError.missing("rationale") }
         return try await write { db, audit in
-            _ = try Self.requireRegisteredModel(db, model)
-            _ = try Self.requireVersion(db, model, version)
-            guard let policy = try Self.policy(db, model: model, alias: alias) else {
-                try Self.moveAlias(db, audit, model: model, alias: alias, version: version, requestID: "")
+            _ = try await Self.requireRegisteredModel(db, model)
+            _ = try await Self.requireVersion(db, model, version)
+            guard let policy = try await Self.policy(db, model: model, alias: alias) else {
+                try await Self.moveAlias(db, audit, model: model, alias: alias, version: version, requestID: "")
                 return nil
             }
-            return try Self.openRequest(
+            return try await Self.openRequest(
                 db, audit, policy: policy, model: model, alias: alias, version: version, kind: "move", rationale: rationale)
         }
     }
 
     public func approvalRequest(id: String) async throws -> ApprovalRequest {
-        try await driver.read { db in try Self.loadRequest(db, id) }
+        try await read { db in try await Self.loadRequest(db, id) }
     }
 
     public func approvalRequests(model: String?, state: ApprovalState?) async throws -> [ApprovalRequest] {
@@ -350,13 +352,13 @@ extension SQLTrackingStore: GovernanceStore {
         }
         let finalSQL = sql + " ORDER BY created_time DESC, id LIMIT 1000"
         let finalBinds = binds
-        return try await driver.read { db in try db.query(finalSQL, finalBinds).map { try Self.request(db, $0) } }
+        return try await read { db in try await db.query(finalSQL, finalBinds).asyncMap { try await Self.request(db, $0) } }
     }
 
     public func vote(requestID: String, approve: Bool, rationale: String) async throws -> ApprovalRequest {
         if rationale.trimmingCharacters(in: .whitespaces).isEmpty { throw RepriseError.missing("rationale") }
         return try await write { db, audit in
-            let r = try Self.loadRequest(db, requestID)
+            let r = try await Self.loadRequest(db, requestID)
             let actor = audit.context.actor
             guard r.state == .open else {
                 throw RepriseError.invalid("Approval request \(requestID) is \(r.state.rawValue); only open requests take votes.")
@@ -370,7 +372,7 @@ extension SQLTrackingStore: GovernanceStore {
                     "Votes are cast by people: service account \(audit.context.via) cannot vote for \(actor). Ask \(actor) to approve with their own credentials.")
             }
             let me = audit.context.identity
-            let requesterID = try db.queryOne("SELECT requester_id FROM approval_requests WHERE id = ?", [.text(requestID)])?.string(0) ?? ""
+            let requesterID = try await db.queryOne("SELECT requester_id FROM approval_requests WHERE id = ?", [.text(requestID)])?.string(0) ?? ""
             if actor == r.requester || me == requesterID {
                 throw RepriseError(.permissionDenied, "Self-approval is not allowed: \(actor) opened request \(requestID).")
             }
@@ -379,61 +381,61 @@ extension SQLTrackingStore: GovernanceStore {
                     .permissionDenied,
                     "\(actor) is not an approver of alias '\(r.alias)' of '\(r.model)'. Approvers: [\(r.approvers.joined(separator: ", "))].")
             }
-            let voters = try db.query("SELECT approver, approver_id FROM approval_votes WHERE request_id = ?", [.text(requestID)])
+            let voters = try await db.query("SELECT approver, approver_id FROM approval_votes WHERE request_id = ?", [.text(requestID)])
             if voters.contains(where: { $0.string(0) == actor || (!$0.string(1).isEmpty && $0.string(1) == me) }) {
                 throw RepriseError.invalid("\(actor) has already voted on request \(requestID).")
             }
             let now = Self.now()
-            try db.execute(
+            try await db.execute(
                 "INSERT INTO approval_votes (request_id, approver, decision, rationale, time, approver_id) VALUES (?, ?, ?, ?, ?, ?)",
                 [.text(requestID), .text(actor), .text(approve ? "approve" : "reject"), .text(rationale), .int(now), .text(me)])
-            try audit.record(
+            try await audit.record(
                 db, approve ? "approval.approve" : "approval.reject", "approval_request", requestID,
                 ["rationale": .string(rationale), "model": .string(r.model), "alias": .string(r.alias)])
             if !approve {
-                try db.execute(
+                try await db.execute(
                     "UPDATE approval_requests SET state = 'rejected', updated_time = ?, resolution = ? WHERE id = ?",
                     [.int(now), .text("rejected by \(actor): \(rationale)"), .text(requestID)])
-                return try Self.loadRequest(db, requestID)
+                return try await Self.loadRequest(db, requestID)
             }
             let approvals = r.votes.filter { $0.decision == "approve" }.count + 1
             if approvals >= r.requiredApprovals, r.kind == "policy_change" {
-                let payloadText = try db.queryOne("SELECT payload FROM approval_requests WHERE id = ?", [.text(requestID)])?.string(0) ?? ""
+                let payloadText = try await db.queryOne("SELECT payload FROM approval_requests WHERE id = ?", [.text(requestID)])?.string(0) ?? ""
                 let payload = (try? JSONValue.parse(payloadText)) ?? .null
                 let resolution: String
                 if let set = payload["set"] {
                     let policy = try Self.policyFromJSON(set)
-                    try Self.applyPolicy(db, audit, policy)
+                    try await Self.applyPolicy(db, audit, policy)
                     resolution = "policy on alias '\(r.alias)' changed"
                 } else if payload["delete"] != nil {
-                    try Self.removePolicy(db, audit, model: r.model, alias: r.alias)
+                    try await Self.removePolicy(db, audit, model: r.model, alias: r.alias)
                     resolution = "policy on alias '\(r.alias)' deleted"
                 } else {
                     throw RepriseError.invalid("Approval request \(requestID) carries no policy change.")
                 }
-                try db.execute(
+                try await db.execute(
                     "UPDATE approval_requests SET state = 'approved', updated_time = ?, resolution = ? WHERE id = ?",
                     [.int(now), .text(resolution), .text(requestID)])
             } else if approvals >= r.requiredApprovals {
-                let failures = try Self.failedChecks(db, r)
+                let failures = try await Self.failedChecks(db, r)
                 if !failures.isEmpty {
                     throw RepriseError.invalid(
                         "Request \(requestID) has its approvals but its checks fail, so the alias was not moved: \(failures.joined(separator: "; ")).")
                 }
-                try Self.moveAlias(db, audit, model: r.model, alias: r.alias, version: r.targetVersion, requestID: requestID)
-                try db.execute(
+                try await Self.moveAlias(db, audit, model: r.model, alias: r.alias, version: r.targetVersion, requestID: requestID)
+                try await db.execute(
                     "UPDATE approval_requests SET state = 'approved', updated_time = ?, resolution = ? WHERE id = ?",
                     [.int(now), .text("alias '\(r.alias)' moved to version \(r.targetVersion)"), .text(requestID)])
             } else {
-                try db.execute("UPDATE approval_requests SET updated_time = ? WHERE id = ?", [.int(now), .text(requestID)])
+                try await db.execute("UPDATE approval_requests SET updated_time = ? WHERE id = ?", [.int(now), .text(requestID)])
             }
-            return try Self.loadRequest(db, requestID)
+            return try await Self.loadRequest(db, requestID)
         }
     }
 
     public func cancel(requestID: String, rationale: String) async throws -> ApprovalRequest {
         try await write { db, audit in
-            let r = try Self.loadRequest(db, requestID)
+            let r = try await Self.loadRequest(db, requestID)
             guard r.state == .open else {
                 throw RepriseError.invalid("Approval request \(requestID) is \(r.state.rawValue); only open requests can be cancelled.")
             }
@@ -441,45 +443,45 @@ extension SQLTrackingStore: GovernanceStore {
             if !audit.context.via.isEmpty {
                 throw RepriseError(.permissionDenied, "Service account \(audit.context.via) cannot cancel approval requests for \(actor).")
             }
-            let requesterID = try db.queryOne("SELECT requester_id FROM approval_requests WHERE id = ?", [.text(requestID)])?.string(0) ?? ""
+            let requesterID = try await db.queryOne("SELECT requester_id FROM approval_requests WHERE id = ?", [.text(requestID)])?.string(0) ?? ""
             let isRequester = requesterID.isEmpty ? actor == r.requester : requesterID == audit.context.identity
             if !isRequester && (r.approvers.isEmpty || !AliasPolicy.isApprover(r.approvers, audit.context)) {
                 throw RepriseError(.permissionDenied, "Only the requester or an approver can cancel request \(requestID).")
             }
-            try db.execute(
+            try await db.execute(
                 "UPDATE approval_requests SET state = 'cancelled', updated_time = ?, resolution = ? WHERE id = ?",
                 [.int(Self.now()), .text("cancelled by \(actor)\(rationale.isEmpty ? "" : ": " + rationale)"), .text(requestID)])
-            try audit.record(db, "approval.cancel", "approval_request", requestID, ["rationale": .string(rationale)])
-            return try Self.loadRequest(db, requestID)
+            try await audit.record(db, "approval.cancel", "approval_request", requestID, ["rationale": .string(rationale)])
+            return try await Self.loadRequest(db, requestID)
         }
     }
 
     public func rollback(model: String, alias: String, rationale: String) async throws -> ApprovalRequest? {
         if rationale.trimmingCharacters(in: .whitespaces).isEmpty { throw RepriseError.missing("rationale") }
         return try await write { db, audit in
-            _ = try Self.requireRegisteredModel(db, model)
-            guard let current = try Self.currentAliasVersion(db, model: model, alias: alias) else {
+            _ = try await Self.requireRegisteredModel(db, model)
+            guard let current = try await Self.currentAliasVersion(db, model: model, alias: alias) else {
                 throw RepriseError.invalid("Alias '\(alias)' of '\(model)' is not set, so there is nothing to roll back.")
             }
-            let history = try db.query(
+            let history = try await db.query(
                 "SELECT version FROM alias_history WHERE model = ? AND alias = ? ORDER BY seq DESC", [.text(model), .text(alias)]
             ).map { $0.int(0) }
             guard let previous = history.dropFirst().first(where: { $0 != current }) else {
                 throw RepriseError.invalid("Alias '\(alias)' of '\(model)' has no earlier version to roll back to.")
             }
-            _ = try Self.requireVersion(db, model, previous)
-            if let policy = try Self.policy(db, model: model, alias: alias), policy.rollbackRequiresApproval {
-                return try Self.openRequest(
+            _ = try await Self.requireVersion(db, model, previous)
+            if let policy = try await Self.policy(db, model: model, alias: alias), policy.rollbackRequiresApproval {
+                return try await Self.openRequest(
                     db, audit, policy: policy, model: model, alias: alias, version: previous, kind: "rollback", rationale: rationale)
             }
-            try Self.moveAlias(db, audit, model: model, alias: alias, version: previous, requestID: "")
+            try await Self.moveAlias(db, audit, model: model, alias: alias, version: previous, requestID: "")
             return nil
         }
     }
 
     public func aliasHistory(model: String, alias: String) async throws -> [(version: Int64, time: Int64, actor: String, requestID: String)] {
-        try await driver.read { db in
-            try db.query(
+        try await read { db in
+            try await db.query(
                 "SELECT version, time, actor, request_id FROM alias_history WHERE model = ? AND alias = ? ORDER BY seq DESC",
                 [.text(model), .text(alias)]
             ).map { (version: $0.int(0), time: $0.int(1), actor: $0.string(2), requestID: $0.string(3)) }

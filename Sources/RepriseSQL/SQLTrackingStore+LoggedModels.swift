@@ -4,16 +4,16 @@ extension SQLTrackingStore {
     static let modelColumns =
         "lm.model_id, lm.experiment_id, lm.name, lm.artifact_uri, lm.creation_time, lm.last_updated_time, lm.status, lm.status_message, lm.model_type, lm.source_run_id, lm.lifecycle_stage"
 
-    static func loadModels(_ db: any SQLConnection, ids: [String]) throws -> [LoggedModel] {
+    static func loadModels(_ db: any SQLConnection, ids: [String]) async throws -> [LoggedModel] {
         var out: [LoggedModel] = []
         for id in ids {
-            guard let row = try db.queryOne("SELECT \(modelColumns) FROM logged_models lm WHERE lm.model_id = ?", [.text(id)])
+            guard let row = try await db.queryOne("SELECT \(modelColumns) FROM logged_models lm WHERE lm.model_id = ?", [.text(id)])
             else { continue }
-            let tags = try db.query("SELECT key, value FROM logged_model_tags WHERE model_id = ? ORDER BY key", [.text(id)])
+            let tags = try await db.query("SELECT key, value FROM logged_model_tags WHERE model_id = ? ORDER BY key", [.text(id)])
                 .map { KeyValue($0.string(0), $0.string(1)) }
-            let params = try db.query("SELECT key, value FROM logged_model_params WHERE model_id = ? ORDER BY key", [.text(id)])
+            let params = try await db.query("SELECT key, value FROM logged_model_params WHERE model_id = ? ORDER BY key", [.text(id)])
                 .map { KeyValue($0.string(0), $0.string(1)) }
-            let metrics = try db.query(
+            let metrics = try await db.query(
                 "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest, run_uuid FROM logged_model_metrics WHERE model_id = ? ORDER BY key, timestamp, step",
                 [.text(id)]
             ).map { metric($0, from: 0, runID: $0.string(8)) }
@@ -29,8 +29,8 @@ extension SQLTrackingStore {
         return out
     }
 
-    static func requireModel(_ db: any SQLConnection, _ id: String, allowDeleted: Bool = false) throws -> LoggedModel {
-        guard let m = try loadModels(db, ids: [id]).first, allowDeleted || m.lifecycleStage == .active else {
+    static func requireModel(_ db: any SQLConnection, _ id: String, allowDeleted: Bool = false) async throws -> LoggedModel {
+        guard let m = try await loadModels(db, ids: [id]).first, allowDeleted || m.lifecycleStage == .active else {
             throw RepriseError.notFound("Logged model with ID '\(id)' not found.")
         }
         return m
@@ -44,56 +44,56 @@ extension SQLTrackingStore {
         for p in input.params { try Validation.validateKey(p.key, lengthLabel: "Param key") }
         let id = "m-" + Self.newID()
         return try await write { db, audit in
-            let exp = try Self.requireActiveExperiment(db, id: input.experimentID)
-            try audit.record(
+            let exp = try await Self.requireActiveExperiment(db, id: input.experimentID)
+            try await audit.record(
                 db, "logged_model.create", "logged_model", id,
                 ["experiment_id": .string(input.experimentID), "name": .string(name), "source_run_id": .string(input.sourceRunID ?? "")])
             if let run = input.sourceRunID, !run.isEmpty,
-                try db.queryOne("SELECT 1 FROM runs WHERE run_uuid = ?", [.text(run)]) == nil
+                try await db.queryOne("SELECT 1 FROM runs WHERE run_uuid = ?", [.text(run)]) == nil
             {
                 throw RepriseError.notFound("Run with id=\(run) not found")
             }
             let base = exp.artifactLocation.hasSuffix("/") ? String(exp.artifactLocation.dropLast()) : exp.artifactLocation
             let now = Self.now()
-            try db.execute(
+            try await db.execute(
                 "INSERT INTO logged_models (model_id, experiment_id, name, artifact_uri, creation_time, last_updated_time, status, status_message, model_type, source_run_id, lifecycle_stage) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 'active')",
                 [.text(id), .int(Int64(input.experimentID)!), .text(name), .text("\(base)/models/\(id)/artifacts"),
                  .int(now), .int(now), .text(LoggedModelStatus.pending.rawValue), .text(input.modelType ?? ""),
                  SQLValue(input.sourceRunID.flatMap { $0.isEmpty ? nil : $0 })])
             for t in input.tags {
-                try db.execute(
+                try await db.execute(
                     "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
                     [.text(id), .text(t.key), .text(t.value)])
             }
             for p in input.params {
-                try db.execute(
+                try await db.execute(
                     "INSERT INTO logged_model_params (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
                     [.text(id), .text(p.key), .text(p.value)])
             }
-            return try Self.requireModel(db, id)
+            return try await Self.requireModel(db, id)
         }
     }
 
     public func getLoggedModel(id: String, allowDeleted: Bool) async throws -> LoggedModel {
-        try await driver.read { db in try Self.requireModel(db, id, allowDeleted: allowDeleted) }
+        try await read { db in try await Self.requireModel(db, id, allowDeleted: allowDeleted) }
     }
 
     public func finalizeLoggedModel(id: String, status: LoggedModelStatus) async throws -> LoggedModel {
         try await write { db, audit in
-            _ = try Self.requireModel(db, id)
-            try audit.record(db, "logged_model.finalize", "logged_model", id, ["status": .string(status.rawValue)])
-            try db.execute(
+            _ = try await Self.requireModel(db, id)
+            try await audit.record(db, "logged_model.finalize", "logged_model", id, ["status": .string(status.rawValue)])
+            try await db.execute(
                 "UPDATE logged_models SET status = ?, last_updated_time = ? WHERE model_id = ?",
                 [.text(status.rawValue), .int(Self.now()), .text(id)])
-            return try Self.requireModel(db, id)
+            return try await Self.requireModel(db, id)
         }
     }
 
     public func deleteLoggedModel(id: String) async throws {
         try await write { db, audit in
-            _ = try Self.requireModel(db, id)
-            try audit.record(db, "logged_model.delete", "logged_model", id)
-            try db.execute(
+            _ = try await Self.requireModel(db, id)
+            try await audit.record(db, "logged_model.delete", "logged_model", id)
+            try await db.execute(
                 "UPDATE logged_models SET lifecycle_stage = 'deleted', last_updated_time = ? WHERE model_id = ?",
                 [.int(Self.now()), .text(id)])
         }
@@ -102,22 +102,22 @@ extension SQLTrackingStore {
     public func setLoggedModelTags(id: String, tags: [KeyValue]) async throws {
         for t in tags { try Validation.validateKey(t.key, lengthLabel: "Tag key") }
         try await write { db, audit in
-            _ = try Self.requireModel(db, id)
-            try audit.record(db, "logged_model.set_tags", "logged_model", id, ["tags": .array(tags.map { .string($0.key) })])
+            _ = try await Self.requireModel(db, id)
+            try await audit.record(db, "logged_model.set_tags", "logged_model", id, ["tags": .array(tags.map { .string($0.key) })])
             for t in tags {
-                try db.execute(
+                try await db.execute(
                     "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
                     [.text(id), .text(t.key), .text(t.value)])
             }
-            try db.execute("UPDATE logged_models SET last_updated_time = ? WHERE model_id = ?", [.int(Self.now()), .text(id)])
+            try await db.execute("UPDATE logged_models SET last_updated_time = ? WHERE model_id = ?", [.int(Self.now()), .text(id)])
         }
     }
 
     public func deleteLoggedModelTag(id: String, key: String) async throws {
         try await write { db, audit in
-            _ = try Self.requireModel(db, id)
-            try audit.record(db, "logged_model.delete_tag", "logged_model", id, ["key": .string(key)])
-            let n = try db.execute("DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?", [.text(id), .text(key)])
+            _ = try await Self.requireModel(db, id)
+            try await audit.record(db, "logged_model.delete_tag", "logged_model", id, ["key": .string(key)])
+            let n = try await db.execute("DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?", [.text(id), .text(key)])
             if n == 0 { throw RepriseError.notFound("No tag with key '\(key)' found for model with ID '\(id)'.") }
         }
     }
@@ -125,10 +125,10 @@ extension SQLTrackingStore {
     public func logLoggedModelParams(id: String, params: [KeyValue]) async throws {
         for p in params { try Validation.validateKey(p.key, lengthLabel: "Param key") }
         try await write { db, audit in
-            _ = try Self.requireModel(db, id)
-            try audit.record(db, "logged_model.log_params", "logged_model", id, ["params": .array(params.map { .string($0.key) })])
+            _ = try await Self.requireModel(db, id)
+            try await audit.record(db, "logged_model.log_params", "logged_model", id, ["params": .array(params.map { .string($0.key) })])
             for p in params {
-                try db.execute(
+                try await db.execute(
                     "INSERT INTO logged_model_params (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
                     [.text(id), .text(p.key), .text(p.value)])
             }

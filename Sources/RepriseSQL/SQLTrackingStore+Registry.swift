@@ -6,10 +6,9 @@ extension SQLTrackingStore: RegistryStore {
         "mv.name, mv.version, mv.creation_time, mv.last_updated_time, mv.description, mv.user_id, mv.current_stage, mv.source, mv.run_id, mv.run_link, mv.status, mv.status_message, mv.model_id, mv.storage_location"
     static let notDeleted = "mv.current_stage <> '\(ModelStage.deletedInternal)'"
 
-    static func loadVersions(_ db: any SQLConnection, where clause: String, _ binds: [SQLValue], order: String = "mv.version")
-        throws -> [ModelVersion]
+    static func loadVersions(_ db: any SQLConnection, where clause: String, _ binds: [SQLValue], order: String = "mv.version") async throws -> [ModelVersion]
     {
-        let rows = try db.query("SELECT \(versionColumns) FROM model_versions mv WHERE \(clause) ORDER BY \(order)", binds)
+        let rows = try await db.query("SELECT \(versionColumns) FROM model_versions mv WHERE \(clause) ORDER BY \(order)", binds)
         // Tags and aliases are read per model for the versions found, not per version.
         var versionsByName: [String: [Int64]] = [:]
         for row in rows { versionsByName[row.string(0), default: []].append(row.int(1)) }
@@ -20,12 +19,12 @@ extension SQLTrackingStore: RegistryStore {
                 let chunk = versions[start..<min(start + 500, versions.count)]
                 let binds = [SQLValue.text(name)] + chunk.map(SQLValue.int)
                 let inList = placeholders(chunk.count)
-                for t in try db.query(
+                for t in try await db.query(
                     "SELECT version, key, value FROM model_version_tags WHERE name = ? AND version IN (\(inList)) ORDER BY version, key", binds)
                 {
                     tags["\(name)/\(t.int(0))", default: []].append(KeyValue(t.string(1), t.string(2)))
                 }
-                for a in try db.query(
+                for a in try await db.query(
                     "SELECT version, alias FROM registered_model_aliases WHERE name = ? AND version IN (\(inList)) ORDER BY version, alias", binds)
                 {
                     aliases["\(name)/\(a.int(0))", default: []].append(a.string(1))
@@ -42,46 +41,46 @@ extension SQLTrackingStore: RegistryStore {
         }
     }
 
-    static func requireVersion(_ db: any SQLConnection, _ name: String, _ version: Int64) throws -> ModelVersion {
-        guard let v = try loadVersions(db, where: "mv.name = ? AND mv.version = ? AND \(notDeleted)", [.text(name), .int(version)]).first
+    static func requireVersion(_ db: any SQLConnection, _ name: String, _ version: Int64) async throws -> ModelVersion {
+        guard let v = try await loadVersions(db, where: "mv.name = ? AND mv.version = ? AND \(notDeleted)", [.text(name), .int(version)]).first
         else { throw RepriseError.notFound("Model Version (name=\(name), version=\(version)) not found") }
         return v
     }
 
-    static func latestPerStage(_ db: any SQLConnection, _ name: String, stages: [ModelStage]) throws -> [ModelVersion] {
+    static func latestPerStage(_ db: any SQLConnection, _ name: String, stages: [ModelStage]) async throws -> [ModelVersion] {
         let wanted = Set((stages.isEmpty ? ModelStage.allCases : stages).map(\.rawValue))
-        let latest = try db.query(
+        let latest = try await db.query(
             "SELECT mv.current_stage, MAX(mv.version) FROM model_versions mv WHERE mv.name = ? AND \(notDeleted) GROUP BY mv.current_stage",
             [.text(name)]
         ).filter { wanted.contains($0.string(0)) }.map { $0.int(1) }
         if latest.isEmpty { return [] }
-        return try loadVersions(
+        return try await loadVersions(
             db, where: "mv.name = ? AND mv.version IN (\(placeholders(latest.count)))", [.text(name)] + latest.map(SQLValue.int))
     }
 
-    static func loadRegisteredModel(_ db: any SQLConnection, _ name: String) throws -> RegisteredModel? {
-        guard let row = try db.queryOne(
+    static func loadRegisteredModel(_ db: any SQLConnection, _ name: String) async throws -> RegisteredModel? {
+        guard let row = try await db.queryOne(
             "SELECT name, creation_time, last_updated_time, description, user_id FROM registered_models WHERE name = ?", [.text(name)])
         else { return nil }
-        let tags = try db.query("SELECT key, value FROM registered_model_tags WHERE name = ? ORDER BY key", [.text(name)])
+        let tags = try await db.query("SELECT key, value FROM registered_model_tags WHERE name = ? ORDER BY key", [.text(name)])
             .map { KeyValue($0.string(0), $0.string(1)) }
-        let aliases = try db.query(
+        let aliases = try await db.query(
             "SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias", [.text(name)]
         ).map { ($0.string(0), $0.int(1)) }
-        return RegisteredModel(
+        return await RegisteredModel(
             name: row.string(0), creationTime: row.int(1), lastUpdatedTime: row.int(2), description: row.string(3),
             userID: row.string(4), latestVersions: try latestPerStage(db, name, stages: []), tags: tags, aliases: aliases)
     }
 
-    static func requireRegisteredModel(_ db: any SQLConnection, _ name: String) throws -> RegisteredModel {
-        guard let m = try loadRegisteredModel(db, name) else {
+    static func requireRegisteredModel(_ db: any SQLConnection, _ name: String) async throws -> RegisteredModel {
+        guard let m = try await loadRegisteredModel(db, name) else {
             throw RepriseError.notFound("Registered Model with name=\(name) not found")
         }
         return m
     }
 
-    static func touchModel(_ db: any SQLConnection, _ name: String, _ now: Int64) throws {
-        try db.execute("UPDATE registered_models SET last_updated_time = ? WHERE name = ?", [.int(now), .text(name)])
+    static func touchModel(_ db: any SQLConnection, _ name: String, _ now: Int64) async throws {
+        try await db.execute("UPDATE registered_models SET last_updated_time = ? WHERE name = ?", [.int(now), .text(name)])
     }
 
     // MARK: - Registered models
@@ -92,21 +91,21 @@ extension SQLTrackingStore: RegistryStore {
         let name = try Validation.validateRegisteredModelName(name)
         for t in tags { try Validation.validateRegistryTag(t) }
         return try await write { db, audit in
-            if try db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(name)]) != nil {
+            if try await db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(name)]) != nil {
                 throw RepriseError.exists("Registered Model (name=\(name)) already exists.")
             }
-            try audit.record(db, "registered_model.create", "registered_model", name)
+            try await audit.record(db, "registered_model.create", "registered_model", name)
             let now = Self.now()
-            try db.execute(
+            try await db.execute(
                 "INSERT INTO registered_models (name, creation_time, last_updated_time, description, user_id) VALUES (?, ?, ?, ?, ?)",
                 [.text(name), .int(now), .int(now), .text(description ?? ""), .text(userID)])
             for t in tags {
-                try db.execute(
+                try await db.execute(
                     "INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
                     [.text(name), .text(t.key), .text(t.value)])
             }
-            let model = try Self.requireRegisteredModel(db, name)
-            try Self.emitWebhookEvent(db, model: name, entity: "registered_model", action: "created") { prompt in
+            let model = try await Self.requireRegisteredModel(db, name)
+            try await Self.emitWebhookEvent(db, model: name, entity: "registered_model", action: "created") { prompt in
                 ["name": .string(name), "tags": Self.payloadTags(model.tags, prompt: prompt), "description": .string(model.description)]
             }
             return model
@@ -115,51 +114,51 @@ extension SQLTrackingStore: RegistryStore {
 
     public func getRegisteredModel(name: String) async throws -> RegisteredModel {
         let name = try Validation.validateRegisteredModelName(name)
-        return try await driver.read { db in try Self.requireRegisteredModel(db, name) }
+        return try await read { db in try await Self.requireRegisteredModel(db, name) }
     }
 
     public func renameRegisteredModel(name: String, newName: String) async throws -> RegisteredModel {
         let newName = try Validation.validateRegisteredModelName(newName)
         return try await write { db, audit in
-            _ = try Self.requireRegisteredModel(db, name)
+            _ = try await Self.requireRegisteredModel(db, name)
             if newName != name {
-                try Self.refuseIfGoverned(db, model: name, version: nil, "renaming registered model '\(name)'")
-                try Self.refuseIfModelHasPolicies(db, model: name, "renaming registered model '\(name)'")
+                try await Self.refuseIfGoverned(db, model: name, version: nil, "renaming registered model '\(name)'")
+                try await Self.refuseIfModelHasPolicies(db, model: name, "renaming registered model '\(name)'")
             }
-            try audit.record(db, "registered_model.rename", "registered_model", name, ["before": .string(name), "after": .string(newName)])
-            if newName != name, try db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(newName)]) != nil {
+            try await audit.record(db, "registered_model.rename", "registered_model", name, ["before": .string(name), "after": .string(newName)])
+            if newName != name, try await db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(newName)]) != nil {
                 throw RepriseError.exists("Registered Model (name=\(newName)) already exists.")
             }
             for table in ["registered_models", "registered_model_tags", "model_versions", "model_version_tags", "registered_model_aliases"] {
-                try db.execute("UPDATE \(table) SET name = ? WHERE name = ?", [.text(newName), .text(name)])
+                try await db.execute("UPDATE \(table) SET name = ? WHERE name = ?", [.text(newName), .text(name)])
             }
             for table in ["alias_policies", "approval_requests", "alias_history"] {
-                try db.execute("UPDATE \(table) SET model = ? WHERE model = ?", [.text(newName), .text(name)])
+                try await db.execute("UPDATE \(table) SET model = ? WHERE model = ?", [.text(newName), .text(name)])
             }
-            try Self.touchModel(db, newName, Self.now())
-            return try Self.requireRegisteredModel(db, newName)
+            try await Self.touchModel(db, newName, Self.now())
+            return try await Self.requireRegisteredModel(db, newName)
         }
     }
 
     public func updateRegisteredModel(name: String, description: String) async throws -> RegisteredModel {
         try await write { db, audit in
-            _ = try Self.requireRegisteredModel(db, name)
-            try audit.record(db, "registered_model.update", "registered_model", name, ["description": .string(description)])
-            try db.execute(
+            _ = try await Self.requireRegisteredModel(db, name)
+            try await audit.record(db, "registered_model.update", "registered_model", name, ["description": .string(description)])
+            try await db.execute(
                 "UPDATE registered_models SET description = ?, last_updated_time = ? WHERE name = ?",
                 [.text(description), .int(Self.now()), .text(name)])
-            return try Self.requireRegisteredModel(db, name)
+            return try await Self.requireRegisteredModel(db, name)
         }
     }
 
     public func deleteRegisteredModel(name: String) async throws {
         try await write { db, audit in
-            _ = try Self.requireRegisteredModel(db, name)
-            try Self.refuseIfGoverned(db, model: name, version: nil, "deleting registered model '\(name)'")
-            try Self.refuseIfModelHasPolicies(db, model: name, "deleting registered model '\(name)'")
-            try audit.record(db, "registered_model.delete", "registered_model", name)
+            _ = try await Self.requireRegisteredModel(db, name)
+            try await Self.refuseIfGoverned(db, model: name, version: nil, "deleting registered model '\(name)'")
+            try await Self.refuseIfModelHasPolicies(db, model: name, "deleting registered model '\(name)'")
+            try await audit.record(db, "registered_model.delete", "registered_model", name)
             for table in ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags", "registered_models"] {
-                try db.execute("DELETE FROM \(table) WHERE name = ?", [.text(name)])
+                try await db.execute("DELETE FROM \(table) WHERE name = ?", [.text(name)])
             }
         }
     }
@@ -167,13 +166,13 @@ extension SQLTrackingStore: RegistryStore {
     public func setRegisteredModelTag(name: String, tag: KeyValue) async throws {
         try Validation.validateRegistryTag(tag)
         try await write { db, audit in
-            _ = try Self.requireRegisteredModel(db, name)
-            try audit.record(db, "registered_model.set_tag", "registered_model", name, ["key": .string(tag.key)])
-            try db.execute(
+            _ = try await Self.requireRegisteredModel(db, name)
+            try await audit.record(db, "registered_model.set_tag", "registered_model", name, ["key": .string(tag.key)])
+            try await db.execute(
                 "INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
                 [.text(name), .text(tag.key), .text(tag.value)])
-            try Self.touchModel(db, name, Self.now())
-            try Self.emitWebhookEvent(db, model: name, entity: "registered_model_tag", action: "set") { _ in
+            try await Self.touchModel(db, name, Self.now())
+            try await Self.emitWebhookEvent(db, model: name, entity: "registered_model_tag", action: "set") { _ in
                 ["name": .string(name), "key": .string(tag.key), "value": .string(tag.value)]
             }
         }
@@ -181,19 +180,19 @@ extension SQLTrackingStore: RegistryStore {
 
     public func deleteRegisteredModelTag(name: String, key: String) async throws {
         try await write { db, audit in
-            _ = try Self.requireRegisteredModel(db, name)
-            try audit.record(db, "registered_model.delete_tag", "registered_model", name, ["key": .string(key)])
-            try db.execute("DELETE FROM registered_model_tags WHERE name = ? AND key = ?", [.text(name), .text(key)])
-            try Self.emitWebhookEvent(db, model: name, entity: "registered_model_tag", action: "deleted") { _ in
+            _ = try await Self.requireRegisteredModel(db, name)
+            try await audit.record(db, "registered_model.delete_tag", "registered_model", name, ["key": .string(key)])
+            try await db.execute("DELETE FROM registered_model_tags WHERE name = ? AND key = ?", [.text(name), .text(key)])
+            try await Self.emitWebhookEvent(db, model: name, entity: "registered_model_tag", action: "deleted") { _ in
                 ["name": .string(name), "key": .string(key)]
             }
         }
     }
 
     public func latestVersions(name: String, stages: [ModelStage]) async throws -> [ModelVersion] {
-        try await driver.read { db in
-            _ = try Self.requireRegisteredModel(db, name)
-            return try Self.latestPerStage(db, name, stages: stages)
+        try await read { db in
+            _ = try await Self.requireRegisteredModel(db, name)
+            return try await Self.latestPerStage(db, name, stages: stages)
         }
     }
 
@@ -218,14 +217,14 @@ extension SQLTrackingStore: RegistryStore {
         var order = query.orderBy.map { "rm.\($0.key) \($0.ascending ? "ASC" : "DESC")" }
         if !query.orderBy.contains(where: { $0.key == "name" }) { order.append("rm.name ASC") }
         return try await page(sql: sql, binds: binds, order: order, maxResults: query.maxResults, offset: query.offset) { db, names in
-            try names.compactMap { try Self.loadRegisteredModel(db, $0) }
+            try await names.asyncCompactMap { try await Self.loadRegisteredModel(db, $0) }
         }
     }
 
     // MARK: - Model versions
 
     /// Checks a version's source and works out where its files are, its run and its logged model.
-    static func resolveSource(_ db: any SQLConnection, _ input: CreateModelVersionInput) throws
+    static func resolveSource(_ db: any SQLConnection, _ input: CreateModelVersionInput) async throws
         -> (storage: String, runID: String, modelID: String)
     {
         let source = input.source
@@ -243,7 +242,7 @@ extension SQLTrackingStore: RegistryStore {
             modelID = sourceModel
         }
         if !modelID.isEmpty {
-            let model = try requireModel(db, modelID)
+            let model = try await requireModel(db, modelID)
             if runID.isEmpty { runID = model.sourceRunID ?? "" }
             let storage = source.hasPrefix("models:/") ? model.artifactURI : source
             if !source.hasPrefix("models:/"), source.hasPrefix("mlflow-artifacts:"), !source.hasPrefix(model.artifactURI) {
@@ -257,7 +256,7 @@ extension SQLTrackingStore: RegistryStore {
             let path = rest.dropFirst(sourceRun.count).drop { $0 == "/" }
             // The run named in the URI must be the run_id of the request (3.17 rules).
             if runID != sourceRun { throw invalid }
-            guard let row = try db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(sourceRun)]) else {
+            guard let row = try await db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(sourceRun)]) else {
                 throw RepriseError.notFound("Run with id=\(sourceRun) not found")
             }
             let root = row.string(0)
@@ -278,7 +277,7 @@ extension SQLTrackingStore: RegistryStore {
             let localError = RepriseError.invalid(
                 "Invalid model version source: '\(source)'. To use a local path as a model version source, the run_id request parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the run_id."
             )
-            guard !runID.isEmpty, let row = try db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(runID)]) else {
+            guard !runID.isEmpty, let row = try await db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(runID)]) else {
                 throw localError
             }
             var root = row.string(0)
@@ -291,7 +290,7 @@ extension SQLTrackingStore: RegistryStore {
         }
         if source.hasPrefix("mlflow-artifacts:") {
             // Proxied artifacts must lie inside the artifact root of the run the version comes from.
-            guard !runID.isEmpty, let row = try db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(runID)]),
+            guard !runID.isEmpty, let row = try await db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(runID)]),
                 source == row.string(0) || source.hasPrefix(row.string(0) + "/")
             else { throw invalid }
         }
@@ -302,39 +301,39 @@ extension SQLTrackingStore: RegistryStore {
         if input.source.isEmpty { throw RepriseError.missing("source") }
         for t in input.tags { try Validation.validateRegistryTag(t) }
         return try await write { db, audit in
-            _ = try Self.requireRegisteredModel(db, input.name)
-            let (storage, runID, modelID) = try Self.resolveSource(db, input)
-            let version = try db.queryOne("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", [.text(input.name)])!.int(0)
-            try audit.record(
+            _ = try await Self.requireRegisteredModel(db, input.name)
+            let (storage, runID, modelID) = try await Self.resolveSource(db, input)
+            let version = try await db.queryOne("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", [.text(input.name)])!.int(0)
+            try await audit.record(
                 db, "model_version.create", "model_version", "\(input.name)/\(version)",
                 ["source": .string(input.source), "run_id": .string(runID), "model_id": .string(modelID)])
             let now = Self.now()
-            try db.execute(
+            try await db.execute(
                 "INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id, current_stage, source, storage_location, run_id, run_link, status, status_message, model_id) VALUES (?, ?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, 'READY', '', ?)",
                 [.text(input.name), .int(version), .int(now), .int(now), .text(input.description ?? ""), .text(input.userID),
                  .text(input.source), .text(storage), .text(runID), .text(input.runLink ?? ""), .text(modelID)])
             for t in input.tags {
-                try db.execute(
+                try await db.execute(
                     "INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
                     [.text(input.name), .int(version), .text(t.key), .text(t.value)])
             }
-            try Self.touchModel(db, input.name, now)
+            try await Self.touchModel(db, input.name, now)
             if !modelID.isEmpty {
                 // The logged model lists the versions registered from it.
                 var list: [JSONValue] = []
-                if let row = try db.queryOne(
+                if let row = try await db.queryOne(
                     "SELECT value FROM logged_model_tags WHERE model_id = ? AND key = 'mlflow.modelVersions'", [.text(modelID)]),
                     case .array(let items)? = try? JSONValue.parse(row.string(0))
                 {
                     list = items
                 }
                 list.append(["name": .string(input.name), "version": .int(version)])
-                try db.execute(
+                try await db.execute(
                     "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, 'mlflow.modelVersions', ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
                     [.text(modelID), .text(JSONValue.array(list).jsonString)])
             }
-            let created = try Self.requireVersion(db, input.name, version)
-            try Self.emitWebhookEvent(db, model: input.name, entity: "model_version", action: "created") { prompt in
+            let created = try await Self.requireVersion(db, input.name, version)
+            try await Self.emitWebhookEvent(db, model: input.name, entity: "model_version", action: "created") { prompt in
                 if prompt {
                     return [
                         "name": .string(input.name), "version": .string(String(version)),
@@ -353,18 +352,18 @@ extension SQLTrackingStore: RegistryStore {
     }
 
     public func getModelVersion(name: String, version: Int64) async throws -> ModelVersion {
-        try await driver.read { db in try Self.requireVersion(db, name, version) }
+        try await read { db in try await Self.requireVersion(db, name, version) }
     }
 
     public func updateModelVersion(name: String, version: Int64, description: String) async throws -> ModelVersion {
         try await write { db, audit in
-            _ = try Self.requireVersion(db, name, version)
-            try audit.record(db, "model_version.update", "model_version", "\(name)/\(version)", ["description": .string(description)])
+            _ = try await Self.requireVersion(db, name, version)
+            try await audit.record(db, "model_version.update", "model_version", "\(name)/\(version)", ["description": .string(description)])
             let now = Self.now()
-            try db.execute(
+            try await db.execute(
                 "UPDATE model_versions SET description = ?, last_updated_time = ? WHERE name = ? AND version = ?",
                 [.text(description), .int(now), .text(name), .int(version)])
-            return try Self.requireVersion(db, name, version)
+            return try await Self.requireVersion(db, name, version)
         }
     }
 
@@ -374,46 +373,46 @@ extension SQLTrackingStore: RegistryStore {
                 "Model version transition cannot archive existing model versions because '\(stage.rawValue)' is not an Active stage. Valid stages are Staging, Production")
         }
         return try await write { db, audit in
-            let before = try Self.requireVersion(db, name, version)
-            try Self.refuseProtectedStage(db, model: name, version: version, from: before.currentStage, to: stage.rawValue)
+            let before = try await Self.requireVersion(db, name, version)
+            try await Self.refuseProtectedStage(db, model: name, version: version, from: before.currentStage, to: stage.rawValue)
             if archiveExisting {
-                for row in try db.query(
+                for row in try await db.query(
                     "SELECT version FROM model_versions WHERE name = ? AND version <> ? AND current_stage = ?",
                     [.text(name), .int(version), .text(stage.rawValue)])
                 {
-                    try Self.refuseProtectedStage(db, model: name, version: row.int(0), from: stage.rawValue, to: "Archived")
+                    try await Self.refuseProtectedStage(db, model: name, version: row.int(0), from: stage.rawValue, to: "Archived")
                 }
             }
-            try audit.record(
+            try await audit.record(
                 db, "model_version.transition_stage", "model_version", "\(name)/\(version)",
                 ["before": .string(before.currentStage), "after": .string(stage.rawValue), "archive_existing": .bool(archiveExisting)])
             let now = Self.now()
             if archiveExisting {
-                try db.execute(
+                try await db.execute(
                     "UPDATE model_versions SET current_stage = 'Archived', last_updated_time = ? WHERE name = ? AND version <> ? AND current_stage = ?",
                     [.int(now), .text(name), .int(version), .text(stage.rawValue)])
             }
-            try db.execute(
+            try await db.execute(
                 "UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE name = ? AND version = ?",
                 [.text(stage.rawValue), .int(now), .text(name), .int(version)])
-            try Self.touchModel(db, name, now)
-            return try Self.requireVersion(db, name, version)
+            try await Self.touchModel(db, name, now)
+            return try await Self.requireVersion(db, name, version)
         }
     }
 
     public func deleteModelVersion(name: String, version: Int64) async throws {
         try await write { db, audit in
-            let existing = try Self.requireVersion(db, name, version)
-            try Self.refuseIfGoverned(db, model: name, version: version, "deleting version \(version) of '\(name)'")
+            let existing = try await Self.requireVersion(db, name, version)
+            try await Self.refuseIfGoverned(db, model: name, version: version, "deleting version \(version) of '\(name)'")
             // Deleting a version leaves its stage too: a guarded stage changes only through approval.
-            try Self.refuseProtectedStage(db, model: name, version: version, from: existing.currentStage, to: "None")
-            try audit.record(db, "model_version.delete", "model_version", "\(name)/\(version)")
+            try await Self.refuseProtectedStage(db, model: name, version: version, from: existing.currentStage, to: "None")
+            try await audit.record(db, "model_version.delete", "model_version", "\(name)/\(version)")
             let now = Self.now()
-            try db.execute(
+            try await db.execute(
                 "UPDATE model_versions SET current_stage = ?, source = 'REDACTED-SOURCE-PATH', run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', status_message = '', last_updated_time = ? WHERE name = ? AND version = ?",
                 [.text(ModelStage.deletedInternal), .int(now), .text(name), .int(version)])
-            try db.execute("DELETE FROM registered_model_aliases WHERE name = ? AND version = ?", [.text(name), .int(version)])
-            try Self.touchModel(db, name, now)
+            try await db.execute("DELETE FROM registered_model_aliases WHERE name = ? AND version = ?", [.text(name), .int(version)])
+            try await Self.touchModel(db, name, now)
         }
     }
 
@@ -458,7 +457,7 @@ extension SQLTrackingStore: RegistryStore {
             for (name, versions) in byName {
                 for start in stride(from: 0, to: versions.count, by: 500) {
                     let chunk = versions[start..<min(start + 500, versions.count)]
-                    for v in try Self.loadVersions(
+                    for v in try await Self.loadVersions(
                         db, where: "mv.name = ? AND mv.version IN (\(placeholders(chunk.count)))",
                         [.text(name)] + chunk.map(SQLValue.int))
                     {
@@ -473,12 +472,12 @@ extension SQLTrackingStore: RegistryStore {
     public func setModelVersionTag(name: String, version: Int64, tag: KeyValue) async throws {
         try Validation.validateRegistryTag(tag)
         try await write { db, audit in
-            _ = try Self.requireVersion(db, name, version)
-            try audit.record(db, "model_version.set_tag", "model_version", "\(name)/\(version)", ["key": .string(tag.key)])
-            try db.execute(
+            _ = try await Self.requireVersion(db, name, version)
+            try await audit.record(db, "model_version.set_tag", "model_version", "\(name)/\(version)", ["key": .string(tag.key)])
+            try await db.execute(
                 "INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
                 [.text(name), .int(version), .text(tag.key), .text(tag.value)])
-            try Self.emitWebhookEvent(db, model: name, entity: "model_version_tag", action: "set") { _ in
+            try await Self.emitWebhookEvent(db, model: name, entity: "model_version_tag", action: "set") { _ in
                 ["name": .string(name), "version": .string(String(version)), "key": .string(tag.key), "value": .string(tag.value)]
             }
         }
@@ -486,11 +485,11 @@ extension SQLTrackingStore: RegistryStore {
 
     public func deleteModelVersionTag(name: String, version: Int64, key: String) async throws {
         try await write { db, audit in
-            _ = try Self.requireVersion(db, name, version)
-            try audit.record(db, "model_version.delete_tag", "model_version", "\(name)/\(version)", ["key": .string(key)])
-            try db.execute(
+            _ = try await Self.requireVersion(db, name, version)
+            try await audit.record(db, "model_version.delete_tag", "model_version", "\(name)/\(version)", ["key": .string(key)])
+            try await db.execute(
                 "DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?", [.text(name), .int(version), .text(key)])
-            try Self.emitWebhookEvent(db, model: name, entity: "model_version_tag", action: "deleted") { _ in
+            try await Self.emitWebhookEvent(db, model: name, entity: "model_version_tag", action: "deleted") { _ in
                 ["name": .string(name), "version": .string(String(version)), "key": .string(key)]
             }
         }
@@ -505,16 +504,16 @@ extension SQLTrackingStore: RegistryStore {
     public func setAlias(name: String, alias: String, version: Int64) async throws {
         try Validation.validateAlias(alias)
         let outcome = try await write { db, audit -> ApprovalRequest? in
-            _ = try Self.requireRegisteredModel(db, name)
-            _ = try Self.requireVersion(db, name, version)
-            if let policy = try Self.policy(db, model: name, alias: alias) {
+            _ = try await Self.requireRegisteredModel(db, name)
+            _ = try await Self.requireVersion(db, name, version)
+            if let policy = try await Self.policy(db, model: name, alias: alias) {
                 try Self.refuseCaseVariant(policy, alias: alias, model: name)
-                if try Self.currentAliasVersion(db, model: name, alias: alias) == version { return nil }
-                return try Self.openRequest(
+                if try await Self.currentAliasVersion(db, model: name, alias: alias) == version { return nil }
+                return try await Self.openRequest(
                     db, audit, policy: policy, model: name, alias: alias, version: version, kind: "move",
                     rationale: "requested through the MLflow alias endpoint")
             }
-            try Self.moveAlias(db, audit, model: name, alias: alias, version: version, requestID: "")
+            try await Self.moveAlias(db, audit, model: name, alias: alias, version: version, requestID: "")
             return nil
         }
         if let request = outcome { throw Self.protectedAliasError(request) }
@@ -522,18 +521,18 @@ extension SQLTrackingStore: RegistryStore {
 
     public func deleteAlias(name: String, alias: String) async throws {
         try await write { db, audit in
-            _ = try Self.requireRegisteredModel(db, name)
-            if try Self.policy(db, model: name, alias: alias) != nil,
-                try Self.currentAliasVersion(db, model: name, alias: alias) != nil
+            _ = try await Self.requireRegisteredModel(db, name)
+            if try await Self.policy(db, model: name, alias: alias) != nil,
+                try await Self.currentAliasVersion(db, model: name, alias: alias) != nil
             {
                 throw RepriseError(
                     .permissionDenied,
                     "Alias '\(alias)' of model '\(name)' is protected and cannot be deleted. Move it through an approval request (POST /api/reprise/v1/approval-requests) or remove its policy first.")
             }
-            let n = try db.execute("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)])
+            let n = try await db.execute("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)])
             if n > 0 {
-                try audit.record(db, "alias.delete", "alias", "\(name)@\(alias)")
-                try Self.emitWebhookEvent(db, model: name, entity: "model_version_alias", action: "deleted") { _ in
+                try await audit.record(db, "alias.delete", "alias", "\(name)@\(alias)")
+                try await Self.emitWebhookEvent(db, model: name, entity: "model_version_alias", action: "deleted") { _ in
                     ["name": .string(name), "alias": .string(alias)]
                 }
             }
@@ -541,17 +540,17 @@ extension SQLTrackingStore: RegistryStore {
     }
 
     public func versionByAlias(name: String, alias: String) async throws -> ModelVersion {
-        try await driver.read { db in
-            _ = try Self.requireRegisteredModel(db, name)
+        try await read { db in
+            _ = try await Self.requireRegisteredModel(db, name)
             if alias.lowercased() == "latest" {
-                guard let v = try Self.loadVersions(db, where: "mv.name = ? AND \(Self.notDeleted)", [.text(name)], order: "mv.version DESC").first
+                guard let v = try await Self.loadVersions(db, where: "mv.name = ? AND \(Self.notDeleted)", [.text(name)], order: "mv.version DESC").first
                 else { throw RepriseError.invalid("Registered model alias \(alias) not found.") }
                 return v
             }
-            guard let row = try db.queryOne(
+            guard let row = try await db.queryOne(
                 "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)])
             else { throw RepriseError.invalid("Registered model alias \(alias) not found.") }
-            return try Self.requireVersion(db, name, row.int(0))
+            return try await Self.requireVersion(db, name, row.int(0))
         }
     }
 }

@@ -16,34 +16,34 @@ extension SQLTrackingStore: ReproStore {
             refuseDirty: row.int(3) == 1, refuseDuplicates: row.int(4) == 1, updatedTime: row.int(5), updatedBy: row.string(6))
     }
 
-    static func loadPolicy(_ db: any SQLConnection, experimentID: Int64) throws -> ExperimentPolicy? {
-        try db.queryOne("SELECT \(policyColumnsRepro) FROM experiment_policies WHERE experiment_id = ?", [.int(experimentID)])
+    static func loadPolicy(_ db: any SQLConnection, experimentID: Int64) async throws -> ExperimentPolicy? {
+        try await db.queryOne("SELECT \(policyColumnsRepro) FROM experiment_policies WHERE experiment_id = ?", [.int(experimentID)])
             .map(experimentPolicy)
     }
 
-    static func runTags(_ db: any SQLConnection, _ runID: String) throws -> [String: String] {
+    static func runTags(_ db: any SQLConnection, _ runID: String) async throws -> [String: String] {
         var tags: [String: String] = [:]
-        for row in try db.query("SELECT key, value FROM tags WHERE run_uuid = ?", [.text(runID)]) { tags[row.string(0)] = row.string(1) }
+        for row in try await db.query("SELECT key, value FROM tags WHERE run_uuid = ?", [.text(runID)]) { tags[row.string(0)] = row.string(1) }
         return tags
     }
 
-    static func datasetCount(_ db: any SQLConnection, _ runID: String) throws -> Int {
-        Int(try db.queryOne("SELECT COUNT(*) FROM run_inputs WHERE run_uuid = ?", [.text(runID)])?.int(0) ?? 0)
+    static func datasetCount(_ db: any SQLConnection, _ runID: String) async throws -> Int {
+        Int(try await db.queryOne("SELECT COUNT(*) FROM run_inputs WHERE run_uuid = ?", [.text(runID)])?.int(0) ?? 0)
     }
 
     /// Judges a run against its experiment's policy inside a write: refuses it (strict, when
     /// `mayRefuse`) or records the outcome in `reprise.compliant` / `reprise.compliance.missing`.
     static func applyPolicy(
         _ db: any SQLConnection, runID: String, experimentID: Int64, tags: [String: String], datasets: Int, mayRefuse: Bool, when: String
-    ) throws {
-        guard let policy = try loadPolicy(db, experimentID: experimentID) else { return }
+    ) async throws {
+        guard let policy = try await loadPolicy(db, experimentID: experimentID) else { return }
         let problems = policy.evaluate(tags: tags, datasets: datasets)
         if policy.mode == .strict, mayRefuse, !problems.isEmpty { throw policy.refusal(problems, when: when) }
-        try db.execute(upsertTagSQL, [.text(runID), .text(PassportTag.compliant), .text(problems.isEmpty ? "true" : "false")])
+        try await db.execute(upsertTagSQL, [.text(runID), .text(PassportTag.compliant), .text(problems.isEmpty ? "true" : "false")])
         if problems.isEmpty {
-            try db.execute("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(PassportTag.complianceMissing)])
+            try await db.execute("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(PassportTag.complianceMissing)])
         } else {
-            try db.execute(
+            try await db.execute(
                 upsertTagSQL, [.text(runID), .text(PassportTag.complianceMissing), .text(problems.joined(separator: ", "))])
         }
     }
@@ -54,13 +54,13 @@ extension SQLTrackingStore: ReproStore {
         let expID = try Validation.validateExperimentID(policy.experimentID)
         let actor = WriteContext.current.actor
         return try await write { db, audit in
-            _ = try Self.requireActiveExperiment(db, id: policy.experimentID)
+            _ = try await Self.requireActiveExperiment(db, id: policy.experimentID)
             let now = Self.now()
             var p = policy
             p.updatedTime = now
             p.updatedBy = actor
-            let before = try Self.loadPolicy(db, experimentID: expID)
-            try db.execute(
+            let before = try await Self.loadPolicy(db, experimentID: expID)
+            try await db.execute(
                 """
                 INSERT INTO experiment_policies (\(Self.policyColumnsRepro)) VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (experiment_id) DO UPDATE SET mode = excluded.mode, required = excluded.required,
@@ -69,7 +69,7 @@ extension SQLTrackingStore: ReproStore {
                 """,
                 [.int(expID), .text(p.mode.rawValue), .text(JSONValue.array(p.required.map { .string($0.rawValue) }).jsonString),
                  .int(p.refuseDirty ? 1 : 0), .int(p.refuseDuplicates ? 1 : 0), .int(now), .text(actor)])
-            try audit.record(
+            try await audit.record(
                 db, "experiment.set_policy", "experiment", policy.experimentID,
                 ["before": before?.json ?? .null, "after": p.json])
             return p
@@ -78,18 +78,18 @@ extension SQLTrackingStore: ReproStore {
 
     public func experimentPolicy(experimentID: String) async throws -> ExperimentPolicy? {
         let expID = try Validation.validateExperimentID(experimentID)
-        return try await driver.read { db in
-            _ = try Self.loadExperiment(db, id: experimentID)
-            return try Self.loadPolicy(db, experimentID: expID)
+        return try await read { db in
+            _ = try await Self.loadExperiment(db, id: experimentID)
+            return try await Self.loadPolicy(db, experimentID: expID)
         }
     }
 
     public func deleteExperimentPolicy(experimentID: String) async throws {
         let expID = try Validation.validateExperimentID(experimentID)
         try await write { db, audit in
-            let n = try db.execute("DELETE FROM experiment_policies WHERE experiment_id = ?", [.int(expID)])
+            let n = try await db.execute("DELETE FROM experiment_policies WHERE experiment_id = ?", [.int(expID)])
             if n == 0 { throw RepriseError.notFound("Experiment \(experimentID) has no policy.") }
-            try audit.record(db, "experiment.delete_policy", "experiment", experimentID)
+            try await audit.record(db, "experiment.delete_policy", "experiment", experimentID)
         }
     }
 
@@ -110,11 +110,11 @@ extension SQLTrackingStore: ReproStore {
         let actor = WriteContext.current.actor
         let id = Self.newID()
         return try await write { db, audit in
-            guard try db.queryOne("SELECT 1 FROM runs WHERE run_uuid = ?", [.text(originalRunID)]) != nil else {
+            guard try await db.queryOne("SELECT 1 FROM runs WHERE run_uuid = ?", [.text(originalRunID)]) != nil else {
                 throw RepriseError.notFound("Run with id=\(originalRunID) not found")
             }
             if !rerunRunID.isEmpty {
-                guard try db.queryOne("SELECT 1 FROM runs WHERE run_uuid = ?", [.text(rerunRunID)]) != nil else {
+                guard try await db.queryOne("SELECT 1 FROM runs WHERE run_uuid = ?", [.text(rerunRunID)]) != nil else {
                     throw RepriseError.notFound("Run with id=\(rerunRunID) not found")
                 }
                 if rerunRunID == originalRunID { throw RepriseError.invalid("A run cannot be its own reproduction.") }
@@ -123,7 +123,7 @@ extension SQLTrackingStore: ReproStore {
                 id: id, originalRunID: originalRunID, rerunRunID: rerunRunID, verdict: verdict,
                 summary: Validation.truncated(summary, max: Validation.maxTagValueLength), details: details.jsonString, time: Self.now(),
                 actor: actor)
-            try db.execute(
+            try await db.execute(
                 "INSERT INTO reproductions (\(Self.reproductionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [.text(r.id), .text(r.originalRunID), .text(r.rerunRunID), .text(r.verdict.rawValue), .text(r.summary), .text(r.details),
                  .int(r.time), .text(r.actor)])
@@ -135,9 +135,9 @@ extension SQLTrackingStore: ReproStore {
                 (rerunRunID, [(PassportTag.verdict, r.verdict.rawValue), (PassportTag.verdictID, r.id),
                               (PassportTag.verdictOf, originalRunID), (PassportTag.verdictSummary, r.summary)]),
             ] where !run.isEmpty {
-                for (k, v) in tags where !v.isEmpty { try db.execute(Self.upsertTagSQL, [.text(run), .text(k), .text(v)]) }
+                for (k, v) in tags where !v.isEmpty { try await db.execute(Self.upsertTagSQL, [.text(run), .text(k), .text(v)]) }
             }
-            try audit.record(
+            try await audit.record(
                 db, "run.reproduction", "run", originalRunID,
                 ["reproduction": .string(r.id), "rerun": .string(rerunRunID), "verdict": .string(r.verdict.rawValue)])
             return r
@@ -145,8 +145,8 @@ extension SQLTrackingStore: ReproStore {
     }
 
     public func reproductions(runID: String) async throws -> [Reproduction] {
-        try await driver.read { db in
-            try db.query(
+        try await read { db in
+            try await db.query(
                 "SELECT \(Self.reproductionColumns) FROM reproductions WHERE original_run = ? OR rerun_run = ? ORDER BY time DESC, id",
                 [.text(runID), .text(runID)]
             ).map(Self.reproduction)
@@ -163,10 +163,10 @@ extension SQLTrackingStore: ReproStore {
         let type = String(entity[..<colon])
         let id = String(entity[entity.index(after: colon)...])
         let maxDepth = max(1, min(depth, 20))
-        return try await driver.read { db in
+        return try await read { db in
             var nodes: [String: LineageNode] = [:]
             var edges = Set<LineageEdge>()
-            guard let root = try Self.lineageNode(db, type: type, id: id) else {
+            guard let root = try await Self.lineageNode(db, type: type, id: id) else {
                 throw RepriseError.notFound("No \(type.replacingOccurrences(of: "_", with: " ")) '\(id)' exists.")
             }
             nodes[root.key] = root
@@ -178,7 +178,7 @@ extension SQLTrackingStore: ReproStore {
             for _ in 0..<maxDepth where !frontier.isEmpty {
                 var next: [(LineageNode, Way)] = []
                 for (node, way) in frontier {
-                    for (neighbour, edge) in try Self.lineageNeighbours(db, node) {
+                    for (neighbour, edge) in try await Self.lineageNeighbours(db, node) {
                         let upstream = edge.to == node.key
                         if way == .up && !upstream || way == .down && upstream { continue }
                         edges.insert(edge)
@@ -199,32 +199,32 @@ extension SQLTrackingStore: ReproStore {
         }
     }
 
-    static func lineageNode(_ db: any SQLConnection, type: String, id: String) throws -> LineageNode? {
+    static func lineageNode(_ db: any SQLConnection, type: String, id: String) async throws -> LineageNode? {
         switch type {
         case "run":
-            guard let row = try db.queryOne("SELECT name FROM runs WHERE run_uuid = ?", [.text(id)]) else { return nil }
+            guard let row = try await db.queryOne("SELECT name FROM runs WHERE run_uuid = ?", [.text(id)]) else { return nil }
             return LineageNode(type: "run", id: id, label: row.string(0))
         case "dataset":
-            guard let row = try db.queryOne("SELECT name FROM datasets WHERE digest = ? LIMIT 1", [.text(id)]) else { return nil }
+            guard let row = try await db.queryOne("SELECT name FROM datasets WHERE digest = ? LIMIT 1", [.text(id)]) else { return nil }
             return LineageNode(type: "dataset", id: id, label: row.string(0))
         case "logged_model":
-            guard let row = try db.queryOne("SELECT name FROM logged_models WHERE model_id = ?", [.text(id)]) else { return nil }
+            guard let row = try await db.queryOne("SELECT name FROM logged_models WHERE model_id = ?", [.text(id)]) else { return nil }
             return LineageNode(type: "logged_model", id: id, label: row.string(0))
         case "model_version":
             guard let slash = id.lastIndex(of: "/"), let v = Int64(id[id.index(after: slash)...]) else { return nil }
             let name = String(id[..<slash])
-            guard try db.queryOne("SELECT 1 FROM model_versions WHERE name = ? AND version = ?", [.text(name), .int(v)]) != nil
+            guard try await db.queryOne("SELECT 1 FROM model_versions WHERE name = ? AND version = ?", [.text(name), .int(v)]) != nil
             else { return nil }
             return LineageNode(type: "model_version", id: id, label: "\(name) v\(v)")
         case "alias":
             guard let at = id.lastIndex(of: "@") else { return nil }
             let name = String(id[..<at])
             let alias = String(id[id.index(after: at)...])
-            guard try db.queryOne("SELECT 1 FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)]) != nil
+            guard try await db.queryOne("SELECT 1 FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)]) != nil
             else { return nil }
             return LineageNode(type: "alias", id: id, label: "\(name)@\(alias)")
         case "registered_model":
-            guard try db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(id)]) != nil else { return nil }
+            guard try await db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(id)]) != nil else { return nil }
             return LineageNode(type: "registered_model", id: id, label: id)
         default:
             throw RepriseError.invalid(
@@ -233,49 +233,49 @@ extension SQLTrackingStore: ReproStore {
     }
 
     /// Edges point the way things flow: data → run → logged model → model version ← alias.
-    static func lineageNeighbours(_ db: any SQLConnection, _ node: LineageNode) throws -> [(LineageNode, LineageEdge)] {
+    static func lineageNeighbours(_ db: any SQLConnection, _ node: LineageNode) async throws -> [(LineageNode, LineageEdge)] {
         var out: [(LineageNode, LineageEdge)] = []
-        func run(_ id: String) throws -> LineageNode? { try lineageNode(db, type: "run", id: id) }
+        func run(_ id: String) async throws -> LineageNode? { try await lineageNode(db, type: "run", id: id) }
         switch node.type {
         case "run":
-            for row in try db.query(
+            for row in try await db.query(
                 "SELECT DISTINCT d.digest, d.name FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid WHERE i.run_uuid = ?",
                 [.text(node.id)])
             {
                 let d = LineageNode(type: "dataset", id: row.string(0), label: row.string(1))
                 out.append((d, LineageEdge(from: d.key, to: node.key, relation: "input_of")))
             }
-            for row in try db.query(
+            for row in try await db.query(
                 "SELECT model_id, name FROM logged_models WHERE source_run_id = ? UNION SELECT o.model_id, m.name FROM run_model_outputs o JOIN logged_models m ON m.model_id = o.model_id WHERE o.run_uuid = ?",
                 [.text(node.id), .text(node.id)])
             {
                 let m = LineageNode(type: "logged_model", id: row.string(0), label: row.string(1))
                 out.append((m, LineageEdge(from: node.key, to: m.key, relation: "produced")))
             }
-            for row in try db.query("SELECT name, version FROM model_versions WHERE run_id = ?", [.text(node.id)]) {
+            for row in try await db.query("SELECT name, version FROM model_versions WHERE run_id = ?", [.text(node.id)]) {
                 let v = LineageNode(type: "model_version", id: "\(row.string(0))/\(row.int(1))", label: "\(row.string(0)) v\(row.int(1))")
                 out.append((v, LineageEdge(from: node.key, to: v.key, relation: "registered_as")))
             }
-            if let parent = try db.queryOne("SELECT value FROM tags WHERE run_uuid = ? AND key = 'mlflow.parentRunId'", [.text(node.id)]),
-                let p = try run(parent.string(0))
+            if let parent = try await db.queryOne("SELECT value FROM tags WHERE run_uuid = ? AND key = 'mlflow.parentRunId'", [.text(node.id)]),
+                let p = try await run(parent.string(0))
             {
                 out.append((p, LineageEdge(from: p.key, to: node.key, relation: "parent_of")))
             }
-            for row in try db.query("SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?", [.text(node.id)]) {
-                if let c = try run(row.string(0)) { out.append((c, LineageEdge(from: node.key, to: c.key, relation: "parent_of"))) }
+            for row in try await db.query("SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?", [.text(node.id)]) {
+                if let c = try await run(row.string(0)) { out.append((c, LineageEdge(from: node.key, to: c.key, relation: "parent_of"))) }
             }
-            for row in try db.query(
+            for row in try await db.query(
                 "SELECT original_run, rerun_run FROM reproductions WHERE (original_run = ? OR rerun_run = ?) AND rerun_run <> ''",
                 [.text(node.id), .text(node.id)])
             {
                 let other = row.string(0) == node.id ? row.string(1) : row.string(0)
-                if let o = try run(other) {
+                if let o = try await run(other) {
                     let (orig, rerun) = row.string(0) == node.id ? (node, o) : (o, node)
                     out.append((o, LineageEdge(from: rerun.key, to: orig.key, relation: "reproduces")))
                 }
             }
         case "dataset":
-            for row in try db.query(
+            for row in try await db.query(
                 "SELECT DISTINCT i.run_uuid, r.name FROM datasets d JOIN run_inputs i ON i.dataset_uuid = d.dataset_uuid JOIN runs r ON r.run_uuid = i.run_uuid WHERE d.digest = ?",
                 [.text(node.id)])
             {
@@ -283,12 +283,12 @@ extension SQLTrackingStore: ReproStore {
                 out.append((r, LineageEdge(from: node.key, to: r.key, relation: "input_of")))
             }
         case "logged_model":
-            if let row = try db.queryOne("SELECT source_run_id FROM logged_models WHERE model_id = ?", [.text(node.id)]),
-                let r = try run(row.string(0))
+            if let row = try await db.queryOne("SELECT source_run_id FROM logged_models WHERE model_id = ?", [.text(node.id)]),
+                let r = try await run(row.string(0))
             {
                 out.append((r, LineageEdge(from: r.key, to: node.key, relation: "produced")))
             }
-            for row in try db.query("SELECT name, version FROM model_versions WHERE model_id = ?", [.text(node.id)]) {
+            for row in try await db.query("SELECT name, version FROM model_versions WHERE model_id = ?", [.text(node.id)]) {
                 let v = LineageNode(type: "model_version", id: "\(row.string(0))/\(row.int(1))", label: "\(row.string(0)) v\(row.int(1))")
                 out.append((v, LineageEdge(from: node.key, to: v.key, relation: "registered_as")))
             }
@@ -296,13 +296,13 @@ extension SQLTrackingStore: ReproStore {
             let slash = node.id.lastIndex(of: "/")!
             let name = String(node.id[..<slash])
             let version = Int64(node.id[node.id.index(after: slash)...]) ?? 0
-            if let row = try db.queryOne("SELECT run_id, model_id FROM model_versions WHERE name = ? AND version = ?", [.text(name), .int(version)]) {
-                if !row.string(1).isEmpty, let m = try lineageNode(db, type: "logged_model", id: row.string(1)) {
+            if let row = try await db.queryOne("SELECT run_id, model_id FROM model_versions WHERE name = ? AND version = ?", [.text(name), .int(version)]) {
+                if !row.string(1).isEmpty, let m = try await lineageNode(db, type: "logged_model", id: row.string(1)) {
                     out.append((m, LineageEdge(from: m.key, to: node.key, relation: "registered_as")))
                 }
-                if let r = try run(row.string(0)) { out.append((r, LineageEdge(from: r.key, to: node.key, relation: "registered_as"))) }
+                if let r = try await run(row.string(0)) { out.append((r, LineageEdge(from: r.key, to: node.key, relation: "registered_as"))) }
             }
-            for row in try db.query("SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ?", [.text(name), .int(version)]) {
+            for row in try await db.query("SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ?", [.text(name), .int(version)]) {
                 let a = LineageNode(type: "alias", id: "\(name)@\(row.string(0))", label: "\(name)@\(row.string(0))")
                 out.append((a, LineageEdge(from: node.key, to: a.key, relation: "aliased_as")))
             }
@@ -311,14 +311,14 @@ extension SQLTrackingStore: ReproStore {
         case "alias":
             let at = node.id.lastIndex(of: "@")!
             let name = String(node.id[..<at])
-            if let row = try db.queryOne(
+            if let row = try await db.queryOne(
                 "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(String(node.id[node.id.index(after: at)...]))])
             {
                 let v = LineageNode(type: "model_version", id: "\(name)/\(row.int(0))", label: "\(name) v\(row.int(0))")
                 out.append((v, LineageEdge(from: v.key, to: node.key, relation: "aliased_as")))
             }
         case "registered_model":
-            for row in try db.query("SELECT version FROM model_versions WHERE name = ? ORDER BY version", [.text(node.id)]) {
+            for row in try await db.query("SELECT version FROM model_versions WHERE name = ? ORDER BY version", [.text(node.id)]) {
                 let v = LineageNode(type: "model_version", id: "\(node.id)/\(row.int(0))", label: "\(node.id) v\(row.int(0))")
                 out.append((v, LineageEdge(from: v.key, to: node.key, relation: "version_of")))
             }

@@ -19,10 +19,10 @@ extension SQLTrackingStore {
 
     /// The model version that seals a run, if any: a finished run that a model version was
     /// registered from is read-only, so the evidence behind the version cannot change.
-    static func sealingVersion(_ db: any SQLConnection, _ runID: String) throws -> String? {
-        guard let run = try db.queryOne("SELECT status FROM runs WHERE run_uuid = ?", [.text(runID)]),
+    static func sealingVersion(_ db: any SQLConnection, _ runID: String) async throws -> String? {
+        guard let run = try await db.queryOne("SELECT status FROM runs WHERE run_uuid = ?", [.text(runID)]),
             run.string(0) != RunStatus.running.rawValue,
-            let v = try db.queryOne(
+            let v = try await db.queryOne(
                 "SELECT name, version FROM model_versions WHERE run_id = ? AND current_stage <> '\(ModelStage.deletedInternal)' ORDER BY name, version LIMIT 1",
                 [.text(runID)])
         else { return nil }
@@ -36,7 +36,8 @@ extension SQLTrackingStore {
         let spellings = locations.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }.filter { !$0.isEmpty }
         guard !spellings.isEmpty else { return nil }
         func normalized(_ column: String) -> String {
-            "(CASE WHEN substr(\(column), 1, 19) = 'mlflow-artifacts://' AND instr(substr(\(column), 20), '/') > 0 THEN 'mlflow-artifacts:' || substr(\(column), 19 + instr(substr(\(column), 20), '/')) ELSE \(column) END)"
+            let slash = dialect.position("'/'", in: "substr(\(column), 20)")
+            return "(CASE WHEN substr(\(column), 1, 19) = 'mlflow-artifacts://' AND \(slash) > 0 THEN 'mlflow-artifacts:' || substr(\(column), 19 + \(slash)) ELSE \(column) END)"
         }
         func covers(_ column: String) -> String {
             let r = normalized(column)
@@ -57,13 +58,13 @@ extension SQLTrackingStore {
             """
         let perQuery = spellings.flatMap { l in Array(repeating: SQLValue.text(l), count: 4) }
         let binds = perQuery + perQuery + perQuery
-        return try await driver.read { db in
-            try db.queryOne(sql, binds).map { "\($0.string(0))/\($0.int(1))" }
+        return try await read { db in
+            try await db.queryOne(sql, binds).map { "\($0.string(0))/\($0.int(1))" }
         }
     }
 
-    static func requireUnsealed(_ db: any SQLConnection, _ runID: String, _ what: String) throws {
-        if let version = try sealingVersion(db, runID) {
+    static func requireUnsealed(_ db: any SQLConnection, _ runID: String, _ what: String) async throws {
+        if let version = try await sealingVersion(db, runID) {
             throw RepriseError(
                 .permissionDenied,
                 "Run \(runID) is sealed: model version \(version) was registered from it, so \(what) is refused. A sealed run's params, metrics and tags cannot change and it cannot be deleted; only note tags (mlflow.note.content, reprise.note.*) stay writable."
@@ -72,8 +73,8 @@ extension SQLTrackingStore {
     }
 
     /// Checks that a run exists and is active, as every run mutation requires.
-    static func requireActiveRun(_ db: any SQLConnection, _ id: String) throws {
-        guard let row = try db.queryOne("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", [.text(id)]) else {
+    static func requireActiveRun(_ db: any SQLConnection, _ id: String) async throws {
+        guard let row = try await db.queryOne("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", [.text(id)]) else {
             throw RepriseError.notFound("Run with id=\(id) not found")
         }
         let stage = row.string(0)
@@ -91,34 +92,34 @@ extension SQLTrackingStore {
     }
 
     /// Loads whole runs, in the order of `ids`. Side tables are read in bulk.
-    static func loadRuns(_ db: any SQLConnection, ids: [String]) throws -> [Run] {
+    static func loadRuns(_ db: any SQLConnection, ids: [String]) async throws -> [Run] {
         if ids.isEmpty { return [] }
         var runs: [String: Run] = [:]
         for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
             let binds = chunk.map(SQLValue.text)
             let inList = placeholders(chunk.count)
-            for row in try db.query("SELECT \(runColumns) FROM runs r WHERE r.run_uuid IN (\(inList))", binds) {
+            for row in try await db.query("SELECT \(runColumns) FROM runs r WHERE r.run_uuid IN (\(inList))", binds) {
                 let info = runInfo(row)
                 runs[info.runID] = Run(info: info)
             }
-            for row in try db.query(
+            for row in try await db.query(
                 "SELECT run_uuid, key, value FROM params WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key", binds)
             {
                 runs[row.string(0)]?.params.append(KeyValue(row.string(1), row.string(2)))
             }
-            for row in try db.query(
+            for row in try await db.query(
                 "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key", binds)
             {
                 runs[row.string(0)]?.tags.append(KeyValue(row.string(1), row.string(2)))
             }
-            for row in try db.query(
+            for row in try await db.query(
                 "SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM latest_metrics WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key",
                 binds)
             {
                 runs[row.string(0)]?.metrics.append(metric(row, from: 1))
             }
             var inputs: [String: [(String, Dataset)]] = [:]
-            for row in try db.query(
+            for row in try await db.query(
                 """
                 SELECT i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
                 FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid
@@ -132,7 +133,7 @@ extension SQLTrackingStore {
             }
             if !inputs.isEmpty {
                 var inputTags: [String: [KeyValue]] = [:]
-                for row in try db.query(
+                for row in try await db.query(
                     "SELECT run_uuid, dataset_uuid, key, value FROM input_tags WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, dataset_uuid, key",
                     binds)
                 {
@@ -144,13 +145,13 @@ extension SQLTrackingStore {
                     }
                 }
             }
-            for row in try db.query(
+            for row in try await db.query(
                 "SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, model_id",
                 binds)
             {
                 runs[row.string(0)]?.modelInputs.append(row.string(1))
             }
-            for row in try db.query(
+            for row in try await db.query(
                 "SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, model_id",
                 binds)
             {
@@ -180,30 +181,30 @@ extension SQLTrackingStore {
         let runID = Self.newID()
         let finalTags = tags
         return try await write { db, audit in
-            let exp = try Self.requireActiveExperiment(db, id: expID)
+            let exp = try await Self.requireActiveExperiment(db, id: expID)
             let base = exp.artifactLocation.hasSuffix("/") ? String(exp.artifactLocation.dropLast()) : exp.artifactLocation
             let artifactURI = "\(base)/\(runID)/artifacts"
-            try db.execute(
+            try await db.execute(
                 "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, deleted_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, NULL, 'active', ?)",
                 [.text(runID), .int(Int64(expID)!), .text(name), .text(input.userID), .int(input.startTime), .text(artifactURI)])
             for t in finalTags {
-                try db.execute(
+                try await db.execute(
                     "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
                     [.text(runID), .text(t.key), .text(t.value)])
             }
-            try Self.applyPolicy(
+            try await Self.applyPolicy(
                 db, runID: runID, experimentID: Int64(expID)!,
                 tags: Dictionary(finalTags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }), datasets: 0,
                 mayRefuse: true, when: "at creation")
-            try audit.record(
+            try await audit.record(
                 db, "run.create", "run", runID, ["experiment_id": .string(expID), "name": .string(name), "user_id": .string(input.userID)])
-            return try Self.loadRuns(db, ids: [runID])[0]
+            return try await Self.loadRuns(db, ids: [runID])[0]
         }
     }
 
     public func experimentID(ofRun id: String) async throws -> String {
-        try await driver.read { db in
-            guard let row = try db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(id)]) else {
+        try await read { db in
+            guard let row = try await db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(id)]) else {
                 throw RepriseError.notFound("Run with id=\(id) not found")
             }
             return row.string(0)
@@ -211,8 +212,8 @@ extension SQLTrackingStore {
     }
 
     public func experimentID(ofLoggedModel id: String) async throws -> String {
-        try await driver.read { db in
-            guard let row = try db.queryOne("SELECT experiment_id FROM logged_models WHERE model_id = ?", [.text(id)]) else {
+        try await read { db in
+            guard let row = try await db.queryOne("SELECT experiment_id FROM logged_models WHERE model_id = ?", [.text(id)]) else {
                 throw RepriseError.notFound("Logged model with id=\(id) not found")
             }
             return row.string(0)
@@ -220,8 +221,8 @@ extension SQLTrackingStore {
     }
 
     public func getRun(id: String) async throws -> Run {
-        try await driver.read { db in
-            guard let run = try Self.loadRuns(db, ids: [id]).first else {
+        try await read { db in
+            guard let run = try await Self.loadRuns(db, ids: [id]).first else {
                 throw RepriseError.notFound("Run with id=\(id) not found")
             }
             return run
@@ -230,27 +231,27 @@ extension SQLTrackingStore {
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo {
         try await write { db, audit in
-            try Self.requireActiveRun(db, id)
-            try Self.requireUnsealed(db, id, "updating it")
-            let before = Self.runInfo(try db.queryOne("SELECT \(Self.runColumns) FROM runs r WHERE r.run_uuid = ?", [.text(id)])!)
-            if let status { try db.execute("UPDATE runs SET status = ? WHERE run_uuid = ?", [.text(status.rawValue), .text(id)]) }
+            try await Self.requireActiveRun(db, id)
+            try await Self.requireUnsealed(db, id, "updating it")
+            let before = Self.runInfo(try await db.queryOne("SELECT \(Self.runColumns) FROM runs r WHERE r.run_uuid = ?", [.text(id)])!)
+            if let status { try await db.execute("UPDATE runs SET status = ? WHERE run_uuid = ?", [.text(status.rawValue), .text(id)]) }
             if let status, status.isTerminal, !before.status.isTerminal {
-                let exp = try db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(id)])!.int(0)
-                try Self.applyPolicy(
-                    db, runID: id, experimentID: exp, tags: try Self.runTags(db, id), datasets: try Self.datasetCount(db, id),
+                let exp = try await db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(id)])!.int(0)
+                try await Self.applyPolicy(
+                    db, runID: id, experimentID: exp, tags: try await Self.runTags(db, id), datasets: try await Self.datasetCount(db, id),
                     mayRefuse: status == .finished, when: "at finish")
             }
-            if let endTime { try db.execute("UPDATE runs SET end_time = ? WHERE run_uuid = ?", [.int(endTime), .text(id)]) }
+            if let endTime { try await db.execute("UPDATE runs SET end_time = ? WHERE run_uuid = ?", [.int(endTime), .text(id)]) }
             if let runName, !runName.isEmpty {
                 try Validation.rejectControlCharacters(runName, field: "run_name")
-                try db.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(runName), .text(id)])
-                try db.execute(
+                try await db.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(runName), .text(id)])
+                try await db.execute(
                     "INSERT INTO tags (run_uuid, key, value) VALUES (?, 'mlflow.runName', ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
                     [.text(id), .text(runName)])
             }
-            let row = try db.queryOne("SELECT \(Self.runColumns) FROM runs r WHERE r.run_uuid = ?", [.text(id)])!
+            let row = try await db.queryOne("SELECT \(Self.runColumns) FROM runs r WHERE r.run_uuid = ?", [.text(id)])!
             let after = Self.runInfo(row)
-            try audit.record(
+            try await audit.record(
                 db, "run.update", "run", id,
                 ["before": ["status": .string(before.status.rawValue), "name": .string(before.runName)],
                  "after": ["status": .string(after.status.rawValue), "name": .string(after.runName), "end_time": after.endTime.map(JSONValue.int) ?? .null]])
@@ -260,20 +261,20 @@ extension SQLTrackingStore {
 
     public func deleteRun(id: String) async throws {
         try await write { db, audit in
-            try Self.requireUnsealed(db, id, "deleting it")
-            let n = try db.execute(
+            try await Self.requireUnsealed(db, id, "deleting it")
+            let n = try await db.execute(
                 "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE run_uuid = ?", [.int(Self.now()), .text(id)])
             if n == 0 { throw RepriseError.notFound("Run with id=\(id) not found") }
-            try audit.record(db, "run.delete", "run", id)
+            try await audit.record(db, "run.delete", "run", id)
         }
     }
 
     public func restoreRun(id: String) async throws {
         try await write { db, audit in
-            let n = try db.execute(
+            let n = try await db.execute(
                 "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE run_uuid = ?", [.text(id)])
             if n == 0 { throw RepriseError.notFound("Run with id=\(id) not found") }
-            try audit.record(db, "run.restore", "run", id)
+            try await audit.record(db, "run.restore", "run", id)
         }
     }
 
@@ -311,7 +312,7 @@ extension SQLTrackingStore {
     /// table gets one conditional upsert per key with that key's greatest (step, timestamp, value):
     /// re-offering a point that is already there changes nothing, so this is exact. Points linked to
     /// a logged model go one by one, so only newly stored points are linked to the model.
-    static func insertMetrics(_ db: any SQLConnection, runID: String, _ metrics: [Metric]) throws {
+    static func insertMetrics(_ db: any SQLConnection, runID: String, _ metrics: [Metric]) async throws {
         if metrics.isEmpty { return }
         var plain: [Metric] = []
         plain.reserveCapacity(metrics.count)
@@ -324,9 +325,9 @@ extension SQLTrackingStore {
         for m in metrics {
             if let model = m.modelID, !model.isEmpty {
                 let binds = metricBinds(runID, m)
-                if try db.execute(insertMetricSQL, binds) == 0 { continue }  // an exact duplicate
-                try db.execute(upsertLatestSQL, binds)
-                try db.execute(
+                if try await db.execute(insertMetricSQL, binds) == 0 { continue }  // an exact duplicate
+                try await db.execute(upsertLatestSQL, binds)
+                try await db.execute(
                     insertModelMetricSQL,
                     [.text(model), binds[1], binds[2], binds[3], binds[4], binds[5], .text(runID), binds[7], binds[8]])
                 continue
@@ -344,10 +345,10 @@ extension SQLTrackingStore {
             var binds: [SQLValue] = []
             binds.reserveCapacity(chunk.count * 9)
             for m in chunk { binds += metricBinds(runID, m) }
-            try db.execute(multiRowMetricInsert(chunk.count), binds)
+            try await db.execute(multiRowMetricInsert(chunk.count), binds)
             start += metricChunk
         }
-        for m in best.values { try db.execute(upsertLatestSQL, metricBinds(runID, m)) }
+        for m in best.values { try await db.execute(upsertLatestSQL, metricBinds(runID, m)) }
     }
 
     static let multiRowMetricInserts: [String] = (0...metricChunk).map { n in
@@ -373,25 +374,25 @@ extension SQLTrackingStore {
         let tags = tags.map { KeyValue($0.key, Validation.truncated($0.value, max: Validation.maxTagValueLength)) }
         try PassportTag.refuseServerOwned(tags.map(\.key))
         try await write { db, audit in
-            try Self.requireActiveRun(db, runID)
+            try await Self.requireActiveRun(db, runID)
             var needsUnsealed = !metrics.isEmpty || !params.isEmpty
             for t in tags where !Self.isNoteTag(t.key) && !needsUnsealed {
                 // What `reprise run` learns only when the command has exited may be added once, even
                 // after the command registered a model from the run; it never replaces a value.
                 if Self.completionTags.contains(t.key),
-                    try db.queryOne("SELECT 1 FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(t.key)]) == nil
+                    try await db.queryOne("SELECT 1 FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(t.key)]) == nil
                 {
                     continue
                 }
                 needsUnsealed = true
             }
-            if needsUnsealed { try Self.requireUnsealed(db, runID, "logging to it") }
+            if needsUnsealed { try await Self.requireUnsealed(db, runID, "logging to it") }
             var conflicts: [(String, String, String)] = []
             for p in params {
-                if let old = try db.queryOne("SELECT value FROM params WHERE run_uuid = ? AND key = ?", [.text(runID), .text(p.key)]) {
+                if let old = try await db.queryOne("SELECT value FROM params WHERE run_uuid = ? AND key = ?", [.text(runID), .text(p.key)]) {
                     if old.string(0) != p.value { conflicts.append((p.key, old.string(0), p.value)) }
                 } else {
-                    try db.execute("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)", [.text(runID), .text(p.key), .text(p.value)])
+                    try await db.execute("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)", [.text(runID), .text(p.key), .text(p.value)])
                 }
             }
             if let first = conflicts.first {
@@ -407,11 +408,11 @@ extension SQLTrackingStore {
                         "Changing param values is not allowed. Params were already logged='[\(list)]' for run ID='\(runID)'.")
                 }
             }
-            try Self.insertMetrics(db, runID: runID, metrics)
+            try await Self.insertMetrics(db, runID: runID, metrics)
             for t in tags {
-                try db.execute(Self.upsertTagSQL, [.text(runID), .text(t.key), .text(t.value)])
+                try await db.execute(Self.upsertTagSQL, [.text(runID), .text(t.key), .text(t.value)])
                 if t.key == "mlflow.runName" {
-                    try db.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(t.value), .text(runID)])
+                    try await db.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(t.value), .text(runID)])
                 }
             }
             // One event per request: counts and keys, not values (metrics can be thousands of points).
@@ -424,59 +425,77 @@ extension SQLTrackingStore {
             }
             if !params.isEmpty { summary["params"] = .array(params.prefix(20).map { .string($0.key) }) }
             if !tags.isEmpty { summary["tags"] = .array(tags.prefix(20).map { .string($0.key) }) }
-            try audit.record(db, "run.log", "run", runID, .object(summary))
+            try await audit.record(db, "run.log", "run", runID, .object(summary))
+        }
+    }
+
+    public func appendLoggedModelHistory(runID: String, model: JSONObject) async throws {
+        let key = "mlflow.log-model.history"
+        try await write { db, audit in
+            try await Self.requireActiveRun(db, runID)
+            try await Self.requireUnsealed(db, runID, "logging to it")
+            var history: [JSONValue] = []
+            if let row = try await db.queryOne("SELECT value FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(key)]),
+                case .array(let items)? = try? JSONValue.parse(row.string(0))
+            {
+                history = items
+            }
+            history.append(.object(model))
+            let value = Validation.truncated(JSONValue.array(history).jsonString, max: Validation.maxTagValueLength)
+            try await db.execute(Self.upsertTagSQL, [.text(runID), .text(key), .text(value)])
+            try await audit.record(db, "run.log", "run", runID, ["tags": [.string(key)]])
         }
     }
 
     public func deleteTag(runID: String, key: String) async throws {
         try PassportTag.refuseServerOwned([key])
         try await write { db, audit in
-            try Self.requireActiveRun(db, runID)
-            if !Self.isNoteTag(key) { try Self.requireUnsealed(db, runID, "deleting its tag '\(key)'") }
-            let n = try db.execute("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(key)])
+            try await Self.requireActiveRun(db, runID)
+            if !Self.isNoteTag(key) { try await Self.requireUnsealed(db, runID, "deleting its tag '\(key)'") }
+            let n = try await db.execute("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(key)])
             if n == 0 { throw RepriseError.notFound("No tag with name: \(key) in run with id \(runID)") }
-            try audit.record(db, "run.delete_tag", "run", runID, ["key": .string(key)])
+            try await audit.record(db, "run.delete_tag", "run", runID, ["key": .string(key)])
         }
     }
 
     public func logInputs(runID: String, datasets: [DatasetInput], modelIDs: [String]) async throws {
         try await write { db, audit in
-            try Self.requireActiveRun(db, runID)
-            try Self.requireUnsealed(db, runID, "logging inputs to it")
-            let exp = try db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(runID)])!.int(0)
-            var position = try db.queryOne("SELECT COALESCE(MAX(position), -1) + 1 FROM run_inputs WHERE run_uuid = ?", [.text(runID)])!.int(0)
+            try await Self.requireActiveRun(db, runID)
+            try await Self.requireUnsealed(db, runID, "logging inputs to it")
+            let exp = try await db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(runID)])!.int(0)
+            var position = try await db.queryOne("SELECT COALESCE(MAX(position), -1) + 1 FROM run_inputs WHERE run_uuid = ?", [.text(runID)])!.int(0)
             for input in datasets {
                 let d = input.dataset
                 let uuid: String
-                if let row = try db.queryOne(
+                if let row = try await db.queryOne(
                     "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?",
                     [.int(exp), .text(d.name), .text(d.digest)])
                 {
                     uuid = row.string(0)
                 } else {
                     uuid = Self.newID()
-                    try db.execute(
+                    try await db.execute(
                         "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [.text(uuid), .int(exp), .text(d.name), .text(d.digest), .text(d.sourceType), .text(d.source),
                          SQLValue(d.schema), SQLValue(d.profile)])
                 }
-                let inserted = try db.execute(
+                let inserted = try await db.execute(
                     "INSERT INTO run_inputs (run_uuid, dataset_uuid, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     [.text(runID), .text(uuid), .int(position)])
                 // Logging the same dataset again keeps the first input and its tags, as the reference does.
                 guard inserted > 0 else { continue }
                 position += 1
                 for t in input.tags {
-                    try db.execute(
+                    try await db.execute(
                         "INSERT INTO input_tags (run_uuid, dataset_uuid, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (run_uuid, dataset_uuid, key) DO UPDATE SET value = excluded.value",
                         [.text(runID), .text(uuid), .text(t.key), .text(t.value)])
                 }
             }
             for m in modelIDs {
-                try db.execute(
+                try await db.execute(
                     "INSERT INTO run_model_inputs (run_uuid, model_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [.text(runID), .text(m)])
             }
-            try audit.record(
+            try await audit.record(
                 db, "run.log_inputs", "run", runID,
                 ["datasets": .array(datasets.map { .string("\($0.dataset.name)@\($0.dataset.digest)") }),
                  "models": .array(modelIDs.map(JSONValue.string))])
@@ -485,14 +504,14 @@ extension SQLTrackingStore {
 
     public func logOutputs(runID: String, outputs: [ModelOutput]) async throws {
         try await write { db, audit in
-            try Self.requireActiveRun(db, runID)
-            try Self.requireUnsealed(db, runID, "logging outputs to it")
+            try await Self.requireActiveRun(db, runID)
+            try await Self.requireUnsealed(db, runID, "logging outputs to it")
             for o in outputs {
-                try db.execute(
+                try await db.execute(
                     "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES (?, ?, ?) ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
                     [.text(runID), .text(o.modelID), .int(o.step)])
             }
-            try audit.record(db, "run.log_outputs", "run", runID, ["models": .array(outputs.map { .string($0.modelID) })])
+            try await audit.record(db, "run.log_outputs", "run", runID, ["models": .array(outputs.map { .string($0.modelID) })])
         }
     }
 
@@ -555,9 +574,9 @@ extension SQLTrackingStore {
         } else if !metricFilters.isEmpty {
             let probes = metricFilters.map { c -> (String, String, [SQLValue]) in
                 let (cmp, b) = metricComparison(alias: "p", c)
-                return (c.key, "SELECT COUNT(*) FROM (SELECT 1 FROM latest_metrics p WHERE p.key = ? AND \(cmp) LIMIT \(Self.selectiveMetricLimit))", [.text(c.key)] + b)
+                return (c.key, "SELECT COUNT(*) FROM (SELECT 1 FROM latest_metrics p WHERE p.key = ? AND \(cmp) LIMIT \(Self.selectiveMetricLimit)) AS probe", [.text(c.key)] + b)
             }
-            let counts = try await driver.read { db in try probes.map { ($0.0, try db.queryOne($0.1, $0.2)?.int(0) ?? 0) } }
+            let counts = try await read { db in try await probes.asyncMap { ($0.0, try await db.queryOne($0.1, $0.2)?.int(0) ?? 0) } }
             if let best = counts.min(by: { $0.1 < $1.1 }), best.1 < Int64(Self.selectiveMetricLimit) { driving = best.0 }
         }
         var metricJoins: [String: String] = [:]
@@ -654,28 +673,29 @@ extension SQLTrackingStore {
         key: String, dir: String, joins: String, joinBinds: [SQLValue], whereSQL: String, whereBinds: [SQLValue], order: [String],
         maxResults: Int, offset: Int
     ) async throws -> Page<Run> {
-        // Valued runs: CROSS JOIN keeps SQLite on the index order; ties are sorted within each value.
-        let valuedSQL = "SELECT r.run_uuid FROM latest_metrics o0 CROSS JOIN runs r ON r.run_uuid = o0.run_uuid\(joins)\(whereSQL) AND o0.key = ? AND o0.is_nan = 0"
+        // Valued runs, read in the metric index's order (SQLite: a CROSS JOIN keeps that table outer);
+        // ties are sorted within each value.
+        let valuedSQL = "SELECT r.run_uuid FROM latest_metrics o0 \(dialect.orderedJoin) runs r ON r.run_uuid = o0.run_uuid\(joins)\(whereSQL) AND o0.key = ? AND o0.is_nan = 0"
         let valuedBinds = joinBinds + whereBinds + [.text(key)]
         let valuedOrder = ["o0.value \(dir)"] + order.dropFirst(2)
         let restSQL = "SELECT r.run_uuid FROM runs r LEFT JOIN latest_metrics o0 ON o0.run_uuid = r.run_uuid AND o0.key = ?\(joins)\(whereSQL) AND (o0.run_uuid IS NULL OR o0.is_nan = 1)"
         let restBinds = [.text(key)] + joinBinds + whereBinds
         let want = maxResults + 1
-        return try await driver.read { db in
-            var ids = try db.query(
+        return try await read { db in
+            var ids = try await db.query(
                 valuedSQL + " ORDER BY " + valuedOrder.joined(separator: ", ") + " LIMIT ? OFFSET ?",
                 valuedBinds + [.int(Int64(want)), .int(Int64(offset))]
             ).map { $0.string(0) }
             if ids.count < want {
                 let valuedTotal = ids.isEmpty
-                    ? Int(try db.queryOne("SELECT COUNT(*) FROM (\(valuedSQL))", valuedBinds)?.int(0) ?? 0) : offset + ids.count
-                ids += try db.query(
+                    ? Int(try await db.queryOne("SELECT COUNT(*) FROM (\(valuedSQL)) AS valued", valuedBinds)?.int(0) ?? 0) : offset + ids.count
+                ids += try await db.query(
                     restSQL + " ORDER BY " + order.joined(separator: ", ") + " LIMIT ? OFFSET ?",
                     restBinds + [.int(Int64(want - ids.count)), .int(Int64(max(0, offset - valuedTotal)))]
                 ).map { $0.string(0) }
             }
             let more = ids.count > maxResults
-            return Page(items: try Self.loadRuns(db, ids: Array(ids.prefix(maxResults))), nextOffset: more ? offset + maxResults : nil)
+            return Page(items: try await Self.loadRuns(db, ids: Array(ids.prefix(maxResults))), nextOffset: more ? offset + maxResults : nil)
         }
     }
 
@@ -683,9 +703,9 @@ extension SQLTrackingStore {
         if runIDs.isEmpty || keys.isEmpty { return [:] }
         let ids = Array(runIDs.prefix(1000))
         let ks = Array(keys.prefix(100))
-        return try await driver.read { db in
+        return try await read { db in
             var out: [String: [String: (min: Double, max: Double)]] = [:]
-            for row in try db.query(
+            for row in try await db.query(
                 "SELECT run_uuid, key, MIN(value), MAX(value) FROM metrics WHERE run_uuid IN (\(placeholders(ids.count))) AND key IN (\(placeholders(ks.count))) AND is_nan = 0 GROUP BY run_uuid, key",
                 ids.map(SQLValue.text) + ks.map(SQLValue.text))
             {
@@ -701,9 +721,9 @@ extension SQLTrackingStore {
     public func experimentActivity(experimentIDs: [String]) async throws -> [String: (runs: Int, lastActivity: Int64)] {
         let ids = experimentIDs.compactMap { Int64($0) }
         if ids.isEmpty { return [:] }
-        return try await driver.read { db in
+        return try await read { db in
             var out: [String: (runs: Int, lastActivity: Int64)] = [:]
-            for row in try db.query(
+            for row in try await db.query(
                 "SELECT experiment_id, COUNT(*), MAX(COALESCE(end_time, start_time)) FROM runs WHERE lifecycle_stage = 'active' AND experiment_id IN (\(placeholders(ids.count))) GROUP BY experiment_id",
                 ids.map { .int($0) })
             {
@@ -716,14 +736,14 @@ extension SQLTrackingStore {
     public func searchDatasets(experimentIDs: [String]) async throws -> [DatasetSummary] {
         let ids = try experimentIDs.map { try Validation.validateExperimentID($0) }
         if ids.isEmpty { return [] }
-        return try await driver.read { db in
-            try db.query(
+        return try await read { db in
+            try await db.query(
                 """
                 SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value
                 FROM datasets d JOIN run_inputs i ON i.dataset_uuid = d.dataset_uuid
                 LEFT JOIN input_tags t ON t.run_uuid = i.run_uuid AND t.dataset_uuid = i.dataset_uuid AND t.key = 'mlflow.data.context'
                 WHERE d.experiment_id IN (\(placeholders(ids.count)))
-                ORDER BY d.experiment_id, d.name, d.digest, t.value
+                ORDER BY d.experiment_id, d.name, d.digest, t.value NULLS FIRST
                 LIMIT 1000
                 """, ids.map(SQLValue.int)
             ).map { DatasetSummary(experimentID: $0.string(0), name: $0.string(1), digest: $0.string(2), context: $0.optionalString(3)) }
@@ -736,7 +756,7 @@ extension SQLTrackingStore {
         // Bounded so `limit + 1` and `offset + limit` cannot overflow whatever a caller passes.
         let limit = limit.map { max(1, min($0, Int(Int32.max))) }
         let offset = max(0, min(offset, Int(Int32.max)))
-        return try await driver.read { db in
+        return try await read { db in
             var sql =
                 "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value"
             var binds: [SQLValue] = [.text(runID), .text(key)]
@@ -744,10 +764,11 @@ extension SQLTrackingStore {
                 sql += " LIMIT ? OFFSET ?"
                 binds += [.int(Int64(limit + 1)), .int(Int64(offset))]
             } else if offset > 0 {
-                sql += " LIMIT -1 OFFSET ?"
-                binds.append(.int(Int64(offset)))
+                // No limit: the largest one (`LIMIT -1` and `LIMIT ALL` are each one database's).
+                sql += " LIMIT ? OFFSET ?"
+                binds += [.int(Int64.max), .int(Int64(offset))]
             }
-            let rows = try db.query(sql, binds)
+            let rows = try await db.query(sql, binds)
             let more = limit.map { rows.count > $0 } ?? false
             let metrics = rows.prefix(limit ?? rows.count).map { Self.metric($0, from: 0) }
             return Page(items: metrics, nextOffset: more ? offset + limit! : nil)
@@ -755,10 +776,10 @@ extension SQLTrackingStore {
     }
 
     public func metricHistoryBulk(runIDs: [String], key: String, maxResults: Int) async throws -> [Metric] {
-        try await driver.read { db in
+        try await read { db in
             var out: [Metric] = []
             for id in runIDs.sorted() {
-                let rows = try db.query(
+                let rows = try await db.query(
                     "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value LIMIT ?",
                     [.text(id), .text(key), .int(Int64(maxResults - out.count))])
                 out += rows.map { Self.metric($0, from: 0, runID: id) }
@@ -771,7 +792,7 @@ extension SQLTrackingStore {
     public func metricHistoryBulkInterval(
         runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int
     ) async throws -> [Metric] {
-        try await driver.read { db in
+        try await read { db in
             var out: [Metric] = []
             for id in runIDs {
                 var sql =
@@ -782,7 +803,7 @@ extension SQLTrackingStore {
                     binds += [.int(startStep), .int(endStep)]
                 }
                 sql += " ORDER BY step, timestamp, value"
-                let rows = try db.query(sql, binds).map { Self.metric($0, from: 0, runID: id) }
+                let rows = try await db.query(sql, binds).map { Self.metric($0, from: 0, runID: id) }
                 // Sample evenly, always keeping the first and last points.
                 if rows.count <= maxResults {
                     out += rows

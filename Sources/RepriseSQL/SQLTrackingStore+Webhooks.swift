@@ -21,8 +21,8 @@ extension SQLTrackingStore: WebhookStore {
             creationTime: row.int(6), lastUpdatedTime: row.int(7))
     }
 
-    static func requireWebhook(_ db: any SQLConnection, _ id: String) throws -> Webhook {
-        guard let row = try db.queryOne("SELECT \(webhookColumns) FROM webhooks WHERE webhook_id = ?", [.text(id)]) else {
+    static func requireWebhook(_ db: any SQLConnection, _ id: String) async throws -> Webhook {
+        guard let row = try await db.queryOne("SELECT \(webhookColumns) FROM webhooks WHERE webhook_id = ?", [.text(id)]) else {
             throw RepriseError.notFound("Webhook with ID \(id) not found.")
         }
         return webhook(row)
@@ -42,23 +42,23 @@ extension SQLTrackingStore: WebhookStore {
         let id = UUID().uuidString.lowercased()
         return try await write { db, audit in
             let now = Self.now()
-            try db.execute(
+            try await db.execute(
                 "INSERT INTO webhooks (\(Self.webhookColumns), secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [.text(id), .text(name), .text(description), .text(url), .text(Self.encodeEvents(events)), .text(status.rawValue),
                  .int(now), .int(now), .text(sealed)])
-            try audit.record(
+            try await audit.record(
                 db, "webhook.create", "webhook", id,
                 ["name": .string(name), "url": .string(url), "events": .array(events.map { .string($0.dottedName) }),
                  "status": .string(status.rawValue), "signed": .bool(!sealed.isEmpty)])
-            return try Self.requireWebhook(db, id)
+            return try await Self.requireWebhook(db, id)
         }
     }
 
     public func listWebhooks(maxResults: Int, pageToken: String?) async throws -> Page<Webhook> {
         guard (1...1000).contains(maxResults) else { throw RepriseError.invalid("max_results must be between 1 and 1000.") }
         let offset = try PageToken.decode(pageToken)
-        return try await driver.read { db in
-            let rows = try db.query(
+        return try await read { db in
+            let rows = try await db.query(
                 "SELECT \(Self.webhookColumns) FROM webhooks ORDER BY creation_time DESC, webhook_id DESC LIMIT ? OFFSET ?",
                 [.int(Int64(maxResults + 1)), .int(Int64(offset))])
             let items = rows.prefix(maxResults).map(Self.webhook)
@@ -67,14 +67,14 @@ extension SQLTrackingStore: WebhookStore {
     }
 
     public func getWebhook(id: String) async throws -> Webhook {
-        try await driver.read { db in try Self.requireWebhook(db, id) }
+        try await read { db in try await Self.requireWebhook(db, id) }
     }
 
     public func updateWebhook(id: String, _ update: WebhookUpdate) async throws -> Webhook {
         if let name = update.name { try Self.validateWebhookName(name) }
         let sealed = try update.secret.map { $0.isEmpty ? "" : try secrets.seal($0) }
         return try await write { db, audit in
-            let before = try Self.requireWebhook(db, id)
+            let before = try await Self.requireWebhook(db, id)
             var sets: [String] = []
             var binds: [SQLValue] = []
             var changes = JSONObject()
@@ -111,25 +111,25 @@ extension SQLTrackingStore: WebhookStore {
             sets.append("last_updated_time = ?")
             binds.append(.int(Self.now()))
             binds.append(.text(id))
-            try db.execute("UPDATE webhooks SET \(sets.joined(separator: ", ")) WHERE webhook_id = ?", binds)
-            try audit.record(db, "webhook.update", "webhook", id, .object(changes))
-            return try Self.requireWebhook(db, id)
+            try await db.execute("UPDATE webhooks SET \(sets.joined(separator: ", ")) WHERE webhook_id = ?", binds)
+            try await audit.record(db, "webhook.update", "webhook", id, .object(changes))
+            return try await Self.requireWebhook(db, id)
         }
     }
 
     public func deleteWebhook(id: String) async throws {
         try await write { db, audit in
-            let w = try Self.requireWebhook(db, id)
-            try db.execute("DELETE FROM webhook_deliveries WHERE webhook_id = ?", [.text(id)])
-            try db.execute("DELETE FROM webhooks WHERE webhook_id = ?", [.text(id)])
-            try audit.record(db, "webhook.delete", "webhook", id, ["name": .string(w.name), "url": .string(w.url)])
+            let w = try await Self.requireWebhook(db, id)
+            try await db.execute("DELETE FROM webhook_deliveries WHERE webhook_id = ?", [.text(id)])
+            try await db.execute("DELETE FROM webhooks WHERE webhook_id = ?", [.text(id)])
+            try await audit.record(db, "webhook.delete", "webhook", id, ["name": .string(w.name), "url": .string(w.url)])
         }
     }
 
     public func webhookSecret(id: String) async throws -> String? {
-        let sealed = try await driver.read { db -> String in
-            _ = try Self.requireWebhook(db, id)
-            return try db.queryOne("SELECT secret FROM webhooks WHERE webhook_id = ?", [.text(id)])?.string(0) ?? ""
+        let sealed = try await read { db -> String in
+            _ = try await Self.requireWebhook(db, id)
+            return try await db.queryOne("SELECT secret FROM webhooks WHERE webhook_id = ?", [.text(id)])?.string(0) ?? ""
         }
         return sealed.isEmpty ? nil : try secrets.open(sealed)
     }
@@ -148,8 +148,8 @@ extension SQLTrackingStore: WebhookStore {
     }
 
     /// Whether `model` is an MLflow prompt (prompts share the registry tables).
-    static func isPrompt(_ db: any SQLConnection, _ model: String) throws -> Bool {
-        try db.queryOne(
+    static func isPrompt(_ db: any SQLConnection, _ model: String) async throws -> Bool {
+        try await db.queryOne(
             "SELECT 1 FROM registered_model_tags WHERE name = ? AND key = 'mlflow.prompt.is_prompt' AND value = 'true'",
             [.text(model)]) != nil
     }
@@ -166,11 +166,11 @@ extension SQLTrackingStore: WebhookStore {
     /// are renamed to their prompt twins (`prompt_version`, …) as MLflow does.
     static func emitWebhookEvent(
         _ db: any SQLConnection, model: String, entity: String, action: String,
-        data: (_ prompt: Bool) throws -> JSONValue
-    ) throws {
-        let hooks = try db.query("SELECT webhook_id, events FROM webhooks WHERE status = 'ACTIVE'", [])
+        data: (_ prompt: Bool) async throws -> JSONValue
+    ) async throws {
+        let hooks = try await db.query("SELECT webhook_id, events FROM webhooks WHERE status = 'ACTIVE'", [])
         if hooks.isEmpty { return }
-        let prompt = try isPrompt(db, model)
+        let prompt = try await isPrompt(db, model)
         var wireEntity = entity
         if prompt {
             switch entity {
@@ -188,10 +188,10 @@ extension SQLTrackingStore: WebhookStore {
         let subscribers = hooks.filter { decodeEvents($0.string(1)).contains(event) }
         if subscribers.isEmpty { return }
         let now = Date()
-        let body = event.payload(data: try data(prompt), at: now)
+        let body = event.payload(data: try await data(prompt), at: now)
         let ms = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
         for hook in subscribers {
-            try db.execute(
+            try await db.execute(
                 "INSERT INTO webhook_deliveries (\(deliveryColumns), lease_until) VALUES (?, ?, ?, ?, ?, ?, 'PENDING', 0, ?, NULL, '', ?, ?, 0)",
                 [.text(UUID().uuidString.lowercased()), .text(hook.string(0)), .text(event.entity), .text(event.action),
                  .text(body), .int(ms / 1000), .int(ms), .int(ms), .int(ms)])
@@ -201,14 +201,14 @@ extension SQLTrackingStore: WebhookStore {
     public func claimDeliveries(limit: Int, leaseMillis: Int64) async throws -> [ClaimedDelivery] {
         let now = Self.now()
         // A cheap read first: most polls find nothing and must not take the writer.
-        let due = try await driver.read { db in
-            try db.queryOne(
+        let due = try await read { db in
+            try await db.queryOne(
                 "SELECT 1 FROM webhook_deliveries WHERE state = 'PENDING' AND next_attempt_time <= ? AND lease_until <= ? LIMIT 1",
                 [.int(now), .int(now)]) != nil
         }
         if !due { return [] }
-        let claimed = try await driver.write { db -> [(WebhookDelivery, String, String, String)] in
-            let rows = try db.query(
+        let claimed = try await write { db, _ -> [(WebhookDelivery, String, String, String)] in
+            let rows = try await db.query(
                 """
                 SELECT \(Self.deliveryColumns.split(separator: ",").map { "d." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")),
                   w.url, w.secret, w.status
@@ -219,7 +219,7 @@ extension SQLTrackingStore: WebhookStore {
             var out: [(WebhookDelivery, String, String, String)] = []
             for row in rows {
                 let d = Self.delivery(row)
-                try db.execute(
+                try await db.execute(
                     "UPDATE webhook_deliveries SET lease_until = ? WHERE delivery_id = ?", [.int(now + leaseMillis), .text(d.id)])
                 out.append((d, row.string(13), row.string(14), row.string(15)))
             }
@@ -242,18 +242,18 @@ extension SQLTrackingStore: WebhookStore {
 
     public func finishDelivery(id: String, outcome: DeliveryOutcome) async throws {
         let now = Self.now()
-        try await driver.write { db in
+        try await write { db, _ in
             switch outcome {
             case .delivered(let status):
-                try db.execute(
+                try await db.execute(
                     "UPDATE webhook_deliveries SET state = 'DELIVERED', attempts = attempts + 1, last_status = ?, last_error = '', lease_until = 0, last_updated_time = ? WHERE delivery_id = ?",
                     [.int(Int64(status)), .int(now), .text(id)])
             case .retry(let status, let error, let next):
-                try db.execute(
+                try await db.execute(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?, next_attempt_time = ?, lease_until = 0, last_updated_time = ? WHERE delivery_id = ?",
                     [status.map { .int(Int64($0)) } ?? .null, .text(error), .int(next), .int(now), .text(id)])
             case .failed(let status, let error):
-                try db.execute(
+                try await db.execute(
                     "UPDATE webhook_deliveries SET state = 'FAILED', attempts = attempts + 1, last_status = ?, last_error = ?, lease_until = 0, last_updated_time = ? WHERE delivery_id = ?",
                     [status.map { .int(Int64($0)) } ?? .null, .text(error), .int(now), .text(id)])
             }
@@ -261,9 +261,9 @@ extension SQLTrackingStore: WebhookStore {
     }
 
     public func deliveries(webhookID: String, limit: Int) async throws -> [WebhookDelivery] {
-        try await driver.read { db in
-            _ = try Self.requireWebhook(db, webhookID)
-            return try db.query(
+        try await read { db in
+            _ = try await Self.requireWebhook(db, webhookID)
+            return try await db.query(
                 "SELECT \(Self.deliveryColumns) FROM webhook_deliveries WHERE webhook_id = ? ORDER BY creation_time DESC, delivery_id DESC LIMIT ?",
                 [.text(webhookID), .int(Int64(max(1, min(limit, 1000))))]
             ).map(Self.delivery)
@@ -273,8 +273,8 @@ extension SQLTrackingStore: WebhookStore {
     /// Forgets finished deliveries older than `olderThanMillis`; pending ones are kept.
     public func pruneDeliveries(olderThanMillis: Int64) async throws {
         let cutoff = Self.now() - olderThanMillis
-        try await driver.write { db in
-            try db.execute(
+        try await write { db, _ in
+            try await db.execute(
                 "DELETE FROM webhook_deliveries WHERE state <> 'PENDING' AND last_updated_time < ?", [.int(cutoff)])
         }
     }

@@ -28,15 +28,35 @@ public final class SQLTrackingStore: TrackingStore {
 
     /// Applies pending schema migrations and sets the default experiment's artifact location.
     public func migrate() async throws {
-        try await driver.migrate(TrackingSchema.migrations(driver.dialect))
+        try await applyMigrations(TrackingSchema.migrations(driver.dialect))
         let loc = artifacts.location(forExperiment: "0")
         let now = Self.now()
-        try await driver.write { db in
-            try db.execute(
+        try await write { db, _ in
+            try await db.execute(
                 "UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? WHERE experiment_id = 0 AND artifact_location = ''",
                 [.text(loc), .int(now), .int(now)])
         }
         try await upgradeAuditChain()
+    }
+
+    /// The one migration runner, for every driver: in one write, under the dialect's migration
+    /// lock (so servers starting together on one database do not both apply a step), every step not
+    /// yet recorded in `reprise_schema_migrations` runs in version order and is recorded with it.
+    func applyMigrations(_ migrations: [SQLMigration]) async throws {
+        let dialect = self.dialect
+        try await write { db, _ in
+            if let lock = dialect.migrationLock { try await db.execute(lock, []) }
+            try await db.execute(
+                "CREATE TABLE IF NOT EXISTS reprise_schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                [])
+            let applied = Set(try await db.query("SELECT version FROM reprise_schema_migrations", []).map { $0.int(0) })
+            for m in migrations.sorted(by: { $0.version < $1.version }) where !applied.contains(Int64(m.version)) {
+                for statement in m.statements { try await db.execute(statement, []) }
+                try await db.execute(
+                    "INSERT INTO reprise_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    [.int(Int64(m.version)), .text(m.name), .int(Self.now())])
+            }
+        }
     }
 
     static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
@@ -55,20 +75,20 @@ public final class SQLTrackingStore: TrackingStore {
             lastUpdateTime: row.int(5), tags: tags)
     }
 
-    static func experimentTags(_ db: any SQLConnection, _ id: Int64) throws -> [KeyValue] {
-        try db.query("SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key", [.int(id)])
+    static func experimentTags(_ db: any SQLConnection, _ id: Int64) async throws -> [KeyValue] {
+        try await db.query("SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key", [.int(id)])
             .map { KeyValue($0.string(0), $0.string(1)) }
     }
 
-    static func loadExperiment(_ db: any SQLConnection, id: String) throws -> Experiment {
+    static func loadExperiment(_ db: any SQLConnection, id: String) async throws -> Experiment {
         let n = try Validation.validateExperimentID(id)
-        guard let row = try db.queryOne("SELECT \(experimentColumns) FROM experiments WHERE experiment_id = ?", [.int(n)])
+        guard let row = try await db.queryOne("SELECT \(experimentColumns) FROM experiments WHERE experiment_id = ?", [.int(n)])
         else { throw RepriseError.notFound("No Experiment with id=\(id) exists") }
-        return experiment(row, tags: try experimentTags(db, n))
+        return await experiment(row, tags: try experimentTags(db, n))
     }
 
-    static func requireActiveExperiment(_ db: any SQLConnection, id: String) throws -> Experiment {
-        let e = try loadExperiment(db, id: id)
+    static func requireActiveExperiment(_ db: any SQLConnection, id: String) async throws -> Experiment {
+        let e = try await loadExperiment(db, id: id)
         guard e.lifecycleStage == .active else {
             throw RepriseError.invalid(
                 "The experiment \(id) must be in the 'active' state. Current state is \(e.lifecycleStage.rawValue).")
@@ -91,34 +111,34 @@ public final class SQLTrackingStore: TrackingStore {
         if let artifactLocation { try Validation.rejectControlCharacters(artifactLocation, field: "artifact_location", isURI: true) }
         let location = artifactLocation.flatMap { $0.isEmpty ? nil : artifacts.resolve($0) }
         return try await write { db, audit in
-            if try db.queryOne("SELECT 1 FROM experiments WHERE name = ?", [.text(name)]) != nil {
+            if try await db.queryOne("SELECT 1 FROM experiments WHERE name = ?", [.text(name)]) != nil {
                 throw RepriseError.exists("Experiment(name=\(name)) already exists. Error: name must be unique")
             }
-            let id = try db.queryOne("SELECT COALESCE(MAX(experiment_id), -1) + 1 FROM experiments", [])!.int(0)
+            let id = try await db.queryOne("SELECT COALESCE(MAX(experiment_id), -1) + 1 FROM experiments", [])!.int(0)
             let now = Self.now()
-            try db.execute(
+            try await db.execute(
                 "INSERT INTO experiments (\(Self.experimentColumns)) VALUES (?, ?, ?, 'active', ?, ?)",
                 [.int(id), .text(name), .text(location ?? artifacts.location(forExperiment: String(id))), .int(now), .int(now)])
             for t in tags {
-                try db.execute(
+                try await db.execute(
                     "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
                     [.int(id), .text(t.key), .text(t.value)])
             }
-            try audit.record(db, "experiment.create", "experiment", String(id), ["name": .string(name)])
+            try await audit.record(db, "experiment.create", "experiment", String(id), ["name": .string(name)])
             return String(id)
         }
     }
 
     public func getExperiment(id: String) async throws -> Experiment {
         _ = try Validation.validateExperimentID(id)
-        return try await driver.read { db in try Self.loadExperiment(db, id: id) }
+        return try await read { db in try await Self.loadExperiment(db, id: id) }
     }
 
     public func getExperiment(name: String) async throws -> Experiment {
-        try await driver.read { db in
-            guard let row = try db.queryOne("SELECT \(Self.experimentColumns) FROM experiments WHERE name = ?", [.text(name)])
+        try await read { db in
+            guard let row = try await db.queryOne("SELECT \(Self.experimentColumns) FROM experiments WHERE name = ?", [.text(name)])
             else { throw RepriseError.notFound("Could not find experiment with name '\(name)'") }
-            return Self.experiment(row, tags: try Self.experimentTags(db, row.int(0)))
+            return Self.experiment(row, tags: try await Self.experimentTags(db, row.int(0)))
         }
     }
 
@@ -126,53 +146,53 @@ public final class SQLTrackingStore: TrackingStore {
         let newName = try Validation.validateExperimentName(newName)
         _ = try Validation.validateExperimentID(id)
         try await write { db, audit in
-            let e = try Self.loadExperiment(db, id: id)
+            let e = try await Self.loadExperiment(db, id: id)
             guard e.lifecycleStage == .active else {
                 throw RepriseError(.invalidState, "Cannot rename a non-active experiment.")
             }
             if e.name == newName { return }
-            if try db.queryOne("SELECT 1 FROM experiments WHERE name = ?", [.text(newName)]) != nil {
+            if try await db.queryOne("SELECT 1 FROM experiments WHERE name = ?", [.text(newName)]) != nil {
                 throw RepriseError.exists("Experiment(name=\(newName)) already exists. Error: name must be unique")
             }
-            try db.execute(
+            try await db.execute(
                 "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
                 [.text(newName), .int(Self.now()), .int(Int64(id)!)])
-            try audit.record(db, "experiment.rename", "experiment", id, ["before": .string(e.name), "after": .string(newName)])
+            try await audit.record(db, "experiment.rename", "experiment", id, ["before": .string(e.name), "after": .string(newName)])
         }
     }
 
     public func deleteExperiment(id: String) async throws {
         _ = try Validation.validateExperimentID(id)
         try await write { db, audit in
-            let e = try Self.loadExperiment(db, id: id)
+            let e = try await Self.loadExperiment(db, id: id)
             guard e.lifecycleStage == .active else {
                 throw RepriseError.notFound("Cannot delete an already deleted experiment: \(id)")
             }
             let now = Self.now()
-            try db.execute(
+            try await db.execute(
                 "UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?",
                 [.int(now), .int(Int64(id)!)])
-            let runs = try db.execute(
+            let runs = try await db.execute(
                 "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = 'active'",
                 [.int(now), .int(Int64(id)!)])
-            try audit.record(db, "experiment.delete", "experiment", id, ["runs_deleted": .int(Int64(runs))])
+            try await audit.record(db, "experiment.delete", "experiment", id, ["runs_deleted": .int(Int64(runs))])
         }
     }
 
     public func restoreExperiment(id: String) async throws {
         _ = try Validation.validateExperimentID(id)
         try await write { db, audit in
-            let e = try Self.loadExperiment(db, id: id)
+            let e = try await Self.loadExperiment(db, id: id)
             guard e.lifecycleStage == .deleted else {
                 throw RepriseError.notFound("Cannot restore an active experiment: \(id)")
             }
-            try db.execute(
+            try await db.execute(
                 "UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ? WHERE experiment_id = ?",
                 [.int(Self.now()), .int(Int64(id)!)])
-            let runs = try db.execute(
+            let runs = try await db.execute(
                 "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE experiment_id = ? AND lifecycle_stage = 'deleted'",
                 [.int(Int64(id)!)])
-            try audit.record(db, "experiment.restore", "experiment", id, ["runs_restored": .int(Int64(runs))])
+            try await audit.record(db, "experiment.restore", "experiment", id, ["runs_restored": .int(Int64(runs))])
         }
     }
 
@@ -180,22 +200,22 @@ public final class SQLTrackingStore: TrackingStore {
         try Self.validateExperimentTag(tag)
         _ = try Validation.validateExperimentID(id)
         try await write { db, audit in
-            _ = try Self.requireActiveExperiment(db, id: id)
-            try db.execute(
+            _ = try await Self.requireActiveExperiment(db, id: id)
+            try await db.execute(
                 "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
                 [.int(Int64(id)!), .text(tag.key), .text(tag.value)])
-            try audit.record(db, "experiment.set_tag", "experiment", id, ["key": .string(tag.key)])
+            try await audit.record(db, "experiment.set_tag", "experiment", id, ["key": .string(tag.key)])
         }
     }
 
     public func deleteExperimentTag(id: String, key: String) async throws {
         _ = try Validation.validateExperimentID(id)
         try await write { db, audit in
-            _ = try Self.requireActiveExperiment(db, id: id)
-            let n = try db.execute(
+            _ = try await Self.requireActiveExperiment(db, id: id)
+            let n = try await db.execute(
                 "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [.int(Int64(id)!), .text(key)])
             if n == 0 { throw RepriseError.notFound("No tag with name: \(key) in experiment with id \(id)") }
-            try audit.record(db, "experiment.delete_tag", "experiment", id, ["key": .string(key)])
+            try await audit.record(db, "experiment.delete_tag", "experiment", id, ["key": .string(key)])
         }
     }
 
@@ -219,11 +239,11 @@ public final class SQLTrackingStore: TrackingStore {
         binds += [.int(Int64(query.maxResults + 1)), .int(Int64(query.offset))]
         let finalSQL = sql
         let finalBinds = binds
-        return try await driver.read { db in
-            let rows = try db.query(finalSQL, finalBinds)
+        return try await read { db in
+            let rows = try await db.query(finalSQL, finalBinds)
             let more = rows.count > query.maxResults
-            let items = try rows.prefix(query.maxResults).map { row in
-                Self.experiment(row, tags: try Self.experimentTags(db, row.int(0)))
+            let items = try await rows.prefix(query.maxResults).asyncMap { row in
+                Self.experiment(row, tags: try await Self.experimentTags(db, row.int(0)))
             }
             return Page(items: items, nextOffset: more ? query.offset + query.maxResults : nil)
         }
@@ -252,14 +272,14 @@ public final class SQLTrackingStore: TrackingStore {
     /// more than a page to learn whether another page exists, and loads the page's entities.
     func page<T: Sendable>(
         sql: String, binds: [SQLValue], order: [String], maxResults: Int, offset: Int,
-        load: @escaping @Sendable (any SQLConnection, [String]) throws -> [T]
+        load: @escaping @Sendable (any SQLConnection, [String]) async throws -> [T]
     ) async throws -> Page<T> {
         let finalSQL = sql + " ORDER BY " + order.joined(separator: ", ") + " LIMIT ? OFFSET ?"
         let finalBinds = binds + [.int(Int64(maxResults + 1)), .int(Int64(offset))]
-        return try await driver.read { db in
-            let ids = try db.query(finalSQL, finalBinds).map { $0.string(0) }
+        return try await read { db in
+            let ids = try await db.query(finalSQL, finalBinds).map { $0.string(0) }
             let more = ids.count > maxResults
-            return Page(items: try load(db, Array(ids.prefix(maxResults))), nextOffset: more ? offset + maxResults : nil)
+            return Page(items: try await load(db, Array(ids.prefix(maxResults))), nextOffset: more ? offset + maxResults : nil)
         }
     }
 

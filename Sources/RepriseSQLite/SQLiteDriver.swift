@@ -44,20 +44,34 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
         pool = try DatabasePool(path: path, configuration: config)
     }
 
-    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
-        try await pool.read { db in try body(GRDBConnection(db: db)) }
+    /// Bodies are async (the seam serves PostgreSQL too), but GRDB hands out a database only inside
+    /// its own synchronous closures, on its own thread. So the body runs there, on that thread:
+    /// `InlineExecutor` drives the body's task on the calling thread until it finishes. An
+    /// SQLite statement never suspends, so a body normally runs start to end in one go.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        do {
+            return try await pool.read { db in
+                let connection = GRDBConnection(db: db)
+                return try InlineExecutor.run { try await body(connection) }
+            }
+        } catch let e as DatabaseError {
+            throw GRDBConnection.mapped(e)
+        }
     }
 
-    public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
             let box = ResultBox<T>()
             let job = Job(
                 run: { db in
                     do {
                         try db.inSavepoint {
-                            box.result = .success(try body(GRDBConnection(db: db)))
+                            let connection = GRDBConnection(db: db)
+                            box.result = .success(try InlineExecutor.run { try await body(connection) })
                             return .commit
                         }
+                    } catch let e as DatabaseError {
+                        box.result = .failure(GRDBConnection.mapped(e))
                     } catch {
                         box.result = .failure(error)
                     }
@@ -77,7 +91,7 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
         lock.lock()
         if closed {
             lock.unlock()
-            job.complete(SQLiteDriverError.closed)
+            job.complete(SQLDriverError.closed)
             return
         }
         pending.append(job)
@@ -107,25 +121,12 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
                         return .commit
                     }
                 }
+            } catch let e as DatabaseError {
+                commitError = GRDBConnection.mapped(e)
             } catch {
                 commitError = error
             }
             for job in jobs { job.complete(commitError) }
-        }
-    }
-
-    public func migrate(_ migrations: [SQLMigration]) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: "CREATE TABLE IF NOT EXISTS reprise_schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
-            )
-            let applied = Set(try Int.fetchAll(db, sql: "SELECT version FROM reprise_schema_migrations"))
-            for m in migrations.sorted(by: { $0.version < $1.version }) where !applied.contains(m.version) {
-                for statement in m.statements { try db.execute(sql: statement) }
-                try db.execute(
-                    sql: "INSERT INTO reprise_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    arguments: [m.version, m.name, Int64(Date().timeIntervalSince1970 * 1000)])
-            }
         }
     }
 
@@ -139,12 +140,65 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
 }
 
 enum SQLiteDriverError: Error, CustomStringConvertible {
-    case noResult, closed
-    var description: String {
-        switch self {
-        case .noResult: return "the write produced no result"
-        case .closed: return "the database is closed"
+    case noResult
+    var description: String { "the write produced no result" }
+}
+
+/// Runs an async body to completion on the calling thread.
+///
+/// The body's task prefers this executor, so every part of it that is not isolated to an actor
+/// (the body and the connection's methods) runs here, on the thread that called `run`; a part
+/// that hops to an actor comes back here when it resumes. `run` blocks this thread until the body
+/// finishes, so it must be called only on a thread that may block (GRDB's writer and reader
+/// queues), never on a Swift concurrency or NIO thread.
+final class InlineExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var finished = false
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func finish() {
+        condition.lock()
+        finished = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Runs jobs on this thread until the body has finished and nothing is left to run.
+    private func drive() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !finished { condition.wait() }
+            if jobs.isEmpty {
+                condition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
         }
+    }
+
+    static func run<T>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        let executor = InlineExecutor()
+        let box = ResultBox<T>()
+        Task(executorPreference: executor) {
+            do {
+                box.result = .success(try await body())
+            } catch {
+                box.result = .failure(error)
+            }
+            executor.finish()
+        }
+        executor.drive()
+        return try (box.result ?? .failure(SQLiteDriverError.noResult)).get()
     }
 }
 
@@ -152,9 +206,23 @@ final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, any Error>?
 }
 
-/// A GRDB database handle seen through the driver seam.
-struct GRDBConnection: SQLConnection {
+/// A GRDB database handle seen through the driver seam. It is used only on the thread GRDB
+/// handed it out on (see `InlineExecutor`), which is what makes the unchecked `Sendable` sound.
+struct GRDBConnection: SQLConnection, @unchecked Sendable {
     let db: Database
+
+    /// SQLite's refusals in the seam's terms: a unique or primary-key constraint, and a database
+    /// still locked after the busy timeout. Anything else stays GRDB's error.
+    static func mapped(_ e: DatabaseError) -> any Error {
+        switch e.extendedResultCode {
+        case .SQLITE_CONSTRAINT_UNIQUE, .SQLITE_CONSTRAINT_PRIMARYKEY: return SQLDriverError.uniqueViolation(e.message ?? "\(e.extendedResultCode)")
+        default: break
+        }
+        switch e.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return SQLDriverError.busy(e.message ?? "\(e.resultCode)")
+        default: return e
+        }
+    }
 
     func statement(_ sql: String, _ binds: [SQLValue]) throws -> Statement {
         // Cache the fixed statements of hot paths; statements built with variable IN lists are not reused.
@@ -196,13 +264,25 @@ struct GRDBConnection: SQLConnection {
     }
 
     @discardableResult
-    func execute(_ sql: String, _ binds: [SQLValue]) throws -> Int {
-        let s = try statement(sql, binds)
-        try s.execute(arguments: Self.arguments(binds))
-        return db.changesCount
+    func execute(_ sql: String, _ binds: [SQLValue]) async throws -> Int {
+        do {
+            let s = try statement(sql, binds)
+            try s.execute(arguments: Self.arguments(binds))
+            return db.changesCount
+        } catch let e as DatabaseError {
+            throw Self.mapped(e)
+        }
     }
 
-    func query(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+        do {
+            return try rows(sql, binds)
+        } catch let e as DatabaseError {
+            throw Self.mapped(e)
+        }
+    }
+
+    private func rows(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
         let s = try statement(sql, binds)
         let cursor = try Row.fetchCursor(s, arguments: Self.arguments(binds))
         var out: [SQLRow] = []

@@ -327,17 +327,7 @@ extension RepriseAPI {
             for key in ["artifact_path", "flavors", "utc_time_created", "run_id"] where model[key] == nil {
                 throw RepriseError.invalid("Model json is missing mandatory fields: ['\(key)']")
             }
-            let run = try await store.getRun(id: runID)
-            var history: [JSONValue] = []
-            if let existing = run.tags.first(where: { $0.key == "mlflow.log-model.history" }),
-                case .array(let items)? = try? JSONValue.parse(existing.value)
-            {
-                history = items
-            }
-            history.append(.object(model))
-            try await store.logBatch(
-                runID: runID, metrics: [], params: [],
-                tags: [KeyValue("mlflow.log-model.history", JSONValue.array(history).jsonString)], conflictStyle: .single)
+            try await store.appendLoggedModelHistory(runID: runID, model: model)
             return Self.json(Self.empty)
         }
         route(.post, "/api/2.0/mlflow/runs/search", access: .authenticated) { [self] call in

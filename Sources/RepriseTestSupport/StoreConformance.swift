@@ -349,4 +349,27 @@ public struct StoreConformance: Sendable {
         #expect(try await s.getRun(id: id).params.count == 200)
         #expect(try await s.getRun(id: id).metrics.first?.value == 199)
     }
+
+    /// `log-model` appends to a list kept in a tag: concurrent appends each keep their entry (the
+    /// read and the write of the tag are one transaction), and the list stays valid JSON.
+    public func concurrentLoggedModelHistory() async throws {
+        let s = try await make()
+        let id = try await run(s, in: "0")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<40 {
+                group.addTask {
+                    try await s.appendLoggedModelHistory(
+                        runID: id, model: JSONObject([("artifact_path", .string("model-\(i)")), ("run_id", .string(id))]))
+                }
+            }
+            try await group.waitForAll()
+        }
+        let tag = try #require(try await s.getRun(id: id).tags.first { $0.key == "mlflow.log-model.history" })
+        guard case .array(let items)? = try? JSONValue.parse(tag.value) else {
+            Issue.record("history is not a JSON list: \(tag.value.prefix(200))")
+            return
+        }
+        #expect(Set(items.compactMap { $0["artifact_path"]?.stringValue }) == Set((0..<40).map { "model-\($0)" }))
+        #expect(await Self.code(of: { try await s.appendLoggedModelHistory(runID: "missing-run", model: JSONObject()) })?.rawValue == "RESOURCE_DOES_NOT_EXIST")
+    }
 }

@@ -5,6 +5,7 @@ import RepriseArtifacts
 import RepriseCore
 import RepriseSQL
 import RepriseSQLite
+import ReprisePostgres
 import RepriseServer
 import ServiceLifecycle
 
@@ -31,8 +32,11 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: [.customShort("p"), .long], help: "The port to listen on.")
     var port = 5000
 
-    @Option(help: "Where metadata lives: sqlite:///relative/path.db or sqlite:////absolute/path.db.")
+    @Option(help: "Where metadata lives: sqlite:///relative/path.db, sqlite:////absolute/path.db, or postgresql://user:password@host:port/database (also postgresql+psycopg2://…; ?sslmode=require|verify-full&sslrootcert=FILE).")
     var backendStoreURI: String?
+
+    @Option(help: "Connections in the PostgreSQL pool (default: MLFLOW_SQLALCHEMYSTORE_POOL_SIZE, else 20).")
+    var dbPoolSize: Int?
 
     @Option(help: "Accepted for compatibility; the registry shares the backend store.")
     var registryStoreURI: String?
@@ -134,7 +138,7 @@ struct ServerCommand: AsyncParsableCommand {
         guard uri.hasPrefix("sqlite:///") else {
             let scheme = uri.split(separator: ":").first.map(String.init) ?? uri
             throw ValidationError(
-                "Unsupported --backend-store-uri '\(uri)'. This version stores metadata in SQLite only: use sqlite:///relative/path.db or sqlite:////absolute/path.db. (\(scheme) support is planned.)"
+                "Unsupported --backend-store-uri '\(PostgresLocation.redacted(uri))' (\(scheme)). Use sqlite:///relative/path.db, sqlite:////absolute/path.db or postgresql://user:password@host:port/database."
             )
         }
         let rest = String(uri.dropFirst("sqlite:///".count))
@@ -148,6 +152,16 @@ struct ServerCommand: AsyncParsableCommand {
     /// sharing a database the same one), else a random key kept in a 0600 file beside the database.
     /// It seals stored secrets, keys the audit chain and signs the UI's CSRF tokens, each under its
     /// own derived key.
+    static func postgresLocation(_ uri: String) throws -> PostgresLocation {
+        do {
+            return try PostgresLocation(uri: uri)
+        } catch {
+            throw ValidationError("--backend-store-uri: \(error)")
+        }
+    }
+
+    static func redactedStoreURI(_ uri: String) -> String { PostgresLocation.redacted(uri) }
+
     static func secretKeyMaterial(keyFile: String) throws -> [UInt8] {
         if let key = ProcessInfo.processInfo.environment["REPRISE_SECRET_KEY"], !key.isEmpty {
             return Array(key.utf8)
@@ -219,7 +233,10 @@ struct ServerCommand: AsyncParsableCommand {
 
         let cwd = FileManager.default.currentDirectoryPath
         let dataDir = cwd + "/reprise-data"
-        let dbPath = try backendStoreURI.map { try Self.sqlitePath($0, cwd: cwd) } ?? dataDir + "/reprise.db"
+        let postgres = try backendStoreURI.flatMap { PostgresLocation.isPostgres($0) ? try Self.postgresLocation($0) : nil }
+        // With PostgreSQL, the files a server keeps for itself (its secret key, unless
+        // REPRISE_SECRET_KEY gives it, and its audit checkpoints) live in ./reprise-data.
+        let dbPath = try postgres != nil ? dataDir + "/postgres" : backendStoreURI.map { try Self.sqlitePath($0, cwd: cwd) } ?? dataDir + "/reprise.db"
         let s3Destination = artifactsDestination.flatMap { $0.hasPrefix("s3://") ? $0 : nil }
         let artifactsDir = s3Destination ?? Self.absolute(artifactsDestination ?? dataDir + "/artifacts", cwd: cwd)
         let artifactRoot = defaultArtifactRoot ?? (serveArtifacts ? "mlflow-artifacts:/" : artifactsDir)
@@ -241,11 +258,20 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("Cannot create the folder for the database at \(dbPath): \(error.localizedDescription)")
         }
-        let driver: SQLiteDriver
+        let driver: any SQLDriver
         do {
-            driver = try SQLiteDriver(path: dbPath)
+            if let postgres {
+                let env = ProcessInfo.processInfo.environment
+                let size = dbPoolSize ?? env["MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"].flatMap { Int($0) } ?? 20
+                guard size >= 1 && size <= 1000 else { throw ValidationError("--db-pool-size must be between 1 and 1000, got \(size).") }
+                driver = try PostgresDriver(location: postgres, maxConnections: size, logger: logger)
+            } else {
+                driver = try SQLiteDriver(path: dbPath)
+            }
+        } catch let e as ValidationError {
+            throw e
         } catch {
-            throw ValidationError("Cannot open the database at \(dbPath): \(error)")
+            throw ValidationError("Cannot open the database at \(postgres.map { "\($0.host):\($0.port)/\($0.database)" } ?? dbPath): \(error)")
         }
         let keyFile = (dbPath as NSString).deletingLastPathComponent + "/reprise-secret.key"
         let keyMaterial = try Self.secretKeyMaterial(keyFile: keyFile)
@@ -253,7 +279,16 @@ struct ServerCommand: AsyncParsableCommand {
         let store = SQLTrackingStore(
             driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: artifactRoot, workingDirectory: cwd), secrets: sealer,
             auditKey: AuditKey(keyMaterial: keyMaterial, checkpointFile: dbPath + ".audit-head"))
-        try await store.migrate()
+        do {
+            try await store.migrate()
+        } catch {
+            try? await driver.shutdown()
+            if postgres != nil {
+                throw ValidationError(
+                    "Cannot reach or prepare the PostgreSQL database \(Self.redactedStoreURI(backendStoreURI ?? "")): \(error). Check the host, port, user, password and that the database exists.")
+            }
+            throw error
+        }
         let localProxy: LocalArtifactRepository? = serveArtifacts && s3Destination == nil ? try LocalArtifactRepository(root: artifactsDir) : nil
 
         // The local folders the server may open: where it stores proxied artifacts, and a local

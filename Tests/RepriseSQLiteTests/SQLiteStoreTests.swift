@@ -1,33 +1,9 @@
 import Foundation
 import RepriseCore
-import RepriseSQL
+@testable import RepriseSQL
 import RepriseSQLite
 import RepriseTestSupport
 import Testing
-
-/// A fresh SQLite file per store; the folder is left for the OS temp cleaner.
-@Sendable func makeSQLiteStore() async throws -> SQLTrackingStore {
-    let dir = try TempDirectory(prefix: "reprise-sqlite")
-    let store = SQLTrackingStore(
-        driver: try SQLiteDriver(path: dir.path + "/reprise.db"),
-        artifacts: ArtifactRootPolicy(defaultRoot: "mlflow-artifacts:/", workingDirectory: dir.path))
-    try await store.migrate()
-    return store
-}
-
-@Suite("Store conformance on SQLite")
-struct SQLiteStoreConformanceTests {
-    let suite = StoreConformance(make: { try await makeSQLiteStore() })
-
-    @Test func experiments() async throws { try await suite.experiments() }
-    @Test func experimentSearch() async throws { try await suite.experimentSearch() }
-    @Test func runsLifecycle() async throws { try await suite.runsLifecycle() }
-    @Test func paramsAndMetrics() async throws { try await suite.paramsAndMetrics() }
-    @Test func runSearch() async throws { try await suite.runSearch() }
-    @Test func inputsAndOutputs() async throws { try await suite.inputsAndOutputs() }
-    @Test func loggedModels() async throws { try await suite.loggedModels() }
-    @Test func concurrentWrites() async throws { try await suite.concurrentWrites() }
-}
 
 @Suite("SQLite driver")
 struct SQLiteDriverTests {
@@ -50,7 +26,7 @@ struct SQLiteDriverTests {
         try await store.migrate()
         #expect(try await store.getExperiment(name: "durable").experimentID == exp)
         #expect(try await store.getRun(id: run.info.runID).metrics.map(\.value) == [1])
-        let versions = try await driver.read { db in try db.query("SELECT version FROM reprise_schema_migrations", []).map { $0.int(0) } }
+        let versions = try await driver.read { db in try await db.query("SELECT version FROM reprise_schema_migrations", []).map { $0.int(0) } }
         #expect(versions == [1, 2, 3, 4, 5, 6, 7])
         try await driver.shutdown()
     }
@@ -59,81 +35,79 @@ struct SQLiteDriverTests {
         let dir = try TempDirectory()
         defer { dir.remove() }
         let driver = try SQLiteDriver(path: dir.path + "/t.db")
-        try await driver.write { db in try db.execute("CREATE TABLE t (v INTEGER)", []) }
-        let ok = Task { try await driver.write { db in try db.execute("INSERT INTO t VALUES (1)", []) } }
+        _ = try await driver.write { db in try await db.execute("CREATE TABLE t (v INTEGER)", []) }
+        let ok = Task { try await driver.write { db in try await db.execute("INSERT INTO t VALUES (1)", []) } }
         let bad = Task {
             try await driver.write { db in
-                try db.execute("INSERT INTO t VALUES (2)", [])
+                try await db.execute("INSERT INTO t VALUES (2)", [])
                 throw RepriseError.invalid("no")
             }
         }
         _ = try await ok.value
         await #expect(throws: RepriseError.self) { _ = try await bad.value }
-        let values = try await driver.read { db in try db.query("SELECT v FROM t", []).map { $0.int(0) } }
+        let values = try await driver.read { db in try await db.query("SELECT v FROM t", []).map { $0.int(0) } }
         #expect(values == [1])
         try await driver.shutdown()
     }
 }
 
-@Suite("Registry conformance on SQLite")
-struct SQLiteRegistryConformanceTests {
-    let suite = RegistryConformance(make: { try await makeSQLiteStore() })
-
-    @Test func registeredModels() async throws { try await suite.registeredModels() }
-    @Test func versionsStagesAndAliases() async throws { try await suite.versionsStagesAndAliases() }
-    @Test func registrySearch() async throws { try await suite.registrySearch() }
-}
-
-@Suite("Governance conformance on SQLite")
-struct SQLiteGovernanceConformanceTests {
-    let suite = GovernanceConformance(make: { try await makeSQLiteStore() })
-
-    @Test func protectedAliasNeedsApprovals() async throws { try await suite.protectedAliasNeedsApprovals() }
-    @Test func serverWidePolicyAndChecks() async throws { try await suite.serverWidePolicyAndChecks() }
-    @Test func sealedRuns() async throws { try await suite.sealedRuns() }
-    @Test func auditChain() async throws {
-        try await suite.auditChain { store, sql in
-            let driver = try #require((store as? SQLTrackingStore)?.driver)
-            try await driver.write { db in try db.execute(sql, []) }
+/// The driver seam's error contract on SQLite, and the store's one answer to each error.
+@Suite("SQL seam errors on SQLite")
+struct SQLiteSeamErrorTests {
+    @Test func uniqueViolationsAreTypedAndNeverA500() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let driver = try SQLiteDriver(path: dir.path + "/t.db")
+        _ = try await driver.write { db in try await db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)", []) }
+        _ = try await driver.write { db in try await db.execute("INSERT INTO t VALUES ('a')", []) }
+        do {
+            _ = try await driver.write { db in try await db.execute("INSERT INTO t VALUES ('a')", []) }
+            Issue.record("a duplicate key was accepted")
+        } catch let e as SQLDriverError {
+            guard case .uniqueViolation = e else { throw e }
         }
+        // Through the store: retried, then MLflow's RESOURCE_ALREADY_EXISTS (400), not a 500.
+        let store = SQLTrackingStore(driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: "mlflow-artifacts:/", workingDirectory: dir.path))
+        let attempts = Counter()
+        do {
+            try await store.write { db, _ in
+                attempts.add()
+                try await db.execute("INSERT INTO t VALUES ('a')", [])
+            }
+            Issue.record("the store accepted a duplicate key")
+        } catch let e as RepriseError {
+            #expect(e.code == .resourceAlreadyExists)
+            #expect(e.code.httpStatus == 400)
+        }
+        #expect(attempts.value == SQLTrackingStore.writeAttempts)
+        try await driver.shutdown()
+    }
+
+    /// A transient refusal runs the body again from the start; what the failed attempt wrote is
+    /// gone (its savepoint rolled back), so the retry does not write twice.
+    @Test func transientFailuresRetryTheWholeBody() async throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let driver = try SQLiteDriver(path: dir.path + "/t.db")
+        _ = try await driver.write { db in try await db.execute("CREATE TABLE t (v INTEGER)", []) }
+        let store = SQLTrackingStore(driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: "mlflow-artifacts:/", workingDirectory: dir.path))
+        let attempts = Counter()
+        let result = try await store.write { db, _ -> Int in
+            attempts.add()
+            try await db.execute("INSERT INTO t VALUES (1)", [])
+            if attempts.value < 3 { throw SQLDriverError.serializationFailure("test") }
+            return attempts.value
+        }
+        #expect(result == 3)
+        let rows = try await driver.read { db in try await db.query("SELECT v FROM t", []).count }
+        #expect(rows == 1)
+        try await driver.shutdown()
     }
 }
 
-@Suite("Identity conformance on SQLite")
-struct SQLiteIdentityConformanceTests {
-    let suite = IdentityConformance(make: { try await makeSQLiteStore() })
-
-    @Test func usersRolesAndGrants() async throws { try await suite.usersRolesAndGrants() }
-    @Test func tokens() async throws { try await suite.tokens() }
-    @Test func governanceOnIdentities() async throws { try await suite.governanceOnIdentities() }
-    @Test func approversFollowIdentities() async throws { try await suite.approversFollowIdentities() }
-}
-
-@Suite("Webhook conformance on SQLite")
-struct SQLiteWebhookConformanceTests {
-    let suite = WebhookConformance(make: { try await makeSQLiteStore() })
-
-    @Test func definitions() async throws { try await suite.definitions() }
-    @Test func outbox() async throws { try await suite.outbox() }
-    @Test func leasingAndOutcomes() async throws { try await suite.leasingAndOutcomes() }
-
-    @Test func secretsAreSealedAtRest() async throws {
-        let store = try await makeSQLiteStore()
-        _ = try await store.createWebhook(
-            name: "h", description: "", url: "https://a.example/", events: [WebhookEvent(entity: "MODEL_VERSION", action: "CREATED")],
-            secret: "plain-secret-value", status: .active)
-        let stored = try await store.driver.read { db in try db.query("SELECT secret FROM webhooks", []).map { $0.string(0) } }
-        #expect(stored.count == 1 && !stored[0].contains("plain-secret-value") && stored[0].hasPrefix("aesgcm1:"))
-        // Another key cannot open it, and says what to do.
-        let other = SecretSealer(keyMaterial: Array("another key".utf8))
-        #expect(throws: RepriseError.self) { _ = try other.open(stored[0]) }
-    }
-}
-
-@Suite("Reproducibility conformance on SQLite")
-struct SQLiteReproConformanceTests {
-    let suite = ReproConformance(make: { try await makeSQLiteStore() })
-
-    @Test func policies() async throws { try await suite.policies() }
-    @Test func reproductionsChecksAndLineage() async throws { try await suite.reproductionsChecksAndLineage() }
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.withLock { n += 1 } }
+    var value: Int { lock.withLock { n } }
 }

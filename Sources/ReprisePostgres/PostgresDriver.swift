@@ -1,0 +1,379 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+import RepriseSQL
+
+/// Where and how to reach a PostgreSQL database, read from the URI a user gives
+/// `--backend-store-uri`: `postgresql://user:password@host:port/database?sslmode=require`, and the
+/// dialect spellings MLflow users already have in their scripts (`postgresql+psycopg2://…`,
+/// `postgres://…`).
+public struct PostgresLocation: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: String?
+    public var database: String
+    /// libpq's `sslmode`: disable, prefer (the default), require, verify-ca, verify-full.
+    public var sslMode: String
+    /// `sslrootcert`: a PEM file of trusted roots for verify-ca / verify-full.
+    public var rootCertificate: String?
+
+    /// Whether `uri` names PostgreSQL at all (so the caller can try another backend otherwise).
+    public static func isPostgres(_ uri: String) -> Bool {
+        guard let scheme = uri.split(separator: ":", maxSplits: 1).first?.lowercased() else { return false }
+        return scheme == "postgresql" || scheme == "postgres" || scheme.hasPrefix("postgresql+")
+    }
+
+    /// Parses the URI; the error names what is wrong and never repeats the password.
+    public init(uri: String) throws {
+        guard Self.isPostgres(uri), let colon = uri.firstIndex(of: ":") else {
+            throw PostgresLocationError("'\(Self.redacted(uri))' is not a postgresql:// URI")
+        }
+        // URLComponents does not take `postgresql+psycopg2` as a scheme with every Foundation; parse
+        // the rest under a plain one.
+        guard let parts = URLComponents(string: "postgresql" + uri[colon...]), let host = parts.host, !host.isEmpty else {
+            throw PostgresLocationError("'\(Self.redacted(uri))' has no host: write postgresql://user:password@host:port/database")
+        }
+        self.host = host
+        self.port = parts.port ?? 5432
+        guard let user = parts.percentEncodedUser.flatMap({ $0.removingPercentEncoding }), !user.isEmpty else {
+            throw PostgresLocationError("'\(Self.redacted(uri))' names no user: write postgresql://user:password@host:port/database")
+        }
+        self.username = user
+        self.password = parts.percentEncodedPassword.flatMap { $0.removingPercentEncoding }
+        let database = String(parts.percentEncodedPath.drop(while: { $0 == "/" })).removingPercentEncoding ?? ""
+        guard !database.isEmpty else {
+            throw PostgresLocationError("'\(Self.redacted(uri))' names no database: write postgresql://user:password@host:port/database")
+        }
+        self.database = database
+        var sslMode = "prefer"
+        var root: String? = nil
+        for item in parts.queryItems ?? [] {
+            switch item.name {
+            case "sslmode": sslMode = item.value ?? sslMode
+            case "sslrootcert": root = item.value
+            default: break
+            }
+        }
+        guard ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(sslMode) else {
+            throw PostgresLocationError("sslmode '\(sslMode)' is not one of disable, prefer, require, verify-ca, verify-full")
+        }
+        self.sslMode = sslMode
+        self.rootCertificate = root
+    }
+
+    /// The URI with its password replaced, for messages and logs.
+    public static func redacted(_ uri: String) -> String {
+        guard let at = uri.lastIndex(of: "@"), let schemeEnd = uri.range(of: "://")?.upperBound, schemeEnd < at else { return uri }
+        let userInfo = uri[schemeEnd..<at]
+        guard let colon = userInfo.firstIndex(of: ":") else { return uri }
+        return String(uri[..<colon]) + ":***" + String(uri[at...])
+    }
+
+    var tls: PostgresClient.Configuration.TLS {
+        get throws {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let rootCertificate { tls.trustRoots = .file(rootCertificate) }
+            switch sslMode {
+            case "disable": return .disable
+            case "allow", "prefer":
+                tls.certificateVerification = .none
+                return .prefer(tls)
+            case "require":
+                tls.certificateVerification = .none
+                return .require(tls)
+            case "verify-ca":
+                tls.certificateVerification = .noHostnameVerification
+                return .require(tls)
+            default:
+                tls.certificateVerification = .fullVerification
+                return .require(tls)
+            }
+        }
+    }
+}
+
+public struct PostgresLocationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+/// `SQLDriver` over PostgreSQL with PostgresNIO.
+///
+/// Writes keep the seam's contract, "as if no other write ran", across every server sharing the
+/// database: each server commits its queued write bodies in batches (group commit), one
+/// transaction per batch, each body in its own savepoint, and every batch transaction first takes
+/// one cluster-wide advisory lock. Under READ COMMITTED, every statement after the lock sees what
+/// the previous holder committed, so the store's read-decide-write bodies (the audit chain's next
+/// link, the next id, a vote count, an outbox lease) need no locking of their own and never fail
+/// to serialize. Reads run on one REPEATABLE READ snapshot each, without the lock.
+///
+/// The price is one writing transaction at a time across the cluster; batching is what keeps that
+/// fast (a batch costs one lock, one commit and one WAL flush for all its bodies).
+public final class PostgresDriver: SQLDriver, @unchecked Sendable {
+    public let dialect = SQLDialect.postgres
+    let client: PostgresClient
+    let logger: Logger
+    let runner: Task<Void, Never>
+
+    /// The key of the cluster-wide write lock (`pg_advisory_xact_lock`).
+    static let writeLockKey: Int64 = 7_233_174_116_210_229_250
+    /// At most this many bodies share one transaction, so the lock is never held for long.
+    static let maxBatch = 64
+
+    private let lock = NSLock()
+    private var pending: [Job] = []
+    private var draining = false
+    private var closed = false
+
+    struct Job: Sendable {
+        let run: @Sendable (PostgresSQLConnection) async -> Void
+        let complete: @Sendable ((any Error)?) -> Void
+    }
+
+    /// - Parameters:
+    ///   - location: the database.
+    ///   - maxConnections: the pool's size (`--db-pool-size`).
+    public init(location: PostgresLocation, maxConnections: Int = 20, logger: Logger) throws {
+        var configuration = PostgresClient.Configuration(
+            host: location.host, port: location.port, username: location.username, password: location.password,
+            database: location.database, tls: try location.tls)
+        configuration.options.maximumConnections = max(1, maxConnections)
+        configuration.options.connectTimeout = .seconds(10)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.logger = logger
+        self.runner = Task { await client.run() }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { connection in
+                let c = PostgresSQLConnection(connection: connection, logger: logger)
+                try await c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", [])
+                do {
+                    let result = try await body(c)
+                    try await c.execute("COMMIT", [])
+                    return result
+                } catch {
+                    _ = try? await c.execute("ROLLBACK", [])
+                    throw error
+                }
+            }
+        } catch let e as PSQLError {
+            throw PostgresSQLConnection.mapped(e)
+        }
+    }
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let box = Box<T>()
+            let job = Job(
+                run: { c in
+                    do {
+                        try await c.execute("SAVEPOINT reprise_body", [])
+                        box.result = .success(try await body(c))
+                        try await c.execute("RELEASE SAVEPOINT reprise_body", [])
+                    } catch {
+                        box.result = .failure(error)
+                        // Undo this body only (and clear PostgreSQL's aborted state after an error).
+                        _ = try? await c.execute("ROLLBACK TO SAVEPOINT reprise_body", [])
+                    }
+                },
+                complete: { commitError in
+                    if let commitError {
+                        continuation.resume(throwing: commitError)
+                    } else {
+                        continuation.resume(with: box.result ?? .failure(SQLDriverError.closed))
+                    }
+                })
+            enqueue(job)
+        }
+    }
+
+    private func enqueue(_ job: Job) {
+        lock.lock()
+        if closed {
+            lock.unlock()
+            job.complete(SQLDriverError.closed)
+            return
+        }
+        pending.append(job)
+        let start = !draining
+        draining = true
+        lock.unlock()
+        if start { Task { await self.drain() } }
+    }
+
+    /// Commits what is queued, batch after batch, until nothing is left.
+    private func drain() async {
+        while true {
+            let jobs: [Job] = lock.withLock {
+                let batch = Array(pending.prefix(Self.maxBatch))
+                pending.removeFirst(batch.count)
+                if batch.isEmpty { draining = false }
+                return batch
+            }
+            if jobs.isEmpty { return }
+            var failure: (any Error)? = nil
+            do {
+                try await client.withConnection { connection in
+                    let c = PostgresSQLConnection(connection: connection, logger: logger)
+                    try await c.execute("BEGIN ISOLATION LEVEL READ COMMITTED", [])
+                    do {
+                        try await c.execute("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", [])
+                        for job in jobs { await job.run(c) }
+                        try await c.execute("COMMIT", [])
+                    } catch {
+                        _ = try? await c.execute("ROLLBACK", [])
+                        throw error
+                    }
+                }
+            } catch let e as PSQLError {
+                failure = PostgresSQLConnection.mapped(e)
+            } catch {
+                failure = error
+            }
+            for job in jobs { job.complete(failure) }
+        }
+    }
+
+    public func shutdown() async throws {
+        // Let queued writes commit: a barrier write runs after everything queued before it.
+        _ = try? await write { _ in true }
+        lock.withLock { closed = true }
+        runner.cancel()
+        _ = await runner.value
+    }
+
+    /// Creates a database (outside any transaction, as PostgreSQL requires) through the server at
+    /// `location`: for tests, which give every store a database of its own.
+    /// - Parameter name: letters, digits and `_` only.
+    public static func createDatabase(_ name: String, at location: PostgresLocation, logger: Logger) async throws {
+        guard !name.isEmpty, name.utf8.allSatisfy({ $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 122) }) else {
+            throw PostgresLocationError("a database name of lower-case letters, digits and '_' only: \(name)")
+        }
+        let driver = try PostgresDriver(location: location, maxConnections: 1, logger: logger)
+        do {
+            try await driver.client.withConnection { connection in
+                _ = try await PostgresSQLConnection(connection: connection, logger: logger).execute("CREATE DATABASE \(name)", [])
+            }
+        } catch {
+            try? await driver.shutdown()
+            throw error
+        }
+        try await driver.shutdown()
+    }
+}
+
+final class Box<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
+
+/// A statement PostgreSQL refused for a reason the seam has no name for: its SQLSTATE and the
+/// server's message (never the statement's values).
+struct PostgresStatementError: Error, CustomStringConvertible {
+    let state: String
+    let message: String
+    var description: String { "PostgreSQL error \(state): \(message)" }
+}
+
+/// One pooled connection inside a transaction, seen through the driver seam.
+struct PostgresSQLConnection: SQLConnection {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    /// `?` placeholders as PostgreSQL's `$1, $2, …`; a `?` inside a quoted literal or identifier
+    /// is left alone.
+    static func numbered(_ sql: String) -> String {
+        var out = ""
+        out.reserveCapacity(sql.utf8.count + 8)
+        var n = 0
+        var quote: Character? = nil
+        for ch in sql {
+            if let q = quote {
+                if ch == q { quote = nil }
+                out.append(ch)
+            } else if ch == "'" || ch == "\"" {
+                quote = ch
+                out.append(ch)
+            } else if ch == "?" {
+                n += 1
+                out += "$\(n)"
+            } else {
+                out.append(ch)
+            }
+        }
+        return out
+    }
+
+    static func query(_ sql: String, _ binds: [SQLValue]) -> PostgresQuery {
+        var bindings = PostgresBindings(capacity: binds.count)
+        for value in binds {
+            switch value {
+            case .null: bindings.appendNull()
+            case .int(let i): bindings.append(i)
+            case .double(let d): bindings.append(d)
+            case .text(let s): bindings.append(s)
+            }
+        }
+        return PostgresQuery(unsafeSQL: numbered(sql), binds: bindings)
+    }
+
+    /// PostgreSQL's refusals in the seam's terms, by SQLSTATE.
+    static func mapped(_ e: PSQLError) -> any Error {
+        let state = e.serverInfo?[.sqlState] ?? ""
+        let message = e.serverInfo?[.message] ?? "\(e.code)"
+        switch state {
+        case "23505": return SQLDriverError.uniqueViolation(message)
+        case "40001", "40P01": return SQLDriverError.serializationFailure(message)
+        case "55P03", "57P03", "53300": return SQLDriverError.busy(message)
+        default:
+            if e.code == .connectionError || e.code == .serverClosedConnection || e.code == .poolClosed {
+                return SQLDriverError.busy("the database connection failed: \(e.code)")
+            }
+            return PostgresStatementError(state: state, message: message)
+        }
+    }
+
+    @discardableResult
+    func execute(_ sql: String, _ binds: [SQLValue]) async throws -> Int {
+        do {
+            let future: EventLoopFuture<PostgresQueryResult> = connection.query(Self.query(sql, binds), logger: logger)
+            return try await future.get().metadata.rows ?? 0
+        } catch let e as PSQLError {
+            throw Self.mapped(e)
+        }
+    }
+
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+        do {
+            let future: EventLoopFuture<PostgresQueryResult> = connection.query(Self.query(sql, binds), logger: logger)
+            return try await future.get().rows.map(Self.row)
+        } catch let e as PSQLError {
+            throw Self.mapped(e)
+        }
+    }
+
+    static func row(_ row: PostgresRow) throws -> SQLRow {
+        var values: [SQLValue] = []
+        for cell in row {
+            guard cell.bytes != nil else {
+                values.append(.null)
+                continue
+            }
+            switch cell.dataType {
+            case .int2, .int4, .int8: values.append(.int(try cell.decode(Int64.self)))
+            case .float4, .float8: values.append(.double(try cell.decode(Double.self)))
+            case .bool: values.append(.int(try cell.decode(Bool.self) ? 1 : 0))
+            case .numeric:
+                let text = try cell.decode(String.self)
+                if let i = Int64(text) { values.append(.int(i)) } else { values.append(.double(Double(text) ?? 0)) }
+            default: values.append(.text(try cell.decode(String.self)))
+            }
+        }
+        return SQLRow(values)
+    }
+}
