@@ -120,6 +120,8 @@ public protocol TrackingStore: Sendable {
     /// artifacts destination, its `file://` form); stored `mlflow-artifacts://host/…` URIs are
     /// compared without their host.
     func artifactSeal(locations: [String]) async throws -> String?
+    /// Answers once the database answers a trivial read (readiness probes); throws otherwise.
+    func checkReady() async throws
 
     /// The experiment a run belongs to (for permission checks; a run never moves).
     func experimentID(ofRun id: String) async throws -> String

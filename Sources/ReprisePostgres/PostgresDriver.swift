@@ -250,15 +250,17 @@ public final class PostgresDriver: SQLDriver, @unchecked Sendable {
 
     /// Creates a database (outside any transaction, as PostgreSQL requires) through the server at
     /// `location`: for tests, which give every store a database of its own.
-    /// - Parameter name: letters, digits and `_` only.
-    public static func createDatabase(_ name: String, at location: PostgresLocation, logger: Logger) async throws {
+    /// - Parameters:
+    ///   - name: letters, digits and `_` only.
+    ///   - options: what follows `CREATE DATABASE name` (a template, a locale), written by the caller.
+    public static func createDatabase(_ name: String, options: String = "", at location: PostgresLocation, logger: Logger) async throws {
         guard !name.isEmpty, name.utf8.allSatisfy({ $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 122) }) else {
             throw PostgresLocationError("a database name of lower-case letters, digits and '_' only: \(name)")
         }
         let driver = try PostgresDriver(location: location, maxConnections: 1, logger: logger)
         do {
             try await driver.client.withConnection { connection in
-                _ = try await PostgresSQLConnection(connection: connection, logger: logger).execute("CREATE DATABASE \(name)", [])
+                _ = try await PostgresSQLConnection(connection: connection, logger: logger).execute("CREATE DATABASE \(name) \(options)", [])
             }
         } catch {
             try? await driver.shutdown()

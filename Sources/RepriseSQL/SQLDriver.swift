@@ -122,6 +122,29 @@ public struct SQLDialect: Sendable {
     /// The function giving the 1-based position of a substring, 0 when absent (`instr(h, n)` in
     /// SQLite, `strpos(h, n)` in PostgreSQL).
     public var positionFunction: String = "strpos"
+    /// The collation text columns get (`"C"` on PostgreSQL: byte order, as SQLite compares text
+    /// and as MLflow's search order expects, whatever locale the database was created with).
+    public var textCollation: String? = nil
+
+    /// A schema statement in this dialect: `TEXT` columns of `CREATE TABLE` / `ALTER TABLE` get the
+    /// dialect's collation.
+    public func tableDefinition(_ statement: String) -> String {
+        guard let textCollation else { return statement }
+        let head = statement.drop(while: { $0 == " " || $0 == "\n" }).prefix(12).uppercased()
+        guard head.hasPrefix("CREATE TABLE") || head.hasPrefix("ALTER TABLE") else { return statement }
+        var out = ""
+        var rest = Substring(statement)
+        while let r = rest.range(of: "TEXT") {
+            let before = r.lowerBound == rest.startIndex ? nil : rest[rest.index(before: r.lowerBound)]
+            let after = r.upperBound == rest.endIndex ? nil : rest[r.upperBound]
+            let isWord = !(before.map { $0.isLetter || $0 == "_" } ?? false) && !(after.map { $0.isLetter || $0 == "_" } ?? false)
+            out += rest[..<r.upperBound]
+            if isWord { out += " COLLATE \"\(textCollation)\"" }
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+
     /// A statement that takes a transaction-scoped lock serializing schema migrations across
     /// servers sharing the database; nil where one writer at a time is already the rule (SQLite).
     public var migrationLock: String? = nil
@@ -156,6 +179,7 @@ public struct SQLDialect: Sendable {
             caseSensitiveLike: { "\($0) LIKE ?" }, caseInsensitiveLike: { "\($0) ILIKE ?" })
         // A fixed application-wide key ("reprise" + 1) for pg_advisory_xact_lock.
         d.migrationLock = "SELECT pg_advisory_xact_lock(7233174116210229249)"
+        d.textCollation = "C"
         return d
     }()
 }

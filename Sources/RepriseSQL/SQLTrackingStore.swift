@@ -59,6 +59,10 @@ public final class SQLTrackingStore: TrackingStore {
         }
     }
 
+    public func checkReady() async throws {
+        _ = try await read { db in try await db.query("SELECT 1", []).count }
+    }
+
     static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
     static func newID() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }

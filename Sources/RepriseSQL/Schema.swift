@@ -1,6 +1,12 @@
 /// The tracking schema, written once for every dialect.
 public enum TrackingSchema {
     public static func migrations(_ dialect: SQLDialect) -> [SQLMigration] {
+        steps(dialect).map { m in
+            SQLMigration(version: m.version, name: m.name, statements: m.statements.map(dialect.tableDefinition))
+        }
+    }
+
+    static func steps(_ dialect: SQLDialect) -> [SQLMigration] {
         let clustered = dialect.clusteredTableSuffix
         return [
             SQLMigration(

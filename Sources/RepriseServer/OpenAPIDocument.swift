@@ -336,7 +336,7 @@ private struct OpenAPIBuilder {
     /// The operations that need no credentials when authentication is on: the routes the table
     /// declares `.open`. `OpenAPITests` checks that the two agree.
     static let openOperations: Set<String> = [
-        "get /health", "get /version", "get /api/3.0/mlflow/server-info", "get /ui/static/app.js", "get /api/reprise/v1/openapi.json",
+        "get /health", "get /ready", "get /version", "get /api/3.0/mlflow/server-info", "get /ui/static/app.js", "get /api/reprise/v1/openapi.json",
         "get /ui/login", "post /ui/login",
     ]
 
@@ -436,6 +436,9 @@ private struct OpenAPIBuilder {
 
     mutating func meta() {
         add("get", "/health", tag: "meta", "Liveness: the text OK", ok: [("200", R.text("OK"))])
+        add(
+            "get", "/ready", tag: "meta", "Readiness: OK once the database answers a read within 5 s, else 503",
+            ok: [("200", R.text("OK")), ("503", R.text("The database is not reachable."))])
         add("get", "/version", tag: "meta", "The MLflow version this server reports, as text", ok: [("200", R.text("A version string such as 3.3.2"))])
         add("get", "/api/3.0/mlflow/server-info", tag: "meta", "Server capabilities", ok: [("200", R.json(S.ref("ServerInfo"), "Capabilities"))])
     }

@@ -327,6 +327,25 @@ public final class RepriseAPI: Sendable {
 
     func registerMeta() {
         route(.get, "/health", access: .open) { _ in Self.text("OK") }
+        // Readiness: the store answers (a load balancer stops sending requests to a server whose
+        // database is unreachable, while /health, liveness, stays OK so it is not restarted).
+        route(.get, "/ready", access: .open) { [store, logger] _ in
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await store.checkReady() }
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(5))
+                        throw RepriseError(.temporarilyUnavailable, "The database did not answer within 5 s.")
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+                return Self.text("OK")
+            } catch {
+                logger.warning("not ready", metadata: ["error": "\(error)"])
+                return Self.text("The database is not reachable.", status: .serviceUnavailable)
+            }
+        }
         route(.get, "/version", access: .open) { [config] _ in Self.text(config.reportedMLflowVersion) }
         route(.get, "/api/3.0/mlflow/server-info", access: .open) { [config] _ in
             Self.json([

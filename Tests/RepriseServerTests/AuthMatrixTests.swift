@@ -301,6 +301,7 @@ struct AuthMatrixTests {
         "GET /api/reprise/v1/whoami": "authenticated",
         "GET /get-artifact": "read on experiment (run_id)",
         "GET /health": "open",
+        "GET /ready": "open",
         "GET /model-versions/get-artifact": "read on registered model (name)",
         "GET /ui/": "authenticated",
         "GET /ui/admin": "admin",

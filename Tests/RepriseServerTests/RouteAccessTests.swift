@@ -17,6 +17,8 @@ struct RouteAccessTests {
     /// decision, and this list is where it is made.
     static let openAllowlist: Set<String> = [
         "GET /health",
+        // Readiness says only whether the database answers.
+        "GET /ready",
         // The contract (notes/identity-api.md) keeps /version open; MLflow 3.17 asks for credentials there.
         "GET /version",
         "GET /api/3.0/mlflow/server-info",

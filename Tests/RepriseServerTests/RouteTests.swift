@@ -16,10 +16,11 @@ import Testing
 struct TestServer {
     let dir: TempDirectory
     let api: RepriseAPI
+    let store: SQLTrackingStore
 
     init(serveArtifacts: Bool = true, staticPrefix: String = "") async throws {
         dir = try TempDirectory(prefix: "reprise-routes")
-        let store = SQLTrackingStore(
+        store = SQLTrackingStore(
             driver: try SQLiteDriver(path: dir.path + "/reprise.db"),
             artifacts: ArtifactRootPolicy(defaultRoot: serveArtifacts ? "mlflow-artifacts:/" : dir.path + "/artifacts", workingDirectory: dir.path))
         try await store.migrate()
@@ -62,6 +63,7 @@ struct RouteTests {
                 #expect(String(buffer: r.body) == "OK")
             }
             try await client.execute(uri: "/version", method: .get) { r in #expect(String(buffer: r.body) == "3.3.2") }
+            try await client.execute(uri: "/ready", method: .get) { r in #expect(r.status == .ok) }
             let (status, info) = try await client.json(.get, "/api/3.0/mlflow/server-info")
             #expect(status == .ok)
             #expect(info["multipart_uploads_enabled"] == .bool(false))
@@ -203,6 +205,22 @@ struct RouteTests {
 
     /// Every method a path does not take is 405 naming the ones it does, standard or not (TRACE,
     /// PROPFIND); a path no route serves is 404 whatever the method.
+    /// Readiness follows the database: once it stops answering, /ready is 503 while /health (liveness)
+    /// stays OK.
+    @Test func readinessFollowsTheDatabase() async throws {
+        let server = try await TestServer()
+        let store = server.store
+        try await server.test { client in
+            try await client.execute(uri: "/ready", method: .get) { r in #expect(r.status == .ok) }
+            try await store.driver.shutdown()
+            try await client.execute(uri: "/ready", method: .get) { r in
+                #expect(r.status == .serviceUnavailable)
+                #expect(String(buffer: r.body) == "The database is not reachable.")
+            }
+            try await client.execute(uri: "/health", method: .get) { r in #expect(r.status == .ok) }
+        }
+    }
+
     @Test func methodsAPathDoesNotTake() async throws {
         try await TestServer().test { client in
             for method in [HTTPRequest.Method.put, .delete, .trace, HTTPRequest.Method("PROPFIND")!] {

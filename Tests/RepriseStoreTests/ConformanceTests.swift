@@ -40,7 +40,11 @@ struct Backend: Sendable, CustomTestStringConvertible {
         var location = try PostgresLocation(uri: postgresURL)
         let name = "reprise_t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
         let logger = Logger(label: "pg-test")
-        try await PostgresDriver.createDatabase(String(name), at: location, logger: logger)
+        // A database whose default collation is a natural-language one (as most production
+        // databases have): text must still sort byte by byte, as on SQLite and in MLflow.
+        try await PostgresDriver.createDatabase(
+            String(name), options: "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.utf8'", at: location,
+            logger: logger)
         location.database = String(name)
         let dir = try TempDirectory(prefix: "reprise-pg")
         let store = SQLTrackingStore(

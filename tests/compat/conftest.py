@@ -99,6 +99,20 @@ class ServerURL(str):
             return ""
 
 
+# With REPRISE_COMPAT_POSTGRES_URL (a server's `postgres` database, as the test command sets it),
+# every Reprise server of the suite keeps its metadata in a PostgreSQL database of its own.
+COMPAT_POSTGRES_URL = os.environ.get("REPRISE_COMPAT_POSTGRES_URL", "")
+
+
+def _backend_store_uri(tmp: Path) -> str:
+    if not COMPAT_POSTGRES_URL or IS_REFERENCE:
+        return f"sqlite:///{tmp}/reprise.db"
+    import uuid
+    name = "reprise_c_" + uuid.uuid4().hex[:16]
+    subprocess.run(["psql", "-q", COMPAT_POSTGRES_URL, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    return COMPAT_POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+
 def _server_command(tmp: Path, port: int, artifacts_destination: str | None = None) -> list[str]:
     destination = artifacts_destination or f"{tmp}/artifacts"
     if IS_REFERENCE:
@@ -115,7 +129,7 @@ def _server_command(tmp: Path, port: int, artifacts_destination: str | None = No
         REPRISE_BIN, "server",
         "--host", "127.0.0.1",
         "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{tmp}/reprise.db",
+        "--backend-store-uri", _backend_store_uri(tmp),
         "--artifacts-destination", destination,
     ]
 
