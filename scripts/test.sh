@@ -4,7 +4,8 @@
 #   2. builds (debug) and runs the Swift tests (core, routes, artifacts, and the store conformance
 #      suites on SQLite and on PostgreSQL: a throwaway cluster from Debian's packages, started here as
 #      a non-root user on a free port and stopped at exit),
-#   3. runs tests/compat: the real `mlflow` client against the real `reprise` binary (artifacts on disk
+#   3. runs tests/compat twice, on SQLite and on PostgreSQL: the real `mlflow` client against the real
+#      `reprise` binary (artifacts on disk
 #      and in S3: test_s3.py starts `moto_server` from the venv, signatures checked), the crash test,
 #      the reproducibility end-to-end tests (reprise run/reproduce in a temporary git repository) and
 #      the web UI in headless Chromium (screenshots in tests/compat/.screenshots/).
@@ -48,5 +49,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/compat/requirements.txt
 
-step "compat suite: the stock mlflow client against .build/debug/reprise"
+step "compat suite: the stock mlflow client against .build/debug/reprise (SQLite)"
 REPRISE_BIN="$root/.build/debug/reprise" "$venv/bin/python" -m pytest tests/compat -q -p no:cacheprovider
+
+step "compat suite again, every server on PostgreSQL"
+REPRISE_COMPAT_POSTGRES_URL="$REPRISE_TEST_POSTGRES_URL" REPRISE_BIN="$root/.build/debug/reprise" \
+  "$venv/bin/python" -m pytest tests/compat -q -p no:cacheprovider

@@ -311,14 +311,17 @@ struct PostgresSQLConnection: SQLConnection {
         return out
     }
 
-    static func query(_ sql: String, _ binds: [SQLValue]) -> PostgresQuery {
+    static func query(_ sql: String, _ binds: [SQLValue]) throws -> PostgresQuery {
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
             switch value {
             case .null: bindings.appendNull()
             case .int(let i): bindings.append(i)
             case .double(let d): bindings.append(d)
-            case .text(let s): bindings.append(s)
+            case .text(let s):
+                // PostgreSQL text cannot hold NUL; say so instead of failing the statement.
+                if s.utf8.contains(0) { throw SQLDriverError.invalidValue("Text values cannot contain the NUL character (\\u0000).") }
+                bindings.append(s)
             }
         }
         return PostgresQuery(unsafeSQL: numbered(sql), binds: bindings)
@@ -343,7 +346,7 @@ struct PostgresSQLConnection: SQLConnection {
     @discardableResult
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> Int {
         do {
-            let future: EventLoopFuture<PostgresQueryResult> = connection.query(Self.query(sql, binds), logger: logger)
+            let future: EventLoopFuture<PostgresQueryResult> = connection.query(try Self.query(sql, binds), logger: logger)
             return try await future.get().metadata.rows ?? 0
         } catch let e as PSQLError {
             throw Self.mapped(e)
@@ -352,7 +355,7 @@ struct PostgresSQLConnection: SQLConnection {
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
         do {
-            let future: EventLoopFuture<PostgresQueryResult> = connection.query(Self.query(sql, binds), logger: logger)
+            let future: EventLoopFuture<PostgresQueryResult> = connection.query(try Self.query(sql, binds), logger: logger)
             return try await future.get().rows.map(Self.row)
         } catch let e as PSQLError {
             throw Self.mapped(e)

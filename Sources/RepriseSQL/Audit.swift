@@ -78,6 +78,8 @@ extension SQLTrackingStore {
             return RepriseError(.temporarilyUnavailable, "The database is busy with concurrent writes; retry the request.")
         case .closed:
             return RepriseError(.temporarilyUnavailable, "The server is shutting down; retry the request against another server.")
+        case .invalidValue(let message):
+            return RepriseError.invalid(message)
         }
     }
 

@@ -86,6 +86,9 @@ public enum SQLDriverError: Error, CustomStringConvertible, Sendable {
     case serializationFailure(String)
     /// The database stayed locked or unavailable longer than the driver waits.
     case busy(String)
+    /// The database cannot store a value it was given (PostgreSQL text cannot hold the NUL
+    /// character); the request is at fault.
+    case invalidValue(String)
     /// The driver is shut down.
     case closed
 
@@ -93,7 +96,7 @@ public enum SQLDriverError: Error, CustomStringConvertible, Sendable {
     public var isTransient: Bool {
         switch self {
         case .uniqueViolation, .serializationFailure, .busy: return true
-        case .closed: return false
+        case .closed, .invalidValue: return false
         }
     }
 
@@ -102,6 +105,7 @@ public enum SQLDriverError: Error, CustomStringConvertible, Sendable {
         case .uniqueViolation(let m): return "unique constraint violated: \(m)"
         case .serializationFailure(let m): return "could not serialize with a concurrent transaction: \(m)"
         case .busy(let m): return "database busy: \(m)"
+        case .invalidValue(let m): return "value refused: \(m)"
         case .closed: return "the database is closed"
         }
     }

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 import mlflow
 import mlflow.pyfunc
 import mlflow.sklearn
-from conftest import REPRISE_BIN, start_server, stop_server
+from conftest import REPRISE_BIN, sqlite_file_only, start_server, stop_server
 
 pytestmark = pytest.mark.reprise_only
 
@@ -208,6 +208,7 @@ def _audited_run(url, experiment_name):
     return s, run
 
 
+@sqlite_file_only
 def test_audit_chain_verifies_and_tampering_is_pinpointed(fresh_server, tmp_path):
     url = fresh_server
     s, run = _audited_run(url, "audited")
@@ -259,6 +260,7 @@ def _plain_rechain(con):
     con.commit()
 
 
+@sqlite_file_only
 def test_audit_truncation_and_recomputed_chains_are_detected(fresh_server, tmp_path):
     url = fresh_server
     _audited_run(url, "audited-2")
