@@ -125,7 +125,7 @@ sqlite_file_only = pytest.mark.skipif(
     bool(COMPAT_POSTGRES_URL), reason="opens the server's SQLite file; covered on PostgreSQL by the Swift audit conformance")
 
 
-def _server_command(tmp: Path, port: int, artifacts_destination: str | None = None) -> list[str]:
+def _server_command(tmp: Path, port: int, artifacts_destination: str | None = None, backend_store_uri: str | None = None) -> list[str]:
     destination = artifacts_destination or f"{tmp}/artifacts"
     if IS_REFERENCE:
         mlflow_bin = Path(sys.executable).parent / "mlflow"
@@ -141,7 +141,7 @@ def _server_command(tmp: Path, port: int, artifacts_destination: str | None = No
         REPRISE_BIN, "server",
         "--host", "127.0.0.1",
         "--port", str(port),
-        "--backend-store-uri", _backend_store_uri(tmp),
+        "--backend-store-uri", backend_store_uri or _backend_store_uri(tmp),
         "--artifacts-destination", destination,
     ]
 
@@ -166,6 +166,7 @@ if IS_REFERENCE:
 def start_server(
     tmp: Path, port: int | None = None, timeout: float = START_TIMEOUT_S, env_remove: tuple[str, ...] = (),
     extra_args: tuple[str, ...] = (), env_extra: dict | None = None, artifacts_destination: str | None = None,
+    backend_store_uri: str | None = None,
 ) -> ServerURL:
     """Start the server under test in ``tmp`` and wait for GET /health == 200.
 
@@ -185,7 +186,7 @@ def start_server(
     stderr_path = tmp / f"server-{port}-{int(time.time() * 1000)}.stderr"
     stderr_file = open(stderr_path, "wb")
     proc = subprocess.Popen(
-        _server_command(tmp, port, artifacts_destination) + list(extra_args),
+        _server_command(tmp, port, artifacts_destination, backend_store_uri) + list(extra_args),
         cwd=str(tmp),
         env=env,
         stdin=subprocess.DEVNULL,
