@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
+import Logging
 import RepriseClient
 import RepriseCore
 import RepriseSQL
 import RepriseSQLite
+import ReprisePostgres
 
 /// `reprise audit …`: check and export the tamper-evident audit trail.
 struct AuditCommand: AsyncParsableCommand {
@@ -17,11 +19,11 @@ struct AuditCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Walk the chain and the signed checkpoints; name the first tampered, missing or cut event.",
             discussion: """
-                With --backend-store-uri the database file is read directly, so the check does not trust a
-                running server. Exits 1 when the chain is broken.
+                With --backend-store-uri the database (a SQLite file, or PostgreSQL) is read directly, so the
+                check does not trust a running server. Exits 1 when the chain is broken.
                 """)
         @OptionGroup var options: ClientOptions
-        @Option(help: "Verify this database directly (sqlite:///path.db) instead of asking the server. Needs the server secret: REPRISE_SECRET_KEY or the key file beside the database.")
+        @Option(help: "Verify this database directly (sqlite:///path.db or postgresql://…) instead of asking the server. Needs the server secret: REPRISE_SECRET_KEY (or, for SQLite, the key file beside the database).")
         var backendStoreURI: String?
         @Option(
             help: "Also compare the chain with the signed checkpoints in this file (an earlier `reprise audit export`, kept elsewhere), to detect events cut from the end or a recomputed chain.")
@@ -42,7 +44,23 @@ struct AuditCommand: AsyncParsableCommand {
         func run() async throws {
             let result: JSONValue
             let given = try checkpoints.map(Self.readCheckpoints) ?? []
-            if let uri = backendStoreURI {
+            if let uri = backendStoreURI, PostgresLocation.isPostgres(uri) {
+                // Offline, against the database itself: the key must be the servers' shared one.
+                guard let key = ProcessInfo.processInfo.environment["REPRISE_SECRET_KEY"], !key.isEmpty else {
+                    throw ValidationError("The audit chain is keyed with the servers' secret: set REPRISE_SECRET_KEY to the value the servers use.")
+                }
+                let driver = try PostgresDriver(location: try ServerCommand.postgresLocation(uri), maxConnections: 2, logger: Logger(label: "reprise-audit"))
+                let store = SQLTrackingStore(
+                    driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: "mlflow-artifacts:/", workingDirectory: "/"),
+                    auditKey: AuditKey(keyMaterial: Array(key.utf8), checkpointFile: FileManager.default.currentDirectoryPath + "/reprise-data/postgres.audit-head"))
+                do {
+                    result = try await store.verifyAudit(checkpoints: given).json
+                } catch {
+                    try? await driver.shutdown()
+                    throw ValidationError("Cannot read the audit trail from \(PostgresLocation.redacted(uri)): \(error)")
+                }
+                try await driver.shutdown()
+            } else if let uri = backendStoreURI {
                 let path = try ServerCommand.sqlitePath(uri, cwd: FileManager.default.currentDirectoryPath)
                 guard FileManager.default.fileExists(atPath: path) else {
                     throw ValidationError("No database at \(path).")

@@ -4,8 +4,10 @@ then every acknowledged write is there, ids are unique, the audit chain verifies
 rule counts each approver once. Runs in the PostgreSQL pass of the compat suite."""
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import signal
 import threading
 import time
@@ -13,7 +15,7 @@ import time
 import pytest
 import requests
 
-from conftest import COMPAT_POSTGRES_URL, _backend_store_uri, start_server, stop_server
+from conftest import COMPAT_POSTGRES_URL, REPRISE_BIN, _backend_store_uri, start_server, stop_server
 
 pytestmark = pytest.mark.skipif(not COMPAT_POSTGRES_URL, reason="servers share one database only on PostgreSQL (the PostgreSQL pass runs this)")
 
@@ -97,6 +99,10 @@ def test_replicas_on_one_database_keep_every_acknowledged_write(tmp_path):
         # One audit chain, intact, written by all three.
         v = requests.get(f"{servers[1]}{G}/audit/verify", timeout=60).json()
         assert v.get("ok") is True, v
+        # And offline, straight from the database, with the servers' key.
+        offline = subprocess.run([REPRISE_BIN, "audit", "verify", "--backend-store-uri", uri, "--json"], capture_output=True, text=True,
+                                 timeout=120, env={**os.environ, **SECRET}, cwd=str(tmp_path))
+        assert offline.returncode == 0 and json.loads(offline.stdout)["ok"] is True, offline.stdout + offline.stderr
     finally:
         stop.set()
         for s in servers[:2]:
