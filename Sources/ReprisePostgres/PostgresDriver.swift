@@ -201,9 +201,11 @@ public final class PostgresDriver: SQLDriver, @unchecked Sendable {
             return
         }
         pending.append(job)
+        let depth = pending.count
         let start = !draining
         draining = true
         lock.unlock()
+        SQLDriverMetrics.writeQueueDepth(depth)
         if start { Task { await self.drain() } }
     }
 

@@ -95,9 +95,11 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
             return
         }
         pending.append(job)
+        let depth = pending.count
         let start = !draining
         draining = true
         lock.unlock()
+        SQLDriverMetrics.writeQueueDepth(depth)
         if start { writerQueue.async { self.drain() } }
     }
 

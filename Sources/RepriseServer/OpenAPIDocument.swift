@@ -439,6 +439,10 @@ private struct OpenAPIBuilder {
         add(
             "get", "/ready", tag: "meta", "Readiness: OK once the database answers a read within 5 s, else 503",
             ok: [("200", R.text("OK")), ("503", R.text("The database is not reachable."))])
+        add(
+            "get", "/metrics", tag: "meta", "Prometheus metrics (text format), with --expose-prometheus; 404 when off",
+            ok: [("200", R.text("# TYPE hb_requests counter …"))], errors: [404],
+            description: "Requests, latency and errors by route template (hb_*, http_server_*), store write and read latency (reprise_store_*) and the write queue's depth.")
         add("get", "/version", tag: "meta", "The MLflow version this server reports, as text", ok: [("200", R.text("A version string such as 3.3.2"))])
         add("get", "/api/3.0/mlflow/server-info", tag: "meta", "Server capabilities", ok: [("200", R.json(S.ref("ServerInfo"), "Capabilities"))])
     }

@@ -347,6 +347,16 @@ public final class RepriseAPI: Sendable {
             }
         }
         route(.get, "/version", access: .open) { [config] _ in Self.text(config.reportedMLflowVersion) }
+        // Prometheus's text format; any authenticated caller (a scraper with a token) when
+        // authentication is on.
+        route(.get, "/metrics", access: .authenticated) { [config] _ in
+            guard let exposition = config.metricsExposition else {
+                throw RepriseError.notFound("Metrics are off: start the server with --expose-prometheus to serve them here.")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: exposition())))
+        }
         route(.get, "/api/3.0/mlflow/server-info", access: .open) { [config] _ in
             Self.json([
                 "store_type": "SqlStore", "workspaces_enabled": false, "trace_archival_enabled": false,

@@ -91,6 +91,9 @@ extension RepriseAPI {
     /// path answering OPTIONS (CORS preflight) and 405 for the methods it does not take.
     func makeRouter() -> Router<RepriseContext> {
         let router = Router(context: RepriseContext.self, options: [.autoGenerateHeadEndpoints])
+        // Requests and latency by route template and status (swift-metrics; exported with
+        // --expose-prometheus). Outermost, so it sees the status the envelope produced.
+        if config.metricsExposition != nil { router.add(middleware: MetricsMiddleware<RepriseContext>()) }
         router.add(middleware: ErrorEnvelopeMiddleware(api: self))
         for (_, methods) in routes {
             guard let template = methods.values.first?.template else { continue }

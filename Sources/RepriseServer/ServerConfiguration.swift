@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable {
     public var auth: AuthSettings = .init()
     /// TLS certificate and key (PEM files) to serve HTTPS directly (`--ssl-certfile`, `--ssl-keyfile`).
     public var tls: (certificate: String, key: String)? = nil
+    /// Prometheus metrics (`--expose-prometheus`): the text exposition of every metric recorded
+    /// through swift-metrics; nil leaves `/metrics` answering that metrics are off.
+    public var metricsExposition: (@Sendable () -> [UInt8])? = nil
 
     public init(
         host: String = "127.0.0.1", port: Int = 5000, staticPrefix: String = "", serveArtifacts: Bool = true,

@@ -8,6 +8,8 @@ import RepriseSQLite
 import ReprisePostgres
 import RepriseServer
 import ServiceLifecycle
+import Metrics
+import Prometheus
 
 /// `reprise server`: takes `mlflow server`'s flags.
 struct ServerCommand: AsyncParsableCommand {
@@ -37,6 +39,9 @@ struct ServerCommand: AsyncParsableCommand {
 
     @Option(help: "Connections in the PostgreSQL pool (default: MLFLOW_SQLALCHEMYSTORE_POOL_SIZE, else 20).")
     var dbPoolSize: Int?
+
+    @Option(help: "Serve Prometheus metrics at /metrics (requests and latency by route, store latency, write queue depth). MLflow's flag; its directory argument is accepted and not used (one process, nothing to aggregate).")
+    var exposePrometheus: String?
 
     @Option(help: "Accepted for compatibility; the registry shares the backend store.")
     var registryStoreURI: String?
@@ -230,6 +235,14 @@ struct ServerCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "reprise")
         logger.logLevel = level
+        // Metrics: chosen before anything records one (swift-metrics binds a metric to the backend
+        // present when it is created).
+        var metricsRegistry: PrometheusCollectorRegistry? = nil
+        if exposePrometheus != nil {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            metricsRegistry = registry
+        }
 
         let cwd = FileManager.default.currentDirectoryPath
         let dataDir = cwd + "/reprise-data"
@@ -315,6 +328,7 @@ struct ServerCommand: AsyncParsableCommand {
                 maxConcurrentLargeBodies: Int(Self.environmentInt("REPRISE_MAX_LARGE_BODIES", 8))),
             secretKey: keyMaterial)
         var configuration = config
+        if let metricsRegistry { configuration.metricsExposition = { metricsRegistry.emitToBuffer() } }
         if let sslCertfile, let sslKeyfile {
             configuration.tls = (Self.absolute(sslCertfile, cwd: cwd), Self.absolute(sslKeyfile, cwd: cwd))
         }

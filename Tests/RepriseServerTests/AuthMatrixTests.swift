@@ -302,6 +302,7 @@ struct AuthMatrixTests {
         "GET /get-artifact": "read on experiment (run_id)",
         "GET /health": "open",
         "GET /ready": "open",
+        "GET /metrics": "authenticated",
         "GET /model-versions/get-artifact": "read on registered model (name)",
         "GET /ui/": "authenticated",
         "GET /ui/admin": "admin",
