@@ -297,6 +297,8 @@ public protocol WebhookStore: Sendable {
     func deliveries(webhookID: String, limit: Int) async throws -> [WebhookDelivery]
     /// Forgets delivered and failed deliveries older than `olderThanMillis`.
     func pruneDeliveries(olderThanMillis: Int64) async throws
+    /// Deliveries still to make (pending, whether due now or waiting for a retry).
+    func pendingDeliveryCount() async throws -> Int
 }
 
 /// Signs a delivery as MLflow does: `v1,` + base64(HMAC-SHA256(secret, "<delivery id>.<timestamp>.<body>")).

@@ -271,6 +271,10 @@ extension SQLTrackingStore: WebhookStore {
     }
 
     /// Forgets finished deliveries older than `olderThanMillis`; pending ones are kept.
+    public func pendingDeliveryCount() async throws -> Int {
+        try await read { db in Int(try await db.queryOne("SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'PENDING'", [])?.int(0) ?? 0) }
+    }
+
     public func pruneDeliveries(olderThanMillis: Int64) async throws {
         let cutoff = Self.now() - olderThanMillis
         try await write { db, _ in

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -303,12 +304,18 @@ public struct WebhookDispatcher: Service {
     let deliverer: WebhookDeliverer
     let logger: Logger
     let maxInFlight = 16
+    /// Whether to publish the outbox's backlog as a metric (with --expose-prometheus).
+    let recordsBacklog: Bool
 
-    public init(store: any WebhookStore, deliverer: WebhookDeliverer, logger: Logger) {
+    public init(store: any WebhookStore, deliverer: WebhookDeliverer, logger: Logger, recordsBacklog: Bool = false) {
         self.store = store
         self.deliverer = deliverer
         self.logger = logger
+        self.recordsBacklog = recordsBacklog
     }
+
+    /// Deliveries waiting (due or retrying), refreshed every few seconds when metrics are on.
+    static let backlog = Gauge(label: "reprise_webhook_backlog")
 
     enum Wake: Sendable {
         case tick
@@ -325,6 +332,7 @@ public struct WebhookDispatcher: Service {
             await withTaskGroup(of: Wake.self) { group in
                 var inFlight = 0
                 var lastPrune = ContinuousClock.now - .seconds(3600)
+                var lastBacklog = ContinuousClock.now - .seconds(3600)
                 group.addTask { Wake.tick }
                 while !Task.isCancelled, let wake = await group.next() {
                     switch wake {
@@ -349,6 +357,10 @@ public struct WebhookDispatcher: Service {
                         } catch {
                             logger.warning("Webhook outbox read failed; retrying", metadata: ["error": "\(error)"])
                         }
+                    }
+                    if recordsBacklog, ContinuousClock.now - lastBacklog > .seconds(5) {
+                        lastBacklog = ContinuousClock.now
+                        if let n = try? await store.pendingDeliveryCount() { Self.backlog.record(n) }
                     }
                     if ContinuousClock.now - lastPrune > .seconds(3600) {
                         lastPrune = ContinuousClock.now

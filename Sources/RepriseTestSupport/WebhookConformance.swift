@@ -85,6 +85,8 @@ public struct WebhookConformance: Sendable {
                 "model_version_alias.created", "model_version_alias.deleted",
             ])
         #expect(toAll.allSatisfy { $0.state == .pending && $0.attempts == 0 })
+        let toVersions = try await s.deliveries(webhookID: versionsOnly.id, limit: 100)
+        #expect(try await s.pendingDeliveryCount() == toAll.count + toVersions.count)
         let created = try JSONValue.parse(toAll[1].payload)
         #expect(created["entity"] == "model_version" && created["action"] == "created")
         #expect(created["timestamp"]?.stringValue?.hasSuffix("+00:00") == true)

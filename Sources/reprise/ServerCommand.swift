@@ -398,7 +398,7 @@ struct ServerCommand: AsyncParsableCommand {
             await deliverer.shutdown()
         }
         let app = try built.get()
-        let dispatcher = WebhookDispatcher(store: store, deliverer: deliverer, logger: logger)
+        let dispatcher = WebhookDispatcher(store: store, deliverer: deliverer, logger: logger, recordsBacklog: metricsRegistry != nil)
         logger.info(
             "Reprise \(RepriseVersion.string) starting",
             metadata: [

@@ -31,6 +31,13 @@ def test_expose_prometheus_serves_metrics_by_route(tmp_path):
         assert re.search(r"^reprise_store_write_seconds_count(\{[^}]*\})? [1-9]", text, re.M), text[:3000]
         assert re.search(r"^reprise_store_read_seconds_count(\{[^}]*\})? [1-9]", text, re.M)
         assert "reprise_store_write_queue_depth" in text
+        # The webhook outbox's backlog, refreshed every few seconds.
+        import time
+        deadline = time.monotonic() + 15
+        while "reprise_webhook_backlog" not in text and time.monotonic() < deadline:
+            time.sleep(0.5)
+            text = requests.get(f"{url}/metrics", timeout=30).text
+        assert re.search(r"^reprise_webhook_backlog(\{[^}]*\})? 0", text, re.M), text[-2000:]
     finally:
         stop_server(url)
 
