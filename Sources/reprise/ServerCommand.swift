@@ -157,6 +157,26 @@ struct ServerCommand: AsyncParsableCommand {
     /// sharing a database the same one), else a random key kept in a 0600 file beside the database.
     /// It seals stored secrets, keys the audit chain and signs the UI's CSRF tokens, each under its
     /// own derived key.
+    /// Runs `work`, or gives up after `seconds` without waiting for it (a connection attempt the
+    /// pool keeps retrying does not end on cancellation); the process exits soon after anyway.
+    static func within(seconds: Int64, _ work: @escaping @Sendable () async throws -> Void) async throws {
+        let gate = OnceGate()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            Task {
+                do {
+                    try await work()
+                    if gate.open() { continuation.resume() }
+                } catch {
+                    if gate.open() { continuation.resume(throwing: error) }
+                }
+            }
+            Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                if gate.open() { continuation.resume(throwing: ValidationError("no answer within \(seconds) s (REPRISE_DB_CONNECT_TIMEOUT_S)")) }
+            }
+        }
+    }
+
     static func postgresLocation(_ uri: String) throws -> PostgresLocation {
         do {
             return try PostgresLocation(uri: uri)
@@ -293,13 +313,20 @@ struct ServerCommand: AsyncParsableCommand {
             driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: artifactRoot, workingDirectory: cwd), secrets: sealer,
             auditKey: AuditKey(keyMaterial: keyMaterial, checkpointFile: dbPath + ".audit-head"))
         do {
-            try await store.migrate()
+            if postgres != nil {
+                // A database that does not answer would otherwise keep start-up waiting while the
+                // pool retries; say so instead.
+                let seconds = Self.environmentInt("REPRISE_DB_CONNECT_TIMEOUT_S", 30)
+                try await Self.within(seconds: seconds) { try await store.migrate() }
+            } else {
+                try await store.migrate()
+            }
         } catch {
-            try? await driver.shutdown()
             if postgres != nil {
                 throw ValidationError(
                     "Cannot reach or prepare the PostgreSQL database \(Self.redactedStoreURI(backendStoreURI ?? "")): \(error). Check the host, port, user, password and that the database exists.")
             }
+            try? await driver.shutdown()
             throw error
         }
         let localProxy: LocalArtifactRepository? = serveArtifacts && s3Destination == nil ? try LocalArtifactRepository(root: artifactsDir) : nil
@@ -427,5 +454,18 @@ struct ServerCommand: AsyncParsableCommand {
         try await driver.shutdown()
         try await authDriver?.shutdown()
         logger.info("Reprise stopped; all acknowledged writes are committed.")
+    }
+}
+
+/// Lets exactly one of several racers through.
+final class OnceGate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var opened = false
+    func open() -> Bool {
+        lock.withLock {
+            if opened { return false }
+            opened = true
+            return true
+        }
     }
 }

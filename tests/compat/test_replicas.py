@@ -151,3 +151,13 @@ def test_an_approval_rule_counts_each_approver_once_across_replicas(tmp_path):
     finally:
         for s in servers:
             stop_server(s)
+
+
+def test_an_unreachable_database_stops_start_up_with_a_clear_error(tmp_path):
+    r = subprocess.run(
+        [REPRISE_BIN, "server", "--port", "0", "--backend-store-uri", "postgresql://someone:hunter2-secret@127.0.0.1:1/reprise"],
+        capture_output=True, text=True, timeout=60, cwd=str(tmp_path), env={**os.environ, "REPRISE_DB_CONNECT_TIMEOUT_S": "2"})
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "Cannot reach or prepare the PostgreSQL database postgresql://someone:***@127.0.0.1:1/reprise" in out, out[-800:]
+    assert "hunter2-secret" not in out

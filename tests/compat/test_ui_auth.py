@@ -234,8 +234,11 @@ def test_reader_does_not_see_what_they_may_not_read(auth_ui, browser):  # noqa: 
     Select(form.find_element(By.NAME, "resource_type")).select_by_value("experiment")
     form.find_element(By.NAME, "resource").send_keys(ids[hidden])
     form.find_element(By.TAG_NAME, "button").click()
-    wait_for(b).until(EC.presence_of_element_located((By.ID, "create-grant")))
-    row = b.find_element(By.XPATH, f"//tr[td/code[text()='{ids[hidden]}'] and td/strong[text()='bob']]")
+    # The form posts and the admin page reloads: wait for the old form to go, then for the new row
+    # (looking for it on the old page raced with the reload).
+    wait_for(b).until(EC.staleness_of(form))
+    row = wait_for(b).until(EC.presence_of_element_located(
+        (By.XPATH, f"//tr[td/code[text()='{ids[hidden]}'] and td/strong[text()='bob']]")))
     assert "DENY" in row.text
 
     login(b, auth_ui, "bob")
