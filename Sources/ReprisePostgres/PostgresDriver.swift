@@ -123,10 +123,7 @@ public final class PostgresDriver: SQLDriver, @unchecked Sendable {
     /// At most this many bodies share one transaction, so the lock is never held for long.
     static let maxBatch = 64
 
-    private let lock = NSLock()
-    private var pending: [Job] = []
-    private var draining = false
-    private var closed = false
+    private let queue = GroupCommitQueue<Job>(maxBatch: PostgresDriver.maxBatch)
 
     struct Job: Sendable {
         let run: @Sendable (PostgresSQLConnection) async -> Void
@@ -194,30 +191,17 @@ public final class PostgresDriver: SQLDriver, @unchecked Sendable {
     }
 
     private func enqueue(_ job: Job) {
-        lock.lock()
-        if closed {
-            lock.unlock()
-            job.complete(SQLDriverError.closed)
-            return
+        switch queue.add(job) {
+        case .closed: job.complete(SQLDriverError.closed)
+        case .startDrain: Task { await self.drain() }
+        case .queued: break
         }
-        pending.append(job)
-        let depth = pending.count
-        let start = !draining
-        draining = true
-        lock.unlock()
-        SQLDriverMetrics.writeQueueDepth(depth)
-        if start { Task { await self.drain() } }
     }
 
     /// Commits what is queued, batch after batch, until nothing is left.
     private func drain() async {
         while true {
-            let jobs: [Job] = lock.withLock {
-                let batch = Array(pending.prefix(Self.maxBatch))
-                pending.removeFirst(batch.count)
-                if batch.isEmpty { draining = false }
-                return batch
-            }
+            let jobs = queue.nextBatch()
             if jobs.isEmpty { return }
             var failure: (any Error)? = nil
             do {
@@ -245,7 +229,7 @@ public final class PostgresDriver: SQLDriver, @unchecked Sendable {
     public func shutdown() async throws {
         // Let queued writes commit: a barrier write runs after everything queued before it.
         _ = try? await write { _ in true }
-        lock.withLock { closed = true }
+        queue.close()
         runner.cancel()
         _ = await runner.value
     }

@@ -12,10 +12,7 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
     let pool: DatabasePool
     public let path: String
 
-    private let lock = NSLock()
-    private var pending: [Job] = []
-    private var draining = false
-    private var closed = false
+    private let queue = GroupCommitQueue<Job>()
     private let writerQueue = DispatchQueue(label: "reprise.sqlite.writer", qos: .userInitiated)
 
     struct Job {
@@ -88,33 +85,18 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
     }
 
     private func enqueue(_ job: Job) {
-        lock.lock()
-        if closed {
-            lock.unlock()
-            job.complete(SQLDriverError.closed)
-            return
+        switch queue.add(job) {
+        case .closed: job.complete(SQLDriverError.closed)
+        case .startDrain: writerQueue.async { self.drain() }
+        case .queued: break
         }
-        pending.append(job)
-        let depth = pending.count
-        let start = !draining
-        draining = true
-        lock.unlock()
-        SQLDriverMetrics.writeQueueDepth(depth)
-        if start { writerQueue.async { self.drain() } }
     }
 
     /// Commits everything queued, batch after batch, until the queue is empty.
     private func drain() {
         while true {
-            lock.lock()
-            let jobs = pending
-            pending = []
-            if jobs.isEmpty {
-                draining = false
-                lock.unlock()
-                return
-            }
-            lock.unlock()
+            let jobs = queue.nextBatch()
+            if jobs.isEmpty { return }
             var commitError: (any Error)?
             do {
                 try pool.writeWithoutTransaction { db in
@@ -136,7 +118,7 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
     public func shutdown() async throws {
         // Let in-flight batches finish: a barrier write runs after everything queued before it.
         _ = try? await write { _ in true }
-        lock.withLock { closed = true }
+        queue.close()
         try pool.close()
     }
 }
