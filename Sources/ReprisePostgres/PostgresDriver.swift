@@ -112,7 +112,7 @@ public struct PostgresLocationError: Error, CustomStringConvertible {
 ///
 /// The price is one writing transaction at a time across the cluster; batching is what keeps that
 /// fast (a batch costs one lock, one commit and one WAL flush for all its bodies).
-public final class PostgresDriver: SQLDriver, @unchecked Sendable {
+public final class PostgresDriver: SQLDriver, Sendable {
     public let dialect = SQLDialect.postgres
     let client: PostgresClient
     let logger: Logger
@@ -166,7 +166,7 @@ public final class PostgresDriver: SQLDriver, @unchecked Sendable {
 
     public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let box = Box<T>()
+            let box = ResultBox<T>()
             let job = Job(
                 run: { c in
                     do {
@@ -254,10 +254,6 @@ public final class PostgresDriver: SQLDriver, @unchecked Sendable {
         }
         try await driver.shutdown()
     }
-}
-
-final class Box<T>: @unchecked Sendable {
-    var result: Result<T, any Error>?
 }
 
 /// A statement PostgreSQL refused for a reason the seam has no name for: its SQLSTATE and the

@@ -51,3 +51,9 @@ public final class GroupCommitQueue<Job>: @unchecked Sendable {
     /// Refuses every later `add`; what is queued still drains.
     public func close() { lock.withLock { closed = true } }
 }
+
+/// Where a write body leaves its result for the acknowledgement that comes after the commit.
+public final class ResultBox<T>: @unchecked Sendable {
+    public var result: Result<T, any Error>?
+    public init() {}
+}

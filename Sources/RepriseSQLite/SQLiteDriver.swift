@@ -186,9 +186,6 @@ final class InlineExecutor: TaskExecutor, @unchecked Sendable {
     }
 }
 
-final class ResultBox<T>: @unchecked Sendable {
-    var result: Result<T, any Error>?
-}
 
 /// A GRDB database handle seen through the driver seam. It is used only on the thread GRDB
 /// handed it out on (see `InlineExecutor`), which is what makes the unchecked `Sendable` sound.

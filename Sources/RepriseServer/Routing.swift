@@ -19,11 +19,12 @@ import RepriseCore
 // default; the router is built from that table, so the table is exactly what the router serves
 // (`RouteAccessTests` compares them).
 
-/// The request context: Hummingbird's storage (path parameters among it) and the JSON body once a
-/// permission check has read it, so the handler does not read the body again.
+/// The request context: Hummingbird's storage (path parameters among it) and the `Call` once a
+/// permission check has built it (query parsed, JSON body read), so the handler does not build it
+/// again.
 struct RepriseContext: RequestContext {
     var coreContext: CoreRequestContextStorage
-    var preloaded: Params? = nil
+    var call: Call? = nil
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -145,7 +146,6 @@ extension RepriseAPI {
         call.largeBody = config.limits.largeBodyBytes
         call.parameters = context.parameters
         if template.rest != nil { call.rest = template.restOfPath(request.uri.path) ?? "" }
-        call.preloaded = context.preloaded
         return call
     }
 }
@@ -298,10 +298,8 @@ struct AccessMiddleware: RouterMiddleware {
             principal = p
             write = try RepriseAPI.writeContext(request, principal: p)
             var call = api.call(request, context, template)
-            if RepriseAPI.readsParams(access) {
-                call.preloaded = try await call.params()
-                context.preloaded = call.preloaded
-            }
+            if RepriseAPI.readsParams(access) { call.preloaded = try await call.params() }
+            context.call = call
             if !(try await api.permits(access, call, p)) { return api.deniedResponse(path: request.uri.path, principal: p) }
         } else {
             write = RepriseAPI.writeContext(request)
@@ -327,6 +325,6 @@ struct Endpoint: HTTPResponder {
     let handler: Handler
 
     func respond(to request: Request, context: RepriseContext) async throws -> Response {
-        try await handler(api.call(request, context, template))
+        try await handler(context.call ?? api.call(request, context, template))
     }
 }
