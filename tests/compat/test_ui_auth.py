@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import start_server, stop_server
-from test_ui_browser import browser, shot  # noqa: F401  (the module's headless Chromium)
+from test_ui_browser import browser, settled, shot  # noqa: F401  (the module's headless Chromium)
 
 pytestmark = pytest.mark.reprise_only
 
@@ -53,6 +53,15 @@ def wait_for(b):
     return WebDriverWait(b, 20)
 
 
+def wait_for_row(b, xpath, needle):
+    """The text of the first row matching `xpath` that contains `needle`, once the page shows one
+    (see `settled`: the row is looked up afresh on every poll, so a reload in between is harmless)."""
+    from selenium.webdriver.common.by import By
+
+    return settled(b, lambda d: next((t for t in (r.text for r in d.find_elements(By.XPATH, xpath))
+                                      if needle in t), False))
+
+
 def login(b, server, user, password=None, path="/ui/"):
     """Opens `path` signed out, is sent to the login form, signs in."""
     from selenium.webdriver.common.by import By
@@ -69,10 +78,8 @@ def login(b, server, user, password=None, path="/ui/"):
 
 def signed_in_as(b, user):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
 
-    el = wait_for(b).until(EC.presence_of_element_located((By.ID, "current-user")))
-    assert el.text == user
+    assert settled(b, lambda d: d.find_element(By.ID, "current-user").text) == user
 
 
 def session_of(b) -> requests.Session:
@@ -181,11 +188,8 @@ def test_token_is_shown_once(auth_ui, browser):  # noqa: F811
 
     # Revoked, it no longer works.
     row.find_element(By.XPATH, ".//button[text()='Revoke']").click()
-    # The form posts and the page reloads: wait for the old row to go before reading the new one
-    # (reading it while the new page loads raced with the navigation).
-    wait_for(b).until(EC.staleness_of(row))
-    row = wait_for(b).until(EC.presence_of_element_located((By.XPATH, f"//tr[td[text()='{name}']]")))
-    assert "revoked" in row.text
+    # The form posts and the page reloads; the row says "revoked" only on the new page.
+    assert "revoked" in wait_for_row(b, f"//tr[td[text()='{name}']]", "revoked")
     r = requests.get(f"{auth_ui}{G}/whoami", headers={"Authorization": f"Bearer {secret}"}, timeout=30)
     assert r.status_code == 401
 
@@ -234,12 +238,8 @@ def test_reader_does_not_see_what_they_may_not_read(auth_ui, browser):  # noqa: 
     Select(form.find_element(By.NAME, "resource_type")).select_by_value("experiment")
     form.find_element(By.NAME, "resource").send_keys(ids[hidden])
     form.find_element(By.TAG_NAME, "button").click()
-    # The form posts and the admin page reloads: wait for the old form to go, then for the new row
-    # (looking for it on the old page raced with the reload).
-    wait_for(b).until(EC.staleness_of(form))
-    row = wait_for(b).until(EC.presence_of_element_located(
-        (By.XPATH, f"//tr[td/code[text()='{ids[hidden]}'] and td/strong[text()='bob']]")))
-    assert "DENY" in row.text
+    # The form posts and the admin page reloads; the grant's row exists only on the new page.
+    assert "DENY" in wait_for_row(b, f"//tr[td/code[text()='{ids[hidden]}'] and td/strong[text()='bob']]", "DENY")
 
     login(b, auth_ui, "bob")
     signed_in_as(b, "bob")

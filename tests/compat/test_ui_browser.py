@@ -44,6 +44,24 @@ def browser():
         driver.quit()
 
 
+def settled(driver, read, timeout: float = 20):
+    """Polls `read(driver)` until it returns something truthy and returns that. Any driver error counts
+    as "not yet": after a click that posts a form or follows a link, the old document is replaced by the
+    new one, and reading an element in between fails with a stale reference or Chrome's "Node ... does
+    not belong to the document" (both seen in CI). `read` must look elements up afresh each time and
+    check what only the new page shows, so it cannot be satisfied by the page being left."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def poll(d):
+        try:
+            return read(d)
+        except WebDriverException:
+            return False
+
+    return WebDriverWait(driver, timeout).until(poll)
+
+
 def shot(driver, name: str):
     # A full-page screenshot: grow the window to the document's height first.
     height = driver.execute_script("return Math.min(document.body.scrollHeight, 4000)")
@@ -116,8 +134,10 @@ def test_browse_filter_chart_compare_approve(server, browser, seeded):
     box.send_keys("metrics.accuracy > 0.85 and params.solver = 'lbfgs'")
     box.submit()
     wait.until(EC.url_contains("filter="))
-    names = sorted(a.text for a in b.find_elements(By.CSS_SELECTOR, "tbody td:nth-child(2) a"))
-    assert names == ["logreg-C1.0", "logreg-C10.0"]
+    filtered = ["logreg-C1.0", "logreg-C10.0"]
+    names = settled(b, lambda d: (n := sorted(a.text for a in d.find_elements(
+        By.CSS_SELECTOR, "tbody td:nth-child(2) a"))) == filtered and n)
+    assert names == filtered
     shot(b, "runs")
     # A mistake in the filter is explained inline.
     box = b.find_element(By.NAME, "filter")
@@ -139,9 +159,16 @@ def test_browse_filter_chart_compare_approve(server, browser, seeded):
     shot(b, "compare")
     b.find_element(By.ID, "diff-toggle").click()
     wait.until(EC.url_contains("diff=1"))
-    rows = b.find_elements(By.CSS_SELECTOR, "tbody tr")
-    assert 0 < len(rows) < all_rows and all("diff" in r.get_attribute("class") for r in rows)
-    fields = [r.find_element(By.TAG_NAME, "td").text for r in rows]
+
+    def diff_rows(d):
+        rows = d.find_elements(By.CSS_SELECTOR, "tbody tr")
+        if not 0 < len(rows) < all_rows:
+            return False
+        return [(r.get_attribute("class"), r.find_element(By.TAG_NAME, "td").text) for r in rows]
+
+    rows = settled(b, diff_rows)
+    assert all("diff" in cls for cls, _ in rows)
+    fields = [field for _, field in rows]
     assert "C" in fields and "solver" not in fields and "accuracy" in fields
 
     # A run: the loss chart has one point per logged step, with exact values on hover.
@@ -162,9 +189,11 @@ def test_browse_filter_chart_compare_approve(server, browser, seeded):
     form.find_element(By.NAME, "rationale").send_keys("reviewed the evaluation")
     form.find_element(By.NAME, "actor").send_keys("carol")
     form.find_element(By.XPATH, ".//button[text()='Approve']").click()
-    wait.until(EC.presence_of_element_located((By.XPATH, "//h2[text()='Aliases']")))
-    assert "@production" in b.find_element(By.TAG_NAME, "main").text
-    assert not b.find_elements(By.CSS_SELECTOR, "form.approve")
+    # The page reloads; only the new one has the alias and no request left to approve.
+    main = settled(b, lambda d: not d.find_elements(By.CSS_SELECTOR, "form.approve")
+                   and d.find_elements(By.XPATH, "//h2[text()='Aliases']")
+                   and d.find_element(By.TAG_NAME, "main").text)
+    assert "@production" in main
     alias = MlflowClient(server).get_model_version_by_alias(seeded["model"], "production")
     assert alias.version == "1"
     shot(b, "model")
