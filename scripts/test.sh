@@ -4,9 +4,9 @@
 #   2. builds (debug) and runs the Swift tests (core, routes, artifacts, and the store conformance
 #      suites on SQLite and on PostgreSQL: a throwaway cluster from Debian's packages, started here as
 #      a non-root user on a free port and stopped at exit),
-#   3. runs tests/compat twice, on SQLite and on PostgreSQL: the real `mlflow` client against the real
-#      `reprise` binary (artifacts on disk
-#      and in S3: test_s3.py starts `moto_server` from the venv, signatures checked), the crash test,
+#   3. runs tests/compat twice: on SQLite with artifacts on disk, then on PostgreSQL with artifacts in
+#      S3 (`moto_server` from the venv, started by the suite, signatures checked; test_s3.py uses it on
+#      both passes): the real `mlflow` client against the real `reprise` binary, the crash test,
 #      the reproducibility end-to-end tests (reprise run/reproduce in a temporary git repository) and
 #      the web UI in headless Chromium (screenshots in tests/compat/.screenshots/).
 # Exits non-zero if anything fails. Safe to re-run; the venv is reused. Installs with apt-get what is
@@ -52,6 +52,6 @@ fi
 step "compat suite: the stock mlflow client against .build/debug/reprise (SQLite)"
 REPRISE_BIN="$root/.build/debug/reprise" "$venv/bin/python" -m pytest tests/compat -q -p no:cacheprovider
 
-step "compat suite again, every server on PostgreSQL"
-REPRISE_COMPAT_POSTGRES_URL="$REPRISE_TEST_POSTGRES_URL" REPRISE_BIN="$root/.build/debug/reprise" \
+step "compat suite again, every server on PostgreSQL with its artifacts in S3 (moto)"
+REPRISE_COMPAT_POSTGRES_URL="$REPRISE_TEST_POSTGRES_URL" REPRISE_COMPAT_S3=1 REPRISE_BIN="$root/.build/debug/reprise" \
   "$venv/bin/python" -m pytest tests/compat -q -p no:cacheprovider

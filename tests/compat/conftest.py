@@ -119,14 +119,86 @@ def _backend_store_uri(tmp: Path) -> str:
     return COMPAT_POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
 
 
+# With REPRISE_COMPAT_S3=1 (the test command's PostgreSQL pass sets it), every Reprise server of the
+# suite keeps its proxied artifacts in S3 (the suite's moto server) under a prefix of its own, unless
+# a test names another destination; `url.artifacts` then reads the bucket instead of a folder.
+COMPAT_S3 = os.environ.get("REPRISE_COMPAT_S3", "") == "1" and not IS_REFERENCE
+
+
+def _s3_prefix(tmp: Path) -> str:
+    import hashlib
+    return "srv-" + hashlib.sha256(str(tmp).encode()).hexdigest()[:20]
+
+
+class S3Path:
+    """The few `Path` operations the suite uses on an artifact folder (``/``, ``read_bytes``,
+    ``read_text``, ``exists``, ``is_dir``, ``is_file``, ``files``) answered from the bucket, so a test that checks what
+    the server stored checks the objects themselves on the S3 pass."""
+
+    def __init__(self, moto: "MotoS3", key: str):
+        self.moto, self.key = moto, key.strip("/")
+
+    def __truediv__(self, part) -> "S3Path":
+        return S3Path(self.moto, f"{self.key}/{str(part).strip('/')}")
+
+    def __str__(self) -> str:
+        return f"s3://{self.moto.bucket}/{self.key}"
+
+    def read_bytes(self) -> bytes:
+        return self.moto.client().get_object(Bucket=self.moto.bucket, Key=self.key)["Body"].read()
+
+    def read_text(self) -> str:
+        return self.read_bytes().decode()
+
+    def files(self) -> list[str]:
+        """Keys below this folder, relative to it, sorted."""
+        client, out, kw = self.moto.client(), [], {"Bucket": self.moto.bucket, "Prefix": self.key + "/"}
+        while True:
+            page = client.list_objects_v2(**kw)
+            out += [o["Key"][len(self.key) + 1:] for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return sorted(out)
+            kw["ContinuationToken"] = page["NextContinuationToken"]
+
+    def is_file(self) -> bool:
+        try:
+            self.moto.client().head_object(Bucket=self.moto.bucket, Key=self.key)
+            return True
+        except Exception:  # botocore ClientError 404
+            return False
+
+    def is_dir(self) -> bool:
+        return bool(self.moto.client().list_objects_v2(Bucket=self.moto.bucket, Prefix=self.key + "/", MaxKeys=1).get("KeyCount"))
+
+    def exists(self) -> bool:
+        return self.is_file() or self.is_dir()
+
+
+# Tests about the local artifact folder itself (symbolic links planted in it, files written next to
+# it, local paths as artifact locations) run where the proxy writes to a folder, not on the S3 pass.
+local_artifacts_only = pytest.mark.skipif(
+    COMPAT_S3, reason="about the local artifact folder (links, paths beside it); this pass keeps artifacts in S3")
+
+
 # Tests that open the server's SQLite file themselves (to tamper with the audit chain, say) run on
 # SQLite only; on PostgreSQL the same checks run in the Swift store conformance suites.
 sqlite_file_only = pytest.mark.skipif(
     bool(COMPAT_POSTGRES_URL), reason="opens the server's SQLite file; covered on PostgreSQL by the Swift audit conformance")
 
 
+def suite_server_env() -> dict:
+    """Environment every server of this pass needs beyond the caller's (S3 credentials on the S3 pass)."""
+    return dict(shared_moto().env) if COMPAT_S3 else {}
+
+
+def _default_destination(tmp: Path) -> str:
+    if COMPAT_S3:
+        return f"s3://{MotoS3.bucket}/{_s3_prefix(tmp)}"
+    return f"{tmp}/artifacts"
+
+
 def _server_command(tmp: Path, port: int, artifacts_destination: str | None = None, backend_store_uri: str | None = None) -> list[str]:
-    destination = artifacts_destination or f"{tmp}/artifacts"
+    destination = artifacts_destination or _default_destination(tmp)
     if IS_REFERENCE:
         mlflow_bin = Path(sys.executable).parent / "mlflow"
         return [
@@ -180,6 +252,7 @@ def start_server(
     env = dict(os.environ)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     env.update(WEBHOOK_TEST_ENV)
+    env.update(suite_server_env())
     for key in env_remove:
         env.pop(key, None)
     env.update(env_extra or {})
@@ -198,7 +271,7 @@ def start_server(
     url = ServerURL(f"http://127.0.0.1:{port}")
     url.proc = proc
     url.tmp = tmp
-    url.artifacts = tmp / "artifacts"
+    url.artifacts = S3Path(shared_moto(), _s3_prefix(tmp)) if COMPAT_S3 and not artifacts_destination else tmp / "artifacts"
     url.port = port
     url.stderr_path = stderr_path
     deadline = time.monotonic() + timeout
@@ -400,20 +473,26 @@ class MotoS3:
             aws_secret_access_key=secret or self.secret, region_name=self.region)
 
 
-@pytest.fixture(scope="session")
-def moto_s3(tmp_path_factory):
-    """``moto_server`` on a free port, in the mode that checks signatures.
+_MOTO: "MotoS3 | None" = None
+
+
+def shared_moto() -> MotoS3:
+    """The suite's one ``moto_server``, started on first use, in the mode that checks signatures.
 
     moto accepts unsigned and wrongly signed requests until ``INITIAL_NO_AUTH_ACTION_COUNT``
     actions have been served; the first three create an IAM user, its access key and an allow-all
     policy. From then on a request signed with a wrong secret gets ``SignatureDoesNotMatch``, so a
-    broken signer fails the tests instead of passing silently."""
+    broken signer fails the tests instead of passing silently. Stopped at the end of the session
+    (``pytest_sessionfinish``)."""
+    global _MOTO
+    if _MOTO is not None:
+        return _MOTO
     moto_bin = Path(sys.executable).parent / "moto_server"
     if not moto_bin.exists():
         pytest.fail(f"moto_server not found next to {sys.executable}: pip install -r tests/compat/requirements.txt")
     import boto3
 
-    tmp = tmp_path_factory.mktemp("moto")
+    tmp = Path(tempfile.mkdtemp(prefix="reprise-moto-"))
     port = free_port()
     log_path = tmp / "moto.log"
     log = open(log_path, "wb")
@@ -445,11 +524,28 @@ def moto_s3(tmp_path_factory):
             PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}')
         moto = MotoS3(endpoint, key["AccessKeyId"], key["SecretAccessKey"], proc, log_path)
         moto.client().create_bucket(Bucket=MotoS3.bucket)
-        yield moto
-    finally:
-        _signal_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
-            proc.wait(timeout=10)
+    except BaseException:
+        _stop_moto(proc)
+        raise
+    _MOTO = moto
+    return moto
+
+
+def _stop_moto(proc: subprocess.Popen) -> None:
+    _signal_group(proc, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _MOTO is not None:
+        _stop_moto(_MOTO.proc)
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """The running ``moto_server`` (see ``shared_moto``)."""
+    return shared_moto()

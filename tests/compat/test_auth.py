@@ -30,7 +30,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
 import mlflow.server
-from conftest import IS_REFERENCE, _server_command, free_port, start_server, stop_server
+from conftest import IS_REFERENCE, _server_command, free_port, start_server, stop_server, suite_server_env
 
 API = "/api/2.0/mlflow"
 API3 = "/api/3.0/mlflow"
@@ -255,6 +255,7 @@ def _start_expecting_refusal(tmp: Path, admin_password: str | None, env_extra: d
     env["MLFLOW_AUTH_CONFIG_PATH"] = str(ini)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     env.update(REFERENCE_ENV)
+    env.update(suite_server_env())
     env.update(env_extra or {})
     port = free_port()
     try:

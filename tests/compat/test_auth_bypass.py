@@ -116,7 +116,7 @@ def test_a_model_version_cannot_point_at_files_the_caller_may_not_read(world):
     for source, extra in [
         (f"runs:/{run['run_id']}/artifacts", {}),
         (f"mlflow-artifacts:/{exp}/{run['run_id']}/artifacts", {"model_id": lm}),
-        (str(Path(url.artifacts) / exp / run["run_id"] / "artifacts"), {"model_id": lm}),
+        (str(url.artifacts / exp / run["run_id"] / "artifacts"), {"model_id": lm}),  # a path, or s3:// on the S3 pass
     ]:
         denied(bob.post("/api/2.0/mlflow/model-versions/create", {"name": "bobs-model", "source": source, **extra}))
 

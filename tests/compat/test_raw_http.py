@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import IS_REFERENCE, assert_error
+from conftest import IS_REFERENCE, assert_error, local_artifacts_only
 
 MAXD = 1.7976931348623157e308
 API = "/api/2.0/mlflow"
@@ -485,6 +485,7 @@ def test_artifact_path_traversal_rejected(server, path):
     assert _all_evil(server) == []
 
 
+@local_artifacts_only
 def test_artifact_delete_traversal_deletes_nothing(server):
     sentinel = server.tmp / "sentinel-keep.txt"
     sentinel.write_text("keep")

@@ -375,8 +375,17 @@ extension RepriseAPI {
                     try await requireReadableArtifactPath(String(path.dropFirst(r.count)))
                 }
             }
+        } else if source.hasPrefix("s3://") {
+            // The same rule for a bucket this server serves (its S3 destination or default root):
+            // the key below the root names the experiment. A key the root's rules refuse is refused.
+            for repo in s3Repositories {
+                let comps: [String]?
+                do { comps = try repo.components(of: source) } catch { throw AccessDenied() }
+                if let comps { try await requireReadableArtifactPath(comps.joined(separator: "/")) }
+            }
         }
-        // Other stores (s3://…) are not served by this server.
+        // Locations outside every root the server serves are never opened by it (see
+        // `repository(for:)`), so pointing a version at them reaches nothing through this server.
     }
 
     /// READ on the experiment an artifact path (relative to a root) is under; the default
