@@ -161,3 +161,41 @@ def test_an_unreachable_database_stops_start_up_with_a_clear_error(tmp_path):
     out = r.stdout + r.stderr
     assert "Cannot reach or prepare the PostgreSQL database postgresql://someone:***@127.0.0.1:1/reprise" in out, out[-800:]
     assert "hunter2-secret" not in out
+
+
+def test_each_webhook_event_is_delivered_once_across_replicas(tmp_path):
+    """Every replica runs a delivery worker over the one outbox; each event goes out exactly once,
+    whichever replica wrote it and whichever claims it."""
+    from test_webhooks import Receiver
+
+    uri = _backend_store_uri(tmp_path / "shared")
+    servers = [start_server(tmp_path / f"r{i}", backend_store_uri=uri, env_extra=SECRET) for i in range(3)]
+    receiver = Receiver()
+    try:
+        r = post(servers[0], f"{A}/webhooks", {"name": "replicas", "url": receiver.url("/ok/replicas"),
+                                               "events": [{"entity": "registered_model", "action": "created"}]})
+        assert r.status_code == 200, r.text
+        names = [f"hooked-{i}" for i in range(36)]
+        failures = []
+
+        def create(i: int):
+            r = post(servers[i % 3], f"{A}/registered-models/create", {"name": names[i]})
+            if r.status_code != 200:
+                failures.append((r.status_code, r.text[:200]))
+        threads = [threading.Thread(target=create, args=(i,)) for i in range(len(names))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failures, failures[:3]
+        got = receiver.wait_for("/ok/replicas", len(names), timeout=60)
+        time.sleep(3)  # long enough for a second claim of any event to arrive (workers poll every 0.25 s)
+        got = receiver.received("/ok/replicas")
+        ids = [d["headers"]["x-mlflow-delivery-id"] for d in got]
+        delivered = sorted(json.loads(d["body"])["data"]["name"] for d in got)
+        assert len(ids) == len(set(ids)) == len(names), (len(ids), len(set(ids)))
+        assert delivered == sorted(names)
+    finally:
+        receiver.close()
+        for s in servers:
+            stop_server(s)
