@@ -137,12 +137,11 @@ public protocol TrackingStore: Sendable {
     /// Appends one model's description to the run's `mlflow.log-model.history` tag (a JSON list),
     /// reading and writing the tag in one transaction, so concurrent calls each keep their entry.
     func appendLoggedModelHistory(runID: String, model: JSONObject) async throws
-    /// Params first, then metrics, then tags; all or nothing.
-    func logBatch(
-        runID: String, metrics: [Metric], params: [KeyValue], tags: [KeyValue], conflictStyle: ParamConflictStyle
-    ) async throws
+    /// Params first, then metrics, then tags; all or nothing. The batch was checked when it was made
+    /// (`RunBatch`); what only the stored run can tell (active, not sealed, a changed param) is checked here.
+    func logBatch(runID: String, _ batch: RunBatch) async throws
     func deleteTag(runID: String, key: String) async throws
-    func logInputs(runID: String, datasets: [DatasetInput], modelIDs: [String]) async throws
+    func logInputs(runID: String, _ inputs: RunInputs) async throws
     func logOutputs(runID: String, outputs: [ModelOutput]) async throws
     func searchRuns(_ query: RunSearchQuery) async throws -> Page<Run>
     /// Ordered by (timestamp, step, value).
@@ -169,4 +168,18 @@ public protocol TrackingStore: Sendable {
     func deleteLoggedModelTag(id: String, key: String) async throws
     func logLoggedModelParams(id: String, params: [KeyValue]) async throws
     func searchLoggedModels(_ query: LoggedModelSearchQuery) async throws -> Page<LoggedModel>
+}
+
+extension TrackingStore {
+    /// Checks the items (`RunBatch`'s rules) and logs them.
+    public func logBatch(
+        runID: String, metrics: [Metric], params: [KeyValue], tags: [KeyValue], conflictStyle: ParamConflictStyle
+    ) async throws {
+        try await logBatch(runID: runID, try RunBatch(metrics: metrics, params: params, tags: tags, conflictStyle: conflictStyle))
+    }
+
+    /// Checks the inputs (`RunInputs`'s rules) and logs them.
+    public func logInputs(runID: String, datasets: [DatasetInput], modelIDs: [String]) async throws {
+        try await logInputs(runID: runID, try RunInputs(datasets: datasets, modelIDs: modelIDs))
+    }
 }

@@ -367,12 +367,8 @@ extension SQLTrackingStore {
         return (v, 0)
     }
 
-    public func logBatch(
-        runID: String, metrics: [Metric], params: [KeyValue], tags: [KeyValue], conflictStyle: ParamConflictStyle
-    ) async throws {
-        let params = params.map { KeyValue($0.key, Validation.truncated($0.value, max: Validation.maxParamValueLength)) }
-        let tags = tags.map { KeyValue($0.key, Validation.truncated($0.value, max: Validation.maxTagValueLength)) }
-        try PassportTag.refuseServerOwned(tags.map(\.key))
+    public func logBatch(runID: String, _ batch: RunBatch) async throws {
+        let (metrics, params, tags, conflictStyle) = (batch.metrics, batch.params, batch.tags, batch.conflictStyle)
         try await write { db, audit in
             try await Self.requireActiveRun(db, runID)
             var needsUnsealed = !metrics.isEmpty || !params.isEmpty
@@ -458,7 +454,8 @@ extension SQLTrackingStore {
         }
     }
 
-    public func logInputs(runID: String, datasets: [DatasetInput], modelIDs: [String]) async throws {
+    public func logInputs(runID: String, _ inputs: RunInputs) async throws {
+        let (datasets, modelIDs) = (inputs.datasets, inputs.modelIDs)
         try await write { db, audit in
             try await Self.requireActiveRun(db, runID)
             try await Self.requireUnsealed(db, runID, "logging inputs to it")

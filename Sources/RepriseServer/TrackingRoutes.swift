@@ -108,23 +108,13 @@ extension RepriseAPI {
         case .int(let i)?: step = i
         case let other?: step = try Params.int64(other, field: field("step"))
         }
-        if !validatedKeys.contains(key) {
-            try Validation.validateKey(key, lengthLabel: "Metric name")
-            validatedKeys.insert(key)
-        }
-        if timestamp < 0 {
-            throw RepriseError.invalid(
-                "Invalid value \(timestamp) for parameter 'timestamp' supplied: metric '\(key)' (value=\(value)). Timestamp must be a nonnegative long (64-bit integer) "
-            )
-        }
-        return Metric(
+        let metric = Metric(
             key: key, value: value, timestamp: timestamp, step: step, modelID: try p.string("model_id"),
             datasetName: try p.string("dataset_name"), datasetDigest: try p.string("dataset_digest"))
-    }
-
-    static func validatedTag(_ t: KeyValue) throws -> KeyValue {
-        try Validation.validateKey(t.key, lengthLabel: "Tag key")
-        return t
+        // The rule (RunBatch's) is applied as each item is read, so an item's error comes before a
+        // later item's decoding error, in the reference's order.
+        try RunBatch.check(metric, checkedKeys: &validatedKeys)
+        return metric
     }
 
     func registerRuns() {
@@ -168,7 +158,7 @@ extension RepriseAPI {
             var validated = Set<String>()
             let m = try Self.metric(body, index: nil, validatedKeys: &validated)
             if let model = m.modelID { try await requireCaller(.update, loggedModels: [model]) }
-            try await store.logBatch(runID: runID, metrics: [m], params: [], tags: [], conflictStyle: .single)
+            try await store.logBatch(runID: runID, try RunBatch(metrics: [m], conflictStyle: .single))
             return Self.json(Self.empty)
         }
         route(.post, "/api/2.0/mlflow/runs/log-parameter", access: .experiment(.update, .run)) { call in
@@ -176,16 +166,14 @@ extension RepriseAPI {
             let runID = try p.runID()
             let key = try p.requiredString("key")
             guard let value = try p.string("value") else { throw RepriseError.missing("value") }
-            try Validation.validateKey(key, lengthLabel: "Param key")
-            try await store.logBatch(
-                runID: runID, metrics: [], params: [KeyValue(key, value)], tags: [], conflictStyle: .single)
+            try await store.logBatch(runID: runID, try RunBatch(params: [KeyValue(key, value)], conflictStyle: .single))
             return Self.json(Self.empty)
         }
         route(.post, "/api/2.0/mlflow/runs/set-tag", access: .experiment(.update, .run)) { call in
             let p = try await call.params()
             let runID = try p.runID()
-            let tag = try Self.validatedTag(KeyValue(try p.requiredString("key"), try p.string("value") ?? ""))
-            try await store.logBatch(runID: runID, metrics: [], params: [], tags: [tag], conflictStyle: .single)
+            let tag = KeyValue(try p.requiredString("key"), try p.string("value") ?? "")
+            try await store.logBatch(runID: runID, try RunBatch(tags: [tag], conflictStyle: .single))
             return Self.json(Self.empty)
         }
         route(.post, "/api/2.0/mlflow/runs/delete-tag", access: .experiment(.update, .run)) { call in
@@ -201,27 +189,7 @@ extension RepriseAPI {
             let metricItems = try p.array("metrics")
             let paramItems = try p.array("params")
             let tagItems = try p.array("tags")
-            if metricItems.count > Validation.maxBatchMetrics {
-                throw RepriseError.invalid(
-                    "A batch logging request can contain at most \(Validation.maxBatchMetrics) metrics. Got \(metricItems.count) metrics. Please split up metrics across multiple requests and try again."
-                )
-            }
-            if paramItems.count > Validation.maxBatchParams {
-                throw RepriseError.invalid(
-                    "A batch logging request can contain at most \(Validation.maxBatchParams) params. Got \(paramItems.count) params. Please split up params across multiple requests and try again."
-                )
-            }
-            if tagItems.count > Validation.maxBatchTags {
-                throw RepriseError.invalid(
-                    "A batch logging request can contain at most \(Validation.maxBatchTags) tags. Got \(tagItems.count) tags. Please split up tags across multiple requests and try again."
-                )
-            }
-            let total = metricItems.count + paramItems.count + tagItems.count
-            if total > Validation.maxBatchTotal {
-                throw RepriseError.invalid(
-                    "A batch logging request can contain at most \(Validation.maxBatchTotal) metrics, params, and tags. Got \(total) metrics, params, and tags. Please split up metrics, params, and tags across multiple requests and try again."
-                )
-            }
+            try RunBatch.checkSizes(metrics: metricItems.count, params: paramItems.count, tags: tagItems.count)
             var validatedKeys = Set<String>()
             var metrics: [Metric] = []
             metrics.reserveCapacity(metricItems.count)
@@ -231,22 +199,10 @@ extension RepriseAPI {
                 }
                 metrics.append(try Self.metric(o, index: i, validatedKeys: &validatedKeys))
             }
+            let batch = try RunBatch(
+                metrics: metrics, params: try p.keyValues("params", valueRequired: false), tags: try p.keyValues("tags"), conflictStyle: .batch)
             try await requireCaller(.update, loggedModels: metrics.compactMap(\.modelID))
-            let params = try p.keyValues("params", valueRequired: false)
-            for (i, kv) in params.enumerated() {
-                _ = i
-                try Validation.validateKey(kv.key, lengthLabel: "Param key")
-            }
-            var seen = Set<String>()
-            var duplicates: [String] = []
-            for kv in params where !seen.insert(kv.key).inserted { duplicates.append(kv.key) }
-            if !duplicates.isEmpty {
-                throw RepriseError.invalid(
-                    "Duplicate parameter keys have been submitted: [\(duplicates.map { "'\($0)'" }.joined(separator: ", "))]. Please ensure the request contains only one param value per param key."
-                )
-            }
-            let tags = try p.keyValues("tags").map(Self.validatedTag)
-            try await store.logBatch(runID: runID, metrics: metrics, params: params, tags: tags, conflictStyle: .batch)
+            try await store.logBatch(runID: runID, batch)
             return Self.json(Self.empty)
         }
         route(.post, "/api/2.0/mlflow/runs/log-inputs", access: .experiment(.update, .run)) { [self] call in
@@ -258,48 +214,19 @@ extension RepriseAPI {
                     throw RepriseError.missing("datasets[\(i)].dataset")
                 }
                 let dp = Params(source: .json(d))
-                let name = try dp.string("name") ?? ""
-                let digest = try dp.string("digest") ?? ""
-                let sourceType = try dp.string("source_type") ?? ""
-                let source = try dp.string("source") ?? ""
-                if name.isEmpty { throw RepriseError.missing("datasets[\(i)].dataset.name") }
-                if digest.isEmpty { throw RepriseError.missing("datasets[\(i)].dataset.digest") }
-                if sourceType.isEmpty { throw RepriseError.missing("datasets[\(i)].dataset.source_type") }
-                if source.isEmpty { throw RepriseError.missing("datasets[\(i)].dataset.source") }
-                let schema = try dp.string("schema")
-                let profile = try dp.string("profile")
-                func limit(_ v: String?, _ max: Int, _ label: String) throws {
-                    if let v, v.utf8.count > max {
-                        throw RepriseError.invalid("Dataset \(label) exceeds the maximum length of \(max) characters")
-                    }
-                }
-                try limit(name, Validation.maxDatasetNameLength, "name")
-                try limit(digest, Validation.maxDatasetDigestLength, "digest")
-                try limit(source, Validation.maxDatasetSourceLength, "source")
-                try limit(schema, Validation.maxDatasetSchemaLength, "schema")
-                try limit(profile, Validation.maxDatasetProfileLength, "profile")
-                let tags = try Params(source: .json(o)).keyValues("tags")
-                for t in tags {
-                    if t.key.count > Validation.maxInputTagKeyLength {
-                        throw RepriseError.invalid("'key' exceeds the maximum length of \(Validation.maxInputTagKeyLength) characters")
-                    }
-                    if t.value.count > Validation.maxInputTagValueLength {
-                        throw RepriseError.invalid("'value' exceeds the maximum length of \(Validation.maxInputTagValueLength) characters")
-                    }
-                }
                 return DatasetInput(
-                    tags: tags,
+                    tags: try Params(source: .json(o)).keyValues("tags"),
                     dataset: Dataset(
-                        name: name, digest: digest, sourceType: sourceType, source: source, schema: schema, profile: profile))
+                        name: try dp.string("name") ?? "", digest: try dp.string("digest") ?? "", sourceType: try dp.string("source_type") ?? "",
+                        source: try dp.string("source") ?? "", schema: try dp.string("schema"), profile: try dp.string("profile")))
             }
             let models = try p.array("models").map { item -> String in
-                guard case .object(let o) = item, let id = try Params(source: .json(o)).string("model_id"), !id.isEmpty else {
-                    throw RepriseError.missing("models.model_id")
-                }
-                return id
+                guard case .object(let o) = item else { throw RepriseError.missing("models.model_id") }
+                return try Params(source: .json(o)).string("model_id") ?? ""
             }
+            let inputs = try RunInputs(datasets: datasets, modelIDs: models)
             try await requireCaller(.update, loggedModels: models)
-            try await store.logInputs(runID: runID, datasets: datasets, modelIDs: models)
+            try await store.logInputs(runID: runID, inputs)
             return Self.json(Self.empty)
         }
         route(.post, "/api/2.0/mlflow/runs/outputs", access: .experiment(.update, .run)) { [self] call in

@@ -197,6 +197,58 @@ public struct StoreConformance: Sendable {
         #expect(r.tags.first { $0.key == "longtag" }?.value.count == 8000)
     }
 
+    /// MLflow's input rules hold for every caller of the store, not only the HTTP routes: a batch or
+    /// an input list that breaks one is refused whole (nothing of it is written), with the
+    /// reference's message; values over the limits are truncated as MLflow stores them.
+    public func inputRules() async throws {
+        let s = try await make()
+        let id = try await run(s, in: "0")
+        let ok = Metric(key: "m", value: 1, timestamp: 1, step: 0)
+        func refused(_ body: () async throws -> Void) async -> String? {
+            let m = await Self.message(of: body)
+            #expect(await Self.code(of: body) == .invalidParameterValue)
+            return m
+        }
+        // Sizes, keys, timestamps, duplicates and server-owned tags, each with the reference's words.
+        let tooMany = Array(repeating: ok, count: Validation.maxBatchMetrics + 1)
+        #expect(await refused { try await s.logBatch(runID: id, metrics: tooMany, params: [], tags: [], conflictStyle: .batch) }?
+            .hasPrefix("A batch logging request can contain at most 1000 metrics. Got 1001 metrics.") == true)
+        let badKey = Metric(key: "a/../b", value: 1, timestamp: 1, step: 0)
+        #expect(await refused { try await s.logBatch(runID: id, metrics: [ok, badKey], params: [], tags: [], conflictStyle: .batch) } != nil)
+        let early = Metric(key: "m", value: 2, timestamp: -5, step: 0)
+        #expect(await refused { try await s.logBatch(runID: id, metrics: [early], params: [], tags: [], conflictStyle: .single) }?
+            .contains("Timestamp must be a nonnegative long") == true)
+        #expect(await refused {
+            try await s.logBatch(runID: id, metrics: [ok], params: [KeyValue("p", "1"), KeyValue("p", "2")], tags: [], conflictStyle: .batch)
+        }?.hasPrefix("Duplicate parameter keys have been submitted: ['p']") == true)
+        let longKey = String(repeating: "k", count: Validation.maxEntityKeyLength + 1)
+        #expect(await refused { try await s.logBatch(runID: id, metrics: [], params: [], tags: [KeyValue(longKey, "v")], conflictStyle: .batch) } != nil)
+        // All or nothing: the good metric sent beside each bad item was not written.
+        let after = try await s.getRun(id: id)
+        #expect(after.metrics.isEmpty && after.params.isEmpty)
+        // Long values are kept, cut at MLflow's limits.
+        let long = String(repeating: "x", count: Validation.maxParamValueLength + 10)
+        try await s.logBatch(runID: id, metrics: [ok], params: [KeyValue("long", long)], tags: [KeyValue("t", long + long)], conflictStyle: .batch)
+        let data = try await s.getRun(id: id)
+        #expect(data.params.first { $0.key == "long" }?.value.count == Validation.maxParamValueLength)
+        #expect(data.tags.first { $0.key == "t" }?.value.count == Validation.maxTagValueLength)
+
+        // Datasets: the first missing field is named; limits hold; nothing is written on refusal.
+        let ds = Dataset(name: "d", digest: "abc", sourceType: "local", source: "/data", schema: nil, profile: nil)
+        var noDigest = ds
+        noDigest.digest = ""
+        #expect(await Self.message {
+            try await s.logInputs(runID: id, datasets: [DatasetInput(tags: [], dataset: ds), DatasetInput(tags: [], dataset: noDigest)], modelIDs: [])
+        } == "Missing value for required parameter 'datasets[1].dataset.digest'. See the API docs for more information about request parameters.")
+        var longName = ds
+        longName.name = String(repeating: "n", count: Validation.maxDatasetNameLength + 1)
+        #expect(await refused { try await s.logInputs(runID: id, datasets: [DatasetInput(tags: [], dataset: longName)], modelIDs: []) }
+            == "Dataset name exceeds the maximum length of \(Validation.maxDatasetNameLength) characters")
+        let longTag = KeyValue("mlflow.data.context", String(repeating: "v", count: Validation.maxInputTagValueLength + 1))
+        #expect(await refused { try await s.logInputs(runID: id, datasets: [DatasetInput(tags: [longTag], dataset: ds)], modelIDs: []) } != nil)
+        #expect(try await s.getRun(id: id).datasetInputs.isEmpty)
+    }
+
     public func runSearch() async throws {
         let s = try await make()
         let exp = try await s.createExperiment(name: "search", artifactLocation: nil, tags: [])
