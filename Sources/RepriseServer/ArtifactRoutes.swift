@@ -41,6 +41,22 @@ extension HTTPField.Name {
 extension RepriseAPI {
     static let proxyPrefix = "/api/2.0/mlflow-artifacts/artifacts"
 
+    /// Creates the local artifact folders, once, at start-up (a repository does no I/O until then).
+    /// The proxy's folder must exist; a local default artifact root the server cannot create is
+    /// left to the clients that write there, with a warning.
+    public func prepareArtifactRoots() async throws {
+        for repo in localRepositories {
+            do {
+                try await repo.prepare()
+            } catch {
+                if let proxy = artifacts as? LocalArtifactRepository, proxy.root == repo.root {
+                    throw RepriseError.invalid("Cannot create the artifacts folder \(repo.root): \(error)")
+                }
+                logger.warning("Cannot create the artifact root \(repo.root); clients must create it: \(error)")
+            }
+        }
+    }
+
     /// Turns a raw (percent-encoded) relative path into checked components.
     static func components(_ raw: String) throws -> [String] {
         guard let decoded = Validation.percentDecode(raw) else { throw RepriseError.invalid("Invalid path") }

@@ -164,7 +164,12 @@ public final class RepriseAPI: Sendable {
         self.config = config
         self.logger = logger
         self.workingDirectory = workingDirectory
-        self.localRepositories = config.localArtifactRoots.compactMap { try? LocalArtifactRepository(root: $0) }
+        // One repository per root, chosen here once: the proxy's own when it is local, so the same
+        // folder is never two repositories. Building one does no I/O.
+        self.localRepositories = config.localArtifactRoots.map { root in
+            if let proxy = artifacts as? LocalArtifactRepository, proxy.root == LocalArtifactRepository(root: root).root { return proxy }
+            return LocalArtifactRepository(root: root)
+        }
         self.security = SecurityPolicy(settings: config.security)
         self.largeBodies = AsyncLimiter(permits: config.limits.maxConcurrentLargeBodies)
         self.csrfTokens = CSRFTokens(secret: config.secretKey)

@@ -64,7 +64,7 @@ struct AuthMatrixTests {
             ownsDeliverer = shared == nil
             deliverer = shared ?? WebhookDeliverer(settings: WebhookSettings(), logger: logger)
             api = RepriseAPI(
-                store: store, registry: store, governance: store, artifacts: try LocalArtifactRepository(root: dir.path + "/artifacts"),
+                store: store, registry: store, governance: store, artifacts: LocalArtifactRepository(root: dir.path + "/artifacts"),
                 webhooks: store, deliverer: deliverer, repro: store, config: Self.config(dir.path), logger: logger,
                 workingDirectory: dir.path, identities: store)
             if bootstrap && template == nil { try await api.bootstrapIdentity() }

@@ -27,7 +27,7 @@ struct TestServer {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         api = RepriseAPI(
-            store: store, registry: store, governance: store, artifacts: serveArtifacts ? try LocalArtifactRepository(root: dir.path + "/artifacts") : nil,
+            store: store, registry: store, governance: store, artifacts: serveArtifacts ? LocalArtifactRepository(root: dir.path + "/artifacts") : nil,
             repro: store, config: ServerConfiguration(staticPrefix: staticPrefix, serveArtifacts: serveArtifacts, localArtifactRoots: [dir.path + "/artifacts"]), logger: logger,
             workingDirectory: dir.path)
     }
