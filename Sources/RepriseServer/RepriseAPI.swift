@@ -362,10 +362,14 @@ public final class RepriseAPI: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: exposition())))
         }
+        // Multipart uploads: only when the proxy's destination takes them (S3), as the reference
+        // reports them for a repository with MultipartUploadMixin. The client then uploads files of
+        // at least MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE in presigned parts.
+        let multipart = config.serveArtifacts && artifacts is any MultipartUploadRepository
         route(.get, "/api/3.0/mlflow/server-info", access: .open) { [config] _ in
             Self.json([
                 "store_type": "SqlStore", "workspaces_enabled": false, "trace_archival_enabled": false,
-                "multipart_uploads_enabled": false, "multipart_downloads_enabled": false,
+                "multipart_uploads_enabled": .bool(multipart), "multipart_downloads_enabled": false,
                 "presigned_upload_run_id_supported": false, "presigned_upload_model_id_supported": false,
                 "serve_artifacts": .bool(config.serveArtifacts), "server": "reprise",
                 "features_enabled": ["gateway": false],

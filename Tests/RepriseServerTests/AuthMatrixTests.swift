@@ -282,6 +282,7 @@ struct AuthMatrixTests {
         "POST /api/reprise/v1/approval-requests/{request_id}/approve": "authenticated",
         "POST /api/reprise/v1/approval-requests/{request_id}/reject": "authenticated",
         "POST /api/reprise/v1/approval-requests/{request_id}/cancel": "authenticated",
+        "GET /api/reprise/v1/artifact-digests": "read on experiment (run_id)",
         "GET /api/reprise/v1/audit/checkpoint": "authenticated",
         "GET /api/reprise/v1/audit/events": "admin",
         "GET /api/reprise/v1/audit/verify": "authenticated",
