@@ -428,6 +428,7 @@ def test_server_info_offers_multipart_for_s3_only(mpu_server, server):
     assert r.json() == {"error_code": "NOT_IMPLEMENTED", "message": "Multipart upload is not supported for the current artifact repository"}
 
 
+@pytest.mark.reprise_only  # checks Reprise's presigned URLs and error messages (boto may presign SigV2)
 def test_stock_client_multipart_upload_goes_straight_to_the_bucket(mpu_run, mpu_server, moto_open, tmp_path, monkeypatch):
     """The stock client with proxy multipart on: create -> presigned PUTs to moto -> complete; then
     the file comes back whole through the proxy."""
@@ -489,6 +490,7 @@ def test_multipart_records_size_only(mpu_run, mpu_server, tmp_path, monkeypatch)
     assert out.stdout.splitlines()[0].split()[:2] == ["unhashed", "big.bin"], out.stdout
 
 
+@pytest.mark.reprise_only  # checks Reprise's presigned URLs and error messages (boto may presign SigV2)
 def test_multipart_abort_with_the_stock_client(mpu_run, moto_open, tmp_path):
     """The stock client's own create and abort calls: the upload is gone and no object appears."""
     client, eid, rid = mpu_run
