@@ -59,7 +59,7 @@ struct PartSplitter {
 /// the whole request until its answer starts) and every answer read into memory in size.
 ///
 /// Call `shutdown()` once the repository is no longer used.
-public final class S3ArtifactRepository: ArtifactRepository, Sendable {
+public final class S3ArtifactRepository: MultipartUploadRepository, Sendable {
     /// Where the artifacts live.
     public let location: S3Location
     /// The endpoint, region, credentials and limits.
@@ -68,7 +68,7 @@ public final class S3ArtifactRepository: ArtifactRepository, Sendable {
     let signer: SigV4Signer
 
     /// S3 allows at most this many parts in one upload.
-    static let maxParts = 10_000
+    public static let maxParts = 10_000
     /// A listing longer than this is refused rather than held in memory.
     static let maxListEntries = 1_000_000
     /// The largest XML answer read into memory.
@@ -172,7 +172,9 @@ public final class S3ArtifactRepository: ArtifactRepository, Sendable {
             if let uploadID {
                 etags.append(try await uploadPart(key, uploadID: uploadID, number: etags.count + 1, body: last, display: display))
                 try await beforeCommit?()
-                try await completeMultipartUpload(key, uploadID: uploadID, etags: etags, display: display)
+                try await completeMultipartUpload(
+                    key, uploadID: uploadID, parts: etags.enumerated().map { UploadedPart(number: $0.offset + 1, etag: $0.element) },
+                    display: display)
             } else {
                 try await beforeCommit?()
                 let response = try await send(.PUT, key: key, body: last, what: "storing '\(display)'")
@@ -259,6 +261,48 @@ public final class S3ArtifactRepository: ArtifactRepository, Sendable {
         } while token != nil
     }
 
+    // MARK: MultipartUploadRepository
+
+    /// How long a presigned part URL stays valid: an hour, as boto3's `generate_presigned_url`
+    /// (what MLflow's own S3 repository uses) by default. Checked when a part's PUT starts.
+    public static let partURLLifetimeSeconds = 3600
+
+    public func beginMultipartUpload(_ path: [String], partCount: Int) async throws -> (uploadID: String, partURLs: [String]) {
+        guard !path.isEmpty else { throw RepriseError.invalid("Invalid path") }
+        guard (1...Self.maxParts).contains(partCount) else {
+            throw RepriseError.invalid("num_parts must be between 1 and \(Self.maxParts), got \(partCount).")
+        }
+        let key = try key(path)
+        let id = try await createMultipartUpload(key, display: path.joined(separator: "/"))
+        let (host, encodedPath) = target(key: key)
+        let now = Date()
+        let urls = (1...partCount).map { number in
+            let query = signer.presignedQuery(
+                SigV4Request(
+                    method: "PUT", encodedPath: encodedPath, query: [("partNumber", String(number)), ("uploadId", id)],
+                    headers: [("host", host)]),
+                date: now, expires: Self.partURLLifetimeSeconds)
+            return "\(settings.scheme)://\(host)\(encodedPath)?\(query)"
+        }
+        return (id, urls)
+    }
+
+    public func finishMultipartUpload(_ path: [String], uploadID: String, parts: [UploadedPart]) async throws -> Int64 {
+        guard !path.isEmpty else { throw RepriseError.invalid("Invalid path") }
+        let key = try key(path)
+        try await completeMultipartUpload(key, uploadID: uploadID, parts: parts, display: path.joined(separator: "/"))
+        guard case .file(let size) = try await kind(path) else {
+            throw RepriseError(.temporarilyUnavailable, "The artifact store completed the upload of '\(path.joined(separator: "/"))' but does not show the object.")
+        }
+        return size
+    }
+
+    public func cancelMultipartUpload(_ path: [String], uploadID: String) async throws {
+        guard !path.isEmpty else { throw RepriseError.invalid("Invalid path") }
+        let key = try key(path)
+        try await drain(try await send(.DELETE, key: key, query: [("uploadId", uploadID)], what: "aborting the upload of '\(path.joined(separator: "/"))'"))
+    }
+
     // MARK: S3 operations
 
     func listPage(prefix: String, delimiter: String?, maxKeys: Int, token: String?) async throws -> S3ListPage {
@@ -286,9 +330,7 @@ public final class S3ArtifactRepository: ArtifactRepository, Sendable {
         let what = "starting the upload of '\(display)'"
         let response = try await send(.POST, key: key, query: [("uploads", "")], what: what)
         let body = try await collect(response, limit: 1024 * 1024, what: what)
-        guard let root = try? S3XML.parse(body.readableBytesView), root.name == "InitiateMultipartUploadResult",
-            let id = root.value("UploadId"), !id.isEmpty
-        else {
+        guard let id = S3XML.uploadID(body.readableBytesView) else {
             throw RepriseError(.temporarilyUnavailable, "The artifact store did not start a multipart upload in bucket '\(location.bucket)'.")
         }
         return id
@@ -310,20 +352,15 @@ public final class S3ArtifactRepository: ArtifactRepository, Sendable {
         return etag
     }
 
-    func completeMultipartUpload(_ key: String, uploadID: String, etags: [String], display: String) async throws {
-        var xml = "<CompleteMultipartUpload>"
-        for (i, etag) in etags.enumerated() {
-            xml += "<Part><PartNumber>\(i + 1)</PartNumber><ETag>\(S3XML.escape(etag))</ETag></Part>"
-        }
-        xml += "</CompleteMultipartUpload>"
+    func completeMultipartUpload(_ key: String, uploadID: String, parts: [UploadedPart], display: String) async throws {
         let what = "completing the upload of '\(display)'"
         let response = try await send(
             .POST, key: key, query: [("uploadId", uploadID)], headers: [("content-type", "application/xml")],
-            body: ByteBuffer(string: xml), what: what)
+            body: ByteBuffer(string: S3XML.completeMultipartUpload(parts)), what: what)
         // S3 can answer 200 and still fail: the error is then in the body.
         let body = try await collect(response, limit: 1024 * 1024, what: what)
-        if let root = try? S3XML.parse(body.readableBytesView), root.name == "Error" {
-            throw failure(status: 500, error: S3ErrorBody(code: root.value("Code"), message: root.value("Message")), what: what)
+        if let error = S3XML.embeddedError(body.readableBytesView) {
+            throw failure(status: 500, error: error, what: what)
         }
     }
 
@@ -337,11 +374,8 @@ public final class S3ArtifactRepository: ArtifactRepository, Sendable {
 
     // MARK: HTTP
 
-    /// Signs and sends one request; answers other than 2xx become `RepriseError`s.
-    func send(
-        _ method: HTTPMethod, key: String?, query: [(String, String)] = [], headers extra: [(String, String)] = [],
-        body: ByteBuffer? = nil, what: String
-    ) async throws -> HTTPClientResponse {
+    /// The `Host` header and the encoded path of a request for `key` (nil: the bucket itself).
+    func target(key: String?) -> (host: String, path: String) {
         let bucket = location.bucket
         var path: String
         if settings.usesPathStyle(bucket) {
@@ -350,7 +384,15 @@ public final class S3ArtifactRepository: ArtifactRepository, Sendable {
         } else {
             path = "/" + (key.map { SigV4.uriEncode($0, keepSlash: true) } ?? "")
         }
-        let host = settings.hostHeader(bucket: bucket)
+        return (settings.hostHeader(bucket: bucket), path)
+    }
+
+    /// Signs and sends one request; answers other than 2xx become `RepriseError`s.
+    func send(
+        _ method: HTTPMethod, key: String?, query: [(String, String)] = [], headers extra: [(String, String)] = [],
+        body: ByteBuffer? = nil, what: String
+    ) async throws -> HTTPClientResponse {
+        let (host, path) = target(key: key)
         let payload = body.map { b in b.withUnsafeReadableBytes { SigV4Payload.of($0) } } ?? .empty
         let signed = signer.sign(
             SigV4Request(method: method.rawValue, encodedPath: path, query: query, headers: [("host", host)] + extra, payload: payload),
@@ -412,7 +454,9 @@ public final class S3ArtifactRepository: ArtifactRepository, Sendable {
             return RepriseError(
                 .temporarilyUnavailable,
                 "The artifact store has no bucket '\(bucket)' (at \(settings.endpointDescription)). Create it, or start the server with another s3:// destination.")
-        case (_, "NoSuchKey"), (_, "NoSuchUpload"), (404, _):
+        case (_, "NoSuchUpload"):
+            return RepriseError.notFound("No such multipart upload (\(what)): it was completed or aborted, or the upload id is wrong.")
+        case (_, "NoSuchKey"), (404, _):
             return RepriseError.notFound("No such artifact (\(what)).")
         case (_, "AccessDenied"), (_, "SignatureDoesNotMatch"), (_, "InvalidAccessKeyId"), (_, "ExpiredToken"), (_, "InvalidToken"),
             (_, "TokenRefreshRequired"), (401, _), (403, _):
@@ -421,6 +465,11 @@ public final class S3ArtifactRepository: ArtifactRepository, Sendable {
                 "The artifact store refused the server's credentials for bucket '\(bucket)' (\(code)) while \(what). Check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the server's environment, and the bucket's policy.")
         case (_, "EntityTooLarge"):
             return RepriseError.invalid("The artifact store refused the file as too large (\(what)).")
+        case (_, "InvalidPart"), (_, "InvalidPartOrder"), (_, "EntityTooSmall"), (_, "InvalidArgument"), (_, "MalformedXML"):
+            // What a client's multipart upload got wrong (an unknown ETag, parts out of order or too
+            // small): its input, not the store's failure.
+            let detail = (error.message ?? "").filter { !$0.isNewline }.prefix(200)
+            return RepriseError.invalid("The artifact store refused \(what): \(code)\(detail.isEmpty ? "" : " (\(detail))").")
         case (500..., _), (_, "SlowDown"), (_, "ServiceUnavailable"), (_, "InternalError"), (_, "RequestTimeout"):
             return RepriseError(.temporarilyUnavailable, "The artifact store failed (\(code)) while \(what) in bucket '\(bucket)'. Try again.")
         default:

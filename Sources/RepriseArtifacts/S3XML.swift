@@ -189,6 +189,32 @@ enum S3XML {
     }
 }
 
+extension S3XML {
+    /// The body of CompleteMultipartUpload: the parts in the order given (S3 wants them ascending).
+    /// Writing and reading S3's XML stay in this one file.
+    static func completeMultipartUpload(_ parts: [UploadedPart]) -> String {
+        var xml = "<CompleteMultipartUpload>"
+        for part in parts {
+            xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(escape(part.etag))</ETag></Part>"
+        }
+        return xml + "</CompleteMultipartUpload>"
+    }
+
+    /// The upload id of an InitiateMultipartUploadResult, nil for any other document.
+    static func uploadID<C: Collection>(_ bytes: C) -> String? where C.Element == UInt8 {
+        guard let root = try? parse(bytes), root.name == "InitiateMultipartUploadResult", let id = root.value("UploadId"), !id.isEmpty
+        else { return nil }
+        return id
+    }
+
+    /// The error inside a 200 answer to CompleteMultipartUpload (S3 can fail after it started
+    /// answering), nil when the document is not an error.
+    static func embeddedError<C: Collection>(_ bytes: C) -> S3ErrorBody? where C.Element == UInt8 {
+        guard let root = try? parse(bytes), root.name == "Error" else { return nil }
+        return S3ErrorBody(code: root.value("Code"), message: root.value("Message"))
+    }
+}
+
 /// One object of a listing.
 struct S3Object: Sendable, Equatable {
     var key: String

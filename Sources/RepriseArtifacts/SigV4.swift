@@ -168,6 +168,41 @@ public struct SigV4Signer: Sendable {
     }
 }
 
+extension SigV4Signer {
+    /// The longest a presigned URL may live: SigV4 refuses `X-Amz-Expires` above seven days.
+    public static let maxPresignSeconds = 7 * 24 * 3600
+
+    /// Presigns `request` with query-string authentication: the query to send (sorted and encoded,
+    /// as `SigV4.canonicalQuery` writes it), with `X-Amz-Algorithm`, `X-Amz-Credential`,
+    /// `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`, `X-Amz-Security-Token` for temporary
+    /// credentials, and last `X-Amz-Signature`.
+    ///
+    /// Whoever holds the URL may make this one request (method, path, query and signed headers as
+    /// given) until it expires; the body is not covered (`UNSIGNED-PAYLOAD`), as for every S3
+    /// presigned upload. The secret is not in the URL, only the access key id and the signature.
+    /// - Parameters:
+    ///   - request: the request; its headers are the ones the holder must send (at least `host`).
+    ///     Its payload is ignored: presigned requests are signed with `UNSIGNED-PAYLOAD`.
+    ///   - date: when the URL becomes valid.
+    ///   - expires: seconds it stays valid, clamped to 1 ... seven days.
+    public func presignedQuery(_ request: SigV4Request, date: Date, expires: Int) -> String {
+        var r = request
+        r.payload = .unsigned
+        let (_, signed) = SigV4.canonicalHeaders(r.headers)
+        r.query += [
+            ("X-Amz-Algorithm", Self.algorithm),
+            ("X-Amz-Credential", "\(credentials.accessKeyID)/\(scope(date: date))"),
+            ("X-Amz-Date", SigV4.dateStamp(date)),
+            ("X-Amz-Expires", String(min(max(expires, 1), Self.maxPresignSeconds))),
+            ("X-Amz-SignedHeaders", signed),
+        ]
+        if let token = credentials.sessionToken { r.query.append(("X-Amz-Security-Token", token)) }
+        let sts = stringToSign(canonicalRequest: canonicalRequest(r), date: date)
+        r.query.append(("X-Amz-Signature", signature(stringToSign: sts, date: date)))
+        return SigV4.canonicalQuery(r.query)
+    }
+}
+
 /// The encoding and formatting rules SigV4 is built from.
 public enum SigV4 {
     /// RFC 3986 percent-encoding as SigV4 wants it: the unreserved characters (`A-Z a-z 0-9 - . _ ~`)

@@ -131,3 +131,68 @@ extension RepriseClient {
         return Data(body.readableBytesView)
     }
 }
+
+extension RepriseClient {
+    /// What the server recorded for each artifact of a run as it was stored
+    /// (`GET /api/reprise/v1/artifact-digests`): `{root_uri, files: [{path, size, sha256?, method, …}]}`.
+    public func artifactDigests(runID: String) async throws -> JSONValue {
+        try await call(.GET, "/api/reprise/v1/artifact-digests", query: [("run_id", runID)])
+    }
+
+    /// Every file under a run's artifact root, with its size, read through the server
+    /// (`/api/2.0/mlflow/artifacts/list`, folder by folder).
+    /// - Parameter limit: refuse runs with more entries than this.
+    public func listRunArtifacts(runID: String, limit: Int = 1_000_000) async throws -> [(path: String, size: Int64?)] {
+        var files: [(String, Int64?)] = []
+        var folders = [""]
+        var seen = 0
+        while let folder = folders.popLast() {
+            var query = [("run_id", runID)]
+            if !folder.isEmpty { query.append(("path", folder)) }
+            let r = try await call(.GET, "/api/2.0/mlflow/artifacts/list", query: query)
+            guard case .array(let entries)? = r["files"] else { continue }
+            for e in entries {
+                guard let path = e["path"]?.stringValue else { continue }
+                seen += 1
+                guard seen <= limit else { throw RepriseClientError.status(0, "The run has more than \(limit) artifacts.") }
+                if e["is_dir"] == .bool(true) {
+                    folders.append(path)
+                } else if case .int(let size)? = e["file_size"] {
+                    files.append((path, size))
+                } else {
+                    files.append((path, nil))
+                }
+            }
+        }
+        return files.sorted { $0.0 < $1.0 }
+    }
+
+    /// Streams the run's artifact `path` through the server (`/get-artifact`) to `consume`, chunk
+    /// by chunk. Returns false when the server has no such file (404).
+    public func readRunArtifact(runID: String, path: String, consume: (ByteBuffer) async throws -> Void) async throws -> Bool {
+        let url = baseURL + "/get-artifact?run_id=\(Self.encode(runID))&path=\(Self.encode(path))"
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        addIdentity(to: &request)
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch {
+            throw RepriseClientError.unreachable(url: baseURL, underlying: "\(error)")
+        }
+        guard (200..<300).contains(Int(response.status.code)) else {
+            let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
+            let error = failure(status: Int(response.status.code), method: .GET, path: "/get-artifact", text: String(buffer: body))
+            if let e = error as? RepriseError, e.code == .resourceDoesNotExist { return false }
+            throw error
+        }
+        do {
+            for try await chunk in response.body { try await consume(chunk) }
+        } catch let e as RepriseError {
+            throw e
+        } catch {
+            throw RepriseClientError.unreachable(url: baseURL, underlying: "\(error)")
+        }
+        return true
+    }
+}

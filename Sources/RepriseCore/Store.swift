@@ -123,6 +123,15 @@ public protocol TrackingStore: Sendable {
     /// Answers once the database answers a trivial read (readiness probes); throws otherwise.
     func checkReady() async throws
 
+    /// Records what an artifact held when it was stored (replacing an earlier record for the same
+    /// location): its size and, when its bytes passed through the server, their SHA-256.
+    func recordArtifactDigest(_ digest: ArtifactDigest) async throws
+    /// The records of the artifacts under `root` (a run's artifact URI; `root` itself excluded),
+    /// sorted by location (byte order).
+    func artifactDigests(under root: String) async throws -> [ArtifactDigest]
+    /// Drops the record of `location` and of everything under it (the artifacts were deleted).
+    func forgetArtifactDigests(at location: String) async throws
+
     /// The experiment a run belongs to (for permission checks; a run never moves).
     func experimentID(ofRun id: String) async throws -> String
     /// The experiment a logged model belongs to.
@@ -181,5 +190,38 @@ extension TrackingStore {
     /// Checks the inputs (`RunInputs`'s rules) and logs them.
     public func logInputs(runID: String, datasets: [DatasetInput], modelIDs: [String]) async throws {
         try await logInputs(runID: runID, try RunInputs(datasets: datasets, modelIDs: modelIDs))
+    }
+}
+
+/// What an artifact held when it was stored, recorded by the server as the bytes streamed through
+/// it (`reprise artifacts verify` compares the artifact with it later).
+public struct ArtifactDigest: Sendable, Equatable {
+    /// The artifact's full location, as its run names it: `mlflow-artifacts:/1/<run>/artifacts/a.txt`,
+    /// or the run's artifact URI (a path, `s3://…`) and the relative path.
+    public var location: String
+    public var size: Int64
+    /// The lowercase hex SHA-256 of the bytes; nil when they did not pass through the server (a
+    /// multipart upload sends its parts straight to the bucket), so only the size is known.
+    public var sha256: String?
+    /// Milliseconds since the epoch.
+    public var recordedTime: Int64
+    /// How the bytes arrived: `put` (the artifact proxy), `upload` (`upload-artifact`) or
+    /// `multipart` (presigned parts; not hashed).
+    public var method: String
+
+    public init(location: String, size: Int64, sha256: String?, recordedTime: Int64, method: String) {
+        self.location = location
+        self.size = size
+        self.sha256 = sha256
+        self.recordedTime = recordedTime
+        self.method = method
+    }
+
+    public var json: JSONValue {
+        var o = JSONObject([("location", .string(location)), ("size", .int(size))])
+        if let sha256 { o["sha256"] = .string(sha256) }
+        o["recorded_time"] = .int(recordedTime)
+        o["method"] = .string(method)
+        return .object(o)
     }
 }

@@ -262,6 +262,17 @@ public enum TrackingSchema {
                     "ALTER TABLE alias_policies ADD COLUMN self_change_requires_approval INTEGER NOT NULL DEFAULT 0",
                     "ALTER TABLE audit_events ADD COLUMN auth TEXT NOT NULL DEFAULT ''",
                 ]),
+            SQLMigration(
+                version: 8, name: "artifact digests",
+                statements: [
+                    // What each artifact held when it was stored through the server; keyed by its
+                    // full location, so a run's are one range read (byte order on both databases).
+                    """
+                    CREATE TABLE artifact_digests (
+                      location TEXT PRIMARY KEY, size BIGINT NOT NULL, sha256 TEXT, recorded_time BIGINT NOT NULL,
+                      method TEXT NOT NULL)
+                    """,
+                ]),
         ]
     }
 }

@@ -1,6 +1,8 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOConcurrencyHelpers
 import NIOCore
 import RepriseArtifacts
 import RepriseCore
@@ -28,6 +30,43 @@ struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wher
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: base.makeAsyncIterator(), limit: limit) }
 }
 
+/// The SHA-256 and size of bytes as they stream past (`HashingBody`).
+final class StreamDigest: Sendable {
+    private let state = NIOLockedValueBox((hasher: SHA256(), size: Int64(0)))
+
+    func update(_ chunk: ByteBuffer) {
+        state.withLockedValue { s in
+            chunk.withUnsafeReadableBytes { s.hasher.update(bufferPointer: $0) }
+            s.size += Int64(chunk.readableBytes)
+        }
+    }
+
+    /// The lowercase hex SHA-256 and the byte count so far.
+    func result() -> (sha256: String, size: Int64) {
+        state.withLockedValue { s in (Hex.encode(s.hasher.finalize()), s.size) }
+    }
+}
+
+/// Request bytes passed on unchanged while `digest` hashes them: an upload's SHA-256 is computed as
+/// it streams to storage, with no second read and no copy.
+struct HashingBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    let digest: StreamDigest
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var inner: Base.AsyncIterator
+        let digest: StreamDigest
+        mutating func next() async throws -> ByteBuffer? {
+            guard let chunk = try await inner.next() else { return nil }
+            digest.update(chunk)
+            return chunk
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: base.makeAsyncIterator(), digest: digest) }
+}
+
 extension String {
     func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }
@@ -40,6 +79,22 @@ extension HTTPField.Name {
 
 extension RepriseAPI {
     static let proxyPrefix = "/api/2.0/mlflow-artifacts/artifacts"
+
+    /// Creates the local artifact folders, once, at start-up (a repository does no I/O until then).
+    /// The proxy's folder must exist; a local default artifact root the server cannot create is
+    /// left to the clients that write there, with a warning.
+    public func prepareArtifactRoots() async throws {
+        for repo in localRepositories {
+            do {
+                try await repo.prepare()
+            } catch {
+                if let proxy = artifacts as? LocalArtifactRepository, proxy.root == repo.root {
+                    throw RepriseError.invalid("Cannot create the artifacts folder \(repo.root): \(error)")
+                }
+                logger.warning("Cannot create the artifact root \(repo.root); clients must create it: \(error)")
+            }
+        }
+    }
 
     /// Turns a raw (percent-encoded) relative path into checked components.
     static func components(_ raw: String) throws -> [String] {
@@ -215,6 +270,109 @@ extension RepriseAPI {
         }
     }
 
+    /// The one spelling digests are recorded and looked up under: `mlflow-artifacts:/<path>` for
+    /// anything the proxy serves (a stored `mlflow-artifacts://host:port/p` names the same place),
+    /// the location as given otherwise, without a trailing `/`.
+    func digestLocation(_ location: String) -> String {
+        if location.hasPrefix("mlflow-artifacts:"), let (_, comps) = try? repository(for: location) {
+            return "mlflow-artifacts:/" + comps.joined(separator: "/")
+        }
+        return location.hasSuffix("/") ? String(location.dropLast()) : location
+    }
+
+    /// Streams an upload into `repo` at `comps` (refused while `location` is sealed, also when the
+    /// seal came while the body arrived) and records its size and SHA-256, computed on the way.
+    ///
+    /// The record is written once the file is stored, so it never describes bytes that are not
+    /// there; if recording fails the client gets the error and the file stays (`verify` then calls
+    /// it unrecorded until it is uploaded again).
+    func storeRecorded<B: AsyncSequence & Sendable>(
+        _ repo: any ArtifactRepository, _ comps: [String], location: String, body: B, limit: Int64, method: String
+    ) async throws where B.Element == ByteBuffer {
+        try await requireUnsealedArtifacts(location)
+        let digest = StreamDigest()
+        let written = try await repo.write(comps, contents: HashingBody(base: LimitedBody(base: body, limit: limit), digest: digest)) {
+            try await self.requireUnsealedArtifacts(location)  // sealed while the body arrived?
+        }
+        let (sha256, size) = digest.result()
+        guard size == written else {
+            throw RepriseError(.internalError, "The artifact store wrote \(written) bytes of \(size).")
+        }
+        try await store.recordArtifactDigest(
+            ArtifactDigest(
+                location: digestLocation(location), size: size, sha256: sha256, recordedTime: Int64(Date().timeIntervalSince1970 * 1000),
+                method: method))
+    }
+
+    /// The largest MLflow multipart body read: `complete` lists up to 10,000 parts, each with its
+    /// presigned URL echoed back (about 1 KiB).
+    static let maxMultipartBody = 32 * 1024 * 1024
+
+    /// The object a multipart call is about: `<artifact_path>/<basename of path>`, as MLflow's S3
+    /// repository names it. `path` is the client's local file name; only its last component is
+    /// used (checked like any other), and nothing is ever opened there.
+    static func multipartTarget(_ dir: [String], _ p: Params) throws -> [String] {
+        let local = try p.requiredString("path")
+        // After the last separator, as os.path.basename: "dir/" names no file.
+        let base = String(local[(local.lastIndex(where: { $0 == "/" || $0 == "\\" }).map { local.index(after: $0) } ?? local.startIndex)...])
+        let name = try Validation.artifactPathComponents(base)
+        guard name.count == 1 else { throw RepriseError.invalid("Invalid path") }
+        return dir + name
+    }
+
+    /// The storage's upload id: opaque, but bounded and printable.
+    static func uploadID(_ p: Params) throws -> String {
+        guard let id = try p.string("upload_id"), !id.isEmpty else {
+            throw RepriseError.invalid("Missing value for required parameter 'upload_id'.")
+        }
+        guard id.utf8.count <= 1024, !Validation.hasControlCharacter(id) else {
+            throw RepriseError.invalid("Invalid value for parameter 'upload_id': not an upload id.")
+        }
+        return id
+    }
+
+    /// `parts` of `mpu/complete`: `[{part_number, etag, url?}]`, part numbers 1 ... 10,000 in
+    /// strictly ascending order (as S3 requires), each with the ETag its PUT answered.
+    static func uploadedParts(_ p: Params) throws -> [UploadedPart] {
+        guard try p.raw("parts") != nil else { throw RepriseError.invalid("Missing value for required parameter 'parts'.") }
+        let items = try p.array("parts")
+        guard !items.isEmpty else { throw RepriseError.invalid("Invalid value for parameter 'parts': at least one part is needed.") }
+        guard items.count <= S3ArtifactRepository.maxParts else {
+            throw RepriseError.invalid("Invalid value for parameter 'parts': at most \(S3ArtifactRepository.maxParts) parts.")
+        }
+        var out: [UploadedPart] = []
+        for item in items {
+            guard case .object(let o) = item, let numberValue = o["part_number"], let etagValue = o["etag"] else {
+                throw RepriseError.invalid("Invalid value for parameter 'parts': each part needs part_number and etag.")
+            }
+            let number = try Params.int64(numberValue, field: "part_number")
+            guard (1...Int64(S3ArtifactRepository.maxParts)).contains(number) else {
+                throw RepriseError.invalid("Invalid value for parameter 'parts': part_number must be between 1 and \(S3ArtifactRepository.maxParts), got \(number).")
+            }
+            guard case .string(let etag) = etagValue, !etag.isEmpty, etag.utf8.count <= 1024, !Validation.hasControlCharacter(etag) else {
+                throw RepriseError.invalid("Invalid value for parameter 'parts': part \(number) has no usable etag.")
+            }
+            if let last = out.last, Int64(last.number) >= number {
+                throw RepriseError.invalid("Invalid value for parameter 'parts': part numbers must be in ascending order without repeats.")
+            }
+            out.append(UploadedPart(number: Int(number), etag: etag))
+        }
+        return out
+    }
+
+    /// The proxy's repository when it takes multipart uploads (an S3 destination); otherwise the
+    /// 501 whose message the mlflow client recognises, word for word, and falls back to one PUT.
+    /// The checked `{artifact_path...}` is the folder of a multipart call (validated before the 501,
+    /// as the reference does, so a bad path is 400 on every server).
+    func requireMultipart(_ call: Call) throws -> (any MultipartUploadRepository, [String]) {
+        let proxy = try requireProxy()
+        let dir = try Self.components(call.rest)
+        guard let repo = proxy as? any MultipartUploadRepository else {
+            throw RepriseError(.notImplemented, "Multipart upload is not supported for the current artifact repository")
+        }
+        return (repo, dir)
+    }
+
     func registerArtifacts() {
         let store = self.store
         let maxArtifact = config.maxArtifactBytes
@@ -222,11 +380,9 @@ extension RepriseAPI {
             let repo = try requireProxy()
             let comps = try Self.components(call.rest)
             guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
-            let location = "mlflow-artifacts:/" + comps.joined(separator: "/")
-            try await requireUnsealedArtifacts(location)
-            _ = try await repo.write(comps, contents: LimitedBody(base: call.request.body, limit: maxArtifact)) {
-                try await self.requireUnsealedArtifacts(location)  // sealed while the body arrived?
-            }
+            try await storeRecorded(
+                repo, comps, location: "mlflow-artifacts:/" + comps.joined(separator: "/"), body: call.request.body, limit: maxArtifact,
+                method: "put")
             return Self.json(Self.empty)
         }
         route(.get, Self.proxyPrefix + "/{artifact_path...}", access: .experiment(.read, .artifactPath)) { [self] call in
@@ -239,8 +395,10 @@ extension RepriseAPI {
             let repo = try requireProxy()
             let comps = try Self.components(call.rest)
             guard !comps.isEmpty else { throw RepriseError.invalid("Invalid path") }
-            try await requireUnsealedArtifacts("mlflow-artifacts:/" + comps.joined(separator: "/"))
+            let location = "mlflow-artifacts:/" + comps.joined(separator: "/")
+            try await requireUnsealedArtifacts(location)
             try await repo.delete(comps)
+            try await store.forgetArtifactDigests(at: location)
             return Self.json(Self.empty)
         }
         route(.get, Self.proxyPrefix, access: .experiment(.read, .artifactListPath)) { [self] call in
@@ -250,12 +408,50 @@ extension RepriseAPI {
             if entries.isEmpty { return Self.json(Self.empty) }
             return Self.json(["files": .array(entries.map(\.json))])
         }
-        for op in ["create", "complete", "abort"] {
-            route(.post, "/api/2.0/mlflow-artifacts/mpu/\(op)/{artifact_path...}", access: .experiment(.update, .artifactPath)) { [self] call in
-                _ = try requireProxy()
-                _ = try Self.components(call.rest)
-                throw RepriseError(.notImplemented, "Multipart upload is not supported for the current artifact repository")
+        // MLflow's proxied multipart upload (A5-A7), for an S3 destination: the server starts the
+        // upload and presigns one PUT per part; the client sends the parts straight to the bucket
+        // and comes back to complete or abort. Those bytes never pass through the server, so their
+        // SHA-256 cannot be taken in-stream: the record holds the size only (method `multipart`),
+        // and `reprise artifacts verify` says the file is unhashed rather than calling it verified.
+        let mpu = "/api/2.0/mlflow-artifacts/mpu"
+        route(.post, mpu + "/create/{artifact_path...}", access: .experiment(.update, .artifactPath)) { [self] call in
+            let (repo, dir) = try requireMultipart(call)
+            let p = Params(source: .json(try await call.jsonBody(limit: 64 * 1024)))
+            let comps = try Self.multipartTarget(dir, p)
+            guard let parts = try p.int64("num_parts") else {
+                throw RepriseError.invalid("Missing value for required parameter 'num_parts'.")
             }
+            guard parts >= 1 && parts <= Int64(S3ArtifactRepository.maxParts) else {
+                throw RepriseError.invalid("Invalid value \(parts) for parameter 'num_parts': it must be between 1 and \(S3ArtifactRepository.maxParts).")
+            }
+            try await requireUnsealedArtifacts("mlflow-artifacts:/" + comps.joined(separator: "/"))
+            let (uploadID, urls) = try await repo.beginMultipartUpload(comps, partCount: Int(parts))
+            let credentials = urls.enumerated().map { i, url in
+                JSONValue.object(JSONObject([("url", .string(url)), ("part_number", .int(Int64(i + 1))), ("headers", .object(JSONObject()))]))
+            }
+            return Self.json(["upload_id": .string(uploadID), "credentials": .array(credentials)])
+        }
+        route(.post, mpu + "/complete/{artifact_path...}", access: .experiment(.update, .artifactPath)) { [self] call in
+            let (repo, dir) = try requireMultipart(call)
+            let p = Params(source: .json(try await call.jsonBody(limit: Self.maxMultipartBody)))
+            let comps = try Self.multipartTarget(dir, p)
+            let uploadID = try Self.uploadID(p)
+            let parts = try Self.uploadedParts(p)
+            let location = "mlflow-artifacts:/" + comps.joined(separator: "/")
+            try await requireUnsealedArtifacts(location)
+            let size = try await repo.finishMultipartUpload(comps, uploadID: uploadID, parts: parts)
+            try await store.recordArtifactDigest(
+                ArtifactDigest(
+                    location: digestLocation(location), size: size, sha256: nil, recordedTime: Int64(Date().timeIntervalSince1970 * 1000),
+                    method: "multipart"))
+            return Self.json(Self.empty)
+        }
+        route(.post, mpu + "/abort/{artifact_path...}", access: .experiment(.update, .artifactPath)) { [self] call in
+            let (repo, dir) = try requireMultipart(call)
+            let p = Params(source: .json(try await call.jsonBody(limit: 64 * 1024)))
+            let comps = try Self.multipartTarget(dir, p)
+            try await repo.cancelMultipartUpload(comps, uploadID: try Self.uploadID(p))
+            return Self.json(Self.empty)
         }
         route(.get, "/api/2.0/mlflow-artifacts/presigned/{artifact_path...}", access: .experiment(.read, .artifactPath)) { [self] call in
             _ = try requireProxy()
@@ -282,11 +478,25 @@ extension RepriseAPI {
             let rel = try Validation.artifactPathComponents(relative)
             guard !rel.isEmpty else { throw RepriseError.invalid("Invalid path") }
             let location = run.info.artifactURI + "/" + rel.joined(separator: "/")
-            try await requireUnsealedArtifacts(location)
-            _ = try await repo.write(base + rel, contents: LimitedBody(base: call.request.body, limit: 10_000_000)) {
-                try await self.requireUnsealedArtifacts(location)
-            }
+            try await storeRecorded(repo, base + rel, location: location, body: call.request.body, limit: 10_000_000, method: "upload")
             return Self.json(Self.empty)
+        }
+        // What the server recorded for each artifact of a run as it was stored: `reprise artifacts
+        // verify` downloads every file through the server and compares. The hashing is done by the
+        // client, not here, on purpose: the check then covers the path a reader's bytes take (the
+        // storage, the server's read and the transfer), and a large run never ties up one server
+        // request for the whole re-read; each file is one ordinary, resumable download.
+        route(.get, "\(Self.extensionPrefix)/artifact-digests", access: .experiment(.read, .run)) { [self] call in
+            let p = try await call.params()
+            let run = try await store.getRun(id: try p.runID())
+            let root = digestLocation(run.info.artifactURI)
+            let digests = try await store.artifactDigests(under: root)
+            let files = digests.map { d -> JSONValue in
+                guard case .object(var o) = d.json else { return d.json }
+                o["path"] = .string(String(decoding: d.location.utf8.dropFirst(root.utf8.count + 1), as: UTF8.self))
+                return .object(o)
+            }
+            return Self.json(["root_uri": .string(run.info.artifactURI), "files": .array(files)])
         }
     }
 }

@@ -660,12 +660,51 @@ private struct OpenAPIBuilder {
             params: [P.query("path", S.artifactPath(file: false))],
             ok: [("200", R.json(S.object([("files", S.array(S.ref("FileInfo")))]), "{files?}: a missing directory or a file lists as {}"))],
             errors: [400, 503], description: off)
-        for op in ["create", "complete", "abort"] {
-            add(
-                "post", "/api/2.0/mlflow-artifacts/mpu/\(op)/{artifact_path}", tag: "artifacts", "Multipart upload \(op) (not supported: 501)",
-                body: P.json(S.described(["type": "object"], "MLflow's {path, num_parts, upload_id, parts}; not read, since multipart upload is not supported.")),
-                ok: [], errors: [400, 501, 503])
-        }
+        let mpu = "/api/2.0/mlflow-artifacts/mpu"
+        let s3Only = "Only with an s3:// --artifacts-destination; otherwise 501 'Multipart upload is not supported for the current artifact repository', and the mlflow client falls back to one PUT. The object is <artifact_path>/<basename of path>. \(off)"
+        let localFile = S.string("The client's local file; only its last component (the file name) is used.", minLength: 1)
+        add(
+            "post", "\(mpu)/create/{artifact_path}", tag: "artifacts", "Start a multipart upload: one presigned PUT URL per part",
+            body: P.json(S.object([("path", localFile), ("num_parts", S.int(1, 10_000))], required: ["path", "num_parts"])),
+            ok: [(
+                "200",
+                R.json(
+                    S.object([
+                        ("upload_id", S.string),
+                        ("credentials", S.array(S.object([("url", S.string), ("part_number", S.int(1, 10_000)), ("headers", ["type": "object"])]))),
+                    ]), "{upload_id, credentials}: PUT each part to its url (valid for an hour) and keep the ETag answered")
+            )],
+            errors: [400, 403, 501, 503], description: s3Only)
+        add(
+            "post", "\(mpu)/complete/{artifact_path}", tag: "artifacts", "Complete a multipart upload from its parts",
+            body: P.json(S.object([
+                ("path", localFile), ("upload_id", S.nonEmpty),
+                ("parts", S.array(S.object([("part_number", S.int(1, 10_000)), ("etag", S.nonEmpty), ("url", S.string)], required: ["part_number", "etag"]), minItems: 1, maxItems: 10_000)),
+            ], required: ["path", "upload_id", "parts"])),
+            ok: [("200", R.empty)], errors: [400, 403, 404, 501, 503],
+            description: "Parts in ascending order. The file's size is recorded for `reprise artifacts verify`; its bytes went straight to the bucket, so no SHA-256 is. \(s3Only)")
+        add(
+            "post", "\(mpu)/abort/{artifact_path}", tag: "artifacts", "Abort a multipart upload",
+            body: P.json(S.object([("path", localFile), ("upload_id", S.nonEmpty)], required: ["path", "upload_id"])),
+            ok: [("200", R.empty)], errors: [400, 404, 501, 503], description: s3Only)
+        add(
+            "get", "\(RepriseAPI.extensionPrefix)/artifact-digests", tag: "artifacts",
+            "What the server recorded for each of a run's artifacts as it was stored (size, SHA-256)",
+            params: [P.query("run_id", S.runID, required: true)],
+            ok: [(
+                "200",
+                R.json(
+                    S.object([
+                        ("root_uri", S.string),
+                        ("files", S.array(S.object([
+                            ("path", S.string), ("location", S.string), ("size", S.nonNegativeInt64),
+                            ("sha256", S.string("Lowercase hex; absent for a multipart upload (its bytes never passed through the server).", pattern: "^[0-9a-f]{64}$")),
+                            ("recorded_time", S.int64), ("method", S.enumeration(["put", "upload", "multipart"])),
+                        ], required: ["path", "location", "size", "recorded_time", "method"]))),
+                    ], required: ["root_uri", "files"]), "{root_uri, files}")
+            )],
+            errors: [400, 404],
+            description: "Recorded for uploads through the artifact proxy (PUT), upload-artifact and multipart uploads; `reprise artifacts verify RUN_ID` compares them with the files.")
         add(
             "get", "/api/2.0/mlflow-artifacts/presigned/{artifact_path}", tag: "artifacts", "Multipart download (not supported: 501)",
             ok: [], errors: [400, 501, 503])

@@ -164,7 +164,12 @@ public final class RepriseAPI: Sendable {
         self.config = config
         self.logger = logger
         self.workingDirectory = workingDirectory
-        self.localRepositories = config.localArtifactRoots.compactMap { try? LocalArtifactRepository(root: $0) }
+        // One repository per root, chosen here once: the proxy's own when it is local, so the same
+        // folder is never two repositories. Building one does no I/O.
+        self.localRepositories = config.localArtifactRoots.map { root in
+            if let proxy = artifacts as? LocalArtifactRepository, proxy.root == LocalArtifactRepository(root: root).root { return proxy }
+            return LocalArtifactRepository(root: root)
+        }
         self.security = SecurityPolicy(settings: config.security)
         self.largeBodies = AsyncLimiter(permits: config.limits.maxConcurrentLargeBodies)
         self.csrfTokens = CSRFTokens(secret: config.secretKey)
@@ -357,10 +362,14 @@ public final class RepriseAPI: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: exposition())))
         }
+        // Multipart uploads: only when the proxy's destination takes them (S3), as the reference
+        // reports them for a repository with MultipartUploadMixin. The client then uploads files of
+        // at least MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE in presigned parts.
+        let multipart = config.serveArtifacts && artifacts is any MultipartUploadRepository
         route(.get, "/api/3.0/mlflow/server-info", access: .open) { [config] _ in
             Self.json([
                 "store_type": "SqlStore", "workspaces_enabled": false, "trace_archival_enabled": false,
-                "multipart_uploads_enabled": false, "multipart_downloads_enabled": false,
+                "multipart_uploads_enabled": .bool(multipart), "multipart_downloads_enabled": false,
                 "presigned_upload_run_id_supported": false, "presigned_upload_model_id_supported": false,
                 "serve_artifacts": .bool(config.serveArtifacts), "server": "reprise",
                 "features_enabled": ["gateway": false],

@@ -424,4 +424,38 @@ public struct StoreConformance: Sendable {
         #expect(Set(items.compactMap { $0["artifact_path"]?.stringValue }) == Set((0..<40).map { "model-\($0)" }))
         #expect(await Self.code(of: { try await s.appendLoggedModelHistory(runID: "missing-run", model: JSONObject()) })?.rawValue == "RESOURCE_DOES_NOT_EXIST")
     }
+
+    /// Artifact digests: one record per location (a second upload replaces it), a run's records are
+    /// exactly those under its root (not a sibling whose name merely starts the same, and no
+    /// character acts as a wildcard), and forgetting a folder drops everything under it.
+    public func artifactDigests() async throws {
+        let s = try await make()
+        let root = "mlflow-artifacts:/1/run_1/artifacts"
+        func d(_ path: String, _ sha: String?, size: Int64 = 3, method: String = "put") -> ArtifactDigest {
+            ArtifactDigest(location: path, size: size, sha256: sha, recordedTime: 1000, method: method)
+        }
+        let a = String(repeating: "a", count: 64), b = String(repeating: "b", count: 64)
+        for digest in [
+            d(root + "/model/MLmodel", a), d(root + "/100%_sure.txt", a), d(root + "/caf\u{e9}/\u{1F600}.bin", b),
+            d(root + "/big.bin", nil, size: 12_000_000, method: "multipart"),
+            d("mlflow-artifacts:/1/run_10/artifacts/other.txt", a), d("mlflow-artifacts:/1/runX1/artifacts/x.txt", a),
+            d("mlflow-artifacts:/1/run_1/artifactsX/y.txt", a), d(root, a),
+        ] {
+            try await s.recordArtifactDigest(digest)
+        }
+        try await s.recordArtifactDigest(d(root + "/model/MLmodel", b, size: 9))  // uploaded again
+        let under = try await s.artifactDigests(under: root)
+        #expect(under.map(\.location) == [
+            root + "/100%_sure.txt", root + "/big.bin", root + "/caf\u{e9}/\u{1F600}.bin", root + "/model/MLmodel",
+        ])
+        #expect(under.first { $0.location.hasSuffix("MLmodel") } == d(root + "/model/MLmodel", b, size: 9))
+        #expect(under.first { $0.location.hasSuffix("big.bin") }?.sha256 == nil)
+        #expect(try await s.artifactDigests(under: root + "/") == under)
+        #expect(try await s.artifactDigests(under: "mlflow-artifacts:/1/run_%").isEmpty)
+        try await s.forgetArtifactDigests(at: root + "/model")
+        #expect(try await s.artifactDigests(under: root).count == 3)
+        try await s.forgetArtifactDigests(at: root + "/100%_sure.txt")
+        #expect(try await s.artifactDigests(under: root).map(\.location) == [root + "/big.bin", root + "/caf\u{e9}/\u{1F600}.bin"])
+        #expect(try await s.artifactDigests(under: "mlflow-artifacts:/1/run_10/artifacts").count == 1)
+    }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Crypto
 import Foundation
+import NIOCore
 import RepriseClient
 import RepriseCore
 import RepriseRepro
@@ -94,7 +96,8 @@ struct LineageCommand: AsyncParsableCommand {
 
 struct ArtifactsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "artifacts", abstract: "Read a run's artifacts.", subcommands: [Get.self])
+        commandName: "artifacts", abstract: "Read a run's artifacts, and check them against what the server recorded.",
+        subcommands: [Get.self, Verify.self])
 
     struct Get: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write one artifact of a run to standard output (or -o FILE).")
@@ -117,6 +120,85 @@ struct ArtifactsCommand: AsyncParsableCommand {
             } else {
                 FileHandle.standardOutput.write(data)
             }
+        }
+    }
+}
+
+extension ArtifactsCommand {
+    /// Re-reads every artifact of a run through the server and compares it with the size and
+    /// SHA-256 the server recorded as the file was stored.
+    ///
+    /// The hashing happens here, on the client, over the bytes a reader actually receives: the
+    /// check then covers storage, the server's read and the transfer, and needs nothing of the
+    /// server but its ordinary download route and the recorded digests.
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a run's artifacts against the SHA-256 the server recorded when each was uploaded.",
+            discussion: """
+                Prints one line per file: ok, MISMATCH (the bytes changed since they were stored), missing \
+                (recorded but gone), unrecorded (present, but not stored through this server's proxy or \
+                upload-artifact, so there is nothing to compare with) or unhashed (a multipart upload: its \
+                bytes went straight to the bucket, so only its size was recorded and checked). Exits 1 when \
+                any file is MISMATCH or missing.
+                """)
+        @OptionGroup var server: ClientOptions
+        @Argument(help: "The run.") var runID: String
+        @Flag(name: .long, help: "Print the results as JSON.") var json = false
+
+        func run() async throws {
+            let client = server.client
+            let results = try await runClient { () -> [(status: String, path: String, detail: String)] in
+                let recorded = try await client.artifactDigests(runID: runID)
+                var out: [(String, String, String)] = []
+                var recordedPaths = Set<String>()
+                if case .array(let files)? = recorded["files"] {
+                    for f in files {
+                        guard let path = f["path"]?.stringValue, case .int(let size)? = f["size"] else { continue }
+                        recordedPaths.insert(path)
+                        let expected = f["sha256"]?.stringValue
+                        var hasher = SHA256()
+                        var seen: Int64 = 0
+                        let found = try await client.readRunArtifact(runID: runID, path: path) { chunk in
+                            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                            seen += Int64(chunk.readableBytes)
+                        }
+                        guard found else {
+                            out.append(("missing", path, "recorded \(size) bytes; the server has no such file now"))
+                            continue
+                        }
+                        let actual = Hex.encode(hasher.finalize())
+                        if let expected {
+                            if expected == actual && seen == size {
+                                out.append(("ok", path, "\(size) bytes, sha256 \(actual)"))
+                            } else {
+                                out.append(("MISMATCH", path, "recorded \(size) bytes, sha256 \(expected); now \(seen) bytes, sha256 \(actual)"))
+                            }
+                        } else if seen == size {
+                            out.append(("unhashed", path, "\(size) bytes as recorded; a multipart upload, so no sha256 was recorded (now \(actual))"))
+                        } else {
+                            out.append(("MISMATCH", path, "recorded \(size) bytes (multipart upload, no sha256); now \(seen) bytes"))
+                        }
+                    }
+                }
+                for (path, size) in try await client.listRunArtifacts(runID: runID) where !recordedPaths.contains(path) {
+                    out.append(("unrecorded", path, size.map { "\($0) bytes; not stored through this server, nothing to compare with" } ?? "not stored through this server"))
+                }
+                return out.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+            }
+            let failed = results.contains { $0.status == "MISMATCH" || $0.status == "missing" }
+            if json {
+                printJSON([
+                    "run_id": .string(runID), "ok": .bool(!failed),
+                    "files": .array(results.map { .object(JSONObject([("path", .string($0.path)), ("status", .string($0.status)), ("detail", .string($0.detail))])) }),
+                ])
+            } else {
+                for r in results { print("\(r.status.padding(toLength: 11, withPad: " ", startingAt: 0)) \(r.path)  (\(r.detail))") }
+                var counts: [String: Int] = [:]
+                for r in results { counts[r.status, default: 0] += 1 }
+                let summary = ["ok", "MISMATCH", "missing", "unrecorded", "unhashed"].compactMap { k in counts[k].map { "\($0) \(k)" } }
+                print(summary.isEmpty ? "no artifacts" : summary.joined(separator: ", "))
+            }
+            if failed { throw ExitCode.failure }
         }
     }
 }

@@ -329,7 +329,7 @@ struct ServerCommand: AsyncParsableCommand {
             try? await driver.shutdown()
             throw error
         }
-        let localProxy: LocalArtifactRepository? = serveArtifacts && s3Destination == nil ? try LocalArtifactRepository(root: artifactsDir) : nil
+        let localProxy: LocalArtifactRepository? = serveArtifacts && s3Destination == nil ? LocalArtifactRepository(root: artifactsDir) : nil
 
         // The local folders the server may open: where it stores proxied artifacts, and a local
         // default artifact root. Nothing a client names outside these is read or written.
@@ -412,6 +412,7 @@ struct ServerCommand: AsyncParsableCommand {
             config: configuration, logger: logger, identities: identities, s3Repositories: s3Repositories)
         do {
             try await api.bootstrapIdentity()
+            try await api.prepareArtifactRoots()
         } catch {
             for repo in s3Repositories { try? await repo.shutdown() }
             await deliverer.shutdown()

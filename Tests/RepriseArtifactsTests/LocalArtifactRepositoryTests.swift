@@ -22,7 +22,7 @@ struct LocalArtifactRepositoryTests {
     let root = FileManager.default.temporaryDirectory.path + "/reprise-artifacts-\(UUID().uuidString)"
 
     @Test func writeReadListDelete() async throws {
-        let repo = try LocalArtifactRepository(root: root)
+        let repo = LocalArtifactRepository(root: root)
         defer { try? FileManager.default.removeItem(atPath: root) }
         let data = (0..<300_000).map { UInt8($0 % 251) }
         let written = try await repo.write(["1", "run", "artifacts", "dir", "blob.bin"], contents: Chunks(parts: [Array(data[..<100_000]), Array(data[100_000...])]))
@@ -46,7 +46,7 @@ struct LocalArtifactRepositoryTests {
     }
 
     @Test func componentsCannotLeaveTheRoot() async throws {
-        let repo = try LocalArtifactRepository(root: root)
+        let repo = LocalArtifactRepository(root: root)
         defer { try? FileManager.default.removeItem(atPath: root) }
         for bad in [["..", "x"], ["a", "..", "..", "x"], ["a/b"], [""], ["."]] {
             await #expect(throws: RepriseError.self, "\(bad)") {
@@ -70,10 +70,47 @@ struct LocalArtifactRepositoryTests {
             }
             func makeAsyncIterator() -> AsyncIterator { AsyncIterator() }
         }
-        let repo = try LocalArtifactRepository(root: root)
+        let repo = LocalArtifactRepository(root: root)
         defer { try? FileManager.default.removeItem(atPath: root) }
         await #expect(throws: Boom.self) { _ = try await repo.write(["d", "f.bin"], contents: Failing()) }
         #expect(try await repo.kind(["d", "f.bin"]) == .missing)
         #expect(try await repo.list(["d"]) == [])
+    }
+
+    @Test func constructionDoesNoIOAndPrepareCreatesTheRoot() async throws {
+        let repo = LocalArtifactRepository(root: root + "/deep/er")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(!FileManager.default.fileExists(atPath: root))
+        #expect(try await repo.list([]) == nil)
+        try await repo.prepare()
+        try await repo.prepare()  // idempotent
+        #expect(try await repo.list([]) == [])
+    }
+
+    /// Links planted in the store are never followed, listed or written through, and deleting a
+    /// folder that holds one removes the link, not what it points to.
+    @Test func linksAreNeverFollowed() async throws {
+        let repo = LocalArtifactRepository(root: root + "/store")
+        let outside = root + "/outside"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try Data("secret".utf8).write(to: URL(fileURLWithPath: outside + "/secret.txt"))
+        _ = try await repo.write(["run", "a.txt"], contents: Chunks(parts: [Array("abc".utf8)]))
+        try FileManager.default.createSymbolicLink(atPath: root + "/store/run/escape", withDestinationPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: root + "/store/run/file-link", withDestinationPath: outside + "/secret.txt")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: root + "/store/run/.upload-1234"))
+        #expect(try await repo.list(["run"]) == [ArtifactFileInfo(path: "a.txt", isDir: false, fileSize: 3)])
+        for path in [["run", "escape", "secret.txt"], ["run", "file-link"]] {
+            await #expect(throws: RepriseError.self) { try await repo.read(path) { _ in } }
+            await #expect(throws: RepriseError.self) { _ = try await repo.write(path, contents: Chunks(parts: [[1]])) }
+            await #expect(throws: RepriseError.self) { _ = try await repo.kind(path) }
+        }
+        await #expect(throws: RepriseError.self) { _ = try await repo.list(["run", "escape"]) }
+        // A file where a folder is needed: not found, not a server error.
+        let notFound = await #expect(throws: RepriseError.self) { _ = try await repo.kind(["run", "a.txt", "below"]) }
+        #expect(notFound?.code == .resourceDoesNotExist)
+        try await repo.delete(["run"])
+        #expect(try await repo.kind(["run"]) == .missing)
+        #expect(FileManager.default.contents(atPath: outside + "/secret.txt") == Data("secret".utf8))
     }
 }

@@ -237,6 +237,45 @@ struct SigV4Tests {
         #expect(headers.last?.1.hasSuffix("Signature=68c7ceb54ea910155a6b594aff9a40312401ea78434176f7dc04d448f0f81c05") == true)
     }
 
+    /// AWS's published example of a presigned URL ("Authenticating Requests: Using Query
+    /// Parameters (AWS Signature Version 4)", S3 API reference): GET examplebucket/test.txt, valid
+    /// for 86400 s from 20130524T000000Z.
+    @Test("S3 documentation: presigned GET Object URL")
+    func s3PresignedURL() {
+        let request = SigV4Request(method: "GET", encodedPath: "/test.txt", headers: [("host", "examplebucket.s3.amazonaws.com")])
+        let query = Self.s3Signer.presignedQuery(request, date: Self.s3Date, expires: 86400)
+        #expect(
+            query
+                == "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404&X-Amz-SignedHeaders=host"
+        )
+        // The canonical request the signature covers, as the documentation prints it.
+        var signed = request
+        signed.payload = .unsigned
+        signed.query = [
+            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"), ("X-Amz-Credential", "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"),
+            ("X-Amz-Date", "20130524T000000Z"), ("X-Amz-Expires", "86400"), ("X-Amz-SignedHeaders", "host"),
+        ]
+        let creq = Self.s3Signer.canonicalRequest(signed)
+        #expect(
+            Self.s3Signer.stringToSign(canonicalRequest: creq, date: Self.s3Date)
+                == "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n3bfa292879f6447bbcda7001decf97f4a54dc650c8942174ae0a9121cf58ad04"
+        )
+        // Expiry is clamped to SigV4's seven days; a session token is signed into the query.
+        #expect(Self.s3Signer.presignedQuery(request, date: Self.s3Date, expires: 10_000_000).contains("X-Amz-Expires=604800&"))
+        #expect(Self.s3Signer.presignedQuery(request, date: Self.s3Date, expires: -5).contains("X-Amz-Expires=1&"))
+        let withToken = SigV4Signer(
+            credentials: AWSCredentials(accessKeyID: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", sessionToken: "tok/+="),
+            region: "us-east-1", service: "s3")
+        let q = withToken.presignedQuery(request, date: Self.s3Date, expires: 86400)
+        // The token is signed into the query (signature computed independently with Python's hmac).
+        #expect(
+            q
+                == "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-Security-Token=tok%2F%2B%3D&X-Amz-Signature=ba075f796bcf048a8e835a7682e8a4a960e53791c258963c2b502e0367f10a66&X-Amz-SignedHeaders=host"
+        )
+        #expect(!q.contains("wJalrXUtnFEMI"))
+        #expect(!q.contains("aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"))
+    }
+
     @Test("encoding rules")
     func encoding() {
         #expect(SigV4.uriEncode("a b/c~d*e") == "a%20b%2Fc~d%2Ae")

@@ -27,7 +27,7 @@ struct SQLiteDriverTests {
         #expect(try await store.getExperiment(name: "durable").experimentID == exp)
         #expect(try await store.getRun(id: run.info.runID).metrics.map(\.value) == [1])
         let versions = try await driver.read { db in try await db.query("SELECT version FROM reprise_schema_migrations", []).map { $0.int(0) } }
-        #expect(versions == [1, 2, 3, 4, 5, 6, 7])
+        #expect(versions == [1, 2, 3, 4, 5, 6, 7, 8])
         try await driver.shutdown()
     }
 

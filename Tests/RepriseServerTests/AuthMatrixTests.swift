@@ -64,7 +64,7 @@ struct AuthMatrixTests {
             ownsDeliverer = shared == nil
             deliverer = shared ?? WebhookDeliverer(settings: WebhookSettings(), logger: logger)
             api = RepriseAPI(
-                store: store, registry: store, governance: store, artifacts: try LocalArtifactRepository(root: dir.path + "/artifacts"),
+                store: store, registry: store, governance: store, artifacts: LocalArtifactRepository(root: dir.path + "/artifacts"),
                 webhooks: store, deliverer: deliverer, repro: store, config: Self.config(dir.path), logger: logger,
                 workingDirectory: dir.path, identities: store)
             if bootstrap && template == nil { try await api.bootstrapIdentity() }
@@ -282,6 +282,7 @@ struct AuthMatrixTests {
         "POST /api/reprise/v1/approval-requests/{request_id}/approve": "authenticated",
         "POST /api/reprise/v1/approval-requests/{request_id}/reject": "authenticated",
         "POST /api/reprise/v1/approval-requests/{request_id}/cancel": "authenticated",
+        "GET /api/reprise/v1/artifact-digests": "read on experiment (run_id)",
         "GET /api/reprise/v1/audit/checkpoint": "authenticated",
         "GET /api/reprise/v1/audit/events": "admin",
         "GET /api/reprise/v1/audit/verify": "authenticated",

@@ -64,7 +64,7 @@ struct OpenAPITests {
             logger.logLevel = .critical
             deliverer = WebhookDeliverer(settings: WebhookSettings(), logger: logger)
             api = RepriseAPI(
-                store: store, registry: store, governance: store, artifacts: try LocalArtifactRepository(root: dir.path + "/artifacts"),
+                store: store, registry: store, governance: store, artifacts: LocalArtifactRepository(root: dir.path + "/artifacts"),
                 webhooks: store, deliverer: deliverer, repro: store,
                 config: ServerConfiguration(localArtifactRoots: [dir.path + "/artifacts"]), logger: logger, workingDirectory: dir.path)
         }

@@ -27,7 +27,7 @@ struct TestServer {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         api = RepriseAPI(
-            store: store, registry: store, governance: store, artifacts: serveArtifacts ? try LocalArtifactRepository(root: dir.path + "/artifacts") : nil,
+            store: store, registry: store, governance: store, artifacts: serveArtifacts ? LocalArtifactRepository(root: dir.path + "/artifacts") : nil,
             repro: store, config: ServerConfiguration(staticPrefix: staticPrefix, serveArtifacts: serveArtifacts, localArtifactRoots: [dir.path + "/artifacts"]), logger: logger,
             workingDirectory: dir.path)
     }
@@ -201,6 +201,70 @@ struct RouteTests {
         // A doubled slash names an absolute path: nothing lands under the root either.
         #expect(!FileManager.default.fileExists(atPath: root + "/tmp/escape.txt"))
         #expect(!FileManager.default.fileExists(atPath: "/etc/escape.txt"))
+    }
+
+    /// The SHA-256 and size of every upload through the proxy and upload-artifact are recorded as
+    /// the bytes stream; a delete forgets them; the run's records come back from the extension route.
+    @Test func artifactDigestsAreRecordedAsTheyStream() async throws {
+        let server = try await TestServer()
+        try await server.test { client in
+            let (_, e) = try await client.json(.post, "/api/2.0/mlflow/experiments/create", #"{"name":"digests"}"#)
+            let eid = try #require(e["experiment_id"]?.stringValue)
+            let (_, r) = try await client.json(.post, "/api/2.0/mlflow/runs/create", #"{"experiment_id":"\#(eid)"}"#)
+            let rid = try #require(r["run"]?["info"]?["run_id"]?.stringValue)
+            let base = "/api/2.0/mlflow-artifacts/artifacts/\(eid)/\(rid)/artifacts"
+            try await client.execute(uri: base + "/dir/hello.txt", method: .put, body: ByteBuffer(string: "hello")) { #expect($0.status == .ok) }
+            // In several chunks: the hash covers the whole body.
+            let big = String(repeating: "0123456789", count: 100_000)
+            try await client.execute(uri: base + "/big.txt", method: .put, body: ByteBuffer(string: big)) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/api/2.0/mlflow/upload-artifact?run_id=\(rid)&path=up/x.bin", method: .post, body: ByteBuffer(string: "abc")) {
+                #expect($0.status == .ok)
+            }
+            let (s, v) = try await client.json(.get, "/api/reprise/v1/artifact-digests?run_id=\(rid)")
+            #expect(s == .ok)
+            #expect(v["root_uri"] == .string("mlflow-artifacts:/\(eid)/\(rid)/artifacts"))
+            guard case .array(let files)? = v["files"] else {
+                Issue.record("no files: \(v)")
+                return
+            }
+            #expect(files.map { $0["path"]?.stringValue ?? "" } == ["big.txt", "dir/hello.txt", "up/x.bin"])
+            #expect(files[1]["sha256"] == .string("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"))
+            #expect(files[1]["size"] == .int(5) && files[1]["method"] == .string("put"))
+            #expect(files[1]["location"] == .string("mlflow-artifacts:/\(eid)/\(rid)/artifacts/dir/hello.txt"))
+            #expect(files[0]["size"] == .int(1_000_000))
+            #expect(files[0]["sha256"] == .string("ec21d64624228af3ecd4bdaa8239e32ed943b01e26934cd5610fddb361426dc6"))
+            #expect(files[2]["sha256"] == .string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") && files[2]["method"] == .string("upload"))
+            // Uploading again replaces the record; deleting a folder forgets what was under it.
+            try await client.execute(uri: base + "/dir/hello.txt", method: .put, body: ByteBuffer(string: "abc")) { #expect($0.status == .ok) }
+            try await client.execute(uri: base + "/dir", method: .delete) { #expect($0.status == .ok) }
+            let (_, after) = try await client.json(.get, "/api/reprise/v1/artifact-digests?run_id=\(rid)")
+            guard case .array(let left)? = after["files"] else { return }
+            #expect(left.map { $0["path"]?.stringValue ?? "" } == ["big.txt", "up/x.bin"])
+            let (sNoRun, noRun) = try await client.json(.get, "/api/reprise/v1/artifact-digests?run_id=0123456789abcdef0123456789abcdef")
+            #expect(sNoRun == .notFound && errorCode(noRun) == "RESOURCE_DOES_NOT_EXIST")
+            let (sMissing, missing) = try await client.json(.get, "/api/reprise/v1/artifact-digests")
+            #expect(sMissing == .badRequest && errorCode(missing) == "INVALID_PARAMETER_VALUE")
+        }
+    }
+
+    /// With a local destination every multipart call is the reference's 501, after the same path
+    /// check as the other artifact routes; server-info says multipart is off.
+    @Test func multipartUploadIsOffForALocalDestination() async throws {
+        try await TestServer().test { client in
+            let (_, info) = try await client.json(.get, "/api/3.0/mlflow/server-info")
+            #expect(info["multipart_uploads_enabled"] == .bool(false))
+            for (op, body) in [
+                ("create", #"{"path":"/tmp/x.bin","num_parts":2}"#), ("complete", #"{"path":"x.bin","upload_id":"u","parts":[]}"#),
+                ("abort", #"{"path":"x.bin","upload_id":"u"}"#),
+            ] {
+                let (s, v) = try await client.json(.post, "/api/2.0/mlflow-artifacts/mpu/\(op)/1/r/artifacts", body)
+                #expect(s == .notImplemented, "\(op)")
+                #expect(v["error_code"] == .string("NOT_IMPLEMENTED"))
+                #expect(v["message"] == .string("Multipart upload is not supported for the current artifact repository"))
+                let (sBad, bad) = try await client.json(.post, "/api/2.0/mlflow-artifacts/mpu/\(op)/1/%2E%2E/x", body)
+                #expect(sBad == .badRequest && errorCode(bad) == "INVALID_PARAMETER_VALUE", "\(op)")
+            }
+        }
     }
 
     /// Every method a path does not take is 405 naming the ones it does, standard or not (TRACE,

@@ -79,6 +79,7 @@ struct StoreConformanceTests {
     @Test(arguments: Backend.all) func loggedModels(_ b: Backend) async throws { try await suite(b).loggedModels() }
     @Test(arguments: Backend.all) func concurrentWrites(_ b: Backend) async throws { try await suite(b).concurrentWrites() }
     @Test(arguments: Backend.all) func concurrentLoggedModelHistory(_ b: Backend) async throws { try await suite(b).concurrentLoggedModelHistory() }
+    @Test(arguments: Backend.all) func artifactDigests(_ b: Backend) async throws { try await suite(b).artifactDigests() }
 }
 
 @Suite("Registry conformance")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import requests
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -180,3 +181,70 @@ def test_json_artifact_content_preserved(experiment, tmp_path):
     assert mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/big.json") == payload
     text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/big.json")
     assert json.loads(text) == payload
+
+
+def reprise_cli(*args):
+    import subprocess
+
+    from conftest import REPRISE_BIN
+    return subprocess.run([REPRISE_BIN, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.reprise_only
+def test_verify_catches_tampering_on_disk(experiment, client, tmp_path, server):
+    """The server records each upload's SHA-256 as it streams; `reprise artifacts verify` re-reads
+    the files through the server and names what changed behind its back."""
+    src = tmp_path / "src"
+    (src / "deep").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha")
+    (src / "deep" / "weights.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 5))
+    (src / "deep" / "empty.txt").write_bytes(b"")
+    (src / "gone.json").write_text('{"x": 1}')
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(src))
+    rid = run.info.run_id
+
+    r = requests.get(f"{server}/api/reprise/v1/artifact-digests", params={"run_id": rid}, timeout=30)
+    assert r.status_code == 200, r.text
+    recorded = {f["path"]: f for f in r.json()["files"]}
+    assert set(recorded) == {"a.txt", "deep/weights.bin", "deep/empty.txt", "gone.json"}
+    assert recorded["deep/weights.bin"]["sha256"] == sha256(src / "deep" / "weights.bin")
+    assert recorded["deep/empty.txt"]["sha256"] == hashlib.sha256(b"").hexdigest() and recorded["deep/empty.txt"]["size"] == 0
+    assert recorded["a.txt"]["method"] == "put"
+
+    ok = reprise_cli("artifacts", "verify", rid, "--tracking-uri", server)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert [line.split()[0] for line in ok.stdout.splitlines()[:-1]] == ["ok"] * 4, ok.stdout
+    assert ok.stdout.splitlines()[-1] == "4 ok"
+
+    on_disk = server.artifacts / experiment / rid / "artifacts"
+    weights = bytearray((on_disk / "deep" / "weights.bin").read_bytes())
+    weights[1234567] ^= 0x01  # one bit, same size
+    (on_disk / "deep" / "weights.bin").write_bytes(bytes(weights))
+    (on_disk / "gone.json").unlink()
+    (on_disk / "planted.txt").write_text("not uploaded through the server")
+    bad = reprise_cli("artifacts", "verify", rid, "--tracking-uri", server, "--json")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    report = json.loads(bad.stdout)
+    assert report["ok"] is False
+    assert {f["path"]: f["status"] for f in report["files"]} == {
+        "a.txt": "ok", "deep/empty.txt": "ok", "deep/weights.bin": "MISMATCH", "gone.json": "missing", "planted.txt": "unrecorded"}
+    text = reprise_cli("artifacts", "verify", rid, "--tracking-uri", server)
+    assert text.returncode == 1
+    assert "MISMATCH    deep/weights.bin" in text.stdout and "1 MISMATCH" in text.stdout
+
+    # Uploading again records the new bytes; deleting through the server forgets the record.
+    client.log_artifact(rid, str(src / "deep" / "weights.bin"), "deep")
+    requests.delete(f"{server}/api/2.0/mlflow-artifacts/artifacts/{experiment}/{rid}/artifacts/gone.json", timeout=30).raise_for_status()
+    (on_disk / "planted.txt").unlink()
+    again = reprise_cli("artifacts", "verify", rid, "--tracking-uri", server)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.splitlines()[-1] == "3 ok"
+
+
+@pytest.mark.reprise_only
+def test_verify_errors_are_clear(server):
+    r = reprise_cli("artifacts", "verify", "0123456789abcdef0123456789abcdef", "--tracking-uri", server)
+    assert r.returncode == 1 and "RESOURCE_DOES_NOT_EXIST" in r.stderr, r.stderr
+    r = requests.get(f"{server}/api/reprise/v1/artifact-digests", timeout=30)
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"

@@ -305,3 +305,300 @@ def test_no_serve_artifacts_with_s3_destination_is_direct_mode(moto_s3, tmp_path
         assert_error(requests.get(f"{url}{ART}", timeout=30), 503, "TEMPORARILY_UNAVAILABLE")
     finally:
         stop_server(url)
+
+
+# --- Multipart upload through presigned URLs (A5-A7) and content digests ----------------------------
+#
+# The session's moto checks SigV4 signatures, but only from the Authorization header: in that mode a
+# presigned request (query-string auth, no header) makes it fail with a 500 whether or not the
+# signature is right (moto 5.2.5, IAMRequestBase reads headers["Authorization"]), and without that
+# mode it accepts any presigned URL. So the multipart tests run against a second moto without
+# authentication, and each presigned URL's signature is checked here, independently, against the
+# real secret (`assert_presigned`); SigV4Tests checks the signer against AWS's published example.
+
+MPU = "/api/2.0/mlflow-artifacts/mpu"
+MiB = 1024 * 1024
+
+
+def reprise_cli(*args, env_extra=None):
+    """``reprise`` itself (the binary under test), as a user would run it."""
+    import subprocess
+
+    from conftest import REPRISE_BIN
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run([REPRISE_BIN, *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def open_uploads(moto: MotoS3) -> list:
+    return moto.client().list_multipart_uploads(Bucket=moto.bucket).get("Uploads", [])
+
+
+def assert_presigned(url: str, moto: MotoS3, method: str = "PUT", max_expires: int = 3600) -> None:
+    """Recomputes the SigV4 query signature of ``url`` from AWS's description, with the secret, as
+    S3 would check it (moto does not)."""
+    import hmac
+    from urllib.parse import parse_qsl, quote, urlsplit
+
+    u = urlsplit(url)
+    pairs = parse_qsl(u.query, keep_blank_values=True)
+    q = dict(pairs)
+    assert q["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256" and q["X-Amz-SignedHeaders"] == "host"
+    assert 0 < int(q["X-Amz-Expires"]) <= max_expires
+    key_id, day, region, service, term = q["X-Amz-Credential"].split("/")
+    assert (key_id, region, service, term) == (moto.key_id, moto.region, "s3", "aws4_request")
+    assert moto.secret not in url
+    enc = lambda s: quote(s, safe="-_.~")  # noqa: E731
+    canonical_query = "&".join(f"{k}={v}" for k, v in sorted((enc(k), enc(v)) for k, v in pairs if k != "X-Amz-Signature"))
+    creq = "\n".join([method, u.path, canonical_query, f"host:{u.netloc}", "", "host", "UNSIGNED-PAYLOAD"])
+    sts = "\n".join(["AWS4-HMAC-SHA256", q["X-Amz-Date"], f"{day}/{region}/s3/aws4_request", hashlib.sha256(creq.encode()).hexdigest()])
+    k = ("AWS4" + moto.secret).encode()
+    for part in (day, region, "s3", "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    assert hmac.new(k, sts.encode(), hashlib.sha256).hexdigest() == q["X-Amz-Signature"], url
+
+
+@pytest.fixture(scope="module")
+def moto_open(tmp_path_factory):
+    """A moto_server without authentication (presigned URLs work), with the same bucket."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import _signal_group, free_port
+    tmp = tmp_path_factory.mktemp("moto-open")
+    port = free_port()
+    log = open(tmp / "moto.log", "wb")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{endpoint}/moto-api/", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "moto_server did not start"
+            time.sleep(0.1)
+        moto = MotoS3(endpoint, "AKIAREPRISEMPUTEST01", "mpu-test-secret/+=" + uuid.uuid4().hex, proc, tmp / "moto.log")
+        moto.client().create_bucket(Bucket=MotoS3.bucket)
+        yield moto
+    finally:
+        _signal_group(proc, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def mpu_server(moto_open):
+    with tempfile.TemporaryDirectory(prefix="reprise-mpu-") as d:
+        url = start_server(Path(d), env_extra=moto_open.env, artifacts_destination=f"s3://{moto_open.bucket}/{PROXY_PREFIX}")
+        try:
+            yield url
+        finally:
+            stop_server(url)
+        assert moto_open.secret not in url.stderr_text()
+
+
+@pytest.fixture()
+def mpu_run(mpu_server, monkeypatch):
+    """A run on the multipart server, with the stock client's tracking URI pointing there."""
+    old = mlflow.get_tracking_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mpu_server)
+    mlflow.set_tracking_uri(mpu_server)
+    client = MlflowClient(tracking_uri=mpu_server)
+    eid = client.create_experiment(f"mpu-{uuid.uuid4().hex[:10]}")
+    try:
+        yield client, eid, client.create_run(eid).info.run_id
+    finally:
+        mlflow.set_tracking_uri(old)
+
+
+@pytest.mark.reprise_only
+def test_server_info_offers_multipart_for_s3_only(mpu_server, server):
+    info = requests.get(f"{mpu_server}/api/3.0/mlflow/server-info", timeout=30).json()
+    assert info["multipart_uploads_enabled"] is True
+    assert info["multipart_downloads_enabled"] is False
+    # A local destination: off, and the reference's 501 that the client falls back on.
+    assert requests.get(f"{server}/api/3.0/mlflow/server-info", timeout=30).json()["multipart_uploads_enabled"] is False
+    r = requests.post(f"{server}{MPU}/create/0/x/artifacts", json={"path": "/tmp/f.bin", "num_parts": 2}, timeout=30)
+    assert r.status_code == 501
+    assert r.json() == {"error_code": "NOT_IMPLEMENTED", "message": "Multipart upload is not supported for the current artifact repository"}
+
+
+@pytest.mark.reprise_only  # checks Reprise's presigned URLs and error messages (boto may presign SigV2)
+def test_stock_client_multipart_upload_goes_straight_to_the_bucket(mpu_run, mpu_server, moto_open, tmp_path, monkeypatch):
+    """The stock client with proxy multipart on: create -> presigned PUTs to moto -> complete; then
+    the file comes back whole through the proxy."""
+    client, eid, rid = mpu_run
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(1 * MiB))
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 * MiB))
+    big = tmp_path / "weights.bin"
+    size = 12 * MiB + 777
+    big.write_bytes(os.urandom(size))
+
+    # The client PUTs parts with requests.put: see where they went.
+    sent = []
+    real_put = requests.put
+
+    def spy_put(url, *a, **kw):
+        sent.append(url)
+        return real_put(url, *a, **kw)
+
+    monkeypatch.setattr(requests, "put", spy_put)
+    client.log_artifact(rid, str(big), "model")
+    monkeypatch.setattr(requests, "put", real_put)
+
+    # Three presigned part PUTs (5 + 5 + 2 MiB), all to the bucket, none through the server.
+    assert len(sent) == 3, sent
+    for u in sent:
+        assert u.startswith(f"{moto_open.endpoint}/{moto_open.bucket}/{PROXY_PREFIX}/{eid}/{rid}/artifacts/model/weights.bin?"), u
+        assert_presigned(u, moto_open)
+    key = f"{PROXY_PREFIX}/{eid}/{rid}/artifacts/model/weights.bin"
+    head = moto_open.client().head_object(Bucket=moto_open.bucket, Key=key)
+    assert head["ContentLength"] == size
+    assert head["ETag"].strip('"').endswith("-3"), head["ETag"]
+    assert not open_uploads(moto_open), "an upload was left open"
+
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    local = client.download_artifacts(rid, "model/weights.bin", str(dst))
+    assert sha256(Path(local)) == sha256(big)
+    assert [(a.path, a.file_size) for a in client.list_artifacts(rid, "model")] == [("model/weights.bin", size)]
+
+
+@pytest.mark.reprise_only
+def test_multipart_records_size_only(mpu_run, mpu_server, tmp_path, monkeypatch):
+    """A multipart upload's bytes never pass through the server: the record has the size and no
+    hash, and verify says so (unhashed) rather than calling the file verified."""
+    client, eid, rid = mpu_run
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(1 * MiB))
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 * MiB))
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(6 * MiB))
+    client.log_artifact(rid, str(big))
+    r = requests.get(f"{mpu_server}/api/reprise/v1/artifact-digests", params={"run_id": rid}, timeout=30)
+    assert r.status_code == 200, r.text
+    (f,) = r.json()["files"]
+    assert f["path"] == "big.bin" and f["size"] == 6 * MiB and f["method"] == "multipart" and "sha256" not in f
+    out = reprise_cli("artifacts", "verify", rid, "--tracking-uri", mpu_server)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[0].split()[:2] == ["unhashed", "big.bin"], out.stdout
+
+
+@pytest.mark.reprise_only  # checks Reprise's presigned URLs and error messages (boto may presign SigV2)
+def test_multipart_abort_with_the_stock_client(mpu_run, moto_open, tmp_path):
+    """The stock client's own create and abort calls: the upload is gone and no object appears."""
+    client, eid, rid = mpu_run
+    repo = get_artifact_repository(client.get_run(rid).info.artifact_uri)
+    f = tmp_path / "aborted.bin"
+    f.write_bytes(b"x" * (5 * MiB + 10))
+    create = repo.create_multipart_upload(str(f), 2, "parts")
+    assert create.upload_id and [c.part_number for c in create.credentials] == [1, 2]
+    # One part goes up, then the client gives up.
+    r = requests.put(create.credentials[0].url, data=b"x" * (5 * MiB), timeout=60)
+    assert r.status_code == 200, r.text
+    assert [u["UploadId"] for u in open_uploads(moto_open)] == [create.upload_id]
+    repo.abort_multipart_upload(str(f), create.upload_id, "parts")
+    assert not open_uploads(moto_open)
+    assert keys_under(moto_open, f"{PROXY_PREFIX}/{eid}/{rid}/artifacts/parts/") == {}
+    # Aborting it again names an upload that is gone: 404 (S3's NoSuchUpload), not a server error.
+    # (moto answers a 500 to CompleteMultipartUpload of an unknown upload, so that is not checked.)
+    r = requests.post(f"{client._tracking_client.tracking_uri}{MPU}/abort/{eid}/{rid}/artifacts/parts",
+                      json={"path": str(f), "upload_id": create.upload_id}, timeout=30)
+    assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST", "multipart upload")
+
+
+@pytest.mark.reprise_only
+def test_multipart_input_is_checked(mpu_run, mpu_server, moto_open):
+    client, eid, rid = mpu_run
+    base = f"{mpu_server}{MPU}"
+    where = f"{eid}/{rid}/artifacts/in"
+    for body in [{"path": "f.bin", "num_parts": 0}, {"path": "f.bin", "num_parts": -3}, {"path": "f.bin", "num_parts": 10001},
+                 {"path": "f.bin", "num_parts": 2 ** 70}, {"path": "f.bin"}, {"num_parts": 2}, {"path": "..", "num_parts": 1},
+                 {"path": "", "num_parts": 1}, {"path": "dir/", "num_parts": 1}, {"path": "a\x01b", "num_parts": 1},
+                 {"path": "f.bin", "num_parts": "many"}, {"path": 7, "num_parts": 1}]:
+        r = requests.post(f"{base}/create/{where}", json=body, timeout=30)
+        assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+    for bad in ["%2E%2E/x", "a/..%2F..%2Fx", "a%5C..%5Cb"]:
+        assert_error(requests.post(f"{base}/create/{bad}", json={"path": "f.bin", "num_parts": 1}, timeout=30), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(requests.post(f"{base}/create/{where}", data="{", headers={"Content-Type": "application/json"}, timeout=30),
+                 400, "INVALID_PARAMETER_VALUE")
+    assert not open_uploads(moto_open)
+    # Only the last component of the client's local path names the object.
+    r = requests.post(f"{base}/create/{where}", json={"path": "/home/someone/../../etc/f.bin", "num_parts": 2}, timeout=30)
+    assert r.status_code == 200, r.text
+    created = r.json()
+    assert [c["part_number"] for c in created["credentials"]] == [1, 2]
+    assert all(c["headers"] == {} for c in created["credentials"])
+    assert all(f"/{PROXY_PREFIX}/{eid}/{rid}/artifacts/in/f.bin?" in c["url"] for c in created["credentials"])
+    uid = created["upload_id"]
+    etags = []
+    for c, chunk in zip(created["credentials"], [b"a" * (5 * MiB), b"tail"]):
+        assert_presigned(c["url"], moto_open)
+        pr = requests.put(c["url"], data=chunk, timeout=60)
+        assert pr.status_code == 200, pr.text
+        etags.append(pr.headers["ETag"])
+    complete = f"{base}/complete/{where}"
+    for parts in [[], [{"part_number": 2, "etag": etags[1]}, {"part_number": 1, "etag": etags[0]}],
+                  [{"part_number": 1, "etag": etags[0]}, {"part_number": 1, "etag": etags[0]}],
+                  [{"part_number": 0, "etag": etags[0]}], [{"part_number": 10001, "etag": etags[0]}], [{"part_number": 1}],
+                  [{"part_number": 1, "etag": ""}], [{"part_number": 1, "etag": 5}], "nope", [7],
+                  [{"part_number": 1, "etag": etags[0]}, {"part_number": 2, "etag": '"0123456789abcdef0123456789abcdef"'}]]:
+        r = requests.post(complete, json={"path": "f.bin", "upload_id": uid, "parts": parts}, timeout=30)
+        assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+    assert_error(requests.post(complete, json={"path": "f.bin", "parts": [{"part_number": 1, "etag": etags[0]}]}, timeout=30),
+                 400, "INVALID_PARAMETER_VALUE")
+    # (An upload id moto never issued makes moto itself fail with a 500, which the server reports as
+    # the store's failure, 503; an upload that is gone is checked below.)
+    r = requests.post(complete, json={"path": "f.bin", "upload_id": uid,
+                                      "parts": [{"part_number": 1, "etag": etags[0], "url": "x"}, {"part_number": 2, "etag": etags[1]}]}, timeout=30)
+    assert r.status_code == 200 and r.json() == {}, r.text
+    key = f"{PROXY_PREFIX}/{eid}/{rid}/artifacts/in/f.bin"
+    assert moto_open.client().get_object(Bucket=moto_open.bucket, Key=key)["Body"].read() == b"a" * (5 * MiB) + b"tail"
+    assert not open_uploads(moto_open)
+    assert_error(requests.post(f"{base}/abort/{where}", json={"path": "f.bin"}, timeout=30), 400, "INVALID_PARAMETER_VALUE")
+
+
+@pytest.mark.reprise_only
+def test_multipart_respects_seals(mpu_run, mpu_server):
+    client, eid, rid = mpu_run
+    base = f"{mpu_server}{ART}/{eid}/{rid}/artifacts"
+    assert requests.put(f"{base}/model/MLmodel", data=b"flavors: x", timeout=30).status_code == 200
+    client.set_terminated(rid)
+    name = f"mpu-sealed-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    client.create_model_version(name, client.get_run(rid).info.artifact_uri + "/model", run_id=rid)
+    r = requests.post(f"{mpu_server}{MPU}/create/{eid}/{rid}/artifacts/model", json={"path": "weights.bin", "num_parts": 1}, timeout=30)
+    assert_error(r, 403, "PERMISSION_DENIED", "sealed")
+
+
+@pytest.mark.reprise_only
+def test_verify_on_s3_catches_an_overwritten_object(s3_run, s3_server, moto_s3, tmp_path):
+    """Uploaded with the stock client through the proxy (signatures checked); then the bucket is
+    changed behind the server's back."""
+    client, eid, rid = s3_run
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha")
+    (src / "d" / "b.bin").write_bytes(os.urandom(3 * MiB))
+    client.log_artifacts(rid, str(src))
+    ok = reprise_cli("artifacts", "verify", rid, "--tracking-uri", s3_server)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert [line.split()[:2] for line in ok.stdout.splitlines()] == [["ok", "a.txt"], ["ok", "d/b.bin"], ["2", "ok"]], ok.stdout
+
+    base = f"{PROXY_PREFIX}/{eid}/{rid}/artifacts"
+    s3 = moto_s3.client()
+    s3.put_object(Bucket=moto_s3.bucket, Key=f"{base}/d/b.bin", Body=b"swapped behind the server's back")
+    s3.delete_object(Bucket=moto_s3.bucket, Key=f"{base}/a.txt")
+    s3.put_object(Bucket=moto_s3.bucket, Key=f"{base}/extra.txt", Body=b"never uploaded through the server")
+    bad = reprise_cli("artifacts", "verify", rid, "--tracking-uri", s3_server, "--json")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    import json as _json
+    report = _json.loads(bad.stdout)
+    assert report["ok"] is False
+    assert {f["path"]: f["status"] for f in report["files"]} == {"a.txt": "missing", "d/b.bin": "MISMATCH", "extra.txt": "unrecorded"}
