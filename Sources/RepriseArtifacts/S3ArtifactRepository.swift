@@ -290,6 +290,12 @@ public final class S3ArtifactRepository: MultipartUploadRepository, Sendable {
     public func finishMultipartUpload(_ path: [String], uploadID: String, parts: [UploadedPart]) async throws -> Int64 {
         guard !path.isEmpty else { throw RepriseError.invalid("Invalid path") }
         let key = try key(path)
+        // The upload id comes from the client: ask for it first (ListParts, one part), so an id that
+        // names no open upload is the client's 404 (NoSuchUpload) on every S3 implementation. Some
+        // answer a CompleteMultipartUpload for an unknown id with a 500 instead (moto does), which
+        // would read as the store failing.
+        try await drain(try await send(
+            .GET, key: key, query: [("max-parts", "1"), ("uploadId", uploadID)], what: "completing the upload of '\(path.joined(separator: "/"))'"))
         try await completeMultipartUpload(key, uploadID: uploadID, parts: parts, display: path.joined(separator: "/"))
         guard case .file(let size) = try await kind(path) else {
             throw RepriseError(.temporarilyUnavailable, "The artifact store completed the upload of '\(path.joined(separator: "/"))' but does not show the object.")

@@ -132,8 +132,9 @@ def _s3_prefix(tmp: Path) -> str:
 
 class S3Path:
     """The few `Path` operations the suite uses on an artifact folder (``/``, ``read_bytes``,
-    ``read_text``, ``exists``, ``is_dir``, ``is_file``, ``files``) answered from the bucket, so a test that checks what
-    the server stored checks the objects themselves on the S3 pass."""
+    ``read_text``, ``write_bytes``, ``write_text``, ``unlink``, ``exists``, ``is_dir``, ``is_file``,
+    ``files``) done on the bucket, so a test that checks or tampers with what the server stored does
+    so on the objects themselves on the S3 pass."""
 
     def __init__(self, moto: "MotoS3", key: str):
         self.moto, self.key = moto, key.strip("/")
@@ -149,6 +150,16 @@ class S3Path:
 
     def read_text(self) -> str:
         return self.read_bytes().decode()
+
+    # Writing behind the server's back (what a tampering test does to a folder).
+    def write_bytes(self, data: bytes) -> None:
+        self.moto.client().put_object(Bucket=self.moto.bucket, Key=self.key, Body=data)
+
+    def write_text(self, text: str) -> None:
+        self.write_bytes(text.encode())
+
+    def unlink(self) -> None:
+        self.moto.client().delete_object(Bucket=self.moto.bucket, Key=self.key)
 
     def files(self) -> list[str]:
         """Keys below this folder, relative to it, sorted."""

@@ -191,7 +191,7 @@ def reprise_cli(*args):
 
 
 @pytest.mark.reprise_only
-def test_verify_catches_tampering_on_disk(experiment, client, tmp_path, server):
+def test_verify_catches_tampering_in_the_store(experiment, client, tmp_path, server):
     """The server records each upload's SHA-256 as it streams; `reprise artifacts verify` re-reads
     the files through the server and names what changed behind its back."""
     src = tmp_path / "src"

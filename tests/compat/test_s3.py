@@ -417,15 +417,19 @@ def mpu_run(mpu_server, monkeypatch):
 
 
 @pytest.mark.reprise_only
-def test_server_info_offers_multipart_for_s3_only(mpu_server, server):
+def test_server_info_offers_multipart_for_s3_only(mpu_server, tmp_path):
     info = requests.get(f"{mpu_server}/api/3.0/mlflow/server-info", timeout=30).json()
     assert info["multipart_uploads_enabled"] is True
     assert info["multipart_downloads_enabled"] is False
     # A local destination: off, and the reference's 501 that the client falls back on.
-    assert requests.get(f"{server}/api/3.0/mlflow/server-info", timeout=30).json()["multipart_uploads_enabled"] is False
-    r = requests.post(f"{server}{MPU}/create/0/x/artifacts", json={"path": "/tmp/f.bin", "num_parts": 2}, timeout=30)
-    assert r.status_code == 501
-    assert r.json() == {"error_code": "NOT_IMPLEMENTED", "message": "Multipart upload is not supported for the current artifact repository"}
+    local = start_server(tmp_path / "local", artifacts_destination=str(tmp_path / "local" / "artifacts"))
+    try:
+        assert requests.get(f"{local}/api/3.0/mlflow/server-info", timeout=30).json()["multipart_uploads_enabled"] is False
+        r = requests.post(f"{local}{MPU}/create/0/x/artifacts", json={"path": "/tmp/f.bin", "num_parts": 2}, timeout=30)
+        assert r.status_code == 501
+        assert r.json() == {"error_code": "NOT_IMPLEMENTED", "message": "Multipart upload is not supported for the current artifact repository"}
+    finally:
+        stop_server(local)
 
 
 @pytest.mark.reprise_only  # checks Reprise's presigned URLs and error messages (boto may presign SigV2)
@@ -506,10 +510,13 @@ def test_multipart_abort_with_the_stock_client(mpu_run, moto_open, tmp_path):
     repo.abort_multipart_upload(str(f), create.upload_id, "parts")
     assert not open_uploads(moto_open)
     assert keys_under(moto_open, f"{PROXY_PREFIX}/{eid}/{rid}/artifacts/parts/") == {}
-    # Aborting it again names an upload that is gone: 404 (S3's NoSuchUpload), not a server error.
-    # (moto answers a 500 to CompleteMultipartUpload of an unknown upload, so that is not checked.)
-    r = requests.post(f"{client._tracking_client.tracking_uri}{MPU}/abort/{eid}/{rid}/artifacts/parts",
-                      json={"path": str(f), "upload_id": create.upload_id}, timeout=30)
+    # Aborting or completing it again names an upload that is gone: 404 (S3's NoSuchUpload), not a
+    # server error.
+    base = f"{client._tracking_client.tracking_uri}{MPU}"
+    r = requests.post(f"{base}/abort/{eid}/{rid}/artifacts/parts", json={"path": str(f), "upload_id": create.upload_id}, timeout=30)
+    assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST", "multipart upload")
+    r = requests.post(f"{base}/complete/{eid}/{rid}/artifacts/parts",
+                      json={"path": str(f), "upload_id": create.upload_id, "parts": [{"part_number": 1, "etag": "0"}]}, timeout=30)
     assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST", "multipart upload")
 
 
@@ -553,8 +560,10 @@ def test_multipart_input_is_checked(mpu_run, mpu_server, moto_open):
         assert_error(r, 400, "INVALID_PARAMETER_VALUE")
     assert_error(requests.post(complete, json={"path": "f.bin", "parts": [{"part_number": 1, "etag": etags[0]}]}, timeout=30),
                  400, "INVALID_PARAMETER_VALUE")
-    # (An upload id moto never issued makes moto itself fail with a 500, which the server reports as
-    # the store's failure, 503; an upload that is gone is checked below.)
+    # An upload id the store never issued is the client's mistake: 404, whatever the store answers
+    # to completing it (moto: a 500; the server asks ListParts first).
+    r = requests.post(complete, json={"path": "f.bin", "upload_id": "0", "parts": [{"part_number": 1, "etag": "0"}]}, timeout=30)
+    assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST", "multipart upload")
     r = requests.post(complete, json={"path": "f.bin", "upload_id": uid,
                                       "parts": [{"part_number": 1, "etag": etags[0], "url": "x"}, {"part_number": 2, "etag": etags[1]}]}, timeout=30)
     assert r.status_code == 200 and r.json() == {}, r.text
