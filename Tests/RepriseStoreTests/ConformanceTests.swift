@@ -139,3 +139,17 @@ struct ReproConformanceTests {
     @Test(arguments: Backend.all) func policies(_ b: Backend) async throws { try await suite(b).policies() }
     @Test(arguments: Backend.all) func reproductionsChecksAndLineage(_ b: Backend) async throws { try await suite(b).reproductionsChecksAndLineage() }
 }
+
+@Suite("PostgreSQL sessions")
+struct PostgresSessionTests {
+    /// Every pooled connection runs without JIT and parallel workers (short queries; see
+    /// `PostgresDriver.sessionSettings`), whatever the cluster's defaults are.
+    @Test func connectionsTurnOffJITAndParallelWorkers() async throws {
+        guard Backend.postgresURL != nil else { return }  // PostgreSQL runs only where the test command started it
+        let store = try await Backend.makePostgres()
+        let settings = try await store.driver.read { db in
+            try await (db.queryOne("SHOW jit", [])?.string(0), db.queryOne("SHOW max_parallel_workers_per_gather", [])?.string(0))
+        }
+        #expect(settings.0 == "off" && settings.1 == "0")
+    }
+}
