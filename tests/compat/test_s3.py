@@ -143,7 +143,7 @@ def test_large_file_goes_up_in_parts(s3_run, moto_s3, tmp_path):
     assert head["ContentLength"] == size
     # A multipart object's ETag ends with -<parts>: 8 MiB + 8 MiB + the rest.
     assert head["ETag"].strip('"').endswith("-3"), head["ETag"]
-    assert not moto_s3.client().list_multipart_uploads(Bucket=moto_s3.bucket).get("Uploads"), "an upload was left open"
+    assert not moto_s3.client().list_multipart_uploads(Bucket=moto_s3.bucket, Prefix=f"{PROXY_PREFIX}/").get("Uploads"), "an upload was left open"
     dst = tmp_path / "dst"
     dst.mkdir()
     local = client.download_artifacts(rid, "weights/big.bin", str(dst))
@@ -165,9 +165,9 @@ def test_failed_upload_leaves_nothing(s3_server, s3_run, moto_s3):
         requests.put(f"{s3_server}{ART}/{path}", data=body(), timeout=60)
     time.sleep(1.0)  # the server may still be reading what was sent before the connection dropped
     deadline = time.monotonic() + 15
-    while moto_s3.client().list_multipart_uploads(Bucket=moto_s3.bucket).get("Uploads") and time.monotonic() < deadline:
+    while moto_s3.client().list_multipart_uploads(Bucket=moto_s3.bucket, Prefix=f"{PROXY_PREFIX}/").get("Uploads") and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not moto_s3.client().list_multipart_uploads(Bucket=moto_s3.bucket).get("Uploads"), "upload not aborted"
+    assert not moto_s3.client().list_multipart_uploads(Bucket=moto_s3.bucket, Prefix=f"{PROXY_PREFIX}/").get("Uploads"), "upload not aborted"
     assert keys_under(moto_s3, f"{PROXY_PREFIX}/{path}") == {}
 
 
@@ -331,7 +331,8 @@ def reprise_cli(*args, env_extra=None):
 
 
 def open_uploads(moto: MotoS3) -> list:
-    return moto.client().list_multipart_uploads(Bucket=moto.bucket).get("Uploads", [])
+    # Only this module's prefix: on the S3 pass every server of the suite shares the session's bucket.
+    return moto.client().list_multipart_uploads(Bucket=moto.bucket, Prefix=f"{PROXY_PREFIX}/").get("Uploads", [])
 
 
 def assert_presigned(url: str, moto: MotoS3, method: str = "PUT", max_expires: int = 3600) -> None:
