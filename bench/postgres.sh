@@ -58,7 +58,7 @@ if [ -z "${SKIP_MLFLOW:-}" ]; then
   "$REF_VENV/bin/python" -c "import psycopg2" 2>/dev/null || "$REF_VENV/bin/pip" install -q psycopg2-binary
   M_PORT=$(free_port); M_URI=$(db mlflow_b); mkdir -p "$OUT/mlflow"
   MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid "$REF_VENV/bin/mlflow" server --host 127.0.0.1 --port "$M_PORT" \
-    --backend-store-uri "$M_URI" --artifacts-destination "$OUT/mlflow/artifacts" ${MLFLOW_WORKERS:+--workers $MLFLOW_WORKERS} \
+    --backend-store-uri "${M_URI/postgresql:/postgresql+psycopg2:}" --artifacts-destination "$OUT/mlflow/artifacts" ${MLFLOW_WORKERS:+--workers $MLFLOW_WORKERS} \
     >"$OUT/mlflow/server.log" 2>&1 &
   M_PID=$!; pids+=("$M_PID")
   M_URL=http://127.0.0.1:$M_PORT; wait_health "$M_URL"
@@ -98,13 +98,14 @@ fi
 
 echo "== 1 vs 3 Reprise replicas on one database: three wrk drivers (c=8 each), same total load"
 replica_round() {  # LABEL URL1 URL2 URL3 PIDS
-  local i=0
+  local i=0 drivers=()
   for u in "$2" "$3" "$4"; do
     python3 "$SHARED/wrk_bench.py" --base-url "$u" --server-pids "$5" --label "$1-driver$i" --reps 1 --duration "$WRK_DURATION" \
       --cases log-metric:8 --out "$OUT/replicas.jsonl" >/dev/null &
+    drivers+=($!)
     i=$((i + 1))
   done
-  wait
+  wait "${drivers[@]}"  # only the drivers: a bare `wait` would also wait for the log's tee
 }
 replica_round one "$R_URL" "$R_URL" "$R_URL" "$R_PID"
 P2=$(free_port); P3=$(free_port)
