@@ -96,14 +96,8 @@ extension RepriseClient {
         var request = HTTPClientRequest(url: baseURL + proxy!)
         request.method = .PUT
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
-        addIdentity(to: &request)
         request.body = .bytes(ByteBuffer(bytes: data))
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: timeout)
-        } catch {
-            throw RepriseClientError.unreachable(url: baseURL, underlying: "\(error)")
-        }
+        let response = try await send(request)
         let body = try await response.body.collect(upTo: 1 << 20)
         guard (200..<300).contains(Int(response.status.code)) else {
             throw failure(status: Int(response.status.code), method: .PUT, path: proxy!, text: String(buffer: body))
@@ -116,13 +110,7 @@ extension RepriseClient {
         if let local { return FileManager.default.contents(atPath: local) }
         var request = HTTPClientRequest(url: baseURL + proxy!)
         request.method = .GET
-        addIdentity(to: &request)
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: timeout)
-        } catch {
-            throw RepriseClientError.unreachable(url: baseURL, underlying: "\(error)")
-        }
+        let response = try await send(request)
         let body = try await response.body.collect(upTo: 4 << 30)
         if response.status == .notFound { return nil }
         guard (200..<300).contains(Int(response.status.code)) else {
@@ -173,13 +161,7 @@ extension RepriseClient {
         let url = baseURL + "/get-artifact?run_id=\(Self.encode(runID))&path=\(Self.encode(path))"
         var request = HTTPClientRequest(url: url)
         request.method = .GET
-        addIdentity(to: &request)
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: timeout)
-        } catch {
-            throw RepriseClientError.unreachable(url: baseURL, underlying: "\(error)")
-        }
+        let response = try await send(request)
         guard (200..<300).contains(Int(response.status.code)) else {
             let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
             let error = failure(status: Int(response.status.code), method: .GET, path: "/get-artifact", text: String(buffer: body))

@@ -59,6 +59,18 @@ public struct RepriseClient: Sendable {
         return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
     }
 
+    /// Sends `request` with the caller's identity; a failure to reach the server is
+    /// `RepriseClientError.unreachable` (the one place requests leave the client).
+    func send(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
+        var request = request
+        addIdentity(to: &request)
+        do {
+            return try await http.execute(request, timeout: timeout)
+        } catch {
+            throw RepriseClientError.unreachable(url: baseURL, underlying: "\(error)")
+        }
+    }
+
     /// Calls an endpoint and returns its JSON body.
     /// - Parameters:
     ///   - method: the HTTP method.
@@ -73,17 +85,11 @@ public struct RepriseClient: Sendable {
         if !query.isEmpty { url += "?" + query.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&") }
         var request = HTTPClientRequest(url: url)
         request.method = method
-        addIdentity(to: &request)
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body.serialized()))
         }
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: timeout)
-        } catch {
-            throw RepriseClientError.unreachable(url: baseURL, underlying: "\(error)")
-        }
+        let response = try await send(request)
         let bytes = try await response.body.collect(upTo: 512 * 1024 * 1024)
         let text = String(buffer: bytes)
         let json = text.isEmpty ? JSONValue.object(JSONObject()) : (try? JSONValue.parse(text))

@@ -7,37 +7,17 @@ import NIOCore
 import RepriseArtifacts
 import RepriseCore
 
-/// Request bytes, failing once more than `limit` bytes have arrived.
-struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
-    typealias Element = ByteBuffer
-    let base: Base
-    let limit: Int64
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var inner: Base.AsyncIterator
-        let limit: Int64
-        var seen: Int64 = 0
-        mutating func next() async throws -> ByteBuffer? {
-            guard let chunk = try await inner.next() else { return nil }
-            seen += Int64(chunk.readableBytes)
-            if seen > limit {
-                throw RepriseError.invalid("The upload is larger than the limit of \(limit) bytes.")
-            }
-            return chunk
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: base.makeAsyncIterator(), limit: limit) }
-}
-
-/// The SHA-256 and size of bytes as they stream past (`HashingBody`).
+/// The SHA-256 and size of bytes as they stream past (`UploadBody`).
 final class StreamDigest: Sendable {
     private let state = NIOLockedValueBox((hasher: SHA256(), size: Int64(0)))
 
-    func update(_ chunk: ByteBuffer) {
+    /// Hashes `chunk`; returns the byte count so far.
+    @discardableResult
+    func update(_ chunk: ByteBuffer) -> Int64 {
         state.withLockedValue { s in
             chunk.withUnsafeReadableBytes { s.hasher.update(bufferPointer: $0) }
             s.size += Int64(chunk.readableBytes)
+            return s.size
         }
     }
 
@@ -47,24 +27,28 @@ final class StreamDigest: Sendable {
     }
 }
 
-/// Request bytes passed on unchanged while `digest` hashes them: an upload's SHA-256 is computed as
-/// it streams to storage, with no second read and no copy.
-struct HashingBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+/// An upload's bytes on their way to storage, passed on unchanged: `digest` hashes them as they
+/// stream (no second read, no copy), and more than `limit` bytes fail the upload.
+struct UploadBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
     typealias Element = ByteBuffer
     let base: Base
+    let limit: Int64
     let digest: StreamDigest
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var inner: Base.AsyncIterator
+        let limit: Int64
         let digest: StreamDigest
         mutating func next() async throws -> ByteBuffer? {
             guard let chunk = try await inner.next() else { return nil }
-            digest.update(chunk)
+            if digest.update(chunk) > limit {
+                throw RepriseError.invalid("The upload is larger than the limit of \(limit) bytes.")
+            }
             return chunk
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: base.makeAsyncIterator(), digest: digest) }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: base.makeAsyncIterator(), limit: limit, digest: digest) }
 }
 
 extension String {
@@ -291,7 +275,7 @@ extension RepriseAPI {
     ) async throws where B.Element == ByteBuffer {
         try await requireUnsealedArtifacts(location)
         let digest = StreamDigest()
-        let written = try await repo.write(comps, contents: HashingBody(base: LimitedBody(base: body, limit: limit), digest: digest)) {
+        let written = try await repo.write(comps, contents: UploadBody(base: body, limit: limit, digest: digest)) {
             try await self.requireUnsealedArtifacts(location)  // sealed while the body arrived?
         }
         let (sha256, size) = digest.result()
