@@ -162,7 +162,8 @@ public struct LocalArtifactRepository: ArtifactRepository {
     where S.Element == ByteBuffer {
         guard !path.isEmpty else { throw RepriseError.invalid("Invalid path") }
         let target = try await localPath(path)
-        let parent = try await localPath(Array(path.dropLast()))
+        // The walk of `path` has already checked every folder above it.
+        let parent = path.count == 1 ? root : root + "/" + path.dropLast().joined(separator: "/")
         if try await fileSystem.info(forFileAt: FilePath(target), infoAboutSymbolicLink: true)?.type == .directory {
             throw RepriseError.invalid("Cannot write to '\(path.joined(separator: "/"))': it is a directory")
         }

@@ -282,6 +282,11 @@ extension RepriseAPI {
         guard size == written else {
             throw RepriseError(.internalError, "The artifact store wrote \(written) bytes of \(size).")
         }
+        try await recordDigest(location, size: size, sha256: sha256, method: method)
+    }
+
+    /// Records what `location` held when it was stored (the one place a digest record is made).
+    func recordDigest(_ location: String, size: Int64, sha256: String?, method: String) async throws {
         try await store.recordArtifactDigest(
             ArtifactDigest(
                 location: digestLocation(location), size: size, sha256: sha256, recordedTime: Int64(Date().timeIntervalSince1970 * 1000),
@@ -424,10 +429,7 @@ extension RepriseAPI {
             let location = "mlflow-artifacts:/" + comps.joined(separator: "/")
             try await requireUnsealedArtifacts(location)
             let size = try await repo.finishMultipartUpload(comps, uploadID: uploadID, parts: parts)
-            try await store.recordArtifactDigest(
-                ArtifactDigest(
-                    location: digestLocation(location), size: size, sha256: nil, recordedTime: Int64(Date().timeIntervalSince1970 * 1000),
-                    method: "multipart"))
+            try await recordDigest(location, size: size, sha256: nil, method: "multipart")
             return Self.json(Self.empty)
         }
         route(.post, mpu + "/abort/{artifact_path...}", access: .experiment(.update, .artifactPath)) { [self] call in
