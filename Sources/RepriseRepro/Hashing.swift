@@ -206,7 +206,7 @@ public final class ProgressReporter: @unchecked Sendable {
         tty = isatty(2) == 1
     }
 
-    func begin(label: String, totalBytes: Int64, totalFiles: Int) {
+    public func begin(label: String, totalBytes: Int64, totalFiles: Int) {
         lock.withLock {
             self.label = label
             self.totalBytes = totalBytes
@@ -217,21 +217,21 @@ public final class ProgressReporter: @unchecked Sendable {
         }
     }
 
-    func advance(bytes n: Int) {
+    public func advance(bytes n: Int) {
         lock.withLock {
             bytes += Int64(n)
             drawIfDue()
         }
     }
 
-    func fileDone() {
+    public func fileDone() {
         lock.withLock {
             files += 1
             drawIfDue()
         }
     }
 
-    func finish() {
+    public func finish() {
         guard enabled else { return }
         lock.withLock {
             let secs = max(Date().timeIntervalSince(started), 0.001)

@@ -144,14 +144,22 @@ extension ArtifactsCommand {
         @OptionGroup var server: ClientOptions
         @Argument(help: "The run.") var runID: String
         @Flag(name: .long, help: "Print the results as JSON.") var json = false
+        @Flag(name: .long, help: "No progress bar.") var quiet = false
 
         func run() async throws {
             let client = server.client
+            // The same progress bar as `reprise hash` (on standard error): every byte is re-read.
+            let progress = ProgressReporter(enabled: !quiet && !json)
             let results = try await runClient { () -> [(status: String, path: String, detail: String)] in
                 let recorded = try await client.artifactDigests(runID: runID)
                 var out: [(String, String, String)] = []
                 var recordedPaths = Set<String>()
                 if case .array(let files)? = recorded["files"] {
+                    let total = files.reduce(Int64(0)) { sum, f in
+                        if case .int(let size)? = f["size"] { return sum &+ max(0, size) }
+                        return sum
+                    }
+                    progress.begin(label: "artifacts of run \(runID)", totalBytes: total, totalFiles: files.count)
                     for f in files {
                         guard let path = f["path"]?.stringValue, case .int(let size)? = f["size"] else { continue }
                         recordedPaths.insert(path)
@@ -161,7 +169,9 @@ extension ArtifactsCommand {
                         let found = try await client.readRunArtifact(runID: runID, path: path) { chunk in
                             chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                             seen += Int64(chunk.readableBytes)
+                            progress.advance(bytes: chunk.readableBytes)
                         }
+                        progress.fileDone()
                         guard found else {
                             out.append(("missing", path, "recorded \(size) bytes; the server has no such file now"))
                             continue
@@ -180,6 +190,7 @@ extension ArtifactsCommand {
                         }
                     }
                 }
+                progress.finish()
                 for (path, size) in try await client.listRunArtifacts(runID: runID) where !recordedPaths.contains(path) {
                     out.append(("unrecorded", path, size.map { "\($0) bytes; not stored through this server, nothing to compare with" } ?? "not stored through this server"))
                 }
