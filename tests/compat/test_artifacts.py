@@ -248,3 +248,24 @@ def test_verify_errors_are_clear(server):
     assert r.returncode == 1 and "RESOURCE_DOES_NOT_EXIST" in r.stderr, r.stderr
     r = requests.get(f"{server}/api/reprise/v1/artifact-digests", timeout=30)
     assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    # Hostile run ids are a client error, never a 5xx: NUL, a path, a number past Int64, and a
+    # 100 KiB one (a URL over the server's 64 KiB head limit: 431, in MLflow's envelope).
+    for bad in ["ab\x00cd", "../../etc/passwd", str(2 ** 63), "9" * 40, "x" * 100_000]:
+        r = requests.get(f"{server}/api/reprise/v1/artifact-digests", params={"run_id": bad}, timeout=30)
+        assert r.status_code in (400, 404, 431), (bad[:20], r.status_code, r.text[:200])
+        assert r.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"), r.text[:200]
+    # verify prints its progress to standard error, and only there.
+    r = reprise_cli("artifacts", "verify", "0123456789abcdef0123456789abcdef", "--tracking-uri", server, "--json")
+    assert r.returncode == 1 and r.stdout == "", r.stdout
+
+
+@pytest.mark.reprise_only
+def test_multipart_bodies_are_bounded(server):
+    """The multipart routes read a bounded JSON body (64 KiB for create and abort) whatever the
+    destination: a 100 MB body is refused, not buffered."""
+    big = b'{"path": "f.bin", "num_parts": 1, "pad": "' + b"x" * (100 * 1024 * 1024) + b'"}'
+    for op in ["create", "abort"]:
+        r = requests.post(f"{server}/api/2.0/mlflow-artifacts/mpu/{op}/0/run/artifacts", data=big,
+                          headers={"Content-Type": "application/json"}, timeout=120)
+        assert r.status_code in (400, 413, 501), (op, r.status_code, r.text[:200])
+        assert r.status_code != 500
