@@ -270,7 +270,7 @@ public final class S3ArtifactRepository: MultipartUploadRepository, Sendable {
     public func beginMultipartUpload(_ path: [String], partCount: Int) async throws -> (uploadID: String, partURLs: [String]) {
         guard !path.isEmpty else { throw RepriseError.invalid("Invalid path") }
         guard (1...Self.maxParts).contains(partCount) else {
-            throw RepriseError.invalid("num_parts must be between 1 and \(Self.maxParts), got \(partCount).")
+            throw RepriseError.invalid("Invalid value \(partCount) for parameter 'num_parts': it must be between 1 and \(Self.maxParts).")
         }
         let key = try key(path)
         let id = try await createMultipartUpload(key, display: path.joined(separator: "/"))

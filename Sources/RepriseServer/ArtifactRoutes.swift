@@ -410,10 +410,8 @@ extension RepriseAPI {
             guard let parts = try p.int64("num_parts") else {
                 throw RepriseError.invalid("Missing value for required parameter 'num_parts'.")
             }
-            guard parts >= 1 && parts <= Int64(S3ArtifactRepository.maxParts) else {
-                throw RepriseError.invalid("Invalid value \(parts) for parameter 'num_parts': it must be between 1 and \(S3ArtifactRepository.maxParts).")
-            }
             try await requireUnsealedArtifacts("mlflow-artifacts:/" + comps.joined(separator: "/"))
+            // The repository decides the range (S3: 1 ... 10,000).
             let (uploadID, urls) = try await repo.beginMultipartUpload(comps, partCount: Int(parts))
             let credentials = urls.enumerated().map { i, url in
                 JSONValue.object(JSONObject([("url", .string(url)), ("part_number", .int(Int64(i + 1))), ("headers", .object(JSONObject()))]))
