@@ -27,11 +27,20 @@ struct Auditor: Sendable {
     func record(
         _ db: any SQLConnection, _ action: String, _ entityType: String, _ entityID: String, _ summary: JSONValue = [:]
     ) async throws {
-        let last = try await db.queryOne("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [])
+        // The chain's head: remembered from the previous body of this batch when there was one
+        // (nothing else can append meanwhile), read otherwise.
+        let head: (seq: Int64, hash: String)
+        if let known = db.memo?.auditHead {
+            head = known
+        } else if let last = try await db.queryOne("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", []) {
+            head = (last.int(0), last.string(1))
+        } else {
+            head = (0, "")
+        }
         var event = AuditEvent(
-            seq: (last?.int(0) ?? 0) + 1, time: SQLTrackingStore.now(), actor: context.actor,
+            seq: head.seq + 1, time: SQLTrackingStore.now(), actor: context.actor,
             authenticated: context.authenticated, action: action, entityType: entityType, entityID: entityID,
-            summary: summary.jsonString, requestID: context.requestID, prevHash: last?.string(1) ?? "", hash: "",
+            summary: summary.jsonString, requestID: context.requestID, prevHash: head.hash, hash: "",
             auth: authRecord)
         event.hash = key.eventHash(event)
         try await db.execute(
@@ -39,6 +48,7 @@ struct Auditor: Sendable {
             [.int(event.seq), .int(event.time), .text(event.actor), .int(event.authenticated ? 1 : 0), .text(event.action),
              .text(event.entityType), .text(event.entityID), .text(event.summary), .text(event.requestID),
              .text(event.prevHash), .text(event.hash), .text(event.auth)])
+        db.memo?.auditHead = (event.seq, event.hash)
     }
 }
 
@@ -156,6 +166,7 @@ extension SQLTrackingStore {
             for (seq, p, h) in rewritten {
                 try await db.execute("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?", [.text(p), .text(h), .int(seq)])
             }
+            db.memo?.forget()  // the head's hash changed
             try await db.execute("INSERT INTO reprise_meta (key, value) VALUES ('audit_chain', ?)", [.text(Self.chainFormat)])
         }
     }

@@ -67,6 +67,24 @@ public protocol SQLConnection {
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> Int
     /// Runs a query and returns every row.
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
+    /// What the write transaction this connection is in remembers across the bodies it commits
+    /// together; nil in a read.
+    var memo: WriteMemo? { get }
+}
+
+/// Facts a write transaction learns in one body and may reuse in the next body of the same batch
+/// (group commit), where no other writer can change them: the driver runs a batch's bodies one
+/// after another, alone (SQLite's single writer; PostgreSQL's cluster-wide write lock). A body that
+/// fails is rolled back to its savepoint, and the driver calls `forget()` so nothing that body
+/// learned outlives its rollback. Used from one body at a time only.
+public final class WriteMemo: @unchecked Sendable {
+    /// The newest audit event, `(seq, hash)`, once a body has read or written it.
+    public var auditHead: (seq: Int64, hash: String)? = nil
+
+    public init() {}
+
+    /// Drops everything: after a rolled-back body, or a body that rewrote what is remembered.
+    public func forget() { auditHead = nil }
 }
 
 extension SQLConnection {
@@ -149,6 +167,12 @@ public struct SQLDialect: Sendable {
         return out + rest
     }
 
+    /// What ends a `SELECT` that claims rows for this transaction (a work queue's items): on
+    /// PostgreSQL `FOR UPDATE OF <alias> SKIP LOCKED`, so a second claimer, on this server or
+    /// another, passes over rows a first one holds instead of waiting for it or taking them too;
+    /// nothing on SQLite, whose one writer claims alone.
+    public var claimRows: @Sendable (_ alias: String) -> String = { _ in "" }
+
     /// A statement that takes a transaction-scoped lock serializing schema migrations across
     /// servers sharing the database; nil where one writer at a time is already the rule (SQLite).
     public var migrationLock: String? = nil
@@ -183,6 +207,7 @@ public struct SQLDialect: Sendable {
             caseSensitiveLike: { "\($0) LIKE ?" }, caseInsensitiveLike: { "\($0) ILIKE ?" })
         // A fixed application-wide key ("reprise" + 1) for pg_advisory_xact_lock.
         d.migrationLock = "SELECT pg_advisory_xact_lock(7233174116210229249)"
+        d.claimRows = { " FOR UPDATE OF \($0) SKIP LOCKED" }
         d.textCollation = "C"
         return d
     }()

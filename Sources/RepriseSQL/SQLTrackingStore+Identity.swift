@@ -13,19 +13,6 @@ extension SQLTrackingStore: IdentityStore {
         return u
     }
 
-    /// A new id for `table`, never one used before, even by a deleted row: votes and grants name
-    /// users by id, so a new account must never inherit a deleted one's identity.
-    static func nextID(_ db: any SQLConnection, _ table: String) async throws -> Int64 {
-        let key = "next_id." + table
-        let stored = try await db.queryOne("SELECT value FROM reprise_meta WHERE key = ?", [.text(key)]).flatMap { Int64($0.string(0)) } ?? 1
-        let present = (try await db.queryOne("SELECT COALESCE(MAX(id), 0) + 1 FROM \(table)", [])?.int(0)) ?? 1
-        let id = max(stored, present)
-        try await db.execute(
-            "INSERT INTO reprise_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [.text(key), .text(String(id + 1))])
-        return id
-    }
-
     static func requireUser(_ db: any SQLConnection, _ username: String) async throws -> UserAccount {
         guard let row = try await db.queryOne("SELECT \(userColumns) FROM auth_users WHERE username = ?", [.text(username)]) else {
             throw RepriseError.notFound("User with username=\(username) not found")
@@ -50,7 +37,7 @@ extension SQLTrackingStore: IdentityStore {
             if try await db.queryOne("SELECT id FROM auth_users WHERE username = ?", [.text(username)]) != nil {
                 throw RepriseError(.resourceAlreadyExists, "User '\(username)' already exists")
             }
-            let id = try await Self.nextID(db, "auth_users")
+            let id = try await Self.nextID(db, .authUsers)
             try await db.execute(
                 "INSERT INTO auth_users (id, username, password_hash, is_admin, is_service, can_act_as, generation, created_time) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
                 [.int(id), .text(username), .text(passwordHash), .int(isAdmin ? 1 : 0), .int(isService ? 1 : 0), .int(canActAs ? 1 : 0),
@@ -128,7 +115,7 @@ extension SQLTrackingStore: IdentityStore {
             if let row = try await db.queryOne("SELECT \(Self.userColumns) FROM auth_users WHERE username = ?", [.text(username)]) {
                 return try checked(Self.userAccount(row))
             }
-            let id = try await Self.nextID(db, "auth_users")
+            let id = try await Self.nextID(db, .authUsers)
             try await db.execute(
                 "INSERT INTO auth_users (id, username, password_hash, is_admin, is_service, can_act_as, generation, created_time, external_subject) VALUES (?, ?, '', 0, 0, 0, 1, ?, ?)",
                 [.int(id), .text(username), .int(Self.now()), .text(subject)])
@@ -156,7 +143,7 @@ extension SQLTrackingStore: IdentityStore {
             if try await db.queryOne("SELECT id FROM auth_roles WHERE name = ?", [.text(name)]) != nil {
                 throw RepriseError(.resourceAlreadyExists, "Role '\(name)' already exists")
             }
-            let id = try await Self.nextID(db, "auth_roles")
+            let id = try await Self.nextID(db, .authRoles)
             try await db.execute(
                 "INSERT INTO auth_roles (id, name, workspace, description) VALUES (?, ?, ?, ?)",
                 [.int(id), .text(name), .text(workspace), .text(description)])
@@ -302,7 +289,7 @@ extension SQLTrackingStore: IdentityStore {
                     ["holder": .string(who), "before": .string(existing.string(1)), "after": .string(permission.rawValue)])
                 return try await Self.requireGrant(db, existing.int(0))
             }
-            let id = try await Self.nextID(db, "auth_grants")
+            let id = try await Self.nextID(db, .authGrants)
             try await db.execute(
                 "INSERT INTO auth_grants (id, holder_type, holder_id, resource_type, pattern, permission) VALUES (?, ?, ?, ?, ?, ?)",
                 [.int(id)] + key + [.text(permission.rawValue)])

@@ -37,6 +37,14 @@ extension SQLTrackingStore: ReproStore {
         _ db: any SQLConnection, runID: String, experimentID: Int64, tags: [String: String], datasets: Int, mayRefuse: Bool, when: String
     ) async throws {
         guard let policy = try await loadPolicy(db, experimentID: experimentID) else { return }
+        try await applyPolicy(db, policy, runID: runID, tags: tags, datasets: datasets, mayRefuse: mayRefuse, when: when)
+    }
+
+    /// `applyPolicy` with the policy already read.
+    static func applyPolicy(
+        _ db: any SQLConnection, _ policy: ExperimentPolicy, runID: String, tags: [String: String], datasets: Int, mayRefuse: Bool,
+        when: String
+    ) async throws {
         let problems = policy.evaluate(tags: tags, datasets: datasets)
         if policy.mode == .strict, mayRefuse, !problems.isEmpty { throw policy.refusal(problems, when: when) }
         try await db.execute(upsertTagSQL, [.text(runID), .text(PassportTag.compliant), .text(problems.isEmpty ? "true" : "false")])

@@ -19,9 +19,11 @@ extension SQLTrackingStore {
 
     /// The model version that seals a run, if any: a finished run that a model version was
     /// registered from is read-only, so the evidence behind the version cannot change.
-    static func sealingVersion(_ db: any SQLConnection, _ runID: String) async throws -> String? {
-        guard let run = try await db.queryOne("SELECT status FROM runs WHERE run_uuid = ?", [.text(runID)]),
-            run.string(0) != RunStatus.running.rawValue,
+    /// - Parameter status: the run's status when the caller has just read it (saves a query).
+    static func sealingVersion(_ db: any SQLConnection, _ runID: String, status: String? = nil) async throws -> String? {
+        var known = status
+        if known == nil { known = try await db.queryOne("SELECT status FROM runs WHERE run_uuid = ?", [.text(runID)])?.string(0) }
+        guard let known, known != RunStatus.running.rawValue,
             let v = try await db.queryOne(
                 "SELECT name, version FROM model_versions WHERE run_id = ? AND current_stage <> '\(ModelStage.deletedInternal)' ORDER BY name, version LIMIT 1",
                 [.text(runID)])
@@ -63,8 +65,8 @@ extension SQLTrackingStore {
         }
     }
 
-    static func requireUnsealed(_ db: any SQLConnection, _ runID: String, _ what: String) async throws {
-        if let version = try await sealingVersion(db, runID) {
+    static func requireUnsealed(_ db: any SQLConnection, _ runID: String, _ what: String, status: String? = nil) async throws {
+        if let version = try await sealingVersion(db, runID, status: status) {
             throw RepriseError(
                 .permissionDenied,
                 "Run \(runID) is sealed: model version \(version) was registered from it, so \(what) is refused. A sealed run's params, metrics and tags cannot change and it cannot be deleted; only note tags (mlflow.note.content, reprise.note.*) stay writable."
@@ -73,14 +75,17 @@ extension SQLTrackingStore {
     }
 
     /// Checks that a run exists and is active, as every run mutation requires.
-    static func requireActiveRun(_ db: any SQLConnection, _ id: String) async throws {
-        guard let row = try await db.queryOne("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", [.text(id)]) else {
+    /// - Returns: its status, for `requireUnsealed(…, status:)`.
+    @discardableResult
+    static func requireActiveRun(_ db: any SQLConnection, _ id: String) async throws -> String {
+        guard let row = try await db.queryOne("SELECT lifecycle_stage, status FROM runs WHERE run_uuid = ?", [.text(id)]) else {
             throw RepriseError.notFound("Run with id=\(id) not found")
         }
         let stage = row.string(0)
         if stage != LifecycleStage.active.rawValue {
             throw RepriseError.invalid("The run \(id) must be in the 'active' state. Current state is \(stage).")
         }
+        return row.string(1)
     }
 
     static func metric(_ row: SQLRow, from i: Int, runID: String? = nil) -> Metric {
@@ -179,28 +184,65 @@ extension SQLTrackingStore {
         if tagName == nil { tags.append(KeyValue("mlflow.runName", name)) }
         try PassportTag.refuseServerOwned(tags.map(\.key))
         let runID = Self.newID()
-        let finalTags = tags
+        let experimentNumber = Int64(expID)!
+        // The run's tags as one multi-row insert; a key given twice keeps its last value, as
+        // upserting them one by one would.
+        var tagIndex: [String: Int] = [:]
+        var deduplicated: [KeyValue] = []
+        for t in tags {
+            if let i = tagIndex[t.key] { deduplicated[i] = t } else {
+                tagIndex[t.key] = deduplicated.count
+                deduplicated.append(t)
+            }
+        }
+        let uniqueTags = deduplicated
+        let tagsSQL = "INSERT INTO tags (run_uuid, key, value) VALUES "
+            + Array(repeating: "(?, ?, ?)", count: uniqueTags.count).joined(separator: ", ")
+            + " ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value"
+        let tagBinds = uniqueTags.flatMap { [SQLValue.text(runID), .text($0.key), .text($0.value)] }
+        let tagMap = Dictionary(uniqueTags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        let userID = input.userID
+        let startTime = input.startTime
+        // Few statements, each a round trip on PostgreSQL under the write lock: the experiment and
+        // its policy in one, the run, its tags in one, the policy's verdict, the audit event, and
+        // the tags read back (the policy may have added some).
         return try await write { db, audit in
-            let exp = try await Self.requireActiveExperiment(db, id: expID)
-            let base = exp.artifactLocation.hasSuffix("/") ? String(exp.artifactLocation.dropLast()) : exp.artifactLocation
+            guard
+                let row = try await db.queryOne(Self.experimentForNewRunSQL, [.int(experimentNumber)])
+            else { throw RepriseError.notFound("No Experiment with id=\(expID) exists") }
+            let stage = row.string(0)
+            guard stage == LifecycleStage.active.rawValue else {
+                throw RepriseError.invalid("The experiment \(expID) must be in the 'active' state. Current state is \(stage).")
+            }
+            let location = row.string(1)
+            let policy = row.optionalInt(2) == nil ? nil : Self.experimentPolicy(SQLRow(Array(row.values.dropFirst(2))))
+            let base = location.hasSuffix("/") ? String(location.dropLast()) : location
             let artifactURI = "\(base)/\(runID)/artifacts"
             try await db.execute(
                 "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, deleted_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, NULL, 'active', ?)",
-                [.text(runID), .int(Int64(expID)!), .text(name), .text(input.userID), .int(input.startTime), .text(artifactURI)])
-            for t in finalTags {
-                try await db.execute(
-                    "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
-                    [.text(runID), .text(t.key), .text(t.value)])
+                [.text(runID), .int(experimentNumber), .text(name), .text(userID), .int(startTime), .text(artifactURI)])
+            if !uniqueTags.isEmpty { try await db.execute(tagsSQL, tagBinds) }
+            if let policy {
+                try await Self.applyPolicy(db, policy, runID: runID, tags: tagMap, datasets: 0, mayRefuse: true, when: "at creation")
             }
-            try await Self.applyPolicy(
-                db, runID: runID, experimentID: Int64(expID)!,
-                tags: Dictionary(finalTags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }), datasets: 0,
-                mayRefuse: true, when: "at creation")
             try await audit.record(
-                db, "run.create", "run", runID, ["experiment_id": .string(expID), "name": .string(name), "user_id": .string(input.userID)])
-            return try await Self.loadRuns(db, ids: [runID])[0]
+                db, "run.create", "run", runID, ["experiment_id": .string(expID), "name": .string(name), "user_id": .string(userID)])
+            var run = Run(
+                info: RunInfo(
+                    runID: runID, experimentID: String(experimentNumber), runName: name, userID: userID, status: .running,
+                    startTime: startTime, endTime: nil, artifactURI: artifactURI, lifecycleStage: .active))
+            for row in try await db.query("SELECT key, value FROM tags WHERE run_uuid = ? ORDER BY key", [.text(runID)]) {
+                run.tags.append(KeyValue(row.string(0), row.string(1)))
+            }
+            return run
         }
     }
+
+    /// An experiment's state, its location and its policy's columns (NULL without one).
+    static let experimentForNewRunSQL =
+        "SELECT e.lifecycle_stage, e.artifact_location, "
+        + policyColumnsRepro.split(separator: ",").map { "p." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+        + " FROM experiments e LEFT JOIN experiment_policies p ON p.experiment_id = e.experiment_id WHERE e.experiment_id = ?"
 
     public func experimentID(ofRun id: String) async throws -> String {
         try await read { db in
@@ -231,8 +273,8 @@ extension SQLTrackingStore {
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo {
         try await write { db, audit in
-            try await Self.requireActiveRun(db, id)
-            try await Self.requireUnsealed(db, id, "updating it")
+            let current = try await Self.requireActiveRun(db, id)
+            try await Self.requireUnsealed(db, id, "updating it", status: current)
             let before = Self.runInfo(try await db.queryOne("SELECT \(Self.runColumns) FROM runs r WHERE r.run_uuid = ?", [.text(id)])!)
             if let status { try await db.execute("UPDATE runs SET status = ? WHERE run_uuid = ?", [.text(status.rawValue), .text(id)]) }
             if let status, status.isTerminal, !before.status.isTerminal {
@@ -370,7 +412,7 @@ extension SQLTrackingStore {
     public func logBatch(runID: String, _ batch: RunBatch) async throws {
         let (metrics, params, tags, conflictStyle) = (batch.metrics, batch.params, batch.tags, batch.conflictStyle)
         try await write { db, audit in
-            try await Self.requireActiveRun(db, runID)
+            let status = try await Self.requireActiveRun(db, runID)
             var needsUnsealed = !metrics.isEmpty || !params.isEmpty
             for t in tags where !Self.isNoteTag(t.key) && !needsUnsealed {
                 // What `reprise run` learns only when the command has exited may be added once, even
@@ -382,7 +424,7 @@ extension SQLTrackingStore {
                 }
                 needsUnsealed = true
             }
-            if needsUnsealed { try await Self.requireUnsealed(db, runID, "logging to it") }
+            if needsUnsealed { try await Self.requireUnsealed(db, runID, "logging to it", status: status) }
             var conflicts: [(String, String, String)] = []
             for p in params {
                 if let old = try await db.queryOne("SELECT value FROM params WHERE run_uuid = ? AND key = ?", [.text(runID), .text(p.key)]) {
@@ -428,8 +470,8 @@ extension SQLTrackingStore {
     public func appendLoggedModelHistory(runID: String, model: JSONObject) async throws {
         let key = "mlflow.log-model.history"
         try await write { db, audit in
-            try await Self.requireActiveRun(db, runID)
-            try await Self.requireUnsealed(db, runID, "logging to it")
+            let status = try await Self.requireActiveRun(db, runID)
+            try await Self.requireUnsealed(db, runID, "logging to it", status: status)
             var history: [JSONValue] = []
             if let row = try await db.queryOne("SELECT value FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(key)]),
                 case .array(let items)? = try? JSONValue.parse(row.string(0))
@@ -446,8 +488,8 @@ extension SQLTrackingStore {
     public func deleteTag(runID: String, key: String) async throws {
         try PassportTag.refuseServerOwned([key])
         try await write { db, audit in
-            try await Self.requireActiveRun(db, runID)
-            if !Self.isNoteTag(key) { try await Self.requireUnsealed(db, runID, "deleting its tag '\(key)'") }
+            let status = try await Self.requireActiveRun(db, runID)
+            if !Self.isNoteTag(key) { try await Self.requireUnsealed(db, runID, "deleting its tag '\(key)'", status: status) }
             let n = try await db.execute("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(key)])
             if n == 0 { throw RepriseError.notFound("No tag with name: \(key) in run with id \(runID)") }
             try await audit.record(db, "run.delete_tag", "run", runID, ["key": .string(key)])
@@ -457,8 +499,8 @@ extension SQLTrackingStore {
     public func logInputs(runID: String, _ inputs: RunInputs) async throws {
         let (datasets, modelIDs) = (inputs.datasets, inputs.modelIDs)
         try await write { db, audit in
-            try await Self.requireActiveRun(db, runID)
-            try await Self.requireUnsealed(db, runID, "logging inputs to it")
+            let status = try await Self.requireActiveRun(db, runID)
+            try await Self.requireUnsealed(db, runID, "logging inputs to it", status: status)
             let exp = try await db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(runID)])!.int(0)
             var position = try await db.queryOne("SELECT COALESCE(MAX(position), -1) + 1 FROM run_inputs WHERE run_uuid = ?", [.text(runID)])!.int(0)
             for input in datasets {
@@ -501,8 +543,8 @@ extension SQLTrackingStore {
 
     public func logOutputs(runID: String, outputs: [ModelOutput]) async throws {
         try await write { db, audit in
-            try await Self.requireActiveRun(db, runID)
-            try await Self.requireUnsealed(db, runID, "logging outputs to it")
+            let status = try await Self.requireActiveRun(db, runID)
+            try await Self.requireUnsealed(db, runID, "logging outputs to it", status: status)
             for o in outputs {
                 try await db.execute(
                     "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES (?, ?, ?) ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",

@@ -207,22 +207,22 @@ extension SQLTrackingStore: WebhookStore {
                 [.int(now), .int(now)]) != nil
         }
         if !due { return [] }
+        let claimSQL = """
+            SELECT \(Self.deliveryColumns.split(separator: ",").map { "d." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")),
+              w.url, w.secret, w.status
+            FROM webhook_deliveries d JOIN webhooks w ON w.webhook_id = d.webhook_id
+            WHERE d.state = 'PENDING' AND d.next_attempt_time <= ? AND d.lease_until <= ?
+            ORDER BY d.next_attempt_time LIMIT ?\(dialect.claimRows("d"))
+            """
+        // Due deliveries are claimed (rows another claimer holds are skipped, not waited for) and
+        // leased in the same transaction, so each is sent by one deliverer, on one server.
         let claimed = try await write { db, _ -> [(WebhookDelivery, String, String, String)] in
-            let rows = try await db.query(
-                """
-                SELECT \(Self.deliveryColumns.split(separator: ",").map { "d." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")),
-                  w.url, w.secret, w.status
-                FROM webhook_deliveries d JOIN webhooks w ON w.webhook_id = d.webhook_id
-                WHERE d.state = 'PENDING' AND d.next_attempt_time <= ? AND d.lease_until <= ?
-                ORDER BY d.next_attempt_time LIMIT ?
-                """, [.int(now), .int(now), .int(Int64(limit))])
-            var out: [(WebhookDelivery, String, String, String)] = []
-            for row in rows {
-                let d = Self.delivery(row)
-                try await db.execute(
-                    "UPDATE webhook_deliveries SET lease_until = ? WHERE delivery_id = ?", [.int(now + leaseMillis), .text(d.id)])
-                out.append((d, row.string(13), row.string(14), row.string(15)))
-            }
+            let rows = try await db.query(claimSQL, [.int(now), .int(now), .int(Int64(limit))])
+            if rows.isEmpty { return [] }
+            let out = rows.map { row in (Self.delivery(row), row.string(13), row.string(14), row.string(15)) }
+            try await db.execute(
+                "UPDATE webhook_deliveries SET lease_until = ? WHERE delivery_id IN (\(placeholders(out.count)))",
+                [.int(now + leaseMillis)] + out.map { .text($0.0.id) })
             return out
         }
         var result: [ClaimedDelivery] = []

@@ -91,6 +91,25 @@ public final class SQLTrackingStore: TrackingStore {
         return await experiment(row, tags: try experimentTags(db, n))
     }
 
+    /// The counters ids are drawn from (table `id_counters`, seeded by migration 9).
+    enum IDCounter: String {
+        case experiments
+        /// Votes and grants name users by id, so a new account must never inherit a deleted one's.
+        case authUsers = "auth_users"
+        case authRoles = "auth_roles"
+        case authGrants = "auth_grants"
+    }
+
+    /// A new id from `counter`, never one handed out before, even if its row is gone: one atomic
+    /// statement, so it needs no lock of the store's own (on PostgreSQL it takes the counter row's
+    /// lock until commit; no two transactions, on any server, draw the same id). Whoever stores
+    /// rows with ids of their own (an import) moves the counter past them.
+    static func nextID(_ db: any SQLConnection, _ counter: IDCounter) async throws -> Int64 {
+        guard let row = try await db.queryOne("UPDATE id_counters SET next = next + 1 WHERE name = ? RETURNING next - 1", [.text(counter.rawValue)])
+        else { throw RepriseError(.internalError, "The id counter '\(counter.rawValue)' is missing; the schema migration did not finish.") }
+        return row.int(0)
+    }
+
     static func requireActiveExperiment(_ db: any SQLConnection, id: String) async throws -> Experiment {
         let e = try await loadExperiment(db, id: id)
         guard e.lifecycleStage == .active else {
@@ -118,7 +137,7 @@ public final class SQLTrackingStore: TrackingStore {
             if try await db.queryOne("SELECT 1 FROM experiments WHERE name = ?", [.text(name)]) != nil {
                 throw RepriseError.exists("Experiment(name=\(name)) already exists. Error: name must be unique")
             }
-            let id = try await db.queryOne("SELECT COALESCE(MAX(experiment_id), -1) + 1 FROM experiments", [])!.int(0)
+            let id = try await Self.nextID(db, .experiments)
             let now = Self.now()
             try await db.execute(
                 "INSERT INTO experiments (\(Self.experimentColumns)) VALUES (?, ?, ?, 'active', ?, ?)",

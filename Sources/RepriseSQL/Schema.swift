@@ -273,6 +273,25 @@ public enum TrackingSchema {
                       method TEXT NOT NULL)
                     """,
                 ]),
+            SQLMigration(
+                version: 9, name: "id counters",
+                statements: [
+                    // Ids drawn from counters (`SQLTrackingStore.nextID`) rather than MAX + 1: one
+                    // atomic statement per id, never an id handed out before, even after its row is
+                    // gone. Seeded from what is stored, and from the identity tables' counters that
+                    // lived in reprise_meta.
+                    "CREATE TABLE id_counters (name TEXT PRIMARY KEY, next BIGINT NOT NULL)",
+                    "INSERT INTO id_counters (name, next) SELECT 'experiments', COALESCE(MAX(experiment_id), -1) + 1 FROM experiments",
+                    "INSERT INTO id_counters (name, next) SELECT 'auth_users', COALESCE(MAX(id), 0) + 1 FROM auth_users",
+                    "INSERT INTO id_counters (name, next) SELECT 'auth_roles', COALESCE(MAX(id), 0) + 1 FROM auth_roles",
+                    "INSERT INTO id_counters (name, next) SELECT 'auth_grants', COALESCE(MAX(id), 0) + 1 FROM auth_grants",
+                    """
+                    UPDATE id_counters SET next = (SELECT CAST(m.value AS BIGINT) FROM reprise_meta m WHERE m.key = 'next_id.' || id_counters.name)
+                    WHERE EXISTS (
+                      SELECT 1 FROM reprise_meta m WHERE m.key = 'next_id.' || id_counters.name AND CAST(m.value AS BIGINT) > id_counters.next)
+                    """,
+                    "DELETE FROM reprise_meta WHERE key LIKE 'next\\_id.%' ESCAPE '\\'",
+                ]),
         ]
     }
 }

@@ -16,7 +16,7 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
     private let writerQueue = DispatchQueue(label: "reprise.sqlite.writer", qos: .userInitiated)
 
     struct Job {
-        let run: (Database) -> Void
+        let run: (Database, WriteMemo) -> Void
         let complete: ((any Error)?) -> Void
     }
 
@@ -48,7 +48,7 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
     public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         do {
             return try await pool.read { db in
-                let connection = GRDBConnection(db: db)
+                let connection = GRDBConnection(db: db, memo: nil)
                 return try InlineExecutor.run { try await body(connection) }
             }
         } catch let e as DatabaseError {
@@ -60,16 +60,18 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
             let box = ResultBox<T>()
             let job = Job(
-                run: { db in
+                run: { db, memo in
                     do {
                         try db.inSavepoint {
-                            let connection = GRDBConnection(db: db)
+                            let connection = GRDBConnection(db: db, memo: memo)
                             box.result = .success(try InlineExecutor.run { try await body(connection) })
                             return .commit
                         }
                     } catch let e as DatabaseError {
+                        memo.forget()
                         box.result = .failure(GRDBConnection.mapped(e))
                     } catch {
+                        memo.forget()
                         box.result = .failure(error)
                     }
                 },
@@ -101,7 +103,8 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
             do {
                 try pool.writeWithoutTransaction { db in
                     try db.inTransaction(.immediate) {
-                        for job in jobs { job.run(db) }
+                        let memo = WriteMemo()
+                        for job in jobs { job.run(db, memo) }
                         return .commit
                     }
                 }
@@ -191,6 +194,7 @@ final class InlineExecutor: TaskExecutor, @unchecked Sendable {
 /// handed it out on (see `InlineExecutor`), which is what makes the unchecked `Sendable` sound.
 struct GRDBConnection: SQLConnection, @unchecked Sendable {
     let db: Database
+    let memo: WriteMemo?
 
     /// SQLite's refusals in the seam's terms: a unique or primary-key constraint, and a database
     /// still locked after the busy timeout. Anything else stays GRDB's error.
