@@ -72,6 +72,15 @@ public protocol SQLConnection {
     var memo: WriteMemo? { get }
 }
 
+/// A connection that can load many rows faster than multi-row INSERTs (PostgreSQL's COPY).
+public protocol SQLBulkInsert {
+    /// Inserts `rows` (values in `columns` order) into `table`, skipping rows whose key is already
+    /// stored, as `INSERT … ON CONFLICT DO NOTHING` would. `table` and `columns` are the store's own
+    /// names, never a client's; the schema gives `table` a keyless twin `<table>_staging` on the
+    /// databases whose driver conforms (PostgreSQL: migration 10).
+    func insertIgnoringDuplicates(into table: String, columns: [String], rows: [[SQLValue]]) async throws
+}
+
 /// Facts a write transaction learns in one body and may reuse in the next body of the same batch
 /// (group commit), where no other writer can change them: the driver runs a batch's bodies one
 /// after another, alone (SQLite's single writer; PostgreSQL's cluster-wide write lock). A body that

@@ -350,8 +350,8 @@ extension SQLTrackingStore {
 
     /// Appends points to the history and keeps the latest value per key.
     ///
-    /// Points without a logged model go in multi-row INSERTs (duplicates ignored), and the latest
-    /// table gets one conditional upsert per key with that key's greatest (step, timestamp, value):
+    /// Points without a logged model go in multi-row INSERTs or a bulk load (duplicates ignored), and
+    /// the latest table gets a conditional upsert per key with that key's greatest (step, timestamp, value):
     /// re-offering a point that is already there changes nothing, so this is exact. Points linked to
     /// a logged model go one by one, so only newly stored points are linked to the model.
     static func insertMetrics(_ db: any SQLConnection, runID: String, _ metrics: [Metric]) async throws {
@@ -381,16 +381,42 @@ extension SQLTrackingStore {
                 best[m.key] = m
             }
         }
+        if plain.count >= bulkThreshold, let bulk = db as? any SQLBulkInsert {
+            try await bulk.insertIgnoringDuplicates(into: "metrics", columns: metricColumns, rows: plain.map { metricBinds(runID, $0) })
+        } else {
+            var start = 0
+            while start < plain.count {
+                let chunk = plain[start..<min(start + metricChunk, plain.count)]
+                var binds: [SQLValue] = []
+                binds.reserveCapacity(chunk.count * 9)
+                for m in chunk { binds += metricBinds(runID, m) }
+                try await db.execute(multiRowMetricInsert(chunk.count), binds)
+                start += metricChunk
+            }
+        }
+        // One conditional upsert for all the keys (they are distinct), in chunks.
+        let latest = Array(best.values)
         var start = 0
-        while start < plain.count {
-            let chunk = plain[start..<min(start + metricChunk, plain.count)]
+        while start < latest.count {
+            let chunk = latest[start..<min(start + metricChunk, latest.count)]
             var binds: [SQLValue] = []
             binds.reserveCapacity(chunk.count * 9)
             for m in chunk { binds += metricBinds(runID, m) }
-            try await db.execute(multiRowMetricInsert(chunk.count), binds)
+            try await db.execute(multiRowLatestUpserts[chunk.count], binds)
             start += metricChunk
         }
-        for m in best.values { try await db.execute(upsertLatestSQL, metricBinds(runID, m)) }
+    }
+
+    static let metricColumns = ["run_uuid", "key", "timestamp", "step", "value", "is_nan", "model_id", "dataset_name", "dataset_digest"]
+
+    /// From this many points on, a driver that can bulk-load (PostgreSQL's COPY) stores them that way:
+    /// a few round trips whatever the count, against one per `metricChunk` rows.
+    static let bulkThreshold = 500
+
+    static let multiRowLatestUpserts: [String] = (0...metricChunk).map { n in
+        n == 0 ? "" : upsertLatestSQL.replacingOccurrences(
+            of: "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            with: "VALUES " + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: n).joined(separator: ", "))
     }
 
     static let multiRowMetricInserts: [String] = (0...metricChunk).map { n in

@@ -292,6 +292,13 @@ public enum TrackingSchema {
                     """,
                     "DELETE FROM reprise_meta WHERE key LIKE 'next\\_id.%' ESCAPE '\\'",
                 ]),
+            SQLMigration(
+                version: 10, name: "bulk staging",
+                // Where a bulk load (`SQLBulkInsert`, PostgreSQL's COPY) lands before one INSERT …
+                // SELECT … ON CONFLICT DO NOTHING moves it into the table; emptied in the same
+                // transaction. Unlogged: never holds committed rows, so nothing to recover.
+                statements: dialect.name == SQLDialect.postgres.name
+                    ? ["CREATE UNLOGGED TABLE metrics_staging (LIKE metrics)"] : []),
         ]
     }
 }

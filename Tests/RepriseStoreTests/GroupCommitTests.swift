@@ -88,3 +88,72 @@ struct PostgresStatementTests {
         #expect(PostgresSQLConnection.numbered("SELECT '日本' || ?") == "SELECT '日本' || $1")
     }
 }
+
+@Suite("Bulk metric loads")
+struct BulkMetricTests {
+    /// A batch large enough to be bulk-loaded where the driver can (PostgreSQL's COPY) stores the
+    /// same points as small batches would: duplicates within the batch and of points stored before
+    /// are kept once, NaN and ±inf are kept as they are elsewhere, the latest value per key is the greatest (step,
+    /// timestamp, value), and a refused batch stores nothing.
+    @Test(arguments: Backend.all) func largeBatchesStoreEachPointOnce(_ b: Backend) async throws {
+        let store = try await b.make()
+        let exp = try await store.createExperiment(name: "bulk", artifactLocation: nil, tags: [])
+        let run = try await store.createRun(CreateRunInput(experimentID: exp, userID: "u", runName: "r", startTime: 1, tags: []))
+        let id = run.info.runID
+        // 100 points stored first, as small batches.
+        for step in stride(from: 0, to: 100, by: 50) {
+            try await store.logBatch(
+                runID: id, metrics: (step..<step + 50).map { Metric(key: "a", value: Double($0), timestamp: 10, step: Int64($0)) },
+                params: [], tags: [], conflictStyle: .batch)
+        }
+        // 1,000 points: a.0 … a.499 (the first 100 again), b's 500 with one of them twice, NaN and ±inf.
+        var points = (0..<500).map { Metric(key: "a", value: Double($0), timestamp: 10, step: Int64($0)) }
+        points += (0..<499).map { Metric(key: "b", value: Double($0) / 2, timestamp: 20, step: Int64($0)) }
+        points.append(Metric(key: "b", value: 0, timestamp: 20, step: 0))
+        points[900] = Metric(key: "b", value: .nan, timestamp: 21, step: 1_000)
+        points[901] = Metric(key: "b", value: .infinity, timestamp: 21, step: 1_001)
+        points[902] = Metric(key: "b", value: -.infinity, timestamp: 21, step: 1_002)
+        try await store.logBatch(runID: id, metrics: points, params: [], tags: [], conflictStyle: .batch)
+        let a = try await store.metricHistory(runID: id, key: "a", offset: 0, limit: nil).items
+        #expect(a.count == 500 && Set(a.map(\.step)).count == 500)
+        let bs = try await store.metricHistory(runID: id, key: "b", offset: 0, limit: nil).items
+        #expect(bs.count == 499)
+        #expect(bs.contains { $0.step == 1_000 && $0.value.isNaN })
+        // ±inf are stored as the largest finite doubles (spec §6.4), on every backend.
+        #expect(bs.contains { $0.step == 1_001 && $0.value == .greatestFiniteMagnitude })
+        #expect(bs.contains { $0.step == 1_002 && $0.value == -.greatestFiniteMagnitude })
+        let latest = try await store.getRun(id: id).metrics
+        #expect(latest.first { $0.key == "a" }?.step == 499)
+        #expect(latest.first { $0.key == "b" }?.step == 1_002 && latest.first { $0.key == "b" }?.value == -.greatestFiniteMagnitude)
+        // A refused large batch (a param that conflicts) leaves no point behind.
+        try await store.logBatch(runID: id, metrics: [], params: [KeyValue("p", "1")], tags: [], conflictStyle: .batch)
+        let refused = (0..<600).map { Metric(key: "c", value: Double($0), timestamp: 1, step: Int64($0)) }
+        await #expect(throws: RepriseError.self) {
+            try await store.logBatch(runID: id, metrics: refused, params: [KeyValue("p", "2")], tags: [], conflictStyle: .batch)
+        }
+        #expect(try await store.metricHistory(runID: id, key: "c", offset: 0, limit: nil).items.isEmpty)
+    }
+
+    /// COPY's text format: tab, newline, carriage return and backslash in a value arrive intact;
+    /// NUL is refused as a bound statement refuses it.
+    @Test func copyTextKeepsEveryCharacter() async throws {
+        guard Backend.postgresURL != nil else { return }  // PostgreSQL runs only where the test command started it
+        let store = try await Backend.makePostgres()
+        let awkward = "tab\there\nnew\rline\\back\\\\slash \\N é"
+        let row: [SQLValue] = [.text("r1"), .text("k"), .int(1), .int(2), .double(0.1), .int(0), .null, .text(awkward), .text("d")]
+        let stored = try await store.driver.write { db -> [SQLRow] in
+            let bulk = try #require(db as? any SQLBulkInsert)
+            try await bulk.insertIgnoringDuplicates(into: "metrics", columns: SQLTrackingStore.metricColumns, rows: [row, row])
+            return try await db.query("SELECT dataset_name, model_id, value FROM metrics WHERE run_uuid = 'r1'", [])
+        }
+        #expect(stored.count == 1)
+        #expect(stored.first?.string(0) == awkward && stored.first?.optionalString(1) == nil && stored.first?.double(2) == 0.1)
+        await #expect(throws: SQLDriverError.self) {
+            _ = try await store.driver.write { db in
+                try await (db as! any SQLBulkInsert).insertIgnoringDuplicates(
+                    into: "metrics", columns: SQLTrackingStore.metricColumns,
+                    rows: [[.text("r2"), .text("k"), .int(1), .int(2), .double(1), .int(0), .null, .text("nul\u{0}"), .null]])
+            }
+        }
+    }
+}
