@@ -20,21 +20,7 @@ CASES=${CASES:-log-metric:1,log-metric:8,create-run:8,log-batch:4}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/run.log") 2>&1
 
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
-  [ -n "${REPRISE_PG_DIR:-}" ] && scripts/postgres-throwaway.sh stop "$REPRISE_PG_DIR" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-eval "$(scripts/postgres-throwaway.sh start)"
-base=${REPRISE_TEST_POSTGRES_URL%/*}
-db() { psql -q "$REPRISE_TEST_POSTGRES_URL" -c "CREATE DATABASE $1" >/dev/null; echo "$base/$1"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_health() {
-  for _ in $(seq 1 240); do curl -sf "$1/health" >/dev/null 2>&1 && return 0; sleep 0.5; done
-  echo "no /health from $1" >&2; return 1
-}
+. bench/pg_common.sh
 
 echo "machine: $(nproc) cores; $(psql --version); $(date -u +%FT%TZ)"
 labels=(); urls=(); spids=()
@@ -50,15 +36,8 @@ start_reprise() {  # LABEL BIN
 start_reprise before "$BEFORE"
 start_reprise after "$AFTER"
 if [ -z "${SKIP_FML:-}" ]; then
-  FML_VENV=${TMPDIR:-/tmp}/fasttrackml-venv
-  [ -x "$FML_VENV/bin/fml" ] || { python3 -m venv "$FML_VENV"; "$FML_VENV/bin/pip" install -q fasttrackml==0.6.0; }
-  port=$(free_port); uri=$(db fml_w); mkdir -p "$OUT/fml"
-  # FastTrackML spells the scheme postgres://.
-  setsid "$FML_VENV/bin/fml" server --listen-address "127.0.0.1:$port" --database-uri "${uri/postgresql:/postgres:}?sslmode=disable" \
-    --default-artifact-root "$OUT/fml/artifacts" >"$OUT/fml/server.log" 2>&1 &
-  pid=$!; pids+=("$pid")
-  wait_health "http://127.0.0.1:$port"
-  labels+=(fasttrackml); urls+=("http://127.0.0.1:$port"); spids+=("$pid")
+  start_fml fml_w "$OUT/fml"
+  labels+=(fasttrackml); urls+=("$F_URL"); spids+=("$F_PID")
 fi
 
 for rep in $(seq 1 "$REPS"); do

@@ -22,21 +22,7 @@ SEED_RUNS=${SEED_RUNS:-10000}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/run.log") 2>&1
 
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
-  [ -n "${REPRISE_PG_DIR:-}" ] && scripts/postgres-throwaway.sh stop "$REPRISE_PG_DIR" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-eval "$(scripts/postgres-throwaway.sh start)"
-base=${REPRISE_TEST_POSTGRES_URL%/*}
-db() { psql -q "$REPRISE_TEST_POSTGRES_URL" -c "CREATE DATABASE $1" >/dev/null; echo "$base/$1"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_health() {
-  for _ in $(seq 1 240); do curl -sf "$1/health" >/dev/null 2>&1 && return 0; sleep 0.5; done
-  echo "no /health from $1" >&2; return 1
-}
+. bench/pg_common.sh
 start_reprise() {  # URI PORT DIR -> pid
   mkdir -p "$3"
   setsid "$BIN" server --host 127.0.0.1 --port "$2" --backend-store-uri "$1" --artifacts-destination "$3/artifacts" \
@@ -83,14 +69,7 @@ wrk_case() {  # LABEL URL PID
 wrk_case reprise "$R_URL" "$R_PID"
 [ -n "${M_URL:-}" ] && wrk_case mlflow "$M_URL" "$M_PID"
 if [ -z "${SKIP_FML:-}" ]; then
-  FML_VENV=${TMPDIR:-/tmp}/fasttrackml-venv
-  [ -x "$FML_VENV/bin/fml" ] || { python3 -m venv "$FML_VENV"; "$FML_VENV/bin/pip" install -q fasttrackml==0.6.0; }
-  F_PORT=$(free_port); F_URI=$(db fml_b); mkdir -p "$OUT/fml"
-  # FastTrackML spells the scheme postgres://.
-  setsid "$FML_VENV/bin/fml" server --listen-address "127.0.0.1:$F_PORT" --database-uri "${F_URI/postgresql:/postgres:}?sslmode=disable" \
-    --default-artifact-root "$OUT/fml/artifacts" >"$OUT/fml/server.log" 2>&1 &
-  F_PID=$!; pids+=("$F_PID")
-  F_URL=http://127.0.0.1:$F_PORT; wait_health "$F_URL"
+  start_fml fml_b "$OUT/fml"
   wrk_case fasttrackml "$F_URL" "$F_PID"
   kill -- -"$F_PID" 2>/dev/null || true
 fi

@@ -104,11 +104,15 @@ public struct PostgresLocationError: Error, CustomStringConvertible {
 ///
 /// Writes keep the seam's contract, "as if no other write ran", across every server sharing the
 /// database: each server commits its queued write bodies in batches (group commit), one
-/// transaction per batch, each body in its own savepoint, and every batch transaction first takes
-/// one cluster-wide advisory lock. Under READ COMMITTED, every statement after the lock sees what
-/// the previous holder committed, so the store's read-decide-write bodies (the audit chain's next
-/// link, the next id, a vote count, an outbox lease) need no locking of their own and never fail
-/// to serialize. Reads run on one REPEATABLE READ snapshot each, without the lock.
+/// transaction per batch (a savepoint per body only when one fails; see `drain`), and every batch
+/// transaction first takes one cluster-wide advisory lock. Under READ COMMITTED, every statement
+/// after the lock sees what the previous holder committed, so the store's read-decide-write bodies
+/// (the audit chain's next link, a vote count, a per-model version number) need no locking of
+/// their own and never fail to serialize. What does not depend on the lock: ids come from counters
+/// updated in one statement (`SQLTrackingStore.nextID`), webhook deliveries are claimed with
+/// `FOR UPDATE SKIP LOCKED`, and per-parent numbers sit under primary keys (a race would be a
+/// unique violation, retried by the store). Reads run on one REPEATABLE READ snapshot each,
+/// without the lock.
 ///
 /// The price is one writing transaction at a time across the cluster; batching is what keeps that
 /// fast (a batch costs one lock, one commit and one WAL flush for all its bodies).

@@ -384,25 +384,21 @@ extension SQLTrackingStore {
         if plain.count >= bulkThreshold, let bulk = db as? any SQLBulkInsert {
             try await bulk.insertIgnoringDuplicates(into: "metrics", columns: metricColumns, rows: plain.map { metricBinds(runID, $0) })
         } else {
-            var start = 0
-            while start < plain.count {
-                let chunk = plain[start..<min(start + metricChunk, plain.count)]
-                var binds: [SQLValue] = []
-                binds.reserveCapacity(chunk.count * 9)
-                for m in chunk { binds += metricBinds(runID, m) }
-                try await db.execute(multiRowMetricInsert(chunk.count), binds)
-                start += metricChunk
-            }
+            try await inChunks(db, runID, plain, multiRowMetricInserts)
         }
-        // One conditional upsert for all the keys (they are distinct), in chunks.
-        let latest = Array(best.values)
+        // One conditional upsert for all the keys (they are distinct).
+        try await inChunks(db, runID, Array(best.values), multiRowLatestUpserts)
+    }
+
+    /// Runs `statements[n]` (a statement for `n` points) over `points`, `metricChunk` at a time.
+    private static func inChunks(_ db: any SQLConnection, _ runID: String, _ points: [Metric], _ statements: [String]) async throws {
         var start = 0
-        while start < latest.count {
-            let chunk = latest[start..<min(start + metricChunk, latest.count)]
+        while start < points.count {
+            let chunk = points[start..<min(start + metricChunk, points.count)]
             var binds: [SQLValue] = []
             binds.reserveCapacity(chunk.count * 9)
             for m in chunk { binds += metricBinds(runID, m) }
-            try await db.execute(multiRowLatestUpserts[chunk.count], binds)
+            try await db.execute(statements[chunk.count], binds)
             start += metricChunk
         }
     }
@@ -425,7 +421,6 @@ extension SQLTrackingStore {
             + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: n).joined(separator: ", ") + " ON CONFLICT DO NOTHING"
     }
 
-    static func multiRowMetricInsert(_ n: Int) -> String { multiRowMetricInserts[n] }
 
     /// ±inf are stored as the largest finite doubles, NaN as 0 with a flag (spec §6.4).
     static func storedValue(_ v: Double) -> (Double, Int64) {
