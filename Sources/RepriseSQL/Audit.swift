@@ -43,12 +43,18 @@ struct Auditor: Sendable {
             summary: summary.jsonString, requestID: context.requestID, prevHash: head.hash, hash: "",
             auth: authRecord)
         event.hash = key.eventHash(event)
-        try await db.execute(
-            "INSERT INTO audit_events (seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash, hash, auth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [.int(event.seq), .int(event.time), .text(event.actor), .int(event.authenticated ? 1 : 0), .text(event.action),
-             .text(event.entityType), .text(event.entityID), .text(event.summary), .text(event.requestID),
-             .text(event.prevHash), .text(event.hash), .text(event.auth)])
-        db.memo?.auditHead = (event.seq, event.hash)
+        let row: [SQLValue] = [
+            .int(event.seq), .int(event.time), .text(event.actor), .int(event.authenticated ? 1 : 0), .text(event.action),
+            .text(event.entityType), .text(event.entityID), .text(event.summary), .text(event.requestID),
+            .text(event.prevHash), .text(event.hash), .text(event.auth),
+        ]
+        if let memo = db.memo {
+            // Inserted with the batch's other events just before it commits (`WriteMemo.flush`).
+            memo.pendingAudit.append(row)
+            memo.auditHead = (event.seq, event.hash)
+        } else {
+            try await db.execute("INSERT INTO audit_events (\(SQLTrackingStore.auditColumns)) VALUES (\(placeholders(row.count)))", row)
+        }
     }
 }
 
@@ -113,7 +119,7 @@ extension SQLTrackingStore {
             prevHash: row.string(9), hash: row.string(10), auth: row.string(11))
     }
 
-    static let auditColumns = "seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash, hash, auth"
+    static let auditColumns = WriteMemo.auditColumns
 
     public func auditEvents(entityType: String?, entityID: String?, afterSeq: Int64, limit: Int) async throws -> [AuditEvent] {
         var sql = "SELECT \(Self.auditColumns) FROM audit_events WHERE seq > ?"
@@ -149,6 +155,8 @@ extension SQLTrackingStore {
         if key.readCheckpoints().contains(where: { $0 != nil }) { return }
         try await write { db, _ in
             if try await db.queryOne("SELECT value FROM reprise_meta WHERE key = 'audit_chain'", [])?.string(0) != nil { return }
+            // It reads the whole chain: events of earlier bodies of this batch go in first.
+            if let memo = db.memo { try await memo.flush(db) }
             var prev = ""
             var plainPrev = ""
             var rewritten: [(Int64, String, String)] = []
@@ -166,7 +174,7 @@ extension SQLTrackingStore {
             for (seq, p, h) in rewritten {
                 try await db.execute("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?", [.text(p), .text(h), .int(seq)])
             }
-            db.memo?.forget()  // the head's hash changed
+            db.memo?.forgetHead()  // the head's hash changed
             try await db.execute("INSERT INTO reprise_meta (key, value) VALUES ('audit_chain', ?)", [.text(Self.chainFormat)])
         }
     }

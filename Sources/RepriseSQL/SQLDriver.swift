@@ -81,19 +81,52 @@ public protocol SQLBulkInsert {
     func insertIgnoringDuplicates(into table: String, columns: [String], rows: [[SQLValue]]) async throws
 }
 
-/// Facts a write transaction learns in one body and may reuse in the next body of the same batch
-/// (group commit), where no other writer can change them: the driver runs a batch's bodies one
-/// after another, alone (SQLite's single writer; PostgreSQL's cluster-wide write lock). A body that
-/// fails is rolled back to its savepoint, and the driver calls `forget()` so nothing that body
-/// learned outlives its rollback. Used from one body at a time only.
+/// What a write transaction carries from one body to the next of the same batch (group commit),
+/// where no other writer can interleave: the driver runs a batch's bodies one after another, alone
+/// (SQLite's single writer; PostgreSQL's cluster-wide write lock).
+///
+/// - The audit chain's head, so only a batch's first event reads it.
+/// - The batch's audit events themselves, inserted together by `flush` just before the commit: one
+///   statement per batch instead of one per body (each a round trip on PostgreSQL). Nothing reads
+///   `audit_events` inside a write body, so holding them back until the commit changes nothing a
+///   body or a reader can see.
+///
+/// The driver calls `beginBody()` before each body, `bodyFailed()` when one is rolled back (what it
+/// added is dropped and the head goes back), and `flush(_:)` before committing. Used from one body
+/// at a time only, which is what makes the unchecked `Sendable` sound.
 public final class WriteMemo: @unchecked Sendable {
-    /// The newest audit event, `(seq, hash)`, once a body has read or written it.
+    /// The newest audit event, `(seq, hash)`, pending ones included, once known.
     public var auditHead: (seq: Int64, hash: String)? = nil
+    /// Audit events recorded and not yet inserted, as rows of `SQLTrackingStore.auditColumns`.
+    var pendingAudit: [[SQLValue]] = []
+    private var mark: (pending: Int, head: (seq: Int64, hash: String)?) = (0, nil)
 
     public init() {}
 
-    /// Drops everything: after a rolled-back body, or a body that rewrote what is remembered.
-    public func forget() { auditHead = nil }
+    public func beginBody() { mark = (pendingAudit.count, auditHead) }
+
+    public func bodyFailed() {
+        pendingAudit.removeSubrange(mark.pending...)
+        auditHead = mark.head
+    }
+
+    /// Forgets the head (a body rewrote the chain); events already pending stay.
+    public func forgetHead() { auditHead = nil }
+
+    /// Inserts the pending audit events, a hundred rows per statement.
+    public func flush(_ db: any SQLConnection) async throws {
+        var start = 0
+        while start < pendingAudit.count {
+            let rows = pendingAudit[start..<min(start + 100, pendingAudit.count)]
+            let values = Array(repeating: "(" + placeholders(rows.first!.count) + ")", count: rows.count).joined(separator: ", ")
+            try await db.execute("INSERT INTO audit_events (\(Self.auditColumns)) VALUES \(values)", rows.flatMap { $0 })
+            start += rows.count
+        }
+        pendingAudit.removeAll(keepingCapacity: true)
+        mark = (0, auditHead)
+    }
+
+    static let auditColumns = "seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash, hash, auth"
 }
 
 extension SQLConnection {

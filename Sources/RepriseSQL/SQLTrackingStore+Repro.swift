@@ -41,19 +41,23 @@ extension SQLTrackingStore: ReproStore {
     }
 
     /// `applyPolicy` with the policy already read.
+    /// - Returns: the verdict tags as they now stand (`reprise.compliance.missing` absent when nil).
+    @discardableResult
     static func applyPolicy(
         _ db: any SQLConnection, _ policy: ExperimentPolicy, runID: String, tags: [String: String], datasets: Int, mayRefuse: Bool,
         when: String
-    ) async throws {
+    ) async throws -> (compliant: String, missing: String?) {
         let problems = policy.evaluate(tags: tags, datasets: datasets)
         if policy.mode == .strict, mayRefuse, !problems.isEmpty { throw policy.refusal(problems, when: when) }
-        try await db.execute(upsertTagSQL, [.text(runID), .text(PassportTag.compliant), .text(problems.isEmpty ? "true" : "false")])
+        let compliant = problems.isEmpty ? "true" : "false"
+        try await db.execute(upsertTagSQL, [.text(runID), .text(PassportTag.compliant), .text(compliant)])
         if problems.isEmpty {
             try await db.execute("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(runID), .text(PassportTag.complianceMissing)])
-        } else {
-            try await db.execute(
-                upsertTagSQL, [.text(runID), .text(PassportTag.complianceMissing), .text(problems.joined(separator: ", "))])
+            return (compliant, nil)
         }
+        let missing = problems.joined(separator: ", ")
+        try await db.execute(upsertTagSQL, [.text(runID), .text(PassportTag.complianceMissing), .text(missing)])
+        return (compliant, missing)
     }
 
     // MARK: - Policies

@@ -204,8 +204,8 @@ extension SQLTrackingStore {
         let userID = input.userID
         let startTime = input.startTime
         // Few statements, each a round trip on PostgreSQL under the write lock: the experiment and
-        // its policy in one, the run, its tags in one, the policy's verdict, the audit event, and
-        // the tags read back (the policy may have added some).
+        // its policy in one, the run, its tags in one, the policy's verdict where there is a policy
+        // (the audit event goes in with the batch's others).
         return try await write { db, audit in
             guard
                 let row = try await db.queryOne(Self.experimentForNewRunSQL, [.int(experimentNumber)])
@@ -222,19 +222,21 @@ extension SQLTrackingStore {
                 "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, deleted_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, NULL, 'active', ?)",
                 [.text(runID), .int(experimentNumber), .text(name), .text(userID), .int(startTime), .text(artifactURI)])
             if !uniqueTags.isEmpty { try await db.execute(tagsSQL, tagBinds) }
+            var stored = tagMap
             if let policy {
-                try await Self.applyPolicy(db, policy, runID: runID, tags: tagMap, datasets: 0, mayRefuse: true, when: "at creation")
+                let verdict = try await Self.applyPolicy(db, policy, runID: runID, tags: tagMap, datasets: 0, mayRefuse: true, when: "at creation")
+                stored[PassportTag.compliant] = verdict.compliant
+                stored[PassportTag.complianceMissing] = verdict.missing
             }
             try await audit.record(
                 db, "run.create", "run", runID, ["experiment_id": .string(expID), "name": .string(name), "user_id": .string(userID)])
-            var run = Run(
+            // The run as stored, as `getRun` reads it (tags in byte order of their keys), without
+            // reading it back: a new run has nothing else.
+            return Run(
                 info: RunInfo(
                     runID: runID, experimentID: String(experimentNumber), runName: name, userID: userID, status: .running,
-                    startTime: startTime, endTime: nil, artifactURI: artifactURI, lifecycleStage: .active))
-            for row in try await db.query("SELECT key, value FROM tags WHERE run_uuid = ? ORDER BY key", [.text(runID)]) {
-                run.tags.append(KeyValue(row.string(0), row.string(1)))
-            }
-            return run
+                    startTime: startTime, endTime: nil, artifactURI: artifactURI, lifecycleStage: .active),
+                tags: stored.map { KeyValue($0.key, $0.value) }.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) })
         }
     }
 

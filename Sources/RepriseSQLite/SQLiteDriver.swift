@@ -61,6 +61,7 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
             let box = ResultBox<T>()
             let job = Job(
                 run: { db, memo in
+                    memo.beginBody()
                     do {
                         try db.inSavepoint {
                             let connection = GRDBConnection(db: db, memo: memo)
@@ -68,10 +69,10 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
                             return .commit
                         }
                     } catch let e as DatabaseError {
-                        memo.forget()
+                        memo.bodyFailed()
                         box.result = .failure(GRDBConnection.mapped(e))
                     } catch {
-                        memo.forget()
+                        memo.bodyFailed()
                         box.result = .failure(error)
                     }
                 },
@@ -105,6 +106,8 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
                     try db.inTransaction(.immediate) {
                         let memo = WriteMemo()
                         for job in jobs { job.run(db, memo) }
+                        let connection = GRDBConnection(db: db, memo: memo)
+                        try InlineExecutor.run { try await memo.flush(connection) }
                         return .commit
                     }
                 }

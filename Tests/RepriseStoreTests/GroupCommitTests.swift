@@ -77,6 +77,28 @@ struct GroupCommitTests {
     }
 }
 
+@Suite("Create-run answers")
+struct CreateRunAnswerTests {
+    /// create-run answers the run without reading it back; the answer must be what `getRun` reads:
+    /// repeated tag keys (the last value wins), keys that sort differently by byte and by Unicode
+    /// rules, and the tags a soft policy adds, with and without a policy.
+    @Test(arguments: Backend.all) func theAnswerIsWhatIsStored(_ b: Backend) async throws {
+        let store = try await b.make()
+        for withPolicy in [false, true] {
+            let exp = try await store.createExperiment(name: "answer-\(withPolicy)", artifactLocation: nil, tags: [])
+            if withPolicy {
+                _ = try await store.setExperimentPolicy(ExperimentPolicy(experimentID: exp, mode: .soft, required: [.data, .seed]))
+            }
+            let tags = [KeyValue("b", "1"), KeyValue("a", "x"), KeyValue("b", "2"), KeyValue("Z", "z"), KeyValue("é", "e"), KeyValue("z", "y")]
+            let created = try await store.createRun(CreateRunInput(experimentID: exp, userID: "u", runName: "r", startTime: 5, tags: tags))
+            let read = try await store.getRun(id: created.info.runID)
+            #expect(created == read)
+            #expect(created.tags.first { $0.key == "b" }?.value == "2")
+            #expect(created.tags.contains { $0.key == PassportTag.compliant } == withPolicy)
+        }
+    }
+}
+
 @Suite("PostgreSQL statements")
 struct PostgresStatementTests {
     /// `?` becomes `$n` outside quotes only, and text around it survives byte for byte (multi-byte
