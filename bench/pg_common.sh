@@ -1,9 +1,12 @@
-# Sourced by the PostgreSQL benchmarks (postgres.sh, pg_writes.sh): a throwaway cluster for the
+# Sourced by the PostgreSQL benchmarks (postgres.sh, writes_ab.sh): a throwaway cluster for the
 # run, stopped with every server started through `pids` when the script exits, and helpers.
 # Expects $OUT; sets REPRISE_TEST_POSTGRES_URL / REPRISE_PG_DIR (scripts/postgres-throwaway.sh).
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
+  # `setsid` forks when its caller leads a process group, so $! may be the wrapper: every server
+  # this run started names $OUT in its arguments.
+  pkill -f -- "$OUT/" 2>/dev/null || true
   [ -n "${REPRISE_PG_DIR:-}" ] && scripts/postgres-throwaway.sh stop "$REPRISE_PG_DIR" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

@@ -1,32 +1,46 @@
 #!/usr/bin/env bash
-# Writes on PostgreSQL through wrk, several servers side by side: two Reprise builds (before and
-# after a change) and FastTrackML, each on its own database of one throwaway cluster, the cases run
-# in turn for every server each repetition (interleaved, so drift hits all alike).
+# Writes through wrk, several servers side by side: two Reprise builds (before and after a change)
+# and FastTrackML, each on a store of its own (BACKEND=postgres: a database each on one throwaway
+# cluster; BACKEND=sqlite: a file each), the cases run in turn for every server each repetition
+# (interleaved, so drift hits all alike).
 #
-#   BEFORE=/tmp/reprise-old AFTER=.build-release/release/reprise bench/pg_writes.sh
+#   BEFORE=/tmp/reprise-old AFTER=.build-release/release/reprise BACKEND=postgres bench/writes_ab.sh
 #
-# Environment: REPS (2), WRK_DURATION (8), CASES (log-metric:1,log-metric:8,create-run:8,log-batch:4),
-# SKIP_FML=1. Results: $OUT/wrk.jsonl and the medians printed per server.
+# Environment: BACKEND (postgres), REPS (2), WRK_DURATION (8), CASES
+# (log-metric:1,log-metric:8,create-run:8,log-batch:4), SKIP_FML=1. Results: $OUT/wrk.jsonl and the
+# medians printed per server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 SHARED=${SHARED_BENCH:-$root/../shared/bench}
 BEFORE=${BEFORE:?set BEFORE to a release build}
 AFTER=${AFTER:?set AFTER to a release build}
-OUT=${OUT:-$root/bench/results/pg-writes-$(date +%Y%m%d-%H%M%S)}
+BACKEND=${BACKEND:-postgres}
+OUT=${OUT:-$root/bench/results/writes-$BACKEND-$(date +%Y%m%d-%H%M%S)}
 REPS=${REPS:-2}
 WRK_DURATION=${WRK_DURATION:-8}
 CASES=${CASES:-log-metric:1,log-metric:8,create-run:8,log-batch:4}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/run.log") 2>&1
 
-. bench/pg_common.sh
+if [ "$BACKEND" = postgres ]; then
+  . bench/pg_common.sh
+else
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done; pkill -f -- "$OUT/" || true' EXIT
+  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+  wait_health() {
+    for _ in $(seq 1 240); do curl -sf "$1/health" >/dev/null 2>&1 && return 0; sleep 0.5; done
+    echo "no /health from $1" >&2; return 1
+  }
+fi
 
-echo "machine: $(nproc) cores; $(psql --version); $(date -u +%FT%TZ)"
+echo "machine: $(nproc) cores; backend $BACKEND; $(date -u +%FT%TZ)"
 labels=(); urls=(); spids=()
 start_reprise() {  # LABEL BIN
   local port dir uri
-  port=$(free_port); uri=$(db "r_$1"); dir="$OUT/$1"; mkdir -p "$dir"
+  port=$(free_port); dir="$OUT/$1"; mkdir -p "$dir"
+  if [ "$BACKEND" = postgres ]; then uri=$(db "r_$1"); else uri="sqlite:///$dir/reprise.db"; fi
   setsid "$2" server --host 127.0.0.1 --port "$port" --backend-store-uri "$uri" --artifacts-destination "$dir/artifacts" \
     >"$dir/server.log" 2>&1 &
   local pid=$!; pids+=("$pid")
@@ -36,7 +50,13 @@ start_reprise() {  # LABEL BIN
 start_reprise before "$BEFORE"
 start_reprise after "$AFTER"
 if [ -z "${SKIP_FML:-}" ]; then
-  start_fml fml_w "$OUT/fml"
+  if [ "$BACKEND" = postgres ]; then
+    start_fml fml_w "$OUT/fml"
+  else
+    port=$(free_port); mkdir -p "$OUT/fml"
+    F_PID=$("$SHARED/peer_server.sh" fasttrackml "$port" "$OUT/fml"); pids+=("$F_PID")
+    F_URL=http://127.0.0.1:$port
+  fi
   labels+=(fasttrackml); urls+=("$F_URL"); spids+=("$F_PID")
 fi
 
