@@ -126,6 +126,11 @@ public protocol TrackingStore: Sendable {
     /// Records what an artifact held when it was stored (replacing an earlier record for the same
     /// location): its size and, when its bytes passed through the server, their SHA-256.
     func recordArtifactDigest(_ digest: ArtifactDigest) async throws
+    /// Adds the SHA-256 to a size-only record (a multipart upload, hashed by reading it back once
+    /// complete), only if the record is still the one made at `recordedTime` with `size` bytes: a
+    /// later upload of the same location keeps its own record.
+    /// - Returns: whether the record was completed.
+    func completeArtifactDigest(location: String, recordedTime: Int64, size: Int64, sha256: String, method: String) async throws -> Bool
     /// The records of the artifacts under `root` (a run's artifact URI; `root` itself excluded),
     /// sorted by location (byte order).
     func artifactDigests(under root: String) async throws -> [ArtifactDigest]
@@ -205,8 +210,9 @@ public struct ArtifactDigest: Sendable, Equatable {
     public var sha256: String?
     /// Milliseconds since the epoch.
     public var recordedTime: Int64
-    /// How the bytes arrived: `put` (the artifact proxy), `upload` (`upload-artifact`) or
-    /// `multipart` (presigned parts; not hashed).
+    /// How the bytes arrived: `put` (the artifact proxy), `upload` (`upload-artifact`),
+    /// `multipart` (presigned parts; not hashed yet) or `multipart-readback` (presigned parts,
+    /// hashed by the server reading the object back once the upload completed).
     public var method: String
 
     public init(location: String, size: Int64, sha256: String?, recordedTime: Int64, method: String) {

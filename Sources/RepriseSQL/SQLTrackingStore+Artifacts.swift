@@ -25,6 +25,14 @@ extension SQLTrackingStore {
         }
     }
 
+    public func completeArtifactDigest(location: String, recordedTime: Int64, size: Int64, sha256: String, method: String) async throws -> Bool {
+        try await write { db, _ in
+            try await db.execute(
+                "UPDATE artifact_digests SET sha256 = ?, method = ? WHERE location = ? AND recorded_time = ? AND size = ? AND sha256 IS NULL",
+                [.text(sha256), .text(method), .text(location), .int(recordedTime), .int(size)]) == 1
+        }
+    }
+
     public func artifactDigests(under root: String) async throws -> [ArtifactDigest] {
         let rows = try await read { db in
             try await db.query(

@@ -286,11 +286,40 @@ extension RepriseAPI {
     }
 
     /// Records what `location` held when it was stored (the one place a digest record is made).
-    func recordDigest(_ location: String, size: Int64, sha256: String?, method: String) async throws {
-        try await store.recordArtifactDigest(
-            ArtifactDigest(
-                location: digestLocation(location), size: size, sha256: sha256, recordedTime: Int64(Date().timeIntervalSince1970 * 1000),
-                method: method))
+    /// - Returns: the record as stored.
+    @discardableResult
+    func recordDigest(_ location: String, size: Int64, sha256: String?, method: String) async throws -> ArtifactDigest {
+        let record = ArtifactDigest(
+            location: digestLocation(location), size: size, sha256: sha256, recordedTime: Int64(Date().timeIntervalSince1970 * 1000),
+            method: method)
+        try await store.recordArtifactDigest(record)
+        return record
+    }
+
+    /// Hashes a completed multipart upload by reading the object back from the store once, in the
+    /// background (the client's `complete` does not wait for it), and adds the SHA-256 to its
+    /// size-only record unless another upload of the location replaced that record meanwhile. At
+    /// most `readbacks` run at once; one that fails leaves the record size-only (`verify` says
+    /// unhashed) and is logged.
+    func hashAfterCompletion(_ repo: any ArtifactRepository, _ comps: [String], record: ArtifactDigest) {
+        let (store, logger, readbacks) = (self.store, self.logger, self.readbacks)
+        Task {
+            do {
+                try await readbacks.acquire(timeout: .seconds(3600))
+                defer { Task { await readbacks.release() } }
+                let digest = StreamDigest()
+                try await repo.read(comps) { chunk in digest.update(chunk) }
+                let (sha256, size) = digest.result()
+                guard size == record.size else {
+                    logger.warning("multipart upload read back with another size", metadata: ["location": "\(record.location)", "size": "\(size)"])
+                    return
+                }
+                _ = try await store.completeArtifactDigest(
+                    location: record.location, recordedTime: record.recordedTime, size: size, sha256: sha256, method: "multipart-readback")
+            } catch {
+                logger.warning("multipart upload not hashed", metadata: ["location": "\(record.location)", "error": "\(error)"])
+            }
+        }
     }
 
     /// The largest MLflow multipart body read: `complete` lists up to 10,000 parts, each with its
@@ -427,7 +456,8 @@ extension RepriseAPI {
             let location = "mlflow-artifacts:/" + comps.joined(separator: "/")
             try await requireUnsealedArtifacts(location)
             let size = try await repo.finishMultipartUpload(comps, uploadID: uploadID, parts: parts)
-            try await recordDigest(location, size: size, sha256: nil, method: "multipart")
+            let record = try await recordDigest(location, size: size, sha256: nil, method: "multipart")
+            hashAfterCompletion(repo, comps, record: record)
             return Self.json(Self.empty)
         }
         route(.post, mpu + "/abort/{artifact_path...}", access: .experiment(.update, .artifactPath)) { [self] call in

@@ -118,6 +118,8 @@ public final class RepriseAPI: Sendable {
     let security: SecurityPolicy
     /// Bounds how many large JSON bodies are read at once.
     let largeBodies: AsyncLimiter
+    /// Bounds how many completed multipart uploads are read back (hashed) at once.
+    let readbacks = AsyncLimiter(permits: 2)
     /// Signs and checks the UI's CSRF tokens.
     let csrfTokens: CSRFTokens
     /// Identity: who may call and what they may do; all nil with authentication off.

@@ -450,6 +450,14 @@ public struct StoreConformance: Sendable {
         ])
         #expect(under.first { $0.location.hasSuffix("MLmodel") } == d(root + "/model/MLmodel", b, size: 9))
         #expect(under.first { $0.location.hasSuffix("big.bin") }?.sha256 == nil)
+        // A multipart record gets its hash once read back, only while it is still the same record.
+        #expect(!(try await s.completeArtifactDigest(location: root + "/big.bin", recordedTime: 999, size: 12_000_000, sha256: a, method: "multipart-readback")))
+        #expect(!(try await s.completeArtifactDigest(location: root + "/big.bin", recordedTime: 1000, size: 11, sha256: a, method: "multipart-readback")))
+        #expect(!(try await s.completeArtifactDigest(location: root + "/model/MLmodel", recordedTime: 1000, size: 9, sha256: a, method: "multipart-readback")))
+        #expect(try await s.completeArtifactDigest(location: root + "/big.bin", recordedTime: 1000, size: 12_000_000, sha256: a, method: "multipart-readback"))
+        let completed = try await s.artifactDigests(under: root).first { $0.location.hasSuffix("big.bin") }
+        #expect(completed == d(root + "/big.bin", a, size: 12_000_000, method: "multipart-readback"))
+        try await s.recordArtifactDigest(d(root + "/big.bin", nil, size: 12_000_000, method: "multipart"))
         #expect(try await s.artifactDigests(under: root + "/") == under)
         #expect(try await s.artifactDigests(under: "mlflow-artifacts:/1/run_%").isEmpty)
         try await s.forgetArtifactDigests(at: root + "/model")

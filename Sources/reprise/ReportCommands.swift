@@ -137,8 +137,9 @@ extension ArtifactsCommand {
             discussion: """
                 Prints one line per file: ok, MISMATCH (the bytes changed since they were stored), missing \
                 (recorded but gone), unrecorded (present, but not stored through this server's proxy or \
-                upload-artifact, so there is nothing to compare with) or unhashed (a multipart upload: its \
-                bytes went straight to the bucket, so only its size was recorded and checked). Exits 1 when \
+                upload-artifact, so there is nothing to compare with) or unhashed (a multipart upload whose \
+                bytes went straight to the bucket and that the server has not read back yet, so only its size \
+                is recorded and checked). Exits 1 when \
                 any file is MISMATCH or missing.
                 """)
         @OptionGroup var server: ClientOptions
@@ -184,7 +185,7 @@ extension ArtifactsCommand {
                                 out.append(("MISMATCH", path, "recorded \(size) bytes, sha256 \(expected); now \(seen) bytes, sha256 \(actual)"))
                             }
                         } else if seen == size {
-                            out.append(("unhashed", path, "\(size) bytes as recorded; a multipart upload, so no sha256 was recorded (now \(actual))"))
+                            out.append(("unhashed", path, "\(size) bytes as recorded; a multipart upload not yet read back, so no sha256 yet (now \(actual))"))
                         } else {
                             out.append(("MISMATCH", path, "recorded \(size) bytes (multipart upload, no sha256); now \(seen) bytes"))
                         }

@@ -476,23 +476,32 @@ def test_stock_client_multipart_upload_goes_straight_to_the_bucket(mpu_run, mpu_
 
 
 @pytest.mark.reprise_only
-def test_multipart_records_size_only(mpu_run, mpu_server, tmp_path, monkeypatch):
-    """A multipart upload's bytes never pass through the server: the record has the size and no
-    hash, and verify says so (unhashed) rather than calling the file verified."""
+def test_multipart_upload_is_hashed_by_reading_it_back(mpu_run, mpu_server, tmp_path, monkeypatch):
+    """A multipart upload's bytes never pass through the server: it records the size when the
+    upload completes, then reads the object back once and adds its SHA-256 (method
+    multipart-readback), after which verify checks the file like any other."""
     client, eid, rid = mpu_run
     monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(1 * MiB))
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 * MiB))
     big = tmp_path / "big.bin"
-    big.write_bytes(os.urandom(6 * MiB))
+    data = os.urandom(6 * MiB)
+    big.write_bytes(data)
     client.log_artifact(rid, str(big))
-    r = requests.get(f"{mpu_server}/api/reprise/v1/artifact-digests", params={"run_id": rid}, timeout=30)
-    assert r.status_code == 200, r.text
-    (f,) = r.json()["files"]
-    assert f["path"] == "big.bin" and f["size"] == 6 * MiB and f["method"] == "multipart" and "sha256" not in f
+    deadline = time.time() + 30
+    while True:
+        r = requests.get(f"{mpu_server}/api/reprise/v1/artifact-digests", params={"run_id": rid}, timeout=30)
+        assert r.status_code == 200, r.text
+        (f,) = r.json()["files"]
+        assert f["path"] == "big.bin" and f["size"] == 6 * MiB, f
+        if f["method"] == "multipart-readback" or time.time() > deadline:
+            break
+        assert f["method"] == "multipart" and "sha256" not in f, f
+        time.sleep(0.2)
+    assert f["method"] == "multipart-readback" and f["sha256"] == hashlib.sha256(data).hexdigest(), f
     out = reprise_cli("artifacts", "verify", rid, "--tracking-uri", mpu_server)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.splitlines()[0].split()[:2] == ["unhashed", "big.bin"], out.stdout
+    assert out.stdout.splitlines()[0].split()[:2] == ["ok", "big.bin"], out.stdout
 
 
 @pytest.mark.reprise_only  # checks Reprise's presigned URLs and error messages (boto may presign SigV2)
