@@ -200,9 +200,12 @@ public final class ProgressReporter: @unchecked Sendable {
     private var lastDraw = Date.distantPast
     private let tty: Bool
     private let enabled: Bool
+    /// What the bar says while the work runs and once it is done ("hashing", "hashed").
+    private let verbs: (running: String, done: String)
 
-    public init(enabled: Bool = true) {
+    public init(enabled: Bool = true, verbs: (running: String, done: String) = ("hashing", "hashed")) {
         self.enabled = enabled
+        self.verbs = verbs
         tty = isatty(2) == 1
     }
 
@@ -236,7 +239,7 @@ public final class ProgressReporter: @unchecked Sendable {
         lock.withLock {
             let secs = max(Date().timeIntervalSince(started), 0.001)
             let line =
-                "hashed \(label): \(files) files, \(Self.size(bytes)) in \(String(format: "%.1f", secs)) s (\(Self.size(Int64(Double(bytes) / secs)))/s)"
+                "\(verbs.done) \(label): \(files) file\(files == 1 ? "" : "s"), \(Self.size(bytes)) in \(String(format: "%.1f", secs)) s (\(Self.size(Int64(Double(bytes) / secs)))/s)"
             FileHandle.standardError.write(Data(((tty ? "\r\u{1B}[K" : "") + line + "\n").utf8))
         }
     }
@@ -244,11 +247,11 @@ public final class ProgressReporter: @unchecked Sendable {
     private func drawIfDue() {
         guard enabled, tty, Date().timeIntervalSince(lastDraw) > 0.1 else { return }
         lastDraw = Date()
-        let fraction = totalBytes > 0 ? Double(bytes) / Double(totalBytes) : 1
+        let fraction = totalBytes > 0 ? min(1, Double(bytes) / Double(totalBytes)) : 1
         let width = 24
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: max(0, width - filled))
-        let line = "\r\u{1B}[Khashing \(label) [\(bar)] \(Int(fraction * 100))%  \(Self.size(bytes))/\(Self.size(totalBytes))  \(files)/\(totalFiles) files"
+        let line = "\r\u{1B}[K\(verbs.running) \(label) [\(bar)] \(Int(fraction * 100))%  \(Self.size(bytes))/\(Self.size(totalBytes))  \(files)/\(totalFiles) files"
         FileHandle.standardError.write(Data(line.utf8))
     }
 

@@ -294,3 +294,27 @@ struct GRDBConnection: SQLConnection, @unchecked Sendable {
         return out
     }
 }
+
+extension SQLiteDriver {
+    /// Writes a consistent copy of the database at `path` (what its WAL holds included) to
+    /// `destination`, while servers keep writing to it: SQLite's online backup API, in one step under
+    /// one read transaction. (A backup in several steps starts over whenever another connection
+    /// writes between two of them, so under steady writes it might never finish; one read
+    /// transaction does not block writers in WAL mode, it only holds back checkpoints meanwhile.)
+    public static func backup(from path: String, to destination: String) throws {
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        readOnly.busyMode = .timeout(10)
+        let source = try DatabaseQueue(path: path, configuration: readOnly)
+        let target = try DatabaseQueue(path: destination)
+        do {
+            try source.backup(to: target)
+        } catch {
+            try? target.close()
+            try? source.close()
+            throw error
+        }
+        try target.close()
+        try source.close()
+    }
+}
