@@ -47,11 +47,13 @@ let package = Package(
             name: "RepriseSQLite",
             dependencies: ["RepriseSQL", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        // The PostgreSQL driver (PostgresNIO): pooled connections, SERIALIZABLE writes.
+        // The PostgreSQL driver (PostgresNIO): pooled connections on its own event loops, group commit
+        // under one cluster-wide write lock.
         .target(
             name: "ReprisePostgres",
             dependencies: [
                 "RepriseSQL", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
             ]
         ),

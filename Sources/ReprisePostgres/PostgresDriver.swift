@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import PostgresNIO
 import RepriseSQL
@@ -121,6 +122,10 @@ public final class PostgresDriver: SQLDriver, Sendable {
     let client: PostgresClient
     let logger: Logger
     let runner: Task<Void, Never>
+    /// The event loops of this driver's connections, its own: transactions run on them
+    /// (`EventLoopTaskExecutor`), so a long body (a search decoding many rows, an audit
+    /// verification) holds up only other database work, never the HTTP server's loops.
+    let loops: MultiThreadedEventLoopGroup
 
     /// The key of the cluster-wide write lock (`pg_advisory_xact_lock`).
     static let writeLockKey: Int64 = 7_233_174_116_210_229_250
@@ -153,7 +158,9 @@ public final class PostgresDriver: SQLDriver, Sendable {
         configuration.options.maximumConnections = max(1, maxConnections)
         configuration.options.connectTimeout = .seconds(10)
         configuration.options.additionalStartupParameters = Self.sessionSettings
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
+        let client = PostgresClient(configuration: configuration, eventLoopGroup: loops, backgroundLogger: logger)
+        self.loops = loops
         self.client = client
         self.logger = logger
         self.runner = Task { await client.run() }
@@ -281,6 +288,7 @@ public final class PostgresDriver: SQLDriver, Sendable {
         queue.close()
         runner.cancel()
         _ = await runner.value
+        try? await loops.shutdownGracefully()
     }
 
     /// Creates a database (outside any transaction, as PostgreSQL requires) through the server at

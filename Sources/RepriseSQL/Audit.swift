@@ -48,6 +48,12 @@ struct Auditor: Sendable {
             .text(event.entityType), .text(event.entityID), .text(event.summary), .text(event.requestID),
             .text(event.prevHash), .text(event.hash), .text(event.auth),
         ]
+        // Refused here, so a value the database cannot store fails this body alone rather than the
+        // batch's flush, which would fail every body committed with it (PostgreSQL text cannot hold
+        // NUL; the summary is JSON, which escapes it).
+        for case .text(let text) in row where text.utf8.contains(0) {
+            throw SQLDriverError.invalidValue("Text values cannot contain the NUL character (\\u0000).")
+        }
         if let memo = db.memo {
             // Inserted with the batch's other events just before it commits (`WriteMemo.flush`).
             memo.pendingAudit.append(row)
@@ -155,8 +161,12 @@ extension SQLTrackingStore {
         if key.readCheckpoints().contains(where: { $0 != nil }) { return }
         try await write { db, _ in
             if try await db.queryOne("SELECT value FROM reprise_meta WHERE key = 'audit_chain'", [])?.string(0) != nil { return }
-            // It reads the whole chain: events of earlier bodies of this batch go in first.
-            if let memo = db.memo { try await memo.flush(db) }
+            // It reads the whole chain from the table: events other bodies of this batch have
+            // recorded are not there yet. It runs at start-up, alone; should it ever share a batch,
+            // it waits for another (a transient refusal, run again by the store).
+            if let memo = db.memo, !memo.pendingAudit.isEmpty {
+                throw SQLDriverError.busy("the audit chain's upgrade waits for a batch of its own")
+            }
             var prev = ""
             var plainPrev = ""
             var rewritten: [(Int64, String, String)] = []

@@ -209,6 +209,9 @@ public struct SQLDialect: Sendable {
         return out + rest
     }
 
+    /// A query with one bind, a table name, that returns a row when that table exists.
+    public var tableExistsSQL = "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+
     /// What ends a `SELECT` that claims rows for this transaction (a work queue's items): on
     /// PostgreSQL `FOR UPDATE OF <alias> SKIP LOCKED`, so a second claimer, on this server or
     /// another, passes over rows a first one holds instead of waiting for it or taking them too;
@@ -239,6 +242,7 @@ public struct SQLDialect: Sendable {
             caseSensitiveLike: { "\($0) LIKE ?" }, caseInsensitiveLike: { "LOWER(\($0)) LIKE LOWER(?)" })
         d.orderedJoin = "CROSS JOIN"
         d.positionFunction = "instr"
+        d.tableExistsSQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
         return d
     }()
 

@@ -196,10 +196,15 @@ extension SQLTrackingStore {
             }
         }
         let uniqueTags = deduplicated
-        let tagsSQL = "INSERT INTO tags (run_uuid, key, value) VALUES "
-            + Array(repeating: "(?, ?, ?)", count: uniqueTags.count).joined(separator: ", ")
-            + " ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value"
-        let tagBinds = uniqueTags.flatMap { [SQLValue.text(runID), .text($0.key), .text($0.value)] }
+        // A hundred tags per statement: within every database's limit on bound values.
+        let tagStatements = stride(from: 0, to: uniqueTags.count, by: 100).map { start -> (String, [SQLValue]) in
+            let chunk = uniqueTags[start..<min(start + 100, uniqueTags.count)]
+            return (
+                "INSERT INTO tags (run_uuid, key, value) VALUES " + Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
+                    + " ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
+                chunk.flatMap { [SQLValue.text(runID), .text($0.key), .text($0.value)] }
+            )
+        }
         let tagMap = Dictionary(uniqueTags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
         let userID = input.userID
         let startTime = input.startTime
@@ -221,7 +226,7 @@ extension SQLTrackingStore {
             try await db.execute(
                 "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, deleted_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, NULL, 'active', ?)",
                 [.text(runID), .int(experimentNumber), .text(name), .text(userID), .int(startTime), .text(artifactURI)])
-            if !uniqueTags.isEmpty { try await db.execute(tagsSQL, tagBinds) }
+            for (sql, binds) in tagStatements { try await db.execute(sql, binds) }
             var stored = tagMap
             if let policy {
                 let verdict = try await Self.applyPolicy(db, policy, runID: runID, tags: tagMap, datasets: 0, mayRefuse: true, when: "at creation")

@@ -39,13 +39,20 @@ public final class SQLTrackingStore: TrackingStore {
         try await upgradeAuditChain()
     }
 
-    /// The one migration runner, for every driver: in one write, under the dialect's migration
+    /// The one migration runner, for every driver (it refuses, before changing anything, a database
+    /// whose schema MLflow made): in one write, under the dialect's migration
     /// lock (so servers starting together on one database do not both apply a step), every step not
     /// yet recorded in `reprise_schema_migrations` runs in version order and is recorded with it.
     func applyMigrations(_ migrations: [SQLMigration]) async throws {
         let dialect = self.dialect
         try await write { db, _ in
             if let lock = dialect.migrationLock { try await db.execute(lock, []) }
+            // A database MLflow made (its schema is versioned by alembic) is not Reprise's to change.
+            if try await db.queryOne(dialect.tableExistsSQL, [.text("alembic_version")]) != nil,
+                try await db.queryOne(dialect.tableExistsSQL, [.text("reprise_schema_migrations")]) == nil
+            {
+                throw MLflowDatabaseError()
+            }
             try await db.execute(
                 "CREATE TABLE IF NOT EXISTS reprise_schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
                 [])
@@ -344,5 +351,14 @@ public final class SQLTrackingStore: TrackingStore {
         guard case .number(let d, _) = c.value else { return ("1 = 0", []) }
         if c.comparator == .ne { return ("(\(m).is_nan = 1 OR \(m).value != ?)", [.double(d)]) }
         return ("(\(m).is_nan = 0 AND \(m).value \(c.comparator.rawValue) ?)", [.double(d)])
+    }
+}
+
+/// The database holds MLflow's own schema (it has MLflow's `alembic_version` table): Reprise keeps a
+/// schema of its own and leaves such a database as it is.
+public struct MLflowDatabaseError: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String {
+        "this database was made by MLflow (it has MLflow's alembic_version table). Reprise keeps a schema of its own and has not changed it."
     }
 }

@@ -318,3 +318,19 @@ extension SQLiteDriver {
         try source.close()
     }
 }
+
+extension SQLiteDriver {
+    /// Whether the file at `path` is a database MLflow made (it has MLflow's `alembic_version`
+    /// table), found without changing it: opened read-only, so not even its journal mode is touched
+    /// (opening it as a store would switch it to WAL).
+    public static func isMLflowDatabase(path: String) throws -> Bool {
+        guard let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size > 0 else { return false }
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        let db = try DatabaseQueue(path: path, configuration: readOnly)
+        defer { try? db.close() }
+        return try db.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('alembic_version')") ?? false
+        }
+    }
+}

@@ -269,7 +269,7 @@ public final class RepriseAPI: Sendable {
         } else if let auth = request.headers[.authorization], auth.lowercased().hasPrefix("basic "),
             let data = Data(base64Encoded: String(auth.dropFirst(6)).trimmingCharacters(in: [" "])),
             let decoded = String(data: data, encoding: .utf8), let user = decoded.split(separator: ":", maxSplits: 1).first,
-            !user.isEmpty
+            !user.isEmpty, !user.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         {
             actor = String(user.prefix(200))
         }

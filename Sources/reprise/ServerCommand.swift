@@ -187,6 +187,11 @@ struct ServerCommand: AsyncParsableCommand {
 
     static func redactedStoreURI(_ uri: String) -> String { PostgresLocation.redacted(uri) }
 
+    /// What to do when --backend-store-uri names a database MLflow made.
+    static func mlflowDatabaseMessage(_ database: String) -> String {
+        "\(database) was made by MLflow (it has MLflow's alembic_version table). Reprise keeps a schema of its own and has left that database as it was. Start Reprise on a database of its own instead, for example --backend-store-uri sqlite:///reprise.db (or an empty PostgreSQL database); your MLflow data stays where it is."
+    }
+
     static func secretKeyMaterial(keyFile: String) throws -> [UInt8] {
         if let key = ProcessInfo.processInfo.environment["REPRISE_SECRET_KEY"], !key.isEmpty {
             return Array(key.utf8)
@@ -299,6 +304,7 @@ struct ServerCommand: AsyncParsableCommand {
                 guard size >= 1 && size <= 1000 else { throw ValidationError("--db-pool-size must be between 1 and 1000, got \(size).") }
                 driver = try PostgresDriver(location: postgres, maxConnections: size, logger: logger)
             } else {
+                if try SQLiteDriver.isMLflowDatabase(path: dbPath) { throw ValidationError(Self.mlflowDatabaseMessage(dbPath)) }
                 driver = try SQLiteDriver(path: dbPath)
             }
         } catch let e as ValidationError {
@@ -321,6 +327,9 @@ struct ServerCommand: AsyncParsableCommand {
             } else {
                 try await store.migrate()
             }
+        } catch is MLflowDatabaseError {
+            try? await driver.shutdown()
+            throw ValidationError(Self.mlflowDatabaseMessage(postgres.map { "\($0.host):\($0.port)/\($0.database)" } ?? dbPath))
         } catch {
             if postgres != nil {
                 throw ValidationError(

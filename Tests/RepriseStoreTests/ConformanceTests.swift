@@ -24,18 +24,27 @@ struct Backend: Sendable, CustomTestStringConvertible {
 
     static let postgresURL = ProcessInfo.processInfo.environment["REPRISE_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
 
+    /// The same store with its schema not yet made (`migrate()` not run).
+    func makeEmpty() async throws -> SQLTrackingStore {
+        name == "PostgreSQL" ? try await Self.makePostgres(migrated: false) : try await Self.makeSQLite(migrated: false)
+    }
+
     /// A fresh SQLite file per store; the folder is left for the OS temp cleaner.
-    @Sendable static func makeSQLite() async throws -> SQLTrackingStore {
+    @Sendable static func makeSQLite() async throws -> SQLTrackingStore { try await makeSQLite(migrated: true) }
+
+    static func makeSQLite(migrated: Bool) async throws -> SQLTrackingStore {
         let dir = try TempDirectory(prefix: "reprise-sqlite")
         let store = SQLTrackingStore(
             driver: try SQLiteDriver(path: dir.path + "/reprise.db"),
             artifacts: ArtifactRootPolicy(defaultRoot: "mlflow-artifacts:/", workingDirectory: dir.path))
-        try await store.migrate()
+        if migrated { try await store.migrate() }
         return store
     }
 
     /// A database of its own per store, on the test server.
-    @Sendable static func makePostgres() async throws -> SQLTrackingStore {
+    @Sendable static func makePostgres() async throws -> SQLTrackingStore { try await makePostgres(migrated: true) }
+
+    static func makePostgres(migrated: Bool) async throws -> SQLTrackingStore {
         guard let postgresURL else { throw PostgresLocationError("REPRISE_TEST_POSTGRES_URL is not set") }
         var location = try PostgresLocation(uri: postgresURL)
         let name = "reprise_t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
@@ -50,7 +59,7 @@ struct Backend: Sendable, CustomTestStringConvertible {
         let store = SQLTrackingStore(
             driver: try PostgresDriver(location: location, maxConnections: 8, logger: logger),
             artifacts: ArtifactRootPolicy(defaultRoot: "mlflow-artifacts:/", workingDirectory: dir.path))
-        try await store.migrate()
+        if migrated { try await store.migrate() }
         return store
     }
 }

@@ -57,6 +57,35 @@ struct GroupCommitTests {
         #expect(verdict.ok && verdict.checked == Int64(all.count))
     }
 
+    /// A write whose audit event holds what the database cannot store (NUL, in an actor's name) is
+    /// refused alone, with MLflow's 400; the writes committed beside it are unharmed. (Audit events
+    /// are inserted once per batch, so such a value must be caught while its body runs.)
+    @Test(arguments: Backend.all) func anUnstorableAuditValueFailsOnlyItsWrite(_ b: Backend) async throws {
+        let store = try await b.make()
+        let outcomes = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+            for i in 0..<24 {
+                group.addTask {
+                    let context = WriteContext(actor: i == 7 ? "bad\u{0}actor" : "writer\(i)", authenticated: false, requestID: "r\(i)")
+                    do {
+                        _ = try await WriteContext.$current.withValue(context) {
+                            try await store.createExperiment(name: "nul-\(i)", artifactLocation: nil, tags: [])
+                        }
+                        return (i, true)
+                    } catch let e as RepriseError {
+                        #expect(e.code == .invalidParameterValue && i == 7)
+                        return (i, false)
+                    }
+                }
+            }
+            var out: [Int: Bool] = [:]
+            for try await (i, ok) in group { out[i] = ok }
+            return out
+        }
+        #expect(outcomes.filter { !$0.value }.map(\.key) == [7])
+        for i in 0..<24 where i != 7 { _ = try await store.getExperiment(name: "nul-\(i)") }
+        #expect(try await store.verifyAudit().ok)
+    }
+
     /// Ids come from counters: concurrent experiment creations get distinct ids, and an id is not
     /// handed out again after its experiment is gone from the table.
     @Test(arguments: Backend.all) func idsAreDrawnOnceEach(_ b: Backend) async throws {
@@ -147,7 +176,8 @@ struct BulkMetricTests {
         let latest = try await store.getRun(id: id).metrics
         #expect(latest.first { $0.key == "a" }?.step == 499)
         #expect(latest.first { $0.key == "b" }?.step == 1_002 && latest.first { $0.key == "b" }?.value == -.greatestFiniteMagnitude)
-        // A refused large batch (a param that conflicts) leaves no point behind.
+        // A refused large batch (a param that conflicts, found before any point is written) stores no
+        // point; a body failing after a bulk load is `copyTextKeepsEveryCharacter`'s case.
         try await store.logBatch(runID: id, metrics: [], params: [KeyValue("p", "1")], tags: [], conflictStyle: .batch)
         let refused = (0..<600).map { Metric(key: "c", value: Double($0), timestamp: 1, step: Int64($0)) }
         await #expect(throws: RepriseError.self) {
@@ -170,6 +200,21 @@ struct BulkMetricTests {
         }
         #expect(stored.count == 1)
         #expect(stored.first?.string(0) == awkward && stored.first?.optionalString(1) == nil && stored.first?.double(2) == 0.1)
+        // A body that fails after a bulk load leaves neither the rows nor anything in staging.
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) {
+            _ = try await store.driver.write { db in
+                try await (db as! any SQLBulkInsert).insertIgnoringDuplicates(
+                    into: "metrics", columns: SQLTrackingStore.metricColumns,
+                    rows: (0..<600).map { [.text("r3"), .text("k"), .int($0), .int($0), .double(1), .int(0), .null, .null, .null] })
+                throw Refused()
+            }
+        }
+        let left = try await store.driver.read { db in
+            (try await db.queryOne("SELECT COUNT(*) FROM metrics WHERE run_uuid = 'r3'", [])!.int(0),
+             try await db.queryOne("SELECT COUNT(*) FROM metrics_staging", [])!.int(0))
+        }
+        #expect(left.0 == 0 && left.1 == 0)
         await #expect(throws: SQLDriverError.self) {
             _ = try await store.driver.write { db in
                 try await (db as! any SQLBulkInsert).insertIgnoringDuplicates(
@@ -177,5 +222,29 @@ struct BulkMetricTests {
                     rows: [[.text("r2"), .text("k"), .int(1), .int(2), .double(1), .int(0), .null, .text("nul\u{0}"), .null]])
             }
         }
+    }
+}
+
+@Suite("Databases MLflow made")
+struct MLflowDatabaseTests {
+    /// A database with MLflow's alembic_version table is refused before anything changes: no table
+    /// of Reprise's appears, on either backend.
+    @Test(arguments: Backend.all) func migrationsRefuseAnMLflowSchema(_ b: Backend) async throws {
+        let store = try await b.makeEmpty()
+        _ = try await store.driver.write { db in
+            try await db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)", [])
+            try await db.execute("CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY, name TEXT)", [])
+        }
+        await #expect(throws: MLflowDatabaseError.self) { try await store.migrate() }
+        let dialect = store.driver.dialect
+        let created = try await store.driver.read { db in
+            let ledger = try await db.queryOne(dialect.tableExistsSQL, [.text("reprise_schema_migrations")]) != nil
+            let runs = try await db.queryOne(dialect.tableExistsSQL, [.text("runs")]) != nil
+            return ledger || runs
+        }
+        #expect(!created)
+        // A database Reprise made is never taken for one (its own tables and no alembic_version).
+        let ours = try await b.make()
+        try await ours.migrate()
     }
 }
