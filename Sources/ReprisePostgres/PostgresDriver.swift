@@ -380,7 +380,7 @@ struct PostgresSQLConnection: SQLConnection {
             case .double(let d): bindings.append(d)
             case .text(let s):
                 // PostgreSQL text cannot hold NUL; say so instead of failing the statement.
-                if s.utf8.contains(0) { throw SQLDriverError.invalidValue("Text values cannot contain the NUL character (\\u0000).") }
+                try SQLDriverError.refuseUnstorable(s)
                 bindings.append(s)
             }
         }
@@ -480,9 +480,9 @@ extension PostgresSQLConnection: SQLBulkInsert {
         case .int(let i): out.writeString(String(i))
         case .double(let d): out.writeString(d.description)
         case .text(let s):
+            try SQLDriverError.refuseUnstorable(s)
             for byte in s.utf8 {
                 switch byte {
-                case 0: throw SQLDriverError.invalidValue("Text values cannot contain the NUL character (\\u0000).")
                 case UInt8(ascii: "\\"): out.writeStaticString("\\\\")
                 case UInt8(ascii: "\t"): out.writeStaticString("\\t")
                 case UInt8(ascii: "\n"): out.writeStaticString("\\n")

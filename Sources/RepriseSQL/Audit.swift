@@ -51,15 +51,13 @@ struct Auditor: Sendable {
         // Refused here, so a value the database cannot store fails this body alone rather than the
         // batch's flush, which would fail every body committed with it (PostgreSQL text cannot hold
         // NUL; the summary is JSON, which escapes it).
-        for case .text(let text) in row where text.utf8.contains(0) {
-            throw SQLDriverError.invalidValue("Text values cannot contain the NUL character (\\u0000).")
-        }
+        for case .text(let text) in row { try SQLDriverError.refuseUnstorable(text) }
         if let memo = db.memo {
             // Inserted with the batch's other events just before it commits (`WriteMemo.flush`).
             memo.pendingAudit.append(row)
             memo.auditHead = (event.seq, event.hash)
         } else {
-            try await db.execute("INSERT INTO audit_events (\(SQLTrackingStore.auditColumns)) VALUES (\(placeholders(row.count)))", row)
+            try await WriteMemo.insertAudit([row], db)
         }
     }
 }

@@ -113,17 +113,16 @@ public final class WriteMemo: @unchecked Sendable {
     /// Forgets the head (a body rewrote the chain); events already pending stay.
     public func forgetHead() { auditHead = nil }
 
-    /// Inserts the pending audit events, a hundred rows per statement.
+    /// Inserts the pending audit events.
     public func flush(_ db: any SQLConnection) async throws {
-        var start = 0
-        while start < pendingAudit.count {
-            let rows = pendingAudit[start..<min(start + 100, pendingAudit.count)]
-            let values = Array(repeating: "(" + placeholders(rows.first!.count) + ")", count: rows.count).joined(separator: ", ")
-            try await db.execute("INSERT INTO audit_events (\(Self.auditColumns)) VALUES \(values)", rows.flatMap { $0 })
-            start += rows.count
-        }
+        try await Self.insertAudit(pendingAudit, db)
         pendingAudit.removeAll(keepingCapacity: true)
         mark = (0, auditHead)
+    }
+
+    /// The one statement that stores audit events (rows of `auditColumns`).
+    static func insertAudit(_ rows: [[SQLValue]], _ db: any SQLConnection) async throws {
+        try await db.executeRows(rows) { n in "INSERT INTO audit_events (\(auditColumns)) VALUES \(valueRows(n, width: 12))" }
     }
 
     static let auditColumns = "seq, time, actor, authenticated, action, entity_type, entity_id, summary, request_id, prev_hash, hash, auth"
@@ -133,6 +132,27 @@ extension SQLConnection {
     public func queryOne(_ sql: String, _ binds: [SQLValue]) async throws -> SQLRow? {
         try await query(sql, binds).first
     }
+
+    /// Writes `rows` with one multi-row statement per `chunk` of them (a hundred rows stay within
+    /// every database's limit on bound values): `statement(n)` is the statement for `n` rows.
+    public func executeRows(_ rows: [[SQLValue]], chunk: Int = 100, _ statement: (Int) -> String) async throws {
+        var start = 0
+        while start < rows.count {
+            let part = rows[start..<min(start + chunk, rows.count)]
+            try await execute(statement(part.count), part.flatMap { $0 })
+            start += chunk
+        }
+    }
+}
+
+/// `(?, ?, …), (?, ?, …)`: the VALUES list of `rows` rows of `width` columns.
+public func valueRows(_ rows: Int, width: Int) -> String {
+    Array(repeating: "(" + placeholders(width) + ")", count: rows).joined(separator: ", ")
+}
+
+/// A column list qualified by a table alias: `qualified("a, b", "t")` is `t.a, t.b`.
+public func qualified(_ columns: String, _ alias: String) -> String {
+    columns.split(separator: ",").map { alias + "." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
 }
 
 /// What a driver reports when the database refuses a statement, in terms the store can act on;
@@ -151,6 +171,12 @@ public enum SQLDriverError: Error, CustomStringConvertible, Sendable {
     case invalidValue(String)
     /// The driver is shut down.
     case closed
+
+    /// Refuses text a database cannot store (PostgreSQL text cannot hold NUL); the one place this
+    /// rule and its message live, for every path a value takes to the database.
+    public static func refuseUnstorable(_ text: String) throws {
+        if text.utf8.contains(0) { throw SQLDriverError.invalidValue("Text values cannot contain the NUL character (\\u0000).") }
+    }
 
     /// Whether running the whole write body again may succeed.
     public var isTransient: Bool {

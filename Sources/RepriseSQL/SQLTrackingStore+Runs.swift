@@ -196,15 +196,7 @@ extension SQLTrackingStore {
             }
         }
         let uniqueTags = deduplicated
-        // A hundred tags per statement: within every database's limit on bound values.
-        let tagStatements = stride(from: 0, to: uniqueTags.count, by: 100).map { start -> (String, [SQLValue]) in
-            let chunk = uniqueTags[start..<min(start + 100, uniqueTags.count)]
-            return (
-                "INSERT INTO tags (run_uuid, key, value) VALUES " + Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
-                    + " ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
-                chunk.flatMap { [SQLValue.text(runID), .text($0.key), .text($0.value)] }
-            )
-        }
+        let tagRows = uniqueTags.map { [SQLValue.text(runID), .text($0.key), .text($0.value)] }
         let tagMap = Dictionary(uniqueTags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
         let userID = input.userID
         let startTime = input.startTime
@@ -226,7 +218,9 @@ extension SQLTrackingStore {
             try await db.execute(
                 "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, deleted_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, NULL, 'active', ?)",
                 [.text(runID), .int(experimentNumber), .text(name), .text(userID), .int(startTime), .text(artifactURI)])
-            for (sql, binds) in tagStatements { try await db.execute(sql, binds) }
+            try await db.executeRows(tagRows) { n in
+                "INSERT INTO tags (run_uuid, key, value) VALUES \(valueRows(n, width: 3)) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value"
+            }
             var stored = tagMap
             if let policy {
                 let verdict = try await Self.applyPolicy(db, policy, runID: runID, tags: tagMap, datasets: 0, mayRefuse: true, when: "at creation")
@@ -248,7 +242,7 @@ extension SQLTrackingStore {
     /// An experiment's state, its location and its policy's columns (NULL without one).
     static let experimentForNewRunSQL =
         "SELECT e.lifecycle_stage, e.artifact_location, "
-        + policyColumnsRepro.split(separator: ",").map { "p." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+        + qualified(policyColumnsRepro, "p")
         + " FROM experiments e LEFT JOIN experiment_policies p ON p.experiment_id = e.experiment_id WHERE e.experiment_id = ?"
 
     public func experimentID(ofRun id: String) async throws -> String {
@@ -391,23 +385,10 @@ extension SQLTrackingStore {
         if plain.count >= bulkThreshold, let bulk = db as? any SQLBulkInsert {
             try await bulk.insertIgnoringDuplicates(into: "metrics", columns: metricColumns, rows: plain.map { metricBinds(runID, $0) })
         } else {
-            try await inChunks(db, runID, plain, multiRowMetricInserts)
+            try await db.executeRows(plain.map { metricBinds(runID, $0) }, chunk: metricChunk) { multiRowMetricInserts[$0] }
         }
         // One conditional upsert for all the keys (they are distinct).
-        try await inChunks(db, runID, Array(best.values), multiRowLatestUpserts)
-    }
-
-    /// Runs `statements[n]` (a statement for `n` points) over `points`, `metricChunk` at a time.
-    private static func inChunks(_ db: any SQLConnection, _ runID: String, _ points: [Metric], _ statements: [String]) async throws {
-        var start = 0
-        while start < points.count {
-            let chunk = points[start..<min(start + metricChunk, points.count)]
-            var binds: [SQLValue] = []
-            binds.reserveCapacity(chunk.count * 9)
-            for m in chunk { binds += metricBinds(runID, m) }
-            try await db.execute(statements[chunk.count], binds)
-            start += metricChunk
-        }
+        try await db.executeRows(best.values.map { metricBinds(runID, $0) }, chunk: metricChunk) { multiRowLatestUpserts[$0] }
     }
 
     static let metricColumns = ["run_uuid", "key", "timestamp", "step", "value", "is_nan", "model_id", "dataset_name", "dataset_digest"]

@@ -208,7 +208,7 @@ extension SQLTrackingStore: WebhookStore {
         }
         if !due { return [] }
         let claimSQL = """
-            SELECT \(Self.deliveryColumns.split(separator: ",").map { "d." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")),
+            SELECT \(qualified(Self.deliveryColumns, "d")),
               w.url, w.secret, w.status
             FROM webhook_deliveries d JOIN webhooks w ON w.webhook_id = d.webhook_id
             WHERE d.state = 'PENDING' AND d.next_attempt_time <= ? AND d.lease_until <= ?

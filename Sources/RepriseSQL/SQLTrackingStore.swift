@@ -250,7 +250,7 @@ public final class SQLTrackingStore: TrackingStore {
     }
 
     public func searchExperiments(_ query: ExperimentSearchQuery) async throws -> Page<Experiment> {
-        var sql = "SELECT \(Self.experimentColumns.split(separator: ",").map { "e." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")) FROM experiments e WHERE e.lifecycle_stage IN (\(placeholders(query.viewType.stages.count)))"
+        var sql = "SELECT \(qualified(Self.experimentColumns, "e")) FROM experiments e WHERE e.lifecycle_stage IN (\(placeholders(query.viewType.stages.count)))"
         var binds: [SQLValue] = query.viewType.stages.map { .text($0.rawValue) }
         for c in query.filter {
             let (frag, b) = try experimentClause(c)

@@ -330,7 +330,7 @@ extension SQLiteDriver {
         let db = try DatabaseQueue(path: path, configuration: readOnly)
         defer { try? db.close() }
         return try db.read { db in
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('alembic_version')") ?? false
+            try Row.fetchOne(db, sql: SQLDialect.sqlite.tableExistsSQL, arguments: ["alembic_version"]) != nil
         }
     }
 }

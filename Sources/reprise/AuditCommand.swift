@@ -65,7 +65,7 @@ struct AuditCommand: AsyncParsableCommand {
                 guard FileManager.default.fileExists(atPath: path) else {
                     throw ValidationError("No database at \(path).")
                 }
-                let keyFile = (path as NSString).deletingLastPathComponent + "/reprise-secret.key"
+                let keyFile = ServerCommand.keyFile(besideDatabase: path)
                 let material: [UInt8]
                 if let key = ProcessInfo.processInfo.environment["REPRISE_SECRET_KEY"], !key.isEmpty {
                     material = Array(key.utf8)

@@ -51,8 +51,8 @@ struct BackupCommand: AsyncParsableCommand {
         }
         // The key goes beside the copy, where a server started on it looks; a different key there
         // already would leave the copy unreadable, so that is refused before any work.
-        let sourceKey = (source as NSString).deletingLastPathComponent + "/reprise-secret.key"
-        let targetKey = folder + "/reprise-secret.key"
+        let sourceKey = ServerCommand.keyFile(besideDatabase: source)
+        let targetKey = ServerCommand.keyFile(besideDatabase: destination)
         let key = fm.contents(atPath: sourceKey)
         if let key, sourceKey != targetKey, let existing = fm.contents(atPath: targetKey), existing != key {
             throw ValidationError(

@@ -192,6 +192,9 @@ struct ServerCommand: AsyncParsableCommand {
         "\(database) was made by MLflow (it has MLflow's alembic_version table). Reprise keeps a schema of its own and has left that database as it was. Start Reprise on a database of its own instead, for example --backend-store-uri sqlite:///reprise.db (or an empty PostgreSQL database); your MLflow data stays where it is."
     }
 
+    /// Where the server secret's key file lives: beside the database, in its folder.
+    static func keyFile(besideDatabase path: String) -> String { (path as NSString).deletingLastPathComponent + "/reprise-secret.key" }
+
     static func secretKeyMaterial(keyFile: String) throws -> [UInt8] {
         if let key = ProcessInfo.processInfo.environment["REPRISE_SECRET_KEY"], !key.isEmpty {
             return Array(key.utf8)
@@ -312,7 +315,7 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("Cannot open the database at \(postgres.map { "\($0.host):\($0.port)/\($0.database)" } ?? dbPath): \(error)")
         }
-        let keyFile = (dbPath as NSString).deletingLastPathComponent + "/reprise-secret.key"
+        let keyFile = Self.keyFile(besideDatabase: dbPath)
         let keyMaterial = try Self.secretKeyMaterial(keyFile: keyFile)
         let sealer = SecretSealer(keyMaterial: keyMaterial)
         let store = SQLTrackingStore(
