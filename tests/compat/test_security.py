@@ -1113,3 +1113,24 @@ def test_seal_holds_under_every_spelling_of_the_location(server, api, spelling):
         r = api.post(f"{API}/upload-artifact", params={"run_id": rid, "path": "model/MLmodel"}, data=b"flavors: upload")
         assert_error(r, 403, "PERMISSION_DENIED")
     assert api.get(f"{ART}/{base}/model/MLmodel").content == b"flavors: original"
+
+
+@pytest.mark.reprise_only
+def test_control_characters_in_a_basic_user_name_are_not_an_actor(server):
+    """With authentication off the actor is the name a Basic header claims; one holding NUL or
+    another control character is not taken (PostgreSQL could not store it, and an audit trail should
+    not show it): the write goes through as anonymous, writes beside it are unharmed, and the chain
+    verifies."""
+    url = server.rstrip("/")
+    s = requests.Session()
+    exp = create_experiment(s, url).json()["experiment_id"]
+    run = s.post(url + f"{API}/runs/create", json={"experiment_id": exp}, timeout=30).json()["run"]["info"]["run_id"]
+    for name in ["nul\0name", "esc\x1bname", "bell\x07"]:
+        header = "Basic " + base64.b64encode(f"{name}:pw".encode()).decode()
+        r = s.post(url + f"{API}/runs/log-metric", json={"run_id": run, "key": "m", "value": 1, "timestamp": 1, "step": 1},
+                   headers={"Authorization": header}, timeout=30)
+        assert r.status_code == 200, r.text
+    events = s.get(url + "/api/reprise/v1/audit/events", params={"entity_id": run}, timeout=30).json()["events"]
+    assert events and all(e["actor"] == "anonymous" for e in events if e["action"] == "run.log"), events
+    v = s.get(url + "/api/reprise/v1/audit/verify", timeout=60).json()
+    assert v.get("ok") is True, v
