@@ -112,11 +112,17 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Bringing other stores in: MLflow's database (SQLite or PostgreSQL, read directly), its
+        // artifacts, and the verification of what came across.
+        .target(
+            name: "RepriseImport",
+            dependencies: ["RepriseCore", "RepriseSQL", "RepriseRepro"]
+        ),
         .executableTarget(
             name: "reprise",
             dependencies: [
                 "RepriseCore", "RepriseSQL", "RepriseSQLite", "ReprisePostgres", "RepriseArtifacts", "RepriseServer", "RepriseClient",
-                "RepriseRepro",
+                "RepriseRepro", "RepriseImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

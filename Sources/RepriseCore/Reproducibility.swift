@@ -57,13 +57,13 @@ public enum PassportTag {
 
     /// Tags only the server writes; a client that sends one gets a clear error.
     public static func isServerOwned(_ key: String) -> Bool {
-        key == compliant || key.hasPrefix("reprise.compliance.") || key.hasPrefix("reprise.reproduction.")
+        key == compliant || key.hasPrefix("reprise.compliance.") || key.hasPrefix("reprise.reproduction.") || ImportTag.isImportTag(key)
     }
 
     public static func refuseServerOwned(_ keys: some Sequence<String>) throws {
         for key in keys where isServerOwned(key) {
             throw RepriseError.invalid(
-                "Tag '\(key)' is reserved: Reprise's server sets it (compliance with the experiment policy, reproduction verdicts). Use another name.")
+                "Tag '\(key)' is reserved: Reprise's server sets it (compliance with the experiment policy, reproduction verdicts, import provenance). Use another name.")
         }
     }
 }

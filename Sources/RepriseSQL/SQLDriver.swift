@@ -237,6 +237,9 @@ public struct SQLDialect: Sendable {
 
     /// A query with one bind, a table name, that returns a row when that table exists.
     public var tableExistsSQL = "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+    /// A query with two binds, a table and a column name, that returns a row when that column exists.
+    public var columnExistsSQL =
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?"
 
     /// What ends a `SELECT` that claims rows for this transaction (a work queue's items): on
     /// PostgreSQL `FOR UPDATE OF <alias> SKIP LOCKED`, so a second claimer, on this server or
@@ -269,6 +272,7 @@ public struct SQLDialect: Sendable {
         d.orderedJoin = "CROSS JOIN"
         d.positionFunction = "instr"
         d.tableExistsSQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        d.columnExistsSQL = "SELECT 1 FROM pragma_table_info(?) WHERE name = ?"
         return d
     }()
 

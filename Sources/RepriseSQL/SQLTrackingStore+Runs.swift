@@ -513,20 +513,7 @@ extension SQLTrackingStore {
             let exp = try await db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(runID)])!.int(0)
             var position = try await db.queryOne("SELECT COALESCE(MAX(position), -1) + 1 FROM run_inputs WHERE run_uuid = ?", [.text(runID)])!.int(0)
             for input in datasets {
-                let d = input.dataset
-                let uuid: String
-                if let row = try await db.queryOne(
-                    "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?",
-                    [.int(exp), .text(d.name), .text(d.digest)])
-                {
-                    uuid = row.string(0)
-                } else {
-                    uuid = Self.newID()
-                    try await db.execute(
-                        "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [.text(uuid), .int(exp), .text(d.name), .text(d.digest), .text(d.sourceType), .text(d.source),
-                         SQLValue(d.schema), SQLValue(d.profile)])
-                }
+                let uuid = try await Self.datasetUUID(db, experimentID: exp, input.dataset)
                 let inserted = try await db.execute(
                     "INSERT INTO run_inputs (run_uuid, dataset_uuid, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     [.text(runID), .text(uuid), .int(position)])
@@ -548,6 +535,23 @@ extension SQLTrackingStore {
                 ["datasets": .array(datasets.map { .string("\($0.dataset.name)@\($0.dataset.digest)") }),
                  "models": .array(modelIDs.map(JSONValue.string))])
         }
+    }
+
+    /// The stored dataset of an experiment with this name and digest, added when new: one row per
+    /// (experiment, name, digest), shared by every run that logs it.
+    static func datasetUUID(_ db: any SQLConnection, experimentID exp: Int64, _ d: Dataset) async throws -> String {
+        if let row = try await db.queryOne(
+            "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?",
+            [.int(exp), .text(d.name), .text(d.digest)])
+        {
+            return row.string(0)
+        }
+        let uuid = Self.newID()
+        try await db.execute(
+            "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [.text(uuid), .int(exp), .text(d.name), .text(d.digest), .text(d.sourceType), .text(d.source),
+             SQLValue(d.schema), SQLValue(d.profile)])
+        return uuid
     }
 
     public func logOutputs(runID: String, outputs: [ModelOutput]) async throws {

@@ -131,7 +131,15 @@ public final class SQLiteDriver: SQLDriver, @unchecked Sendable {
 
 enum SQLiteDriverError: Error, CustomStringConvertible {
     case noResult
-    var description: String { "the write produced no result" }
+    case readOnly(String)
+    case unreadable(String)
+    var description: String {
+        switch self {
+        case .noResult: return "the write produced no result"
+        case .readOnly(let path): return "\(path) is open read-only"
+        case .unreadable(let path): return "no readable database file at \(path)"
+        }
+    }
 }
 
 /// Runs an async body to completion on the calling thread.
@@ -333,4 +341,39 @@ extension SQLiteDriver {
             try Row.fetchOne(db, sql: SQLDialect.sqlite.tableExistsSQL, arguments: ["alembic_version"]) != nil
         }
     }
+}
+
+/// Another program's SQLite database, read without changing it (an MLflow store being imported):
+/// opened read-only, so neither its contents nor its journal mode are touched, and every `read`
+/// runs in one transaction (one consistent snapshot). `write` is refused.
+public final class SQLiteReadOnlyDriver: SQLDriver, @unchecked Sendable {
+    public let dialect = SQLDialect.sqlite
+    let queue: DatabaseQueue
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        guard FileManager.default.isReadableFile(atPath: path) else { throw SQLiteDriverError.unreadable(path) }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(10)
+        queue = try DatabaseQueue(path: path, configuration: config)
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        do {
+            return try await queue.read { db in
+                let connection = GRDBConnection(db: db, memo: nil)
+                return try InlineExecutor.run { try await body(connection) }
+            }
+        } catch let e as DatabaseError {
+            throw GRDBConnection.mapped(e)
+        }
+    }
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        throw SQLiteDriverError.readOnly(path)
+    }
+
+    public func shutdown() async throws { try queue.close() }
 }

@@ -187,9 +187,87 @@ struct ServerCommand: AsyncParsableCommand {
 
     static func redactedStoreURI(_ uri: String) -> String { PostgresLocation.redacted(uri) }
 
-    /// What to do when --backend-store-uri names a database MLflow made.
-    static func mlflowDatabaseMessage(_ database: String) -> String {
-        "\(database) was made by MLflow (it has MLflow's alembic_version table). Reprise keeps a schema of its own and has left that database as it was. Start Reprise on a database of its own instead, for example --backend-store-uri sqlite:///reprise.db (or an empty PostgreSQL database); your MLflow data stays where it is."
+    /// What to do when --backend-store-uri names a database MLflow made: the import command that
+    /// brings it into a store of Reprise's own, then the server command on that store.
+    static func mlflowDatabaseMessage(_ database: String, importFrom: String) -> String {
+        """
+        \(database) was made by MLflow (it has MLflow's alembic_version table). Reprise keeps a schema of its own and has left that database as it was. Bring its experiments, runs, models and registry into a Reprise store, ids unchanged (runs:/ and models:/ URIs keep working), with:
+
+            reprise import mlflow --from \(importFrom) --to sqlite:///reprise.db --artifacts <the folder mlflow server stored artifacts in: its --artifacts-destination, ./mlartifacts by default>
+
+        then start Reprise on that store: reprise server --backend-store-uri sqlite:///reprise.db
+        Your MLflow data stays where it is; running the import again brings only what is new.
+        """
+    }
+
+    /// A store opened and migrated as every command that writes to one opens it: the database
+    /// (SQLite file or PostgreSQL), the secret key beside it (or REPRISE_SECRET_KEY), the audit key.
+    /// A database MLflow made is refused untouched, with the import command that brings it in.
+    struct OpenedStore {
+        let store: SQLTrackingStore
+        let driver: any SQLDriver
+        let keyMaterial: [UInt8]
+        let sealer: SecretSealer
+    }
+
+    static func openStore(
+        backendStoreURI: String?, postgres: PostgresLocation?, dbPath: String, artifactRoot: String, cwd: String, poolSize dbPoolSize: Int?,
+        logger: Logger
+    ) async throws -> OpenedStore {
+        do {
+            try FileManager.default.createDirectory(
+                atPath: (dbPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("Cannot create the folder for the database at \(dbPath): \(error.localizedDescription)")
+        }
+        let driver: any SQLDriver
+        do {
+            if let postgres {
+                let env = ProcessInfo.processInfo.environment
+                let size = dbPoolSize ?? env["MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"].flatMap { Int($0) } ?? 20
+                guard size >= 1 && size <= 1000 else { throw ValidationError("--db-pool-size must be between 1 and 1000, got \(size).") }
+                driver = try PostgresDriver(location: postgres, maxConnections: size, logger: logger)
+            } else {
+                if try SQLiteDriver.isMLflowDatabase(path: dbPath) {
+                    throw ValidationError(Self.mlflowDatabaseMessage(dbPath, importFrom: "sqlite:///" + dbPath))
+                }
+                driver = try SQLiteDriver(path: dbPath)
+            }
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            throw ValidationError("Cannot open the database at \(postgres.map { "\($0.host):\($0.port)/\($0.database)" } ?? dbPath): \(error)")
+        }
+        let keyFile = Self.keyFile(besideDatabase: dbPath)
+        let keyMaterial = try Self.secretKeyMaterial(keyFile: keyFile)
+        let sealer = SecretSealer(keyMaterial: keyMaterial)
+        let store = SQLTrackingStore(
+            driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: artifactRoot, workingDirectory: cwd), secrets: sealer,
+            auditKey: AuditKey(keyMaterial: keyMaterial, checkpointFile: dbPath + ".audit-head"))
+        do {
+            if postgres != nil {
+                // A database that does not answer would otherwise keep start-up waiting while the
+                // pool retries; say so instead.
+                let seconds = Self.environmentInt("REPRISE_DB_CONNECT_TIMEOUT_S", 30)
+                try await Self.within(seconds: seconds) { try await store.migrate() }
+            } else {
+                try await store.migrate()
+            }
+        } catch is MLflowDatabaseError {
+            try? await driver.shutdown()
+            throw ValidationError(
+                Self.mlflowDatabaseMessage(
+                    postgres.map { "\($0.host):\($0.port)/\($0.database)" } ?? dbPath,
+                    importFrom: postgres != nil ? "'\(Self.redactedStoreURI(backendStoreURI ?? ""))'" : "sqlite:///" + dbPath))
+        } catch {
+            if postgres != nil {
+                throw ValidationError(
+                    "Cannot reach or prepare the PostgreSQL database \(Self.redactedStoreURI(backendStoreURI ?? "")): \(error). Check the host, port, user, password and that the database exists.")
+            }
+            try? await driver.shutdown()
+            throw error
+        }
+        return OpenedStore(store: store, driver: driver, keyMaterial: keyMaterial, sealer: sealer)
     }
 
     /// Where the server secret's key file lives: beside the database, in its folder.
@@ -293,54 +371,10 @@ struct ServerCommand: AsyncParsableCommand {
         }
         if registryStoreURI != nil { logger.notice("--registry-store-uri is accepted; the registry shares the backend store.") }
 
-        do {
-            try FileManager.default.createDirectory(
-                atPath: (dbPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        } catch {
-            throw ValidationError("Cannot create the folder for the database at \(dbPath): \(error.localizedDescription)")
-        }
-        let driver: any SQLDriver
-        do {
-            if let postgres {
-                let env = ProcessInfo.processInfo.environment
-                let size = dbPoolSize ?? env["MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"].flatMap { Int($0) } ?? 20
-                guard size >= 1 && size <= 1000 else { throw ValidationError("--db-pool-size must be between 1 and 1000, got \(size).") }
-                driver = try PostgresDriver(location: postgres, maxConnections: size, logger: logger)
-            } else {
-                if try SQLiteDriver.isMLflowDatabase(path: dbPath) { throw ValidationError(Self.mlflowDatabaseMessage(dbPath)) }
-                driver = try SQLiteDriver(path: dbPath)
-            }
-        } catch let e as ValidationError {
-            throw e
-        } catch {
-            throw ValidationError("Cannot open the database at \(postgres.map { "\($0.host):\($0.port)/\($0.database)" } ?? dbPath): \(error)")
-        }
-        let keyFile = Self.keyFile(besideDatabase: dbPath)
-        let keyMaterial = try Self.secretKeyMaterial(keyFile: keyFile)
-        let sealer = SecretSealer(keyMaterial: keyMaterial)
-        let store = SQLTrackingStore(
-            driver: driver, artifacts: ArtifactRootPolicy(defaultRoot: artifactRoot, workingDirectory: cwd), secrets: sealer,
-            auditKey: AuditKey(keyMaterial: keyMaterial, checkpointFile: dbPath + ".audit-head"))
-        do {
-            if postgres != nil {
-                // A database that does not answer would otherwise keep start-up waiting while the
-                // pool retries; say so instead.
-                let seconds = Self.environmentInt("REPRISE_DB_CONNECT_TIMEOUT_S", 30)
-                try await Self.within(seconds: seconds) { try await store.migrate() }
-            } else {
-                try await store.migrate()
-            }
-        } catch is MLflowDatabaseError {
-            try? await driver.shutdown()
-            throw ValidationError(Self.mlflowDatabaseMessage(postgres.map { "\($0.host):\($0.port)/\($0.database)" } ?? dbPath))
-        } catch {
-            if postgres != nil {
-                throw ValidationError(
-                    "Cannot reach or prepare the PostgreSQL database \(Self.redactedStoreURI(backendStoreURI ?? "")): \(error). Check the host, port, user, password and that the database exists.")
-            }
-            try? await driver.shutdown()
-            throw error
-        }
+        let opened = try await Self.openStore(
+            backendStoreURI: backendStoreURI, postgres: postgres, dbPath: dbPath, artifactRoot: artifactRoot, cwd: cwd,
+            poolSize: dbPoolSize, logger: logger)
+        let (store, driver, keyMaterial, sealer) = (opened.store, opened.driver, opened.keyMaterial, opened.sealer)
         let localProxy: LocalArtifactRepository? = serveArtifacts && s3Destination == nil ? LocalArtifactRepository(root: artifactsDir) : nil
 
         // The local folders the server may open: where it stores proxied artifacts, and a local

@@ -1,5 +1,5 @@
-"""A database MLflow made, handed to `reprise server`: it stops before changing anything and says
-what to do, instead of failing half-way through its own schema (issue 12's first step)."""
+"""A database MLflow made, handed to `reprise server`: it stops before changing anything and names the
+`reprise import mlflow` command that brings it in, instead of failing half-way through its own schema."""
 from __future__ import annotations
 
 import hashlib
@@ -37,6 +37,7 @@ def test_server_refuses_an_mlflow_database_without_touching_it(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
     assert "made by MLflow" in p.stderr and "alembic_version" in p.stderr and "--backend-store-uri sqlite:///reprise.db" in p.stderr, p.stderr
+    assert f"reprise import mlflow --from sqlite:///{db}" in p.stderr, p.stderr
     assert "already exists" not in p.stderr, p.stderr
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
     assert not (tmp_path / "mlflow.db-wal").exists() and not (tmp_path / "reprise-secret.key").exists()

@@ -1,0 +1,296 @@
+"""`reprise import mlflow` (issue 12): a real MLflow 3.17.2 server, filled by the stock client, imported
+from its database file; then the same stock-client calls against both servers give the same answers,
+ids unchanged. Also: a second import adds nothing, an interrupted import continues, and a database that
+is not MLflow's is refused.
+
+On the SQLite pass the artifacts are copied into Reprise's folder (and checked by SHA-256); on the
+PostgreSQL pass the store goes into PostgreSQL and the artifacts are referenced where MLflow left them."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import requests
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+
+from conftest import COMPAT_POSTGRES_URL, REPRISE_BIN, _backend_store_uri, free_port, start_server, stop_server
+
+pytestmark = pytest.mark.reprise_only
+
+HERE = Path(__file__).resolve().parent
+G = "/api/reprise/v1"
+
+
+def _start_mlflow(data: Path) -> tuple[subprocess.Popen, str]:
+    """The reference server from the suite's venv, on SQLite with proxied artifacts, as a team runs it."""
+    from cryptography.fernet import Fernet
+
+    port = free_port()
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+               MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=Fernet.generate_key().decode(), MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true")
+    log = open(data / "mlflow-server.log", "wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{data}/mlflow.db", "--artifacts-destination", f"{data}/artifacts", "--workers", "1"],
+        cwd=data, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (data / "mlflow-server.log").read_text()[-4000:]
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                return proc, url
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail("mlflow server did not start:\n" + (data / "mlflow-server.log").read_text()[-4000:])
+
+
+@pytest.fixture(scope="module")
+def mlflow_source(tmp_path_factory):
+    data = tmp_path_factory.mktemp("mlflow-source")
+    proc, url = _start_mlflow(data)
+    try:
+        fill = subprocess.run([sys.executable, str(HERE / "mlflow_fill.py")], env=dict(os.environ, MLFLOW_TRACKING_URI=url),
+                              capture_output=True, text=True, timeout=900)
+        assert fill.returncode == 0, fill.stderr[-4000:]
+        made = json.loads(fill.stdout.strip().splitlines()[-1])
+        yield url, data, made
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _import(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([REPRISE_BIN, "import", "mlflow", *args], cwd=cwd, capture_output=True, text=True, timeout=600, **kw)
+
+
+def _tags(run) -> dict:
+    return {k: v for k, v in run.data.tags.items() if not k.startswith("reprise.")}
+
+
+def _same_runs(a, b):
+    assert [r.info.run_id for r in a] == [r.info.run_id for r in b]
+    for x, y in zip(a, b):
+        assert x.info.run_name == y.info.run_name and x.info.status == y.info.status
+        assert x.info.start_time == y.info.start_time and x.info.end_time == y.info.end_time
+        assert x.info.artifact_uri == y.info.artifact_uri and x.info.lifecycle_stage == y.info.lifecycle_stage
+        assert x.data.params == y.data.params
+        assert x.data.metrics == y.data.metrics
+        assert _tags(x) == _tags(y)
+        assert sorted((d.dataset.name, d.dataset.digest) for d in x.inputs.dataset_inputs) == \
+            sorted((d.dataset.name, d.dataset.digest) for d in y.inputs.dataset_inputs)
+
+
+def _points(client, run_id, key):
+    return [(m.step, m.timestamp, "nan" if math.isnan(m.value) else m.value) for m in client.get_metric_history(run_id, key)]
+
+
+def test_import_an_mlflow_server_database(mlflow_source, tmp_path):
+    mlflow_url, data, made = mlflow_source
+    target = tmp_path / "reprise"
+    target.mkdir()
+    store = _backend_store_uri(target)
+    reference = bool(COMPAT_POSTGRES_URL)
+    args = ["--from", f"sqlite:///{data}/mlflow.db", "--to", store]
+    if reference:
+        args += ["--artifacts-mode", "reference"]
+        destination = f"{data}/artifacts"
+    else:
+        args += ["--artifacts", f"{data}/artifacts", "--artifacts-destination", f"{target}/artifacts"]
+        destination = f"{target}/artifacts"
+    before = (data / "mlflow.db").read_bytes()
+    p = _import(args, target)
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = p.stdout
+    assert "Verification: passed" in out, out
+    assert "MISMATCH" not in out and "DIFFERS" not in out, out
+    assert "runs" in out and "metric points" in out
+    assert "deploy-hook" in out and "update_webhook" in out, out  # the webhook's secret could not come along
+    assert (data / "mlflow.db").read_bytes() == before  # read only
+    if not reference:
+        assert "SHA-256 identical" in out, out
+
+    reprise = start_server(target, backend_store_uri=store, artifacts_destination=destination)
+    try:
+        ml, rp = MlflowClient(mlflow_url), MlflowClient(reprise)
+        # Experiments, deleted ones too, ids unchanged.
+        ea = sorted((e.experiment_id, e.name, e.lifecycle_stage, e.artifact_location, e.creation_time)
+                    for e in ml.search_experiments(view_type=ViewType.ALL))
+        eb = sorted((e.experiment_id, e.name, e.lifecycle_stage, e.artifact_location, e.creation_time)
+                    for e in rp.search_experiments(view_type=ViewType.ALL))
+        assert ea == eb
+        assert rp.get_experiment(made["experiment_id"]).tags["team"] == "vision"
+
+        exp = made["experiment_id"]
+        for kwargs in (
+            dict(filter_string="metrics.training_accuracy_score > 0", order_by=["params.C DESC"]),
+            dict(filter_string="", order_by=["attributes.start_time ASC"]),
+            dict(filter_string=f"tags.mlflow.parentRunId = '{made['parent']}'", order_by=["attributes.run_name ASC"]),
+            dict(filter_string="", run_view_type=ViewType.ALL, order_by=["attributes.run_name DESC"]),
+            dict(filter_string="dataset.name = 'iris'", order_by=["attributes.start_time DESC"]),
+        ):
+            _same_runs(ml.search_runs([exp], **kwargs), rp.search_runs([exp], **kwargs))
+        assert len(ml.search_runs([exp], f"tags.mlflow.parentRunId = '{made['parent']}'")) == 3
+        assert rp.get_run(made["deleted_run"]).info.lifecycle_stage == "deleted"
+
+        # Every point of the long history, and NaN / ±inf as MLflow gives them.
+        long_run = made["long_run"]
+        history = _points(rp, long_run, "train_loss")
+        assert len(history) == 100_000
+        assert history == _points(ml, long_run, "train_loss")
+        assert _points(rp, long_run, "odd") == _points(ml, long_run, "odd")
+
+        # Artifacts: the same listing and bytes.
+        run = made["model_runs"][0]
+        assert sorted(f.path for f in rp.list_artifacts(run)) == sorted(f.path for f in ml.list_artifacts(run))
+        a = mlflow.artifacts.download_artifacts(run_id=run, artifact_path="notes/readme.txt", tracking_uri=mlflow_url,
+                                                dst_path=str(tmp_path / "a"))
+        b = mlflow.artifacts.download_artifacts(run_id=run, artifact_path="notes/readme.txt", tracking_uri=reprise,
+                                                dst_path=str(tmp_path / "b"))
+        assert Path(a).read_bytes() == Path(b).read_bytes() == b"notes for run 0\n"
+
+        # The registry: versions, stages, tags, aliases, descriptions.
+        def versions(c):
+            found = c.search_model_versions("name = 'iris-classifier'")
+            return sorted((v.version, v.current_stage, v.run_id, v.source, v.description, v.tags, v.status,
+                           sorted(c.get_model_version("iris-classifier", v.version).aliases)) for v in found)
+        assert versions(rp) == versions(ml)
+        assert len(versions(ml)) == 2
+        ma, mb = ml.get_registered_model("iris-classifier"), rp.get_registered_model("iris-classifier")
+        assert mb.aliases == ma.aliases == {"champion": "1"} and mb.tags == ma.tags
+        assert rp.get_model_version_by_alias("iris-classifier", "champion").run_id == made["model_runs"][0]
+
+        # The model behind the alias loads and predicts the same.
+        from sklearn.datasets import load_iris
+        X, _ = load_iris(return_X_y=True, as_frame=True)
+        predictions = []
+        for url in (mlflow_url, reprise):
+            mlflow.set_tracking_uri(url)
+            mlflow.set_registry_uri(url)
+            predictions.append(list(mlflow.pyfunc.load_model("models:/iris-classifier@champion").predict(X)))
+        assert predictions[0] == predictions[1]
+
+        # The prompt came along with the registry.
+        mlflow.set_tracking_uri(reprise)
+        mlflow.set_registry_uri(reprise)
+        assert mlflow.genai.load_prompt("prompts:/summarize/1").template == "Summarize in one line: {{text}}"
+
+        # The webhook, disabled until someone gives it a new secret.
+        hooks = {h.webhook_id: h for h in rp.list_webhooks()}
+        assert hooks[made["webhook_id"]].name == "deploy-hook" and str(hooks[made["webhook_id"]].status).endswith("DISABLED")
+
+        # Provenance: reserved tags, passport gaps marked, audit events by `import`, a chain that verifies.
+        tags = rp.get_run(long_run).data.tags
+        assert tags["reprise.import.source"] == f"sqlite:///{data}/mlflow.db"
+        missing = tags["reprise.import.passport_missing"].split(",")
+        assert "environment" in missing and "seed" in missing and "owner" not in missing
+        events = requests.get(f"{reprise}{G}/audit/events", params={"entity_type": "run", "entity_id": long_run}, timeout=30).json()["events"]
+        assert [e["action"] for e in events] == ["import.run"] and events[0]["actor"] == "import"
+        assert events[0]["summary"]["metric_points"] == 100_004
+        assert requests.get(f"{reprise}{G}/audit/verify", timeout=60).json()["ok"] is True
+        # A client cannot forge provenance.
+        r = requests.post(f"{reprise}/api/2.0/mlflow/runs/set-tag", json={"run_id": long_run, "key": "reprise.import.source", "value": "x"},
+                          timeout=30)
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+        # New experiments do not take an imported id.
+        new = rp.create_experiment("made-after-import")
+        assert int(new) > max(int(e[0]) for e in ea)
+    finally:
+        stop_server(reprise)
+
+    # Again: nothing new, nothing duplicated.
+    again = _import(args, target)
+    assert again.returncode == 0, again.stdout + again.stderr
+    runs_line = next(line for line in again.stdout.splitlines() if line.strip().startswith("runs "))
+    assert runs_line.split()[1] == "0", again.stdout
+    assert "Verification: passed" in again.stdout
+
+
+def _mlflow_database_with_runs(path: Path, runs: int, points: int) -> None:
+    """A database written by MLflow's own store: one run made through it, then cloned row by row inside
+    MLflow's schema (to have many runs quickly)."""
+    code = f"""
+import sqlite3, sys, uuid
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+from mlflow.entities import Metric, Param, RunTag
+s = SqlAlchemyStore('sqlite:///{path}', '{path.parent}/art')
+exp = s.create_experiment('bulk')
+run = s.create_run(exp, 'u', 0, [], 'seed-run')
+s.log_batch(run.info.run_id, [Metric('m', i * 0.5, 1000 + i, i) for i in range({points})], [Param('lr', '0.1')], [RunTag('t', 'v')])
+db = sqlite3.connect('{path}')
+for n in range({runs} - 1):
+    rid = uuid.uuid4().hex
+    db.execute("INSERT INTO runs SELECT ?, name || ?, source_type, source_name, entry_point_name, user_id, status, start_time + ?, end_time, source_version, lifecycle_stage, replace(artifact_uri, run_uuid, ?), experiment_id, deleted_time FROM runs WHERE run_uuid = ?", (rid, str(n), n, rid, run.info.run_id))
+    for t in ('params', 'tags', 'latest_metrics', 'metrics'):
+        cols = [c[1] for c in db.execute(f'PRAGMA table_info({{t}})')]
+        sel = ', '.join('?' if c == 'run_uuid' else c for c in cols)
+        db.execute(f"INSERT INTO {{t}} ({{', '.join(cols)}}) SELECT {{sel}} FROM {{t}} WHERE run_uuid = ?", (rid, run.info.run_id))
+db.commit()
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=600)
+
+
+def _count_runs(store: str, db_file: Path) -> int:
+    if store.startswith("sqlite"):
+        if not db_file.exists():
+            return 0
+        try:
+            with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True, timeout=5) as c:
+                return c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+    p = subprocess.run(["psql", "-Atq", store, "-c", "SELECT COUNT(*) FROM runs"], capture_output=True, text=True)
+    return int(p.stdout.strip() or 0) if p.returncode == 0 else 0
+
+
+def test_an_interrupted_import_continues_without_duplicates(tmp_path):
+    source = tmp_path / "mlflow.db"
+    runs, points = 1500, 20
+    _mlflow_database_with_runs(source, runs, points)
+    target = tmp_path / "reprise"
+    target.mkdir()
+    store = _backend_store_uri(target)
+    args = ["--from", f"sqlite:///{source}", "--to", store, "--batch-size", "1"]
+    proc = subprocess.Popen([REPRISE_BIN, "import", "mlflow", *args], cwd=target, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while _count_runs(store, target / "reprise.db") < 50 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "Run the same command again" in err, err
+    partial = _count_runs(store, target / "reprise.db")
+    assert 50 <= partial < runs
+
+    again = _import(args, target)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "continued an interrupted import" in again.stdout
+    assert "Verification: passed" in again.stdout, again.stdout
+    check = [line for line in again.stdout.splitlines() if line.strip().startswith(("runs ", "metric points "))]
+    counts = {line.split()[0]: line.split()[-2:] for line in check[-2:]}
+    assert counts["runs"] == [str(runs), str(runs)] and counts["metric"] == [str(runs * points), str(runs * points)], again.stdout
+    assert _count_runs(store, target / "reprise.db") == runs
+
+
+def test_refuses_what_is_not_an_mlflow_database(tmp_path):
+    plain = tmp_path / "plain.db"
+    with sqlite3.connect(plain) as c:
+        c.execute("CREATE TABLE t (x)")
+    p = _import(["--from", f"sqlite:///{plain}", "--to", f"sqlite:///{tmp_path}/r.db"], tmp_path)
+    assert p.returncode != 0 and "is not an MLflow tracking database" in p.stderr, p.stderr
+    missing = _import(["--from", f"sqlite:///{tmp_path}/nope.db", "--to", f"sqlite:///{tmp_path}/r.db"], tmp_path)
+    assert missing.returncode != 0 and "No database at" in missing.stderr
+    assert not (tmp_path / "nope.db").exists()
