@@ -9,7 +9,8 @@
 #      both passes): the real `mlflow` client against the real `reprise` binary, the crash test,
 #      the reproducibility end-to-end tests (reprise run/reproduce in a temporary git repository) and
 #      the web UI in headless Chromium (screenshots in tests/compat/.screenshots/).
-# Exits non-zero if anything fails. Safe to re-run; the venv is reused. Installs with apt-get what is
+# Exits non-zero if anything fails. Safe to re-run; the venvs are reused (a second one holds MLflow
+# 2.22's store code, for the import of a store an older MLflow wrote). Installs with apt-get what is
 # missing: SQLite headers, python3-venv, curl, git, chromium, chromium-driver and postgresql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,13 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/compat/requirements.txt
+# An older MLflow, for the import of a store MLflow 2.x wrote (test_import.py): its store code only.
+venv2=${MLFLOW2_VENV:-$root/tests/compat/.venv-mlflow2}
+if [ ! -x "$venv2/bin/python" ]; then
+  python3 -m venv "$venv2"
+fi
+"$venv2/bin/pip" install -q --disable-pip-version-check "mlflow-skinny==2.22.1" "sqlalchemy<2.1" alembic
+export MLFLOW2_PYTHON="$venv2/bin/python"
 
 step "compat suite: the stock mlflow client against .build/debug/reprise (SQLite)"
 REPRISE_BIN="$root/.build/debug/reprise" "$venv/bin/python" -m pytest tests/compat -q -p no:cacheprovider

@@ -294,3 +294,120 @@ def test_refuses_what_is_not_an_mlflow_database(tmp_path):
     missing = _import(["--from", f"sqlite:///{tmp_path}/nope.db", "--to", f"sqlite:///{tmp_path}/r.db"], tmp_path)
     assert missing.returncode != 0 and "No database at" in missing.stderr
     assert not (tmp_path / "nope.db").exists()
+
+
+SOURCE_POSTGRES_URL = COMPAT_POSTGRES_URL or os.environ.get("REPRISE_TEST_POSTGRES_URL", "")
+
+
+@pytest.mark.skipif(not SOURCE_POSTGRES_URL, reason="needs the test command's PostgreSQL cluster (REPRISE_TEST_POSTGRES_URL)")
+def test_import_an_mlflow_postgresql_database(tmp_path):
+    """MLflow's own store code writes its schema and data into PostgreSQL; the import reads it there."""
+    import hashlib
+    name = "mlflow_src_" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:16]
+    subprocess.run(["psql", "-q", SOURCE_POSTGRES_URL, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    source = SOURCE_POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    code = """
+import json, sys
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as Registry
+from mlflow.entities import Metric, Param, RunTag
+uri = sys.argv[1].replace('postgresql://', 'postgresql+psycopg2://')
+s = SqlAlchemyStore(uri, sys.argv[2])
+exp = s.create_experiment('pg-exp')
+runs = []
+for i in range(3):
+    r = s.create_run(exp, 'ana', 1000 + i, [RunTag('mlflow.user', 'ana')], f'r{i}')
+    s.log_batch(r.info.run_id, [Metric('acc', j / 10, 2000 + j, j) for j in range(50)] + [Metric('odd', float('nan'), 1, 0)],
+                [Param('i', str(i))], [RunTag('kind', 'pg')])
+    runs.append(r.info.run_id)
+reg = Registry(uri)
+reg.create_registered_model('pg-model')
+reg.create_model_version('pg-model', 'runs:/' + runs[0] + '/model', runs[0])
+reg.set_registered_model_alias('pg-model', 'prod', 1)
+print(json.dumps({'experiment_id': exp, 'runs': runs}))
+"""
+    made = subprocess.run([sys.executable, "-c", code, source, str(tmp_path / "art")], capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr[-4000:]
+    made = json.loads(made.stdout.strip().splitlines()[-1])
+
+    target = tmp_path / "reprise"
+    target.mkdir()
+    store = _backend_store_uri(target)
+    p = _import(["--from", source, "--to", store], target)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Verification: passed" in p.stdout, p.stdout
+    assert source.split("@")[-1] in p.stdout  # the source is named (without a password)
+    reprise = start_server(target, backend_store_uri=store)
+    try:
+        rp = MlflowClient(reprise)
+        found = rp.search_runs([made["experiment_id"]], "params.i = '1'")
+        assert [r.info.run_id for r in found] == [made["runs"][1]]
+        assert found[0].data.metrics["acc"] == 4.9 and math.isnan(found[0].data.metrics["odd"])
+        assert len(rp.get_metric_history(made["runs"][2], "acc")) == 50
+        assert rp.get_model_version_by_alias("pg-model", "prod").run_id == made["runs"][0]
+    finally:
+        stop_server(reprise)
+
+
+MLFLOW2_PYTHON = os.environ.get("MLFLOW2_PYTHON", str(HERE / ".venv-mlflow2" / "bin" / "python"))
+
+
+def test_import_a_database_mlflow_2_wrote(tmp_path):
+    """An older store: MLflow 2.22 (from PyPI, in a venv of its own that scripts/test.sh makes) writes
+    its schema and data; the import reads that schema (no logged models, no workspaces, no webhooks)."""
+    assert os.access(MLFLOW2_PYTHON, os.X_OK), f"no MLflow 2.x venv at {MLFLOW2_PYTHON}: scripts/test.sh makes it"
+    db = tmp_path / "mlflow2.db"
+    code = """
+import json, sys
+import mlflow
+assert mlflow.__version__.startswith('2.'), mlflow.__version__
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as Registry
+from mlflow.entities import Metric, Param, RunTag, Dataset, DatasetInput, InputTag
+uri = 'sqlite:///' + sys.argv[1]
+s = SqlAlchemyStore(uri, sys.argv[2])
+exp = s.create_experiment('from-mlflow-2', tags=[])
+s.set_experiment_tag(exp, RunTag('era', 'two'))
+runs = []
+for i in range(4):
+    r = s.create_run(exp, 'bo', 5000 + i, [RunTag('mlflow.user', 'bo'), RunTag('mlflow.source.git.commit', 'abc123')], f'v2-{i}')
+    s.log_batch(r.info.run_id, [Metric('loss', 1.0 / (j + 1), 6000 + j, j) for j in range(300)] + [Metric('odd', float('nan'), 1, 0)],
+                [Param('i', str(i))], [RunTag('gen', '2')])
+    runs.append(r.info.run_id)
+s.log_inputs(runs[0], [DatasetInput(Dataset('train', 'd1g3st', 'local', '{"uri": "/data/train.csv"}', None, None), [InputTag('mlflow.data.context', 'training')])])
+s.delete_run(runs[3])
+reg = Registry(uri)
+reg.create_registered_model('old-model')
+reg.create_model_version('old-model', sys.argv[2] + '/model', runs[0])
+reg.create_model_version('old-model', sys.argv[2] + '/model2', runs[1])
+reg.transition_model_version_stage('old-model', 2, 'Production', False)
+reg.set_registered_model_alias('old-model', 'live', 2)
+print(json.dumps({'experiment_id': exp, 'runs': runs, 'version': mlflow.__version__}))
+"""
+    made = subprocess.run([MLFLOW2_PYTHON, "-c", code, str(db), str(tmp_path / "art")], capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr[-4000:]
+    made = json.loads(made.stdout.strip().splitlines()[-1])
+
+    target = tmp_path / "reprise"
+    target.mkdir()
+    store = _backend_store_uri(target)
+    p = _import(["--from", f"sqlite:///{db}", "--to", store], target)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Verification: passed" in p.stdout, p.stdout
+    reprise = start_server(target, backend_store_uri=store)
+    try:
+        rp = MlflowClient(reprise)
+        assert rp.get_experiment(made["experiment_id"]).tags["era"] == "two"
+        found = rp.search_runs([made["experiment_id"]], "metrics.loss < 0.5", order_by=["params.i ASC"])
+        assert [r.info.run_id for r in found] == made["runs"][:3]
+        assert len(rp.get_metric_history(made["runs"][1], "loss")) == 300
+        assert rp.get_run(made["runs"][3]).info.lifecycle_stage == "deleted"
+        inputs = rp.get_run(made["runs"][0]).inputs.dataset_inputs
+        assert [(d.dataset.name, d.dataset.digest) for d in inputs] == [("train", "d1g3st")]
+        v = rp.get_model_version_by_alias("old-model", "live")
+        assert (v.version, v.current_stage, v.run_id) == ("2", "Production", made["runs"][1])
+        # MLflow 2 recorded the commit and the user: those passport fields are not marked missing.
+        missing = rp.get_run(made["runs"][0]).data.tags["reprise.import.passport_missing"].split(",")
+        assert "code" not in missing and "owner" not in missing and "data" not in missing and "environment" in missing
+    finally:
+        stop_server(reprise)
