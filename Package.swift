@@ -116,7 +116,7 @@ let package = Package(
         // artifacts, and the verification of what came across.
         .target(
             name: "RepriseImport",
-            dependencies: ["RepriseCore", "RepriseSQL", "RepriseRepro"]
+            dependencies: ["RepriseCore", "RepriseSQL", "RepriseRepro", "RepriseClient"]
         ),
         .executableTarget(
             name: "reprise",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import RepriseClient
 import RepriseCore
 import RepriseImport
 import RepriseSQL
@@ -21,7 +22,8 @@ struct MLflowImportCommand: AsyncParsableCommand {
         commandName: "mlflow",
         abstract: "Import an MLflow tracking store: experiments, runs (every metric point), logged models, the registry, webhooks.",
         discussion: """
-            Reads MLflow's database directly (read-only; MLflow 2.x to 3.17 schemas) and writes into the Reprise store \
+            Reads MLflow's database directly (read-only; MLflow 2.x to 3.17 schemas), or, when only the server can be \
+            reached, its REST API (slower: each metric history is a request), and writes into the Reprise store \
             --to names (default: the server's, sqlite:///reprise-data/reprise.db), keeping every id, so runs:/<id>/… and \
             models:/name@alias keep resolving. Safe to interrupt (Ctrl-C) and to run again: it continues where it stopped, \
             and a later run brings only what MLflow gained since. It ends with a verification report: counts on both sides, \
@@ -34,7 +36,8 @@ struct MLflowImportCommand: AsyncParsableCommand {
             (start reprise server --artifacts-destination DIR to serve them from there).
             """)
 
-    @Option(help: "The MLflow database: sqlite:///path/to/mlflow.db or postgresql://user:password@host:port/database.")
+    @Option(
+        help: "The MLflow store: its database (sqlite:///path/to/mlflow.db, postgresql://user:password@host:port/database), or a running MLflow server (http(s)://host:port; credentials from MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN).")
     var from: String
 
     @Option(help: "The Reprise store to import into (default: sqlite:///reprise-data/reprise.db, the server's default).")
@@ -72,29 +75,39 @@ struct MLflowImportCommand: AsyncParsableCommand {
         let cwd = FileManager.default.currentDirectoryPath
 
         // The source, read-only.
-        let sourceDriver: any SQLDriver
+        let source: any ImportSource
         let display: String
-        if PostgresLocation.isPostgres(from) {
-            let location = try ServerCommand.postgresLocation(from)
-            sourceDriver = try PostgresDriver(location: location, maxConnections: 4, logger: logger)
-            display = PostgresLocation.redacted(from)
-        } else if from.hasPrefix("http://") || from.hasPrefix("https://") {
-            throw ValidationError(
-                "Importing from a live MLflow server (\(from)) is not available yet; give its database instead: --from sqlite:///path/to/mlflow.db or --from postgresql://…")
-        } else {
-            let path = try ServerCommand.sqlitePath(from, cwd: cwd)
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw ValidationError("No database at \(path). Give the file mlflow server --backend-store-uri names: --from sqlite:///path/to/mlflow.db.")
-            }
-            sourceDriver = try SQLiteReadOnlyDriver(path: path)
-            display = "sqlite:///" + path
-        }
-        let source: MLflowDatabaseSource
         do {
-            source = try await MLflowDatabaseSource.open(driver: sourceDriver, displayName: display)
+            if from.hasPrefix("http://") || from.hasPrefix("https://") {
+                display = from
+                let credentials = Credentials.fromEnvironment(ProcessInfo.processInfo.environment)?.credentials
+                source = try await MLflowServerSource.open(client: RepriseClient(baseURL: from, credentials: credentials), displayName: from)
+            } else {
+                let sourceDriver: any SQLDriver
+                if PostgresLocation.isPostgres(from) {
+                    let location = try ServerCommand.postgresLocation(from)
+                    sourceDriver = try PostgresDriver(location: location, maxConnections: 4, logger: logger)
+                    display = PostgresLocation.redacted(from)
+                } else {
+                    let path = try ServerCommand.sqlitePath(from, cwd: cwd)
+                    guard FileManager.default.fileExists(atPath: path) else {
+                        throw ValidationError(
+                            "No database at \(path). Give the file mlflow server --backend-store-uri names: --from sqlite:///path/to/mlflow.db.")
+                    }
+                    sourceDriver = try SQLiteReadOnlyDriver(path: path)
+                    display = "sqlite:///" + path
+                }
+                do {
+                    source = try await MLflowDatabaseSource.open(driver: sourceDriver, displayName: display)
+                } catch {
+                    try? await sourceDriver.shutdown()
+                    throw error
+                }
+            }
         } catch let e as RepriseError {
-            try? await sourceDriver.shutdown()
             throw ValidationError(e.message)
+        } catch let e as RepriseClientError {
+            throw ValidationError("Cannot read \(from): \(e)")
         }
 
         // The target, as the server opens it.

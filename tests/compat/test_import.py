@@ -97,13 +97,16 @@ def _points(client, run_id, key):
     return [(m.step, m.timestamp, "nan" if math.isnan(m.value) else m.value) for m in client.get_metric_history(run_id, key)]
 
 
-def test_import_an_mlflow_server_database(mlflow_source, tmp_path):
+@pytest.mark.parametrize("path", ["database", "rest"])
+def test_import_an_mlflow_server(mlflow_source, tmp_path, path):
+    """From its database file (read directly) and, separately, through its REST API."""
     mlflow_url, data, made = mlflow_source
     target = tmp_path / "reprise"
     target.mkdir()
     store = _backend_store_uri(target)
     reference = bool(COMPAT_POSTGRES_URL)
-    args = ["--from", f"sqlite:///{data}/mlflow.db", "--to", store]
+    source = f"sqlite:///{data}/mlflow.db" if path == "database" else mlflow_url
+    args = ["--from", source, "--to", store]
     if reference:
         args += ["--artifacts-mode", "reference"]
         destination = f"{data}/artifacts"
@@ -123,8 +126,9 @@ def test_import_an_mlflow_server_database(mlflow_source, tmp_path):
         assert "SHA-256 identical" in out, out
 
     reprise = start_server(target, backend_store_uri=store, artifacts_destination=destination)
+    uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     try:
-        ml, rp = MlflowClient(mlflow_url), MlflowClient(reprise)
+        ml, rp = MlflowClient(mlflow_url, registry_uri=mlflow_url), MlflowClient(reprise, registry_uri=reprise)
         # Experiments, deleted ones too, ids unchanged.
         ea = sorted((e.experiment_id, e.name, e.lifecycle_stage, e.artifact_location, e.creation_time)
                     for e in ml.search_experiments(view_type=ViewType.ALL))
@@ -153,8 +157,14 @@ def test_import_an_mlflow_server_database(mlflow_source, tmp_path):
         assert _points(rp, long_run, "odd") == _points(ml, long_run, "odd")
 
         # Artifacts: the same listing and bytes.
+        # (`mlflow-artifacts:/` locations resolve against the global tracking URI, not the client's.)
         run = made["model_runs"][0]
-        assert sorted(f.path for f in rp.list_artifacts(run)) == sorted(f.path for f in ml.list_artifacts(run))
+        listings = []
+        for url, c in ((mlflow_url, ml), (reprise, rp)):
+            mlflow.set_tracking_uri(url)
+            listings.append(sorted((f.path, f.is_dir, f.file_size) for f in c.list_artifacts(run)))
+            listings.append(sorted((f.path, f.file_size) for f in c.list_artifacts(run, "model")))
+        assert listings[0] == listings[2] and listings[1] == listings[3] and len(listings[1]) >= 3
         a = mlflow.artifacts.download_artifacts(run_id=run, artifact_path="notes/readme.txt", tracking_uri=mlflow_url,
                                                 dst_path=str(tmp_path / "a"))
         b = mlflow.artifacts.download_artifacts(run_id=run, artifact_path="notes/readme.txt", tracking_uri=reprise,
@@ -193,7 +203,7 @@ def test_import_an_mlflow_server_database(mlflow_source, tmp_path):
 
         # Provenance: reserved tags, passport gaps marked, audit events by `import`, a chain that verifies.
         tags = rp.get_run(long_run).data.tags
-        assert tags["reprise.import.source"] == f"sqlite:///{data}/mlflow.db"
+        assert tags["reprise.import.source"] == source
         missing = tags["reprise.import.passport_missing"].split(",")
         assert "environment" in missing and "seed" in missing and "owner" not in missing
         events = requests.get(f"{reprise}{G}/audit/events", params={"entity_type": "run", "entity_id": long_run}, timeout=30).json()["events"]
@@ -209,6 +219,8 @@ def test_import_an_mlflow_server_database(mlflow_source, tmp_path):
         new = rp.create_experiment("made-after-import")
         assert int(new) > max(int(e[0]) for e in ea)
     finally:
+        mlflow.set_tracking_uri(uris[0])
+        mlflow.set_registry_uri(uris[1])
         stop_server(reprise)
 
     # Again: nothing new, nothing duplicated.
@@ -339,7 +351,7 @@ print(json.dumps({'experiment_id': exp, 'runs': runs}))
     assert source.split("@")[-1] in p.stdout  # the source is named (without a password)
     reprise = start_server(target, backend_store_uri=store)
     try:
-        rp = MlflowClient(reprise)
+        rp = MlflowClient(reprise, registry_uri=reprise)
         found = rp.search_runs([made["experiment_id"]], "params.i = '1'")
         assert [r.info.run_id for r in found] == [made["runs"][1]]
         assert found[0].data.metrics["acc"] == 4.9 and math.isnan(found[0].data.metrics["odd"])
@@ -396,7 +408,7 @@ print(json.dumps({'experiment_id': exp, 'runs': runs, 'version': mlflow.__versio
     assert "Verification: passed" in p.stdout, p.stdout
     reprise = start_server(target, backend_store_uri=store)
     try:
-        rp = MlflowClient(reprise)
+        rp = MlflowClient(reprise, registry_uri=reprise)
         assert rp.get_experiment(made["experiment_id"]).tags["era"] == "two"
         found = rp.search_runs([made["experiment_id"]], "metrics.loss < 0.5", order_by=["params.i ASC"])
         assert [r.info.run_id for r in found] == made["runs"][:3]
