@@ -13,7 +13,7 @@ struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
         abstract: "Bring an existing store into Reprise, ids unchanged.",
-        subcommands: [MLflowImportCommand.self])
+        subcommands: [MLflowImportCommand.self, RepriseImportCommand.self])
 }
 
 /// `reprise import mlflow`: an MLflow tracking database (and its artifacts) into a Reprise store.
