@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import RepriseClient
 import RepriseCore
 import RepriseRepro
 
@@ -14,18 +16,25 @@ public struct ArtifactCopyReport: Sendable {
     public var referenced: [String] = []
 }
 
-/// Copies the artifacts of an MLflow server that proxied them (`mlflow server
-/// --artifacts-destination DIR`, locations `mlflow-artifacts:/<path>`) from its folder into
-/// Reprise's, same relative paths, so every stored location (runs, logged models, model versions)
-/// resolves unchanged. Each file is written under a temporary name, renamed into place, then read
-/// back and its SHA-256 compared with the source's; a file already there with the same content is
-/// left alone, so copying again continues an interrupted copy.
+/// Where the artifacts of an MLflow server that proxied them (`mlflow server
+/// --artifacts-destination DIR`, locations `mlflow-artifacts:/<path>`) are read from: that folder,
+/// or the server itself (its `mlflow-artifacts` API), when only the server can be reached.
+public enum ArtifactOrigin: Sendable {
+    case folder(String)
+    case server(RepriseClient)
+}
+
+/// Copies those artifacts into Reprise's folder, same relative paths, so every stored location
+/// (runs, logged models, model versions) resolves unchanged. Each file is written under a temporary
+/// name, renamed into place, then read back and its SHA-256 compared with what was read from the
+/// source; a file already there with the same content is left alone, so copying again continues an
+/// interrupted copy.
 public struct ArtifactCopier: Sendable {
-    public var sourceRoot: String
+    public var origin: ArtifactOrigin
     public var destinationRoot: String
 
-    public init(sourceRoot: String, destinationRoot: String) {
-        self.sourceRoot = sourceRoot
+    public init(origin: ArtifactOrigin, destinationRoot: String) {
+        self.origin = origin
         self.destinationRoot = destinationRoot
     }
 
@@ -55,30 +64,19 @@ public struct ArtifactCopier: Sendable {
                 if !e.artifactLocation.isEmpty { report.referenced.append("\(e.name): \(e.artifactLocation)") }
                 continue
             }
-            let root = sourceRoot + "/" + rel
-            guard let walker = fm.enumerator(atPath: root) else { continue }
-            while let item = walker.nextObject() as? String {
-                let path = root + "/" + item
-                var isDirectory: ObjCBool = false
-                guard fm.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-                // Links are not followed out of the folder: only plain files are copied.
-                let attributes = try fm.attributesOfItem(atPath: path)
-                guard attributes[.type] as? FileAttributeType == .typeRegular else { continue }
-                plan.append((rel + "/" + item, (attributes[.size] as? Int64) ?? 0))
-            }
+            plan += try await list(rel)
         }
         progress.begin("artifacts", total: plan.count)
         for (relative, size) in plan {
-            let from = sourceRoot + "/" + relative
             let to = destinationRoot + "/" + relative
-            let sourceDigest = try Self.sha256(path: from)
-            if (try? fm.attributesOfItem(atPath: to)[.size] as? Int64) == size, (try? Self.sha256(path: to)) == sourceDigest {
+            try fm.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let partial = to + ".reprise-import-partial"
+            try? fm.removeItem(atPath: partial)
+            let sourceDigest = try await fetch(relative, to: partial)
+            if (try? Self.sha256(path: to)) == sourceDigest {
+                try fm.removeItem(atPath: partial)
                 report.unchanged += 1
             } else {
-                try fm.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                let partial = to + ".reprise-import-partial"
-                try? fm.removeItem(atPath: partial)
-                try fm.copyItem(atPath: from, toPath: partial)
                 if fm.fileExists(atPath: to) { try fm.removeItem(atPath: to) }
                 try fm.moveItem(atPath: partial, toPath: to)
                 if try Self.sha256(path: to) != sourceDigest { report.mismatched.append(relative) }
@@ -90,6 +88,41 @@ public struct ArtifactCopier: Sendable {
         }
         progress.end()
         return report
+    }
+
+    /// The files under `relative` at the origin, with their sizes.
+    func list(_ relative: String) async throws -> [(relative: String, size: Int64)] {
+        switch origin {
+        case .folder(let sourceRoot):
+            let fm = FileManager.default
+            let root = sourceRoot + "/" + relative
+            guard fm.fileExists(atPath: root) else { return [] }
+            // Links to files are copied as the files they name: the folder is the user's own.
+            return try DataHasher.listFiles(root).map { (relative + "/" + $0.relative, $0.size) }
+        case .server(let client):
+            return try await client.listProxiedArtifacts(path: relative).map { ($0.path, $0.size ?? 0) }
+        }
+    }
+
+    /// Copies one file from the origin to `path`; returns the SHA-256 of what was read.
+    func fetch(_ relative: String, to path: String) async throws -> String {
+        switch origin {
+        case .folder(let sourceRoot):
+            try FileManager.default.copyItem(atPath: sourceRoot + "/" + relative, toPath: path)
+            return try Self.sha256(path: sourceRoot + "/" + relative)
+        case .server(let client):
+            guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
+                throw RepriseError.invalid("Cannot write \(path).")
+            }
+            defer { try? out.close() }
+            var hasher = SHA256()
+            try await client.readProxiedArtifact(path: relative) { chunk in
+                let bytes = Array(chunk.readableBytesView)
+                hasher.update(data: bytes)
+                try out.write(contentsOf: bytes)
+            }
+            return Hex.encode(hasher.finalize())
+        }
     }
 
     static func sha256(path: String) throws -> String { try DataHasher.hashFile(path).sha256 }

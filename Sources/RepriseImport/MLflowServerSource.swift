@@ -9,7 +9,7 @@ import RepriseCore
 /// latest metrics and inputs), and kept sorted by id so an interrupted import continues by id as it
 /// does from a database. Histories are read when a page of runs is written, several at a time.
 public final class MLflowServerSource: ImportSource, @unchecked Sendable {
-    let client: RepriseClient
+    public let client: RepriseClient
     public let displayName: String
     public let kind = "mlflow-server"
     /// Requests in flight at once for histories.

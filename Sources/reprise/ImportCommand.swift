@@ -43,7 +43,7 @@ struct MLflowImportCommand: AsyncParsableCommand {
     @Option(help: "The Reprise store to import into (default: sqlite:///reprise-data/reprise.db, the server's default).")
     var to: String?
 
-    @Option(help: "The folder the MLflow server kept proxied artifacts in (its --artifacts-destination).")
+    @Option(help: "The folder the MLflow server kept proxied artifacts in (its --artifacts-destination). From a server (--from http…) without it, they are read through the server.")
     var artifacts: String?
 
     @Option(help: "copy: copy the artifacts into Reprise's folder and verify them; reference: leave them where they are.")
@@ -125,13 +125,19 @@ struct MLflowImportCommand: AsyncParsableCommand {
             store: opened.store, source: source,
             provenance: ImportProvenance(source: display, kind: source.kind, time: Int64(Date().timeIntervalSince1970 * 1000)))
         importer.batchRuns = batchSize
-        if let artifacts, artifactsMode == "copy" {
-            let root = ServerCommand.absolute(artifacts, cwd: cwd)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ValidationError("--artifacts \(root) is not a folder. Give the folder mlflow server stored artifacts in (its --artifacts-destination).")
+        if artifactsMode == "copy" {
+            if let artifacts {
+                let root = ServerCommand.absolute(artifacts, cwd: cwd)
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw ValidationError(
+                        "--artifacts \(root) is not a folder. Give the folder mlflow server stored artifacts in (its --artifacts-destination).")
+                }
+                importer.artifacts = ArtifactCopier(origin: .folder(root), destinationRoot: destination)
+            } else if let server = source as? MLflowServerSource {
+                // Only the server can be reached: its artifacts come through its proxy API.
+                importer.artifacts = ArtifactCopier(origin: .server(server.client), destinationRoot: destination)
             }
-            importer.artifacts = ArtifactCopier(sourceRoot: root, destinationRoot: destination)
         }
 
         // Ctrl-C stops after the batch being written commits.
