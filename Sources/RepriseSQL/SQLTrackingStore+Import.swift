@@ -90,9 +90,7 @@ extension SQLTrackingStore {
                     "UPDATE id_counters SET next = ? WHERE name = 'experiments' AND next <= ?", [.int(highestExperiment + 1), .int(highestExperiment)])
             }
 
-            for r in batch.runs {
-                try await Self.importRun(db, r, provenance: provenance, audit: audit, tally: &tally)
-            }
+            try await Self.importRuns(db, batch.runs, provenance: provenance, audit: audit, tally: &tally)
 
             for m in batch.loggedModels {
                 let added = try await db.execute(
@@ -184,70 +182,108 @@ extension SQLTrackingStore {
         }
     }
 
-    /// One run, whole, unless it is stored already.
-    static func importRun(
-        _ db: any SQLConnection, _ r: ImportedRun, provenance: ImportProvenance, audit: Auditor, tally: inout ImportTally
+    /// Runs, each whole, unless stored already: a few multi-row statements for the whole page of
+    /// runs (the run rows, then their params, tags, points and latest values), so a page of 200
+    /// runs is a handful of round trips on PostgreSQL rather than a dozen per run.
+    static func importRuns(
+        _ db: any SQLConnection, _ runs: [ImportedRun], provenance: ImportProvenance, audit: Auditor, tally: inout ImportTally
     ) async throws {
-        let id = r.info.runID
-        guard let experiment = Int64(r.info.experimentID) else {
-            throw RepriseError.invalid("Run \(id): experiment id '\(r.info.experimentID)' is not a number.")
+        if runs.isEmpty { return }
+        var experiments: [String: Int64] = [:]
+        var rows: [[SQLValue]] = []
+        for r in runs {
+            guard let experiment = Int64(r.info.experimentID) else {
+                throw RepriseError.invalid("Run \(r.info.runID): experiment id '\(r.info.experimentID)' is not a number.")
+            }
+            experiments[r.info.runID] = experiment
+            rows.append([
+                .text(r.info.runID), .int(experiment), .text(r.info.runName), .text(r.info.userID), .text(r.info.status.rawValue),
+                .int(r.info.startTime), SQLValue(r.info.endTime), SQLValue(r.deletedTime), .text(r.info.lifecycleStage.rawValue),
+                .text(r.info.artifactURI),
+            ])
         }
-        let added = try await db.execute(
-            "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, deleted_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [.text(id), .int(experiment), .text(r.info.runName), .text(r.info.userID), .text(r.info.status.rawValue), .int(r.info.startTime),
-             SQLValue(r.info.endTime), SQLValue(r.deletedTime), .text(r.info.lifecycleStage.rawValue), .text(r.info.artifactURI)]) > 0
-        guard added else {
-            tally.present[.runs, default: 0] += 1
-            return
+        // Only the runs this statement inserted come back: the others were here already.
+        var added: Set<String> = []
+        for start in stride(from: 0, to: rows.count, by: 100) {
+            let part = rows[start..<min(start + 100, rows.count)]
+            for row in try await db.query(
+                "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, deleted_time, lifecycle_stage, artifact_uri) VALUES \(valueRows(part.count, width: 10)) ON CONFLICT DO NOTHING RETURNING run_uuid",
+                part.flatMap { $0 })
+            {
+                added.insert(row.string(0))
+            }
         }
-        try await db.executeRows(r.params.map { [.text(id), .text($0.key), .text($0.value)] }) { n in
+        if added.count < runs.count { tally.present[.runs, default: 0] += runs.count - added.count }
+        let fresh = runs.filter { added.contains($0.info.runID) }
+        if fresh.isEmpty { return }
+
+        var params: [[SQLValue]] = []
+        var tags: [[SQLValue]] = []
+        var points: [[SQLValue]] = []
+        var latest: [[SQLValue]] = []
+        var modelInputs: [[SQLValue]] = []
+        var modelOutputs: [[SQLValue]] = []
+        var missingByRun: [String: [String]] = [:]
+        for r in fresh {
+            let id = r.info.runID
+            params += r.params.map { [.text(id), .text($0.key), .text($0.value)] }
+            // Provenance, and the passport fields the source could not provide: listed, not invented.
+            var runTags = r.tags.filter { !ImportTag.isImportTag($0.key) && !PassportTag.isServerOwned($0.key) }
+            let tagMap = Dictionary(runTags.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+            let missing = PassportField.allCases.filter { !$0.isPresent(tags: tagMap, datasets: r.datasetInputs.count) }.map(\.rawValue)
+            missingByRun[id] = missing
+            tally.added[.tags, default: 0] += runTags.count
+            runTags.append(KeyValue(ImportTag.source, provenance.source))
+            runTags.append(KeyValue(ImportTag.time, String(provenance.time)))
+            runTags.append(KeyValue(ImportTag.passportMissing, missing.joined(separator: ",")))
+            tags += runTags.map { [.text(id), .text($0.key), .text($0.value)] }
+            points += r.history.map { metricBinds(id, $0) }
+            latest += r.latest.map { metricBinds(id, $0) }
+            modelInputs += r.modelInputs.map { [.text(id), .text($0)] }
+            modelOutputs += r.modelOutputs.map { [.text(id), .text($0.modelID), .int($0.step)] }
+        }
+        try await db.executeRows(params) { n in
             "INSERT INTO params (run_uuid, key, value) VALUES \(valueRows(n, width: 3)) ON CONFLICT DO NOTHING"
         }
-        // Provenance, and the passport fields the source could not provide: listed, not invented.
-        var tags = r.tags.filter { !ImportTag.isImportTag($0.key) && !PassportTag.isServerOwned($0.key) }
-        let tagMap = Dictionary(tags.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        let missing = PassportField.allCases.filter { !$0.isPresent(tags: tagMap, datasets: r.datasetInputs.count) }.map(\.rawValue)
-        tags.append(KeyValue(ImportTag.source, provenance.source))
-        tags.append(KeyValue(ImportTag.time, String(provenance.time)))
-        tags.append(KeyValue(ImportTag.passportMissing, missing.joined(separator: ",")))
-        try await db.executeRows(tags.map { [.text(id), .text($0.key), .text($0.value)] }) { n in
+        try await db.executeRows(tags) { n in
             "INSERT INTO tags (run_uuid, key, value) VALUES \(valueRows(n, width: 3)) ON CONFLICT DO NOTHING"
         }
-        let points = r.history.map { metricBinds(id, $0) }
         if points.count >= bulkThreshold, let bulk = db as? any SQLBulkInsert {
             try await bulk.insertIgnoringDuplicates(into: "metrics", columns: metricColumns, rows: points)
         } else {
             try await db.executeRows(points, chunk: metricChunk) { multiRowMetricInserts[$0] }
         }
-        try await db.executeRows(r.latest.map { metricBinds(id, $0) }, chunk: metricChunk) { multiRowLatestUpserts[$0] }
-        var position: Int64 = 0
-        for input in r.datasetInputs {
-            let uuid = try await datasetUUID(db, experimentID: experiment, input.dataset)
-            guard try await db.execute(
-                "INSERT INTO run_inputs (run_uuid, dataset_uuid, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                [.text(id), .text(uuid), .int(position)]) > 0
-            else { continue }
-            position += 1
-            try await db.executeRows(input.tags.map { [.text(id), .text(uuid), .text($0.key), .text($0.value)] }) { n in
-                "INSERT INTO input_tags (run_uuid, dataset_uuid, key, value) VALUES \(valueRows(n, width: 4)) ON CONFLICT DO NOTHING"
-            }
-        }
-        try await db.executeRows(r.modelInputs.map { [.text(id), .text($0)] }) { n in
+        try await db.executeRows(latest, chunk: metricChunk) { multiRowLatestUpserts[$0] }
+        try await db.executeRows(modelInputs) { n in
             "INSERT INTO run_model_inputs (run_uuid, model_id) VALUES \(valueRows(n, width: 2)) ON CONFLICT DO NOTHING"
         }
-        try await db.executeRows(r.modelOutputs.map { [.text(id), .text($0.modelID), .int($0.step)] }) { n in
+        try await db.executeRows(modelOutputs) { n in
             "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES \(valueRows(n, width: 3)) ON CONFLICT DO NOTHING"
         }
-        tally.added[.runs, default: 0] += 1
-        tally.added[.params, default: 0] += r.params.count
-        tally.added[.tags, default: 0] += tags.count - 3
-        tally.added[.metricPoints, default: 0] += r.history.count
-        tally.added[.datasets, default: 0] += Int(position)
-        try await audit.record(
-            db, "import.run", "run", id,
-            provenance.summary(
-                ("experiment_id", .string(r.info.experimentID)), ("metric_points", .int(Int64(r.history.count))),
-                ("passport_missing", .array(missing.map(JSONValue.string)))))
+        for r in fresh {
+            let id = r.info.runID
+            var position: Int64 = 0
+            for input in r.datasetInputs {
+                let uuid = try await datasetUUID(db, experimentID: experiments[id]!, input.dataset)
+                guard try await db.execute(
+                    "INSERT INTO run_inputs (run_uuid, dataset_uuid, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    [.text(id), .text(uuid), .int(position)]) > 0
+                else { continue }
+                position += 1
+                try await db.executeRows(input.tags.map { [.text(id), .text(uuid), .text($0.key), .text($0.value)] }) { n in
+                    "INSERT INTO input_tags (run_uuid, dataset_uuid, key, value) VALUES \(valueRows(n, width: 4)) ON CONFLICT DO NOTHING"
+                }
+            }
+            tally.added[.runs, default: 0] += 1
+            tally.added[.params, default: 0] += r.params.count
+            tally.added[.metricPoints, default: 0] += r.history.count
+            tally.added[.datasets, default: 0] += Int(position)
+            try await audit.record(
+                db, "import.run", "run", id,
+                provenance.summary(
+                    ("experiment_id", .string(r.info.experimentID)), ("metric_points", .int(Int64(r.history.count))),
+                    ("passport_missing", .array((missingByRun[id] ?? []).map(JSONValue.string)))))
+        }
     }
 
     /// The stored place of an unfinished import (`importBatch`'s checkpoint), if any.
