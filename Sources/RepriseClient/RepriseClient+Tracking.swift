@@ -168,13 +168,7 @@ extension RepriseClient {
             if let e = error as? RepriseError, e.code == .resourceDoesNotExist { return false }
             throw error
         }
-        do {
-            for try await chunk in response.body { try await consume(chunk) }
-        } catch let e as RepriseError {
-            throw e
-        } catch {
-            throw RepriseClientError.unreachable(url: baseURL, underlying: "\(error)")
-        }
+        try await streamBody(response, consume)
         return true
     }
 }
@@ -214,6 +208,14 @@ extension RepriseClient {
             let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
             throw failure(status: Int(response.status.code), method: .GET, path: "/api/2.0/mlflow-artifacts/artifacts", text: String(buffer: body))
         }
+        try await streamBody(response, consume)
+    }
+}
+
+extension RepriseClient {
+    /// Hands a successful answer's body to `consume` chunk by chunk; the connection failing half-way
+    /// is `unreachable`.
+    func streamBody(_ response: HTTPClientResponse, _ consume: (ByteBuffer) async throws -> Void) async throws {
         do {
             for try await chunk in response.body { try await consume(chunk) }
         } catch let e as RepriseError {
