@@ -116,7 +116,10 @@ let package = Package(
         // artifacts, and the verification of what came across.
         .target(
             name: "RepriseImport",
-            dependencies: ["RepriseCore", "RepriseSQL", "RepriseRepro", "RepriseClient"]
+            dependencies: [
+                "RepriseCore", "RepriseSQL", "RepriseRepro", "RepriseClient", "RepriseArtifacts",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "reprise",

@@ -174,29 +174,6 @@ extension RepriseClient {
 }
 
 extension RepriseClient {
-    /// Every file under `path` of the server's proxied artifact store (`mlflow-artifacts:/<path>`),
-    /// with its size, folder by folder (`GET /api/2.0/mlflow-artifacts/artifacts?path=`). Paths
-    /// come back relative to the store's root.
-    public func listProxiedArtifacts(path: String, limit: Int = 10_000_000) async throws -> [(path: String, size: Int64?)] {
-        var files: [(String, Int64?)] = []
-        var folders = [path]
-        while let folder = folders.popLast() {
-            let r = try await call(.GET, "/api/2.0/mlflow-artifacts/artifacts", query: [("path", folder)])
-            guard case .array(let entries)? = r["files"] else { continue }
-            for e in entries {
-                guard let name = e["path"]?.stringValue, !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { continue }
-                let full = folder.isEmpty ? name : folder + "/" + name
-                if e["is_dir"] == .bool(true) {
-                    folders.append(full)
-                } else {
-                    guard files.count < limit else { throw RepriseClientError.status(0, "More than \(limit) artifacts under \(path).") }
-                    if case .int(let size)? = e["file_size"] { files.append((full, size)) } else { files.append((full, nil)) }
-                }
-            }
-        }
-        return files.sorted { $0.0 < $1.0 }
-    }
-
     /// Streams the proxied artifact at `path` to `consume`, chunk by chunk
     /// (`GET /api/2.0/mlflow-artifacts/artifacts/<path>`).
     public func readProxiedArtifact(path: String, consume: (ByteBuffer) async throws -> Void) async throws {

@@ -1,8 +1,9 @@
 import Crypto
 import Foundation
+import NIOCore
+import RepriseArtifacts
 import RepriseClient
 import RepriseCore
-import RepriseRepro
 
 /// What copying an import's artifacts did.
 public struct ArtifactCopyReport: Sendable {
@@ -10,39 +11,37 @@ public struct ArtifactCopyReport: Sendable {
     public var bytes: Int64 = 0
     /// Files already there with the same content (an earlier import), not copied again.
     public var unchanged = 0
-    /// Files whose copy did not read back with the source's SHA-256.
+    /// Files whose copy did not read back with the SHA-256 of what was read from the source.
     public var mismatched: [String] = []
-    /// Experiments whose artifacts are not under the source folder's `mlflow-artifacts:` layout.
+    /// Experiments whose artifacts are not under the proxied `mlflow-artifacts:` layout.
     public var referenced: [String] = []
 }
 
-/// Where the artifacts of an MLflow server that proxied them (`mlflow server
-/// --artifacts-destination DIR`, locations `mlflow-artifacts:/<path>`) are read from: that folder,
-/// or the server itself (its `mlflow-artifacts` API), when only the server can be reached.
-public enum ArtifactOrigin: Sendable {
-    case folder(String)
-    case server(RepriseClient)
-}
-
-/// Copies those artifacts into Reprise's folder, same relative paths, so every stored location
-/// (runs, logged models, model versions) resolves unchanged. Each file is written under a temporary
-/// name, renamed into place, then read back and its SHA-256 compared with what was read from the
-/// source; a file already there with the same content is left alone, so copying again continues an
-/// interrupted copy.
+/// Copies the artifacts of an MLflow server that proxied them (`mlflow server
+/// --artifacts-destination DIR|s3://…`, locations `mlflow-artifacts:/<path>`) from where it kept
+/// them (its folder or bucket, or the server itself) into Reprise's artifact store (a folder or a
+/// bucket), same relative paths, so every stored location (runs, logged models, model versions)
+/// resolves unchanged. Both ends are artifact repositories, so a folder refuses symbolic links and
+/// paths outside it as the server does.
+///
+/// Each file is read once from the source into a temporary file (its SHA-256 taken on the way),
+/// written to the destination (which makes it appear whole), then read back from there and its
+/// SHA-256 compared. A file already at the destination with the same content is left alone, so
+/// copying again continues an interrupted copy.
 public struct ArtifactCopier: Sendable {
-    public var origin: ArtifactOrigin
-    public var destinationRoot: String
+    public var origin: any ArtifactRepository
+    public var destination: any ArtifactRepository
 
-    public init(origin: ArtifactOrigin, destinationRoot: String) {
+    public init(origin: any ArtifactRepository, destination: any ArtifactRepository) {
         self.origin = origin
-        self.destinationRoot = destinationRoot
+        self.destination = destination
     }
 
     static let scheme = "mlflow-artifacts:"
 
-    /// The path under the artifact folder that a proxied location names, if it is one; nil for any
-    /// other location (a local path, `s3://…`) or one that would leave the folder.
-    static func relativePath(_ location: String) -> String? {
+    /// The path under the artifact store that a proxied location names, if it is one; nil for any
+    /// other location (a local path, `s3://…`) or one that would leave the store.
+    static func relativePath(_ location: String) -> [String]? {
         guard location.hasPrefix(scheme) else { return nil }
         var rest = location.dropFirst(scheme.count)
         if rest.hasPrefix("//") {  // mlflow-artifacts://host:port/path
@@ -50,36 +49,32 @@ public struct ArtifactCopier: Sendable {
             guard let slash = rest.firstIndex(of: "/") else { return nil }
             rest = rest[slash...]
         }
-        let parts = rest.split(separator: "/").filter { $0 != "." }
-        guard !parts.isEmpty, !parts.contains("..") else { return nil }
-        return parts.joined(separator: "/")
+        let parts = rest.split(separator: "/").map(String.init).filter { $0 != "." }
+        guard !parts.isEmpty, !parts.contains(".."), !parts.contains(where: Validation.hasControlCharacter) else { return nil }
+        return parts
     }
 
     public func copy(experiments: [Experiment], progress: any ImportProgress) async throws -> ArtifactCopyReport {
         var report = ArtifactCopyReport()
-        let fm = FileManager.default
-        var plan: [(relative: String, size: Int64)] = []
+        var plan: [(path: [String], size: Int64)] = []
         for e in experiments {
-            guard let rel = Self.relativePath(e.artifactLocation) else {
+            guard let root = Self.relativePath(e.artifactLocation) else {
                 if !e.artifactLocation.isEmpty { report.referenced.append("\(e.name): \(e.artifactLocation)") }
                 continue
             }
-            plan += try await list(rel)
+            plan += try await files(under: root)
         }
         progress.begin("artifacts", total: plan.count)
-        for (relative, size) in plan {
-            let to = destinationRoot + "/" + relative
-            try fm.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            let partial = to + ".reprise-import-partial"
-            try? fm.removeItem(atPath: partial)
-            let sourceDigest = try await fetch(relative, to: partial)
-            if (try? Self.sha256(path: to)) == sourceDigest {
-                try fm.removeItem(atPath: partial)
+        let staging = NSTemporaryDirectory() + "reprise-import-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        for (path, size) in plan {
+            let display = path.joined(separator: "/")
+            let sourceDigest = try await stage(path, to: staging)
+            if case .file = try await destination.kind(path), try await digest(destination, path) == sourceDigest {
                 report.unchanged += 1
             } else {
-                if fm.fileExists(atPath: to) { try fm.removeItem(atPath: to) }
-                try fm.moveItem(atPath: partial, toPath: to)
-                if try Self.sha256(path: to) != sourceDigest { report.mismatched.append(relative) }
+                _ = try await destination.write(path, contents: FileChunks(path: staging))
+                if try await digest(destination, path) != sourceDigest { report.mismatched.append(display) }
             }
             report.files += 1
             report.bytes += size
@@ -90,40 +85,96 @@ public struct ArtifactCopier: Sendable {
         return report
     }
 
-    /// The files under `relative` at the origin, with their sizes.
-    func list(_ relative: String) async throws -> [(relative: String, size: Int64)] {
-        switch origin {
-        case .folder(let sourceRoot):
-            let fm = FileManager.default
-            let root = sourceRoot + "/" + relative
-            guard fm.fileExists(atPath: root) else { return [] }
-            // Links to files are copied as the files they name: the folder is the user's own.
-            return try DataHasher.listFiles(root).map { (relative + "/" + $0.relative, $0.size) }
-        case .server(let client):
-            return try await client.listProxiedArtifacts(path: relative).map { ($0.path, $0.size ?? 0) }
+    /// Every file under `root` at the origin, with its size, folder by folder.
+    func files(under root: [String]) async throws -> [(path: [String], size: Int64)] {
+        var out: [(path: [String], size: Int64)] = []
+        var folders = [root]
+        while let folder = folders.popLast() {
+            guard let entries = try await origin.list(folder) else { continue }
+            for entry in entries {
+                // An entry is named relative to its folder; only its last component is taken.
+                guard let name = entry.path.split(separator: "/").last.map(String.init), name != ".", name != "..",
+                    !Validation.hasControlCharacter(name)
+                else { continue }
+                if entry.isDir { folders.append(folder + [name]) } else { out.append((folder + [name], entry.fileSize ?? 0)) }
+            }
+        }
+        return out.sorted { $0.path.joined(separator: "/") < $1.path.joined(separator: "/") }
+    }
+
+    /// Reads the origin's file into `file`; returns the SHA-256 of what was read.
+    func stage(_ path: [String], to file: String) async throws -> String {
+        guard FileManager.default.createFile(atPath: file, contents: nil), let out = FileHandle(forWritingAtPath: file) else {
+            throw RepriseError.invalid("Cannot write the temporary file \(file).")
+        }
+        defer { try? out.close() }
+        var hasher = SHA256()
+        try await origin.read(path) { chunk in
+            let bytes = Array(chunk.readableBytesView)
+            hasher.update(data: bytes)
+            try out.write(contentsOf: bytes)
+        }
+        return Hex.encode(hasher.finalize())
+    }
+
+    func digest(_ repository: any ArtifactRepository, _ path: [String]) async throws -> String {
+        var hasher = SHA256()
+        try await repository.read(path) { chunk in hasher.update(data: Array(chunk.readableBytesView)) }
+        return Hex.encode(hasher.finalize())
+    }
+}
+
+/// A local file as a stream of 1 MiB buffers, for an artifact repository's `write`.
+struct FileChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let path: String
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: FileHandle?
+        mutating func next() async throws -> ByteBuffer? {
+            guard let handle else { throw RepriseError.invalid("Cannot read a staged artifact.") }
+            guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else {
+                try? handle.close()
+                return nil
+            }
+            return ByteBuffer(bytes: data)
         }
     }
 
-    /// Copies one file from the origin to `path`; returns the SHA-256 of what was read.
-    func fetch(_ relative: String, to path: String) async throws -> String {
-        switch origin {
-        case .folder(let sourceRoot):
-            try FileManager.default.copyItem(atPath: sourceRoot + "/" + relative, toPath: path)
-            return try Self.sha256(path: sourceRoot + "/" + relative)
-        case .server(let client):
-            guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
-                throw RepriseError.invalid("Cannot write \(path).")
-            }
-            defer { try? out.close() }
-            var hasher = SHA256()
-            try await client.readProxiedArtifact(path: relative) { chunk in
-                let bytes = Array(chunk.readableBytesView)
-                hasher.update(data: bytes)
-                try out.write(contentsOf: bytes)
-            }
-            return Hex.encode(hasher.finalize())
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: FileHandle(forReadingAtPath: path)) }
+}
+
+/// An MLflow server's proxied artifacts (its `mlflow-artifacts` API) as a read-only repository:
+/// for an import when only the server can be reached.
+public struct ProxiedArtifactRepository: ArtifactRepository {
+    public let client: RepriseClient
+    public init(client: RepriseClient) { self.client = client }
+
+    public func list(_ path: [String]) async throws -> [ArtifactFileInfo]? {
+        let r = try await client.call(.GET, "/api/2.0/mlflow-artifacts/artifacts", query: [("path", path.joined(separator: "/"))])
+        guard case .array(let entries)? = r["files"] else { return [] }
+        return entries.compactMap { e in
+            guard let name = e["path"]?.stringValue else { return nil }
+            let size: Int64? = if case .int(let n)? = e["file_size"] { n } else { nil }
+            return ArtifactFileInfo(path: name, isDir: e["is_dir"] == .bool(true), fileSize: size)
         }
     }
 
-    static func sha256(path: String) throws -> String { try DataHasher.hashFile(path).sha256 }
+    public func read(_ path: [String], consume: (ByteBuffer) async throws -> Void) async throws {
+        try await client.readProxiedArtifact(path: path.joined(separator: "/"), consume: consume)
+    }
+
+    public func kind(_ path: [String]) async throws -> ArtifactKind {
+        throw RepriseError.invalid("The MLflow server's artifacts are read, not inspected.")
+    }
+
+    public func write<S: AsyncSequence & Sendable>(
+        _ path: [String], contents: S, beforeCommit: (@Sendable () async throws -> Void)?
+    ) async throws -> Int64 where S.Element == ByteBuffer {
+        throw RepriseError.invalid("An import never writes to the MLflow server.")
+    }
+
+    public func delete(_ path: [String]) async throws {
+        throw RepriseError.invalid("An import never deletes from the MLflow server.")
+    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import RepriseArtifacts
 import RepriseClient
 import RepriseCore
 import RepriseImport
@@ -43,13 +44,13 @@ struct MLflowImportCommand: AsyncParsableCommand {
     @Option(help: "The Reprise store to import into (default: sqlite:///reprise-data/reprise.db, the server's default).")
     var to: String?
 
-    @Option(help: "The folder the MLflow server kept proxied artifacts in (its --artifacts-destination). From a server (--from http…) without it, they are read through the server.")
+    @Option(help: "Where the MLflow server kept proxied artifacts (its --artifacts-destination): a folder or s3://bucket/prefix. From a server (--from http…) without it, they are read through the server.")
     var artifacts: String?
 
     @Option(help: "copy: copy the artifacts into Reprise's folder and verify them; reference: leave them where they are.")
     var artifactsMode: String = "copy"
 
-    @Option(help: "Reprise's artifact folder, as reprise server's --artifacts-destination (default: ./reprise-data/artifacts).")
+    @Option(help: "Reprise's artifact store, as reprise server's --artifacts-destination: a folder (default: ./reprise-data/artifacts) or s3://bucket/prefix.")
     var artifactsDestination: String?
 
     @Option(help: "Runs per transaction.")
@@ -63,10 +64,6 @@ struct MLflowImportCommand: AsyncParsableCommand {
             throw ValidationError("--artifacts-mode must be copy or reference, got '\(artifactsMode)'.")
         }
         guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 10000.") }
-        if artifacts?.hasPrefix("s3://") == true {
-            throw ValidationError(
-                "Artifacts in a bucket are not copied by reprise import yet: use --artifacts-mode reference without --artifacts, and start reprise server with the same bucket (--artifacts-destination \(artifacts!)).")
-        }
     }
 
     func run() async throws {
@@ -117,7 +114,8 @@ struct MLflowImportCommand: AsyncParsableCommand {
         if postgres == nil, "sqlite:///" + dbPath == display {
             throw ValidationError("--to names the MLflow database itself. Import into a Reprise store of its own, for example --to sqlite:///reprise.db.")
         }
-        let destination = ServerCommand.absolute(artifactsDestination ?? dataDir + "/artifacts", cwd: cwd)
+        let destination = artifactsDestination.flatMap { $0.hasPrefix("s3://") ? $0 : nil }
+            ?? ServerCommand.absolute(artifactsDestination ?? dataDir + "/artifacts", cwd: cwd)
         let opened = try await ServerCommand.openStore(
             backendStoreURI: to, postgres: postgres, dbPath: dbPath, artifactRoot: "mlflow-artifacts:/", cwd: cwd, poolSize: 4, logger: logger)
 
@@ -125,19 +123,45 @@ struct MLflowImportCommand: AsyncParsableCommand {
             store: opened.store, source: source,
             provenance: ImportProvenance(source: display, kind: source.kind, time: Int64(Date().timeIntervalSince1970 * 1000)))
         importer.batchRuns = batchSize
-        if artifactsMode == "copy" {
-            if let artifacts {
-                let root = ServerCommand.absolute(artifacts, cwd: cwd)
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
-                    throw ValidationError(
-                        "--artifacts \(root) is not a folder. Give the folder mlflow server stored artifacts in (its --artifacts-destination).")
-                }
-                importer.artifacts = ArtifactCopier(origin: .folder(root), destinationRoot: destination)
-            } else if let server = source as? MLflowServerSource {
-                // Only the server can be reached: its artifacts come through its proxy API.
-                importer.artifacts = ArtifactCopier(origin: .server(server.client), destinationRoot: destination)
+        // Artifacts: from MLflow's folder or bucket (--artifacts), else through the server when
+        // importing from one; into Reprise's folder or bucket (--artifacts-destination).
+        var buckets: [S3ArtifactRepository] = []
+        func repository(_ location: String) throws -> any ArtifactRepository {
+            guard location.hasPrefix("s3://") else { return LocalArtifactRepository(root: ServerCommand.absolute(location, cwd: cwd)) }
+            do {
+                let bucket = S3ArtifactRepository(location: try S3Location(uri: location), settings: try S3Settings.fromEnvironment())
+                buckets.append(bucket)
+                return bucket
+            } catch let e as RepriseError {
+                throw ValidationError("\(location): \(e.message)")
             }
+        }
+        if artifactsMode == "copy" {
+            var origin: (any ArtifactRepository)? = nil
+            if let artifacts {
+                if !artifacts.hasPrefix("s3://") {
+                    let root = ServerCommand.absolute(artifacts, cwd: cwd)
+                    var isDirectory: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+                        throw ValidationError(
+                            "--artifacts \(root) is not a folder. Give the folder mlflow server stored artifacts in (its --artifacts-destination).")
+                    }
+                }
+                origin = try repository(artifacts)
+            } else if let server = source as? MLflowServerSource {
+                origin = ProxiedArtifactRepository(client: server.client)
+            }
+            if let origin {
+                let target = try repository(destination)
+                if let local = target as? LocalArtifactRepository { try await local.prepare() }
+                importer.artifacts = ArtifactCopier(origin: origin, destination: target)
+            }
+        }
+        let openBuckets = buckets
+        @Sendable func close() async {
+            try? await source.close()
+            try? await opened.driver.shutdown()
+            for b in openBuckets { try? await b.shutdown() }
         }
 
         // Ctrl-C stops after the batch being written commits.
@@ -159,18 +183,18 @@ struct MLflowImportCommand: AsyncParsableCommand {
         do {
             report = try await work.value
         } catch let e as ImportInterrupted {
-            try? await source.close()
-            try? await opened.driver.shutdown()
+            await close()
             FileHandle.standardError.write(Data((e.description + "\n").utf8))
             throw ExitCode(130)
         } catch let e as RepriseError {
-            try? await source.close()
-            try? await opened.driver.shutdown()
+            await close()
             throw ValidationError(e.message)
+        } catch {
+            await close()
+            throw error
         }
         interrupt.cancel()
-        try? await source.close()
-        try await opened.driver.shutdown()
+        await close()
         print(Self.render(report, artifactsMode: artifactsMode, artifacts: artifacts, destination: destination, to: to))
         if !report.verified { throw ExitCode(2) }
     }

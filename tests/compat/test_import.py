@@ -517,3 +517,44 @@ def test_export_and_restore_round_trip(tmp_path):
         assert int(c.create_experiment("after-restore")) > int(exp)
     finally:
         stop_server(restored)
+
+
+def test_import_artifacts_from_a_bucket_into_a_bucket(mlflow_source, tmp_path, moto_s3):
+    """MLflow that kept its proxied artifacts in S3 (the same layout, in a bucket: moto, signatures
+    checked), imported into a Reprise that keeps its own in S3: every file copied and checked by
+    SHA-256, served by Reprise afterwards, and a second import copies nothing again."""
+    mlflow_url, data, made = mlflow_source
+    s3 = moto_s3.client()
+    prefix = "import-" + os.urandom(4).hex()
+    uploaded = 0
+    for f in sorted((data / "artifacts").rglob("*")):
+        if f.is_file():
+            s3.upload_file(str(f), moto_s3.bucket, f"{prefix}/mlflow/{f.relative_to(data / 'artifacts')}")
+            uploaded += 1
+    target = tmp_path / "reprise"
+    target.mkdir()
+    store = _backend_store_uri(target)
+    destination = f"s3://{moto_s3.bucket}/{prefix}/reprise"
+    args = ["--from", f"sqlite:///{data}/mlflow.db", "--to", store, "--artifacts", f"s3://{moto_s3.bucket}/{prefix}/mlflow",
+            "--artifacts-destination", destination]
+    env = dict(os.environ, **moto_s3.env)
+    p = _import(args, target, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Verification: passed" in p.stdout and "SHA-256 identical" in p.stdout, p.stdout
+    assert f"artifacts: {uploaded} files" in p.stdout, p.stdout
+    copied = s3.list_objects_v2(Bucket=moto_s3.bucket, Prefix=f"{prefix}/reprise/")["KeyCount"]
+    assert copied == uploaded
+
+    again = _import(args, target, env=env)
+    assert again.returncode == 0 and f"({uploaded} already there)" in again.stdout, again.stdout
+
+    reprise = start_server(target, backend_store_uri=store, artifacts_destination=destination, env_extra=moto_s3.env)
+    uri = mlflow.get_tracking_uri()
+    try:
+        mlflow.set_tracking_uri(reprise)
+        path = mlflow.artifacts.download_artifacts(run_id=made["model_runs"][1], artifact_path="notes/readme.txt",
+                                                   dst_path=str(tmp_path / "dl"))
+        assert Path(path).read_bytes() == b"notes for run 1\n"
+    finally:
+        mlflow.set_tracking_uri(uri)
+        stop_server(reprise)
