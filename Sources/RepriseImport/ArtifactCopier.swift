@@ -38,6 +38,8 @@ public struct ArtifactCopier: Sendable {
     }
 
     static let scheme = "mlflow-artifacts:"
+    static let maxFiles = 10_000_000
+    static let maxDepth = 64
 
     /// The path under the artifact store that a proxied location names, if it is one; nil for any
     /// other location (a local path, `s3://…`) or one that would leave the store.
@@ -68,13 +70,10 @@ public struct ArtifactCopier: Sendable {
         let staging = NSTemporaryDirectory() + "reprise-import-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: staging) }
         for (path, size) in plan {
-            let display = path.joined(separator: "/")
-            let sourceDigest = try await stage(path, to: staging)
-            if case .file = try await destination.kind(path), try await digest(destination, path) == sourceDigest {
-                report.unchanged += 1
-            } else {
-                _ = try await destination.write(path, contents: FileChunks(path: staging))
-                if try await digest(destination, path) != sourceDigest { report.mismatched.append(display) }
+            switch try await copyFile(path, staging: staging).outcome {
+            case .unchanged: report.unchanged += 1
+            case .mismatched: report.mismatched.append(path.joined(separator: "/"))
+            case .copied: break
             }
             report.files += 1
             report.bytes += size
@@ -85,11 +84,33 @@ public struct ArtifactCopier: Sendable {
         return report
     }
 
+    public enum FileOutcome: Sendable { case copied, unchanged, mismatched }
+
+    /// Copies one file (staged through `staging`, a temporary file): unchanged when the destination
+    /// already held the same bytes, mismatched when the copy does not read back as read.
+    /// - Returns: the outcome and the SHA-256 of what was read from the origin.
+    public func copyFile(_ path: [String], staging: String) async throws -> (outcome: FileOutcome, sha256: String) {
+        let sourceDigest = try await stage(path, to: staging)
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        if case .file = try await destination.kind(path), try await digest(destination, path) == sourceDigest {
+            return (.unchanged, sourceDigest)
+        }
+        _ = try await destination.write(path, contents: FileChunks(path: staging))
+        return (try await digest(destination, path) == sourceDigest ? .copied : .mismatched, sourceDigest)
+    }
+
+    /// The SHA-256 of a file at the origin.
+    public func originDigest(_ path: [String]) async throws -> String { try await digest(origin, path) }
+
     /// Every file under `root` at the origin, with its size, folder by folder.
     func files(under root: [String]) async throws -> [(path: [String], size: Int64)] {
         var out: [(path: [String], size: Int64)] = []
         var folders = [root]
         while let folder = folders.popLast() {
+            // A source that keeps answering with folders (a broken or hostile server) is bounded.
+            guard folder.count <= root.count + Self.maxDepth, out.count + folders.count <= Self.maxFiles else {
+                throw RepriseError(.resourceExhausted, "More than \(Self.maxFiles) artifacts, or folders deeper than \(Self.maxDepth), under \(root.joined(separator: "/")).")
+            }
             guard let entries = try await origin.list(folder) else { continue }
             for entry in entries {
                 // An entry is named relative to its folder; only its last component is taken.
@@ -104,7 +125,9 @@ public struct ArtifactCopier: Sendable {
 
     /// Reads the origin's file into `file`; returns the SHA-256 of what was read.
     func stage(_ path: [String], to file: String) async throws -> String {
-        guard FileManager.default.createFile(atPath: file, contents: nil), let out = FileHandle(forWritingAtPath: file) else {
+        guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
+            let out = FileHandle(forWritingAtPath: file)
+        else {
             throw RepriseError.invalid("Cannot write the temporary file \(file).")
         }
         defer { try? out.close() }

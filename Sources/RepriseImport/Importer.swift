@@ -47,8 +47,10 @@ public struct ImportReport: Sendable {
 /// Brings a source into a store: experiments, then runs page by page (each page one transaction,
 /// its place stored with it, the next page read while this one is written), then logged models,
 /// the registry and webhooks; then verifies what it brought. Run again after an interruption, it
-/// continues after the last page that committed; run again after it finished, it brings only what
-/// the source gained since.
+/// continues after the last page that committed; run again after it finished, it brings the
+/// experiments, runs, models, versions and aliases the source gained since. An entity already here
+/// is left as it is: a run that changed in the source after it was imported shows as a difference
+/// in the verification, not as an update.
 public struct Importer: Sendable {
     public var store: SQLTrackingStore
     public var source: any ImportSource
@@ -57,6 +59,8 @@ public struct Importer: Sendable {
     public var batchRuns = 200
     /// Metric histories compared point by point.
     public var sampledHistories = 20
+    /// About this many metric points per page of runs, at most.
+    static let pointsPerPage = 1_000_000
     public var artifacts: ArtifactCopier? = nil
 
     public init(store: SQLTrackingStore, source: any ImportSource, provenance: ImportProvenance) {
@@ -89,17 +93,22 @@ public struct Importer: Sendable {
         if let resumeRun { done = try await idsUpTo(resumeRun).count }
         progress.begin("runs", total: totals[.runs] ?? 0)
         progress.advance(done)
-        let pageSize = batchRuns
         let source = self.source
-        func page(after: String?) async throws -> (ids: [String], runs: [ImportedRun]) {
-            let ids = try await source.runIDs(after: after, limit: pageSize)
+        @Sendable func page(after: String?, size: Int) async throws -> (ids: [String], runs: [ImportedRun]) {
+            let ids = try await source.runIDs(after: after, limit: size)
             return (ids, try await source.runs(ids))
         }
-        var next = Task { try await page(after: resumeRun) }
+        // Pages shrink when their runs hold many points, so memory stays bounded by points, not runs.
+        var pageSize = batchRuns
+        let firstSize = pageSize
+        var next = Task { try await page(after: resumeRun, size: firstSize) }
         while true {
             let (ids, runs) = try await next.value
             guard let last = ids.last else { break }
-            next = Task { try await page(after: last) }
+            let points = runs.reduce(0) { $0 + $1.history.count }
+            if points > Self.pointsPerPage { pageSize = max(1, pageSize / 2) } else if points < Self.pointsPerPage / 4 { pageSize = min(batchRuns, pageSize * 2) }
+            let size = pageSize
+            next = Task { try await page(after: last, size: size) }
             var b = ImportBatch()
             b.runs = runs
             report.tally.add(try await store.importBatch(b, from: provenance, checkpoint: (runsKey, last)))
@@ -127,6 +136,7 @@ public struct Importer: Sendable {
         progress.end()
 
         // The registry (prompts are registered models to MLflow) and webhooks: one transaction.
+        if Task.isCancelled { throw ImportInterrupted() }
         var last = ImportBatch()
         last.registeredModels = try await source.registeredModels()
         last.webhooks = try await source.webhooks()
@@ -179,6 +189,7 @@ public struct Importer: Sendable {
             for (k, v) in try await store.importedRunCounts(ids) { here[k, default: 0] += v }
             cursor = last
             progress.advance(ids.count)
+            if Task.isCancelled { throw ImportInterrupted() }
         }
         progress.end()
         var modelIDs: [String] = []
@@ -218,6 +229,7 @@ public struct Importer: Sendable {
                 }
             report.histories.append((run, key, a.count, same))
             progress.advance(1)
+            if Task.isCancelled { throw ImportInterrupted() }
         }
         progress.end()
     }

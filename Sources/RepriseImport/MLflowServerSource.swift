@@ -77,12 +77,17 @@ public final class MLflowServerSource: ImportSource, @unchecked Sendable {
                 ]), items: "runs"
             ).map(Run.init(wire:))
         }
-        runList = runs.sorted { $0.info.runID < $1.info.runID }
+        // Search pages by offset: a run listed twice while the server took writes is kept once.
+        var seen: Set<String> = []
+        runList = runs.sorted { $0.info.runID < $1.info.runID }.filter { seen.insert($0.info.runID).inserted }
         runIndex = Dictionary(runList.enumerated().map { ($1.info.runID, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     public func describe() async throws -> [String] {
-        ["read through the REST API of \(displayName)"]
+        [
+            "read through the REST API of \(displayName)",
+            "over REST, the verification compares with what the server listed during this import (runs, params, tags, the histories read); import from the database for an independent count",
+        ]
     }
 
     public func totals() async throws -> [ImportEntity: Int] {

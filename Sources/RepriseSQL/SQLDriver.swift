@@ -35,7 +35,8 @@ public struct SQLRow: Sendable {
     public func int(_ i: Int) -> Int64 {
         switch values[i] {
         case .int(let v): return v
-        case .double(let d): return Int64(d)
+        // A REAL where an integer belongs (another program's database): never a trap.
+        case .double(let d): return d.isFinite && abs(d) < 9.2e18 ? Int64(d) : 0
         case .text(let s): return Int64(s) ?? 0
         case .null: return 0
         }

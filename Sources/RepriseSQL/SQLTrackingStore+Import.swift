@@ -23,7 +23,7 @@ public struct ImportProvenance: Sendable {
 
     /// The key under which an unfinished import of this source keeps its place (`reprise_meta`).
     public var checkpointPrefix: String {
-        "import.\(Hex.encode(Array(source.utf8)).prefix(48))."
+        "import.\(Auditor.sha256Hex(Array(source.utf8)).prefix(32))."
     }
 }
 
@@ -95,7 +95,7 @@ extension SQLTrackingStore {
             for m in batch.loggedModels {
                 let added = try await db.execute(
                     "INSERT INTO logged_models (model_id, experiment_id, name, artifact_uri, creation_time, last_updated_time, status, status_message, model_type, source_run_id, lifecycle_stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [.text(m.modelID), .int(Int64(m.experimentID) ?? 0), .text(m.name), .text(m.artifactURI), .int(m.creationTime),
+                    [.text(m.modelID), .int(try Self.importedExperimentID(m.experimentID, of: "Logged model \(m.modelID)")), .text(m.name), .text(m.artifactURI), .int(m.creationTime),
                      .int(m.lastUpdatedTime), .text(m.status.rawValue), SQLValue(m.statusMessage), .text(m.modelType),
                      SQLValue(m.sourceRunID), .text(m.lifecycleStage.rawValue)]) > 0
                 count(.loggedModels, added: added)
@@ -180,6 +180,11 @@ extension SQLTrackingStore {
             }
             return tally
         }
+    }
+
+    static func importedExperimentID(_ id: String, of what: String) throws -> Int64 {
+        guard let n = Int64(id) else { throw RepriseError.invalid("\(what): experiment id '\(id)' is not a number.") }
+        return n
     }
 
     /// Runs, each whole, unless stored already: a few multi-row statements for the whole page of
@@ -289,6 +294,13 @@ extension SQLTrackingStore {
     /// The stored place of an unfinished import (`importBatch`'s checkpoint), if any.
     public func importCheckpoint(_ key: String) async throws -> String? {
         try await read { db in try await db.queryOne("SELECT value FROM reprise_meta WHERE key = ?", [.text(key)])?.string(0) }
+    }
+
+    /// Whether an unfinished import or restore left places under `prefix`.
+    public func hasImportCheckpoints(prefix: String) async throws -> Bool {
+        try await read { db in
+            try await db.queryOne("SELECT 1 FROM reprise_meta WHERE key LIKE ? ESCAPE '\\' LIMIT 1", [.text(Self.likePrefix(prefix))]) != nil
+        }
     }
 
     /// Forgets an import's places once it has finished: the next import of that source starts from

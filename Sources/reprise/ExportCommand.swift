@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import Foundation
 import Logging
+import RepriseArtifacts
 import RepriseCore
 import RepriseImport
 import RepriseRepro
@@ -115,7 +116,9 @@ struct ExportCommand: AsyncParsableCommand {
         let asTar = target.hasSuffix(".tar")
         let dir = asTar ? target + ".partial-dir" : target
         try? fm.removeItem(atPath: dir)
-        try fm.createDirectory(atPath: dir + "/tables", withIntermediateDirectories: true)
+        // It holds the key and the identity tables' hashes: readable by its owner only.
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try fm.createDirectory(atPath: dir + "/tables", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
 
         let (opened, dbPath) = try await StoreLocation(uri: backendStoreURI, cwd: cwd).open(logger: logger)
         let store = opened.store
@@ -132,7 +135,10 @@ struct ExportCommand: AsyncParsableCommand {
                 var hasher = SHA256()
                 var rows = 0
                 var after: [SQLValue]? = nil
-                let keyPositions = key.map { columns.firstIndex(of: $0)! }
+                let keyPositions = key.compactMap { columns.firstIndex(of: $0) }
+                guard keyPositions.count == key.count else {
+                    throw ValidationError("The table \(table) lacks its key columns in this database; is the store's schema complete?")
+                }
                 while true {
                     let page = try await store.exportPage(table, columns: columns, after: after, offset: rows, limit: 5000)
                     if page.isEmpty { break }
@@ -195,6 +201,7 @@ struct ExportCommand: AsyncParsableCommand {
         ]
         try Data(manifest.jsonString.utf8).write(to: URL(fileURLWithPath: dir + "/" + ExportLayout.manifest))
         if asTar {
+            fm.createFile(atPath: target, contents: nil, attributes: [.posixPermissions: 0o600])
             try ExportLayout.tar(["-cf", target, "-C", dir, "."])
             try fm.removeItem(atPath: dir)
         }
@@ -253,12 +260,36 @@ struct RepriseImportCommand: AsyncParsableCommand {
 
         // Every file is checked before anything is written.
         progress.begin("checking files", total: tables.members.count)
+        // Only the store's own tables, at the paths an export gives them: a manifest cannot point
+        // anywhere else.
+        let known = Set(SQLTrackingStore.exportTables.map(\.name))
         for (table, entry) in tables.members {
-            guard let file = entry["file"]?.stringValue, let sha = entry["sha256"]?.stringValue else {
-                throw ValidationError("The manifest's entry for \(table) names no file and SHA-256.")
+            guard known.contains(table), entry["file"]?.stringValue == ExportLayout.table(table), let sha = entry["sha256"]?.stringValue else {
+                throw ValidationError("The manifest's entry '\(table)' is not one of a Reprise export. Nothing was written.")
             }
-            guard (try? DataHasher.hashFile(dir + "/" + file).sha256) == sha else {
-                throw ValidationError("\(file) does not match the manifest's SHA-256: the export is damaged or was changed. Nothing was written.")
+            guard (try? DataHasher.hashFile(dir + "/" + ExportLayout.table(table)).sha256) == sha else {
+                throw ValidationError(
+                    "\(ExportLayout.table(table)) does not match the manifest's SHA-256: the export is damaged or was changed. Nothing was written.")
+            }
+            progress.advance(1)
+        }
+        progress.end()
+        // The artifacts too, read as the store reads artifacts (no links, nothing outside the folder).
+        let artifacts = try manifest.wireArray("artifacts").map { a -> (path: [String], sha256: String) in
+            guard let path = a["path"]?.stringValue, let sha = a["sha256"]?.stringValue,
+                let parts = Optional(path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)),
+                !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." || Validation.hasControlCharacter($0) })
+            else { throw ValidationError("The manifest lists an artifact path that is not one of an export. Nothing was written.") }
+            return (parts, sha)
+        }
+        let exported = LocalArtifactRepository(root: dir + "/artifacts")
+        let destinationRepository = LocalArtifactRepository(root: StoreLocation.artifacts(artifactsDestination, cwd: cwd))
+        let copier = ArtifactCopier(origin: exported, destination: destinationRepository)
+        progress.begin("checking artifacts", total: artifacts.count)
+        for a in artifacts {
+            guard try await copier.originDigest(a.path) == a.sha256 else {
+                throw ValidationError(
+                    "artifacts/\(a.path.joined(separator: "/")) does not match the manifest's SHA-256: the export is damaged or was changed. Nothing was written.")
             }
             progress.advance(1)
         }
@@ -288,10 +319,10 @@ struct RepriseImportCommand: AsyncParsableCommand {
                 throw ValidationError("The export was made by a newer Reprise (schema \(exportSchema)). Restore it with that version or later.")
             }
             let marker = "restore." + (manifest["created"].map { $0.jsonString } ?? "") + "."
-            let resuming = try await store.importCheckpoint(marker + "table") != nil
+            let resuming = try await store.hasImportCheckpoints(prefix: marker)
             if !resuming, !(try await store.isPristine()) {
                 throw ValidationError(
-                    "The store \(to ?? "sqlite:///reprise-data/reprise.db") holds data already; a restore writes into a new store only (a new SQLite file, or an empty PostgreSQL database).")
+                    "The store \(to.map(PostgresLocation.redacted) ?? "sqlite:///reprise-data/reprise.db") holds data already; a restore writes into a new store only (a new SQLite file, or an empty PostgreSQL database).")
             }
             for (table, _) in SQLTrackingStore.exportTables {
                 guard let entry = tables[table], let file = entry["file"]?.stringValue else { continue }
@@ -304,7 +335,14 @@ struct RepriseImportCommand: AsyncParsableCommand {
                     progress.end()
                     continue
                 }
+                // Columns the store has, and nothing else: names from the manifest go into SQL.
                 let columns: [String] = entry.wireArray("columns").compactMap(\.stringValue)
+                let storeColumns = Set(try await store.exportColumns(table))
+                guard !columns.isEmpty, Set(columns).isSubset(of: storeColumns), Set(columns).count == columns.count,
+                    SQLTrackingStore.exportKey(table).allSatisfy(columns.contains)
+                else {
+                    throw ValidationError("The manifest's columns for \(table) are not this store's. Restore with the Reprise version that made the export.")
+                }
                 var batch: [[SQLValue]] = []
                 var line = 0
                 let keyless = SQLTrackingStore.keylessTables.contains(table)
@@ -325,10 +363,22 @@ struct RepriseImportCommand: AsyncParsableCommand {
                 try await store.restoreRows(table, columns: columns, rows: [], checkpoint: (marker + "table", table))
                 progress.end()
             }
+            // Artifacts, each written whole and read back against the manifest.
+            var artifactProblems: [String] = []
+            try await destinationRepository.prepare()
+            let staging = NSTemporaryDirectory() + "reprise-restore-" + UUID().uuidString
+            progress.begin("artifacts", total: artifacts.count)
+            for a in artifacts {
+                let (outcome, sha) = try await copier.copyFile(a.path, staging: staging)
+                if outcome == .mismatched || sha != a.sha256 { artifactProblems.append("artifact \(a.path.joined(separator: "/")): SHA-256 differs after the copy") }
+                progress.advance(1)
+            }
+            progress.end()
+            // Every row and file is in: the places are forgotten (a restore of this export into
+            // this store is over), then the result is checked.
             try await store.clearImportCheckpoints(prefix: marker)
-
             // Verification: row counts, then the audit chain under the restored store's key.
-            var problems: [String] = []
+            var problems = artifactProblems
             for (table, entry) in tables.members {
                 let expected = ExportLayout.int(entry["rows"])
                 let here = try await store.exportRowCount(table)
@@ -336,30 +386,13 @@ struct RepriseImportCommand: AsyncParsableCommand {
             }
             let audit = try await store.verifyAudit()
             if !audit.ok { problems.append("the audit chain does not verify: \(audit.json.jsonString)") }
-            try await opened.driver.shutdown()
 
-            // Artifacts, each checked against the manifest.
-            let destination = StoreLocation.artifacts(artifactsDestination, cwd: cwd)
-            let artifacts = manifest.wireArray("artifacts")
-            progress.begin("artifacts", total: artifacts.count)
-            for a in artifacts {
-                guard let path = a["path"]?.stringValue, let sha = a["sha256"]?.stringValue,
-                    !path.split(separator: "/").contains(".."), !path.hasPrefix("/")
-                else { throw ValidationError("The manifest lists an artifact outside the export's folder.") }
-                let to = destination + "/" + path
-                if (try? DataHasher.hashFile(to).sha256) != sha {
-                    try fm.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                    if fm.fileExists(atPath: to) { try fm.removeItem(atPath: to) }
-                    try fm.copyItem(atPath: dir + "/artifacts/" + path, toPath: to)
-                    if try DataHasher.hashFile(to).sha256 != sha { problems.append("artifact \(path): SHA-256 differs after the copy") }
-                }
-                progress.advance(1)
-            }
-            progress.end()
+            try await opened.driver.shutdown()
             if !problems.isEmpty {
                 throw ValidationError("The restore is not exact:\n  " + problems.joined(separator: "\n  "))
             }
-            print("restored \(tables.members.count) tables and \(artifacts.count) artifact files from \(from) into \(to ?? "sqlite:///reprise-data/reprise.db")")
+            print(
+                "restored \(tables.members.count) tables and \(artifacts.count) artifact files from \(from) into \(to.map(PostgresLocation.redacted) ?? "sqlite:///reprise-data/reprise.db")")
             print("verified: every table's row count, the audit chain (\(audit.checked) events), every artifact's SHA-256")
         } catch {
             try? await opened.driver.shutdown()

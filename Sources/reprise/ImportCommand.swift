@@ -76,9 +76,16 @@ struct MLflowImportCommand: AsyncParsableCommand {
         let display: String
         do {
             if from.hasPrefix("http://") || from.hasPrefix("https://") {
-                display = from
-                let credentials = Credentials.fromEnvironment(ProcessInfo.processInfo.environment)?.credentials
-                source = try await MLflowServerSource.open(client: RepriseClient(baseURL: from, credentials: credentials), displayName: from)
+                // Credentials in the URL are used, never recorded (tags, audit events, the report).
+                display = Self.withoutUserInfo(from)
+                // user:password in the URL is HTTP Basic, as the mlflow client reads it; else the environment's.
+                var credentials = Credentials.fromEnvironment(ProcessInfo.processInfo.environment)?.credentials
+                if let info = Self.userInfo(from), let colon = info.firstIndex(of: ":") {
+                    credentials = .basic(
+                        username: String(info[..<colon]).removingPercentEncoding ?? String(info[..<colon]),
+                        password: String(info[info.index(after: colon)...]).removingPercentEncoding ?? String(info[info.index(after: colon)...]))
+                }
+                source = try await MLflowServerSource.open(client: RepriseClient(baseURL: display, credentials: credentials), displayName: display)
             } else {
                 let sourceDriver: any SQLDriver
                 if PostgresLocation.isPostgres(from) {
@@ -104,7 +111,7 @@ struct MLflowImportCommand: AsyncParsableCommand {
         } catch let e as RepriseError {
             throw ValidationError(e.message)
         } catch let e as RepriseClientError {
-            throw ValidationError("Cannot read \(from): \(e)")
+            throw ValidationError("Cannot read \(Self.withoutUserInfo(from)): \(e)")
         }
 
         // The target, as the server opens it.
@@ -199,6 +206,22 @@ struct MLflowImportCommand: AsyncParsableCommand {
         if !report.verified { throw ExitCode(2) }
     }
 
+    /// The `user:secret` of `http://user:secret@host/…`, if any.
+    static func userInfo(_ url: String) -> String? {
+        guard let schemeEnd = url.range(of: "://")?.upperBound else { return nil }
+        let authorityEnd = url[schemeEnd...].firstIndex(of: "/") ?? url.endIndex
+        guard let at = url[schemeEnd..<authorityEnd].lastIndex(of: "@") else { return nil }
+        return String(url[schemeEnd..<at])
+    }
+
+    /// `http://user:secret@host/…` as `http://host/…`.
+    static func withoutUserInfo(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://")?.upperBound else { return url }
+        let authorityEnd = url[schemeEnd...].firstIndex(of: "/") ?? url.endIndex
+        guard let at = url[schemeEnd..<authorityEnd].lastIndex(of: "@") else { return url }
+        return String(url[..<schemeEnd]) + String(url[url.index(after: at)...])
+    }
+
     static func render(_ r: ImportReport, artifactsMode: String, artifacts: String?, destination: String, to: String?) -> String {
         var lines = ["Imported \(r.source) in \(String(format: "%.1f", r.seconds)) s"]
         lines += r.facts.map { "  \($0)" }
@@ -214,7 +237,7 @@ struct MLflowImportCommand: AsyncParsableCommand {
         for c in r.checks {
             lines.append(
                 "  " + c.entity.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "%10d %10d", c.source, c.here)
-                    + (c.ok ? "" : "   MISMATCH"))
+                    + (c.ok ? "" : "   MISMATCH (entities already here are not updated by an import)"))
         }
         let identical = r.histories.filter(\.identical).count
         let points = r.histories.reduce(0) { $0 + $1.points }
@@ -233,7 +256,7 @@ struct MLflowImportCommand: AsyncParsableCommand {
         for n in r.notes { lines.append("Note: \(n)") }
         for n in r.notImported { lines.append("Not imported: \(n)") }
         lines.append("")
-        lines.append("Start Reprise on it: reprise server --backend-store-uri \(to ?? "sqlite:///reprise-data/reprise.db")")
+        lines.append("Start Reprise on it: reprise server --backend-store-uri \(to.map(PostgresLocation.redacted) ?? "sqlite:///reprise-data/reprise.db")")
         return lines.joined(separator: "\n")
     }
 }

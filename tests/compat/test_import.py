@@ -106,7 +106,9 @@ def test_import_an_mlflow_server(mlflow_source, tmp_path, path):
     store = _backend_store_uri(target)
     reference = bool(COMPAT_POSTGRES_URL)
     source = f"sqlite:///{data}/mlflow.db" if path == "database" else mlflow_url
-    args = ["--from", source, "--to", store]
+    # Credentials in a server URL are used, never recorded.
+    given = source if path == "database" else mlflow_url.replace("http://", "http://ana:s3cretpw@")
+    args = ["--from", given, "--to", store]
     if reference:
         args += ["--artifacts-mode", "reference"]
         destination = f"{data}/artifacts"
@@ -125,6 +127,7 @@ def test_import_an_mlflow_server(mlflow_source, tmp_path, path):
     assert "runs" in out and "metric points" in out
     assert "deploy-hook" in out and "update_webhook" in out, out  # the webhook's secret could not come along
     assert (data / "mlflow.db").read_bytes() == before  # read only
+    assert "s3cretpw" not in out + p.stderr
     if not reference:
         assert "SHA-256 identical" in out, out
 
@@ -558,3 +561,62 @@ def test_import_artifacts_from_a_bucket_into_a_bucket(mlflow_source, tmp_path, m
     finally:
         mlflow.set_tracking_uri(uri)
         stop_server(reprise)
+
+
+def test_restore_refuses_a_tampered_export(tmp_path):
+    """What `import reprise` reads is checked before anything is written: a table file that was
+    changed, a manifest naming a file outside the export or a column the store does not have (the
+    names go into SQL), an artifact path that leaves the folder."""
+    a = tmp_path / "a"
+    src = start_server(a, backend_store_uri=f"sqlite:///{a}/reprise.db", artifacts_destination=str(a / "artifacts"))
+    try:
+        c = MlflowClient(src)
+        r = c.create_run(c.create_experiment("e"))
+        c.log_param(r.info.run_id, "p", "1")
+        c.log_text(r.info.run_id, "x", "f.txt")
+    finally:
+        stop_server(src)
+    export = tmp_path / "export"
+    p = subprocess.run([REPRISE_BIN, "export", "--backend-store-uri", f"sqlite:///{a}/reprise.db", "--artifacts-destination",
+                        str(a / "artifacts"), "--to", str(export)], cwd=a, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert (export.stat().st_mode & 0o777) == 0o700
+    manifest = json.loads((export / "manifest.json").read_text())
+
+    def restore(changed: dict | None = None, edit=None) -> subprocess.CompletedProcess:
+        import copy
+        import shutil
+        d = tmp_path / ("t" + os.urandom(4).hex())
+        shutil.copytree(export, d / "export")
+        m = copy.deepcopy(manifest)
+        if changed:
+            changed(m)
+        (d / "export" / "manifest.json").write_text(json.dumps(m))
+        if edit:
+            edit(d / "export")
+        return subprocess.run([REPRISE_BIN, "import", "reprise", "--from", str(d / "export"), "--to", f"sqlite:///{d}/r.db",
+                               "--artifacts-destination", str(d / "art")], cwd=d, capture_output=True, text=True, timeout=300)
+
+    def params_file(e):
+        f = e / "tables" / "params.jsonl"
+        f.write_text(f.read_text().replace('"1"', '"2"'))
+    p = restore(edit=params_file)
+    assert p.returncode != 0 and "does not match the manifest's SHA-256" in p.stderr and "Nothing was written" in p.stderr, p.stderr
+
+    def outside(m):
+        m["tables"]["params"]["file"] = "../../etc/passwd"
+    p = restore(outside)
+    assert p.returncode != 0 and "not one of a Reprise export" in p.stderr, p.stderr
+
+    def injected(m):
+        m["tables"]["params"]["columns"].append("value) SELECT 1, 2, 3 --")
+    p = restore(injected)
+    assert p.returncode != 0 and "are not this store's" in p.stderr, p.stderr
+
+    def dot_path(m):
+        m["artifacts"].append({"path": ".", "size": 0, "sha256": "0" * 64})
+    p = restore(dot_path)
+    assert p.returncode != 0 and "artifact path" in p.stderr, p.stderr
+
+    ok = restore()
+    assert ok.returncode == 0, ok.stderr
