@@ -169,9 +169,12 @@ struct ExportCommand: AsyncParsableCommand {
         try await opened.driver.shutdown()
 
         // The artifact folder, file by file, each with its SHA-256.
-        let artifactsRoot = StoreLocation.artifacts(artifactsDestination, cwd: cwd)
+        let inBucket = artifactsDestination?.hasPrefix("s3://") == true
+        let artifactsRoot = StoreLocation.artifacts(inBucket ? nil : artifactsDestination, cwd: cwd)
         var artifacts: [JSONValue] = []
-        if fm.fileExists(atPath: artifactsRoot) {
+        if inBucket {
+            print("artifacts: in \(artifactsDestination!), not copied into the export; the bucket keeps them (copy it with your storage's tools to move them)")
+        } else if fm.fileExists(atPath: artifactsRoot) {
             let files = try DataHasher.listFiles(artifactsRoot)
             progress.begin("artifacts", total: files.count)
             for f in files {
