@@ -132,7 +132,9 @@ def test_import_an_mlflow_server(mlflow_source, tmp_path, path):
         assert "SHA-256 identical" in out, out
 
     reprise = start_server(target, backend_store_uri=store, artifacts_destination=destination)
-    uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    # The registry URI is left unset, so it follows the tracking URI; set_tracking_uri also sets
+    # MLFLOW_TRACKING_URI, so what was there before is put back at the end.
+    previous = mlflow.get_tracking_uri()
     try:
         ml, rp = MlflowClient(mlflow_url, registry_uri=mlflow_url), MlflowClient(reprise, registry_uri=reprise)
         # Experiments, deleted ones too, ids unchanged.
@@ -194,13 +196,11 @@ def test_import_an_mlflow_server(mlflow_source, tmp_path, path):
         predictions = []
         for url in (mlflow_url, reprise):
             mlflow.set_tracking_uri(url)
-            mlflow.set_registry_uri(url)
             predictions.append(list(mlflow.pyfunc.load_model("models:/iris-classifier@champion").predict(X)))
         assert predictions[0] == predictions[1]
 
         # The prompt came along with the registry.
         mlflow.set_tracking_uri(reprise)
-        mlflow.set_registry_uri(reprise)
         assert mlflow.genai.load_prompt("prompts:/summarize/1").template == "Summarize in one line: {{text}}"
 
         # The webhook, disabled until someone gives it a new secret.
@@ -225,8 +225,7 @@ def test_import_an_mlflow_server(mlflow_source, tmp_path, path):
         new = rp.create_experiment("made-after-import")
         assert int(new) > max(int(e[0]) for e in ea)
     finally:
-        mlflow.set_tracking_uri(uris[0])
-        mlflow.set_registry_uri(uris[1])
+        mlflow.set_tracking_uri(previous)
         stop_server(reprise)
 
     # Again: nothing new, nothing duplicated.
@@ -505,11 +504,13 @@ def test_export_and_restore_round_trip(tmp_path):
         assert math.isnan(c.get_run(ids[1]).data.metrics["odd"])
         assert c.get_run(ids[2]).info.lifecycle_stage == "deleted"
         assert c.get_model_version_by_alias("m", "prod").run_id == ids[0]
+        # (set_tracking_uri also sets MLFLOW_TRACKING_URI: what was there before is put back.)
+        previous = mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(restored)
         try:
             path = mlflow.artifacts.download_artifacts(run_id=ids[0], artifact_path="out/a.txt", dst_path=str(tmp_path / "dl"))
         finally:
-            mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", ""))
+            mlflow.set_tracking_uri(previous)
         assert Path(path).read_text() == "artifact 0\n"
         assert requests.get(f"{restored}{G}/audit/verify", timeout=60).json()["ok"] is True
         # Still governed: moving the protected alias needs an approval.
