@@ -64,10 +64,20 @@ struct StoreLocation {
     var uri: String?
     var cwd = FileManager.default.currentDirectoryPath
 
-    func open(logger: Logger) async throws -> (ServerCommand.OpenedStore, dbPath: String) {
+    /// The PostgreSQL database `uri` names, if it names one.
+    func postgres() throws -> PostgresLocation? {
+        try uri.flatMap { PostgresLocation.isPostgres($0) ? try ServerCommand.postgresLocation($0) : nil }
+    }
+
+    /// The file the store is, or (PostgreSQL) the place beside which its key file lives: as the
+    /// server decides it (./reprise-data by default).
+    func dbPath() throws -> String {
         let dataDir = cwd + "/reprise-data"
-        let postgres = try uri.flatMap { PostgresLocation.isPostgres($0) ? try ServerCommand.postgresLocation($0) : nil }
-        let dbPath = try postgres != nil ? dataDir + "/postgres" : uri.map { try ServerCommand.sqlitePath($0, cwd: cwd) } ?? dataDir + "/reprise.db"
+        return try postgres() != nil ? dataDir + "/postgres" : uri.map { try ServerCommand.sqlitePath($0, cwd: cwd) } ?? dataDir + "/reprise.db"
+    }
+
+    func open(logger: Logger) async throws -> (ServerCommand.OpenedStore, dbPath: String) {
+        let (postgres, dbPath) = (try postgres(), try dbPath())
         let opened = try await ServerCommand.openStore(
             backendStoreURI: uri, postgres: postgres, dbPath: dbPath, artifactRoot: "mlflow-artifacts:/", cwd: cwd, poolSize: 4, logger: logger)
         return (opened, dbPath)
@@ -299,9 +309,7 @@ struct RepriseImportCommand: AsyncParsableCommand {
         progress.end()
 
         // The key goes in place before the store is opened, so the store is made with it.
-        let postgres = try to.flatMap { PostgresLocation.isPostgres($0) ? try ServerCommand.postgresLocation($0) : nil }
-        let dbPath = try postgres != nil ? cwd + "/reprise-data/postgres" : to.map { try ServerCommand.sqlitePath($0, cwd: cwd) } ?? cwd + "/reprise-data/reprise.db"
-        let keyFile = ServerCommand.keyFile(besideDatabase: dbPath)
+        let keyFile = ServerCommand.keyFile(besideDatabase: try StoreLocation(uri: to, cwd: cwd).dbPath())
         if let key = fm.contents(atPath: dir + "/" + ExportLayout.keyFile) {
             if let existing = fm.contents(atPath: keyFile), existing != key {
                 throw ValidationError(

@@ -116,15 +116,13 @@ struct MLflowImportCommand: AsyncParsableCommand {
 
         // The target, as the server opens it.
         let dataDir = cwd + "/reprise-data"
-        let postgres = try to.flatMap { PostgresLocation.isPostgres($0) ? try ServerCommand.postgresLocation($0) : nil }
-        let dbPath = try postgres != nil ? dataDir + "/postgres" : to.map { try ServerCommand.sqlitePath($0, cwd: cwd) } ?? dataDir + "/reprise.db"
-        if postgres == nil, "sqlite:///" + dbPath == display {
+        let target = StoreLocation(uri: to, cwd: cwd)
+        if try target.postgres() == nil, "sqlite:///" + (try target.dbPath()) == display {
             throw ValidationError("--to names the MLflow database itself. Import into a Reprise store of its own, for example --to sqlite:///reprise.db.")
         }
         let destination = artifactsDestination.flatMap { $0.hasPrefix("s3://") ? $0 : nil }
             ?? ServerCommand.absolute(artifactsDestination ?? dataDir + "/artifacts", cwd: cwd)
-        let opened = try await ServerCommand.openStore(
-            backendStoreURI: to, postgres: postgres, dbPath: dbPath, artifactRoot: "mlflow-artifacts:/", cwd: cwd, poolSize: 4, logger: logger)
+        let (opened, _) = try await target.open(logger: logger)
 
         var importer = Importer(
             store: opened.store, source: source,
