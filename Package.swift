@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // Domain: entities, validation, search grammar, wire JSON, store protocols. No I/O.
@@ -70,11 +71,17 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // OpenTelemetry's trace export (OTLP over HTTP, protobuf or JSON) read into spans. The
+        // message types under Generated/ come from opentelemetry-proto by scripts/generate-otlp.sh.
+        .target(
+            name: "RepriseOTLP",
+            dependencies: ["RepriseCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         // The HTTP server (Hummingbird 2). Never imports a database driver.
         .target(
             name: "RepriseServer",
             dependencies: [
-                "RepriseCore", "RepriseArtifacts",
+                "RepriseCore", "RepriseArtifacts", "RepriseOTLP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -161,7 +168,7 @@ let package = Package(
             name: "RepriseServerTests",
             dependencies: [
                 "RepriseServer", "RepriseCore", "RepriseSQL", "RepriseSQLite", "RepriseArtifacts", "RepriseTestSupport",
-                "RepriseClient",
+                "RepriseClient", "RepriseOTLP", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

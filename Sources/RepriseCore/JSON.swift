@@ -66,6 +66,11 @@ public struct JSONObject: Sendable, Equatable {
     }
 }
 
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    /// Members in the literal's order.
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { self.init(elements) }
+}
+
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByFloatLiteral, ExpressibleByNilLiteral
 {

@@ -73,14 +73,7 @@ public struct WebhookEvent: Hashable, Comparable, Sendable {
     /// `2026-11-30T14:16:06.582013+00:00`.
     public static func timestamp(_ date: Date) -> String {
         let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
-        var seconds = time_t(micros / 1_000_000)
-        var t = tm()
-        gmtime_r(&seconds, &t)
-        func pad(_ v: Int64, _ n: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, n - s.count)) + s
-        }
-        return "\(pad(Int64(t.tm_year) + 1900, 4))-\(pad(Int64(t.tm_mon) + 1, 2))-\(pad(Int64(t.tm_mday), 2))T\(pad(Int64(t.tm_hour), 2)):\(pad(Int64(t.tm_min), 2)):\(pad(Int64(t.tm_sec), 2)).\(pad(micros % 1_000_000, 6))+00:00"
+        return TraceTime.rfc3339(seconds: micros / 1_000_000, fraction: micros % 1_000_000, digits: 6, zone: "+00:00")
     }
 
     public static func < (a: WebhookEvent, b: WebhookEvent) -> Bool { (a.entity, a.action) < (b.entity, b.action) }

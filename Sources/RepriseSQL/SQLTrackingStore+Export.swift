@@ -26,6 +26,8 @@ extension SQLTrackingStore {
         ("experiment_policies", ["experiment_id"]), ("reproductions", ["id"]),
         ("auth_users", ["id"]), ("auth_roles", ["id"]), ("auth_role_members", ["role_id", "user_id"]), ("auth_grants", ["id"]),
         ("auth_tokens", ["id"]), ("artifact_digests", ["location"]),
+        ("traces", ["trace_id"]), ("trace_tags", ["trace_id", "key"]), ("trace_metadata", ["trace_id", "key"]),
+        ("spans", ["trace_id", "span_id"]), ("assessments", ["assessment_id"]), ("trace_runs", ["trace_id", "run_id"]),
         ("audit_events", ["seq"]), ("reprise_meta", ["key"]), ("id_counters", ["name"]),
     ]
 

@@ -48,11 +48,7 @@ extension SQLTrackingStore {
             try await audit.record(
                 db, "logged_model.create", "logged_model", id,
                 ["experiment_id": .string(input.experimentID), "name": .string(name), "source_run_id": .string(input.sourceRunID ?? "")])
-            if let run = input.sourceRunID, !run.isEmpty,
-                try await db.queryOne("SELECT 1 FROM runs WHERE run_uuid = ?", [.text(run)]) == nil
-            {
-                throw RepriseError.notFound("Run with id=\(run) not found")
-            }
+            // The source run is recorded as named; MLflow 3.17 does not require it to exist.
             let base = exp.artifactLocation.hasSuffix("/") ? String(exp.artifactLocation.dropLast()) : exp.artifactLocation
             let now = Self.now()
             try await db.execute(

@@ -228,7 +228,10 @@ extension SQLTrackingStore: RegistryStore {
         -> (storage: String, runID: String, modelID: String)
     {
         let source = input.source
-        let invalid = RepriseError.invalid("Invalid model version source: '\(source)'.")
+        let invalid = RepriseError.invalid(
+            "Invalid model version source: '\(source)'. The run_id request parameter must identify the resource that contains the source.")
+        let invalidModel = RepriseError.invalid(
+            "Invalid model version source: '\(source)'. The model_id request parameter must identify the resource that contains the source.")
         try Validation.rejectControlCharacters(source, field: "source", isURI: true)
         let decoded = Validation.percentDecode(source) ?? source
         if decoded.contains("\u{0}") || decoded.split(separator: "/").contains("..") || decoded.split(separator: "\\").contains("..") {
@@ -237,9 +240,9 @@ extension SQLTrackingStore: RegistryStore {
         var runID = input.runID ?? ""
         var modelID = input.modelID ?? ""
         if source.hasPrefix("models:/m-") {
+            // The request names the logged model its source is (3.17 rules).
             let sourceModel = String(source.dropFirst("models:/".count).prefix { $0 != "/" })
-            if !modelID.isEmpty && modelID != sourceModel { throw invalid }
-            modelID = sourceModel
+            if modelID != sourceModel { throw invalidModel }
         }
         if !modelID.isEmpty {
             let model = try await requireModel(db, modelID)
@@ -257,7 +260,9 @@ extension SQLTrackingStore: RegistryStore {
             // The run named in the URI must be the run_id of the request (3.17 rules).
             if runID != sourceRun { throw invalid }
             guard let row = try await db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(sourceRun)]) else {
-                throw RepriseError.notFound("Run with id=\(sourceRun) not found")
+                // A run this store does not have (MLflow 3.17 accepts it): the files are wherever
+                // the URI says, and nothing here serves them.
+                return (source, sourceRun, "")
             }
             let root = row.string(0)
             return (path.isEmpty ? root : root + "/" + path, sourceRun, "")
@@ -302,7 +307,10 @@ extension SQLTrackingStore: RegistryStore {
         for t in input.tags { try Validation.validateRegistryTag(t) }
         return try await write { db, audit in
             _ = try await Self.requireRegisteredModel(db, input.name)
-            let (storage, runID, modelID) = try await Self.resolveSource(db, input)
+            // A prompt version's source is not a location (the client sends a placeholder); the
+            // reference checks it only for models.
+            let isPrompt = input.tags.contains { $0.key == PromptFilter.tagKey && $0.value == "true" }
+            let (storage, runID, modelID) = isPrompt ? (input.source, input.runID ?? "", "") : try await Self.resolveSource(db, input)
             let version = try await db.queryOne("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", [.text(input.name)])!.int(0)
             try await audit.record(
                 db, "model_version.create", "model_version", "\(input.name)/\(version)",
@@ -330,7 +338,7 @@ extension SQLTrackingStore: RegistryStore {
                 list.append(["name": .string(input.name), "version": .int(version)])
                 try await db.execute(
                     "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, 'mlflow.modelVersions', ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-                    [.text(modelID), .text(JSONValue.array(list).jsonString)])
+                    [.text(modelID), .text(JSONValue.array(list).pythonDumps)])
             }
             let created = try await Self.requireVersion(db, input.name, version)
             try await Self.emitWebhookEvent(db, model: input.name, entity: "model_version", action: "created") { prompt in

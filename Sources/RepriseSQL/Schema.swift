@@ -299,6 +299,52 @@ public enum TrackingSchema {
                 // transaction. Unlogged: never holds committed rows, so nothing to recover.
                 statements: dialect.name == SQLDialect.postgres.name
                     ? ["CREATE UNLOGGED TABLE metrics_staging (LIKE metrics)"] : []),
+            SQLMigration(
+                version: 11, name: "traces",
+                statements: [
+                    // A trace's info; `finalized` once StartTraceV3 came (spans can come first).
+                    """
+                    CREATE TABLE traces (
+                      trace_id TEXT PRIMARY KEY, experiment_id BIGINT NOT NULL, request_time BIGINT NOT NULL,
+                      execution_duration BIGINT, state TEXT NOT NULL, request_preview TEXT, response_preview TEXT,
+                      client_request_id TEXT, finalized INTEGER NOT NULL)
+                    """,
+                    // Search's outer scan: experiment, then the default order (newest first).
+                    "CREATE INDEX traces_by_experiment ON traces (experiment_id, request_time, trace_id)",
+                    """
+                    CREATE TABLE trace_tags (
+                      trace_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                      PRIMARY KEY (trace_id, key))\(clustered)
+                    """,
+                    // Searching many traces by one tag's value starts from the matching rows.
+                    "CREATE INDEX trace_tags_by_key ON trace_tags (key, value)",
+                    """
+                    CREATE TABLE trace_metadata (
+                      trace_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                      PRIMARY KEY (trace_id, key))\(clustered)
+                    """,
+                    "CREATE INDEX trace_metadata_by_key ON trace_metadata (key, value)",
+                    // Spans as OTLP JSON, with the fields search reads beside them.
+                    """
+                    CREATE TABLE spans (
+                      trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT, name TEXT NOT NULL,
+                      span_type TEXT, status TEXT NOT NULL, start_time BIGINT NOT NULL, end_time BIGINT,
+                      content TEXT NOT NULL, PRIMARY KEY (trace_id, span_id))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE assessments (
+                      assessment_id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, name TEXT NOT NULL, span_id TEXT,
+                      kind TEXT NOT NULL, create_time BIGINT NOT NULL, last_update_time BIGINT NOT NULL,
+                      valid INTEGER NOT NULL, value TEXT, body TEXT NOT NULL)
+                    """,
+                    "CREATE INDEX assessments_by_trace ON assessments (trace_id, create_time)",
+                    // Traces linked to runs besides the one they were made in.
+                    """
+                    CREATE TABLE trace_runs (
+                      trace_id TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (trace_id, run_id))\(clustered)
+                    """,
+                    "CREATE INDEX trace_runs_by_run ON trace_runs (run_id)",
+                ]),
         ]
     }
 }

@@ -116,6 +116,12 @@ extension RepriseAPI {
             let relative = Validation.percentDecode(rest) ?? String(rest)
             return (try requireProxy(), try Validation.artifactPathComponents(String(relative.drop(while: { $0 == "/" }))))
         }
+        if rootURI.hasPrefix("http://") || rootURI.hasPrefix("https://"), let relative = Self.proxyPath(ofURL: rootURI, staticPrefix: config.staticPrefix) {
+            // This server's own proxy spelled as a URL (`--default-artifact-root
+            // http://host/api/2.0/mlflow-artifacts/artifacts/experiments`): the same files as
+            // `mlflow-artifacts:/…`, whichever host name the client used to reach it.
+            return (try requireProxy(), try Validation.artifactPathComponents(relative))
+        }
         if rootURI.hasPrefix("s3://") {
             for repo in s3Repositories {
                 if let comps = try repo.components(of: rootURI) { return (repo, comps) }
@@ -148,6 +154,21 @@ extension RepriseAPI {
             .permissionDenied,
             "Artifact location '\(rootURI)' is outside this server's artifact roots (--artifacts-destination, a local --default-artifact-root), so the server does not open it. Read those artifacts from their storage directly."
         )
+    }
+
+    /// The path under the artifact proxy that an `http(s)://host[:port][/prefix]/api/2.0/mlflow-artifacts/artifacts/…`
+    /// URL names, decoded; nil for any other URL.
+    static func proxyPath(ofURL uri: String, staticPrefix: String) -> String? {
+        let afterScheme = uri.drop { $0 != ":" }.dropFirst(3)
+        guard let slash = afterScheme.firstIndex(of: "/") else { return nil }
+        var path = String(afterScheme[slash...])
+        if let cut = path.firstIndex(where: { $0 == "?" || $0 == "#" }) { path = String(path[..<cut]) }
+        if !staticPrefix.isEmpty, path.hasPrefix(staticPrefix + "/") { path = String(path.dropFirst(staticPrefix.count)) }
+        let base = "/api/2.0/mlflow-artifacts/artifacts"
+        guard path == base || path.hasPrefix(base + "/"), let decoded = Validation.percentDecode(String(path.dropFirst(base.count))) else {
+            return nil
+        }
+        return String(decoded.drop { $0 == "/" })
     }
 
     /// `attachment; filename=NAME` as the reference sends it; names with characters that are not
@@ -486,8 +507,10 @@ extension RepriseAPI {
         }
         route(.post, "/api/2.0/mlflow/upload-artifact", access: .experiment(.update, .runInQuery)) { [self] call in
             let p = Params(source: .query(call.query))
-            let run = try await store.getRun(id: try p.runID())
-            let relative = try p.requiredString("path")
+            // What is missing is said before whether the run exists, in the reference's words.
+            guard let runID = try? p.runID() else { throw RepriseError.invalid("Request must specify run_uuid.") }
+            guard let relative = try p.string("path"), !relative.isEmpty else { throw RepriseError.invalid("Request must specify path.") }
+            let run = try await store.getRun(id: runID)
             let (repo, base) = try repository(for: run.info.artifactURI)
             let rel = try Validation.artifactPathComponents(relative)
             guard !rel.isEmpty else { throw RepriseError.invalid("Invalid path") }

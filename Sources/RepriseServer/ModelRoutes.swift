@@ -6,8 +6,10 @@ extension RepriseAPI {
         let store = self.store
         route(.post, "/api/2.0/mlflow/logged-models", access: .experiment(.update, .field("experiment_id"))) { [self] call in
             let p = try await call.params()
-            if let source = try p.string("source_run_id"), !source.isEmpty, let authorizer {
-                try await requireCaller(.read, experiment: try await authorizer.experimentID(ofRun: source))
+            if let source = try p.string("source_run_id"), !source.isEmpty, let authorizer,
+                let experiment = try await authorizer.existingExperimentID(ofRun: source)
+            {
+                try await requireCaller(.read, experiment: experiment)
             }
             let model = try await store.createLoggedModel(
                 CreateLoggedModelInput(

@@ -364,6 +364,8 @@ private struct OpenAPIBuilder {
         "run_id": "A run id.",
         "name": "A registered model name.",
         "token_id": "An access token id.",
+        "trace_id": "A trace id (tr-<32 hex> from the MLflow client).",
+        "assessment_id": "An assessment id (a-<32 hex>).",
     ]
 
     static func build() -> J {
@@ -373,6 +375,7 @@ private struct OpenAPIBuilder {
         b.runs()
         b.artifacts()
         b.loggedModels()
+        b.traces()
         b.registry()
         b.webhooks()
         b.governance()
@@ -419,7 +422,8 @@ private struct OpenAPIBuilder {
                 [
                     ("meta", "Health, version and capabilities"), ("experiments", "MLflow experiments"), ("runs", "MLflow runs and metrics"),
                     ("artifacts", "Artifacts: the mlflow-artifacts proxy and run-relative downloads"),
-                    ("logged-models", "MLflow 3 logged models"), ("registry", "MLflow model registry"),
+                    ("logged-models", "MLflow 3 logged models"), ("traces", "MLflow 3 traces: OTLP spans, trace infos, assessments"),
+                    ("registry", "MLflow model registry"),
                     ("webhooks", "MLflow webhooks (registry events)"), ("governance", "Reprise: protected aliases, approvals, audit"),
                     ("reproducibility", "Reprise: experiment policies, reproductions, lineage"),
                     ("identity", "Users, roles (Reprise's groups) and grants (MLflow's basic-auth API); Reprise's who-am-I, access tokens and service accounts"),
@@ -443,7 +447,7 @@ private struct OpenAPIBuilder {
             "get", "/metrics", tag: "meta", "Prometheus metrics (text format), with --expose-prometheus; 404 when off",
             ok: [("200", R.text("# TYPE hb_requests counter …"))], errors: [404],
             description: "Requests, latency and errors by route template (hb_*, http_server_*), store write and read latency (reprise_store_*) and the write queue's depth.")
-        add("get", "/version", tag: "meta", "The MLflow version this server reports, as text", ok: [("200", R.text("A version string such as 3.3.2"))])
+        add("get", "/version", tag: "meta", "The MLflow version this server reports, as text", ok: [("200", R.text("A version string such as 3.17.2"))])
         add("get", "/api/3.0/mlflow/server-info", tag: "meta", "Server capabilities", ok: [("200", R.json(S.ref("ServerInfo"), "Capabilities"))])
     }
 
@@ -741,6 +745,92 @@ private struct OpenAPIBuilder {
                 P.query("path", S.artifactPath(file: true), required: true),
             ],
             ok: [("200", R.file)], errors: [400, 404, 501, 503], description: notServed)
+    }
+
+    // MARK: Traces
+
+    mutating func traces() {
+        let v3 = "/api/3.0/mlflow/traces"
+        let info = S.ref("TraceInfoV3")
+        let locations = S.array(S.object([
+            ("type", S.enumeration(["MLFLOW_EXPERIMENT"])), ("mlflow_experiment", S.object([("experiment_id", S.experimentID)])),
+        ]))
+        add(
+            "post", "/v1/traces", tag: "traces", "OTLP/HTTP trace export: store spans",
+            params: [[
+                "name": "x-mlflow-experiment-id", "in": "header", "required": true, "schema": S.experimentID,
+                "description": "The experiment the traces belong to.",
+            ]],
+            body: [
+                "required": true,
+                "content": [
+                    "application/x-protobuf": ["schema": ["type": "string", "format": "binary", "description": "An OTLP ExportTraceServiceRequest."]],
+                    "application/json": ["schema": ["type": "object", "description": "An OTLP ExportTraceServiceRequest in OTLP/JSON (ids in hex)."]],
+                ],
+            ],
+            ok: [("200", [
+                "description": "An ExportTraceServiceResponse, in the request's encoding.",
+                "content": ["application/x-protobuf": ["schema": ["type": "string", "format": "binary"]], "application/json": ["schema": ["type": "object"]]],
+            ])],
+            errors: [400, 404], description: "Spans of one or more traces. A trace not yet started (StartTraceV3) is created from its spans.")
+        add(
+            "post", v3, tag: "traces", "Record a trace's info (StartTraceV3, sent when the trace ends)",
+            body: P.json(S.object([("trace", S.object([("trace_info", info)], required: ["trace_info"]))], required: ["trace"])),
+            ok: [("200", R.json(S.object([("trace", S.object([("trace_info", info)]))]), "{trace: {trace_info}}"))], errors: [400, 404])
+        add(
+            "get", "\(v3)/{trace_id}", tag: "traces", "Get a trace's info",
+            ok: [("200", R.json(S.object([("trace", S.object([("trace_info", info)]))]), "{trace: {trace_info}}"))], errors: [404])
+        add(
+            "get", "\(v3)/get", tag: "traces", "Get a trace with its spans",
+            params: [P.query("trace_id", S.string, required: true), P.query("allow_partial", S.boolean)],
+            ok: [("200", R.json(S.object([("trace", S.ref("Trace"))]), "{trace: {trace_info, spans}}"))], errors: [400, 404])
+        add(
+            "get", "\(v3)/batchGet", tag: "traces", "Get several traces with their spans",
+            params: [P.query("trace_ids", S.array(S.string))],
+            ok: [("200", R.json(S.object([("traces", S.array(S.ref("Trace")))]), "{traces}"))], errors: [400])
+        add(
+            "post", "\(v3)/batchGetInfos", tag: "traces", "Get several traces' infos",
+            body: P.json(S.object([("trace_ids", S.array(S.string)), ("experiment_ids", S.array(S.experimentIDItem))])),
+            ok: [("200", R.json(S.object([("trace_infos", S.array(info))]), "{trace_infos}"))], errors: [400])
+        add(
+            "post", "\(v3)/search", tag: "traces", "Search traces",
+            body: P.json(S.object([
+                ("locations", locations), ("filter", S.filter("trace")), ("max_results", S.described(S.int(1, 50000), "Default 100.")),
+                ("order_by", S.array(S.orderBy("trace"))), ("page_token", S.pageToken()),
+            ])),
+            ok: [("200", R.json(S.object([("traces", S.array(info)), ("next_page_token", S.string)]), "{traces, next_page_token?}"))],
+            errors: [400, 403])
+        for base in ["/api/2.0/mlflow/traces", v3] {
+            add(
+                "patch", "\(base)/{trace_id}/tags", tag: "traces", "Set a trace tag",
+                body: P.json(S.object([("key", S.string), ("value", S.string)], required: ["key"])), ok: [("200", R.empty)], errors: [400, 404])
+            add(
+                "delete", "\(base)/{trace_id}/tags", tag: "traces", "Delete a trace tag",
+                body: P.json(S.object([("key", S.string)], required: ["key"])), ok: [("200", R.empty)], errors: [400, 404])
+            add(
+                "post", "\(base)/delete-traces", tag: "traces", "Delete traces by id, or by age",
+                body: P.json(S.object([
+                    ("experiment_id", S.experimentID), ("max_timestamp_millis", S.int(0, Int64.max, format: "int64")),
+                    ("max_traces", S.int(1, Int64(Int32.max))), ("request_ids", S.array(S.string)),
+                ], required: ["experiment_id"])),
+                ok: [("200", R.json(S.object([("traces_deleted", S.int(0, Int64(Int32.max)))]), "{traces_deleted}"))], errors: [400, 404])
+        }
+        add(
+            "post", "/api/2.0/mlflow/traces/link-to-run", tag: "traces", "Link traces (at most 100) to a run",
+            body: P.json(S.object([("trace_ids", S.array(S.string)), ("run_id", S.string)], required: ["run_id"])),
+            ok: [("200", R.empty)], errors: [400, 404])
+        let assessment = R.json(S.object([("assessment", S.ref("Assessment"))]), "{assessment}")
+        add(
+            "post", "\(v3)/{trace_id}/assessments", tag: "traces", "Add feedback or an expectation to a trace",
+            body: P.json(S.object([("assessment", S.ref("Assessment"))], required: ["assessment"])), ok: [("200", assessment)], errors: [400, 404])
+        add("get", "\(v3)/{trace_id}/assessments/{assessment_id}", tag: "traces", "Get an assessment", ok: [("200", assessment)], errors: [404])
+        add(
+            "patch", "\(v3)/{trace_id}/assessments/{assessment_id}", tag: "traces", "Update an assessment",
+            body: P.json(S.object([("assessment", S.ref("Assessment")), ("update_mask", S.string)], required: ["assessment"])),
+            ok: [("200", assessment)], errors: [400, 404])
+        add(
+            "delete", "\(v3)/{trace_id}/assessments/{assessment_id}", tag: "traces", "Delete an assessment",
+            ok: [("200", R.empty)], errors: [404])
     }
 
     // MARK: Logged models
@@ -1572,6 +1662,25 @@ private struct OpenAPIBuilder {
                 ("model_type", str), ("source_run_id", str), ("status_message", str), ("tags", kv),
             ])),
             ("data", S.object([("params", kv), ("metrics", S.array(S.ref("Metric")))])),
+        ])
+        schemas["TraceInfoV3"] = S.object([
+            ("trace_id", str),
+            ("trace_location", S.object([("type", str), ("mlflow_experiment", S.object([("experiment_id", str)]))])),
+            ("request_time", S.described(str, "RFC 3339, such as 2026-11-25T17:58:14.071Z.")),
+            ("execution_duration", S.described(str, "Seconds, such as 0.021s.")), ("state", S.enumeration(TraceState.allCases.map(\.rawValue))),
+            ("client_request_id", str), ("request_preview", str), ("response_preview", str),
+            ("trace_metadata", ["type": "object", "additionalProperties": str]), ("tags", ["type": "object", "additionalProperties": str]),
+            ("assessments", S.array(S.ref("Assessment"))),
+        ])
+        schemas["Trace"] = S.object([
+            ("trace_info", S.ref("TraceInfoV3")),
+            ("spans", S.array(S.described(["type": "object"], "An OpenTelemetry span in protobuf's JSON mapping (proto field names, ids in base64)."))),
+        ])
+        schemas["Assessment"] = S.object([
+            ("assessment_id", str), ("assessment_name", str), ("trace_id", str), ("span_id", str),
+            ("source", S.object([("source_type", str), ("source_id", str)])), ("create_time", str), ("last_update_time", str),
+            ("feedback", S.object([("value", [:]), ("error", ["type": "object"])])), ("expectation", S.object([("value", [:]), ("serialized_value", ["type": "object"])])),
+            ("rationale", str), ("metadata", ["type": "object", "additionalProperties": str]), ("overrides", str), ("valid", S.boolean),
         ])
         schemas["ModelVersion"] = S.object([
             ("name", str), ("version", str), ("creation_timestamp", int64), ("last_updated_timestamp", int64), ("current_stage", str),

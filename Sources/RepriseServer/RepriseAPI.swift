@@ -49,30 +49,7 @@ struct Call: Sendable {
         {
             throw RepriseError.invalid("Bad Request. Content-Type must be one of ['application/json'].")
         }
-        // A body declared (or found) larger than `largeBody` waits for one of a few permits before
-        // it is buffered, so many large requests at once cannot take unbounded memory; the ones
-        // waiting are not read, so TCP flow control holds their bytes at the client.
-        var permit = false
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }) {
-            if declared > limit { throw RepriseError.invalid("Request body is larger than the limit of \(limit) bytes.") }
-            if declared > largeBody, let largeBodies {
-                try await largeBodies.acquire()
-                permit = true
-            }
-        }
-        defer { if permit, let largeBodies { Task { await largeBodies.release() } } }
-        var collected = ByteBuffer()
-        for try await chunk in request.body {
-            if collected.readableBytes + chunk.readableBytes > limit {
-                throw RepriseError.invalid("Request body is larger than the limit of \(limit) bytes.")
-            }
-            if !permit, collected.readableBytes + chunk.readableBytes > largeBody, let largeBodies {
-                try await largeBodies.acquire()
-                permit = true
-            }
-            var c = chunk
-            collected.writeBuffer(&c)
-        }
+        let collected = try await body(limit: limit)
         if collected.readableBytes == 0 { return JSONObject() }
         if request.headers[.contentType] == nil {
             throw RepriseError.invalid("Bad Request. Content-Type header is missing.")
@@ -94,6 +71,37 @@ struct Call: Sendable {
     }
 }
 
+extension Call {
+    /// The request body, whole, refused past `limit` bytes (declared or found). A body declared
+    /// (or found) larger than `largeBody` waits for one of a few permits before it is buffered, so
+    /// many large requests at once cannot take unbounded memory; the ones waiting are not read, so
+    /// TCP flow control holds their bytes at the client.
+    func body(limit: Int) async throws -> ByteBuffer {
+        var permit = false
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }) {
+            if declared > limit { throw RepriseError.invalid("Request body is larger than the limit of \(limit) bytes.") }
+            if declared > largeBody, let largeBodies {
+                try await largeBodies.acquire()
+                permit = true
+            }
+        }
+        defer { if permit, let largeBodies { Task { await largeBodies.release() } } }
+        var collected = ByteBuffer()
+        for try await chunk in request.body {
+            if collected.readableBytes + chunk.readableBytes > limit {
+                throw RepriseError.invalid("Request body is larger than the limit of \(limit) bytes.")
+            }
+            if !permit, collected.readableBytes + chunk.readableBytes > largeBody, let largeBodies {
+                try await largeBodies.acquire()
+                permit = true
+            }
+            var c = chunk
+            collected.writeBuffer(&c)
+        }
+        return collected
+    }
+}
+
 typealias Handler = @Sendable (Call) async throws -> Response
 
 /// The REST API: routes MLflow's paths (and their `/ajax-api` twins) to handlers, and turns every
@@ -104,6 +112,8 @@ public final class RepriseAPI: Sendable {
     let governance: any GovernanceStore
     let webhooks: (any WebhookStore)?
     let repro: (any ReproStore)?
+    /// Traces, spans and assessments; nil turns the trace routes' store off (they answer 501).
+    let traces: (any TraceStore)?
     let deliverer: WebhookDeliverer?
     let artifacts: (any ArtifactRepository)?
     let config: ServerConfiguration
@@ -143,7 +153,8 @@ public final class RepriseAPI: Sendable {
     ///     repository is included when it is one); `s3://` artifact locations under them are served.
     public init(
         store: any TrackingStore, registry: any RegistryStore, governance: any GovernanceStore, artifacts: (any ArtifactRepository)?,
-        webhooks: (any WebhookStore)? = nil, deliverer: WebhookDeliverer? = nil, repro: (any ReproStore)? = nil, config: ServerConfiguration, logger: Logger,
+        webhooks: (any WebhookStore)? = nil, deliverer: WebhookDeliverer? = nil, repro: (any ReproStore)? = nil,
+        traces: (any TraceStore)? = nil, config: ServerConfiguration, logger: Logger,
         workingDirectory: String = FileManager.default.currentDirectoryPath, identities: (any IdentityStore)? = nil,
         s3Repositories: [S3ArtifactRepository] = []
     ) {
@@ -151,7 +162,7 @@ public final class RepriseAPI: Sendable {
         self.identities = identities
         if config.auth.enabled, let identities {
             authenticator = Authenticator(identities: identities, settings: config.auth, secret: config.secretKey, logger: logger)
-            authorizer = Authorizer(identities: identities, store: store, settings: config.auth)
+            authorizer = Authorizer(identities: identities, store: store, traces: traces ?? (store as? any TraceStore), settings: config.auth)
         } else {
             authenticator = nil
             authorizer = nil
@@ -161,6 +172,8 @@ public final class RepriseAPI: Sendable {
         self.governance = governance
         self.webhooks = webhooks
         self.repro = repro
+        // The tracking store keeps traces when it can (the SQL stores do).
+        self.traces = traces ?? (store as? any TraceStore)
         self.deliverer = deliverer
         self.artifacts = artifacts
         self.config = config
@@ -179,6 +192,7 @@ public final class RepriseAPI: Sendable {
         registerExperiments()
         registerRuns()
         registerLoggedModels()
+        registerTraces()
         registerArtifacts()
         registerRegistry()
         registerGovernance()

@@ -12,8 +12,8 @@ public struct ServerConfiguration: Sendable {
     public var maxJSONBodyBytes: Int
     /// Largest artifact upload accepted.
     public var maxArtifactBytes: Int64
-    /// The MLflow version reported by `/version`. Below 3.4 so the client does not send OTLP spans,
-    /// which this server does not store yet.
+    /// The MLflow version reported by `/version`: the release whose protocol this server speaks. From
+    /// 3.4 on the client sends trace spans over OTLP (`/v1/traces`), which this server stores.
     public var reportedMLflowVersion: String
     /// The only local folders the server opens or writes: the artifacts destination and a local
     /// `--default-artifact-root`. A location a client supplies (an experiment's artifact location, a
@@ -36,7 +36,7 @@ public struct ServerConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1", port: Int = 5000, staticPrefix: String = "", serveArtifacts: Bool = true,
         maxJSONBodyBytes: Int = 32 * 1024 * 1024, maxArtifactBytes: Int64 = 64 * 1024 * 1024 * 1024,
-        reportedMLflowVersion: String = "3.3.2", localArtifactRoots: [String] = [], security: SecuritySettings = .init(),
+        reportedMLflowVersion: String = "3.17.2", localArtifactRoots: [String] = [], security: SecuritySettings = .init(),
         limits: ConnectionLimits = .init(), secretKey: [UInt8] = Array("reprise-test-key".utf8)
     ) {
         self.host = host

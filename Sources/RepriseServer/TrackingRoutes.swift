@@ -335,7 +335,9 @@ extension RepriseAPI {
         // UI-only (served under /ajax-api): the datasets used in these experiments.
         route(.post, "/api/2.0/mlflow/experiments/search-datasets", access: .experiments(.read, .experimentIDs("experiment_ids"))) { call in
             let p = try await call.params()
-            let summaries = try await store.searchDatasets(experimentIDs: try p.stringList("experiment_ids"))
+            let ids = try p.stringList("experiment_ids")
+            if ids.isEmpty { throw RepriseError.invalid("SearchDatasets request must specify at least one experiment_id.") }
+            let summaries = try await store.searchDatasets(experimentIDs: ids)
             if summaries.isEmpty { return Self.json(Self.empty) }
             return Self.json(["dataset_summaries": .array(summaries.map(\.json))])
         }

@@ -51,7 +51,7 @@ public struct RegistryConformance: Sendable {
         #expect(await code { _ = try await s.getModelVersion(name: "fraud2", version: 1) } == .resourceDoesNotExist)
         // The logged model remembers the versions registered from it.
         let tagged = try await s.getLoggedModel(id: model.modelID, allowDeleted: false)
-        #expect(tagged.tags.first { $0.key == "mlflow.modelVersions" }?.value == #"[{"name":"fraud","version":1}]"#)
+        #expect(tagged.tags.first { $0.key == "mlflow.modelVersions" }?.value == #"[{"name": "fraud", "version": 1}]"#, "as Python's json.dumps spells it")
     }
 
     public func versionsStagesAndAliases() async throws {

@@ -61,13 +61,13 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "A prefix for every route, for example /mlflow.")
     var staticPrefix: String?
 
-    @Option(help: "Accepted and ignored: Reprise does not run under gunicorn.")
+    @Option(parsing: .unconditional, help: "Accepted and ignored: Reprise does not run under gunicorn.")
     var gunicornOpts: String?
 
-    @Option(help: "Accepted and ignored: Reprise does not run under uvicorn.")
+    @Option(parsing: .unconditional, help: "Accepted and ignored: Reprise does not run under uvicorn.")
     var uvicornOpts: String?
 
-    @Option(help: "Accepted and ignored: Reprise does not run under waitress.")
+    @Option(parsing: .unconditional, help: "Accepted and ignored: Reprise does not run under waitress.")
     var waitressOpts: String?
 
     @Option(
@@ -454,7 +454,7 @@ struct ServerCommand: AsyncParsableCommand {
         let deliverer = WebhookDeliverer(settings: .fromEnvironment(), logger: logger)
         let artifacts: (any ArtifactRepository)? = s3Destination != nil && serveArtifacts ? s3Repositories.first : localProxy
         let api = RepriseAPI(
-            store: store, registry: store, governance: store, artifacts: artifacts, webhooks: store, deliverer: deliverer, repro: store,
+            store: store, registry: store, governance: store, artifacts: artifacts, webhooks: store, deliverer: deliverer, repro: store, traces: store,
             config: configuration, logger: logger, identities: identities, s3Repositories: s3Repositories)
         do {
             try await api.bootstrapIdentity()

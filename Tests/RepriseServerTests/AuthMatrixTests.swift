@@ -195,6 +195,24 @@ struct AuthMatrixTests {
         "PATCH /api/2.0/mlflow/logged-models/{model_id}/tags": "update on experiment (model_id (path))",
         "POST /api/2.0/mlflow/logged-models/{model_id}/params": "update on experiment (model_id (path))",
         "POST /api/2.0/mlflow/logged-models/search": "authenticated",
+        "POST /v1/traces": "update on experiment (x-mlflow-experiment-id (header))",
+        "POST /api/3.0/mlflow/traces": "update on experiment (trace.trace_info.trace_location)",
+        "GET /api/3.0/mlflow/traces/{trace_id}": "read on experiment (trace_id (path))",
+        "GET /api/3.0/mlflow/traces/get": "read on experiment (trace_id)",
+        "GET /api/3.0/mlflow/traces/batchGet": "authenticated",
+        "POST /api/3.0/mlflow/traces/batchGetInfos": "authenticated",
+        "POST /api/3.0/mlflow/traces/search": "authenticated",
+        "PATCH /api/2.0/mlflow/traces/{trace_id}/tags": "update on experiment (trace_id (path))",
+        "DELETE /api/2.0/mlflow/traces/{trace_id}/tags": "update on experiment (trace_id (path))",
+        "PATCH /api/3.0/mlflow/traces/{trace_id}/tags": "update on experiment (trace_id (path))",
+        "DELETE /api/3.0/mlflow/traces/{trace_id}/tags": "update on experiment (trace_id (path))",
+        "POST /api/2.0/mlflow/traces/delete-traces": "delete on experiment (experiment_id)",
+        "POST /api/3.0/mlflow/traces/delete-traces": "delete on experiment (experiment_id)",
+        "POST /api/2.0/mlflow/traces/link-to-run": "update on experiment (run_id)",
+        "POST /api/3.0/mlflow/traces/{trace_id}/assessments": "update on experiment (trace_id (path))",
+        "GET /api/3.0/mlflow/traces/{trace_id}/assessments/{assessment_id}": "read on experiment (trace_id (path))",
+        "PATCH /api/3.0/mlflow/traces/{trace_id}/assessments/{assessment_id}": "update on experiment (trace_id (path))",
+        "DELETE /api/3.0/mlflow/traces/{trace_id}/assessments/{assessment_id}": "update on experiment (trace_id (path))",
         "GET /api/2.0/mlflow/metrics/get-history": "read on experiment (run_id)",
         "GET /api/2.0/mlflow/metrics/get-history-bulk": "read on experiments (run_id)",
         "GET /api/2.0/mlflow/metrics/get-history-bulk-interval": "read on experiments (run_ids)",
@@ -383,6 +401,8 @@ struct AuthMatrixTests {
         var alias = "champion"
         var requestID = ""
         var roleID: Int64 = 0
+        var traceID = "tr-0123456789abcdef0123456789abcdef"
+        var assessmentID = ""
     }
 
     /// A directory holding a seeded, closed SQLite store, and what it holds.
@@ -423,9 +443,15 @@ struct AuthMatrixTests {
                 seed.loggedModelID = try await call(
                     .post, "\(a2)/logged-models", #"{"experiment_id":"\#(seed.experimentID)","name":"lm","source_run_id":"\#(seed.runID)"}"#
                 )["model"]?["info"]?["model_id"]?.stringValue ?? ""
+                _ = try await call(
+                    .post, "/api/3.0/mlflow/traces",
+                    #"{"trace":{"trace_info":{"trace_id":"\#(seed.traceID)","trace_location":{"type":"MLFLOW_EXPERIMENT","mlflow_experiment":{"experiment_id":"\#(seed.experimentID)"}},"request_time":"2026-01-01T00:00:00Z","state":"OK"}}}"#)
+                seed.assessmentID = try await call(
+                    .post, "/api/3.0/mlflow/traces/\(seed.traceID)/assessments", #"{"assessment":{"assessment_name":"a","feedback":{"value":true}}}"#
+                )["assessment"]?["assessment_id"]?.stringValue ?? ""
                 _ = try await call(.post, "\(a2)/registered-models/create", #"{"name":"\#(seed.model)"}"#)
                 seed.version = try await call(
-                    .post, "\(a2)/model-versions/create", #"{"name":"\#(seed.model)","source":"models:/\#(seed.loggedModelID)"}"#
+                    .post, "\(a2)/model-versions/create", #"{"name":"\#(seed.model)","source":"models:/\#(seed.loggedModelID)","model_id":"\#(seed.loggedModelID)"}"#
                 )["model_version"]?["version"]?.stringValue ?? ""
                 _ = try await call(
                     .put, "/api/reprise/v1/alias-policies", #"{"model":"\#(seed.model)","alias":"\#(seed.alias)","required_approvals":1}"#)
@@ -444,7 +470,7 @@ struct AuthMatrixTests {
                 _ = try await store.grant(.user(user.id), .experiment, seed.experimentID, level, replace: true)
                 _ = try await store.grant(.user(user.id), .registeredModel, seed.model, level, replace: true)
             }
-            #expect(!seed.experimentID.isEmpty && !seed.runID.isEmpty && !seed.loggedModelID.isEmpty && !seed.requestID.isEmpty)
+            #expect(!seed.experimentID.isEmpty && !seed.runID.isEmpty && !seed.loggedModelID.isEmpty && !seed.requestID.isEmpty && !seed.assessmentID.isEmpty)
             try await fixture.driver.shutdown()
             dir = fixture.dir
             deliverer = fixture.deliverer
@@ -490,6 +516,13 @@ struct AuthMatrixTests {
             ("permission", "READ"), ("role_id", .string(String(seed.roleID))), ("role_permission_id", "1"), ("id", "no-such-token"),
             ("entity", .string("run:\(seed.runID)")), ("path", .string("\(seed.experimentID)/a.txt")), ("status", "FINISHED"),
             ("workspace", "default"), ("is_admin", false), ("tags", []), ("required_approvals", 1),
+            ("trace_id", .string(seed.traceID)), ("trace_ids", [.string(seed.traceID)]),
+            ("trace", ["trace_info": [
+                "trace_id": .string(seed.traceID), "request_time": "2026-01-01T00:00:01Z", "state": "OK",
+                "trace_location": ["type": "MLFLOW_EXPERIMENT", "mlflow_experiment": ["experiment_id": .string(seed.experimentID)]],
+            ]]),
+            ("locations", [["type": "MLFLOW_EXPERIMENT", "mlflow_experiment": ["experiment_id": .string(seed.experimentID)]]]),
+            ("assessment", ["assessment_name": "a", "feedback": ["value": false]]),
         ]
     }
 
@@ -514,7 +547,7 @@ struct AuthMatrixTests {
         let values: [String: String] = [
             "experiment_id": seed.experimentID, "run_id": seed.runID, "model_id": seed.loggedModelID, "name": encode(seed.model),
             "artifact_path": "\(seed.experimentID)/a.txt", "tag_key": "k", "webhook_id": "w-1", "request_id": seed.requestID,
-            "token_id": "tok_0000000000000000",
+            "token_id": "tok_0000000000000000", "trace_id": seed.traceID, "assessment_id": seed.assessmentID,
         ]
         return paths.map { template in
             var uri = template
@@ -541,6 +574,12 @@ struct AuthMatrixTests {
                 sample.uri += "?" + query([("run_id", .string(seed.runID)), ("path", "b.txt")])
                 sample.headers[.contentType] = "application/octet-stream"
                 sample.body = "b"
+            } else if template == "/v1/traces" {
+                // An OTLP/JSON export of one span of the seeded trace.
+                sample.headers[.contentType] = "application/json"
+                sample.headers[HTTPField.Name("x-mlflow-experiment-id")!] = seed.experimentID
+                let hex = String(seed.traceID.dropFirst(3))
+                sample.body = #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"\#(hex)","spanId":"0123456789abcdef","name":"s","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#
             } else if template.hasPrefix("/api/2.0/mlflow-artifacts/artifacts/") && route.method == .put {
                 sample.headers[.contentType] = "application/octet-stream"
                 sample.body = "a"

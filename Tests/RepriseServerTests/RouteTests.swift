@@ -62,7 +62,7 @@ struct RouteTests {
                 #expect(r.status == .ok)
                 #expect(String(buffer: r.body) == "OK")
             }
-            try await client.execute(uri: "/version", method: .get) { r in #expect(String(buffer: r.body) == "3.3.2") }
+            try await client.execute(uri: "/version", method: .get) { r in #expect(String(buffer: r.body) == "3.17.2") }
             try await client.execute(uri: "/ready", method: .get) { r in #expect(r.status == .ok) }
             let (status, info) = try await client.json(.get, "/api/3.0/mlflow/server-info")
             #expect(status == .ok)

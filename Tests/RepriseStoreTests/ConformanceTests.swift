@@ -162,3 +162,12 @@ struct PostgresSessionTests {
         #expect(settings.0 == "off" && settings.1 == "0")
     }
 }
+
+@Suite("Trace conformance")
+struct TraceConformanceTests {
+    func suite(_ b: Backend) -> TraceConformance { TraceConformance(make: b.make) }
+    @Test(arguments: Backend.all) func spansAndInfoInEitherOrder(_ b: Backend) async throws { try await suite(b).spansAndInfoInEitherOrder() }
+    @Test(arguments: Backend.all) func searchTagsAssessmentsAndDeletion(_ b: Backend) async throws {
+        try await suite(b).searchTagsAssessmentsAndDeletion()
+    }
+}

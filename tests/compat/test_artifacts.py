@@ -269,3 +269,24 @@ def test_multipart_bodies_are_bounded(server):
                           headers={"Content-Type": "application/json"}, timeout=120)
         assert r.status_code in (400, 413, 501), (op, r.status_code, r.text[:200])
         assert r.status_code != 500
+
+
+def test_proxy_url_as_artifact_location(client, tmp_path, server):
+    # An experiment whose artifact location is this server's own proxy spelled as an http URL (as
+    # `--default-artifact-root http://host/api/2.0/mlflow-artifacts/artifacts/experiments` makes):
+    # the client writes through the proxy, and the server lists and serves the same files.
+    import uuid
+
+    location = f"{server.rstrip('/')}/api/2.0/mlflow-artifacts/artifacts/experiments/{uuid.uuid4().hex[:8]}"
+    exp = client.create_experiment(f"http-root-{uuid.uuid4().hex[:8]}", artifact_location=location)
+    run = client.create_run(exp)
+    f = tmp_path / "hello.txt"
+    f.write_text("hello over http")
+    client.log_artifact(run.info.run_id, str(f), artifact_path="docs")
+    assert run.info.artifact_uri.startswith(location)
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "docs")] == ["docs/hello.txt"]
+    r = requests.get(
+        f"{server.rstrip('/')}/get-artifact", params={"run_id": run.info.run_id, "path": "docs/hello.txt"}, timeout=30)
+    assert r.status_code == 200 and r.text == "hello over http"
+    out = client.download_artifacts(run.info.run_id, "docs/hello.txt", str(tmp_path / "dl"))
+    assert Path(out).read_text() == "hello over http"

@@ -1133,3 +1133,31 @@ def test_prompts_excluded_on_fresh_server(fresh_server):
     assert [m.name for m in c.search_registered_models()] == ["amodel", "zmodel"]
     r = requests.get(f"{base}{R}/registered-models/search", timeout=30)
     assert [m["name"] for m in r.json()["registered_models"]] == ["amodel", "zmodel"]
+
+
+def test_versions_and_logged_models_may_name_a_run_this_server_lacks(api, experiment):
+    # MLflow 3.17 records the run as named (a model trained elsewhere, a run not imported); only a
+    # proxied or local source must lie inside the run's artifacts.
+    name = f"elsewhere-{uuid.uuid4().hex[:8]}"
+    missing = uuid.uuid4().hex
+    assert api.post("/api/2.0/mlflow/registered-models/create", json={"name": name}).status_code == 200
+    for source in ["s3://bucket/models/m", f"runs:/{missing}/model"]:
+        r = api.post("/api/2.0/mlflow/model-versions/create", json={"name": name, "source": source, "run_id": missing})
+        assert r.status_code == 200, r.text
+        assert r.json()["model_version"]["run_id"] == missing and r.json()["model_version"]["source"] == source
+    r = api.post("/api/2.0/mlflow/model-versions/create", json={"name": name, "source": f"mlflow-artifacts:/{experiment}/x", "run_id": missing})
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE", "Invalid model version source")
+    r = api.post("/api/2.0/mlflow/logged-models", json={"experiment_id": experiment, "source_run_id": missing})
+    assert r.status_code == 200, r.text
+    assert r.json()["model"]["info"]["source_run_id"] == missing
+
+
+def test_prompt_versions_skip_the_model_source_check(api):
+    # register_prompt sends a placeholder source; it is not a location.
+    name = f"prompt-{uuid.uuid4().hex[:8]}"
+    r = api.post("/api/2.0/mlflow/registered-models/create", json={"name": name, "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]})
+    assert r.status_code == 200, r.text
+    r = api.post("/api/2.0/mlflow/model-versions/create", json={
+        "name": name, "source": "dummy-source", "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}, {"key": "mlflow.prompt.text", "value": "Hi {{x}}"}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["model_version"]["source"] == "dummy-source"

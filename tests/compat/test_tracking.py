@@ -10,6 +10,7 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 
 import mlflow
 from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
@@ -473,3 +474,17 @@ def test_many_runs_numpy_values(experiment, client):
         mlflow.log_metric("big", 1e300)
     m = client.get_run(run.info.run_id).data.metrics
     assert m == {"np": 0.25, "np64": 1e-300, "big": 1e300}
+
+
+@pytest.mark.reprise_only
+def test_server_option_values_may_start_with_dashes(tmp_path):
+    # `mlflow server --gunicorn-opts "--log-level debug"` is how MLflow's own docs pass options
+    # through; Reprise accepts (and ignores) them the same way rather than failing to start.
+    from conftest import start_server, stop_server
+
+    url = start_server(
+        tmp_path / "dashes", extra_args=("--gunicorn-opts", "--log-level debug", "--uvicorn-opts", "--timeout-keep-alive 5"))
+    try:
+        assert requests.get(url + "/health", timeout=10).text == "OK"
+    finally:
+        stop_server(url)

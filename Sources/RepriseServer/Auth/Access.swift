@@ -126,6 +126,27 @@ struct Locator: Sendable {
         return Authorizer.canonicalExperimentID(first) ?? ""
     }
 
+    /// The experiment of the trace a `{name}` path parameter names.
+    static func pathTrace(_ name: String) -> Locator {
+        Locator(name: "\(name) (path)", readsParams: false) { call, _, auth in
+            guard let id = try? call.pathParameter(name) else { return nil }
+            return try await auth.experimentID(ofTrace: id)
+        }
+    }
+
+    /// The experiment of the trace named in a field (or the query of a GET).
+    static func traceField(_ field: String) -> Locator {
+        Locator(name: field) { _, p, auth in
+            guard let id = try p.string(field), !id.isEmpty else { return nil }
+            return try await auth.experimentID(ofTrace: id)
+        }
+    }
+
+    /// The experiment an OTLP export names in its `x-mlflow-experiment-id` header.
+    static let experimentHeader = Locator(name: "x-mlflow-experiment-id (header)", readsParams: false) { call, _, _ in
+        call.request.headers[HTTPField.Name("x-mlflow-experiment-id")!]
+    }
+
     /// The experiment of the run a `{name}` path parameter names.
     static func pathRun(_ name: String) -> Locator {
         Locator(name: "\(name) (path)", readsParams: false) { call, _, auth in
@@ -175,6 +196,7 @@ struct ListLocator: Sendable {
 final class Authorizer: Sendable {
     let identities: any IdentityStore
     let store: any TrackingStore
+    let traces: (any TraceStore)?
     let settings: AuthSettings
 
     /// An experiment id as the store reads it (`05` and `+5` are experiment 5), or nil when it is
@@ -215,10 +237,12 @@ final class Authorizer: Sendable {
     private let grantSets = NIOLockedValueBox<[GrantKey: (GrantSet, UInt64)]>([:])
     private let runOwners = NIOLockedValueBox<[String: String]>([:])
     private let modelOwners = NIOLockedValueBox<[String: String]>([:])
+    private let traceOwners = NIOLockedValueBox<[String: String]>([:])
 
-    init(identities: any IdentityStore, store: any TrackingStore, settings: AuthSettings) {
+    init(identities: any IdentityStore, store: any TrackingStore, traces: (any TraceStore)? = nil, settings: AuthSettings) {
         self.identities = identities
         self.store = store
+        self.traces = traces
         self.settings = settings
     }
 
@@ -273,6 +297,21 @@ final class Authorizer: Sendable {
 
     func experimentID(ofLoggedModel id: String) async throws -> String {
         try await owner(modelOwners, id) { try await store.experimentID(ofLoggedModel: id) }
+    }
+
+    /// The experiment of a run, or nil when no such run exists (a version or logged model may name
+    /// a run that does not exist, as in MLflow 3.17; there is then nothing of it to read).
+    func existingExperimentID(ofRun id: String) async throws -> String? {
+        do {
+            return try await experimentID(ofRun: id)
+        } catch let e as RepriseError where e.code == .resourceDoesNotExist {
+            return nil
+        }
+    }
+
+    func experimentID(ofTrace id: String) async throws -> String {
+        guard let traces else { throw RepriseError.notFound("Trace with ID \(id) is not found.") }
+        return try await owner(traceOwners, id) { try await traces.experimentID(ofTrace: id) }
     }
 }
 
@@ -351,11 +390,11 @@ extension RepriseAPI {
     /// letting anyone point a version, and its download URL, at files).
     func requireReadableSource(source: String, runID: String?, modelID: String?) async throws {
         guard let authorizer, let p = Caller.principal, !p.isAdmin else { return }
-        if let runID, !runID.isEmpty { try await requireCaller(.read, experiment: try await authorizer.experimentID(ofRun: runID)) }
+        if let runID, !runID.isEmpty, let e = try await authorizer.existingExperimentID(ofRun: runID) { try await requireCaller(.read, experiment: e) }
         if let modelID, !modelID.isEmpty { try await requireCaller(.read, loggedModels: [modelID]) }
         if source.hasPrefix("runs:/") {
             let id = source.dropFirst("runs:/".count).split(separator: "/").first.map(String.init) ?? ""
-            try await requireCaller(.read, experiment: try await authorizer.experimentID(ofRun: id))
+            if let e = try await authorizer.existingExperimentID(ofRun: id) { try await requireCaller(.read, experiment: e) }
         } else if source.hasPrefix("models:/m-") {
             let id = source.dropFirst("models:/".count).split(separator: "/").first.map(String.init) ?? ""
             try await requireCaller(.read, loggedModels: [id])

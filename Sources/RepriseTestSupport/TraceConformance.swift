@@ -1,0 +1,146 @@
+import Foundation
+import RepriseCore
+import Testing
+
+/// Trace behaviour every backend must show: spans before or after the info, search, tags,
+/// assessments, run links and deletion.
+public struct TraceConformance: Sendable {
+    public typealias Store = any TrackingStore & TraceStore
+    let make: @Sendable () async throws -> Store
+
+    /// - Parameter make: returns a new, empty, migrated store each time it is called.
+    public init(make: @escaping @Sendable () async throws -> Store) { self.make = make }
+
+    static func span(_ trace: String, _ id: String, parent: String?, name: String, type: String? = nil, status: String = "OK", start: Int64, end: Int64?) -> SpanRecord {
+        SpanRecord(
+            traceID: trace, spanID: id, parentSpanID: parent, name: name, spanType: type, status: status, startTimeNanos: start,
+            endTimeNanos: end, content: #"{"name":"\#(name)","span_id":"\#(id)","note":"content of \#(name)"}"#)
+    }
+
+    static func info(_ id: String, _ experiment: String, at time: Int64, state: TraceState = .ok) -> TraceInfo {
+        TraceInfo(
+            traceID: id, experimentID: experiment, requestTime: time, executionDuration: 40, state: state, requestPreview: "{\"q\": \"\(id)\"}",
+            responsePreview: "answer", metadata: [KeyValue("mlflow.trace_schema.version", "3")], tags: [KeyValue("mlflow.traceName", "agent")])
+    }
+
+    public func spansAndInfoInEitherOrder() async throws {
+        let s = try await make()
+        let exp = try await s.createExperiment(name: "traces", artifactLocation: nil, tags: [])
+        // Info first, then spans.
+        let a = try await s.startTrace(Self.info("tr-a", exp, at: 1_000))
+        #expect(a.tag(TraceKeys.artifactLocation) == "mlflow-artifacts:/\(exp)/traces/tr-a/artifacts")
+        #expect(a.tag(TraceKeys.spansLocation) == nil && a.metadata(TraceKeys.infoFinalized) == "true")
+        try await s.logSpans(experimentID: exp, [
+            Self.span("tr-a", "01", parent: nil, name: "root", type: "CHAIN", start: 1_000_000_000, end: 1_040_000_000),
+            Self.span("tr-a", "02", parent: "01", name: "llm", type: "LLM", start: 1_010_000_000, end: 1_020_000_000),
+        ])
+        let readA = try await s.getTraceInfo(id: "tr-a")
+        #expect(readA.tag(TraceKeys.spansLocation) == TraceKeys.trackingStore)
+        #expect(readA.requestTime == 1_000 && readA.requestPreview == "{\"q\": \"tr-a\"}", "the info's own fields stay")
+
+        // Spans first (the info comes later, or never): the trace is made from its root span.
+        try await s.logSpans(experimentID: exp, [
+            Self.span("tr-b", "03", parent: nil, name: "solo", status: "ERROR", start: 5_000_000_000, end: 5_250_000_000)
+        ])
+        let early = try await s.getTraceInfo(id: "tr-b")
+        #expect(early.requestTime == 5_000 && early.executionDuration == 250 && early.state == .error)
+        #expect(early.tag(TraceKeys.name) == "solo" && early.experimentID == exp)
+        var late = Self.info("tr-b", exp, at: 5_000, state: .error)
+        late.tags.append(KeyValue("team", "x"))
+        let finished = try await s.startTrace(late)
+        #expect(finished.tag(TraceKeys.spansLocation) == TraceKeys.trackingStore, "spans already stored stay known")
+        #expect(finished.tag("team") == "x" && finished.requestPreview == "{\"q\": \"tr-b\"}")
+
+        // The same span again replaces it; spans come back oldest first.
+        try await s.logSpans(experimentID: exp, [Self.span("tr-a", "02", parent: "01", name: "llm-2", start: 1_010_000_000, end: 1_020_000_000)])
+        let full = try await s.getTraces(ids: ["tr-a", "tr-missing", "tr-b"])
+        #expect(full.map(\.info.traceID) == ["tr-a", "tr-b"])
+        #expect(full[0].spans.count == 2 && full[0].spans[1].contains("llm-2"))
+
+        // Another experiment cannot take over a trace.
+        let other = try await s.createExperiment(name: "other", artifactLocation: nil, tags: [])
+        await #expect(throws: RepriseError.self) { _ = try await s.startTrace(Self.info("tr-a", other, at: 1_000)) }
+        await #expect(throws: RepriseError.self) { try await s.logSpans(experimentID: "424242", [Self.span("tr-z", "09", parent: nil, name: "x", start: 1, end: 2)]) }
+        await #expect(throws: RepriseError.self) { _ = try await s.getTraceInfo(id: "tr-z") }
+    }
+
+    public func searchTagsAssessmentsAndDeletion() async throws {
+        let s = try await make()
+        let exp = try await s.createExperiment(name: "search", artifactLocation: nil, tags: [])
+        for i in 0..<6 {
+            let id = "tr-\(i)"
+            _ = try await s.startTrace(Self.info(id, exp, at: Int64(1_000 * (i + 1)), state: i == 4 ? .error : .ok))
+            try await s.logSpans(experimentID: exp, [
+                Self.span(id, "a\(i)", parent: nil, name: "root", start: Int64(i + 1) * 1_000_000_000, end: Int64(i + 1) * 1_000_000_000 + 5),
+                Self.span(id, "b\(i)", parent: "a\(i)", name: i % 2 == 0 ? "retrieve" : "generate", type: i % 2 == 0 ? "RETRIEVER" : "LLM",
+                          start: Int64(i + 1) * 1_000_000_000 + 1, end: Int64(i + 1) * 1_000_000_000 + 4),
+            ])
+        }
+        try await s.setTraceTag(id: "tr-1", key: "team", value: "search")
+        try await s.setTraceTag(id: "tr-3", key: "team", value: "search")
+        try await s.setTraceTag(id: "tr-3", key: "team", value: "research")
+        try await s.deleteTraceTag(id: "tr-1", key: "team")
+        await #expect(throws: RepriseError.self) { try await s.deleteTraceTag(id: "tr-1", key: "team") }
+        await #expect(throws: RepriseError.self) { try await s.setTraceTag(id: "tr-none", key: "a", value: "b") }
+
+        func ids(_ filter: String?, order: [String] = [], max: Int? = nil, token: String? = nil) async throws -> [String] {
+            try await s.searchTraces(TraceSearchQuery(experimentIDs: [exp], filter: filter, orderBy: order, maxResults: max, pageToken: token))
+                .items.map(\.traceID)
+        }
+        #expect(try await ids(nil) == ["tr-5", "tr-4", "tr-3", "tr-2", "tr-1", "tr-0"])
+        #expect(try await ids(nil, order: ["timestamp_ms ASC"]) == ["tr-0", "tr-1", "tr-2", "tr-3", "tr-4", "tr-5"])
+        #expect(try await ids("tag.team LIKE '%search'") == ["tr-3"])
+        #expect(try await ids("tag.team IS NULL").count == 5)
+        #expect(try await ids("trace.status = 'ERROR'") == ["tr-4"])
+        #expect(try await ids("status = 'error'") == ["tr-4"], "state names are matched case-insensitively")
+        #expect(try await ids("span.type = 'LLM'") == ["tr-5", "tr-3", "tr-1"])
+        #expect(try await ids("span.name = 'retrieve' AND timestamp_ms >= 3000") == ["tr-4", "tr-2"])
+        #expect(try await ids("span.status = 'STATUS_CODE_OK'").count == 6)
+        #expect(try await ids("span.content LIKE '%content of generate%'") == ["tr-5", "tr-3", "tr-1"])
+        #expect(try await ids("trace.text ILIKE '%\"TR-2\"%'") == ["tr-2"])
+        #expect(try await ids("metadata.`mlflow.trace_schema.version` = '3'").count == 6)
+        #expect(try await ids("trace.name = 'agent' AND execution_time_ms = 40").count == 6)
+        #expect(try await ids("end_time_ms > 5000") == ["tr-5", "tr-4"])
+        #expect(try await ids("trace.request_id IN ('tr-1', 'tr-2')") == ["tr-2", "tr-1"])
+        let page = try await s.searchTraces(TraceSearchQuery(experimentIDs: [exp], filter: nil, orderBy: [], maxResults: 4, pageToken: nil))
+        #expect(page.items.count == 4 && page.nextOffset == 4)
+        #expect(try await ids(nil, max: 4, token: PageToken.encode(offset: 4)) == ["tr-1", "tr-0"])
+
+        // Assessments: the filter sees the valid ones only.
+        let fb = try await s.createAssessment(
+            try Assessment.fromWire(["assessment_name": "correct", "feedback": ["value": true], "source": ["source_type": "HUMAN"]],
+                                    traceID: "tr-2", id: "a-1", now: 10))
+        #expect(fb.valid && fb.comparableValue == "true")
+        #expect(try await ids("feedback.correct = 'true'") == ["tr-2"])
+        let override = try await s.createAssessment(
+            try Assessment.fromWire(["assessment_name": "correct", "feedback": ["value": false], "overrides": "a-1"], traceID: "tr-2", id: "a-2", now: 11))
+        #expect(try await s.getAssessment(traceID: "tr-2", id: "a-1").valid == false && override.valid)
+        #expect(try await ids("feedback.correct = 'true'") == [])
+        #expect(try await ids("feedback.correct = 'false'") == ["tr-2"])
+        let renamed = try await s.updateAssessment(traceID: "tr-2", id: "a-2") {
+            try $0.updated(with: ["assessment_name": "right", "rationale": "checked"], mask: "assessmentName,rationale", now: 12)
+        }
+        #expect(renamed.name == "right" && renamed.body["rationale"] == "checked" && renamed.lastUpdateTime == 12 && renamed.createTime == 11)
+        #expect(try await s.getTraceInfo(id: "tr-2").assessments.map(\.assessmentID) == ["a-1", "a-2"])
+        try await s.deleteAssessment(traceID: "tr-2", id: "a-2")
+        #expect(try await s.getAssessment(traceID: "tr-2", id: "a-1").valid, "deleting the override makes the original valid again")
+        await #expect(throws: RepriseError.self) { _ = try await s.getAssessment(traceID: "tr-3", id: "a-1") }
+        await #expect(throws: RepriseError.self) {
+            _ = try await s.createAssessment(try Assessment.fromWire(["assessment_name": "x", "expectation": ["value": 1]], traceID: "tr-none", id: "a-9", now: 1))
+        }
+
+        // Runs: made in (metadata) or linked.
+        let run = try await s.createRun(CreateRunInput(experimentID: exp, userID: "u", runName: nil, startTime: 1, tags: []))
+        _ = try await s.startTrace({ var i = Self.info("tr-0", exp, at: 1_000); i.metadata.append(KeyValue(TraceKeys.sourceRun, run.info.runID)); return i }())
+        try await s.linkTracesToRun(traceIDs: ["tr-5"], runID: run.info.runID)
+        #expect(try await ids("run_id = '\(run.info.runID)'") == ["tr-5", "tr-0"])
+        await #expect(throws: RepriseError.self) { try await s.linkTracesToRun(traceIDs: ["tr-none"], runID: run.info.runID) }
+
+        // Deletion: by id, then by age (oldest first, bounded); everything of a trace goes.
+        #expect(try await s.deleteTraces(experimentID: exp, maxTimestamp: nil, maxTraces: nil, ids: ["tr-2", "tr-none"]) == 1)
+        await #expect(throws: RepriseError.self) { _ = try await s.getAssessment(traceID: "tr-2", id: "a-1") }
+        #expect(try await s.deleteTraces(experimentID: exp, maxTimestamp: 4_000, maxTraces: 2, ids: nil) == 2)
+        #expect(try await ids(nil) == ["tr-5", "tr-4", "tr-3"])
+        #expect(try await s.getTraces(ids: ["tr-0"]).isEmpty)
+    }
+}
