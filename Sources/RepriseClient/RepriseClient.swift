@@ -53,7 +53,7 @@ public struct RepriseClient: Sendable {
         return RepriseClientError.status(status, text)
     }
 
-    static func encode(_ s: String) -> String {
+    public static func encode(_ s: String) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s

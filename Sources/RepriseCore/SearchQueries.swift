@@ -211,6 +211,9 @@ public struct ExperimentSearchQuery: Sendable {
 
 public struct LoggedModelSearchQuery: Sendable {
     public var experimentIDs: [Int64]
+    /// Only models with a metric logged on one of these datasets (name and digest; an entry without
+    /// a digest names no dataset, as in 3.17.2).
+    public var datasets: [(name: String, digest: String?)] = []
     public var filter: [FilterClause]
     public var orderBy: [OrderTerm]
     public var maxResults: Int

@@ -77,6 +77,19 @@ public struct TraceInfo: Sendable, Equatable {
         return .object(o)
     }
 
+    /// The v2 `TraceInfo` old clients read (`request_id`, `timestamp_ms`, `status`, key/value lists).
+    public var v2JSON: JSONValue {
+        func list(_ items: [KeyValue]) -> JSONValue {
+            .array(items.map { .object(JSONObject([("key", .string($0.key)), ("value", .string($0.value))])) })
+        }
+        return .object(JSONObject([
+            ("request_id", .string(traceID)), ("experiment_id", .string(experimentID)), ("timestamp_ms", .int(requestTime)),
+            ("execution_time_ms", .int(executionDuration ?? 0)),
+            ("status", .string(state == .unspecified ? "TRACE_STATUS_UNSPECIFIED" : state.rawValue)),
+            ("request_metadata", list(metadata)), ("tags", list(tags)),
+        ]))
+    }
+
     /// Reads `TraceInfoV3` JSON as the client sends it (`StartTraceV3`).
     public init(wire o: JSONObject) throws {
         guard case .string(let id)? = o["trace_id"], !id.isEmpty else { throw RepriseError.missing("trace_id") }
@@ -259,11 +272,15 @@ public struct SpanRecord: Sendable, Equatable {
     public var endTimeNanos: Int64?
     /// The span as OTLP JSON.
     public var content: String
+    /// What full-text search reads: the name, attribute keys and values, event names and
+    /// attributes and the status message, as plain text (not the JSON's own words).
+    public var searchText: String
 
     public init(
         traceID: String, spanID: String, parentSpanID: String?, name: String, spanType: String?, status: String,
-        startTimeNanos: Int64, endTimeNanos: Int64?, content: String
+        startTimeNanos: Int64, endTimeNanos: Int64?, content: String, searchText: String? = nil
     ) {
+        self.searchText = searchText ?? name
         self.traceID = traceID
         self.spanID = spanID
         self.parentSpanID = parentSpanID
@@ -273,6 +290,80 @@ public struct SpanRecord: Sendable, Equatable {
         self.startTimeNanos = startTimeNanos
         self.endTimeNanos = endTimeNanos
         self.content = content
+    }
+}
+
+/// MLflow's own span dictionary (`traces.json`, `get-trace-artifact`), made from a stored span's
+/// OTLP JSON: attribute values JSON-encoded as strings, event attributes plain, times as numbers.
+public enum MLflowSpanDict {
+    public static func from(otlpJSON text: String) -> JSONValue {
+        guard case .object(let o)? = try? JSONValue.parse(text) else { return .null }
+        func field(_ snake: String, _ camel: String) -> JSONValue? { o[snake] ?? o[camel] }
+        func nanos(_ v: JSONValue?) -> JSONValue {
+            switch v {
+            case .string(let s)?: return Int64(s).map(JSONValue.int) ?? .int(0)
+            case .int(let i)?: return .int(i)
+            default: return .int(0)
+            }
+        }
+        var out = JSONObject()
+        out["trace_id"] = field("trace_id", "traceId") ?? .null
+        out["span_id"] = field("span_id", "spanId") ?? .null
+        let parent = field("parent_span_id", "parentSpanId")
+        out["parent_span_id"] = (parent?.stringValue?.isEmpty ?? true) ? .null : parent!
+        out["name"] = o["name"] ?? ""
+        out["start_time_unix_nano"] = nanos(field("start_time_unix_nano", "startTimeUnixNano"))
+        out["end_time_unix_nano"] = nanos(field("end_time_unix_nano", "endTimeUnixNano"))
+        var events: [JSONValue] = []
+        if case .array(let items)? = o["events"] {
+            for case .object(let e) in items {
+                events.append(.object([
+                    "name": e["name"] ?? "", "time_unix_nano": nanos(e["time_unix_nano"] ?? e["timeUnixNano"]),
+                    "attributes": .object(JSONObject(attributes(e["attributes"]).map { ($0.0, $0.1) })),
+                ]))
+            }
+        }
+        out["events"] = .array(events)
+        let status = o["status"]
+        var code = status?["code"]?.stringValue ?? "STATUS_CODE_UNSET"
+        if !code.hasPrefix("STATUS_CODE_") { code = "STATUS_CODE_" + code }
+        out["status"] = ["code": .string(code), "message": status?["message"] ?? ""]
+        out["attributes"] = .object(JSONObject(attributes(o["attributes"]).map { ($0.0, .string($0.1.pythonDumps)) }))
+        out["links"] = []
+        return .object(out)
+    }
+
+    /// `[{key, value: AnyValue}]` as (key, plain value) pairs.
+    static func attributes(_ v: JSONValue?) -> [(String, JSONValue)] {
+        guard case .array(let items)? = v else { return [] }
+        return items.compactMap { item in
+            guard case .string(let key)? = item["key"] else { return nil }
+            return (key, plain(item["value"], depth: 0))
+        }
+    }
+
+    /// An OTLP `AnyValue` (protobuf's JSON mapping, either field spelling) as a plain JSON value.
+    static func plain(_ v: JSONValue?, depth: Int) -> JSONValue {
+        guard depth < 64, case .object(let o)? = v, let (key, inner) = o.members.first else { return .null }
+        switch key {
+        case "string_value", "stringValue": return inner
+        case "bool_value", "boolValue": return inner
+        case "int_value", "intValue":
+            if case .string(let s) = inner, let i = Int64(s) { return .int(i) }
+            return inner
+        case "double_value", "doubleValue": return inner
+        case "bytes_value", "bytesValue": return inner
+        case "array_value", "arrayValue":
+            guard case .array(let items)? = inner["values"] else { return [] }
+            return .array(items.map { plain($0, depth: depth + 1) })
+        case "kvlist_value", "kvlistValue":
+            guard case .array(let items)? = inner["values"] else { return .object(JSONObject()) }
+            return .object(JSONObject(items.compactMap { item in
+                guard case .string(let k)? = item["key"] else { return nil }
+                return (k, plain(item["value"], depth: depth + 1))
+            }))
+        default: return .null
+        }
     }
 }
 
@@ -368,6 +459,7 @@ public struct Assessment: Sendable, Equatable {
         }
         var body = JSONObject()
         for (k, v) in o.members where !ownFields.contains(k) { body[k] = v }
+        serializeStructuredExpectation(&body)
         let created = try o["create_time"]?.stringValue.map(TraceTime.parse) ?? now
         return Assessment(
             assessmentID: id, traceID: traceID, name: name, spanID: o["span_id"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
@@ -397,6 +489,7 @@ public struct Assessment: Sendable, Equatable {
                     throw RepriseError.invalid("An assessment's kind cannot change: this one is a \(kind).")
                 }
                 next.body[f] = v
+                Self.serializeStructuredExpectation(&next.body)
             case "valid":
                 if case .bool(let b)? = o["valid"] { next.valid = b }
             case "assessment_id", "trace_id", "create_time", "last_update_time", "span_id":
@@ -407,6 +500,17 @@ public struct Assessment: Sendable, Equatable {
         }
         next.lastUpdateTime = now
         return next
+    }
+
+    /// An expectation whose value is a list or an object is kept serialized, as the reference
+    /// answers it (`serialized_value` in JSON_FORMAT).
+    static func serializeStructuredExpectation(_ body: inout JSONObject) {
+        guard let value = body["expectation"]?["value"] else { return }
+        switch value {
+        case .object, .array:
+            body["expectation"] = ["serialized_value": ["serialization_format": "JSON_FORMAT", "value": .string(value.pythonDumps)]]
+        default: break
+        }
     }
 
     static func snake(_ camel: String) -> String {
@@ -569,8 +673,9 @@ public struct TraceSearchQuery: Sendable {
 public protocol TraceStore: Sendable {
     /// Records a trace's info (`StartTraceV3`, sent when the trace ends). A trace whose spans came
     /// first is completed: the info's fields replace the ones derived from the spans, its tags and
-    /// metadata are merged in. Returns the stored info, server tags included.
-    func startTrace(_ info: TraceInfo) async throws -> TraceInfo
+    /// metadata are merged in. Returns the stored info, server tags included. `finalized` marks the
+    /// info complete (metadata `mlflow.trace.infoFinalized`); the v2 API's start is not.
+    func startTrace(_ info: TraceInfo, finalized: Bool) async throws -> TraceInfo
     /// Stores spans (OTLP), creating the traces they belong to in `experimentID` when new. A span
     /// already stored (same trace and span id) is replaced.
     func logSpans(experimentID: String, _ spans: [SpanRecord]) async throws
@@ -591,4 +696,9 @@ public protocol TraceStore: Sendable {
     func deleteAssessment(traceID: String, id: String) async throws
     /// The experiment a trace belongs to (permission checks).
     func experimentID(ofTrace id: String) async throws -> String
+}
+
+extension TraceStore {
+    /// StartTraceV3: the info of a finished trace.
+    public func startTrace(_ info: TraceInfo) async throws -> TraceInfo { try await startTrace(info, finalized: true) }
 }

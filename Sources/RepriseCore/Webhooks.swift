@@ -27,6 +27,9 @@ public struct WebhookEvent: Hashable, Comparable, Sendable {
         "prompt_alias": ["created", "deleted"],
         // Accepted for compatibility; Reprise has no AI gateway, so nothing emits it yet.
         "budget_policy": ["exceeded"],
+        // Reprise's own: deployments recorded, incidents opened and closed.
+        "deployment": ["created"],
+        "incident": ["closed", "created"],
     ]
 
     public init(entity: String, action: String) {

@@ -103,7 +103,35 @@ public enum OTLPTraces {
             traceID: traceID, spanID: Hex.encode(Array(span.spanID)),
             parentSpanID: span.parentSpanID.isEmpty ? nil : Hex.encode(Array(span.parentSpanID)), name: span.name, spanType: spanType,
             status: status, startTimeNanos: Int64(clamping: span.startTimeUnixNano),
-            endTimeNanos: span.endTimeUnixNano == 0 ? nil : Int64(clamping: span.endTimeUnixNano), content: content)
+            endTimeNanos: span.endTimeUnixNano == 0 ? nil : Int64(clamping: span.endTimeUnixNano), content: content,
+            searchText: searchText(span))
+    }
+
+    /// The span's words for full-text search: name, attribute keys and values, event names and
+    /// attributes, status message; one per line, values plain (a string attribute holding JSON
+    /// is searched as that JSON's text).
+    static func searchText(_ span: OTelSpan) -> String {
+        var lines = [span.name]
+        func plain(_ v: Opentelemetry_Proto_Common_V1_AnyValue, depth: Int = 0) -> String {
+            guard depth < depthLimit else { return "" }
+            switch v.value {
+            case .stringValue(let s)?: return s
+            case .boolValue(let b)?: return b ? "true" : "false"
+            case .intValue(let i)?: return String(i)
+            case .doubleValue(let d)?: return String(d)
+            case .arrayValue(let a)?: return a.values.map { plain($0, depth: depth + 1) }.joined(separator: " ")
+            case .kvlistValue(let l)?: return l.values.map { "\($0.key): \(plain($0.value, depth: depth + 1))" }.joined(separator: " ")
+            case .bytesValue(let b)?: return b.base64EncodedString()
+            default: return ""
+            }
+        }
+        for kv in span.attributes { lines.append("\(kv.key): \(plain(kv.value))") }
+        for event in span.events {
+            lines.append(event.name)
+            for kv in event.attributes { lines.append("\(kv.key): \(plain(kv.value))") }
+        }
+        if !span.status.message.isEmpty { lines.append(span.status.message) }
+        return lines.joined(separator: "\n")
     }
 
     /// Older MLflow clients JSON-encode string attributes (`"\"CHAIN\""`); newer ones send them plain.

@@ -28,6 +28,11 @@ extension SQLTrackingStore {
         ("auth_tokens", ["id"]), ("artifact_digests", ["location"]),
         ("traces", ["trace_id"]), ("trace_tags", ["trace_id", "key"]), ("trace_metadata", ["trace_id", "key"]),
         ("spans", ["trace_id", "span_id"]), ("assessments", ["assessment_id"]), ("trace_runs", ["trace_id", "run_id"]),
+        ("eval_datasets", ["dataset_id"]), ("eval_dataset_tags", ["dataset_id", "key"]),
+        ("eval_dataset_experiments", ["dataset_id", "experiment_id"]), ("eval_records", ["record_id"]),
+        ("scorers", ["scorer_id"]), ("scorer_versions", ["scorer_id", "version"]),
+        ("deployments", ["id"]), ("deployment_prompts", ["deployment_id", "name"]),
+        ("deployment_measurements", ["deployment_id", "key", "timestamp", "value"]), ("incidents", ["id"]),
         ("audit_events", ["seq"]), ("reprise_meta", ["key"]), ("id_counters", ["name"]),
     ]
 

@@ -150,6 +150,14 @@ extension SQLTrackingStore {
         order += ["lm.creation_time DESC", "lm.model_id ASC"]
         var sql = "SELECT lm.model_id FROM logged_models lm\(joins) WHERE lm.lifecycle_stage = 'active' AND lm.experiment_id IN (\(placeholders(query.experimentIDs.count)))"
         var binds = joinBinds + query.experimentIDs.map(SQLValue.int)
+        if !query.datasets.isEmpty {
+            // A dataset is its name and digest; an entry without a digest names none (3.17.2).
+            let named = query.datasets.compactMap { d in d.digest.map { (d.name, $0) } }
+            if named.isEmpty { return Page(items: [], nextOffset: nil) }
+            let any = Array(repeating: "(d.dataset_name = ? AND d.dataset_digest = ?)", count: named.count).joined(separator: " OR ")
+            sql += " AND EXISTS (SELECT 1 FROM logged_model_metrics d WHERE d.model_id = lm.model_id AND (\(any)))"
+            for (name, digest) in named { binds += [.text(name), .text(digest)] }
+        }
         for c in query.filter {
             switch c.entity {
             case .metric:

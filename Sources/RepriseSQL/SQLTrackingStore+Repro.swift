@@ -170,7 +170,7 @@ extension SQLTrackingStore: ReproStore {
     public func lineage(entity: String, depth: Int) async throws -> LineageGraph {
         guard let colon = entity.firstIndex(of: ":") else {
             throw RepriseError.invalid(
-                "Invalid entity '\(entity)'. Use run:ID, dataset:DIGEST, logged_model:ID, model_version:NAME/N, alias:NAME@ALIAS or registered_model:NAME.")
+                "Invalid entity '\(entity)'. Use run:ID, dataset:DIGEST, logged_model:ID, model_version:NAME/N, alias:NAME@ALIAS, registered_model:NAME, deployment:ID or incident:ID.")
         }
         let type = String(entity[..<colon])
         let id = String(entity[entity.index(after: colon)...])
@@ -238,9 +238,17 @@ extension SQLTrackingStore: ReproStore {
         case "registered_model":
             guard try await db.queryOne("SELECT 1 FROM registered_models WHERE name = ?", [.text(id)]) != nil else { return nil }
             return LineageNode(type: "registered_model", id: id, label: id)
+        case "deployment":
+            guard let row = try await db.queryOne(
+                "SELECT environment, model_name, model_version FROM deployments WHERE id = ?", [.text(id)]) else { return nil }
+            return LineageNode(type: "deployment", id: id, label: "\(row.string(0)): \(row.string(1)) v\(row.int(2))")
+        case "incident":
+            guard let row = try await db.queryOne("SELECT note, status FROM incidents WHERE id = ?", [.text(id)]) else { return nil }
+            let note = row.string(0)
+            return LineageNode(type: "incident", id: id, label: "\(row.string(1)): \(note.count > 60 ? note.prefix(57) + "..." : note)")
         default:
             throw RepriseError.invalid(
-                "Invalid entity type '\(type)'. Use run, dataset, logged_model, model_version, alias or registered_model.")
+                "Invalid entity type '\(type)'. Use run, dataset, logged_model, model_version, alias, registered_model, deployment or incident.")
         }
     }
 
@@ -320,6 +328,35 @@ extension SQLTrackingStore: ReproStore {
             }
             let m = LineageNode(type: "registered_model", id: name, label: name)
             out.append((m, LineageEdge(from: node.key, to: m.key, relation: "version_of")))
+            // Deployments of this version, as the model or as one of its prompts.
+            for row in try await db.query(
+                "SELECT id, environment FROM deployments WHERE model_name = ? AND model_version = ? UNION SELECT d.id, d.environment FROM deployment_prompts p JOIN deployments d ON d.id = p.deployment_id WHERE p.name = ? AND p.version = ?",
+                [.text(name), .int(version), .text(name), .int(version)])
+            {
+                if let d = try await lineageNode(db, type: "deployment", id: row.string(0)) {
+                    out.append((d, LineageEdge(from: node.key, to: d.key, relation: "deployed_as")))
+                }
+            }
+        case "deployment":
+            if let row = try await db.queryOne("SELECT model_name, model_version FROM deployments WHERE id = ?", [.text(node.id)]) {
+                let v = LineageNode(type: "model_version", id: "\(row.string(0))/\(row.int(1))", label: "\(row.string(0)) v\(row.int(1))")
+                out.append((v, LineageEdge(from: v.key, to: node.key, relation: "deployed_as")))
+            }
+            for row in try await db.query("SELECT name, version FROM deployment_prompts WHERE deployment_id = ? ORDER BY name", [.text(node.id)]) {
+                let v = LineageNode(type: "model_version", id: "\(row.string(0))/\(row.int(1))", label: "\(row.string(0)) v\(row.int(1))")
+                out.append((v, LineageEdge(from: v.key, to: node.key, relation: "deployed_as")))
+            }
+            for row in try await db.query("SELECT id FROM incidents WHERE deployment_id = ? ORDER BY opened_time", [.text(node.id)]) {
+                if let i = try await lineageNode(db, type: "incident", id: row.string(0)) {
+                    out.append((i, LineageEdge(from: node.key, to: i.key, relation: "incident_of")))
+                }
+            }
+        case "incident":
+            if let row = try await db.queryOne("SELECT deployment_id FROM incidents WHERE id = ?", [.text(node.id)]),
+                let d = try await lineageNode(db, type: "deployment", id: row.string(0))
+            {
+                out.append((d, LineageEdge(from: d.key, to: node.key, relation: "incident_of")))
+            }
         case "alias":
             let at = node.id.lastIndex(of: "@")!
             let name = String(node.id[..<at])

@@ -845,7 +845,7 @@ extension SQLTrackingStore {
         runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int
     ) async throws -> [Metric] {
         try await read { db in
-            var out: [Metric] = []
+            var perRun: [(String, [Metric])] = []
             for id in runIDs {
                 var sql =
                     "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics WHERE run_uuid = ? AND key = ?"
@@ -855,22 +855,27 @@ extension SQLTrackingStore {
                     binds += [.int(startStep), .int(endStep)]
                 }
                 sql += " ORDER BY step, timestamp, value"
-                let rows = try await db.query(sql, binds).map { Self.metric($0, from: 0, runID: id) }
-                // Sample evenly, always keeping the first and last points.
-                if rows.count <= maxResults {
-                    out += rows
-                } else {
-                    var picked: [Metric] = []
-                    let stride = Double(rows.count - 1) / Double(max(maxResults - 1, 1))
-                    var last = -1
-                    for k in 0..<maxResults {
-                        let idx = min(Int((Double(k) * stride).rounded()), rows.count - 1)
-                        if idx != last { picked.append(rows[idx]); last = idx }
-                    }
-                    out += picked
-                }
+                perRun.append((id, try await db.query(sql, binds).map { Self.metric($0, from: 0, runID: id) }))
             }
-            return out
+            return perRun.flatMap { _, rows in Self.sampled(rows, maxResults: maxResults) }
         }
+    }
+
+    /// 3.17.2's sampling of one run's history (ordered by step, then timestamp): at most
+    /// `maxResults` points, the first point of each of `maxResults` consecutive runs of nearly
+    /// equal length (the longer ones first), with the last of them replaced by the final point.
+    static func sampled<T>(_ rows: [T], maxResults: Int) -> [T] {
+        let k = max(1, maxResults)
+        if rows.count <= k { return rows }
+        let size = rows.count / k, longer = rows.count % k
+        var picked: [T] = []
+        picked.reserveCapacity(k)
+        var start = 0
+        for i in 0..<k {
+            picked.append(rows[start])
+            start += size + (i < longer ? 1 : 0)
+        }
+        picked[k - 1] = rows[rows.count - 1]
+        return picked
     }
 }

@@ -76,7 +76,7 @@ extension SQLTrackingStore: TraceStore {
         }
     }
 
-    public func startTrace(_ info: TraceInfo) async throws -> TraceInfo {
+    public func startTrace(_ info: TraceInfo, finalized: Bool) async throws -> TraceInfo {
         _ = try Validation.validateExperimentID(info.experimentID)
         for t in info.tags { try Self.validateTraceKeyValue(t, what: "tag", maxValue: TraceInfo.maxTagValueBytes) }
         for m in info.metadata { try Self.validateTraceKeyValue(m, what: "metadata", maxValue: TraceInfo.maxMetadataValueBytes) }
@@ -96,17 +96,17 @@ extension SQLTrackingStore: TraceStore {
             ]
             if stored == nil {
                 try await db.execute(
-                    "INSERT INTO traces (trace_id, experiment_id, request_time, execution_duration, state, request_preview, response_preview, client_request_id, finalized) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                    [.text(info.traceID), .int(Int64(info.experimentID)!)] + values)
+                    "INSERT INTO traces (trace_id, experiment_id, request_time, execution_duration, state, request_preview, response_preview, client_request_id, finalized) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [.text(info.traceID), .int(Int64(info.experimentID)!)] + values + [.int(finalized ? 1 : 0)])
             } else {
                 try await db.execute(
-                    "UPDATE traces SET request_time = ?, execution_duration = ?, state = ?, request_preview = ?, response_preview = ?, client_request_id = ?, finalized = 1 WHERE trace_id = ?",
-                    values + [.text(info.traceID)])
+                    "UPDATE traces SET request_time = ?, execution_duration = ?, state = ?, request_preview = ?, response_preview = ?, client_request_id = ?, finalized = ? WHERE trace_id = ?",
+                    values + [.int(finalized ? 1 : 0), .text(info.traceID)])
             }
             var tags = info.tags.filter { $0.key != TraceKeys.spansLocation }
             tags.append(KeyValue(TraceKeys.artifactLocation, Self.traceArtifactLocation(experiment.artifactLocation, info.traceID)))
             try await Self.upsert(db, "trace_tags", info.traceID, tags)
-            try await Self.upsert(db, "trace_metadata", info.traceID, info.metadata + [KeyValue(TraceKeys.infoFinalized, "true")])
+            try await Self.upsert(db, "trace_metadata", info.traceID, info.metadata + (finalized ? [KeyValue(TraceKeys.infoFinalized, "true")] : []))
             return try await Self.requireTrace(db, info.traceID)
         }
     }
@@ -147,10 +147,10 @@ extension SQLTrackingStore: TraceStore {
                 try await Self.upsert(db, "trace_tags", traceID, [KeyValue(TraceKeys.spansLocation, TraceKeys.trackingStore)])
                 for chunk in group.chunked(200) {
                     try await db.execute(
-                        "INSERT INTO spans (trace_id, span_id, parent_span_id, name, span_type, status, start_time, end_time, content) VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")) ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id, name = excluded.name, span_type = excluded.span_type, status = excluded.status, start_time = excluded.start_time, end_time = excluded.end_time, content = excluded.content",
+                        "INSERT INTO spans (trace_id, span_id, parent_span_id, name, span_type, status, start_time, end_time, content, search_text) VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")) ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id, name = excluded.name, span_type = excluded.span_type, status = excluded.status, start_time = excluded.start_time, end_time = excluded.end_time, content = excluded.content, search_text = excluded.search_text",
                         chunk.flatMap { s -> [SQLValue] in
                             [.text(s.traceID), .text(s.spanID), SQLValue(s.parentSpanID), .text(s.name), SQLValue(s.spanType), .text(s.status),
-                             .int(s.startTimeNanos), SQLValue(s.endTimeNanos), .text(s.content)]
+                             .int(s.startTimeNanos), SQLValue(s.endTimeNanos), .text(s.content), .text(s.searchText)]
                         })
                 }
             }
@@ -237,7 +237,7 @@ extension SQLTrackingStore: TraceStore {
             if c == .eq, case .string(let s) = v { value = .string("%\(s)%") }
             let (a, ab) = stringComparison("tr.request_preview", filter("", comparator, value))
             let (b, bb) = stringComparison("tr.response_preview", filter("", comparator, value))
-            let (s, sb) = stringComparison("s.content", filter("", comparator, value))
+            let (s, sb) = stringComparison("s.search_text", filter("", comparator, value))
             return ("(\(a) OR \(b) OR EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = tr.trace_id AND \(s)))", ab + bb + sb)
         case .span(let field, let c, let v):
             let column = ["name": "s.name", "type": "s.span_type", "status": "s.status", "content": "s.content"][field]!
@@ -308,14 +308,15 @@ extension SQLTrackingStore: TraceStore {
 
     public func linkTracesToRun(traceIDs: [String], runID: String) async throws {
         if traceIDs.isEmpty { return }
+        for id in traceIDs { try TraceInfo.validateID(id) }
         try await write { db, _ in
             guard let run = try await db.queryOne("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(runID)]) else {
                 throw RepriseError.notFound("Run with id=\(runID) not found")
             }
+            // A trace may be linked before it arrives (the client exports in the background);
+            // one already stored must be in the run's experiment.
             let found = try await db.query(
                 "SELECT trace_id, experiment_id FROM traces WHERE trace_id IN (\(placeholders(traceIDs.count)))", traceIDs.map(SQLValue.text))
-            let known = Set(found.map { $0.string(0) })
-            if let missing = traceIDs.first(where: { !known.contains($0) }) { throw Self.traceNotFound(missing) }
             if let other = found.first(where: { $0.int(1) != run.int(0) }) {
                 throw RepriseError.invalid("Trace \(other.string(0)) is in experiment \(other.int(1)); run \(runID) is in experiment \(run.int(0)).")
             }

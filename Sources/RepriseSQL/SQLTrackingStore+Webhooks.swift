@@ -187,13 +187,26 @@ extension SQLTrackingStore: WebhookStore {
         let event = WebhookEvent(entity: wireEntity, action: action)
         let subscribers = hooks.filter { decodeEvents($0.string(1)).contains(event) }
         if subscribers.isEmpty { return }
+        try await enqueue(db, event, data: try await data(prompt), to: subscribers.map { $0.string(0) })
+    }
+
+    /// Queues `event` for every active webhook subscribed to it (in the caller's transaction, so a
+    /// change and its deliveries commit together).
+    static func enqueueWebhookEvent(_ db: any SQLConnection, _ event: WebhookEvent, data: JSONValue) async throws {
+        let hooks = try await db.query("SELECT webhook_id, events FROM webhooks WHERE status = 'ACTIVE'", [])
+        let subscribers = hooks.filter { decodeEvents($0.string(1)).contains(event) }.map { $0.string(0) }
+        if subscribers.isEmpty { return }
+        try await enqueue(db, event, data: data, to: subscribers)
+    }
+
+    static func enqueue(_ db: any SQLConnection, _ event: WebhookEvent, data: JSONValue, to subscribers: [String]) async throws {
         let now = Date()
-        let body = event.payload(data: try await data(prompt), at: now)
+        let body = event.payload(data: data, at: now)
         let ms = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
         for hook in subscribers {
             try await db.execute(
                 "INSERT INTO webhook_deliveries (\(deliveryColumns), lease_until) VALUES (?, ?, ?, ?, ?, ?, 'PENDING', 0, ?, NULL, '', ?, ?, 0)",
-                [.text(UUID().uuidString.lowercased()), .text(hook.string(0)), .text(event.entity), .text(event.action),
+                [.text(UUID().uuidString.lowercased()), .text(hook), .text(event.entity), .text(event.action),
                  .text(body), .int(ms / 1000), .int(ms), .int(ms), .int(ms)])
         }
     }

@@ -324,12 +324,13 @@ public enum TrackingSchema {
                       PRIMARY KEY (trace_id, key))\(clustered)
                     """,
                     "CREATE INDEX trace_metadata_by_key ON trace_metadata (key, value)",
-                    // Spans as OTLP JSON, with the fields search reads beside them.
+                    // Spans as OTLP JSON, with the fields search reads beside them (`search_text`: the
+                    // name, attribute and event values as plain text, for full-text search).
                     """
                     CREATE TABLE spans (
                       trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT, name TEXT NOT NULL,
                       span_type TEXT, status TEXT NOT NULL, start_time BIGINT NOT NULL, end_time BIGINT,
-                      content TEXT NOT NULL, PRIMARY KEY (trace_id, span_id))\(clustered)
+                      content TEXT NOT NULL, search_text TEXT NOT NULL, PRIMARY KEY (trace_id, span_id))\(clustered)
                     """,
                     """
                     CREATE TABLE assessments (
@@ -344,6 +345,70 @@ public enum TrackingSchema {
                       trace_id TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (trace_id, run_id))\(clustered)
                     """,
                     "CREATE INDEX trace_runs_by_run ON trace_runs (run_id)",
+                ]),
+            SQLMigration(
+                version: 12, name: "evaluation",
+                statements: [
+                    """
+                    CREATE TABLE eval_datasets (
+                      dataset_id TEXT PRIMARY KEY, name TEXT NOT NULL, schema_json TEXT, profile TEXT, digest TEXT NOT NULL,
+                      created_time BIGINT NOT NULL, last_update_time BIGINT NOT NULL, created_by TEXT NOT NULL,
+                      last_updated_by TEXT NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE eval_dataset_tags (
+                      dataset_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (dataset_id, key))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE eval_dataset_experiments (
+                      dataset_id TEXT NOT NULL, experiment_id BIGINT NOT NULL, PRIMARY KEY (dataset_id, experiment_id))\(clustered)
+                    """,
+                    "CREATE INDEX eval_dataset_experiments_by_experiment ON eval_dataset_experiments (experiment_id)",
+                    // One row per record; `input_key` is the canonical JSON of its inputs, which merges match on.
+                    """
+                    CREATE TABLE eval_records (
+                      record_id TEXT PRIMARY KEY, dataset_id TEXT NOT NULL, input_key TEXT NOT NULL, body TEXT NOT NULL,
+                      created_time BIGINT NOT NULL, last_update_time BIGINT NOT NULL, created_by TEXT NOT NULL,
+                      last_updated_by TEXT NOT NULL, UNIQUE (dataset_id, input_key))
+                    """,
+                    "CREATE INDEX eval_records_by_dataset ON eval_records (dataset_id, created_time, record_id)",
+                    """
+                    CREATE TABLE scorers (
+                      scorer_id TEXT PRIMARY KEY, experiment_id BIGINT NOT NULL, name TEXT NOT NULL, UNIQUE (experiment_id, name))
+                    """,
+                    """
+                    CREATE TABLE scorer_versions (
+                      scorer_id TEXT NOT NULL, version BIGINT NOT NULL, serialized TEXT NOT NULL, creation_time BIGINT NOT NULL,
+                      PRIMARY KEY (scorer_id, version))\(clustered)
+                    """,
+                ]),
+            SQLMigration(
+                version: 13, name: "deployments",
+                statements: [
+                    """
+                    CREATE TABLE deployments (
+                      id TEXT PRIMARY KEY, environment TEXT NOT NULL, seq BIGINT NOT NULL, model_name TEXT NOT NULL,
+                      model_version BIGINT NOT NULL, model_alias TEXT, endpoint TEXT, config_sha256 TEXT, config TEXT, note TEXT,
+                      deployed_by TEXT NOT NULL, deployed_time BIGINT NOT NULL, previous_id TEXT, UNIQUE (environment, seq))
+                    """,
+                    "CREATE INDEX deployments_by_model ON deployments (model_name, model_version)",
+                    """
+                    CREATE TABLE deployment_prompts (
+                      deployment_id TEXT NOT NULL, name TEXT NOT NULL, version BIGINT NOT NULL, alias TEXT,
+                      PRIMARY KEY (deployment_id, name))\(clustered)
+                    """,
+                    "CREATE INDEX deployment_prompts_by_prompt ON deployment_prompts (name, version)",
+                    """
+                    CREATE TABLE deployment_measurements (
+                      deployment_id TEXT NOT NULL, key TEXT NOT NULL, timestamp BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL,
+                      PRIMARY KEY (deployment_id, key, timestamp, value))\(clustered)
+                    """,
+                    """
+                    CREATE TABLE incidents (
+                      id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL, note TEXT NOT NULL, opened_by TEXT NOT NULL,
+                      opened_time BIGINT NOT NULL, status TEXT NOT NULL, closed_by TEXT, closed_time BIGINT, resolution TEXT)
+                    """,
+                    "CREATE INDEX incidents_by_deployment ON incidents (deployment_id, opened_time)",
                 ]),
         ]
     }

@@ -241,10 +241,17 @@ extension RepriseAPI {
     }
 
     func downloadUnder(rootURI: String, relative: String) async throws -> Response {
+        let rel = try Self.filePath(relative)
         let (repo, base) = try repository(for: rootURI)
+        return try await download(repo, base + rel, displayPath: relative)
+    }
+
+    /// A relative path naming a file: its components, or "Invalid path". Checked before the
+    /// run or version it is under is looked up, as the reference does.
+    static func filePath(_ relative: String) throws -> [String] {
         let rel = try Validation.artifactPathComponents(relative)
         guard !rel.isEmpty else { throw RepriseError.invalid("Invalid path") }
-        return try await download(repo, base + rel, displayPath: relative)
+        return rel
     }
 
     /// Every spelling of the place `location` names: through the proxy (`mlflow-artifacts:/p`), as
@@ -502,18 +509,23 @@ extension RepriseAPI {
         }
         route(.get, "/get-artifact", access: .experiment(.read, .run)) { [self] call in
             let p = try await call.params()
+            let relative = try p.requiredString("path")
+            _ = try Self.filePath(relative)
             let run = try await store.getRun(id: try p.runID())
-            return try await downloadUnder(rootURI: run.info.artifactURI, relative: try p.requiredString("path"))
+            return try await downloadUnder(rootURI: run.info.artifactURI, relative: relative)
         }
         route(.post, "/api/2.0/mlflow/upload-artifact", access: .experiment(.update, .runInQuery)) { [self] call in
             let p = Params(source: .query(call.query))
             // What is missing is said before whether the run exists, in the reference's words.
             guard let runID = try? p.runID() else { throw RepriseError.invalid("Request must specify run_uuid.") }
             guard let relative = try p.string("path"), !relative.isEmpty else { throw RepriseError.invalid("Request must specify path.") }
+            let rel = try Self.filePath(relative)
+            let length = call.request.headers[.contentLength]
+            if length == "0" || (length == nil && call.request.headers[.transferEncoding] == nil) {
+                throw RepriseError.invalid("Request must specify data.")
+            }
             let run = try await store.getRun(id: runID)
             let (repo, base) = try repository(for: run.info.artifactURI)
-            let rel = try Validation.artifactPathComponents(relative)
-            guard !rel.isEmpty else { throw RepriseError.invalid("Invalid path") }
             let location = run.info.artifactURI + "/" + rel.joined(separator: "/")
             try await storeRecorded(repo, base + rel, location: location, body: call.request.body, limit: 10_000_000, method: "upload")
             return Self.json(Self.empty)

@@ -28,6 +28,11 @@ extension RepriseAPI {
             var query = try LoggedModelSearchQuery(
                 experimentIDs: try p.stringList("experiment_ids"), filter: try p.string("filter"), orderBy: order,
                 maxResults: try p.int64("max_results").map { Int(clamping: $0) }, pageToken: try p.string("page_token"))
+            query.datasets = try p.array("datasets").map { item in
+                guard case .object(let o) = item else { throw RepriseError.invalid("Invalid datasets entry: expected {dataset_name, dataset_digest?}.") }
+                let d = Params(source: .json(o))
+                return (try d.requiredString("dataset_name"), try d.string("dataset_digest").flatMap { $0.isEmpty ? nil : $0 })
+            }
             let canRead = try await self.callerPredicate(.read, .experiment)
             let page = try await self.readable(
                 offset: query.offset, maxResults: query.maxResults,

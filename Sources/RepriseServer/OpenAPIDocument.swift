@@ -366,6 +366,10 @@ private struct OpenAPIBuilder {
         "token_id": "An access token id.",
         "trace_id": "A trace id (tr-<32 hex> from the MLflow client).",
         "assessment_id": "An assessment id (a-<32 hex>).",
+        "dataset_id": "An evaluation dataset id (d-<32 hex>).",
+        "deployment_id": "A deployment id (dep-<32 hex>).",
+        "incident_id": "An incident id (inc-<32 hex>).",
+        "key": "A tag key.",
     ]
 
     static func build() -> J {
@@ -376,10 +380,12 @@ private struct OpenAPIBuilder {
         b.artifacts()
         b.loggedModels()
         b.traces()
+        b.evaluation()
         b.registry()
         b.webhooks()
         b.governance()
         b.repro()
+        b.deployments()
         b.identity()
         b.ui()
         return [
@@ -423,9 +429,11 @@ private struct OpenAPIBuilder {
                     ("meta", "Health, version and capabilities"), ("experiments", "MLflow experiments"), ("runs", "MLflow runs and metrics"),
                     ("artifacts", "Artifacts: the mlflow-artifacts proxy and run-relative downloads"),
                     ("logged-models", "MLflow 3 logged models"), ("traces", "MLflow 3 traces: OTLP spans, trace infos, assessments"),
+                    ("evaluation", "MLflow 3 evaluation datasets and the scorer registry"),
                     ("registry", "MLflow model registry"),
                     ("webhooks", "MLflow webhooks (registry events)"), ("governance", "Reprise: protected aliases, approvals, audit"),
                     ("reproducibility", "Reprise: experiment policies, reproductions, lineage"),
+                    ("deployments", "Reprise: deployments resolved to exact versions, production measurements, incidents"),
                     ("identity", "Users, roles (Reprise's groups) and grants (MLflow's basic-auth API); Reprise's who-am-I, access tokens and service accounts"),
                     ("ui", "The web UI (HTML)"),
                 ].map { ["name": .string($0.0), "description": .string($0.1)] }),
@@ -819,6 +827,33 @@ private struct OpenAPIBuilder {
             "post", "/api/2.0/mlflow/traces/link-to-run", tag: "traces", "Link traces (at most 100) to a run",
             body: P.json(S.object([("trace_ids", S.array(S.string)), ("run_id", S.string)], required: ["run_id"])),
             ok: [("200", R.empty)], errors: [400, 404])
+        let v2 = "/api/2.0/mlflow/traces"
+        let v2Info = R.json(S.object([("trace_info", S.ref("TraceInfoV2"))]), "{trace_info}")
+        add(
+            "post", v2, tag: "traces", "Start a trace (v2, for older clients)",
+            body: P.json(S.object([
+                ("experiment_id", S.experimentID), ("timestamp_ms", S.int(0, Int64.max, format: "int64")),
+                ("request_metadata", S.array(S.ref("TagInput"))), ("tags", S.array(S.ref("TagInput"))),
+            ], required: ["experiment_id"])),
+            ok: [("200", v2Info)], errors: [400, 404])
+        add(
+            "patch", "\(v2)/{trace_id}", tag: "traces", "End a trace (v2)",
+            body: P.json(S.object([
+                ("timestamp_ms", S.int(0, Int64.max, format: "int64")), ("status", S.enumeration(TraceState.allCases.map(\.rawValue))),
+                ("request_metadata", S.array(S.ref("TagInput"))), ("tags", S.array(S.ref("TagInput"))),
+            ])),
+            ok: [("200", v2Info)], errors: [400, 404])
+        add("get", "\(v2)/{trace_id}/info", tag: "traces", "A trace's info (v2)", ok: [("200", v2Info)], errors: [404])
+        add(
+            "get", v2, tag: "traces", "Search traces (v2)",
+            params: [P.query("experiment_ids", S.array(S.experimentIDItem), required: true), P.query("filter", S.filter("trace")),
+                     P.query("max_results", S.int(1, 50000)), P.query("order_by", S.array(S.orderBy("trace"))), P.query("page_token", S.pageToken())],
+            ok: [("200", R.json(S.object([("traces", S.array(S.ref("TraceInfoV2"))), ("next_page_token", S.string)]), "{traces, next_page_token?}"))],
+            errors: [400, 403])
+        add(
+            "get", "/api/2.0/mlflow/get-trace-artifact", tag: "traces", "A trace's spans as MLflow's traces.json (the UI's download)",
+            params: [P.query("request_id", S.string, required: true)],
+            ok: [("200", ["description": "{spans: [MLflow span dict]}", "content": ["text/plain": ["schema": S.string]]])], errors: [400, 404])
         let assessment = R.json(S.object([("assessment", S.ref("Assessment"))]), "{assessment}")
         add(
             "post", "\(v3)/{trace_id}/assessments", tag: "traces", "Add feedback or an expectation to a trace",
@@ -831,6 +866,144 @@ private struct OpenAPIBuilder {
         add(
             "delete", "\(v3)/{trace_id}/assessments/{assessment_id}", tag: "traces", "Delete an assessment",
             ok: [("200", R.empty)], errors: [404])
+    }
+
+    // MARK: Evaluation datasets and scorers
+
+    mutating func evaluation() {
+        let base = "/api/3.0/mlflow/datasets"
+        let ds = "\(base)/{dataset_id}"
+        let one = R.json(S.object([("dataset", S.ref("EvaluationDataset"))]), "{dataset}")
+        let tagsJSON = S.string("Tags: a JSON object of strings, itself sent as a string.")
+        add(
+            "post", "\(base)/create", tag: "evaluation", "Create an evaluation dataset",
+            body: P.json(S.object([
+                ("name", S.string), ("experiment_ids", S.array(S.experimentIDItem)), ("tags", tagsJSON), ("created_by", S.string),
+            ], required: ["name"])),
+            ok: [("200", one)], errors: [400, 403, 404])
+        let searchBody = S.object([
+            ("experiment_ids", S.array(S.experimentIDItem)), ("filter_string", S.filter("dataset")), ("max_results", S.int(1, 50000)),
+            ("order_by", S.array(S.orderBy("dataset"))), ("page_token", S.pageToken()),
+        ])
+        let found = R.json(S.object([("datasets", S.array(S.ref("EvaluationDataset"))), ("next_page_token", S.string)]), "{datasets?, next_page_token?}")
+        add("post", "\(base)/search", tag: "evaluation", "Search evaluation datasets", body: P.json(searchBody), ok: [("200", found)], errors: [400, 403])
+        add(
+            "get", "\(base)/search", tag: "evaluation", "Search evaluation datasets",
+            params: [P.query("experiment_ids", S.array(S.experimentIDItem)), P.query("filter_string", S.filter("dataset")), P.query("max_results", S.int(1, 50000)), P.query("page_token", S.pageToken())],
+            ok: [("200", found)], errors: [400, 403])
+        add("get", ds, tag: "evaluation", "Get an evaluation dataset", ok: [("200", one)], errors: [404])
+        add("delete", ds, tag: "evaluation", "Delete an evaluation dataset and its records", ok: [("200", R.empty)], errors: [404])
+        add(
+            "patch", "\(ds)/tags", tag: "evaluation", "Set dataset tags",
+            body: P.json(S.object([("tags", tagsJSON)], required: ["tags"])), ok: [("200", R.empty)], errors: [400, 404])
+        add("delete", "\(ds)/tags/{key}", tag: "evaluation", "Delete a dataset tag", ok: [("200", R.empty)], errors: [404])
+        add(
+            "post", "\(ds)/records", tag: "evaluation", "Merge records (a record with the inputs of a stored one updates it)",
+            body: P.json(S.object([("records", S.string("A JSON list of records {inputs, outputs?, expectations?, tags?, source?}, sent as a string."))], required: ["records"])),
+            ok: [("200", R.json(S.object([("inserted_count", S.int(0, Int64(Int32.max))), ("updated_count", S.int(0, Int64(Int32.max)))]), "{inserted_count, updated_count}"))],
+            errors: [400, 404])
+        add(
+            "get", "\(ds)/records", tag: "evaluation", "Read records, oldest first",
+            params: [P.query("max_results", S.int(1, 10000)), P.query("page_token", S.pageToken())],
+            ok: [("200", R.json(S.object([("records", S.string("A JSON list of records, as a string.")), ("next_page_token", S.string)]), "{records, next_page_token?}"))],
+            errors: [400, 404])
+        add(
+            "delete", "\(ds)/records", tag: "evaluation", "Delete records",
+            body: P.json(S.object([("dataset_record_ids", S.array(S.string))])),
+            ok: [("200", R.json(S.object([("deleted_count", S.int(0, Int64(Int32.max)))]), "{deleted_count}"))], errors: [400, 404])
+        add(
+            "get", "\(ds)/experiment-ids", tag: "evaluation", "The experiments a dataset is linked to",
+            ok: [("200", R.json(S.object([("experiment_ids", S.array(S.string))]), "{experiment_ids?}"))], errors: [404])
+        for (suffix, what) in [("add-experiments", "Link a dataset to experiments"), ("remove-experiments", "Unlink a dataset from experiments")] {
+            add(
+                "post", "\(ds)/\(suffix)", tag: "evaluation", what,
+                body: P.json(S.object([("dataset_id", S.string), ("experiment_ids", S.array(S.experimentIDItem))])),
+                ok: [("200", one)], errors: [400, 403, 404])
+        }
+        let scorers = "/api/3.0/mlflow/scorers"
+        let scorer = S.ref("Scorer")
+        add(
+            "post", "\(scorers)/register", tag: "evaluation", "Register a scorer version (stored verbatim; never run by the server)",
+            body: P.json(S.object([("experiment_id", S.experimentID), ("name", S.string), ("serialized_scorer", S.string)], required: ["experiment_id", "name", "serialized_scorer"])),
+            ok: [("200", R.json(S.object([
+                ("version", S.int(1, Int64.max, format: "int64")), ("scorer_id", S.string), ("experiment_id", S.string), ("name", S.string),
+                ("serialized_scorer", S.string), ("creation_time", S.int(0, Int64.max, format: "int64")),
+            ]), "The new version"))],
+            errors: [400, 404])
+        add(
+            "get", "\(scorers)/list", tag: "evaluation", "The latest version of each scorer of an experiment",
+            params: [P.query("experiment_id", S.experimentID, required: true)],
+            ok: [("200", R.json(S.object([("scorers", S.array(scorer))]), "{scorers?}"))], errors: [400, 404])
+        add(
+            "get", "\(scorers)/versions", tag: "evaluation", "Every version of a scorer",
+            params: [P.query("experiment_id", S.experimentID, required: true), P.query("name", S.string, required: true)],
+            ok: [("200", R.json(S.object([("scorers", S.array(scorer))]), "{scorers}"))], errors: [400, 404])
+        add(
+            "get", "\(scorers)/get", tag: "evaluation", "A scorer version (the latest by default)",
+            params: [P.query("experiment_id", S.experimentID, required: true), P.query("name", S.string, required: true), P.query("version", S.int(1, Int64.max, format: "int64"))],
+            ok: [("200", R.json(S.object([("scorer", scorer)]), "{scorer}"))], errors: [400, 404])
+        add(
+            "delete", "\(scorers)/delete", tag: "evaluation", "Delete a scorer version, or all of them",
+            body: P.json(S.object([("experiment_id", S.experimentID), ("name", S.string), ("version", S.int(1, Int64.max, format: "int64"))], required: ["experiment_id", "name"])),
+            ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "get", "\(scorers)/online-configs", tag: "evaluation", "Online scoring configurations (none: the server does not run scorers)",
+            params: [P.query("scorer_ids", S.array(S.string))],
+            ok: [("200", R.json(S.object([("configs", S.array(["type": "object"]))]), "{configs: []}"))])
+    }
+
+    // MARK: Deployments and incidents
+
+    mutating func deployments() {
+        let p = RepriseAPI.extensionPrefix
+        let one = R.json(S.object([("deployment", S.ref("Deployment"))]), "{deployment}")
+        let incident = R.json(S.object([("incident", S.ref("Incident"))]), "{incident}")
+        let ref = S.string("NAME@ALIAS or NAME/VERSION", minLength: 1)
+        add(
+            "post", "\(p)/deployments", tag: "deployments", "Record a deployment, resolving the model and prompts to exact versions now",
+            body: P.json(S.object([
+                ("environment", S.string("letters, digits, '-', '_', '.'", minLength: 1, maxLength: 100)), ("model", ref), ("prompts", S.array(ref)),
+                ("endpoint", S.string), ("config", S.described(S.string, "The configuration deployed with it (text, at most 1 MB); stored with its SHA-256.")),
+                ("note", S.string),
+            ], required: ["environment", "model"])),
+            ok: [("200", one)], errors: [400, 404])
+        add(
+            "get", "\(p)/deployments", tag: "deployments", "Deployments, newest first",
+            params: [P.query("environment", S.string), P.query("max_results", S.int(1, 1000)), P.query("page_token", S.pageToken())],
+            ok: [("200", R.json(S.object([("deployments", S.array(S.ref("Deployment"))), ("next_page_token", S.string)]), "{deployments, next_page_token?}"))],
+            errors: [400])
+        add(
+            "get", "\(p)/deployments/current", tag: "deployments", "An environment's current deployment and the one a rollback returns to",
+            params: [P.query("environment", S.string, required: true)],
+            ok: [("200", R.json(S.object([("deployment", S.ref("Deployment")), ("previous", S.ref("Deployment"))]), "{deployment, previous?}"))],
+            errors: [400, 404])
+        add("get", "\(p)/deployments/{deployment_id}", tag: "deployments", "A deployment", ok: [("200", one)], errors: [404])
+        add(
+            "post", "\(p)/deployments/{deployment_id}/measurements", tag: "deployments", "Log production measurements against a deployment",
+            body: P.json(S.object([("measurements", S.array(S.object(
+                [("key", S.string), ("value", ["type": "number"]), ("timestamp", S.int(0, Int64.max, format: "int64"))], required: ["key", "value"])))])),
+            ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "get", "\(p)/deployments/{deployment_id}/measurements", tag: "deployments", "A deployment's measurements",
+            params: [P.query("key", S.string), P.query("max_results", S.int(1, 100_000))],
+            ok: [("200", R.json(S.object([("measurements", S.array(S.object([("key", S.string), ("value", ["type": "number"]), ("timestamp", S.int64)])))]), "{measurements}"))],
+            errors: [400, 404])
+        add(
+            "post", "\(p)/incidents", tag: "deployments", "Open an incident against a deployment",
+            body: P.json(S.object([("deployment_id", S.string), ("note", S.string("What happened.", minLength: 1))], required: ["deployment_id", "note"])),
+            ok: [("200", incident)], errors: [400, 404])
+        add(
+            "get", "\(p)/incidents", tag: "deployments", "Incidents, newest first",
+            params: [P.query("deployment_id", S.string), P.query("environment", S.string), P.query("status", S.enumeration(["open", "closed"])),
+                     P.query("max_results", S.int(1, 1000))],
+            ok: [("200", R.json(S.object([("incidents", S.array(S.ref("Incident")))]), "{incidents}"))], errors: [400])
+        add(
+            "get", "\(p)/incidents/{incident_id}", tag: "deployments", "An incident and its deployment",
+            ok: [("200", R.json(S.object([("incident", S.ref("Incident")), ("deployment", S.ref("Deployment"))]), "{incident, deployment}"))], errors: [404])
+        add(
+            "post", "\(p)/incidents/{incident_id}/close", tag: "deployments", "Close an incident",
+            body: P.json(S.object([("resolution", S.string("How it was resolved.", minLength: 1))], required: ["resolution"])),
+            ok: [("200", incident)], errors: [400, 404])
     }
 
     // MARK: Logged models
@@ -857,7 +1030,9 @@ private struct OpenAPIBuilder {
                     required: ["field_name"]))),
                 ("max_results", S.described(S.int(1, 50000), "Default 50.")),
                 ("page_token", S.pageToken()),
-                ("datasets", S.described([:], "Accepted and ignored.")),
+                ("datasets", S.described(
+                    S.array(S.object([("dataset_name", S.string), ("dataset_digest", S.string)], required: ["dataset_name"])),
+                    "Only models with a metric logged on one of these datasets.")),
             ])),
             ok: [("200", R.json(S.object([("models", S.array(S.ref("LoggedModel"))), ("next_page_token", S.string)]), "{models?, next_page_token?}"))],
             errors: [400])
@@ -1671,6 +1846,29 @@ private struct OpenAPIBuilder {
             ("client_request_id", str), ("request_preview", str), ("response_preview", str),
             ("trace_metadata", ["type": "object", "additionalProperties": str]), ("tags", ["type": "object", "additionalProperties": str]),
             ("assessments", S.array(S.ref("Assessment"))),
+        ])
+        schemas["EvaluationDataset"] = S.object([
+            ("dataset_id", str), ("name", str), ("tags", S.described(str, "A JSON object of strings, as a string.")),
+            ("schema", S.described(str, "JSON text.")), ("profile", S.described(str, "JSON text.")), ("digest", str),
+            ("created_time", int64), ("last_update_time", int64), ("created_by", str), ("last_updated_by", str),
+            ("experiment_ids", S.array(str)),
+        ])
+        schemas["Scorer"] = S.object([
+            ("experiment_id", int64), ("scorer_name", str), ("scorer_version", int64), ("serialized_scorer", str),
+            ("creation_time", int64), ("scorer_id", str),
+        ])
+        let versionRef = S.object([("name", str), ("version", str), ("alias", str)])
+        schemas["Deployment"] = S.object([
+            ("id", str), ("environment", str), ("model", versionRef), ("prompts", S.array(versionRef)), ("endpoint", str),
+            ("config_sha256", str), ("config", str), ("note", str), ("deployed_by", str), ("deployed_time", int64), ("previous_id", str),
+        ])
+        schemas["Incident"] = S.object([
+            ("id", str), ("deployment_id", str), ("note", str), ("opened_by", str), ("opened_time", int64), ("status", S.enumeration(["open", "closed"])),
+            ("closed_by", str), ("closed_time", int64), ("resolution", str),
+        ])
+        schemas["TraceInfoV2"] = S.object([
+            ("request_id", str), ("experiment_id", str), ("timestamp_ms", int64), ("execution_time_ms", int64), ("status", str),
+            ("request_metadata", kv), ("tags", kv),
         ])
         schemas["Trace"] = S.object([
             ("trace_info", S.ref("TraceInfoV3")),

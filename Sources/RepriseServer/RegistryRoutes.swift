@@ -185,8 +185,10 @@ extension RepriseAPI {
         }
         route(.get, "/model-versions/get-artifact", access: .registeredModel(.read, .field("name"))) { [self] call in
             let p = try await call.params()
+            let relative = try p.requiredString("path")
+            _ = try Self.filePath(relative)
             let uri = try await registry.downloadURI(name: try p.requiredString("name"), version: try p.version())
-            return try await downloadUnder(rootURI: uri, relative: try p.requiredString("path"))
+            return try await downloadUnder(rootURI: uri, relative: relative)
         }
     }
 }

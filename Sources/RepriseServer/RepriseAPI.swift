@@ -114,6 +114,10 @@ public final class RepriseAPI: Sendable {
     let repro: (any ReproStore)?
     /// Traces, spans and assessments; nil turns the trace routes' store off (they answer 501).
     let traces: (any TraceStore)?
+    /// Evaluation datasets and scorers; the tracking store when it keeps them.
+    let evaluation: (any EvaluationStore)?
+    /// Deployments and incidents; the tracking store when it keeps them.
+    let deployments: (any DeploymentStore)?
     let deliverer: WebhookDeliverer?
     let artifacts: (any ArtifactRepository)?
     let config: ServerConfiguration
@@ -162,7 +166,9 @@ public final class RepriseAPI: Sendable {
         self.identities = identities
         if config.auth.enabled, let identities {
             authenticator = Authenticator(identities: identities, settings: config.auth, secret: config.secretKey, logger: logger)
-            authorizer = Authorizer(identities: identities, store: store, traces: traces ?? (store as? any TraceStore), settings: config.auth)
+            authorizer = Authorizer(
+                identities: identities, store: store, traces: traces ?? (store as? any TraceStore), evaluation: store as? any EvaluationStore,
+                deployments: store as? any DeploymentStore, settings: config.auth)
         } else {
             authenticator = nil
             authorizer = nil
@@ -174,6 +180,8 @@ public final class RepriseAPI: Sendable {
         self.repro = repro
         // The tracking store keeps traces when it can (the SQL stores do).
         self.traces = traces ?? (store as? any TraceStore)
+        self.evaluation = store as? any EvaluationStore
+        self.deployments = store as? any DeploymentStore
         self.deliverer = deliverer
         self.artifacts = artifacts
         self.config = config
@@ -193,6 +201,8 @@ public final class RepriseAPI: Sendable {
         registerRuns()
         registerLoggedModels()
         registerTraces()
+        registerEvaluation()
+        registerDeployments()
         registerArtifacts()
         registerRegistry()
         registerGovernance()

@@ -100,17 +100,7 @@ extension RepriseAPI {
             var experiments = try Self.traceLocations(p)
             experiments += try p.stringList("experiment_ids")
             if experiments.isEmpty { throw RepriseError.invalid("A trace search needs at least one location (an experiment).") }
-            let canRead = try await callerPredicate(.read, .experiment)
-            if let denied = experiments.first(where: { !canRead(Authorizer.canonicalExperimentID($0) ?? $0) }) {
-                throw RepriseError(.permissionDenied, "Permission denied: you may not read the traces of experiment \(denied).")
-            }
-            let query = try TraceSearchQuery(
-                experimentIDs: experiments, filter: try p.string("filter"), orderBy: try p.stringList("order_by"),
-                maxResults: try p.int64("max_results").map { Int(clamping: $0) }, pageToken: try p.string("page_token"))
-            let page = try await traceStore().searchTraces(query)
-            var o = JSONObject([("traces", .array(page.items.map(\.json)))])
-            if let next = page.nextOffset { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
-            return Self.json(.object(o))
+            return try await searchTraces(p, experiments: experiments, as: \.json)
         }
         for base in ["/api/2.0/mlflow/traces", v3] {
             route(.patch, base + "/{trace_id}/tags", access: .experiment(.update, .pathTrace("trace_id"))) { [self] call in
@@ -157,6 +147,52 @@ extension RepriseAPI {
             try await traceStore().linkTracesToRun(traceIDs: ids, runID: try p.requiredString("run_id"))
             return Self.json(Self.empty)
         }
+        // The v2 trace API older clients fall back to: start, end, info, search.
+        let v2 = "/api/2.0/mlflow/traces"
+        route(.post, v2, access: .experiment(.update, .field("experiment_id"))) { [self] call in
+            let p = try await call.params()
+            // v2 request ids are 32 hex digits, without v3's `tr-`.
+            let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            let info = TraceInfo(
+                traceID: id, experimentID: try p.requiredString("experiment_id"),
+                requestTime: try p.int64("timestamp_ms") ?? Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)), executionDuration: 0,
+                state: .inProgress, metadata: try p.keyValues("request_metadata"), tags: try p.keyValues("tags"))
+            return Self.json(["trace_info": try await traceStore().startTrace(info, finalized: false).v2JSON])
+        }
+        route(.patch, v2 + "/{trace_id}", access: .experiment(.update, .pathTrace("trace_id"))) { [self] call in
+            let p = try await call.params()
+            let store = try traceStore()
+            var info = try await store.getTraceInfo(id: try call.pathParameter("trace_id"))
+            if let end = try p.int64("timestamp_ms") { info.executionDuration = max(0, end - info.requestTime) }
+            if let status = try p.string("status") {
+                guard let state = TraceState(rawValue: status) else { throw RepriseError.invalid("Invalid trace status '\(status)'.") }
+                info.state = state
+            }
+            info.metadata = try p.keyValues("request_metadata")
+            info.tags = try p.keyValues("tags")
+            return Self.json(["trace_info": try await store.startTrace(info, finalized: info.state != .inProgress).v2JSON])
+        }
+        route(.get, v2 + "/{trace_id}/info", access: .experiment(.read, .pathTrace("trace_id"))) { [self] call in
+            Self.json(["trace_info": try await traceStore().getTraceInfo(id: try call.pathParameter("trace_id")).v2JSON])
+        }
+        route(.get, v2, access: .authenticated) { [self] call in
+            let p = try await call.params()
+            let experiments = try p.stringList("experiment_ids")
+            if experiments.isEmpty { throw RepriseError.missing("experiment_ids") }
+            return try await searchTraces(p, experiments: experiments, as: \.v2JSON)
+        }
+        // The UI's download of a trace's spans, in MLflow's `traces.json` form.
+        route(.get, "/api/2.0/mlflow/get-trace-artifact", access: .experiment(.read, .traceField("request_id"))) { [self] call in
+            let id = try await call.params().requiredString("request_id")
+            guard let trace = try await traceStore().getTraces(ids: [id]).first else {
+                throw RepriseError.notFound("Trace with ID \(id) is not found.")
+            }
+            let body = JSONValue.object(["spans": .array(trace.spans.map(MLflowSpanDict.from(otlpJSON:)))])
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; charset=utf-8", .contentDisposition: "attachment; filename=traces.json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: body.serialized())))
+        }
         // Assessments: feedback and expectations on a trace or one of its spans.
         let assessments = v3 + "/{trace_id}/assessments"
         route(.post, assessments, access: .experiment(.update, .pathTrace("trace_id"))) { [self] call in
@@ -185,6 +221,22 @@ extension RepriseAPI {
             try await traceStore().deleteAssessment(traceID: try call.pathParameter("trace_id"), id: try call.pathParameter("assessment_id"))
             return Self.json(Self.empty)
         }
+    }
+
+    /// One trace search (v3, and v2 for older clients): the experiments must all be readable; the
+    /// filter, order and paging come from the request.
+    func searchTraces(_ p: Params, experiments: [String], as render: (TraceInfo) -> JSONValue) async throws -> Response {
+        let canRead = try await callerPredicate(.read, .experiment)
+        if let denied = experiments.first(where: { !canRead(Authorizer.canonicalExperimentID($0) ?? $0) }) {
+            throw RepriseError(.permissionDenied, "Permission denied: you may not read the traces of experiment \(denied).")
+        }
+        let query = try TraceSearchQuery(
+            experimentIDs: experiments, filter: try p.string("filter"), orderBy: try p.stringList("order_by"),
+            maxResults: try p.int64("max_results").map { Int(clamping: $0) }, pageToken: try p.string("page_token"))
+        let page = try await traceStore().searchTraces(query)
+        var o = JSONObject([("traces", .array(page.items.map(render)))])
+        if let next = page.nextOffset { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
+        return Self.json(.object(o))
     }
 
     /// Batch reads name at most this many traces.

@@ -337,6 +337,9 @@ extension RepriseAPI {
             let p = try await call.params()
             let ids = try p.stringList("experiment_ids")
             if ids.isEmpty { throw RepriseError.invalid("SearchDatasets request must specify at least one experiment_id.") }
+            if ids.count > 20 {
+                throw RepriseError.invalid("SearchDatasets request cannot specify more than 20 experiment_ids. Received \(ids.count) experiment_ids.")
+            }
             let summaries = try await store.searchDatasets(experimentIDs: ids)
             if summaries.isEmpty { return Self.json(Self.empty) }
             return Self.json(["dataset_summaries": .array(summaries.map(\.json))])

@@ -98,6 +98,8 @@ public struct TraceConformance: Sendable {
         #expect(try await ids("span.status = 'STATUS_CODE_OK'").count == 6)
         #expect(try await ids("span.content LIKE '%content of generate%'") == ["tr-5", "tr-3", "tr-1"])
         #expect(try await ids("trace.text ILIKE '%\"TR-2\"%'") == ["tr-2"])
+        #expect(try await ids("trace.text LIKE '%generate%'") == ["tr-5", "tr-3", "tr-1"], "span names are searched")
+        #expect(try await ids("trace.text LIKE '%span_id%'") == [], "the JSON's own words are not")
         #expect(try await ids("metadata.`mlflow.trace_schema.version` = '3'").count == 6)
         #expect(try await ids("trace.name = 'agent' AND execution_time_ms = 40").count == 6)
         #expect(try await ids("end_time_ms > 5000") == ["tr-5", "tr-4"])
@@ -134,12 +136,19 @@ public struct TraceConformance: Sendable {
         _ = try await s.startTrace({ var i = Self.info("tr-0", exp, at: 1_000); i.metadata.append(KeyValue(TraceKeys.sourceRun, run.info.runID)); return i }())
         try await s.linkTracesToRun(traceIDs: ["tr-5"], runID: run.info.runID)
         #expect(try await ids("run_id = '\(run.info.runID)'") == ["tr-5", "tr-0"])
-        await #expect(throws: RepriseError.self) { try await s.linkTracesToRun(traceIDs: ["tr-none"], runID: run.info.runID) }
+        // A trace linked before it arrives (background export) is found once it does.
+        try await s.linkTracesToRun(traceIDs: ["tr-late"], runID: run.info.runID)
+        _ = try await s.startTrace(Self.info("tr-late", exp, at: 500))
+        #expect(try await ids("run_id = '\(run.info.runID)'") == ["tr-5", "tr-0", "tr-late"])
+        await #expect(throws: RepriseError.self) { try await s.linkTracesToRun(traceIDs: ["tr-1"], runID: "no-such-run") }
+        let otherExp = try await s.createExperiment(name: "elsewhere", artifactLocation: nil, tags: [])
+        let otherRun = try await s.createRun(CreateRunInput(experimentID: otherExp, userID: "u", runName: nil, startTime: 1, tags: []))
+        await #expect(throws: RepriseError.self) { try await s.linkTracesToRun(traceIDs: ["tr-1"], runID: otherRun.info.runID) }
 
         // Deletion: by id, then by age (oldest first, bounded); everything of a trace goes.
         #expect(try await s.deleteTraces(experimentID: exp, maxTimestamp: nil, maxTraces: nil, ids: ["tr-2", "tr-none"]) == 1)
         await #expect(throws: RepriseError.self) { _ = try await s.getAssessment(traceID: "tr-2", id: "a-1") }
-        #expect(try await s.deleteTraces(experimentID: exp, maxTimestamp: 4_000, maxTraces: 2, ids: nil) == 2)
+        #expect(try await s.deleteTraces(experimentID: exp, maxTimestamp: 4_000, maxTraces: 3, ids: nil) == 3)
         #expect(try await ids(nil) == ["tr-5", "tr-4", "tr-3"])
         #expect(try await s.getTraces(ids: ["tr-0"]).isEmpty)
     }

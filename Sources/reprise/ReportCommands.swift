@@ -60,7 +60,7 @@ struct LineageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lineage",
         abstract: "Walk lineage from an entity: data → runs → logged models → model versions → aliases, both ways.",
-        discussion: "ENTITY is run:ID, dataset:DIGEST, logged_model:ID, model_version:NAME/N, alias:NAME@ALIAS or registered_model:NAME. A bare run id is taken as run:ID.")
+        discussion: "ENTITY is run:ID, dataset:DIGEST, logged_model:ID, model_version:NAME/N, alias:NAME@ALIAS, registered_model:NAME, deployment:ID or incident:ID. A bare run id is taken as run:ID.")
 
     @OptionGroup var server: ClientOptions
     @Argument(help: "The entity to start from.") var entity: String

@@ -7,6 +7,6 @@ struct Reprise: AsyncParsableCommand {
         commandName: "reprise",
         abstract: "Reprise: an MLflow-compatible experiment tracker whose results hold up as evidence.",
         version: RepriseVersion.string,
-        subcommands: [ServerCommand.self, RunCommand.self, ReproduceCommand.self, RunbookCommand.self, DiffCommand.self, LineageCommand.self, PolicyCommand.self, HashCommand.self, ArtifactsCommand.self, ModelsCommand.self, AuditCommand.self, BackupCommand.self, ImportCommand.self, ExportCommand.self, LoginCommand.self, LogoutCommand.self, WhoamiCommand.self, UsersCommand.self, GroupsCommand.self, TokensCommand.self]
+        subcommands: [ServerCommand.self, RunCommand.self, ReproduceCommand.self, RunbookCommand.self, DiffCommand.self, LineageCommand.self, DeployCommand.self, IncidentCommand.self, PolicyCommand.self, HashCommand.self, ArtifactsCommand.self, ModelsCommand.self, AuditCommand.self, BackupCommand.self, ImportCommand.self, ExportCommand.self, LoginCommand.self, LogoutCommand.self, WhoamiCommand.self, UsersCommand.self, GroupsCommand.self, TokensCommand.self]
     )
 }

@@ -196,9 +196,43 @@ struct AuthMatrixTests {
         "POST /api/2.0/mlflow/logged-models/{model_id}/params": "update on experiment (model_id (path))",
         "POST /api/2.0/mlflow/logged-models/search": "authenticated",
         "POST /v1/traces": "update on experiment (x-mlflow-experiment-id (header))",
+        "POST /api/3.0/mlflow/datasets/create": "authenticated",
+        "POST /api/3.0/mlflow/datasets/search": "authenticated",
+        "GET /api/3.0/mlflow/datasets/search": "authenticated",
+        "GET /api/3.0/mlflow/datasets/{dataset_id}": "read on experiment (dataset_id (path))",
+        "DELETE /api/3.0/mlflow/datasets/{dataset_id}": "delete on experiment (dataset_id (path))",
+        "PATCH /api/3.0/mlflow/datasets/{dataset_id}/tags": "update on experiment (dataset_id (path))",
+        "DELETE /api/3.0/mlflow/datasets/{dataset_id}/tags/{key}": "update on experiment (dataset_id (path))",
+        "POST /api/3.0/mlflow/datasets/{dataset_id}/records": "update on experiment (dataset_id (path))",
+        "GET /api/3.0/mlflow/datasets/{dataset_id}/records": "read on experiment (dataset_id (path))",
+        "DELETE /api/3.0/mlflow/datasets/{dataset_id}/records": "update on experiment (dataset_id (path))",
+        "GET /api/3.0/mlflow/datasets/{dataset_id}/experiment-ids": "read on experiment (dataset_id (path))",
+        "POST /api/3.0/mlflow/datasets/{dataset_id}/add-experiments": "update on experiment (dataset_id (path))",
+        "POST /api/3.0/mlflow/datasets/{dataset_id}/remove-experiments": "update on experiment (dataset_id (path))",
+        "POST /api/3.0/mlflow/scorers/register": "update on experiment (experiment_id)",
+        "GET /api/3.0/mlflow/scorers/list": "read on experiment (experiment_id)",
+        "GET /api/3.0/mlflow/scorers/versions": "read on experiment (experiment_id)",
+        "GET /api/3.0/mlflow/scorers/get": "read on experiment (experiment_id)",
+        "DELETE /api/3.0/mlflow/scorers/delete": "delete on experiment (experiment_id)",
+        "GET /api/3.0/mlflow/scorers/online-configs": "authenticated",
+        "POST /api/reprise/v1/deployments": "update on registered model (model)",
+        "GET /api/reprise/v1/deployments": "authenticated",
+        "GET /api/reprise/v1/deployments/current": "authenticated",
+        "GET /api/reprise/v1/deployments/{deployment_id}": "read on registered model (deployment_id (path))",
+        "POST /api/reprise/v1/deployments/{deployment_id}/measurements": "update on registered model (deployment_id (path))",
+        "GET /api/reprise/v1/deployments/{deployment_id}/measurements": "read on registered model (deployment_id (path))",
+        "POST /api/reprise/v1/incidents": "read on registered model (deployment_id)",
+        "GET /api/reprise/v1/incidents": "authenticated",
+        "GET /api/reprise/v1/incidents/{incident_id}": "read on registered model (incident_id (path))",
+        "POST /api/reprise/v1/incidents/{incident_id}/close": "update on registered model (incident_id (path))",
         "POST /api/3.0/mlflow/traces": "update on experiment (trace.trace_info.trace_location)",
         "GET /api/3.0/mlflow/traces/{trace_id}": "read on experiment (trace_id (path))",
         "GET /api/3.0/mlflow/traces/get": "read on experiment (trace_id)",
+        "GET /api/2.0/mlflow/get-trace-artifact": "read on experiment (request_id)",
+        "POST /api/2.0/mlflow/traces": "update on experiment (experiment_id)",
+        "PATCH /api/2.0/mlflow/traces/{trace_id}": "update on experiment (trace_id (path))",
+        "GET /api/2.0/mlflow/traces/{trace_id}/info": "read on experiment (trace_id (path))",
+        "GET /api/2.0/mlflow/traces": "authenticated",
         "GET /api/3.0/mlflow/traces/batchGet": "authenticated",
         "POST /api/3.0/mlflow/traces/batchGetInfos": "authenticated",
         "POST /api/3.0/mlflow/traces/search": "authenticated",
@@ -383,6 +417,10 @@ struct AuthMatrixTests {
         // Lineage hides what the caller may not read, and refuses when that is the root (entity=run:<id>).
         "GET /ui/lineage": .resource(.read, onModel: false),
         "GET /api/reprise/v1/lineage": .resource(.read, onModel: false),
+        // A dataset is created in (and linked to) experiments the request names: EDIT on them.
+        "POST /api/3.0/mlflow/datasets/create": .resource(.update, onModel: false),
+        // An environment's current deployment is shown to those who may read its model.
+        "GET /api/reprise/v1/deployments/current": .resource(.read, onModel: true),
     ]
 
     /// Routes whose answer repeats a field of the request (a token's name), so the outsider's
@@ -403,6 +441,10 @@ struct AuthMatrixTests {
         var roleID: Int64 = 0
         var traceID = "tr-0123456789abcdef0123456789abcdef"
         var assessmentID = ""
+        var datasetID = ""
+        var deploymentID = ""
+        var incidentID = ""
+        var environment = "matrix-prod"
     }
 
     /// A directory holding a seeded, closed SQLite store, and what it holds.
@@ -449,12 +491,27 @@ struct AuthMatrixTests {
                 seed.assessmentID = try await call(
                     .post, "/api/3.0/mlflow/traces/\(seed.traceID)/assessments", #"{"assessment":{"assessment_name":"a","feedback":{"value":true}}}"#
                 )["assessment"]?["assessment_id"]?.stringValue ?? ""
+                seed.datasetID = try await call(
+                    .post, "/api/3.0/mlflow/datasets/create", #"{"name":"matrix-dataset","experiment_ids":["\#(seed.experimentID)"]}"#
+                )["dataset"]?["dataset_id"]?.stringValue ?? ""
+                _ = try await call(
+                    .post, "/api/3.0/mlflow/datasets/\(seed.datasetID)/records", #"{"records":"[{\"inputs\": {\"q\": \"matrix\"}}]"}"#)
+                _ = try await call(
+                    .post, "/api/3.0/mlflow/scorers/register",
+                    #"{"experiment_id":"\#(seed.experimentID)","name":"\#(seed.model)","serialized_scorer":"{\"name\": \"s\"}"}"#)
                 _ = try await call(.post, "\(a2)/registered-models/create", #"{"name":"\#(seed.model)"}"#)
                 seed.version = try await call(
                     .post, "\(a2)/model-versions/create", #"{"name":"\#(seed.model)","source":"models:/\#(seed.loggedModelID)","model_id":"\#(seed.loggedModelID)"}"#
                 )["model_version"]?["version"]?.stringValue ?? ""
                 _ = try await call(
                     .put, "/api/reprise/v1/alias-policies", #"{"model":"\#(seed.model)","alias":"\#(seed.alias)","required_approvals":1}"#)
+                seed.deploymentID = try await call(
+                    .post, "/api/reprise/v1/deployments",
+                    #"{"environment":"\#(seed.environment)","model":"\#(seed.model)/\#(seed.version)","note":"matrix"}"#
+                )["deployment"]?["id"]?.stringValue ?? ""
+                seed.incidentID = try await call(
+                    .post, "/api/reprise/v1/incidents", #"{"deployment_id":"\#(seed.deploymentID)","note":"matrix"}"#
+                )["incident"]?["id"]?.stringValue ?? ""
                 seed.requestID = try await call(
                     .post, "/api/reprise/v1/approval-requests",
                     #"{"model":"\#(seed.model)","alias":"\#(seed.alias)","version":"\#(seed.version)","rationale":"matrix"}"#, expect: .accepted
@@ -470,7 +527,7 @@ struct AuthMatrixTests {
                 _ = try await store.grant(.user(user.id), .experiment, seed.experimentID, level, replace: true)
                 _ = try await store.grant(.user(user.id), .registeredModel, seed.model, level, replace: true)
             }
-            #expect(!seed.experimentID.isEmpty && !seed.runID.isEmpty && !seed.loggedModelID.isEmpty && !seed.requestID.isEmpty && !seed.assessmentID.isEmpty)
+            #expect(!seed.experimentID.isEmpty && !seed.runID.isEmpty && !seed.loggedModelID.isEmpty && !seed.requestID.isEmpty && !seed.assessmentID.isEmpty && !seed.datasetID.isEmpty && !seed.incidentID.isEmpty)
             try await fixture.driver.shutdown()
             dir = fixture.dir
             deliverer = fixture.deliverer
@@ -516,13 +573,17 @@ struct AuthMatrixTests {
             ("permission", "READ"), ("role_id", .string(String(seed.roleID))), ("role_permission_id", "1"), ("id", "no-such-token"),
             ("entity", .string("run:\(seed.runID)")), ("path", .string("\(seed.experimentID)/a.txt")), ("status", "FINISHED"),
             ("workspace", "default"), ("is_admin", false), ("tags", []), ("required_approvals", 1),
-            ("trace_id", .string(seed.traceID)), ("trace_ids", [.string(seed.traceID)]),
+            ("trace_id", .string(seed.traceID)), ("trace_ids", [.string(seed.traceID)]), ("request_id", .string(seed.traceID)),
             ("trace", ["trace_info": [
                 "trace_id": .string(seed.traceID), "request_time": "2026-01-01T00:00:01Z", "state": "OK",
                 "trace_location": ["type": "MLFLOW_EXPERIMENT", "mlflow_experiment": ["experiment_id": .string(seed.experimentID)]],
             ]]),
             ("locations", [["type": "MLFLOW_EXPERIMENT", "mlflow_experiment": ["experiment_id": .string(seed.experimentID)]]]),
             ("assessment", ["assessment_name": "a", "feedback": ["value": false]]),
+            ("records", #"[{"inputs": {"q": "matrix-2"}, "expectations": {"a": 1}}]"#), ("dataset_record_ids", ["dr-none"]),
+            ("serialized_scorer", #"{"name": "s2"}"#),
+            ("environment", .string(seed.environment)), ("deployment_id", .string(seed.deploymentID)),
+            ("measurements", [["key": "latency_ms", "value": 12.5]]), ("resolution", "matrix"), ("note", "matrix"),
         ]
     }
 
@@ -548,6 +609,7 @@ struct AuthMatrixTests {
             "experiment_id": seed.experimentID, "run_id": seed.runID, "model_id": seed.loggedModelID, "name": encode(seed.model),
             "artifact_path": "\(seed.experimentID)/a.txt", "tag_key": "k", "webhook_id": "w-1", "request_id": seed.requestID,
             "token_id": "tok_0000000000000000", "trace_id": seed.traceID, "assessment_id": seed.assessmentID,
+            "dataset_id": seed.datasetID, "key": "k", "deployment_id": seed.deploymentID, "incident_id": seed.incidentID,
         ]
         return paths.map { template in
             var uri = template

@@ -171,3 +171,10 @@ struct TraceConformanceTests {
         try await suite(b).searchTagsAssessmentsAndDeletion()
     }
 }
+
+@Suite("Deployment conformance")
+struct DeploymentConformanceTests {
+    @Test(arguments: Backend.all) func recordResolveAndTrace(_ b: Backend) async throws {
+        try await DeploymentConformance(make: b.make).recordResolveAndTrace()
+    }
+}

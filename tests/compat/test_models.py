@@ -146,3 +146,21 @@ def test_two_models_in_one_run_resolve_by_name(experiment, iris):
     assert l1.C == 0.01 and l2.C == 10.0
     assert np.array_equal(l1.predict_proba(X), m1.predict_proba(X))
     assert np.array_equal(l2.predict_proba(X), m2.predict_proba(X))
+
+
+def test_search_logged_models_by_dataset(experiment, client):
+    a = client.create_logged_model(experiment)
+    b = client.create_logged_model(experiment)
+    run = client.create_run(experiment).info.run_id
+    client.log_metric(run, key="acc", value=0.9, dataset_name="eval", dataset_digest="123", model_id=a.model_id)
+    client.log_metric(run, key="acc", value=0.8, dataset_name="train", dataset_digest="456", model_id=b.model_id)
+
+    def names(datasets):
+        return [m.model_id for m in client.search_logged_models(experiment_ids=[experiment], datasets=datasets)]
+
+    assert names([{"dataset_name": "eval", "dataset_digest": "123"}]) == [a.model_id]
+    assert names([{"dataset_name": "eval", "dataset_digest": "999"}]) == []
+    both = [{"dataset_name": "eval", "dataset_digest": "123"}, {"dataset_name": "train", "dataset_digest": "456"}]
+    assert sorted(names(both)) == sorted([a.model_id, b.model_id])
+    # A dataset is its name and digest: an entry without a digest names none (as 3.17.2).
+    assert names([{"dataset_name": "eval"}]) == []

@@ -308,3 +308,84 @@ def test_async_export_the_default(experiment, monkeypatch):
         trace = mlflow.get_trace(tid)
         assert trace.info.state.value == "OK" and trace.info.response_preview == str((i + 1) * 2)
         assert sorted(s.name for s in trace.data.spans) == ["llm-call", "pipeline", "step"]
+
+
+def test_trace_artifact_download(experiment, api):
+    from mlflow.entities import SpanEvent, TraceData
+
+    with mlflow.start_span(name="fetch") as span:
+        span.set_attributes({"fruit": "apple", "n": 3, "nested": {"a": [1, 2]}})
+        span.add_event(SpanEvent("cache_miss", timestamp=99999, attributes={"key": "k1", "tries": 2}))
+        with mlflow.start_span(name="inner") as child:
+            child.set_inputs({"q": 1})
+    mlflow.flush_trace_async_logging()
+    r = api.get("/ajax-api/2.0/mlflow/get-trace-artifact", params={"request_id": span.trace_id})
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Disposition"] == "attachment; filename=traces.json"
+    data = TraceData.from_dict(json.loads(r.text))
+    got = {s.name: s.to_dict() for s in data.spans}
+    assert got["fetch"] == span.to_dict()
+    assert got["inner"] == child.to_dict()
+    r = api.get("/ajax-api/2.0/mlflow/get-trace-artifact", params={"request_id": f"tr-{uuid.uuid4().hex}"})
+    assert r.status_code == 404
+
+
+def test_links_made_before_the_trace_arrives(experiment, client, monkeypatch):
+    # With the client's default background export, a trace can be linked before it is stored.
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "true")
+    run = client.create_run(experiment).info.run_id
+    with mlflow.start_span(name="later") as span:
+        span.set_attributes({"x": 1})
+    client.link_traces_to_run(trace_ids=[span.trace_id], run_id=run)
+    mlflow.flush_trace_async_logging()
+    found = client.search_traces(locations=[experiment], filter_string=f"attribute.run_id = '{run}'")
+    assert [t.info.trace_id for t in found] == [span.trace_id]
+
+
+def test_structured_expectations_travel_serialized(experiment, api):
+    tid = run_pipeline(7)
+    body = {"assessment": {"assessment_name": "latency", "expectation": {"value": {"max_ms": 1000, "ok": True}},
+                           "source": {"source_type": "CODE", "source_id": "ci"}}}
+    r = api.post(f"/api/3.0/mlflow/traces/{tid}/assessments", json=body)
+    assert r.status_code == 200, r.text
+    serialized = r.json()["assessment"]["expectation"]["serialized_value"]
+    assert serialized["serialization_format"] == "JSON_FORMAT" and json.loads(serialized["value"]) == {"max_ms": 1000, "ok": True}
+    got = mlflow.get_assessment(tid, r.json()["assessment"]["assessment_id"])
+    assert got.value == {"max_ms": 1000, "ok": True}
+
+
+def test_full_text_search_reads_values_not_json(experiment, client):
+    from mlflow.entities.trace_status import TraceStatus
+
+    def make(name, attributes):
+        span = client.start_trace(name=name, experiment_id=experiment)
+        span.set_attributes(attributes)
+        client.end_trace(request_id=span.trace_id, status=TraceStatus.OK)
+        return span.trace_id
+
+    a = make("first", {"test": "value1"})
+    b = make("second", {"test": "value2"})
+    c = make("third", {"other": "I like it"})
+
+    def text(pattern):
+        return {t.info.trace_id for t in client.search_traces(locations=[experiment], filter_string=f"trace.text LIKE '{pattern}'")}
+
+    assert text("%value%") == {a, b}
+    assert text("%I like it%") == {c}
+    assert text("%ir%") == {a, c}  # span names
+
+
+def test_v2_trace_api_of_older_clients(experiment, client):
+    from mlflow.entities.trace_status import TraceStatus
+
+    store = client._tracing_client.store
+    info = store.deprecated_start_trace_v2(
+        experiment_id=experiment, timestamp_ms=1000, request_metadata={"m1": "a", "m2": "b"}, tags={"t1": "x"})
+    assert len(info.request_id) == 32 and info.timestamp_ms == 1000 and info.status == TraceStatus.IN_PROGRESS
+    assert info.request_metadata == {"m1": "a", "m2": "b"} and info.tags["t1"] == "x"
+    done = store.deprecated_end_trace_v2(
+        request_id=info.request_id, timestamp_ms=3000, status=TraceStatus.OK, request_metadata={"m1": "c", "m3": "d"}, tags={"t2": "y"})
+    assert done.execution_time_ms == 2000 and done.status == TraceStatus.OK
+    assert done.request_metadata["m1"] == "c" and done.request_metadata["m2"] == "b" and done.request_metadata["m3"] == "d"
+    assert done.tags["t1"] == "x" and done.tags["t2"] == "y"
+    assert store.get_trace_info(info.request_id).state.value == "OK"

@@ -488,3 +488,38 @@ def test_server_option_values_may_start_with_dashes(tmp_path):
         assert requests.get(url + "/health", timeout=10).text == "OK"
     finally:
         stop_server(url)
+
+
+def test_bulk_interval_sampling_matches_the_reference(client, experiment, api):
+    # 3.17.2 splits each run's points (by step, then timestamp) into max_results nearly equal runs,
+    # keeps the first point of each, and ends on the run's last point.
+    def log(steps, timestamps=(1,)):
+        rid = client.create_run(experiment).info.run_id
+        for s in steps:
+            for t in timestamps:
+                client.log_metric(rid, "m", 10.0, timestamp=t, step=s)
+        return rid
+
+    def sampled(run_ids, max_results, **kw):
+        r = api.get("/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
+                    params={"run_ids": run_ids, "metric_key": "m", "max_results": max_results, **kw})
+        assert r.status_code == 200, r.text
+        out = {}
+        for m in r.json().get("metrics", []):
+            out.setdefault(m["run_id"], []).append((m["step"], m["timestamp"]))
+        return out
+
+    r10, r11, r7 = log(range(10)), log(range(11)), log(range(7))
+    assert sampled([r10], 5)[r10] == [(s, 1) for s in [0, 2, 4, 6, 9]]
+    assert sampled([r11], 5)[r11] == [(s, 1) for s in [0, 3, 5, 7, 10]]
+    assert sampled([r7], 5)[r7] == [(s, 1) for s in [0, 2, 4, 5, 6]]
+    assert sampled([r10], 1)[r10] == [(9, 1)]
+    assert sampled([r10], 3, start_step=2, end_step=8)[r10] == [(2, 1), (5, 1), (8, 1)]
+    assert sampled([r10], 5, start_step=0, end_step=4)[r10] == [(s, 1) for s in range(5)]
+    r20 = log(range(20))
+    both = sampled([r10, r20], 5)
+    assert both[r10] == [(s, 1) for s in [0, 2, 4, 6, 9]] and both[r20] == [(s, 1) for s in [0, 4, 8, 12, 19]]
+    gappy = log([0, 1, 2, 50, 51, 52, 100])
+    assert sampled([gappy], 4)[gappy] == [(0, 1), (2, 1), (51, 1), (100, 1)]
+    twice = log(range(10), timestamps=(1, 2))
+    assert sampled([twice], 5)[twice] == [(0, 1), (2, 1), (4, 1), (6, 1), (9, 2)]

@@ -142,6 +142,47 @@ struct Locator: Sendable {
         }
     }
 
+    /// The experiment an evaluation dataset (named by a `{name}` path parameter) is linked to first;
+    /// "" for a dataset linked to none, which the default permission decides, as for artifact
+    /// paths outside experiments.
+    static func pathEvalDataset(_ name: String) -> Locator {
+        Locator(name: "\(name) (path)", readsParams: false) { call, _, auth in
+            guard let id = try? call.pathParameter(name), let evaluation = auth.evaluation else { return nil }
+            return try await evaluation.experimentIDs(ofEvalDataset: id).first ?? ""
+        }
+    }
+
+    /// The registered model a request's `model` reference (`name@alias`, `name/N`) names.
+    static let modelReference = Locator(name: "model") { _, p, _ in
+        // A malformed reference is refused by the handler (400) to those who may write the model
+        // its text names.
+        (try? RepriseAPI.modelReference(p).name) ?? (try? p.string("model"))
+    }
+
+    /// The registered model a deployment (named by a `{name}` path parameter) deployed.
+    static func pathDeployment(_ name: String) -> Locator {
+        Locator(name: "\(name) (path)", readsParams: false) { call, _, auth in
+            guard let id = try? call.pathParameter(name), let deployments = auth.deployments else { return nil }
+            return try await deployments.getDeployment(id: id).model.name
+        }
+    }
+
+    /// The registered model of the deployment named in a field.
+    static func deploymentField(_ field: String) -> Locator {
+        Locator(name: field) { _, p, auth in
+            guard let id = try p.string(field), !id.isEmpty, let deployments = auth.deployments else { return nil }
+            return try await deployments.getDeployment(id: id).model.name
+        }
+    }
+
+    /// The registered model of the deployment an incident (a `{name}` path parameter) is about.
+    static func pathIncident(_ name: String) -> Locator {
+        Locator(name: "\(name) (path)", readsParams: false) { call, _, auth in
+            guard let id = try? call.pathParameter(name), let deployments = auth.deployments else { return nil }
+            return try await deployments.getDeployment(id: try await deployments.getIncident(id: id).deploymentID).model.name
+        }
+    }
+
     /// The experiment an OTLP export names in its `x-mlflow-experiment-id` header.
     static let experimentHeader = Locator(name: "x-mlflow-experiment-id (header)", readsParams: false) { call, _, _ in
         call.request.headers[HTTPField.Name("x-mlflow-experiment-id")!]
@@ -197,6 +238,8 @@ final class Authorizer: Sendable {
     let identities: any IdentityStore
     let store: any TrackingStore
     let traces: (any TraceStore)?
+    let evaluation: (any EvaluationStore)?
+    let deployments: (any DeploymentStore)?
     let settings: AuthSettings
 
     /// An experiment id as the store reads it (`05` and `+5` are experiment 5), or nil when it is
@@ -239,10 +282,15 @@ final class Authorizer: Sendable {
     private let modelOwners = NIOLockedValueBox<[String: String]>([:])
     private let traceOwners = NIOLockedValueBox<[String: String]>([:])
 
-    init(identities: any IdentityStore, store: any TrackingStore, traces: (any TraceStore)? = nil, settings: AuthSettings) {
+    init(
+        identities: any IdentityStore, store: any TrackingStore, traces: (any TraceStore)? = nil, evaluation: (any EvaluationStore)? = nil,
+        deployments: (any DeploymentStore)? = nil, settings: AuthSettings
+    ) {
+        self.deployments = deployments
         self.identities = identities
         self.store = store
         self.traces = traces
+        self.evaluation = evaluation
         self.settings = settings
     }
 

@@ -137,6 +137,13 @@ extension RepriseAPI {
                     guard let at = n.id.lastIndex(of: "@") else { return false }
                     return try await callerMay(.read, registeredModel: String(n.id[..<at]))
                 case "registered_model": return try await callerMay(.read, registeredModel: n.id)
+                case "deployment":
+                    guard let deployments else { return false }
+                    return try await callerMay(.read, registeredModel: try await deployments.getDeployment(id: n.id).model.name)
+                case "incident":
+                    guard let deployments else { return false }
+                    let d = try await deployments.getDeployment(id: try await deployments.getIncident(id: n.id).deploymentID)
+                    return try await callerMay(.read, registeredModel: d.model.name)
                 default: return false
                 }
             } catch {
