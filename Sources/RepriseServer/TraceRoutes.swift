@@ -170,7 +170,8 @@ extension RepriseAPI {
             }
             info.metadata = try p.keyValues("request_metadata")
             info.tags = try p.keyValues("tags")
-            return Self.json(["trace_info": try await store.startTrace(info, finalized: info.state != .inProgress).v2JSON])
+            // The v2 API never marks an info finalized (its end can be followed by more).
+            return Self.json(["trace_info": try await store.startTrace(info, finalized: false).v2JSON])
         }
         route(.get, v2 + "/{trace_id}/info", access: .experiment(.read, .pathTrace("trace_id"))) { [self] call in
             Self.json(["trace_info": try await traceStore().getTraceInfo(id: try call.pathParameter("trace_id")).v2JSON])

@@ -107,6 +107,9 @@ public final class WebhookDeliverer: Sendable {
     /// Refuses a webhook URL whose scheme is not allowed or that is malformed; a literal internal
     /// address is refused here too (host names are checked again when sending).
     public func validateURL(_ url: String) throws {
+        if url.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw RepriseError.invalid("Webhook URL cannot be empty or just whitespace.")
+        }
         let scheme = url.firstIndex(of: ":").map { String(url[..<$0]).lowercased() } ?? ""
         guard settings.allowedSchemes.contains(scheme) else {
             throw RepriseError.invalid(

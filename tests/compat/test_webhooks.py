@@ -133,6 +133,8 @@ def test_create_get_list_update_delete(client, receiver):
     rest = client.list_webhooks(max_results=1000, page_token=page.token)
     assert [w.webhook_id for w in page] + [w.webhook_id for w in rest] == ids
 
+    with pytest.raises(MlflowException, match="Webhook URL cannot be empty or just whitespace"):
+        client.update_webhook(hook.webhook_id, url="   ")
     updated = client.update_webhook(hook.webhook_id, name="ci-2", status="DISABLED", events=["model_version_tag.set"])
     assert updated.name == "ci-2" and str(updated.status) == "DISABLED"
     assert [str(e) for e in updated.events] == ["model_version_tag.set"]
