@@ -334,7 +334,7 @@ public enum MLflowSpanDict {
     }
 
     /// `[{key, value: AnyValue}]` as (key, plain value) pairs.
-    static func attributes(_ v: JSONValue?) -> [(String, JSONValue)] {
+    public static func attributes(_ v: JSONValue?) -> [(String, JSONValue)] {
         guard case .array(let items)? = v else { return [] }
         return items.compactMap { item in
             guard case .string(let key)? = item["key"] else { return nil }

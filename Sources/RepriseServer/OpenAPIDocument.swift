@@ -1702,6 +1702,15 @@ private struct OpenAPIBuilder {
             ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/models", tag: "ui", "Registered models", ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/models/{name}", tag: "ui", "A registered model", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add(
+            "get", "/ui/experiments/{experiment_id}/traces", tag: "ui", "An experiment's traces, filtered",
+            params: [P.query("filter", S.filter("trace")), P.query("page", S.pageToken())], ok: [("200", R.html)], htmlErrors: pageErrors)
+        add("get", "/ui/traces/{trace_id}", tag: "ui", "A trace: its span tree, inputs, outputs and assessments", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add(
+            "get", "/ui/deployments", tag: "ui", "Deployments, by environment", params: [P.query("environment", S.string)], ok: [("200", R.html)],
+            htmlErrors: pageErrors)
+        add("get", "/ui/deployments/{deployment_id}", tag: "ui", "A deployment: versions, measurements, incidents", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add("get", "/ui/incidents/{incident_id}", tag: "ui", "An incident and its deployment", ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/approvals", tag: "ui", "Open approval requests", ok: [("200", R.html)], htmlErrors: pageErrors)
         for action in ["approve", "reject"] {
             add(

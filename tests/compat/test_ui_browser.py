@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+import mlflow
 from mlflow import MlflowClient
 
 from conftest import REPO_ROOT
@@ -228,3 +230,70 @@ def test_artifact_browser_lists_previews_and_downloads(server, browser, seeded, 
     b.get(f"{server}/ui/runs/{rid}/artifacts?path=docs/table.csv")
     cells = settled(b, lambda d: [td.text for td in d.find_elements(By.CSS_SELECTOR, "main table td")])
     assert cells == ["C", "1.0"]
+
+
+def test_traces_and_deployments_pages(server, browser, api):
+    from selenium.webdriver.common.by import By
+
+    os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
+    try:
+        exp = mlflow.set_experiment(f"ui-traces-{uuid.uuid4().hex[:6]}").experiment_id
+
+        @mlflow.trace(span_type="CHAIN")
+        def answer(question):
+            with mlflow.start_span(name="retrieve", span_type="RETRIEVER") as s:
+                s.set_inputs({"query": question})
+                s.set_outputs({"docs": ["<b>doc one</b>", "doc two"]})
+            return f"answer to {question}"
+
+        answer("what is <script>alert(1)</script>?")
+        good = mlflow.get_last_active_trace_id()
+
+        @mlflow.trace
+        def broken():
+            raise ValueError("boom")
+
+        with pytest.raises(ValueError):
+            broken()
+        bad = mlflow.get_last_active_trace_id()
+        mlflow.log_feedback(trace_id=good, name="helpful", value=True, rationale="cites its sources")
+    finally:
+        os.environ.pop("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", None)
+
+    browser.get(f"{server}/ui/experiments/{exp}/traces")
+    rows = settled(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "table tbody tr"))
+    assert len(rows) == 2
+    assert "helpful: true" in browser.page_source
+    browser.find_element(By.NAME, "filter").send_keys("trace.status = 'ERROR'")
+    browser.find_element(By.CSS_SELECTOR, "form[role=search] button").click()
+    settled(browser, lambda d: "filter=" in d.current_url and len(d.find_elements(By.CSS_SELECTOR, "table tbody tr")) == 1)
+    assert bad in browser.find_element(By.CSS_SELECTOR, "table tbody tr a").get_attribute("href")
+    shot(browser, "traces")
+
+    browser.get(f"{server}/ui/traces/{good}")
+    settled(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "section.card"))
+    names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table tbody tr td:first-child a")]
+    assert names[:2] == ["answer", "retrieve"]
+    text = browser.find_element(By.TAG_NAME, "main").text
+    assert "<b>doc one</b>" in text and "<script>alert(1)</script>" in text, "inputs and outputs are shown as text"
+    assert not browser.find_elements(By.CSS_SELECTOR, "main b, main script")
+    assert "cites its sources" in text
+    shot(browser, "trace")
+
+    client = MlflowClient(server)
+    model = f"ui-deploy-{uuid.uuid4().hex[:6]}"
+    client.create_registered_model(model)
+    run = client.create_run(exp).info.run_id
+    assert api.post("/api/2.0/mlflow/model-versions/create", json={"name": model, "source": "s3://m/1", "run_id": run}).status_code == 200
+    d = api.post("/api/reprise/v1/deployments", json={"environment": "ui-prod", "model": f"{model}/1", "note": "first"}).json()["deployment"]
+    i = api.post("/api/reprise/v1/incidents", json={"deployment_id": d["id"], "note": "latency <spike>"}).json()["incident"]
+    browser.get(f"{server}/ui/deployments?environment=ui-prod")
+    settled(browser, lambda d_: d_.find_elements(By.CSS_SELECTOR, "table tbody tr"))
+    browser.find_element(By.LINK_TEXT, d["id"]).click()
+    settled(browser, lambda d_: d_.find_elements(By.LINK_TEXT, i["id"]))
+    browser.find_element(By.LINK_TEXT, i["id"]).click()
+    settled(browser, lambda d_: "latency <spike>" in d_.find_element(By.TAG_NAME, "main").text)
+    browser.find_element(By.PARTIAL_LINK_TEXT, "Trace it back").click()
+    lineage = settled(browser, lambda d_: "lineage" in d_.current_url and d_.find_element(By.TAG_NAME, "main").text)
+    assert f"run:{run}" in lineage and f"deployment:{d['id']}" in lineage
+    shot(browser, "incident-lineage")

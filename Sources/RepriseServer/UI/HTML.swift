@@ -132,7 +132,7 @@ struct HTML: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringInt
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
         <title>\(title) · Reprise</title><style>\(css)</style></head>
         <body><header><a class="brand" href="\(base)/ui/">Reprise</a><nav aria-label="Main">
-        <a href="\(base)/ui/">Experiments</a> · <a href="\(base)/ui/models">Models</a> · <a href="\(base)/ui/approvals">Approvals</a></nav>\(account(base: base, csrf: csrf))</header>
+        <a href="\(base)/ui/">Experiments</a> · <a href="\(base)/ui/models">Models</a> · <a href="\(base)/ui/approvals">Approvals</a> · <a href="\(base)/ui/deployments">Deployments</a></nav>\(account(base: base, csrf: csrf))</header>
         <main>\(body)</main>\(script ? "<script>\(UIScript.inline)</script>" : HTML())</body></html>
         """
     }
@@ -164,7 +164,8 @@ struct HTML: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringInt
     }
 
     static func statusBadge(_ status: String) -> HTML {
-        let cls = status == "FINISHED" ? "ok" : (status == "FAILED" || status == "KILLED" ? "bad" : "warn")
+        // Run statuses, trace states (OK, ERROR) and incident states (OPEN, CLOSED).
+        let cls = ["FINISHED", "OK", "CLOSED"].contains(status) ? "ok" : (["FAILED", "KILLED", "ERROR"].contains(status) ? "bad" : "warn")
         return "<span class=\"badge \(cls)\">\(status)</span>"
     }
 

@@ -168,6 +168,7 @@ extension RepriseAPI {
     }
 
     func registerUI() {
+        registerTracePages()
         let store = self.store
         let registry = self.registry
         let governance = self.governance
@@ -438,7 +439,7 @@ extension RepriseAPI {
         let title = experiments.map(\.name).joined(separator: ", ")
         var body: HTML = "<h1>\(title)</h1>"
         if experiments.count == 1, let e = experiments.first {
-            body += "<p class=\"muted\">Experiment \(e.experimentID) · artifacts at <code>\(e.artifactLocation)</code></p>"
+            body += "<p class=\"muted\">Experiment \(e.experimentID) · artifacts at <code>\(e.artifactLocation)</code> · <a href=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/traces\">traces</a></p>"
         }
         var keep = HTML()
         for (k, vs) in call.query where !["filter", "page", "format"].contains(k) {
