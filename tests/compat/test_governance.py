@@ -311,3 +311,30 @@ def test_openapi_document_describes_the_extension_api(server):
     assert doc["openapi"].startswith("3.")
     for path in ("/api/reprise/v1/approval-requests", "/api/reprise/v1/audit/verify", "/api/reprise/v1/aliases/rollback"):
         assert path in doc["paths"]
+
+
+def test_prompt_aliases_are_protected_like_model_aliases(server):
+    # A prompt is a registered model to governance: a policy on its alias holds for set_prompt_alias,
+    # and load_prompt(...@production) follows only an approved move.
+    name = f"support-bot-{uuid.uuid4().hex[:6]}"
+    mlflow.genai.register_prompt(name=name, template="Answer: {{q}}")
+    mlflow.genai.register_prompt(name=name, template="Answer politely: {{q}}")
+    mlflow.genai.set_prompt_alias(name, alias="production", version=1)
+    admin = as_actor(server, "admin")
+    r = admin.put(admin.base + f"{G}/alias-policies", json={
+        "model": name, "alias": "production", "required_approvals": 1, "approvers": ["carol"]}, timeout=30)
+    assert r.status_code == 200, r.text
+    with pytest.raises(MlflowException) as e:
+        mlflow.genai.set_prompt_alias(name, alias="production", version=2)
+    assert e.value.error_code == "PERMISSION_DENIED"
+    req = re.search(r"Approval request (req-[0-9a-f]+) was opened", str(e.value)).group(1)
+    assert mlflow.genai.load_prompt(f"prompts:/{name}@production").version == 1
+    r = post(as_actor(server, "carol"), f"{G}/approval-requests/{req}/approve", {"rationale": "eval is better"})
+    assert r.json()["approval_request"]["state"] == "approved", r.text
+    # (load_prompt caches an alias for a minute, so ask the registry.)
+    r = admin.get(admin.base + "/api/2.0/mlflow/registered-models/alias", params={"name": name, "alias": "production"}, timeout=30)
+    assert r.json()["model_version"]["version"] == "2", r.text
+    assert mlflow.genai.load_prompt(f"prompts:/{name}/2").template == "Answer politely: {{q}}"
+    history = admin.get(admin.base + f"{G}/aliases/history", params={"model": name, "alias": "production"}, timeout=30)
+    assert history.status_code == 200, history.text
+    assert [str(h["version"]) for h in history.json()["history"]][:2] in (["2", "1"], ["1", "2"])
