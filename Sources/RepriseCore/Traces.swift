@@ -296,8 +296,10 @@ public struct SpanRecord: Sendable, Equatable {
 /// MLflow's own span dictionary (`traces.json`, `get-trace-artifact`), made from a stored span's
 /// OTLP JSON: attribute values JSON-encoded as strings, event attributes plain, times as numbers.
 public enum MLflowSpanDict {
-    public static func from(otlpJSON text: String) -> JSONValue {
-        guard case .object(let o)? = try? JSONValue.parse(text) else { return .null }
+    public static func from(otlpJSON text: String) -> JSONValue { from(otlp: (try? JSONValue.parse(text)) ?? .null) }
+
+    public static func from(otlp value: JSONValue) -> JSONValue {
+        guard case .object(let o) = value else { return .null }
         func field(_ snake: String, _ camel: String) -> JSONValue? { o[snake] ?? o[camel] }
         func nanos(_ v: JSONValue?) -> JSONValue {
             switch v {

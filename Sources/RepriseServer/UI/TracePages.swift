@@ -55,18 +55,7 @@ extension RepriseAPI {
         }
         body += rows.isEmpty ? "<p class=\"muted\">No traces match.</p>"
             : HTML.table(["Trace", "State", "Started", "Duration", "Request", "Response", "Tags", "Assessments"], rows)
-        var pager: HTML = "<div class=\"pager\">"
-        if token != nil {
-            var first = call.query
-            first["page"] = nil
-            pager += "<a href=\"?\(Self.encodeQuery(first))\">first page</a>"
-        }
-        if let next = page.nextOffset {
-            var q = call.query
-            q["page"] = [PageToken.encode(offset: next)]
-            pager += "<a href=\"?\(Self.encodeQuery(q))\" rel=\"next\">next page</a>"
-        }
-        body += pager + "</div>"
+        body += Self.pager(call, first: token != nil ? "first page" : nil, next: page.nextOffset, nextLabel: "next page")
         return ("Traces · \(experiment.name)", body)
     }
 
@@ -88,10 +77,11 @@ extension RepriseAPI {
         }
         var spans: [Span] = []
         for text in trace.spans {
-            let d = MLflowSpanDict.from(otlpJSON: text)
-            let attrs = MLflowSpanDict.attributes(try? JSONValue.parse(text)["attributes"] ?? .null)
+            let otlp = (try? JSONValue.parse(text)) ?? .null
+            let d = MLflowSpanDict.from(otlp: otlp)
+            let attrs = MLflowSpanDict.attributes(otlp["attributes"])
             func int(_ v: JSONValue?) -> Int64 { if case .int(let i)? = v { return i } else { return 0 } }
-            let spanID = (try? JSONValue.parse(text))?["span_id"]?.stringValue ?? ""
+            let spanID = otlp["span_id"]?.stringValue ?? ""
             let parent = d["parent_span_id"]?.stringValue
             var events: [String] = []
             if case .array(let items)? = d["events"] { events = items.compactMap { $0["name"]?.stringValue } }

@@ -465,18 +465,7 @@ extension RepriseAPI {
         body += "<form method=\"get\" action=\"\(base)/ui/compare\">"
         body += rows.isEmpty ? "<p class=\"muted\">No runs match.</p>" : HTML.table(header, rows)
         body += "<p><button>Compare selected</button> · <a href=\"?\(Self.encodeQuery(csvQuery))\" download>Export CSV</a> · \(runs.count) run(s) shown</p></form>"
-        var pager: HTML = "<div class=\"pager\">"
-        if token != nil {
-            var first = call.query
-            first["page"] = nil
-            pager += "<a href=\"?\(Self.encodeQuery(first))\">First page</a>"
-        }
-        if let next = page.nextOffset {
-            var q = call.query
-            q["page"] = [PageToken.encode(offset: next)]
-            pager += "<a href=\"?\(Self.encodeQuery(q))\" rel=\"next\">Next \(pageSize) →</a>"
-        }
-        body += pager + "</div>"
+        body += Self.pager(call, first: token != nil ? "First page" : nil, next: page.nextOffset, nextLabel: "Next \(pageSize) →")
         if experiments.count == 1, let e = experiments.first, canEdit {
             body += "<details><summary>Rename\(canDelete ? " or delete" : "") this experiment</summary>"
             body += "<form method=\"post\" action=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/rename\">\(hidden(csrf))<label>New name <input type=\"text\" name=\"name\" required value=\"\(e.name)\"></label> \(actorField(call)) <button>Rename</button></form>"
@@ -490,6 +479,23 @@ extension RepriseAPI {
 
     /// A query string for an href: percent-encoded components (so the escaping of each is a no-op),
     /// joined by a literal `&` as before.
+    /// Links to the first page (when `first` names it) and to the page at offset `next`, keeping
+    /// the rest of the query.
+    static func pager(_ call: Call, first: String?, next: Int?, nextLabel: String) -> HTML {
+        var pager: HTML = "<div class=\"pager\">"
+        if let first {
+            var q = call.query
+            q["page"] = nil
+            pager += "<a href=\"?\(Self.encodeQuery(q))\">\(first)</a>"
+        }
+        if let next {
+            var q = call.query
+            q["page"] = [PageToken.encode(offset: next)]
+            pager += "<a href=\"?\(Self.encodeQuery(q))\" rel=\"next\">\(nextLabel)</a>"
+        }
+        return pager + "</div>"
+    }
+
     static func encodeQuery(_ q: [String: [String]]) -> HTML {
         q.sorted { $0.key < $1.key }.flatMap { k, vs in vs.map { "\(HTML.q(k))=\(HTML.q($0))" as HTML } }.joined(separator: "&")
     }
