@@ -108,3 +108,20 @@ def test_refusals(server, setup, api):
     assert_error(api.post("/api/reprise/v1/incidents", json={"deployment_id": "dep-none", "note": "x"}), 404, "RESOURCE_DOES_NOT_EXIST")
     r = cli(server, "deploy", "record", "--environment", "prod", "--model", "no-such-model@production", check=False)
     assert r.returncode != 0 and "not found" in r.stderr
+
+
+def test_hostile_inputs(server, setup, api):
+    model = setup["model"]
+    url = "/api/reprise/v1/deployments"
+    assert_error(api.post(url, json={"environment": "../etc", "model": f"{model}/1"}), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(api.post(url, json={"environment": "prod\u0000", "model": f"{model}/1"}), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(api.post(url, json={"environment": "prod", "model": f"{model}/9223372036854775807"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert_error(api.post(url, json={"environment": "prod", "model": f"{model}/99999999999999999999"}), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(api.post(url, json={"environment": "prod", "model": f"{model}/1", "config": "x" * 1_000_001}), 400,
+                 "INVALID_PARAMETER_VALUE", "configuration")
+    d = api.post(url, json={"environment": "hostile", "model": f"{model}/1"}).json()["deployment"]
+    r = api.post(f"{url}/{d['id']}/measurements", json={"measurements": [{"key": "k", "value": 1, "timestamp": 9223372036854775807}]})
+    assert r.status_code == 200, r.text
+    assert_error(api.post(f"{url}/{d['id']}/measurements", json={"measurements": [{"key": "../k\u0000", "value": 1}]}), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(api.get(url, params={"max_results": 9223372036854775807}), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(api.get(f"{url}/..%2F..%2Fetc"), 404, "RESOURCE_DOES_NOT_EXIST")

@@ -389,3 +389,28 @@ def test_v2_trace_api_of_older_clients(experiment, client):
     assert done.request_metadata["m1"] == "c" and done.request_metadata["m2"] == "b" and done.request_metadata["m3"] == "d"
     assert done.tags["t1"] == "x" and done.tags["t2"] == "y"
     assert store.get_trace_info(info.request_id).state.value == "OK"
+
+
+def test_hostile_inputs_on_trace_and_evaluation_routes(experiment, api):
+    # Int64.max, NUL, "../", a body over the limit: each a 4xx envelope, never a 5xx or a crash.
+    loc = [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment}}]
+    r = api.post("/api/3.0/mlflow/traces/search", json={"locations": loc, "max_results": 9223372036854775807})
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+    for bad_id in ["tr-\u0000x", "../../etc", "a/b"]:
+        info = {"trace_id": bad_id, "trace_location": loc[0], "request_time": "2026-01-01T00:00:00Z", "state": "OK"}
+        assert_error(api.post("/api/3.0/mlflow/traces", json={"trace": {"trace_info": info}}), 400, "INVALID_PARAMETER_VALUE")
+    info = {"trace_id": "tr-ok", "trace_location": loc[0], "request_time": "9999999-01-01T00:00:00Z", "state": "OK"}
+    assert_error(api.post("/api/3.0/mlflow/traces", json={"trace": {"trace_info": info}}), 400, "INVALID_PARAMETER_VALUE")
+    r = api.post("/api/2.0/mlflow/traces/delete-traces", json={"experiment_id": experiment, "max_timestamp_millis": 9223372036854775807, "max_traces": 9223372036854775807})
+    assert r.status_code in (200, 400), r.text
+    big = b"\x0a" + b"\xff" * (33 * 1024 * 1024)
+    r = api.post("/v1/traces", data=big, headers={"x-mlflow-experiment-id": experiment, "Content-Type": "application/x-protobuf"})
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE", "larger than the limit")
+    r = api.get("/api/3.0/mlflow/traces/get", params={"trace_id": "../../etc/passwd"})
+    assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+    r = api.get("/api/3.0/mlflow/datasets/d-none/records", params={"max_results": 9223372036854775807})
+    assert r.status_code in (400, 404) and "error_code" in r.json()
+    r = api.post("/api/3.0/mlflow/scorers/register", json={"experiment_id": experiment, "name": "s\u0000", "serialized_scorer": "{}"})
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+    r = api.get("/ajax-api/2.0/mlflow/get-trace-artifact", params={"request_id": "../../../etc/passwd"})
+    assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
