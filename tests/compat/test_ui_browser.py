@@ -296,4 +296,7 @@ def test_traces_and_deployments_pages(server, browser, api):
     browser.find_element(By.PARTIAL_LINK_TEXT, "Trace it back").click()
     lineage = settled(browser, lambda d_: "lineage" in d_.current_url and d_.find_element(By.TAG_NAME, "main").text)
     assert f"run:{run}" in lineage and f"deployment:{d['id']}" in lineage
+    # The diagram draws the deployment and the incident too, each a link to its page.
+    svg = browser.find_element(By.CSS_SELECTOR, "main svg").get_attribute("outerHTML")
+    assert f"/ui/deployments/{d['id']}\"" in svg and f"/ui/incidents/{i['id']}\"" in svg, svg[:400]
     shot(browser, "incident-lineage")

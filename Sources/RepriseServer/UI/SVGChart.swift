@@ -139,7 +139,7 @@ enum SVGChart {
     /// A small left-to-right graph of lineage: one column per node type, edges as lines.
     static func lineage(_ nodes: [(key: String, type: String, label: String, href: String?)], _ edges: [(String, String, String)]) -> HTML {
         // Registered models share the aliases' column, so no edge has to cross a box.
-        let order = ["dataset", "run", "logged_model", "model_version", "alias"]
+        let order = ["dataset", "run", "logged_model", "model_version", "alias", "deployment", "incident"]
         var columns: [String: [Int]] = [:]
         for (i, n) in nodes.enumerated() { columns[n.type == "registered_model" ? "alias" : n.type, default: []].append(i) }
         let used = order.filter { columns[$0] != nil }

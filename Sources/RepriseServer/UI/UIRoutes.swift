@@ -336,6 +336,8 @@ extension RepriseAPI {
             return node.id.split(separator: "/").first.map { "\(base)/ui/models/\(HTML.q(String($0)))" }
         case "alias": return node.id.split(separator: "@").first.map { "\(base)/ui/models/\(HTML.q(String($0)))" }
         case "registered_model": return "\(base)/ui/models/\(HTML.q(node.id))"
+        case "deployment": return "\(base)/ui/deployments/\(HTML.q(node.id))"
+        case "incident": return "\(base)/ui/incidents/\(HTML.q(node.id))"
         default: return nil
         }
     }
