@@ -18,6 +18,19 @@ public enum TraceKeys {
     public static let sourceRun = "mlflow.sourceRun"
     public static let requestID = "mlflow.traceRequestId"
     public static let spanType = "mlflow.spanType"
+    /// Trace metadata: the token counts of the trace's LLM calls, a JSON object of the keys below.
+    public static let tokenUsage = "mlflow.trace.tokenUsage"
+    public static let tokenUsageKeys = [
+        "input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+    ]
+    /// Trace metadata: the conversation a trace belongs to.
+    public static let session = "mlflow.trace.session"
+    /// Span attributes: the model an LLM span called, its provider, and what the call cost (a
+    /// JSON object of `costKeys`).
+    public static let spanModel = "mlflow.llm.model"
+    public static let spanModelProvider = "mlflow.llm.provider"
+    public static let spanCost = "mlflow.llm.cost"
+    public static let costKeys = ["input_cost", "output_cost", "total_cost"]
 }
 
 /// A trace's info, as `TraceInfoV3` carries it.
@@ -156,8 +169,9 @@ public enum TraceTime {
         return rfc3339(seconds: seconds, fraction: millis - seconds * 1000, digits: 3, zone: "Z")
     }
 
-    /// `YYYY-MM-DDThh:mm:ss.<fraction><zone>` in UTC: the one formatter of such timestamps
-    /// (trace times here, webhook timestamps with microseconds and `+00:00`).
+    /// `YYYY-MM-DDThh:mm:ss.<fraction><zone>` in UTC (no fraction when `digits` is 0): the one
+    /// formatter of such timestamps (trace times here, webhook timestamps with microseconds and
+    /// `+00:00`, metric time buckets in whole seconds).
     public static func rfc3339(seconds: Int64, fraction: Int64, digits: Int, zone: String) -> String {
         var t = time_t(seconds)
         var parts = tm()
@@ -168,7 +182,7 @@ public enum TraceTime {
         }
         let date = "\(pad(Int64(parts.tm_year) + 1900, 4))-\(pad(Int64(parts.tm_mon) + 1, 2))-\(pad(Int64(parts.tm_mday), 2))"
         let time = "\(pad(Int64(parts.tm_hour), 2)):\(pad(Int64(parts.tm_min), 2)):\(pad(Int64(parts.tm_sec), 2))"
-        return "\(date)T\(time).\(pad(fraction, digits))\(zone)"
+        return digits > 0 ? "\(date)T\(time).\(pad(fraction, digits))\(zone)" : "\(date)T\(time)\(zone)"
     }
 
     /// Milliseconds since the epoch from an RFC 3339 timestamp (`Z` or an offset; any fraction).
@@ -567,7 +581,7 @@ public struct TraceSearchQuery: Sendable {
         }
         self.maxResults = max
         offset = try PageToken.decode(pageToken)
-        clauses = try FilterParser.parse(filter).map(Self.clause)
+        clauses = try Self.clauses(filter)
         self.orderBy = try orderBy.map { text in
             let (entity, key, ascending) = try FilterParser.parseOrderBy(text)
             guard entity == nil || ["trace", "attribute", "attributes"].contains(entity!), let column = Self.orderColumn(key) else {
@@ -589,6 +603,11 @@ public struct TraceSearchQuery: Sendable {
     }
 
     static let stringComparators: Set<Comparator> = [.eq, .ne, .like, .ilike]
+
+    /// A filter string's clauses, checked (the correlation endpoint's filters use this grammar).
+    public static func clauses(_ filter: String?) throws -> [Clause] {
+        try FilterParser.parse(filter).map(clause)
+    }
 
     static func clause(_ raw: RawClause) throws -> Clause {
         func requireString(_ what: String) throws {
@@ -698,6 +717,12 @@ public protocol TraceStore: Sendable {
     func deleteAssessment(traceID: String, id: String) async throws
     /// The experiment a trace belongs to (permission checks).
     func experimentID(ofTrace id: String) async throws -> String
+    /// The rows a `traces/metrics` query selects, one sample each (see `TraceMetrics.aggregate`).
+    func traceMetricSamples(_ query: TraceMetricsQuery) async throws -> [TraceMetricSample]
+    /// How many traces of the experiments match `base`, and of those `filter1`, `filter2` and both.
+    func traceFilterCorrelation(
+        experimentIDs: [Int64], base: [TraceSearchQuery.Clause], filter1: [TraceSearchQuery.Clause], filter2: [TraceSearchQuery.Clause]
+    ) async throws -> TraceFilterCorrelation
 }
 
 extension TraceStore {

@@ -823,6 +823,39 @@ private struct OpenAPIBuilder {
                 ], required: ["experiment_id"])),
                 ok: [("200", R.json(S.object([("traces_deleted", S.int(0, Int64(Int32.max)))]), "{traces_deleted}"))], errors: [400, 404])
         }
+        let metricViews = S.enumeration(["TRACES", "SPANS", "ASSESSMENTS"], "What the metric counts or measures: traces, spans or assessments.")
+        add(
+            "post", "\(v3)/metrics", tag: "traces", "Trace analytics: counts, latencies, tokens, costs and assessment values",
+            body: P.json(S.object([
+                ("experiment_ids", S.array(S.experimentIDItem)), ("view_type", metricViews),
+                ("metric_name", S.described(S.string, "TRACES: trace_count, session_count, latency, input_tokens, output_tokens, total_tokens, cache_read_input_tokens, cache_creation_input_tokens. SPANS: span_count, latency, input_cost, output_cost, total_cost. ASSESSMENTS: assessment_count, assessment_value.")),
+                ("aggregations", S.array(S.object([
+                    ("aggregation_type", S.enumeration(["COUNT", "SUM", "AVG", "PERCENTILE", "MIN", "MAX"])),
+                    ("percentile_value", ["type": "number", "minimum": 0, "maximum": 100, "description": "PERCENTILE only."]),
+                ], required: ["aggregation_type"]), minItems: 1)),
+                ("dimensions", S.array(S.string, "Group by: trace_name, trace_status, span_name, span_type, span_status, span_model_name, span_model_provider, assessment_name, assessment_value (which apply depends on the metric).")),
+                ("filters", S.array(S.string, "Each one comparison `<trace|span|assessment>.<entity>[.<key>] = '<value>'`; all must hold.")),
+                ("time_interval_seconds", S.described(S.int(0, TraceMetricsQuery.maxIntervalSeconds, format: "int64"), "Bucket width; needs start_time_ms and end_time_ms.")),
+                ("start_time_ms", S.int64), ("end_time_ms", S.int64),
+                ("max_results", S.described(S.int(1, Int64(TraceMetricsQuery.maxMaxResults)), "Default 1000.")), ("page_token", S.pageToken()),
+            ], required: ["view_type", "metric_name", "aggregations"])),
+            ok: [("200", R.json(S.object([
+                ("data_points", S.array(S.object([
+                    ("metric_name", S.string), ("dimensions", S.described(S.object([]), "Dimension name to value; time_bucket when bucketed.")),
+                    ("values", S.described(S.object([]), "Aggregation label (COUNT, AVG, P50.0, …) to number.")),
+                ]))), ("next_page_token", S.string),
+            ]), "{data_points?, next_page_token?}"))], errors: [400, 403])
+        add(
+            "post", "\(v3)/calculate-filter-correlation", tag: "traces", "How two trace filters co-occur (NPMI)",
+            body: P.json(S.object([
+                ("experiment_ids", S.array(S.experimentIDItem)), ("filter_string1", S.filter("trace")), ("filter_string2", S.filter("trace")),
+                ("base_filter", S.filter("trace")),
+            ], required: ["filter_string1", "filter_string2"])),
+            ok: [("200", R.json(S.object([
+                ("npmi", S.described(S.double, "Absent when either filter matches no trace.")), ("npmi_smoothed", S.double),
+                ("filter1_count", S.int(0, Int64.max, format: "int64")), ("filter2_count", S.int(0, Int64.max, format: "int64")),
+                ("joint_count", S.int(0, Int64.max, format: "int64")), ("total_count", S.int(0, Int64.max, format: "int64")),
+            ]), "{npmi?, npmi_smoothed?, filter1_count, filter2_count, joint_count, total_count}"))], errors: [400, 403])
         add(
             "post", "/api/2.0/mlflow/traces/link-to-run", tag: "traces", "Link traces (at most 100) to a run",
             body: P.json(S.object([("trace_ids", S.array(S.string)), ("run_id", S.string)], required: ["run_id"])),

@@ -102,6 +102,35 @@ extension RepriseAPI {
             if experiments.isEmpty { throw RepriseError.invalid("A trace search needs at least one location (an experiment).") }
             return try await searchTraces(p, experiments: experiments, as: \.json)
         }
+        // Trace analytics: counts, latencies, tokens, costs and assessment values by dimension
+        // and time bucket; and how two filters co-occur.
+        route(.post, v3 + "/metrics", access: .authenticated) { [self] call in
+            let p = try await call.params()
+            let experiments = try p.stringList("experiment_ids")
+            try await requireReadableExperiments(experiments, what: "trace metrics")
+            let query = try TraceMetricsQuery(
+                experimentIDs: experiments, view: try Self.enumName(p, "view_type"), metric: try p.string("metric_name"),
+                aggregations: try p.array("aggregations"), dimensions: try p.stringList("dimensions"), filters: try p.stringList("filters"),
+                intervalSeconds: try p.int64("time_interval_seconds"), startTimeMillis: try p.int64("start_time_ms"),
+                endTimeMillis: try p.int64("end_time_ms"), maxResults: try p.int64("max_results"), pageToken: try p.string("page_token"))
+            let page = TraceMetrics.aggregate(try await traceStore().traceMetricSamples(query), query)
+            var o = JSONObject()
+            if !page.items.isEmpty { o["data_points"] = .array(page.items.map(\.json)) }
+            if let next = page.nextOffset { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
+            return Self.json(.object(o))
+        }
+        route(.post, v3 + "/calculate-filter-correlation", access: .authenticated) { [self] call in
+            let p = try await call.params()
+            let experiments = try p.stringList("experiment_ids")
+            try await requireReadableExperiments(experiments, what: "traces")
+            guard let f1 = try p.string("filter_string1"), !f1.isEmpty else { throw RepriseError.missing("filter_string1") }
+            guard let f2 = try p.string("filter_string2"), !f2.isEmpty else { throw RepriseError.missing("filter_string2") }
+            let counts = try await traceStore().traceFilterCorrelation(
+                experimentIDs: try experiments.map { try Validation.validateExperimentID($0) },
+                base: try TraceSearchQuery.clauses(try p.string("base_filter")),
+                filter1: try TraceSearchQuery.clauses(f1), filter2: try TraceSearchQuery.clauses(f2))
+            return Self.json(counts.json)
+        }
         for base in ["/api/2.0/mlflow/traces", v3] {
             route(.patch, base + "/{trace_id}/tags", access: .experiment(.update, .pathTrace("trace_id"))) { [self] call in
                 let p = try await call.params()
@@ -227,10 +256,7 @@ extension RepriseAPI {
     /// One trace search (v3, and v2 for older clients): the experiments must all be readable; the
     /// filter, order and paging come from the request.
     func searchTraces(_ p: Params, experiments: [String], as render: (TraceInfo) -> JSONValue) async throws -> Response {
-        let canRead = try await callerPredicate(.read, .experiment)
-        if let denied = experiments.first(where: { !canRead(Authorizer.canonicalExperimentID($0) ?? $0) }) {
-            throw RepriseError(.permissionDenied, "Permission denied: you may not read the traces of experiment \(denied).")
-        }
+        try await requireReadableExperiments(experiments, what: "traces")
         let query = try TraceSearchQuery(
             experimentIDs: experiments, filter: try p.string("filter"), orderBy: try p.stringList("order_by"),
             maxResults: try p.int64("max_results").map { Int(clamping: $0) }, pageToken: try p.string("page_token"))
@@ -238,6 +264,25 @@ extension RepriseAPI {
         var o = JSONObject([("traces", .array(page.items.map(render)))])
         if let next = page.nextOffset { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
         return Self.json(.object(o))
+    }
+
+    /// Refuses a request over experiments the caller may not read (trace searches and analytics
+    /// name experiments in the body).
+    func requireReadableExperiments(_ experiments: [String], what: String) async throws {
+        let canRead = try await callerPredicate(.read, .experiment)
+        if let denied = experiments.first(where: { !canRead(Authorizer.canonicalExperimentID($0) ?? $0) }) {
+            throw RepriseError(.permissionDenied, "Permission denied: you may not read the \(what) of experiment \(denied).")
+        }
+    }
+
+    /// A proto enum field, sent by name or by number.
+    static func enumName(_ p: Params, _ name: String) throws -> String? {
+        switch try p.raw(name) {
+        case .string(let s)?: return s
+        case .int(let n)?: return String(n)
+        case nil, .null?: return nil
+        default: throw RepriseError.invalid("Invalid value for '\(name)': expected an enum name.")
+        }
     }
 
     /// Batch reads name at most this many traces.

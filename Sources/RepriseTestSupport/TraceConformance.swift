@@ -153,3 +153,58 @@ public struct TraceConformance: Sendable {
         #expect(try await s.getTraces(ids: ["tr-0"]).isEmpty)
     }
 }
+
+extension TraceConformance {
+    /// `traces/metrics` rows and `calculate-filter-correlation` counts read the same on every
+    /// backend: filters, time windows, span attributes and assessments.
+    public func metricsAndCorrelation() async throws {
+        let s = try await make()
+        let exp = try await s.createExperiment(name: "analytics", artifactLocation: nil, tags: [])
+        let ms: Int64 = 1_000_000
+        for (i, (state, env)) in [(TraceState.ok, "prod"), (.ok, "prod"), (.error, "dev")].enumerated() {
+            var info = Self.info("tr-m\(i)", exp, at: Int64(i) * 1_000, state: state)
+            info.tags.append(KeyValue("env", env))
+            info.metadata.append(KeyValue(TraceKeys.tokenUsage, #"{"input_tokens": \#(10 * (i + 1)), "output_tokens": 1}"#))
+            _ = try await s.startTrace(info)
+            let attrs = #"[{"key":"mlflow.llm.model","value":{"string_value":"\"m-\#(i % 2)\""}},{"key":"mlflow.llm.cost","value":{"string_value":"{\"total_cost\": \#(i + 1).5}"}}]"#
+            try await s.logSpans(experimentID: exp, [
+                SpanRecord(traceID: "tr-m\(i)", spanID: "r\(i)", parentSpanID: nil, name: "root", spanType: nil, status: state.rawValue,
+                           startTimeNanos: Int64(i) * 1_000 * ms, endTimeNanos: (Int64(i) * 1_000 + 40) * ms, content: "{}"),
+                SpanRecord(traceID: "tr-m\(i)", spanID: "c\(i)", parentSpanID: "r\(i)", name: "llm", spanType: "LLM", status: "OK",
+                           startTimeNanos: (Int64(i) * 1_000 + 5) * ms, endTimeNanos: (Int64(i) * 1_000 + 25) * ms,
+                           content: #"{"name":"llm","attributes":\#(attrs)}"#),
+            ])
+        }
+        _ = try await s.createAssessment(try Assessment.fromWire(
+            ["assessment_name": "ok", "feedback": ["value": true], "source": ["source_type": "HUMAN"]], traceID: "tr-m0", id: "a-1", now: 5))
+        _ = try await s.createAssessment(try Assessment.fromWire(
+            ["assessment_name": "ok", "feedback": ["value": "no"], "source": ["source_type": "HUMAN"]], traceID: "tr-m2", id: "a-2", now: 6))
+
+        func run(_ view: String, _ metric: String, _ agg: String, dims: [String] = [], filters: [String] = [], start: Int64? = nil, end: Int64? = nil)
+            async throws -> [[String]]
+        {
+            let q = try TraceMetricsQuery(
+                experimentIDs: [exp], view: view, metric: metric, aggregations: [["aggregation_type": .string(agg)]], dimensions: dims,
+                filters: filters, intervalSeconds: nil, startTimeMillis: start, endTimeMillis: end, maxResults: nil, pageToken: nil)
+            return TraceMetrics.aggregate(try await s.traceMetricSamples(q), q).items.map { $0.dimensions.map(\.1) + $0.values.map { "\($0.1)" } }
+        }
+        #expect(try await run("TRACES", "trace_count", "COUNT", dims: ["trace_status"]) == [["ERROR", "1.0"], ["OK", "2.0"]])
+        #expect(try await run("TRACES", "trace_count", "COUNT", filters: ["trace.tag.env = 'prod'", "trace.status = 'OK'"]) == [["2.0"]])
+        #expect(try await run("TRACES", "trace_count", "COUNT", start: 1_000, end: 2_000) == [["2.0"]])
+        #expect(try await run("TRACES", "input_tokens", "SUM", dims: ["trace_name"]) == [["agent", "60.0"]])
+        #expect(try await run("TRACES", "latency", "MAX") == [["40.0"]])
+        #expect(try await run("SPANS", "span_count", "COUNT", dims: ["span_type"]) == [["LLM", "3.0"], ["UNKNOWN", "3.0"]])
+        #expect(try await run("SPANS", "total_cost", "SUM", dims: ["span_model_name"]) == [["m-0", "5.0"], ["m-1", "2.5"]])
+        #expect(try await run("SPANS", "latency", "AVG", filters: ["span.type = 'LLM'"]) == [["20.0"]])
+        #expect(try await run("ASSESSMENTS", "assessment_value", "AVG", dims: ["assessment_name"]) == [["ok", "0.5"]])
+        #expect(try await run("ASSESSMENTS", "assessment_count", "COUNT", filters: ["trace.status = 'ERROR'"]) == [["1.0"]])
+
+        let clauses = { (f: String) in try TraceSearchQuery.clauses(f) }
+        let c = try await s.traceFilterCorrelation(
+            experimentIDs: [Int64(exp)!], base: [], filter1: try clauses("tag.env = 'prod'"), filter2: try clauses("span.type = 'LLM' AND trace.status = 'OK'"))
+        #expect(c == TraceFilterCorrelation(total: 3, filter1: 2, filter2: 2, joint: 2))
+        let based = try await s.traceFilterCorrelation(
+            experimentIDs: [Int64(exp)!], base: try clauses("trace.status = 'OK'"), filter1: try clauses("tag.env = 'prod'"), filter2: [])
+        #expect(based == TraceFilterCorrelation(total: 2, filter1: 2, filter2: 2, joint: 2))
+    }
+}

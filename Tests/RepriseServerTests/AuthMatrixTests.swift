@@ -236,6 +236,8 @@ struct AuthMatrixTests {
         "GET /api/3.0/mlflow/traces/batchGet": "authenticated",
         "POST /api/3.0/mlflow/traces/batchGetInfos": "authenticated",
         "POST /api/3.0/mlflow/traces/search": "authenticated",
+        "POST /api/3.0/mlflow/traces/metrics": "authenticated",
+        "POST /api/3.0/mlflow/traces/calculate-filter-correlation": "authenticated",
         "PATCH /api/2.0/mlflow/traces/{trace_id}/tags": "update on experiment (trace_id (path))",
         "DELETE /api/2.0/mlflow/traces/{trace_id}/tags": "update on experiment (trace_id (path))",
         "PATCH /api/3.0/mlflow/traces/{trace_id}/tags": "update on experiment (trace_id (path))",

@@ -170,6 +170,7 @@ struct TraceConformanceTests {
     @Test(arguments: Backend.all) func searchTagsAssessmentsAndDeletion(_ b: Backend) async throws {
         try await suite(b).searchTagsAssessmentsAndDeletion()
     }
+    @Test(arguments: Backend.all) func metricsAndCorrelation(_ b: Backend) async throws { try await suite(b).metricsAndCorrelation() }
 }
 
 @Suite("Deployment conformance")
