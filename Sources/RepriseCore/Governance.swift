@@ -169,6 +169,11 @@ public enum ApprovalCheck: Sendable, Equatable {
     case reproduced
     /// `metric` of the candidate is not worse than the currently aliased version's by more than `margin`.
     case metricNotWorse(metric: String, margin: Double, higherIsBetter: Bool)
+    /// A run evaluated the version: a run linked to it (`mlflow.linkedPrompts`, which the client
+    /// writes when a prompt is loaded inside a run or evaluated). With a metric, the newest such
+    /// run's value must not be worse than that of the newest run that evaluated the version the
+    /// alias holds now, by more than `margin`.
+    case evaluated(metric: String?, margin: Double, higherIsBetter: Bool)
 
     public var json: JSONValue {
         switch self {
@@ -176,6 +181,9 @@ public enum ApprovalCheck: Sendable, Equatable {
         case .reproduced: return ["type": "reproduced"]
         case .metricNotWorse(let m, let margin, let higher):
             return ["type": "metric_not_worse", "metric": .string(m), "margin": .double(margin), "higher_is_better": .bool(higher)]
+        case .evaluated(let m, let margin, let higher):
+            guard let m else { return ["type": "evaluated"] }
+            return ["type": "evaluated", "metric": .string(m), "margin": .double(margin), "higher_is_better": .bool(higher)]
         }
     }
 
@@ -185,20 +193,32 @@ public enum ApprovalCheck: Sendable, Equatable {
         case "reproduced": self = .reproduced
         case "metric_not_worse":
             guard let metric = json["metric"]?.stringValue, !metric.isEmpty else { throw RepriseError.missing("checks[].metric") }
-            var margin = 0.0
-            switch json["margin"] {
-            case .int(let i)?: margin = Double(i)
-            case .double(let d)?: margin = d
-            case nil: margin = 0
-            default: throw RepriseError.invalid("checks[].margin must be a number")
-            }
-            var higher = true
-            if case .bool(let b)? = json["higher_is_better"] { higher = b }
+            let (margin, higher) = try Self.comparison(json)
             self = .metricNotWorse(metric: metric, margin: margin, higherIsBetter: higher)
+        case "evaluated":
+            let metric = json["metric"]?.stringValue
+            if let metric, metric.isEmpty { throw RepriseError.invalid("checks[].metric, when given, must name a metric") }
+            let (margin, higher) = try Self.comparison(json)
+            self = .evaluated(metric: metric, margin: margin, higherIsBetter: higher)
         case let other:
             throw RepriseError.invalid(
-                "Unknown check type '\(other ?? "")'. Valid types are 'run_complete', 'reproduced', 'metric_not_worse'.")
+                "Unknown check type '\(other ?? "")'. Valid types are 'run_complete', 'reproduced', 'metric_not_worse', 'evaluated'.")
         }
+    }
+
+    /// A metric comparison's margin (default 0; negative asks for an improvement) and direction (default higher is better).
+    static func comparison(_ json: JSONValue) throws -> (Double, Bool) {
+        var margin = 0.0
+        switch json["margin"] {
+        case .int(let i)?: margin = Double(i)
+        case .double(let d)?: margin = d
+        case nil: margin = 0
+        default: throw RepriseError.invalid("checks[].margin must be a number")
+        }
+        guard margin.isFinite else { throw RepriseError.invalid("checks[].margin must be a finite number") }
+        var higher = true
+        if case .bool(let b)? = json["higher_is_better"] { higher = b }
+        return (margin, higher)
     }
 }
 

@@ -184,6 +184,29 @@ extension SQLTrackingStore: GovernanceStore {
             resolution: row.string(14))
     }
 
+    /// A run's latest value of a metric, unless it is NaN or missing.
+    static func latestMetric(_ db: any SQLConnection, _ runID: String, _ metric: String) async throws -> Double? {
+        guard !runID.isEmpty,
+            let row = try await db.queryOne("SELECT value, is_nan FROM latest_metrics WHERE run_uuid = ? AND key = ?", [.text(runID), .text(metric)]),
+            row.int(1) == 0
+        else { return nil }
+        return row.double(0)
+    }
+
+    /// The active runs linked to a version (their `mlflow.linkedPrompts` tag names it), newest first.
+    static func evaluationRuns(_ db: any SQLConnection, model: String, version: Int64) async throws -> [String] {
+        let rows = try await db.query(
+            "SELECT t.run_uuid, t.value FROM tags t JOIN runs r ON r.run_uuid = t.run_uuid WHERE t.key = ? AND t.value LIKE ? ESCAPE '\\' AND r.lifecycle_stage = 'active' ORDER BY r.start_time DESC, r.run_uuid",
+            [.text(linkedPromptsKey), .text("%" + likePrefix(JSONValue.string(model).jsonString))])
+        return rows.filter { row in
+            guard case .array(let items)? = try? JSONValue.parse(row.string(1)) else { return false }
+            return items.contains { $0["name"]?.stringValue == model && ($0["version"]?.stringValue ?? $0["version"]?.jsonString) == String(version) }
+        }.map { $0.string(0) }
+    }
+
+    /// The run (and trace) tag the client writes when a prompt version is loaded inside it.
+    static let linkedPromptsKey = "mlflow.linkedPrompts"
+
     /// Evaluates a request's checks against the current state. Returns the failures.
     static func failedChecks(_ db: any SQLConnection, _ r: ApprovalRequest) async throws -> [String] {
         var failures: [String] = []
@@ -215,15 +238,34 @@ extension SQLTrackingStore: GovernanceStore {
                     failures.append(
                         "reproduced: the latest reproduction of run \(candidate.runID.isEmpty ? "(none)" : candidate.runID) is \(verdict ?? "missing"), not REPRODUCED (reprise reproduce \(candidate.runID))")
                 }
-            case .metricNotWorse(let metric, let margin, let higherIsBetter):
-                func value(_ runID: String) async throws -> Double? {
-                    guard !runID.isEmpty,
-                        let row = try await db.queryOne(
-                            "SELECT value, is_nan FROM latest_metrics WHERE run_uuid = ? AND key = ?", [.text(runID), .text(metric)]),
-                        row.int(1) == 0
-                    else { return nil }
-                    return row.double(0)
+            case .evaluated(let metric, let margin, let higherIsBetter):
+                let runs = try await evaluationRuns(db, model: r.model, version: r.targetVersion)
+                guard let newest = runs.first else {
+                    failures.append(
+                        "evaluated: no run evaluated version \(r.targetVersion) of '\(r.model)' (load the prompt inside the evaluation run, e.g. mlflow.genai.load_prompt(\"prompts:/\(r.model)/\(r.targetVersion)\") within mlflow.start_run(), or run mlflow.genai.evaluate with it)")
+                    continue
                 }
+                guard let metric else { continue }
+                var candidateValue: (run: String, value: Double)?
+                for run in runs { if let v = try await latestMetric(db, run, metric) { candidateValue = (run, v); break } }
+                guard let (run, new) = candidateValue else {
+                    failures.append("evaluated: no run that evaluated version \(r.targetVersion) logged metric '\(metric)' (newest evaluation run: \(newest))")
+                    continue
+                }
+                guard let currentVersion = try await currentAliasVersion(db, model: r.model, alias: r.alias), currentVersion != r.targetVersion
+                else { continue }
+                var old: (run: String, value: Double)?
+                for other in try await evaluationRuns(db, model: r.model, version: currentVersion) {
+                    if let v = try await latestMetric(db, other, metric) { old = (other, v); break }
+                }
+                guard let old else { continue }
+                let worseBy = higherIsBetter ? old.value - new : new - old.value
+                if worseBy > margin {
+                    failures.append(
+                        "evaluated: '\(metric)' is \(new) for version \(r.targetVersion) (run \(run)) against \(old.value) for the current version \(currentVersion) (run \(old.run)): worse by \(worseBy), more than the allowed \(margin)")
+                }
+            case .metricNotWorse(let metric, let margin, let higherIsBetter):
+                func value(_ runID: String) async throws -> Double? { try await latestMetric(db, runID, metric) }
                 guard let new = try await value(candidate.runID) else {
                     failures.append("version \(r.targetVersion) has no value for metric '\(metric)'")
                     continue

@@ -276,6 +276,17 @@ extension SQLTrackingStore: ReproStore {
                 let v = LineageNode(type: "model_version", id: "\(row.string(0))/\(row.int(1))", label: "\(row.string(0)) v\(row.int(1))")
                 out.append((v, LineageEdge(from: node.key, to: v.key, relation: "registered_as")))
             }
+            // Prompt versions loaded (or evaluated) in the run.
+            if let row = try await db.queryOne("SELECT value FROM tags WHERE run_uuid = ? AND key = ?", [.text(node.id), .text(linkedPromptsKey)]),
+                case .array(let items)? = try? JSONValue.parse(row.string(0))
+            {
+                for item in items {
+                    guard let name = item["name"]?.stringValue, let version = item["version"]?.stringValue ?? item["version"]?.jsonString,
+                        let v = try await lineageNode(db, type: "model_version", id: "\(name)/\(version)")
+                    else { continue }
+                    out.append((v, LineageEdge(from: v.key, to: node.key, relation: "prompt_of")))
+                }
+            }
             if let parent = try await db.queryOne("SELECT value FROM tags WHERE run_uuid = ? AND key = 'mlflow.parentRunId'", [.text(node.id)]),
                 let p = try await run(parent.string(0))
             {
@@ -328,6 +339,10 @@ extension SQLTrackingStore: ReproStore {
             }
             let m = LineageNode(type: "registered_model", id: name, label: name)
             out.append((m, LineageEdge(from: node.key, to: m.key, relation: "version_of")))
+            // Runs a prompt version was loaded or evaluated in.
+            for runID in try await evaluationRuns(db, model: name, version: version) {
+                if let r = try await run(runID) { out.append((r, LineageEdge(from: node.key, to: r.key, relation: "prompt_of"))) }
+            }
             // Deployments of this version, as the model or as one of its prompts.
             for row in try await db.query(
                 "SELECT id, environment FROM deployments WHERE model_name = ? AND model_version = ? UNION SELECT d.id, d.environment FROM deployment_prompts p JOIN deployments d ON d.id = p.deployment_id WHERE p.name = ? AND p.version = ?",

@@ -21,21 +21,33 @@ struct ModelsCommand: AsyncParsableCommand {
         var approver: [String] = []
         @Option(help: "Require a metric not to get worse: METRIC[:MARGIN][:lower] (lower = lower is better).")
         var metricNotWorse: [String] = []
+        @Flag(help: "Require a run that evaluated the version (a run the prompt was loaded in, or evaluated with) before a move.")
+        var requireEvaluation = false
+        @Option(help: "Require the evaluation's metric not to get worse than the current version's evaluation: METRIC[:MARGIN][:lower] (implies --require-evaluation).")
+        var evaluationMetric: [String] = []
         @Flag(help: "Let rollbacks move the alias without approval.") var rollbackWithoutApproval = false
         @Flag(help: "Changing or deleting this policy later itself needs the policy's approvals.") var guardPolicy = false
 
+        /// `METRIC[:MARGIN][:lower]` as a check of `type`.
+        static func comparison(_ type: String, _ spec: String, option: String) throws -> JSONValue {
+            let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard let metric = parts.first, !metric.isEmpty else { throw ValidationError("\(option) needs a metric name: METRIC[:MARGIN][:lower]") }
+            let margin = parts.count > 1 && !parts[1].isEmpty ? Double(parts[1]) : 0
+            guard let margin, margin.isFinite else { throw ValidationError("\(option) margin must be a number: \(spec)") }
+            if parts.count > 2, parts[2] != "lower", parts[2] != "higher" {
+                throw ValidationError("\(option): the third part says which way is better, lower or higher: \(spec)")
+            }
+            return [
+                "type": .string(type), "metric": .string(metric), "margin": .double(margin),
+                "higher_is_better": .bool(!(parts.count > 2 && parts[2] == "lower")),
+            ]
+        }
+
         func run() async throws {
             var checks: [JSONValue] = []
-            for spec in metricNotWorse {
-                let parts = spec.split(separator: ":").map(String.init)
-                guard let metric = parts.first, !metric.isEmpty else { throw ValidationError("--metric-not-worse needs a metric name") }
-                let margin = parts.count > 1 ? Double(parts[1]) : 0
-                guard let margin else { throw ValidationError("--metric-not-worse margin must be a number: \(spec)") }
-                checks.append([
-                    "type": "metric_not_worse", "metric": .string(metric), "margin": .double(margin),
-                    "higher_is_better": .bool(!(parts.count > 2 && parts[2] == "lower")),
-                ])
-            }
+            for spec in metricNotWorse { checks.append(try Self.comparison("metric_not_worse", spec, option: "--metric-not-worse")) }
+            for spec in evaluationMetric { checks.append(try Self.comparison("evaluated", spec, option: "--evaluation-metric")) }
+            if requireEvaluation && evaluationMetric.isEmpty { checks.append(["type": "evaluated"]) }
             let r = try await runClient {
                 try await options.client.call(
                     .PUT, "/api/reprise/v1/alias-policies",

@@ -338,3 +338,49 @@ def test_prompt_aliases_are_protected_like_model_aliases(server):
     history = admin.get(admin.base + f"{G}/aliases/history", params={"model": name, "alias": "production"}, timeout=30)
     assert history.status_code == 200, history.text
     assert [str(h["version"]) for h in history.json()["history"]][:2] in (["2", "1"], ["1", "2"])
+
+
+def test_prompt_alias_moves_need_an_evaluation_not_worse(server):
+    # `reprise models protect … --evaluation-metric accuracy:0.02`: a move of the alias needs a run that
+    # evaluated the new version (the client tags a run with mlflow.linkedPrompts when the prompt is
+    # loaded inside it) whose accuracy is not worse than the current version's evaluation by more than 0.02.
+    name = f"triage-{uuid.uuid4().hex[:6]}"
+    mlflow.genai.register_prompt(name=name, template="Classify: {{ticket}}")
+    mlflow.genai.register_prompt(name=name, template="Classify the ticket by urgency: {{ticket}}")
+    mlflow.genai.set_prompt_alias(name, alias="production", version=1)
+
+    def evaluate(version, accuracy):
+        with mlflow.start_run() as run:
+            mlflow.genai.load_prompt(f"prompts:/{name}/{version}")
+            mlflow.log_metric("accuracy", accuracy)
+        return run.info.run_id
+
+    baseline = evaluate(1, 0.80)
+    out = cli("models", "protect", name, "production", "--approver", "carol", "--evaluation-metric", "accuracy:0.02",
+              "--tracking-uri", server).stdout
+    assert "is protected" in out, out
+    with pytest.raises(MlflowException) as e:
+        mlflow.genai.set_prompt_alias(name, alias="production", version=2)
+    req = re.search(r"Approval request (req-[0-9a-f]+) was opened", str(e.value)).group(1)
+    carol = as_actor(server, "carol")
+
+    r = post(carol, f"{G}/approval-requests/{req}/approve", {"rationale": "looks fine"})
+    assert r.status_code == 400 and "no run evaluated version 2" in r.json()["message"], r.text
+    worse = evaluate(2, 0.70)
+    r = post(carol, f"{G}/approval-requests/{req}/approve", {"rationale": "looks fine"})
+    assert r.status_code == 400, r.text
+    assert f"'accuracy' is 0.7 for version 2 (run {worse}) against 0.8" in r.json()["message"], r.text
+    assert baseline in r.json()["message"]
+    evaluate(2, 0.79)  # the newest evaluation counts: within the margin
+    r = post(carol, f"{G}/approval-requests/{req}/approve", {"rationale": "eval within margin"})
+    assert r.json()["approval_request"]["state"] == "approved", r.text
+    r = carol.get(carol.base + "/api/2.0/mlflow/registered-models/alias", params={"name": name, "alias": "production"}, timeout=30)
+    assert r.json()["model_version"]["version"] == "2", r.text
+
+    # The evaluation runs are on the prompt version's lineage, and the version on theirs.
+    lineage = carol.get(carol.base + f"{G}/lineage", params={"entity": f"model_version:{name}/2", "depth": 1}, timeout=30)
+    assert lineage.status_code == 200, lineage.text
+    runs = {n["id"] for n in lineage.json()["lineage"]["nodes"] if n["type"] == "run"}
+    assert worse in runs, lineage.json()
+    cli_out = cli("lineage", f"run:{baseline}", "--tracking-uri", server).stdout
+    assert f"{name} v1" in cli_out, cli_out
