@@ -300,3 +300,48 @@ def test_traces_and_deployments_pages(server, browser, api):
     svg = browser.find_element(By.CSS_SELECTOR, "main svg").get_attribute("outerHTML")
     assert f"/ui/deployments/{d['id']}\"" in svg and f"/ui/incidents/{i['id']}\"" in svg, svg[:400]
     shot(browser, "incident-lineage")
+
+
+def test_prompt_pages_versions_diff_and_evaluations(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    name = f"ui-prompt-{uuid.uuid4().hex[:6]}"
+    mlflow.genai.register_prompt(name=name, template="You are a support bot.\nAnswer: {{question}}",
+                                 commit_message="first cut")
+    mlflow.genai.register_prompt(name=name, template="You are a polite support bot.\nAnswer: {{question}}\nCite <sources>.",
+                                 commit_message="politer", model_config={"temperature": 0.2})
+    mlflow.genai.set_prompt_alias(name, alias="production", version=1)
+    mlflow.set_experiment(f"ui-prompt-eval-{uuid.uuid4().hex[:6]}")
+    with mlflow.start_run(run_name="eval-v2") as run:
+        mlflow.genai.load_prompt(f"prompts:/{name}/2")
+        mlflow.log_metric("accuracy", 0.91)
+
+    browser.get(f"{server}/ui/prompts")
+    settled(browser, lambda d: d.find_elements(By.LINK_TEXT, name))
+    browser.find_element(By.LINK_TEXT, name).click()
+    settled(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "section.card#v2"))
+    v2 = browser.find_element(By.CSS_SELECTOR, "section.card#v2").text
+    assert "Cite <sources>." in v2 and "politer" in v2 and "temperature" in v2, v2
+    assert "eval-v2" in v2 and "accuracy=0.91" in v2, v2
+    assert "No run has evaluated this version yet." in browser.find_element(By.CSS_SELECTOR, "section.card#v1").text
+    assert "@production" in browser.find_element(By.CSS_SELECTOR, "section.card#v1").text
+    assert not browser.find_elements(By.CSS_SELECTOR, "main sources"), "the template is shown as text"
+    shot(browser, "prompt")
+
+    Select(browser.find_element(By.NAME, "from")).select_by_visible_text("v1")
+    Select(browser.find_element(By.NAME, "to")).select_by_visible_text("v2")
+    browser.find_element(By.CSS_SELECTOR, "form[action$='/diff'] button").click()
+    settled(browser, lambda d: "/diff" in d.current_url and d.find_elements(By.CSS_SELECTOR, "table.diff"))
+    lines = lambda kind: [r.find_element(By.CSS_SELECTOR, "td.mark").text + " " + r.find_element(By.TAG_NAME, "pre").text
+                          for r in browser.find_elements(By.CSS_SELECTOR, f"table.diff tr.{kind}")]
+    added, removed, same = lines("add"), lines("del"), lines("same")
+    assert removed == ["- You are a support bot."], removed
+    assert added == ["+ You are a polite support bot.", "+ Cite <sources>."], added
+    assert [line.strip() for line in same] == ["Answer: {{question}}"], same
+    assert "2 line(s) added, 1 removed." in browser.find_element(By.TAG_NAME, "main").text
+    shot(browser, "prompt-diff")
+
+    # A registered model that is not a prompt has no prompt page; a missing version is a 404 too.
+    assert requests.get(f"{server}/ui/prompts/{name}/diff?from=1&to=9", timeout=30).status_code == 404
+    assert requests.get(f"{server}/ui/prompts/{name}/diff", timeout=30).status_code == 400

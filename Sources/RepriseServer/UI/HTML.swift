@@ -101,8 +101,8 @@ struct HTML: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringInt
 
     /// A literal, so markup by construction (and escaping would break it: a style element is not entity-decoded).
     static let css: HTML = """
-        :root{--fg:#1d2430;--muted:#5b6574;--bg:#fff;--panel:#f5f7fa;--line:#d8dde5;--accent:#2457c5;--ok:#17803d;--bad:#b42318;--warn:#9a6700;--hl:#fff4c2}
-        @media (prefers-color-scheme: dark){:root{--fg:#e4e8ee;--muted:#9aa4b2;--bg:#12161c;--panel:#1b2129;--line:#303946;--accent:#7aa2ff;--ok:#4cc38a;--bad:#ff7b72;--warn:#e3b341;--hl:#3a3420}}
+        :root{--fg:#1d2430;--muted:#5b6574;--bg:#fff;--panel:#f5f7fa;--line:#d8dde5;--accent:#2457c5;--ok:#17803d;--bad:#b42318;--warn:#9a6700;--hl:#fff4c2;--add:#e6ffec;--del:#ffebe9}
+        @media (prefers-color-scheme: dark){:root{--fg:#e4e8ee;--muted:#9aa4b2;--bg:#12161c;--panel:#1b2129;--line:#303946;--accent:#7aa2ff;--ok:#4cc38a;--bad:#ff7b72;--warn:#e3b341;--hl:#3a3420;--add:#12361f;--del:#3d1a1a}}
         *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;color:var(--fg);background:var(--bg)}
         a{color:var(--accent)}header{display:flex;gap:1.25rem;align-items:center;padding:.6rem 1.25rem;border-bottom:1px solid var(--line);background:var(--panel)}
         header .brand{font-weight:700;text-decoration:none;color:var(--fg)}main{padding:1rem 1.25rem;max-width:110rem}
@@ -120,6 +120,8 @@ struct HTML: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringInt
         .tree{display:inline-block;width:1rem}code{overflow-wrap:anywhere}.account{margin-left:auto}
         input[type=password],input[type=number]{font:inherit;padding:.3rem .4rem;border:1px solid var(--line);border-radius:.25rem;background:var(--bg);color:var(--fg)}
         .secret{font-size:1rem;padding:.5rem;border:2px solid var(--warn);display:inline-block;user-select:all}
+        pre.prompt{white-space:pre-wrap}table.diff td{border:0;padding:0 .3rem}table.diff pre{margin:0;padding:0;border:0;background:none;max-height:none;white-space:pre-wrap}
+        table.diff tr.add td{background:var(--add)}table.diff tr.del td{background:var(--del)}table.diff td.mark{width:1.2rem;font-family:monospace}
         """
 
     /// A whole page. `base` is the static prefix; the title is text. With authentication on, the
@@ -132,7 +134,7 @@ struct HTML: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringInt
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
         <title>\(title) · Reprise</title><style>\(css)</style></head>
         <body><header><a class="brand" href="\(base)/ui/">Reprise</a><nav aria-label="Main">
-        <a href="\(base)/ui/">Experiments</a> · <a href="\(base)/ui/models">Models</a> · <a href="\(base)/ui/approvals">Approvals</a> · <a href="\(base)/ui/deployments">Deployments</a></nav>\(account(base: base, csrf: csrf))</header>
+        <a href="\(base)/ui/">Experiments</a> · <a href="\(base)/ui/models">Models</a> · <a href="\(base)/ui/prompts">Prompts</a> · <a href="\(base)/ui/approvals">Approvals</a> · <a href="\(base)/ui/deployments">Deployments</a></nav>\(account(base: base, csrf: csrf))</header>
         <main>\(body)</main>\(script ? "<script>\(UIScript.inline)</script>" : HTML())</body></html>
         """
     }

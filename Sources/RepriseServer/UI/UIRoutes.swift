@@ -169,6 +169,7 @@ extension RepriseAPI {
 
     func registerUI() {
         registerTracePages()
+        registerPromptPages()
         let store = self.store
         let registry = self.registry
         let governance = self.governance
