@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // Domain: entities, validation, search grammar, wire JSON, store protocols. No I/O.
@@ -75,7 +76,11 @@ let package = Package(
         // message types under Generated/ come from opentelemetry-proto by scripts/generate-otlp.sh.
         .target(
             name: "RepriseOTLP",
-            dependencies: ["RepriseCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: [
+                "RepriseCore", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                // gzip and deflate request bodies (OTel exporters compress by default), size-bounded.
+                .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         // The HTTP server (Hummingbird 2). Never imports a database driver.
         .target(

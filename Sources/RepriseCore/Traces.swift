@@ -18,6 +18,8 @@ public enum TraceKeys {
     public static let sourceRun = "mlflow.sourceRun"
     public static let requestID = "mlflow.traceRequestId"
     public static let spanType = "mlflow.spanType"
+    /// Trace (and run) tag: the prompt versions used, `[{"name": …, "version": …}]` in Python's spelling.
+    public static let linkedPrompts = "mlflow.linkedPrompts"
     /// Trace metadata: the token counts of the trace's LLM calls, a JSON object of the keys below.
     public static let tokenUsage = "mlflow.trace.tokenUsage"
     public static let tokenUsageKeys = [
@@ -561,6 +563,10 @@ public struct TraceSearchQuery: Sendable {
         case span(field: String, Comparator, FilterValue)
         /// An assessment: `feedback` or `expectation`, by name.
         case assessment(kind: String, name: String, Comparator, FilterValue)
+        /// Some span carries attribute `key` with this value (`span.attributes.<key>`).
+        case spanAttribute(key: String, Comparator, FilterValue)
+        /// The trace is linked to a prompt version (`prompt = 'name/version'`).
+        case prompt(name: String, version: String)
     }
 
     public var experimentIDs: [Int64]
@@ -628,10 +634,14 @@ public struct TraceSearchQuery: Sendable {
             if raw.comparator == .isNull || raw.comparator == .isNotNull { return .metadata(key: raw.key, raw.comparator, .none) }
             try requireString("metadata '\(raw.key)'")
             return .metadata(key: raw.key, raw.comparator, raw.value)
+        case "span.attributes", "span.attribute":
+            return try spanAttribute(raw, key: raw.key)
+        case "span" where raw.key.lowercased().hasPrefix("attributes.") || raw.key.lowercased().hasPrefix("attribute."):
+            return try spanAttribute(raw, key: String(raw.key[raw.key.index(after: raw.key.firstIndex(of: ".")!)...]))
         case "span":
             let field = raw.key.lowercased()
             guard ["name", "type", "status", "content"].contains(field) else {
-                throw RepriseError.invalid("Invalid span field '\(raw.key)': use span.name, span.type, span.status or span.content.")
+                throw RepriseError.invalid("Invalid span field '\(raw.key)': use span.name, span.type, span.status, span.content or span.attributes.<key>.")
             }
             try requireString("span.\(field)")
             return .span(field: field, raw.comparator, raw.value)
@@ -644,6 +654,17 @@ public struct TraceSearchQuery: Sendable {
             throw RepriseError.invalid(
                 "Invalid entity '\(raw.entity!)' in a trace filter: use trace., tag., metadata., span., feedback. or expectation.")
         }
+    }
+
+    static func spanAttribute(_ raw: RawClause, key: String) throws -> Clause {
+        guard !key.isEmpty else { throw RepriseError.invalid("Invalid filter: span.attributes needs an attribute name, such as span.attributes.model.") }
+        guard [.eq, .ne, .like, .ilike].contains(raw.comparator) else {
+            throw RepriseError.invalid("Invalid comparator '\(raw.comparator.rawValue)' for span.attributes.\(key): use =, !=, LIKE or ILIKE.")
+        }
+        guard raw.quoted, case .string = raw.value else {
+            throw RepriseError.invalid("Expected a quoted string value for span.attributes.\(key) (e.g. 'my-value'). Got value \(raw.value.display)")
+        }
+        return .spanAttribute(key: key, raw.comparator, raw.value)
     }
 
     static func attributeClause(_ raw: RawClause) throws -> Clause {
@@ -676,6 +697,13 @@ public struct TraceSearchQuery: Sendable {
                 throw RepriseError.invalid("Invalid comparator '\(raw.comparator.rawValue)' for 'run_id': use = or IN.")
             }
             return .run(raw.comparator, raw.value)
+        case "prompt", "prompts":
+            guard raw.comparator == .eq, raw.quoted, case .string(let text) = raw.value, let slash = text.lastIndex(of: "/"),
+                !text[..<slash].isEmpty, !text[text.index(after: slash)...].isEmpty
+            else {
+                throw RepriseError.invalid("Invalid prompts filter value '\(raw.value.display)'. Expected format: prompt = \"name/version\"")
+            }
+            return .prompt(name: String(text[..<slash]), version: String(text[text.index(after: slash)...]))
         case "text":
             guard raw.comparator == .like || raw.comparator == .ilike || raw.comparator == .eq else {
                 throw RepriseError.invalid("Invalid comparator '\(raw.comparator.rawValue)' for 'text': use LIKE or ILIKE.")
@@ -683,7 +711,7 @@ public struct TraceSearchQuery: Sendable {
             return .text(raw.comparator, raw.value)
         default:
             throw RepriseError.invalid(
-                "Invalid attribute '\(raw.key)' in a trace filter: use timestamp_ms, execution_time_ms, end_time_ms, status, name, run_id, request_id, client_request_id or text.")
+                "Invalid attribute '\(raw.key)' in a trace filter: use timestamp_ms, execution_time_ms, end_time_ms, status, name, run_id, request_id, client_request_id, prompt or text.")
         }
     }
 }
@@ -717,6 +745,9 @@ public protocol TraceStore: Sendable {
     func deleteAssessment(traceID: String, id: String) async throws
     /// The experiment a trace belongs to (permission checks).
     func experimentID(ofTrace id: String) async throws -> String
+    /// Links prompt versions to a trace (its `mlflow.linkedPrompts` tag, which the client also
+    /// writes when a prompt is loaded inside a trace).
+    func linkPrompts(traceID: String, prompts: [(name: String, version: String)]) async throws
     /// The rows a `traces/metrics` query selects, one sample each (see `TraceMetrics.aggregate`).
     func traceMetricSamples(_ query: TraceMetricsQuery) async throws -> [TraceMetricSample]
     /// How many traces of the experiments match `base`, and of those `filter1`, `filter2` and both.

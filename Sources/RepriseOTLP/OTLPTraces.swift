@@ -1,4 +1,6 @@
+import CompressNIO
 import Foundation
+import NIOCore
 import RepriseCore
 import SwiftProtobuf
 
@@ -28,6 +30,34 @@ public enum OTLPTraces {
     static let depthLimit = 64
 
     /// The spans of an export request, each with the MLflow trace id it belongs to.
+    /// The export's body as sent, undone from its `Content-Encoding` (none, `gzip` or `deflate`:
+    /// OTel exporters compress by default). The decompressed size is bounded by `limit`.
+    public static func body(_ raw: ByteBuffer, contentEncoding: String?, limit: Int) throws -> [UInt8] {
+        let coding = (contentEncoding ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        // HTTP's `deflate` is the zlib format; some clients send raw deflate, tried second.
+        let algorithms: [CompressionAlgorithm]
+        switch coding {
+        case "", "identity": return Array(raw.readableBytesView)
+        case "gzip", "x-gzip": algorithms = [.gzip()]
+        case "deflate": algorithms = [.zlib(), .deflate()]
+        default:
+            throw RepriseError.invalid("Content-Encoding '\(coding)' is not supported for OTLP exports here; send gzip, deflate or no encoding.")
+        }
+        for algorithm in algorithms {
+            var compressed = raw
+            do {
+                let out = try compressed.decompress(with: algorithm, maxSize: limit)
+                return Array(out.readableBytesView)
+            } catch let e as CompressNIOError where e == .bufferOverflow {
+                throw RepriseError.invalid(
+                    "The \(coding) body of this OTLP export decompresses to more than \(limit) bytes, the most one request may carry; export fewer spans per request.")
+            } catch {
+                continue
+            }
+        }
+        throw RepriseError.invalid("The \(coding) body of this OTLP export could not be decompressed: it is not valid \(coding) data.")
+    }
+
     public static func decode(_ bytes: [UInt8], encoding: Encoding) throws -> [SpanRecord] {
         let request: ExportRequest
         do {

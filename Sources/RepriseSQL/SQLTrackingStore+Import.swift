@@ -311,9 +311,13 @@ extension SQLTrackingStore {
         }
     }
 
-    static func likePrefix(_ prefix: String) -> String {
-        prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-            .replacingOccurrences(of: "_", with: "\\_") + "%"
+    /// A LIKE pattern (with `ESCAPE '\'`) matching what starts with `prefix`.
+    static func likePrefix(_ prefix: String) -> String { likeEscape(prefix) + "%" }
+
+    /// `text` as a literal inside a LIKE pattern with `ESCAPE '\'`.
+    static func likeEscape(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_")
     }
 
     /// What this store holds of the given runs, for an import's verification: runs, params, tags

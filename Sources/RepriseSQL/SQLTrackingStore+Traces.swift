@@ -248,6 +248,41 @@ extension SQLTrackingStore: TraceStore {
             }
             let (f, b) = stringComparison(column, filter("", c, value))
             return ("EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = tr.trace_id AND \(f))", b)
+        case .spanAttribute(let key, let c, let v):
+            // Spans are stored as canonical OTLP JSON (swift-protobuf's printer, proto field names),
+            // so an attribute reads `{"key":"<k>","value":{"string_value":"<v>"}}` there.
+            guard case .string(let text) = v else { return ("1 = 0", []) }
+            let keyPart = #"{"key":"# + JSONValue.string(key).jsonString + #","value":{"#
+            func escaped(_ s: String) -> String { Self.likeEscape(s) }
+            let likeBinds: (String) -> [SQLValue] = { value in [.text("%" + escaped(keyPart) + value + escaped("}}") + "%")] }
+            var equal = [#""string_value":"# + escaped(JSONValue.string(text).jsonString)]
+            if let n = Int64(text) { equal.append(#""int_value":""# + String(n) + #"""#) }
+            if let d = Double(text), d.isFinite { equal.append(#""double_value":"# + escaped(JSONValue.double(d).jsonString)) }
+            if text == "true" || text == "false" { equal.append(#""bool_value":"# + text) }
+            let any = equal.map { _ in "s.content LIKE ? ESCAPE '\\'" }.joined(separator: " OR ")
+            let equalBinds = equal.flatMap { likeBinds($0) }
+            switch c {
+            case .eq:
+                return ("EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = tr.trace_id AND (\(any)))", equalBinds)
+            case .ne:
+                return (
+                    "EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = tr.trace_id AND s.content LIKE ? ESCAPE '\\' AND NOT (\(any)))",
+                    [.text("%" + escaped(keyPart) + "%")] + equalBinds)
+            default:
+                // LIKE and ILIKE read the pattern against string values (its wildcards kept).
+                let prefix = escaped(keyPart + #""string_value":""#)
+                let pattern = "%" + prefix + text + escaped(#""}}"#) + "%"
+                let column = c == .ilike ? "LOWER(s.content)" : "s.content"
+                return (
+                    "EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = tr.trace_id AND \(column) LIKE ? ESCAPE '\\')",
+                    [.text(c == .ilike ? pattern.lowercased() : pattern)])
+            }
+        case .prompt(let name, let version):
+            // The tag is written in Python's spelling by the client and by link-prompts alike.
+            let entry = #"{"name": "# + JSONValue.string(name).jsonString + #", "version": "# + JSONValue.string(version).jsonString + "}"
+            return (
+                "EXISTS (SELECT 1 FROM trace_tags p WHERE p.trace_id = tr.trace_id AND p.key = ? AND p.value LIKE ? ESCAPE '\\')",
+                [.text(TraceKeys.linkedPrompts), .text("%" + Self.likeEscape(entry) + "%")])
         case .assessment(let kind, let name, let c, let v):
             let (f, b) = stringComparison("a.value", filter("", c, v))
             return (
@@ -262,6 +297,29 @@ extension SQLTrackingStore: TraceStore {
         try await write { db, _ in
             guard try await db.queryOne("SELECT 1 FROM traces WHERE trace_id = ?", [.text(id)]) != nil else { throw Self.traceNotFound(id) }
             try await Self.upsert(db, "trace_tags", id, [tag])
+        }
+    }
+
+    public func linkPrompts(traceID: String, prompts: [(name: String, version: String)]) async throws {
+        try TraceInfo.validateID(traceID)
+        for p in prompts where p.name.isEmpty || p.version.isEmpty {
+            throw RepriseError.invalid("Each prompt version to link needs a name and a version.")
+        }
+        try await write { db, _ in
+            guard try await db.queryOne("SELECT 1 FROM traces WHERE trace_id = ?", [.text(traceID)]) != nil else { throw Self.traceNotFound(traceID) }
+            if prompts.isEmpty { return }
+            var entries: [JSONValue] = []
+            if let row = try await db.queryOne("SELECT value FROM trace_tags WHERE trace_id = ? AND key = ?", [.text(traceID), .text(TraceKeys.linkedPrompts)]),
+                case .array(let items)? = try? JSONValue.parse(row.string(0))
+            {
+                entries = items
+            }
+            for p in prompts where !entries.contains(where: { $0["name"]?.stringValue == p.name && $0["version"]?.stringValue == p.version }) {
+                entries.append(.object(JSONObject([("name", .string(p.name)), ("version", .string(p.version))])))
+            }
+            let tag = KeyValue(TraceKeys.linkedPrompts, JSONValue.array(entries).pythonDumps)
+            try Self.validateTraceKeyValue(tag, what: "tag", maxValue: TraceInfo.maxTagValueBytes)
+            try await Self.upsert(db, "trace_tags", traceID, [tag])
         }
     }
 

@@ -860,6 +860,12 @@ private struct OpenAPIBuilder {
             "post", "/api/2.0/mlflow/traces/link-to-run", tag: "traces", "Link traces (at most 100) to a run",
             body: P.json(S.object([("trace_ids", S.array(S.string)), ("run_id", S.string)], required: ["run_id"])),
             ok: [("200", R.empty)], errors: [400, 404])
+        add(
+            "post", "/api/2.0/mlflow/traces/link-prompts", tag: "traces", "Link prompt versions to a trace (its mlflow.linkedPrompts tag)",
+            body: P.json(S.object([
+                ("trace_id", S.string), ("prompt_versions", S.array(S.object([("name", S.nonEmpty), ("version", S.version)], required: ["name", "version"]), maxItems: 100)),
+            ], required: ["trace_id"])),
+            ok: [("200", R.empty)], errors: [400, 404])
         let v2 = "/api/2.0/mlflow/traces"
         let v2Info = R.json(S.object([("trace_info", S.ref("TraceInfoV2"))]), "{trace_info}")
         add(
@@ -1744,6 +1750,11 @@ private struct OpenAPIBuilder {
             htmlErrors: pageErrors)
         add("get", "/ui/deployments/{deployment_id}", tag: "ui", "A deployment: versions, measurements, incidents", ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/incidents/{incident_id}", tag: "ui", "An incident and its deployment", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add("get", "/ui/prompts", tag: "ui", "Prompts", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add("get", "/ui/prompts/{name}", tag: "ui", "A prompt: versions, templates, aliases, evaluations", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add(
+            "get", "/ui/prompts/{name}/diff", tag: "ui", "The line diff of two versions of a prompt",
+            params: [P.query("from", S.version, required: true), P.query("to", S.version, required: true)], ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/approvals", tag: "ui", "Open approval requests", ok: [("200", R.html)], htmlErrors: pageErrors)
         for action in ["approve", "reject"] {
             add(

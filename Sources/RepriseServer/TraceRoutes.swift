@@ -50,14 +50,12 @@ extension RepriseAPI {
                 throw RepriseError.invalid(
                     "Invalid Content-Type '\(call.request.headers[.contentType] ?? "")' for an OTLP export: send application/x-protobuf or application/json.")
             }
-            if let coding = call.request.headers[.contentEncoding]?.lowercased(), !coding.isEmpty, coding != "identity" {
-                throw RepriseError.invalid("Content-Encoding '\(coding)' is not supported for OTLP exports here; send the body uncompressed.")
-            }
             guard let experiment = call.request.headers[HTTPField.Name("x-mlflow-experiment-id")!], !experiment.isEmpty else {
                 throw RepriseError.invalid("An OTLP export needs the header x-mlflow-experiment-id naming the experiment the traces belong to.")
             }
-            let body = try await call.body(limit: config.maxJSONBodyBytes)
-            let spans = try OTLPTraces.decode(Array(body.readableBytesView), encoding: encoding)
+            let body = try OTLPTraces.body(
+                try await call.body(limit: config.maxJSONBodyBytes), contentEncoding: call.request.headers[.contentEncoding], limit: config.maxJSONBodyBytes)
+            let spans = try OTLPTraces.decode(body, encoding: encoding)
             try await traces.logSpans(experimentID: experiment, spans)
             return Response(
                 status: .ok, headers: [.contentType: encoding.contentType],
@@ -174,6 +172,23 @@ extension RepriseAPI {
                 throw RepriseError.invalid("Cannot link more than 100 traces to a run in a single request. Provided \(ids.count) traces.")
             }
             try await traceStore().linkTracesToRun(traceIDs: ids, runID: try p.requiredString("run_id"))
+            return Self.json(Self.empty)
+        }
+        route(.post, "/api/2.0/mlflow/traces/link-prompts", access: .experiment(.update, .traceField("trace_id"))) { [self] call in
+            let p = try await call.params()
+            let id = try p.requiredString("trace_id")
+            let versions = try p.array("prompt_versions").map { item -> (name: String, version: String) in
+                guard case .object(let o) = item, case .string(let name)? = o["name"], !name.isEmpty else {
+                    throw RepriseError.missing("prompt_versions.name")
+                }
+                switch o["version"] {
+                case .string(let v)? where !v.isEmpty: return (name, v)
+                case .int(let v)?: return (name, String(v))
+                default: throw RepriseError.missing("prompt_versions.version")
+                }
+            }
+            if versions.count > 100 { throw RepriseError.invalid("Link at most 100 prompt versions to a trace in one request; got \(versions.count).") }
+            try await traceStore().linkPrompts(traceID: id, prompts: versions)
             return Self.json(Self.empty)
         }
         // The v2 trace API older clients fall back to: start, end, info, search.

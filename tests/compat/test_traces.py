@@ -8,6 +8,7 @@ import json
 import os
 import time
 import uuid
+import zlib
 
 import pytest
 import requests
@@ -206,7 +207,7 @@ def test_delete_traces(experiment, client):
         client.get_trace(ids[0])
 
 
-def _export(span_name: str, trace_hex: str, experiment: str, api, as_json: bool):
+def _export(span_name: str, trace_hex: str, experiment: str, api, as_json: bool, coding: str | None = None):
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from google.protobuf.json_format import MessageToDict
 
@@ -228,8 +229,14 @@ def _export(span_name: str, trace_hex: str, experiment: str, api, as_json: bool)
         # OTLP/JSON spells ids in hex.
         s = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
         s["traceId"], s["spanId"] = trace_hex, "0123456789abcdef"
-        return api.post("/v1/traces", data=json.dumps(body), headers={**headers, "Content-Type": "application/json"})
-    return api.post("/v1/traces", data=req.SerializeToString(), headers={**headers, "Content-Type": "application/x-protobuf"})
+        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+    else:
+        data, headers["Content-Type"] = req.SerializeToString(), "application/x-protobuf"
+    if coding == "gzip":
+        data, headers["Content-Encoding"] = gzip.compress(data), "gzip"
+    elif coding == "deflate":
+        data, headers["Content-Encoding"] = zlib.compress(data), "deflate"
+    return api.post("/v1/traces", data=data, headers=headers)
 
 
 @pytest.mark.parametrize("as_json", [False, True])
@@ -247,6 +254,30 @@ def test_otlp_from_another_sdk(experiment, api, client, as_json):
     assert span.name == "agent-run" and span.get_attribute("gen_ai.system") == "other-sdk"
     found = client.search_traces(locations=[experiment], filter_string="span.name = 'agent-run'")
     assert [t.info.trace_id for t in found] == [tid]
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_otlp_compressed_exports(experiment, api, client, coding):
+    # OTel exporters compress their bodies (the Java and Go SDKs gzip by default).
+    trace_hex = uuid.uuid4().hex
+    r = _export("zipped", trace_hex, experiment, api, False, coding=coding)
+    assert r.status_code == 200, r.text
+    assert client.get_trace(f"tr-{trace_hex}").data.spans[0].name == "zipped"
+
+
+@pytest.mark.reprise_only
+def test_otlp_compression_refusals(experiment, api):
+    headers = {"x-mlflow-experiment-id": experiment, "Content-Type": "application/x-protobuf"}
+    r = api.post("/v1/traces", data=b"not gzip at all", headers={**headers, "Content-Encoding": "gzip"})
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE", "not valid gzip")
+    r = api.post("/v1/traces", data=b"x", headers={**headers, "Content-Encoding": "br"})
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE", "Content-Encoding 'br'")
+    # A decompression bomb: 64 MiB of zeros in 64 KiB is refused without inflating it all.
+    bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
+    assert len(bomb) < 200_000
+    r = api.post("/v1/traces", data=bomb, headers={**headers, "Content-Encoding": "gzip"})
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE", "decompresses to more than")
+    assert api.get("/health").status_code == 200
 
 
 def otlp_error(r, status, message_part=None):
@@ -414,3 +445,69 @@ def test_hostile_inputs_on_trace_and_evaluation_routes(experiment, api):
     assert_error(r, 400, "INVALID_PARAMETER_VALUE")
     r = api.get("/ajax-api/2.0/mlflow/get-trace-artifact", params={"request_id": "../../../etc/passwd"})
     assert_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_prompt_links_and_the_prompt_filter(experiment, client, api):
+    name = f"tp-{uuid.uuid4().hex[:8]}"
+    prompt = mlflow.genai.register_prompt(name=name, template="Hi {{x}}")
+    linked, other = run_pipeline(1), run_pipeline(2)
+    client.link_prompt_versions_to_trace(prompt_versions=[prompt], trace_id=linked)
+    client.link_prompt_versions_to_trace(prompt_versions=[prompt], trace_id=linked)  # twice is once
+
+    @mlflow.trace(name="uses-prompt")
+    def uses_prompt():
+        return mlflow.genai.load_prompt(f"prompts:/{name}/1").format(x="there")
+
+    uses_prompt()
+    mlflow.flush_trace_async_logging()
+    inside = mlflow.get_last_active_trace_id()
+    found = mlflow.search_traces(filter_string=f"prompt = '{name}/1'", return_type="list")
+    # A trace that loaded the prompt carries the same mlflow.linkedPrompts tag the link writes;
+    # Reprise's filter reads that tag, the reference only its own link table.
+    expected = [linked] if IS_REFERENCE else [linked, inside]
+    assert sorted(t.info.trace_id for t in found) == sorted(expected)
+    if not IS_REFERENCE:
+        assert json.loads(client.get_trace(linked).info.tags["mlflow.linkedPrompts"]) == [{"name": name, "version": "1"}]
+    assert mlflow.search_traces(filter_string=f"trace.prompt = '{name}/2'", return_type="list") == []
+    assert other not in [t.info.trace_id for t in found]
+
+    link = "/api/2.0/mlflow/traces/link-prompts"
+    assert_error(api.post(link, json={"trace_id": "tr-" + "0" * 32, "prompt_versions": [{"name": name, "version": "1"}]}),
+                 404, "RESOURCE_DOES_NOT_EXIST")
+    assert_error(api.post(link, json={"prompt_versions": []}), 400, "INVALID_PARAMETER_VALUE", "trace_id")
+    search = {"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment}}]}
+    assert_error(api.post("/api/3.0/mlflow/traces/search", json={**search, "filter": f"prompt = '{name}'"}),
+                 400, "INVALID_PARAMETER_VALUE", "Expected format")
+
+
+@pytest.mark.reprise_only
+def test_span_attribute_filter(experiment, api):
+    # Reprise compares span.attributes.<key> with the attribute's value as logged ('red', 3); the
+    # reference compares with its JSON spelling, so `= 'red'` finds nothing there.
+    @mlflow.trace(name="paint")
+    def paint(color, coats):
+        mlflow.get_current_active_span().set_attributes({"color": color, "coats": coats, "note": "50% off_sale"})
+        return color
+
+    ids = {}
+    for color, coats in [("red", 3), ("blue", 2), ("Rose", 1)]:
+        paint(color, coats)
+        mlflow.flush_trace_async_logging()
+        ids[color] = mlflow.get_last_active_trace_id()
+
+    def found(f):
+        return sorted(t.info.trace_id for t in mlflow.search_traces(filter_string=f, return_type="list"))
+
+    assert found("span.attributes.color = 'red'") == [ids["red"]]
+    assert found("span.attributes.color != 'red'") == sorted([ids["blue"], ids["Rose"]])
+    assert found("span.attributes.color LIKE 'r%'") == [ids["red"]]
+    assert found("span.attributes.color ILIKE 'r%'") == sorted([ids["red"], ids["Rose"]])
+    assert found("span.attributes.coats = '3'") == [ids["red"]]
+    assert found("span.attributes.`note` = '50% off_sale'") == sorted(ids.values())
+    assert found("span.attributes.note = '50_ off%sale'") == []
+    assert found("span.attributes.missing = 'x'") == []
+    search = {"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment}}]}
+    assert_error(api.post("/api/3.0/mlflow/traces/search", json={**search, "filter": "span.attributes.coats = 3"}),
+                 400, "INVALID_PARAMETER_VALUE", "quoted string")
+    assert_error(api.post("/api/3.0/mlflow/traces/search", json={**search, "filter": "span.attributes.coats > '3'"}),
+                 400, "INVALID_PARAMETER_VALUE", "comparator")
