@@ -326,6 +326,41 @@ def test_prompt_registry(server):
     assert name not in [m.name for m in MlflowClient().search_registered_models()]
 
 
+def test_prompt_tags_model_config_and_deletion(server):
+    client = MlflowClient()
+    name = f"faq-{uuid.uuid4().hex[:8]}"
+    mlflow.genai.register_prompt(name=name, template="Q: {{q}}", model_config={"model_name": "gpt-x", "temperature": 0.1})
+    mlflow.genai.register_prompt(name=name, template="Question: {{q}}")
+    assert mlflow.genai.load_prompt(f"prompts:/{name}/1").model_config == {"model_name": "gpt-x", "temperature": 0.1}
+
+    mlflow.genai.set_prompt_tag(name, "team", "support")
+    assert mlflow.genai.get_prompt_tags(name)["team"] == "support"
+    mlflow.genai.delete_prompt_tag(name, "team")
+    assert "team" not in mlflow.genai.get_prompt_tags(name)
+
+    mlflow.genai.set_prompt_version_tag(name, 2, "reviewed", "yes")
+    assert mlflow.genai.load_prompt(f"prompts:/{name}/2").tags["reviewed"] == "yes"
+    mlflow.genai.delete_prompt_version_tag(name, 2, "reviewed")
+    assert "reviewed" not in mlflow.genai.load_prompt(f"prompts:/{name}/2").tags
+
+    mlflow.genai.set_prompt_model_config(name, 2, {"model_name": "gpt-y", "max_tokens": 64})
+    assert mlflow.genai.load_prompt(f"prompts:/{name}/2").model_config == {"model_name": "gpt-y", "max_tokens": 64}
+    mlflow.genai.delete_prompt_model_config(name, 2)
+    assert not mlflow.genai.load_prompt(f"prompts:/{name}/2").model_config
+
+    mlflow.genai.set_prompt_alias(name, alias="staging", version=2)
+    mlflow.genai.delete_prompt_alias(name, alias="staging")
+    with pytest.raises(Exception):
+        mlflow.genai.load_prompt(f"prompts:/{name}@staging")
+
+    client.delete_prompt_version(name, "1")
+    with pytest.raises(Exception):
+        mlflow.genai.load_prompt(f"prompts:/{name}/1", allow_missing=False)
+    client.delete_prompt_version(name, "2")
+    client.delete_prompt(name)
+    assert [p.name for p in mlflow.genai.search_prompts(filter_string=f"name = '{name}'")] == []
+
+
 def test_async_export_the_default(experiment, monkeypatch):
     # The client's default: traces are exported from a background queue; StartTraceV3 and the
     # OTLP spans can arrive in either order.
