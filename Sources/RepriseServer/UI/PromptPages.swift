@@ -184,12 +184,13 @@ enum LineDiff {
                 out.append(Line(kind: .same, text: a[i]))
                 i += 1
                 j += 1
-            } else if j < b.count, i == a.count || lcs[i * width + j + 1] >= lcs[(i + 1) * width + j] {
-                out.append(Line(kind: .added, text: b[j]))
-                j += 1
-            } else {
+            } else if i < a.count, j == b.count || lcs[(i + 1) * width + j] >= lcs[i * width + j + 1] {
+                // Removals before additions, as diffs are read.
                 out.append(Line(kind: .removed, text: a[i]))
                 i += 1
+            } else {
+                out.append(Line(kind: .added, text: b[j]))
+                j += 1
             }
         }
         return out
