@@ -153,14 +153,25 @@ public struct ExperimentPolicy: Sendable, Equatable {
     /// The fields a run misses, and whether its tree was dirty when that is refused.
     public func evaluate(tags: [String: String], datasets: Int) -> [String] {
         var problems = required.filter { !$0.isPresent(tags: tags, datasets: datasets) }.map(\.rawValue)
-        if refuseDirty, tags[PassportTag.dirty] == "true" { problems.append("clean working tree") }
+        if refuseDirty, tags[PassportTag.dirty] == "true" { problems.append(Self.cleanTree) }
         return problems
     }
 
+    /// The problem `evaluate` names for a dirty working tree.
+    public static let cleanTree = "clean working tree"
+
     public func refusal(_ problems: [String], when: String) -> RepriseError {
-        let details = problems.map { p in PassportField(rawValue: p).map { "\(p) [\($0.provider)]" } ?? p }
-        return RepriseError.invalid(
-            "Run refused \(when) by the strict policy of experiment \(experimentID): missing \(details.joined(separator: "; ")). Run it with `reprise run` (see `reprise run --help`), or ask the experiment's owner to relax the policy.")
+        let fields = problems.filter { $0 != Self.cleanTree }
+        var message = "Run refused \(when) by the strict policy of experiment \(experimentID):"
+        if !fields.isEmpty {
+            let details = fields.map { p in PassportField(rawValue: p).map { "\(p) [\($0.provider)]" } ?? p }
+            message += " missing \(details.joined(separator: "; ")). Run it with `reprise run` (see `reprise run --help`), or ask the experiment's owner to relax the policy."
+        }
+        if problems.contains(Self.cleanTree) {
+            message += (fields.isEmpty ? "" : " It also")
+                + " needs a \(Self.cleanTree): the code had uncommitted changes. Commit them (or `git stash --include-untracked`) and run again, or ask the experiment's owner to allow dirty runs (`reprise policy set` without --refuse-dirty)."
+        }
+        return RepriseError.invalid(message)
     }
 }
 

@@ -23,6 +23,28 @@ public func shellQuote(_ s: String) -> String {
     return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
+/// What a rebuild of a run needs from its tags: one rule for `reprise reproduce` and the run book.
+public enum Rebuild {
+    /// The recorded command (`reprise.command`, a JSON array of words); empty when not recorded.
+    public static func command(_ tags: [String: String]) -> [String] {
+        guard let text = tags[PassportTag.command], case .array(let items)? = try? JSONValue.parse(text) else { return [] }
+        return items.compactMap(\.stringValue)
+    }
+
+    /// The commit: Reprise's tag, else the one the mlflow client records.
+    public static func commit(_ tags: [String: String]) -> String {
+        tags[PassportTag.commit].flatMap { $0.isEmpty ? nil : $0 } ?? tags["mlflow.source.git.commit"] ?? ""
+    }
+
+    /// What the run lacks for a rebuild, as phrases ("the command (tag …)"); empty when nothing.
+    public static func missing(_ tags: [String: String]) -> [String] {
+        var out: [String] = []
+        if command(tags).isEmpty { out.append("the command (tag \(PassportTag.command); start runs with `reprise run`)") }
+        if commit(tags).isEmpty { out.append("the code commit (tag \(PassportTag.commit))") }
+        return out
+    }
+}
+
 /// What a run book is made of: a run as the server or a client sees it.
 public struct RunbookInput: Sendable {
     public var runID: String
@@ -64,10 +86,7 @@ public struct RunbookInput: Sendable {
         self.trackingURI = trackingURI
     }
 
-    public var command: [String] {
-        guard let text = tags[PassportTag.command], case .array(let items)? = try? JSONValue.parse(text) else { return [] }
-        return items.compactMap(\.stringValue)
-    }
+    public var command: [String] { Rebuild.command(tags) }
 
     public var dataInputs: [JSONValue] {
         guard let text = tags[PassportTag.dataInputs], case .array(let items)? = try? JSONValue.parse(text) else { return [] }
@@ -105,12 +124,21 @@ public enum RunbookDocument {
         /// The HTML sections without the page around them, for embedding.
         public var htmlBody: String
         public var script: String
+        /// What a rebuild needs that the run does not record (empty when it can be reproduced).
+        public var missing: [String]
     }
 
     public static func build(_ r: RunbookInput) -> Output {
-        let commit = r.tags[PassportTag.commit] ?? r.tags["mlflow.source.git.commit"] ?? ""
+        let commit = Rebuild.commit(r.tags)
         let repo = r.tags[PassportTag.repo] ?? ""
         let tolerances = r.tolerances
+        let missing = Rebuild.missing(r.tags)
+        // A script for a run that cannot be rebuilt refuses to start, rather than reproduce the wrong thing.
+        let refusal = missing.isEmpty ? "" : """
+            echo "Run \(r.runID) cannot be reproduced: it does not record \(missing.joined(separator: " or ")). Start runs with \\`reprise run\\` to record them." >&2
+            exit 2
+
+            """
 
         // The script.
         let tolArgs = r.tolerances.sorted { $0.key < $1.key }.map { " --tolerance \(shellQuote($0.value))" }.joined()
@@ -122,7 +150,7 @@ public enum RunbookDocument {
             # at the recorded paths. Run it inside a clone of the repository, or anywhere when the repository is reachable.
             # REPRISE_SETUP_VENV=1 first recreates the recorded Python packages (pip freeze) in ./.reprise-venv.
             set -euo pipefail
-            export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-\(r.trackingURI)}"
+            \(refusal)export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-\(r.trackingURI)}"
             REPRISE="${REPRISE:-reprise}"
             COMMIT=\(shellQuote(commit))
             REPO=\(shellQuote(repo))
@@ -185,8 +213,9 @@ public enum RunbookDocument {
             "reproductions": r.reproductions ?? .array([]),
             "lineage": r.lineage ?? .null,
             "fingerprint": .string(r.tags[PassportTag.fingerprint] ?? ""),
+            "missing": .array(missing.map(JSONValue.string)),
         ]
-        return Output(json: json, markdown: markdown(json), html: html(json), htmlBody: htmlBody(json), script: script)
+        return Output(json: json, markdown: markdown(json), html: html(json), htmlBody: htmlBody(json), script: script, missing: missing)
     }
 
     static func s(_ v: JSONValue?) -> String {
@@ -211,6 +240,11 @@ public enum RunbookDocument {
         out.append(("Summary", [["Run", s(run?["id"]) + " (" + s(run?["name"]) + ")"], ["Experiment", s(run?["experiment_id"])],
                                 ["Status", s(run?["status"])], ["Owner", s(j["owner"])], ["Purpose", s(j["purpose"])],
                                 ["Compliance", s(j["compliance"])], ["Fingerprint", s(j["fingerprint"])]], ["", ""], []))
+        if case .array(let missing)? = j["missing"], !missing.isEmpty {
+            out.append(("Cannot be reproduced as recorded", [], nil, [
+                "1. The run does not record \(missing.map { s($0) }.joined(separator: " or ")); reproduce.sh refuses to run. Start runs with `reprise run` to record what a rebuild needs.",
+            ]))
+        }
         if case .array(let steps)? = j["steps"] {
             out.append(("Reproduce on a clean machine", [], nil, steps.enumerated().map { "\($0.offset + 1). \(s($0.element))" }))
         }

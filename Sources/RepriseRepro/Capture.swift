@@ -77,6 +77,19 @@ public struct CodeState: Sendable {
     public var workdir: String
 
     public var dirty: Bool { !patch.isEmpty || !untracked.isEmpty }
+
+    /// The changed tracked files (from the patch's headers) and the untracked ones, for messages:
+    /// at most `limit` named, then a count.
+    public func changedFiles(limit: Int) -> String {
+        var names: [String] = []
+        for line in String(decoding: patch, as: UTF8.self).split(separator: "\n") where line.hasPrefix("diff --git a/") {
+            // `diff --git a/<path> b/<path>`: the path after ` b/`.
+            if let r = line.range(of: " b/", options: .backwards) { names.append(String(line[r.upperBound...]) + " (modified)") }
+        }
+        names += untracked.map { $0.path + " (untracked)" }
+        if names.count <= limit { return names.joined(separator: ", ") }
+        return names.prefix(limit).joined(separator: ", ") + " and \(names.count - limit) more"
+    }
     public var patchSHA256: String { sha256Hex(patch) }
 
     /// Captures the repository that contains `cwd`; nil when it is not in a git work tree (or git is

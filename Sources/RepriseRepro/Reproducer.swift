@@ -76,14 +76,9 @@ public struct Reproducer: Sendable {
 
         do {
             // 1. What the run recorded.
-            var missing: [String] = []
-            let command = (tags[PassportTag.command]).flatMap { try? JSONValue.parse($0) }.flatMap { v -> [String]? in
-                guard case .array(let items) = v else { return nil }
-                return items.compactMap(\.stringValue)
-            } ?? []
-            if command.isEmpty { missing.append("the command (tag \(PassportTag.command); start runs with `reprise run`)") }
-            let commit = tags[PassportTag.commit] ?? tags["mlflow.source.git.commit"] ?? ""
-            if commit.isEmpty { missing.append("the code commit (tag \(PassportTag.commit))") }
+            let missing = Rebuild.missing(tags)
+            let command = Rebuild.command(tags)
+            let commit = Rebuild.commit(tags)
             if !missing.isEmpty {
                 throw Stop(reason: "cannot try: the run does not record \(missing.joined(separator: " or "))", details: ["missing": .array(missing.map(JSONValue.string))])
             }

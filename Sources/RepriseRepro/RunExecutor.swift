@@ -190,8 +190,15 @@ public struct RunExecutor: Sendable {
         }
 
         let started = nowMillis()
-        let (runID, artifactURI) = try await client.createRun(
-            experimentID: experimentID, runName: spec.runName, startTime: started, tags: tags(spec, passport))
+        let runID: String
+        let artifactURI: String
+        do {
+            (runID, artifactURI) = try await client.createRun(
+                experimentID: experimentID, runName: spec.runName, startTime: started, tags: tags(spec, passport))
+        } catch let e as RepriseError where e.message.contains(ExperimentPolicy.cleanTree) && passport.code?.dirty == true {
+            // Name what is dirty: the server knows only that the tree was.
+            throw ReproError.refused(e.message + " Uncommitted: " + passport.code!.changedFiles(limit: 20) + ".")
+        }
         say("run \(runID) in experiment \(experimentID) (\(client.baseURL))")
         try await uploadPassport(spec, passport, runID: runID, artifactURI: artifactURI)
 

@@ -1695,7 +1695,10 @@ private struct OpenAPIBuilder {
         }
         let formErrors = [400, 403, 404, 413]
         let formDescription = "Needs the reprise_csrf cookie and the same token in the csrf field (403 otherwise); a browser's Origin must be this server."
-        add("get", "/", tag: "ui", "Redirect to the web UI", ok: [("303", R.redirect)])
+        add("get", "/", tag: "ui", "The web UI's entry: maps MLflow's #/… links onto /ui/ pages", ok: [("200", R.html)])
+        add(
+            "get", "/ui/static/route.js", tag: "ui", "The script that maps MLflow's #/… links",
+            ok: [("200", ["description": "JavaScript", "content": ["text/javascript": ["schema": S.string]]])])
         add(
             "get", "/ui/static/app.js", tag: "ui", "The UI's script",
             ok: [("200", ["description": "JavaScript", "content": ["text/javascript": ["schema": S.string]]])])

@@ -53,6 +53,13 @@ struct RunbookCommand: AsyncParsableCommand {
         try Data(book.script.utf8).write(to: URL(fileURLWithPath: scriptPath))
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: scriptPath)
         print("wrote \(reportPath) and \(scriptPath)")
+        if !book.missing.isEmpty {
+            FileHandle.standardError.write(Data("""
+                warning: run \(runID) cannot be reproduced as recorded: it does not record \(book.missing.joined(separator: " or ")).
+                  reproduce.sh refuses to run; start runs with `reprise run` to record what a rebuild needs.
+
+                """.utf8))
+        }
     }
 }
 

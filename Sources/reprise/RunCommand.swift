@@ -114,6 +114,9 @@ func runRepro<T>(_ body: () async throws -> T) async throws -> T {
 }
 
 struct ReproduceCommand: AsyncParsableCommand {
+    /// The exit status of a reproduction that failed before any verdict (0–2 are verdicts).
+    static let errorExit: Int32 = 3
+
     static let configuration = CommandConfiguration(
         commandName: "reproduce",
         abstract: "Rebuild a run from its passport in a clean checkout and judge the rerun: REPRODUCED, DIVERGED or INCOMPLETE.",
@@ -122,7 +125,12 @@ struct ReproduceCommand: AsyncParsableCommand {
             byte for byte (a change stops here with a report, unless --allow-data-drift), reports environment \
             differences, reruns the recorded command with the recorded seeds, and compares each declared metric \
             within its tolerance (declared here or at `reprise run --tolerance`; without any, every metric must match \
-            exactly). The verdict is stored on both runs. Exit status: 0 REPRODUCED, 1 DIVERGED, 2 INCOMPLETE.
+            exactly). The verdict is stored on the original run (and on the rerun, when there is one). The \
+            checkout is removed afterwards unless --keep-workdir or --workdir is given.
+
+            Exit status: 0 REPRODUCED, 1 DIVERGED, 2 INCOMPLETE (no rerun could be judged: the run lacks \
+            what a rebuild needs, the code or data could not be restored), 3 error (the run or server could \
+            not be reached, the request was refused).
             """)
 
     @OptionGroup var server: ClientOptions
@@ -133,8 +141,11 @@ struct ReproduceCommand: AsyncParsableCommand {
     @Option(name: .long, help: "metric=abs:X or metric=rel:Y% ; repeat for several. Overrides the run's recorded tolerance for that metric.")
     var tolerance: [String] = []
 
-    @Option(name: .long, help: "Where to check the code out (default: a new temporary folder).")
+    @Option(name: .long, help: "Where to check the code out (default: a new temporary folder, removed afterwards). Kept.")
     var workdir: String?
+
+    @Flag(name: .long, help: "Keep the temporary checkout and say where it is.")
+    var keepWorkdir = false
 
     @Flag(name: .long, help: "Rerun even if the input data changed since the run (the verdict notes the drift).")
     var allowDataDrift = false
@@ -150,12 +161,26 @@ struct ReproduceCommand: AsyncParsableCommand {
         o.workdir = workdir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
         o.allowDataDrift = allowDataDrift
         o.sampleInterval = sampleInterval
-        let report = try await runRepro { try await Reproducer(client: server.client).reproduce(o) }
+        let report: ReproReport
+        do {
+            report = try await runRepro { try await Reproducer(client: server.client).reproduce(o) }
+        } catch let e as ExitCode where e == .failure {
+            throw ExitCode(Self.errorExit)  // an error, told apart from DIVERGED
+        }
         print("Reproduction of run \(runID)")
         for line in report.lines { print("  " + line) }
         print("verdict: \(report.verdict.rawValue): \(report.summary)")
-        if !report.rerunRunID.isEmpty { print("rerun: \(report.rerunRunID)") }
-        print("recorded as reproduction \(report.reproductionID) on both runs")
+        if report.rerunRunID.isEmpty {
+            print("recorded as reproduction \(report.reproductionID) on run \(runID) (no rerun was made)")
+        } else {
+            print("rerun: \(report.rerunRunID)")
+            print("recorded as reproduction \(report.reproductionID) on runs \(runID) and \(report.rerunRunID)")
+        }
+        if workdir == nil && !keepWorkdir {
+            try? FileManager.default.removeItem(atPath: report.workdir)
+        } else if FileManager.default.fileExists(atPath: report.workdir) {
+            print("checkout kept at \(report.workdir)")
+        }
         switch report.verdict {
         case .reproduced: return
         case .diverged: throw ExitCode(1)

@@ -159,6 +159,7 @@ struct AuthMatrixTests {
     /// line is added or changed on purpose. Keys: "METHOD path template".
     static let expectedRules: [String: String] = [
         "GET /": "authenticated",
+        "GET /ui/static/route.js": "open",
         "GET /api/2.0/mlflow-artifacts/artifacts": "read on experiment (experiment id (path query))",
         "DELETE /api/2.0/mlflow-artifacts/artifacts/{artifact_path}": "delete on experiment (experiment id (artifact path))",
         "GET /api/2.0/mlflow-artifacts/artifacts/{artifact_path}": "read on experiment (experiment id (artifact path))",

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -313,3 +314,56 @@ def test_duplicates_failures_interrupts_and_lineage(server, repo, tmp_path):
     assert f"alias:{name}@prod" in {f"{n['type']}:{n['id']}" for n in g2["nodes"]}
     text = reprise(server, repo, "lineage", f"alias:{name}@prod", check=0).stdout
     assert "--input_of-->" in text and "--aliased_as-->" in text
+
+
+def test_reproduce_exit_codes_checkout_cleanup_and_dirty_refusals(server, repo):
+    client = MlflowClient(server)
+    exp = f"firsthour-{uuid.uuid4().hex[:8]}"
+    # Errors have their own exit status (3), apart from DIVERGED (1) and INCOMPLETE (2).
+    p = reprise(server, repo, "reproduce", "f" * 32, check=3)
+    assert "error:" in p.stderr and "verdict" not in p.stdout
+    # A run not started with `reprise run` cannot be rebuilt: INCOMPLETE, recorded on that one run.
+    exp_id = client.create_experiment(exp)
+    with mlflow.start_run(experiment_id=exp_id) as plain:
+        mlflow.log_metric("accuracy", 0.5)
+    p = reprise(server, repo, "reproduce", plain.info.run_id, check=2)
+    assert "verdict: INCOMPLETE" in p.stdout and "the command" in p.stdout, p.stdout
+    assert f"on run {plain.info.run_id} (no rerun was made)" in p.stdout and "both runs" not in p.stdout, p.stdout
+    # Its run book says so, and its script refuses to run rather than reproduce the wrong thing.
+    book = Path(tempfile.mkdtemp()) / "book"
+    p = reprise(server, repo, "runbook", plain.info.run_id, "-o", str(book), check=0)
+    assert "cannot be reproduced as recorded" in p.stderr and "the command" in p.stderr and "the code commit" in p.stderr, p.stderr
+    assert "Cannot be reproduced as recorded" in (book / "runbook.md").read_text()
+    s = subprocess.run([str(book / "reproduce.sh")], cwd=repo, capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, MLFLOW_TRACKING_URI=server, REPRISE=REPRISE_BIN))
+    assert s.returncode == 2 and "cannot be reproduced" in s.stderr and "verdict" not in s.stdout, (s.stdout, s.stderr)
+
+    # The temporary checkout is removed unless asked to keep it.
+    p = train(server, repo, exp, "--sample-interval", "0", check=0)
+    original = run_id_of(p)
+
+    def checkout(out: str) -> Path:
+        line = next(l for l in out.splitlines() if "code: checked out" in l)
+        return Path(line.rsplit(" into ", 1)[1])
+
+    p = reprise(server, repo, "reproduce", original, "--sample-interval", "0", check=0)
+    assert "verdict: REPRODUCED" in p.stdout and f"on runs {original} and " in p.stdout, p.stdout
+    assert not checkout(p.stdout).exists() and "checkout kept" not in p.stdout
+    p = reprise(server, repo, "reproduce", original, "--sample-interval", "0", "--keep-workdir", check=0)
+    kept = checkout(p.stdout)
+    assert kept.is_dir() and f"checkout kept at {kept}" in p.stdout
+    shutil.rmtree(kept)
+
+    # A strict policy that refuses dirty trees says to commit or stash, and names the files.
+    reprise(server, repo, "policy", "set", exp, "--require", "code", "--mode", "strict", "--refuse-dirty", check=0)
+    (repo / "helper.py").write_text("SCALE = 2.0\n")
+    (repo / "scratch notes.txt").write_text("todo\n")
+    try:
+        p = reprise(server, repo, "run", "--experiment", exp, "--sample-interval", "0", "--", sys.executable, "train.py", check=1)
+        assert "git stash" in p.stderr and "Commit them" in p.stderr, p.stderr
+        assert "helper.py (modified)" in p.stderr and "scratch notes.txt (untracked)" in p.stderr, p.stderr
+        assert "Run it with `reprise run`" not in p.stderr, "the run was started with reprise run; the tree is what is wrong"
+    finally:
+        git(repo, "checkout", "--", "helper.py")
+        (repo / "scratch notes.txt").unlink()
+        reprise(server, repo, "policy", "delete", exp, check=0)

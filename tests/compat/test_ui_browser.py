@@ -345,3 +345,27 @@ def test_prompt_pages_versions_diff_and_evaluations(server, browser):
     # A registered model that is not a prompt has no prompt page; a missing version is a 404 too.
     assert requests.get(f"{server}/ui/prompts/{name}/diff?from=1&to=9", timeout=30).status_code == 404
     assert requests.get(f"{server}/ui/prompts/{name}/diff", timeout=30).status_code == 400
+
+
+def test_links_the_client_prints_land_on_their_pages(server, browser, seeded):
+    from selenium.webdriver.common.by import By
+
+    # mlflow prints `🏃 View run … at http://HOST/#/experiments/1/runs/<id>`: the fragment never reaches
+    # the server, so `/` reads it in the browser and goes to the matching /ui/ page.
+    run, other = seeded["runs"][0], seeded["runs"][1]
+    cases = [
+        (f"/#/experiments/{seeded['exp']}/runs/{run}", f"/ui/runs/{run}"),
+        (f"/#/experiments/{seeded['exp']}", f"/ui/experiments/{seeded['exp']}"),
+        (f"/#/models/{seeded['model']}", f"/ui/models/{seeded['model']}"),
+        (f"/#/models/{seeded['model']}/versions/1", f"/ui/models/{seeded['model']}#v1"),
+        (f'/#/compare-runs?runs=["{run}","{other}"]&experiments=["{seeded["exp"]}"]', f"/ui/compare?runs={run},{other}"),
+        ("/#/nothing/here", "/ui/"),
+        ("/", "/ui/"),
+    ]
+    for path, landing in cases:
+        browser.get(server + path)
+        settled(browser, lambda d: d.current_url.startswith(server + "/ui/") and d.find_elements(By.TAG_NAME, "main"))
+        assert browser.current_url == server + landing, (path, browser.current_url)
+    # Without JavaScript the page still leads to the UI.
+    html = requests.get(server + "/", timeout=30).text
+    assert 'http-equiv="refresh"' in html and "/ui/static/route.js" in html

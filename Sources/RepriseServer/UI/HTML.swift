@@ -124,6 +124,17 @@ struct HTML: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringInt
         table.diff tr.add td{background:var(--add)}table.diff tr.del td{background:var(--del)}table.diff td.mark{width:1.2rem;font-family:monospace}
         """
 
+    /// `/`: hands the URL's fragment to `/ui/static/route.js`; without JavaScript, goes to /ui/.
+    static func fragmentRouter(base: String) -> HTML {
+        """
+        <!doctype html>
+        <html lang="en" data-base="\(base)"><head><meta charset="utf-8"><title>Reprise</title>
+        <noscript><meta http-equiv="refresh" content="0; url=\(base)/ui/"></noscript>
+        <script src="\(base)/ui/static/route.js"></script></head>
+        <body><p><a href="\(base)/ui/">Reprise</a></p></body></html>
+        """
+    }
+
     /// A whole page. `base` is the static prefix; the title is text. With authentication on, the
     /// header names the logged-in user (`Caller.principal`, a task-local the access middleware sets for
     /// the request) with links to their tokens and, for admins, the admin page, and a logout
@@ -211,4 +222,33 @@ enum UIScript {
         """
     /// The same script as a file, served at `/ui/static/app.js`.
     static var js: String { inline.rendered }
+
+    /// `/`'s script: MLflow's fragment routes (`#/experiments/1/runs/<id>`, `#/models/<name>/versions/<v>`,
+    /// `#/compare-runs?runs=[…]`, …) onto the matching /ui/ pages; anything else to /ui/.
+    static let fragmentRoutes = """
+        (function(){
+          var base = document.documentElement.getAttribute('data-base') || '';
+          var h = decodeURIComponent((location.hash || '').replace(/^#\\/?/, ''));
+          var q = '', i = h.indexOf('?');
+          if (i >= 0) { q = h.slice(i + 1); h = h.slice(0, i); }
+          var p = h.split('/').filter(function(s){ return s.length > 0; });
+          var e = encodeURIComponent, to = '/ui/';
+          function param(name) {
+            var m = q.match(new RegExp('(?:^|&)' + name + '=([^&]*)'));
+            if (!m) return [];
+            try { var v = JSON.parse(m[1]); return Array.isArray(v) ? v.map(String) : [String(v)]; } catch (x) { return m[1].split(','); }
+          }
+          if (p[0] === 'experiments' && p.length >= 4 && p[2] === 'runs') to = '/ui/runs/' + e(p[3]);
+          else if (p[0] === 'experiments' && p.length >= 3 && p[2] === 'traces') to = '/ui/experiments/' + e(p[1]) + '/traces';
+          else if (p[0] === 'experiments' && p.length >= 2) to = '/ui/experiments/' + e(p[1]);
+          else if ((p[0] === 'models' || p[0] === 'prompts') && p.length >= 4 && p[2] === 'versions') to = '/ui/' + p[0] + '/' + e(p[1]) + '#v' + e(p[3]);
+          else if ((p[0] === 'models' || p[0] === 'prompts') && p.length >= 2) to = '/ui/' + p[0] + '/' + e(p[1]);
+          else if (p[0] === 'models' || p[0] === 'prompts') to = '/ui/' + p[0];
+          else if (p[0] === 'compare-runs' || p[0] === 'compare-experiments') {
+            var runs = param('runs');
+            to = runs.length >= 2 ? '/ui/compare?runs=' + runs.map(e).join(',') : '/ui/';
+          }
+          location.replace(base + to);
+        })();
+        """
 }

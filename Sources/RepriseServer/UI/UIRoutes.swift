@@ -176,10 +176,21 @@ extension RepriseAPI {
         let repro = self.repro
         let base = config.staticPrefix
 
-        route(.get, "/", access: .authenticated) { _ in Self.redirect(base + "/ui/") }
+        // The links the mlflow client prints (`http://HOST/#/experiments/1/runs/<id>`) carry the
+        // page in the fragment, which browsers never send: a tiny page reads it and goes to the
+        // matching /ui/ page (without JavaScript, to /ui/).
+        route(.get, "/", access: .authenticated) { _ in
+            var r = Self.htmlResponse(HTML.fragmentRouter(base: base))
+            r.headers[.cacheControl] = "no-store"
+            return r
+        }
         route(.get, "/ui/static/app.js", access: .open) { _ in
             Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=3600"],
                      body: ResponseBody(byteBuffer: ByteBuffer(string: UIScript.js)))
+        }
+        route(.get, "/ui/static/route.js", access: .open) { _ in
+            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=3600"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: UIScript.fragmentRoutes)))
         }
 
         // MARK: Experiments
