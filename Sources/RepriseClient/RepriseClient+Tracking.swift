@@ -18,12 +18,14 @@ extension RepriseClient {
     }
 
     /// Creates a run; returns its id and artifact URI.
-    public func createRun(experimentID: String, runName: String?, startTime: Int64, tags: [KeyValue]) async throws
+    /// - Parameter userID: who runs it (`user_id`, as the mlflow client sends it beside the `mlflow.user` tag).
+    public func createRun(experimentID: String, runName: String?, startTime: Int64, tags: [KeyValue], userID: String? = nil) async throws
         -> (runID: String, artifactURI: String)
     {
         var body = JSONObject([
             ("experiment_id", .string(experimentID)), ("start_time", .int(startTime)), ("tags", .array(tags.map(\.json))),
         ])
+        if let userID, !userID.isEmpty { body["user_id"] = .string(userID) }
         if let runName { body["run_name"] = .string(runName) }
         let r = try await call(.POST, "/api/2.0/mlflow/runs/create", body: .object(body))
         guard let id = r["run"]?["info"]?["run_id"]?.stringValue, let uri = r["run"]?["info"]?["artifact_uri"]?.stringValue else {

@@ -36,6 +36,8 @@ public enum PassportTag {
     public static let command = "reprise.command"
     public static let baseline = "reprise.baseline"
     public static let exitStatus = "reprise.exit_status"
+    /// Why the command did not run (`command not found: pythn`), when it did not.
+    public static let failureReason = "reprise.failure_reason"
     public static let durationMillis = "reprise.duration_ms"
     public static let hourlyRate = "reprise.cost.hourly_rate"
     public static let cost = "reprise.cost"

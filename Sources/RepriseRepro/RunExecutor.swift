@@ -194,7 +194,7 @@ public struct RunExecutor: Sendable {
         let artifactURI: String
         do {
             (runID, artifactURI) = try await client.createRun(
-                experimentID: experimentID, runName: spec.runName, startTime: started, tags: tags(spec, passport))
+                experimentID: experimentID, runName: spec.runName, startTime: started, tags: tags(spec, passport), userID: spec.owner)
         } catch let e as RepriseError where e.message.contains(ExperimentPolicy.cleanTree) && passport.code?.dirty == true {
             // Name what is dirty: the server knows only that the tree was.
             throw ReproError.refused(e.message + " Uncommitted: " + passport.code!.changedFiles(limit: 20) + ".")
@@ -202,6 +202,18 @@ public struct RunExecutor: Sendable {
         say("run \(runID) in experiment \(experimentID) (\(client.baseURL))")
         try await uploadPassport(spec, passport, runID: runID, artifactURI: artifactURI)
 
+        if let problem = Self.commandProblem(spec.command, cwd: spec.cwd) {
+            // The shell would only say `exec: pythn: not found`: say it plainly and end the run FAILED.
+            say(problem)
+            do {
+                try await client.logBatch(runID: runID, tags: [KeyValue(PassportTag.exitStatus, "127"), KeyValue(PassportTag.failureReason, problem)])
+                try await client.updateRun(runID: runID, status: .failed, endTime: nowMillis())
+            } catch {
+                say("warning: could not mark run \(runID) FAILED: \(error)")
+            }
+            say("run \(runID) FAILED: \(problem)")
+            throw ExitWith(code: 127)
+        }
         let result = try await spawnAndWait(spec, passport, runID: runID, experimentID: experimentID)
         let ended = nowMillis()
         let status: RunStatus = result.interrupted ? .killed : (result.exitCode == 0 ? .finished : .failed)
@@ -281,6 +293,20 @@ public struct RunExecutor: Sendable {
         var exitCode: Int32
         var interrupted: Bool
         var output: Data
+    }
+
+    /// Why `command` cannot start from `cwd` (the program is not on PATH, or the path names no
+    /// executable file), or nil when it can.
+    static func commandProblem(_ command: [String], cwd: String) -> String? {
+        guard let program = command.first, !program.isEmpty else { return "no command to run" }
+        if program.contains("/") {
+            let path = program.hasPrefix("/") ? program : cwd + "/" + program
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { return "command not found: \(program) (no such file)" }
+            if isDir.boolValue || !FileManager.default.isExecutableFile(atPath: path) { return "command not executable: \(program)" }
+            return nil
+        }
+        return Shell.which(program) == nil ? "command not found: \(program) (not on PATH)" : nil
     }
 
     func spawnAndWait(_ spec: RunSpec, _ p: Passport, runID: String, experimentID: String) async throws -> ChildResult {

@@ -21,6 +21,8 @@ public struct AuditCheckpointer: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
+                // Shutting down: the checkpoint below, outside the cancelled loop, is the last one.
+                if Task.isCancelled { break }
                 await checkpointNow()
             }
         }
@@ -28,6 +30,12 @@ public struct AuditCheckpointer: Service {
     }
 
     private func checkpointNow() async {
-        do { _ = try await governance.checkpointAudit() } catch { logger.warning("audit checkpoint failed", metadata: ["error": "\(error)"]) }
+        do {
+            _ = try await governance.checkpointAudit()
+        } catch where error is CancellationError || Task.isCancelled {
+            // Cut short by shutdown; the final checkpoint follows.
+        } catch {
+            logger.warning("audit checkpoint failed", metadata: ["error": "\(error)"])
+        }
     }
 }

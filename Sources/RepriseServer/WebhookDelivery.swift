@@ -357,6 +357,8 @@ public struct WebhookDispatcher: Service {
                                     return .delivered
                                 }
                             }
+                        } catch where error is CancellationError || Task.isCancelled {
+                            // Shutting down: the read was cancelled, nothing failed.
                         } catch {
                             logger.warning("Webhook outbox read failed; retrying", metadata: ["error": "\(error)"])
                         }

@@ -35,8 +35,7 @@ struct ClientOptions: ParsableArguments {
 
     /// The name claimed when authentication is off.
     var claimedActor: String {
-        let env = ProcessInfo.processInfo.environment
-        return actor ?? env["REPRISE_ACTOR"] ?? env["USER"] ?? "anonymous"
+        actor ?? ProcessInfo.processInfo.environment["REPRISE_ACTOR"] ?? osUserName() ?? "anonymous"
     }
 
     /// A client with the resolved credentials. `X-Reprise-Actor` goes only without credentials (a
@@ -128,4 +127,16 @@ func describe(_ r: JSONValue) -> String {
     lines += votes
     if let res = r["resolution"]?.stringValue { lines.append("  \(res)") }
     return lines.joined(separator: "\n")
+}
+
+/// The operating-system user, found the way the mlflow client finds it (Python's `getpass.getuser`):
+/// LOGNAME, USER, LNAME, USERNAME, then the password database's entry for this process's user.
+func osUserName() -> String? {
+    let env = ProcessInfo.processInfo.environment
+    for name in ["LOGNAME", "USER", "LNAME", "USERNAME"] {
+        if let v = env[name], !v.isEmpty { return v }
+    }
+    guard let entry = getpwuid(getuid()), let name = entry.pointee.pw_name else { return nil }
+    let user = String(cString: name)
+    return user.isEmpty ? nil : user
 }

@@ -492,8 +492,10 @@ struct ServerCommand: AsyncParsableCommand {
             for repo in s3Repositories { try? await repo.shutdown() }
             try? await driver.shutdown()
             if "\(error)".contains("Address already in use") {
-                throw ValidationError(
-                    "\(host):\(port) is already in use. Stop the other server there, or start this one with --port PORT.")
+                // Not a usage mistake: no usage block, just what to do.
+                FileHandle.standardError.write(Data(
+                    "error: \(host):\(port) is already in use. Stop the other server there, or start this one with --port PORT.\n".utf8))
+                throw ExitCode.failure
             }
             throw error
         }
