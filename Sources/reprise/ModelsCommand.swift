@@ -129,14 +129,23 @@ struct ModelsCommand: AsyncParsableCommand {
     }
 
     struct Requests: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List approval requests.")
+        static let configuration = CommandConfiguration(
+            abstract: "List approval requests, of one model or of all.", aliases: ["list-requests", "approvals"])
         @OptionGroup var options: ClientOptions
-        @Option var model: String?
+        @Argument(help: "The registered model (or prompt); all when left out.") var modelName: String?
+        @Option(help: "The same as the argument, for scripts that name it.") var model: String?
         @Option(help: "open, approved, rejected or cancelled.") var state: String?
         @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            if let modelName, let model, modelName != model {
+                throw ValidationError("Name the model once: '\(modelName)' and --model '\(model)' differ.")
+            }
+        }
+
         func run() async throws {
             var query: [(String, String)] = []
-            if let model { query.append(("model", model)) }
+            if let model = modelName ?? model { query.append(("model", model)) }
             if let state { query.append(("state", state)) }
             let r = try await runClient { try await options.client.call(.GET, "/api/reprise/v1/approval-requests", query: query) }
             if json { return printJSON(r) }
@@ -198,6 +207,16 @@ struct ModelsCommand: AsyncParsableCommand {
                 after = next
             }
             if printed == 0 && !json { print("No events for '\(entity)'.") }
+            // The approvals: who asked, who voted and when (their events are the requests', not the model's).
+            let r = try await runClient { try await options.client.call(.GET, "/api/reprise/v1/approval-requests", query: [("model", model)]) }
+            guard case .array(var requests)? = r["approval_requests"] else { return }
+            if let version { requests = requests.filter { $0["target_version"]?.stringValue == version || $0["target_version"]?.jsonString == version } }
+            if json {
+                for request in requests { print(JSONValue.object(["approval_request": request]).jsonString) }
+            } else if !requests.isEmpty {
+                print("\nApproval requests (\(requests.count)):")
+                print(requests.map(describe).joined(separator: "\n\n"))
+            }
         }
     }
 }

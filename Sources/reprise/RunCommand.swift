@@ -226,7 +226,7 @@ struct PolicyCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the experiment's policy.")
+        static let configuration = CommandConfiguration(abstract: "Print the experiment's policy.", aliases: ["get"])
         @OptionGroup var server: ClientOptions
         @Argument(help: "Experiment name or id.") var experiment: String
         func run() async throws {

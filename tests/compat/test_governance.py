@@ -377,6 +377,14 @@ def test_prompt_alias_moves_need_an_evaluation_not_worse(server):
     r = carol.get(carol.base + "/api/2.0/mlflow/registered-models/alias", params={"name": name, "alias": "production"}, timeout=30)
     assert r.json()["model_version"]["version"] == "2", r.text
 
+    # History and the request list show the approval: who asked, who voted, when (issue 14).
+    history = cli("models", "history", name, "--tracking-uri", server).stdout
+    assert "Approval requests (1):" in history and f"{req}  approved" in history, history
+    assert re.search(r"by carol at \d{4}-\d\d-\d\dT", history) and "eval within margin" in history, history
+    listed = cli("models", "requests", name, "--tracking-uri", server).stdout
+    assert req in listed and "requested by" in listed, listed
+    assert cli("models", "requests", name, "--model", "other", "--tracking-uri", server, check=False).returncode != 0
+
     # The evaluation runs are on the prompt version's lineage, and the version on theirs.
     lineage = carol.get(carol.base + f"{G}/lineage", params={"entity": f"model_version:{name}/2", "depth": 1}, timeout=30)
     assert lineage.status_code == 200, lineage.text

@@ -236,6 +236,7 @@ def test_strict_policy_refuses_incomplete_runs(server, repo):
     reprise(server, repo, "policy", "set", exp, "--require", "code,data,environment,seed,purpose", "--mode", "strict", check=0)
     shown = json.loads(reprise(server, repo, "policy", "show", exp, check=0).stdout)
     assert shown["mode"] == "strict" and shown["required"] == ["code", "data", "environment", "seed", "purpose"]
+    assert json.loads(reprise(server, repo, "policy", "get", exp, check=0).stdout) == shown  # the natural spelling too
 
     # A plain mlflow script is judged by the same policy.
     with pytest.raises(MlflowException) as e:

@@ -824,7 +824,7 @@ extension RepriseAPI {
         h += "<br>requested by \(r.requester) on \(HTML.time(r.createdTime)): \(r.rationale)"
         h += "<br>needs \(r.requiredApprovals) approval(s)\(r.approvers.isEmpty ? "" : " from " + r.approvers.joined(separator: ", "))"
         if !r.checks.isEmpty { h += "<br>checks: " + r.checks.map { HTML(escaping: $0.json["type"]?.stringValue ?? "") }.joined(separator: ", ") }
-        for v in r.votes { h += "<br>\(v.decision) by \(v.approver): \(v.rationale)" }
+        for v in r.votes { h += "<br>\(v.decision) by \(v.approver) on \(HTML.time(v.time)): \(v.rationale)" }
         if r.state == .open {
             h += "<form method=\"post\" action=\"\(base)/ui/approvals/\(HTML.q(r.id))/approve\" class=\"approve\">\(hidden(csrf))"
             h += "<p><label>Rationale <input type=\"text\" name=\"rationale\" required maxlength=\"2000\"></label> \(actorField(call))</p>"
