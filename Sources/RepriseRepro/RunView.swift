@@ -109,6 +109,21 @@ public struct RunDiff: Sendable {
             patch["only_in_b"] = .array(hunksB.subtracting(hunksA).sorted().map(JSONValue.string))
         }
         code["uncommitted_patch"] = .object(patch)
+        // Untracked files (by name and content hash): a file that appeared, went or changed.
+        func untracked(_ v: RunView) async throws -> [String: String] {
+            guard let n = Int(v.tags[PassportTag.untrackedCount] ?? "0"), n > 0,
+                let text = try await client.downloadArtifact(artifactURI: v.artifactURI, relative: "reprise/untracked.txt")
+            else { return [:] }
+            return Dictionary(DataHasher.parseManifest(String(decoding: text, as: UTF8.self)).map { ($0.path, $0.sha256) }, uniquingKeysWith: { x, _ in x })
+        }
+        let ua = try await untracked(a)
+        let ub = try await untracked(b)
+        code["untracked"] = [
+            "a_count": .int(Int64(ua.count)), "b_count": .int(Int64(ub.count)), "same": .bool(ua == ub),
+            "added": .array(Set(ub.keys).subtracting(ua.keys).sorted().map(JSONValue.string)),
+            "removed": .array(Set(ua.keys).subtracting(ub.keys).sorted().map(JSONValue.string)),
+            "changed": .array(Set(ua.keys).intersection(ub.keys).filter { ua[$0] != ub[$0] }.sorted().map(JSONValue.string)),
+        ]
         out["code"] = .object(code)
 
         // Data
@@ -207,6 +222,16 @@ public struct RunDiff: Sendable {
             lines.append("uncommitted changes differ:")
             if case .array(let xs)? = patch?["only_in_a"] { for x in xs { lines.append("  a only  \(x.stringValue ?? "")") } }
             if case .array(let xs)? = patch?["only_in_b"] { for x in xs { lines.append("  b only  \(x.stringValue ?? "")") } }
+        }
+        if let u = d["code"]?["untracked"] {
+            if u["same"] == .bool(true) {
+                lines.append("untracked files: same (\(u["a_count"]?.jsonString ?? "0"))")
+            } else {
+                lines.append("untracked files differ: \(u["a_count"]?.jsonString ?? "?") -> \(u["b_count"]?.jsonString ?? "?")")
+                for (key, mark) in [("added", "+"), ("removed", "-"), ("changed", "~")] {
+                    if case .array(let xs)? = u[key] { for x in xs { lines.append("  \(mark) \(x.stringValue ?? "")") } }
+                }
+            }
         }
         if case .array(let inputs)? = d["data"] {
             for i in inputs {

@@ -368,3 +368,24 @@ def test_reproduce_exit_codes_checkout_cleanup_and_dirty_refusals(server, repo):
         git(repo, "checkout", "--", "helper.py")
         (repo / "scratch notes.txt").unlink()
         reprise(server, repo, "policy", "delete", exp, check=0)
+
+
+def test_diff_reports_untracked_files(server, repo):
+    exp = f"untracked-{uuid.uuid4().hex[:8]}"
+    quick = ("--sample-interval", "0", "--", sys.executable, "-c", "print(1)")
+    clean = run_id_of(reprise(server, repo, "run", "--experiment", exp, *quick, check=0))
+    (repo / "notes.txt").write_text("first\n")
+    try:
+        one = run_id_of(reprise(server, repo, "run", "--experiment", exp, *quick, check=0))
+        (repo / "notes.txt").write_text("second\n")
+        changed = run_id_of(reprise(server, repo, "run", "--experiment", exp, *quick, check=0))
+    finally:
+        (repo / "notes.txt").unlink()
+    d = json.loads(reprise(server, repo, "diff", clean, one, "--format", "json", check=0).stdout)["code"]["untracked"]
+    assert (d["a_count"], d["b_count"], d["added"], d["removed"], d["changed"], d["same"]) == (0, 1, ["notes.txt"], [], [], False), d
+    text = reprise(server, repo, "diff", clean, one, check=0).stdout
+    assert "untracked files differ: 0 -> 1" in text and "  + notes.txt" in text, text
+    d = json.loads(reprise(server, repo, "diff", one, changed, "--format", "json", check=0).stdout)["code"]["untracked"]
+    assert d["changed"] == ["notes.txt"] and d["added"] == [] and not d["same"], d
+    d = json.loads(reprise(server, repo, "diff", one, one, "--format", "json", check=0).stdout)["code"]["untracked"]
+    assert d["same"] and d["a_count"] == 1, d
