@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import RepriseCore
 
 extension SQLTrackingStore {
@@ -77,6 +79,32 @@ extension SQLTrackingStore {
     /// Checks that a run exists and is active, as every run mutation requires.
     /// - Returns: its status, for `requireUnsealed(…, status:)`.
     @discardableResult
+    /// What a run logged, for the audit trail when it ends: points per metric key, and a SHA-256
+    /// over each key's count and latest value (so a later change to the final figures shows). Keys
+    /// listed up to 100; the digest covers all. Nil when the run logged no metric.
+    static func metricsSummary(_ db: any SQLConnection, _ runID: String) async throws -> JSONValue? {
+        let counts = try await db.query("SELECT key, COUNT(*) FROM metrics WHERE run_uuid = ? GROUP BY key ORDER BY key", [.text(runID)])
+        if counts.isEmpty { return nil }
+        var latest: [String: String] = [:]
+        for row in try await db.query("SELECT key, value, is_nan, step FROM latest_metrics WHERE run_uuid = ?", [.text(runID)]) {
+            latest[row.string(0)] = "\(row.int(2) != 0 ? "NaN" : String(row.double(1)))@\(row.int(3))"
+        }
+        var hasher = SHA256()
+        var total: Int64 = 0
+        var keys: [(String, JSONValue)] = []
+        for row in counts {
+            let key = row.string(0)
+            let n = row.int(1)
+            total += n
+            hasher.update(data: Array("\(key)\t\(n)\t\(latest[key] ?? "")\n".utf8))
+            if keys.count < 100 { keys.append((key, .int(n))) }
+        }
+        return [
+            "points": .int(total), "keys": .int(Int64(counts.count)), "per_key": .object(JSONObject(keys)),
+            "digest": .string(hasher.finalize().map { String(format: "%02x", $0) }.joined()),
+        ]
+    }
+
     static func requireActiveRun(_ db: any SQLConnection, _ id: String) async throws -> String {
         guard let row = try await db.queryOne("SELECT lifecycle_stage, status FROM runs WHERE run_uuid = ?", [.text(id)]) else {
             throw RepriseError.notFound("Run with id=\(id) not found")
@@ -294,6 +322,9 @@ extension SQLTrackingStore {
             }
             let row = try await db.queryOne("SELECT \(Self.runColumns) FROM runs r WHERE r.run_uuid = ?", [.text(id)])!
             let after = Self.runInfo(row)
+            if after.status.isTerminal, !before.status.isTerminal, let summary = try await Self.metricsSummary(db, id) {
+                try await audit.record(db, "run.metrics", "run", id, summary)
+            }
             try await audit.record(
                 db, "run.update", "run", id,
                 ["before": ["status": .string(before.status.rawValue), "name": .string(before.runName)],
@@ -462,7 +493,12 @@ extension SQLTrackingStore {
                     try await db.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(t.value), .text(runID)])
                 }
             }
-            // One event per request: counts and keys, not values (metrics can be thousands of points).
+            // The audit trail records who changed what. Metric points logged while the run is still
+            // going are its ordinary output, not changes: they are summarized once, when the run ends
+            // (`run.metrics`, counts and a digest per key). Points added to an ended run, params and
+            // tags get one event per request: counts and keys, not values.
+            let ended = RunStatus(rawValue: status)?.isTerminal ?? false
+            if params.isEmpty && tags.isEmpty && !ended { return }
             var summary = JSONObject()
             if !metrics.isEmpty {
                 summary["metrics"] = .int(Int64(metrics.count))

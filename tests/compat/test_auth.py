@@ -871,7 +871,7 @@ def test_audit_records_the_authenticated_user_and_method(auth_server):
     with signed_in(url, "alice") as c:
         eid = c.create_experiment("audited-by-identity")
         rid = c.create_run(eid).info.run_id
-        c.log_metric(rid, "m", 1.0)
+        c.log_param(rid, "p", "1")
     created = [e for e in audit_events(url, "experiment", eid) if e["action"] == "experiment.create"]
     assert len(created) == 1, created
     run_events = audit_events(url, "run", rid)

@@ -192,18 +192,21 @@ def test_cli_protect_request_approve_and_history(server, experiment, iris):
     hist = cli("models", "history", name, *base).stdout
     assert "alias.move" in hist and "alice" in hist and "model_version.create" in hist
     lines = [json.loads(l) for l in cli("models", "history", name, "--json", *base).stdout.splitlines()]
-    moves = [e for e in lines if e["action"] == "alias.move"]
+    # JSON Lines: the audit events, then one {"approval_request": …} line per request.
+    requests_ = [l["approval_request"] for l in lines if "approval_request" in l]
+    assert [r["id"] for r in requests_] == [req] and requests_[0]["votes"][0]["approver"] == "alice"
+    moves = [e for e in lines if e.get("action") == "alias.move"]
     assert moves[-1]["actor"] == "alice" and moves[-1]["summary"]["after"] == "2"
     assert moves[-1]["summary"]["approval_request"] == req
 
 
 def _audited_run(url, experiment_name):
-    """Seven audited events on a fresh server: an experiment, a run and five metric writes."""
+    """Seven audited events on a fresh server: an experiment, a run and five param writes."""
     s = as_actor(url, "auditor-test")
     exp = post(s, "/api/2.0/mlflow/experiments/create", {"name": experiment_name}).json()["experiment_id"]
     run = post(s, "/api/2.0/mlflow/runs/create", {"experiment_id": exp, "start_time": 1}).json()["run"]["info"]["run_id"]
     for i in range(5):
-        r = post(s, "/api/2.0/mlflow/runs/log-metric", {"run_id": run, "key": "m", "value": i, "timestamp": i, "step": i})
+        r = post(s, "/api/2.0/mlflow/runs/log-parameter", {"run_id": run, "key": f"p{i}", "value": str(i)})
         assert r.status_code == 200
     return s, run
 
@@ -392,3 +395,29 @@ def test_prompt_alias_moves_need_an_evaluation_not_worse(server):
     assert worse in runs, lineage.json()
     cli_out = cli("lineage", f"run:{baseline}", "--tracking-uri", server).stdout
     assert f"{name} v1" in cli_out, cli_out
+
+
+def test_metric_points_are_summarized_when_the_run_ends(server):
+    # The audit trail is for who changed what. 2,000 log_metric calls while the run goes are its
+    # output, recorded once when it ends (points per key and a digest of the final values); a point
+    # added to an ended run is a change and gets its own event.
+    s = as_actor(server, "trainer")
+    client = MlflowClient(server)
+    exp = client.create_experiment(f"audit-volume-{uuid.uuid4().hex[:6]}")
+    run = client.create_run(exp).info.run_id
+    for step in range(1000):
+        client.log_metric(run, "loss", 1.0 / (step + 1), step=step)
+        client.log_metric(run, "acc", step / 1000, step=step)
+    events = s.get(s.base + f"{G}/audit/events", params={"entity_id": run}, timeout=30).json()["events"]
+    assert [e["action"] for e in events] == ["run.create"], [e["action"] for e in events][:5]
+    client.set_terminated(run)
+    events = s.get(s.base + f"{G}/audit/events", params={"entity_id": run}, timeout=30).json()["events"]
+    assert [e["action"] for e in events] == ["run.create", "run.metrics", "run.update"], events
+    summary = events[1]["summary"]
+    assert summary["points"] == 2000 and summary["keys"] == 2 and summary["per_key"] == {"acc": 1000, "loss": 1000}
+    assert re.fullmatch(r"[0-9a-f]{64}", summary["digest"])
+    client.log_metric(run, "acc", 0.99, step=1000)
+    events = s.get(s.base + f"{G}/audit/events", params={"entity_id": run}, timeout=30).json()["events"]
+    assert [e["action"] for e in events][-1] == "run.log" and events[-1]["summary"]["metric_keys"] == ["acc"], events[-1]
+    ok = cli("audit", "verify", "--tracking-uri", server)
+    assert ok.returncode == 0 and "intact" in ok.stdout, ok.stdout
