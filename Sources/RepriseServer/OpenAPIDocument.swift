@@ -336,7 +336,7 @@ private struct OpenAPIBuilder {
     /// The operations that need no credentials when authentication is on: the routes the table
     /// declares `.open`. `OpenAPITests` checks that the two agree.
     static let openOperations: Set<String> = [
-        "get /health", "get /ready", "get /version", "get /api/3.0/mlflow/server-info", "get /ui/static/app.js", "get /api/reprise/v1/openapi.json",
+        "get /health", "get /ready", "get /version", "get /api/3.0/mlflow/server-info", "get /ui/static/app.js", "get /ui/static/route.js", "get /api/reprise/v1/openapi.json",
         "get /ui/login", "post /ui/login",
     ]
 
@@ -1744,6 +1744,10 @@ private struct OpenAPIBuilder {
             ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/models", tag: "ui", "Registered models", ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/models/{name}", tag: "ui", "A registered model", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add(
+            "get", "/ui/models/{name}/versions/{version}", tag: "ui",
+            "A model version: source run, logged model, signature, input example, tags, approvals, lineage", ok: [("200", R.html)],
+            htmlErrors: pageErrors)
         add(
             "get", "/ui/experiments/{experiment_id}/traces", tag: "ui", "An experiment's traces, filtered",
             params: [P.query("filter", S.filter("trace")), P.query("page", S.pageToken())], ok: [("200", R.html)], htmlErrors: pageErrors)

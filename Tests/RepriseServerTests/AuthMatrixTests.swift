@@ -386,6 +386,7 @@ struct AuthMatrixTests {
         "POST /ui/logout": "authenticated",
         "GET /ui/models": "authenticated",
         "GET /ui/models/{name}": "read on registered model (name (path))",
+        "GET /ui/models/{name}/versions/{version}": "read on registered model (name (path))",
         "GET /ui/experiments/{experiment_id}/traces": "read on experiment (experiment_id (path))",
         "GET /ui/traces/{trace_id}": "read on experiment (trace_id (path))",
         "GET /ui/deployments": "authenticated",

@@ -210,7 +210,7 @@ struct HTMLTests {
                 ("/ui/models", [">\(e)</a>", "<td>\(e)</td>"]),
                 ("/ui/models/\(HostileFixture.encoded)", [
                     "<h1>\(e)</h1>", "<p>\(e)</p>", "<td>k</td><td>\(e)</td>", "s3://b/\(e)", "k=\(e)", "from \(e), carol", "requested by \(e) on",
-                    "<strong>\(e)@production → v1</strong>", "approve by carol: \(e)",
+                    "<strong>\(e)@production → v1</strong>", "approve by carol on ", "UTC: \(e)",
                 ]),
                 ("/ui/approvals", ["requested by \(e) on"]), ("/ui/lineage?entity=\(HostileFixture.encoded)", ["Invalid entity &#39;\(e)&#39;"]),
                 ("failed form", ["<a href=\"http://h/\(e)\">Back</a>"]),

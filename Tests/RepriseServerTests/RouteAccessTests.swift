@@ -23,6 +23,7 @@ struct RouteAccessTests {
         "GET /version",
         "GET /api/3.0/mlflow/server-info",
         "GET /ui/static/app.js",
+        "GET /ui/static/route.js",
         "GET /api/reprise/v1/openapi.json",
         "GET /ui/login",
         "POST /ui/login",

@@ -357,7 +357,7 @@ def test_links_the_client_prints_land_on_their_pages(server, browser, seeded):
         (f"/#/experiments/{seeded['exp']}/runs/{run}", f"/ui/runs/{run}"),
         (f"/#/experiments/{seeded['exp']}", f"/ui/experiments/{seeded['exp']}"),
         (f"/#/models/{seeded['model']}", f"/ui/models/{seeded['model']}"),
-        (f"/#/models/{seeded['model']}/versions/1", f"/ui/models/{seeded['model']}#v1"),
+        (f"/#/models/{seeded['model']}/versions/1", f"/ui/models/{seeded['model']}/versions/1"),
         (f'/#/compare-runs?runs=["{run}","{other}"]&experiments=["{seeded["exp"]}"]', f"/ui/compare?runs={run},{other}"),
         ("/#/nothing/here", "/ui/"),
         ("/", "/ui/"),

@@ -241,7 +241,8 @@ enum UIScript {
           if (p[0] === 'experiments' && p.length >= 4 && p[2] === 'runs') to = '/ui/runs/' + e(p[3]);
           else if (p[0] === 'experiments' && p.length >= 3 && p[2] === 'traces') to = '/ui/experiments/' + e(p[1]) + '/traces';
           else if (p[0] === 'experiments' && p.length >= 2) to = '/ui/experiments/' + e(p[1]);
-          else if ((p[0] === 'models' || p[0] === 'prompts') && p.length >= 4 && p[2] === 'versions') to = '/ui/' + p[0] + '/' + e(p[1]) + '#v' + e(p[3]);
+          else if (p[0] === 'models' && p.length >= 4 && p[2] === 'versions') to = '/ui/models/' + e(p[1]) + '/versions/' + e(p[3]);
+          else if (p[0] === 'prompts' && p.length >= 4 && p[2] === 'versions') to = '/ui/prompts/' + e(p[1]) + '#v' + e(p[3]);
           else if ((p[0] === 'models' || p[0] === 'prompts') && p.length >= 2) to = '/ui/' + p[0] + '/' + e(p[1]);
           else if (p[0] === 'models' || p[0] === 'prompts') to = '/ui/' + p[0];
           else if (p[0] === 'compare-runs' || p[0] === 'compare-experiments') {

@@ -170,6 +170,7 @@ extension RepriseAPI {
     func registerUI() {
         registerTracePages()
         registerPromptPages()
+        registerModelVersionPage()
         let store = self.store
         let registry = self.registry
         let governance = self.governance
@@ -850,7 +851,8 @@ extension RepriseAPI {
         }
         body += "<h2>Versions</h2>" + HTML.table(["Version", "Stage", "Aliases", "Source run", "Created", "Tags"], versions.map { v -> [HTML] in
             [
-                "v\(v.version)", HTML(escaping: v.currentStage), v.aliases.map { "<code>@\($0)</code>" as HTML }.joined(separator: " "),
+                "<a href=\"\(base)/ui/models/\(HTML.q(name))/versions/\(v.version)\">v\(v.version)</a>", HTML(escaping: v.currentStage),
+                v.aliases.map { "<code>@\($0)</code>" as HTML }.joined(separator: " "),
                 v.runID.isEmpty ? HTML(escaping: v.source) : "<a href=\"\(base)/ui/runs/\(HTML.q(v.runID))\">\(String(v.runID.prefix(8)))</a>",
                 HTML(escaping: HTML.time(v.creationTime)), v.tags.map { "\($0.key)=\($0.value)" as HTML }.joined(separator: ", "),
             ]
