@@ -369,3 +369,38 @@ def test_links_the_client_prints_land_on_their_pages(server, browser, seeded):
     # Without JavaScript the page still leads to the UI.
     html = requests.get(server + "/", timeout=30).text
     assert 'http-equiv="refresh"' in html and "/ui/static/route.js" in html
+
+
+def test_model_version_page(server, browser):
+    from selenium.webdriver.common.by import By
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    name = f"ui-version-{uuid.uuid4().hex[:6]}"
+    mlflow.set_experiment(f"ui-version-{uuid.uuid4().hex[:6]}")
+    X = pd.DataFrame({"petal <length>": [1.0, 2.0, 3.0, 4.0], "width": [0.1, 0.2, 0.3, 0.4]})
+    y = np.array([0, 0, 1, 1])
+    with mlflow.start_run(run_name="train-version") as run:
+        mlflow.log_metric("accuracy", 0.93)
+        mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", input_example=X.head(2),
+                                 registered_model_name=name)
+    client = MlflowClient(server)
+    client.update_model_version(name, "1", description="first <b>cut</b>")
+    client.set_model_version_tag(name, "1", "validated", "yes")
+
+    browser.get(f"{server}/ui/models/{name}")
+    settled(browser, lambda d: d.find_elements(By.LINK_TEXT, "v1"))
+    browser.find_element(By.LINK_TEXT, "v1").click()
+    main = settled(browser, lambda d: "/versions/1" in d.current_url and d.find_element(By.TAG_NAME, "main").text)
+    assert f"{name} v1" in main and "first <b>cut</b>" in main and not browser.find_elements(By.CSS_SELECTOR, "main b")
+    assert "train-version" in main and "accuracy" in main and "0.93" in main
+    assert "Flavors:" in main and "sklearn" in main
+    # The signature's columns and the saved input example, from the model's own files.
+    assert "petal <length>" in main and "width" in main and "double" in main, main
+    assert "Input example" in main and "0.1" in main
+    assert "validated" in main and "No approval request has named this version." in main
+    assert browser.find_elements(By.CSS_SELECTOR, "main svg"), "the lineage diagram"
+    shot(browser, "model-version")
+    assert requests.get(f"{server}/ui/models/{name}/versions/9", timeout=30).status_code == 404
+    assert requests.get(f"{server}/ui/models/{name}/versions/x", timeout=30).status_code == 400
