@@ -72,12 +72,7 @@ extension RepriseClient {
     /// the tracking server (then it is a local path, returned second).
     static func artifactLocation(_ artifactURI: String, _ relative: String) -> (proxyPath: String?, localPath: String?) {
         let rel = relative.split(separator: "/").map { encode(String($0)) }.joined(separator: "/")
-        if artifactURI.hasPrefix("mlflow-artifacts:") {
-            var rest = String(artifactURI.dropFirst("mlflow-artifacts:".count))
-            if rest.hasPrefix("//") {  // mlflow-artifacts://host:port/path
-                rest = String(rest.dropFirst(2))
-                rest = rest.firstIndex(of: "/").map { String(rest[$0...]) } ?? "/"
-            }
+        if let rest = ArtifactURI.proxyPath(artifactURI) {
             let base = rest.split(separator: "/").map { encode(String($0)) }.joined(separator: "/")
             return ("/api/2.0/mlflow-artifacts/artifacts/\(base)/\(rel)", nil)
         }

@@ -107,13 +107,8 @@ extension RepriseAPI {
     /// the server never reads or writes a location a client picked.
     func repository(for rootURI: String) throws -> (any ArtifactRepository, [String]) {
         try Validation.rejectControlCharacters(rootURI, field: "artifact location", isURI: true)
-        if rootURI.hasPrefix("mlflow-artifacts:") {
-            var rest = rootURI.dropFirst("mlflow-artifacts:".count)
-            if rest.hasPrefix("//") {  // mlflow-artifacts://host:port/path
-                rest = rest.dropFirst(2)
-                rest = rest.firstIndex(of: "/").map { rest[$0...] } ?? ""
-            }
-            let relative = Validation.percentDecode(rest) ?? String(rest)
+        if let rest = ArtifactURI.proxyPath(rootURI) {
+            let relative = Validation.percentDecode(rest) ?? rest
             return (try requireProxy(), try Validation.artifactPathComponents(String(relative.drop(while: { $0 == "/" }))))
         }
         if rootURI.hasPrefix("http://") || rootURI.hasPrefix("https://"), let relative = Self.proxyPath(ofURL: rootURI, staticPrefix: config.staticPrefix) {

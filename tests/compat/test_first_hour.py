@@ -63,3 +63,17 @@ def test_mistyped_command_and_no_user(server, tmp_path):
     me = pwd.getpwuid(os.getuid()).pw_name
     newest = client.search_runs([client.get_experiment_by_name(exp).experiment_id], order_by=["attributes.start_time DESC"])[0]
     assert newest.info.user_id == me and newest.data.tags["mlflow.user"] == me and newest.data.tags["reprise.owner"] == me, newest
+
+
+def test_passport_card_follows_the_policy_rule(server):
+    # One answer to "is the code recorded": the card uses the policy's rule, which accepts the commit
+    # the mlflow client records (mlflow.source.git.commit) and treats an empty value as missing.
+    import requests
+
+    client = MlflowClient(server)
+    exp = client.create_experiment(f"card-{uuid.uuid4().hex[:8]}")
+    run = client.create_run(exp, tags={"reprise.passport.version": "1", "mlflow.source.git.commit": "ab12cd34ef56" * 3,
+                                       "reprise.seed": ""}).info.run_id
+    html = requests.get(f"{server}/ui/runs/{run}", timeout=30).text
+    assert '<strong>Code</strong> <span class="badge ok">recorded</span>' in html and "ab12cd34ef56" in html
+    assert '<strong>Seeds</strong> <span class="badge bad">missing</span>' in html

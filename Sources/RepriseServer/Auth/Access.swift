@@ -446,9 +446,7 @@ extension RepriseAPI {
         } else if source.hasPrefix("models:/m-") {
             let id = source.dropFirst("models:/".count).split(separator: "/").first.map(String.init) ?? ""
             try await requireCaller(.read, loggedModels: [id])
-        } else if source.hasPrefix("mlflow-artifacts:") {
-            var path = String(source.dropFirst("mlflow-artifacts:".count))
-            if path.hasPrefix("//") { path = String(path.dropFirst(2).drop { $0 != "/" }) }
+        } else if let path = ArtifactURI.proxyPath(source) {
             try await requireReadableArtifactPath(path)
         } else if !source.contains(":") || source.hasPrefix("file:") {
             // A local path: readable only if it is under an artifact root and the caller may read

@@ -603,21 +603,22 @@ extension RepriseAPI {
                 dataDetail = items.map { "<code>\($0["path"]?.stringValue ?? "")</code> \(String(($0["digest"]?.stringValue ?? "").prefix(16)))…" as HTML }.joined(separator: "<br>")
             }
             let dirty: HTML = tags[PassportTag.dirty] == "true" ? " <span class=\"badge warn\">dirty</span>" : ""
-            let code: HTML = tags[PassportTag.commit].map {
-                "commit <code>\(String($0.prefix(12)))</code> on \(tags[PassportTag.branch] ?? "?")\(dirty)"
-            } ?? ""
             let env = [tags[PassportTag.envOS], tags[PassportTag.envPython], tags[PassportTag.envGPU]].compactMap { $0 }.filter { !$0.isEmpty }
                 .map { HTML(escaping: $0) }.joined(separator: "<br>")
             var seeds: HTML = tags[PassportTag.seed].map { "root \($0)" } ?? ""
             for (k, v) in tags.sorted(by: { $0.key < $1.key }) where k.hasPrefix(PassportTag.seedPrefix) {
                 seeds += "<br>\(String(k.dropFirst(PassportTag.seedPrefix.count))) \(v)"
             }
+            // "Recorded" is the policy's own rule (PassportField.isPresent), so the card and a refusal agree.
+            let recorded = { (f: PassportField) in f.isPresent(tags: tags, datasets: run.datasetInputs.count) }
+            let commit = tags[PassportTag.commit].flatMap { $0.isEmpty ? nil : $0 } ?? tags["mlflow.source.git.commit"]
+            let code: HTML = commit.map { "commit <code>\(String($0.prefix(12)))</code> on \(tags[PassportTag.branch] ?? "?")\(dirty)" } ?? ""
             body += "<div class=\"cards\">"
-            body += field("Code", tags[PassportTag.commit] != nil, code)
-            body += field("Data", tags[PassportTag.dataDigest] != nil || !run.datasetInputs.isEmpty, dataDetail)
-            body += field("Environment", tags[PassportTag.envDigest] != nil, env)
-            body += field("Seeds", tags[PassportTag.seed] != nil, seeds)
-            body += field("Command", tags[PassportTag.command] != nil, "<code>\(tags[PassportTag.command] ?? "")</code>")
+            body += field("Code", recorded(.code), code)
+            body += field("Data", recorded(.data), dataDetail)
+            body += field("Environment", recorded(.environment), env)
+            body += field("Seeds", recorded(.seed), seeds)
+            body += field("Command", recorded(.command), "<code>\(tags[PassportTag.command] ?? "")</code>")
             body += "</div>"
             if let missing = tags[PassportTag.complianceMissing] { body += "<p class=\"error\">Missing under the experiment's policy: \(missing)</p>" }
             body += "<p><a href=\"\(base)/ui/runs/\(HTML.q(runID))/runbook\">Run book</a> · <a href=\"\(base)/ui/runs/\(HTML.q(runID))/reproduce.sh\" download>reproduce.sh</a> · <span class=\"muted\">or <code>reprise reproduce \(runID)</code></span></p>"
