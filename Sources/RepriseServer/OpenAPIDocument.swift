@@ -1735,6 +1735,21 @@ private struct OpenAPIBuilder {
             "post", "/ui/runs/{run_id}/note", tag: "ui", "Save a run's notes (form)", body: form([("note", S.string("Markdown."))], []),
             ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
         add(
+            "post", "/ui/runs/{run_id}/rename", tag: "ui", "Rename a run (form)", body: form([("name", S.nonEmpty)], ["name"]),
+            ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
+        add(
+            "post", "/ui/runs/{run_id}/tags", tag: "ui", "Set a run tag (form)", body: form([("key", S.key), ("value", S.string)], ["key"]),
+            ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
+        add(
+            "post", "/ui/runs/{run_id}/tags/delete", tag: "ui", "Delete a run tag (form)", body: form([("key", S.key)], ["key"]),
+            ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
+        add(
+            "post", "/ui/runs/{run_id}/delete", tag: "ui", "Delete a run (form; it can be restored)", body: form([], []),
+            ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
+        add(
+            "post", "/ui/runs/{run_id}/restore", tag: "ui", "Restore a deleted run (form)", body: form([], []),
+            ok: [("303", R.redirect)], htmlErrors: formErrors, description: formDescription)
+        add(
             "get", "/ui/compare", tag: "ui", "Compare runs",
             params: [
                 P.query("runs", S.array(S.string("A run id (ids may also be comma separated).", pattern: "^[^,]+$"), minItems: 2), required: true),

@@ -404,3 +404,53 @@ def test_model_version_page(server, browser):
     shot(browser, "model-version")
     assert requests.get(f"{server}/ui/models/{name}/versions/9", timeout=30).status_code == 404
     assert requests.get(f"{server}/ui/models/{name}/versions/x", timeout=30).status_code == 400
+
+
+def test_run_editing_from_the_run_page(server, browser):
+    from selenium.webdriver.common.by import By
+
+    client = MlflowClient(server)
+    exp = client.create_experiment(f"ui-edit-{uuid.uuid4().hex[:6]}")
+    run = client.create_run(exp, run_name="before", tags={"stage": "draft", "team": "<b>ml</b>"}).info.run_id
+    browser.get(f"{server}/ui/runs/{run}")
+    settled(browser, lambda d: d.find_elements(By.XPATH, "//summary[text()='Edit the run']"))
+
+    def edit():
+        details = browser.find_element(By.XPATH, "//summary[text()='Edit the run']/..")
+        if not details.get_attribute("open"):
+            browser.find_element(By.XPATH, "//summary[text()='Edit the run']").click()
+        return details
+
+    rename = edit().find_element(By.XPATH, ".//form[contains(@action, '/rename')]")
+    name = rename.find_element(By.NAME, "name")
+    name.clear()
+    name.send_keys("after <rename>")
+    rename.find_element(By.NAME, "actor").send_keys("carol")  # remembered for the next forms
+    rename.find_element(By.XPATH, ".//button[text()='Rename']").click()
+    settled(browser, lambda d: "after <rename>" in d.find_element(By.TAG_NAME, "h1").text)
+    assert client.get_run(run).info.run_name == "after <rename>"
+
+    d = edit()
+    d.find_element(By.NAME, "key").send_keys("reviewed")
+    d.find_element(By.NAME, "value").send_keys("yes")
+    d.find_element(By.XPATH, ".//button[text()='Set tag']").click()
+    settled(browser, lambda d_: "reviewed" in d_.find_element(By.ID, "tags").find_element(By.XPATH, "following-sibling::table").text)
+    browser.find_element(By.CSS_SELECTOR, "button[aria-label='delete tag stage']").click()
+    settled(browser, lambda d_: not d_.find_elements(By.CSS_SELECTOR, "button[aria-label='delete tag stage']"))
+    tags = client.get_run(run).data.tags
+    assert tags["reviewed"] == "yes" and "stage" not in tags and tags["team"] == "<b>ml</b>"
+    assert not browser.find_elements(By.CSS_SELECTOR, "main b"), "tag values are shown as text"
+    # The server's own tags cannot be deleted from the page.
+    assert not browser.find_elements(By.CSS_SELECTOR, "button[aria-label^='delete tag mlflow.']")
+
+    edit().find_element(By.XPATH, ".//button[text()='Delete the run']").click()
+    settled(browser, lambda d_: edit().find_elements(By.XPATH, ".//button[text()='Restore the run']"))
+    assert client.get_run(run).info.lifecycle_stage == "deleted"
+    shot(browser, "run-edit")
+    edit().find_element(By.XPATH, ".//button[text()='Restore the run']").click()
+    settled(browser, lambda d_: edit().find_elements(By.XPATH, ".//button[text()='Delete the run']"))
+    assert client.get_run(run).info.lifecycle_stage == "active"
+
+    # A form without the page's token is refused, and changes nothing.
+    r = requests.post(f"{server}/ui/runs/{run}/rename", data={"name": "forged"}, timeout=30)
+    assert r.status_code == 403 and client.get_run(run).info.run_name == "after <rename>"

@@ -274,6 +274,36 @@ extension RepriseAPI {
             let book = try await Self.runbook(call, runID: id, store: store, repro: repro, base: base)
             throw Download(text: book.script, type: "text/x-shellscript; charset=utf-8", filename: "reproduce-\(id.prefix(8)).sh")
         })
+        // Run editing: rename, tags, delete and restore, as forms (CSRF token, same-origin) like the notes.
+        route(.post, "/ui/runs/{run_id}/rename", access: .experiment(.update, .pathRun("run_id")), uiForm { call, form in
+            let id = try call.pathParameter("run_id")
+            let name = (form["name"]?.first ?? "").trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty else { throw RepriseError.invalid("A run's new name must not be empty.") }
+            _ = try await store.updateRun(id: id, status: nil, endTime: nil, runName: name)
+            return "/ui/runs/\(HTML.q(id))"
+        })
+        route(.post, "/ui/runs/{run_id}/tags", access: .experiment(.update, .pathRun("run_id")), uiForm { call, form in
+            let id = try call.pathParameter("run_id")
+            let key = (form["key"]?.first ?? "").trimmingCharacters(in: .whitespaces)
+            guard !key.isEmpty else { throw RepriseError.invalid("A tag needs a key.") }
+            try await store.logBatch(runID: id, metrics: [], params: [], tags: [KeyValue(key, form["value"]?.first ?? "")], conflictStyle: .batch)
+            return "/ui/runs/\(HTML.q(id))#tags"
+        })
+        route(.post, "/ui/runs/{run_id}/tags/delete", access: .experiment(.update, .pathRun("run_id")), uiForm { call, form in
+            let id = try call.pathParameter("run_id")
+            try await store.deleteTag(runID: id, key: form["key"]?.first ?? "")
+            return "/ui/runs/\(HTML.q(id))#tags"
+        })
+        route(.post, "/ui/runs/{run_id}/delete", access: .experiment(.delete, .pathRun("run_id")), uiForm { call, _ in
+            let id = try call.pathParameter("run_id")
+            try await store.deleteRun(id: id)
+            return "/ui/runs/\(HTML.q(id))"
+        })
+        route(.post, "/ui/runs/{run_id}/restore", access: .experiment(.delete, .pathRun("run_id")), uiForm { call, _ in
+            let id = try call.pathParameter("run_id")
+            try await store.restoreRun(id: id)
+            return "/ui/runs/\(HTML.q(id))"
+        })
         route(.post, "/ui/runs/{run_id}/note", access: .experiment(.update, .pathRun("run_id")), uiForm { call, form in
             let id = try call.pathParameter("run_id")
             try await store.logBatch(
@@ -656,7 +686,27 @@ extension RepriseAPI {
             })
         }
         let visibleTags = run.tags.filter { $0.key != "mlflow.note.content" }.sorted { $0.key < $1.key }
-        body += "<h2>Tags</h2>" + HTML.table(["Key", "Value"], visibleTags.map { [HTML(escaping: $0.key), HTML(escaping: $0.value)] })
+        let action = { (path: String) -> HTML in "\(base)/ui/runs/\(HTML.q(runID))/\(path)" }
+        body += "<h2 id=\"tags\">Tags</h2>" + HTML.table(canEdit ? ["Key", "Value", ""] : ["Key", "Value"], visibleTags.map { t -> [HTML] in
+            var row: [HTML] = [HTML(escaping: t.key), HTML(escaping: t.value)]
+            // The server's own tags (mlflow.*, reprise.*) are not for hand editing here.
+            if canEdit {
+                row.append(t.key.hasPrefix("mlflow.") || t.key.hasPrefix("reprise.") ? "" :
+                    "<form method=\"post\" action=\"\(action("tags/delete"))\" class=\"inline\">\(hidden(csrf))<input type=\"hidden\" name=\"key\" value=\"\(t.key)\"><button aria-label=\"delete tag \(t.key)\">Delete</button></form>")
+            }
+            return row
+        })
+        if canEdit {
+            body += "<details><summary>Edit the run</summary>"
+            body += "<form method=\"post\" action=\"\(action("rename"))\">\(hidden(csrf))<label>Name <input type=\"text\" name=\"name\" required maxlength=\"500\" value=\"\(run.info.runName)\"></label> \(actorField(call)) <button>Rename</button></form>"
+            body += "<form method=\"post\" action=\"\(action("tags"))\">\(hidden(csrf))<label>Tag <input type=\"text\" name=\"key\" required maxlength=\"250\"></label> <label>value <input type=\"text\" name=\"value\"></label> \(actorField(call)) <button>Set tag</button></form>"
+            if run.info.lifecycleStage == .deleted {
+                body += "<form method=\"post\" action=\"\(action("restore"))\">\(hidden(csrf))\(actorField(call)) <button>Restore the run</button></form>"
+            } else {
+                body += "<form method=\"post\" action=\"\(action("delete"))\">\(hidden(csrf))\(actorField(call)) <button>Delete the run</button> <span class=\"muted\">(it can be restored)</span></form>"
+            }
+            body += "</details>"
+        }
         let note = tags["mlflow.note.content"] ?? ""
         body += "<h2>Notes</h2>" + (note.isEmpty ? "<p class=\"muted\">No notes yet.</p>" : "<div class=\"card\">\(Markdown.render(note))</div>")
         if canEdit {
