@@ -1766,6 +1766,7 @@ private struct OpenAPIBuilder {
         add(
             "get", "/ui/experiments/{experiment_id}/traces", tag: "ui", "An experiment's traces, filtered",
             params: [P.query("filter", S.filter("trace")), P.query("page", S.pageToken())], ok: [("200", R.html)], htmlErrors: pageErrors)
+        add("get", "/ui/experiments/{experiment_id}/models", tag: "ui", "An experiment's logged models and their registered versions", ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/traces/{trace_id}", tag: "ui", "A trace: its span tree, inputs, outputs and assessments", ok: [("200", R.html)], htmlErrors: pageErrors)
         add(
             "get", "/ui/deployments", tag: "ui", "Deployments, by environment", params: [P.query("environment", S.string)], ok: [("200", R.html)],

@@ -388,6 +388,7 @@ struct AuthMatrixTests {
         "GET /ui/models/{name}": "read on registered model (name (path))",
         "GET /ui/models/{name}/versions/{version}": "read on registered model (name (path))",
         "GET /ui/experiments/{experiment_id}/traces": "read on experiment (experiment_id (path))",
+        "GET /ui/experiments/{experiment_id}/models": "read on experiment (experiment_id (path))",
         "GET /ui/traces/{trace_id}": "read on experiment (trace_id (path))",
         "GET /ui/deployments": "authenticated",
         "GET /ui/deployments/{deployment_id}": "read on registered model (deployment_id (path))",

@@ -402,6 +402,15 @@ def test_model_version_page(server, browser):
     assert "validated" in main and "No approval request has named this version." in main
     assert browser.find_elements(By.CSS_SELECTOR, "main svg"), "the lineage diagram"
     shot(browser, "model-version")
+    # The run page lists the model it produced and the version made from it; so does the experiment's list.
+    exp_id = run.info.experiment_id
+    for page in (f"/ui/runs/{run.info.run_id}", f"/ui/experiments/{exp_id}/models"):
+        browser.get(server + page)
+        table = settled(browser, lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, "main table") if "Registered as" in t.text])
+        assert f"{name} v1" in table[0].text and "model" in table[0].text, (page, table[0].text)
+        table[0].find_element(By.LINK_TEXT, f"{name} v1")
+    browser.get(f"{server}/ui/experiments/{exp_id}")
+    settled(browser, lambda d: d.find_elements(By.LINK_TEXT, "logged models"))
     assert requests.get(f"{server}/ui/models/{name}/versions/9", timeout=30).status_code == 404
     assert requests.get(f"{server}/ui/models/{name}/versions/x", timeout=30).status_code == 400
 

@@ -171,6 +171,7 @@ extension RepriseAPI {
         registerTracePages()
         registerPromptPages()
         registerModelVersionPage()
+        registerLoggedModelPages()
         let store = self.store
         let registry = self.registry
         let governance = self.governance
@@ -252,7 +253,7 @@ extension RepriseAPI {
             // The notes form only for those who may change the run (no lookup with authentication off).
             var canEdit = true
             if let authorizer { canEdit = try await callerMay(.update, experiment: try await authorizer.experimentID(ofRun: id)) }
-            return try await Self.runPage(call, csrf: csrf, runID: id, store: store, repro: repro, base: base, canEdit: canEdit)
+            return try await Self.runPage(call, csrf: csrf, runID: id, store: store, repro: repro, base: base, canEdit: canEdit, registry: registry)
         })
         route(.get, "/ui/runs/{run_id}/artifacts", access: runRead, uiPage { [self] call, _ in
             try await Self.artifactPage(call, runID: try call.pathParameter("run_id"), store: store, resolve: { try self.repository(for: $0) }, base: base)
@@ -484,7 +485,7 @@ extension RepriseAPI {
         let title = experiments.map(\.name).joined(separator: ", ")
         var body: HTML = "<h1>\(title)</h1>"
         if experiments.count == 1, let e = experiments.first {
-            body += "<p class=\"muted\">Experiment \(e.experimentID) · artifacts at <code>\(e.artifactLocation)</code> · <a href=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/traces\">traces</a></p>"
+            body += "<p class=\"muted\">Experiment \(e.experimentID) · artifacts at <code>\(e.artifactLocation)</code> · <a href=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/traces\">traces</a> · <a href=\"\(base)/ui/experiments/\(HTML.q(e.experimentID))/models\">logged models</a></p>"
         }
         var keep = HTML()
         for (k, vs) in call.query where !["filter", "page", "format"].contains(k) {
@@ -599,7 +600,8 @@ extension RepriseAPI {
     // MARK: - Run page
 
     static func runPage(
-        _ call: Call, csrf: String, runID: String, store: any TrackingStore, repro: (any ReproStore)?, base: String, canEdit: Bool = true
+        _ call: Call, csrf: String, runID: String, store: any TrackingStore, repro: (any ReproStore)?, base: String, canEdit: Bool = true,
+        registry: (any RegistryStore)? = nil
     ) async throws -> Page {
         let run = try await store.getRun(id: runID)
         let experiment = try await store.getExperiment(id: run.info.experimentID)
@@ -684,6 +686,11 @@ extension RepriseAPI {
                 [HTML(escaping: d.dataset.name), "<code>\(d.dataset.digest)</code>", HTML(escaping: d.dataset.sourceType),
                  HTML(escaping: d.tags.first { $0.key == "mlflow.data.context" }?.value ?? "")]
             })
+        }
+        if let registry {
+            body += try await loggedModelsSection(
+                store: store, registry: registry, experimentIDs: [run.info.experimentID], filter: "source_run_id = '\(runID)'",
+                extraIDs: run.modelOutputs.map(\.modelID), title: "Models", base: base)
         }
         let visibleTags = run.tags.filter { $0.key != "mlflow.note.content" }.sorted { $0.key < $1.key }
         let action = { (path: String) -> HTML in "\(base)/ui/runs/\(HTML.q(runID))/\(path)" }
