@@ -230,6 +230,16 @@ def test_artifact_browser_lists_previews_and_downloads(server, browser, seeded, 
     b.get(f"{server}/ui/runs/{rid}/artifacts?path=docs/table.csv")
     cells = settled(b, lambda d: [td.text for td in d.find_elements(By.CSS_SELECTOR, "main table td")])
     assert cells == ["C", "1.0"]
+    # mlflow.log_table's JSON is shown as a table.
+    import pandas as pd
+
+    with mlflow.start_run(run_id=seeded["runs"][1]):
+        mlflow.log_table(pd.DataFrame({"question": ["2+2?", "<b>bold</b>?"], "score": [1.0, 0.5]}), artifact_file="eval/results.json")
+    b.get(f"{server}/ui/runs/{seeded['runs'][1]}/artifacts?path=eval/results.json")
+    header = settled(b, lambda d: [th.text for th in d.find_elements(By.CSS_SELECTOR, "main table th")])
+    assert header == ["question", "score"], header
+    assert [td.text for td in b.find_elements(By.CSS_SELECTOR, "main table td")] == ["2+2?", "1.0", "<b>bold</b>?", "0.5"]
+    assert "2 columns, 2 rows" in b.find_element(By.TAG_NAME, "main").text
 
 
 def test_traces_and_deployments_pages(server, browser, api):

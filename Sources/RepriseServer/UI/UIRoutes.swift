@@ -778,7 +778,20 @@ extension RepriseAPI {
                 let rows = text.split(separator: "\n").prefix(200).map { $0.split(separator: ",", omittingEmptySubsequences: false).map { HTML(escaping: $0) } }
                 if let head = rows.first { body += HTML.table(head, Array(rows.dropFirst())) }
             } else if lower.hasSuffix(".json"), let json = try? JSONValue.parse(text) {
-                body += "<pre>\(json.jsonString)</pre>"
+                // `mlflow.log_table` writes {"columns": [...], "data": [[...], ...]}: show it as a table.
+                if case .array(let columns)? = json["columns"], case .array(let data)? = json["data"],
+                    columns.allSatisfy({ $0.stringValue != nil })
+                {
+                    let cell = { (v: JSONValue) -> HTML in HTML(escaping: v.stringValue ?? v.jsonString) }
+                    let rows = data.prefix(500).map { row -> [HTML] in
+                        guard case .array(let cells) = row else { return [cell(row)] }
+                        return cells.map(cell)
+                    }
+                    body += "<p class=\"muted\">A table: \(columns.count) columns, \(data.count) rows\(data.count > 500 ? " (the first 500 shown)" : "").</p>"
+                    body += HTML.table(columns.map(cell), rows)
+                } else {
+                    body += "<pre>\(json.jsonString)</pre>"
+                }
             } else {
                 body += "<pre>\(text)</pre>"
             }
