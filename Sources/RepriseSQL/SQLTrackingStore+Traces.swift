@@ -68,8 +68,15 @@ extension SQLTrackingStore: TraceStore {
         }
     }
 
+    /// Keeps the last of each key (or id): one multi-row `ON CONFLICT DO UPDATE` may not touch a row
+    /// twice on PostgreSQL, and the last value is the one a client means.
+    static func lastOfEach<T>(_ items: [T], by key: (T) -> String) -> [T] {
+        var seen = Set<String>()
+        return items.reversed().filter { seen.insert(key($0)).inserted }.reversed()
+    }
+
     static func upsert(_ db: any SQLConnection, _ table: String, _ traceID: String, _ items: [KeyValue]) async throws {
-        for chunk in items.chunked(300) {
+        for chunk in lastOfEach(items, by: \.key).chunked(300) {
             try await db.execute(
                 "INSERT INTO \(table) (trace_id, key, value) VALUES \(Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")) ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value",
                 chunk.flatMap { [SQLValue.text(traceID), .text($0.key), .text($0.value)] })
@@ -145,7 +152,7 @@ extension SQLTrackingStore: TraceStore {
                     try await Self.upsert(db, "trace_tags", traceID, [KeyValue(TraceKeys.name, root!.name)])
                 }
                 try await Self.upsert(db, "trace_tags", traceID, [KeyValue(TraceKeys.spansLocation, TraceKeys.trackingStore)])
-                for chunk in group.chunked(200) {
+                for chunk in Self.lastOfEach(group, by: \.spanID).chunked(200) {
                     try await db.execute(
                         "INSERT INTO spans (trace_id, span_id, parent_span_id, name, span_type, status, start_time, end_time, content, search_text) VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")) ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id, name = excluded.name, span_type = excluded.span_type, status = excluded.status, start_time = excluded.start_time, end_time = excluded.end_time, content = excluded.content, search_text = excluded.search_text",
                         chunk.flatMap { s -> [SQLValue] in

@@ -208,3 +208,24 @@ extension TraceConformance {
         #expect(based == TraceFilterCorrelation(total: 2, filter1: 2, filter2: 2, joint: 2))
     }
 }
+
+extension TraceConformance {
+    /// One write naming a key (or span id) twice keeps the last, on every backend (PostgreSQL refuses
+    /// a multi-row upsert that touches a row twice: found by the fuzz test).
+    public func duplicateKeysInOneWrite() async throws {
+        let s = try await make()
+        let exp = try await s.createExperiment(name: "dups", artifactLocation: nil, tags: [])
+        var info = Self.info("tr-dup", exp, at: 1_000)
+        info.metadata += [KeyValue("k", "first"), KeyValue("k", "second")]
+        info.tags += [KeyValue("t", "a"), KeyValue("t", "b")]
+        _ = try await s.startTrace(info)
+        let stored = try await s.getTraceInfo(id: "tr-dup")
+        #expect(stored.metadata("k") == "second" && stored.tag("t") == "b")
+        try await s.logSpans(experimentID: exp, [
+            Self.span("tr-dup", "aaaaaaaaaaaaaaaa", parent: nil, name: "first", start: 1, end: 2),
+            Self.span("tr-dup", "aaaaaaaaaaaaaaaa", parent: nil, name: "second", start: 1, end: 3),
+        ])
+        let spans = try await s.getTraces(ids: ["tr-dup"]).first?.spans ?? []
+        #expect(spans.count == 1 && spans[0].contains("second"))
+    }
+}

@@ -171,6 +171,7 @@ struct TraceConformanceTests {
         try await suite(b).searchTagsAssessmentsAndDeletion()
     }
     @Test(arguments: Backend.all) func metricsAndCorrelation(_ b: Backend) async throws { try await suite(b).metricsAndCorrelation() }
+    @Test(arguments: Backend.all) func duplicateKeysInOneWrite(_ b: Backend) async throws { try await suite(b).duplicateKeysInOneWrite() }
 }
 
 @Suite("Deployment conformance")
