@@ -1722,6 +1722,9 @@ private struct OpenAPIBuilder {
             ok: runsOK, htmlErrors: pageErrors)
         add("get", "/ui/runs/{run_id}", tag: "ui", "A run", ok: [("200", R.html)], htmlErrors: pageErrors)
         add(
+            "get", "/ui/runs/{run_id}/images", tag: "ui", "A run's images logged per step, with a step slider",
+            params: [P.query("key", S.string), P.query("step", S.int64)], ok: [("200", R.html)], htmlErrors: pageErrors)
+        add(
             "get", "/ui/runs/{run_id}/artifacts", tag: "ui", "A run's artifacts",
             params: [P.query("path", S.artifactPath(file: false))], ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/runs/{run_id}/runbook", tag: "ui", "How to reproduce a run", ok: [("200", R.html)], htmlErrors: pageErrors)

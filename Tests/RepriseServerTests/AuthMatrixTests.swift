@@ -399,6 +399,7 @@ struct AuthMatrixTests {
         "GET /ui/runs": "read on experiments (experiments (query))",
         "GET /ui/runs/{run_id}": "read on experiment (run_id (path))",
         "GET /ui/runs/{run_id}/artifacts": "read on experiment (run_id (path))",
+        "GET /ui/runs/{run_id}/images": "read on experiment (run_id (path))",
         "GET /ui/runs/{run_id}/runbook": "read on experiment (run_id (path))",
         "GET /ui/runs/{run_id}/runbook.md": "read on experiment (run_id (path))",
         "GET /ui/runs/{run_id}/reproduce.sh": "read on experiment (run_id (path))",

@@ -473,3 +473,34 @@ def test_run_editing_from_the_run_page(server, browser):
     # A form without the page's token is refused, and changes nothing.
     r = requests.post(f"{server}/ui/runs/{run}/rename", data={"name": "forged"}, timeout=30)
     assert r.status_code == 403 and client.get_run(run).info.run_name == "after <rename>"
+
+
+def test_images_by_step(server, browser):
+    from selenium.webdriver.common.by import By
+    import numpy as np
+
+    mlflow.set_experiment(f"ui-images-{uuid.uuid4().hex[:6]}")
+    with mlflow.start_run() as run:
+        for step in (0, 5, 10):
+            mlflow.log_image(np.full((8, 8, 3), step * 20, dtype=np.uint8), key="samples/grid", step=step)
+        mlflow.log_image(np.zeros((4, 4, 3), dtype=np.uint8), key="masks", step=3)
+    rid = run.info.run_id
+    browser.get(f"{server}/ui/runs/{rid}")
+    settled(browser, lambda d: d.find_elements(By.LINK_TEXT, "images by step"))
+    browser.find_element(By.LINK_TEXT, "images by step").click()
+    caption = settled(browser, lambda d: d.find_element(By.TAG_NAME, "figcaption").text)
+    assert caption.startswith("masks, step 3"), caption  # keys in order; the latest step first
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.NAME, "key")).select_by_visible_text("samples/grid")
+    browser.find_element(By.XPATH, "//button[text()='Show']").click()
+    settled(browser, lambda d: "samples/grid, step" in d.find_element(By.TAG_NAME, "figcaption").text)
+    browser.get(f"{server}/ui/runs/{rid}/images?key=samples/grid&step=7")
+    caption = settled(browser, lambda d: d.find_element(By.TAG_NAME, "figcaption").text)
+    assert caption.startswith("samples/grid, step 5"), caption  # the nearest logged step at or before 7
+    assert "step 5 of 0–10 (3 images)" in browser.find_element(By.ID, "step-now").text
+    browser.find_element(By.PARTIAL_LINK_TEXT, "step 10").click()
+    settled(browser, lambda d: "step 10" in d.find_element(By.TAG_NAME, "figcaption").text)
+    img = browser.find_element(By.CSS_SELECTOR, "figure img")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) == 8
+    shot(browser, "images")

@@ -172,6 +172,7 @@ extension RepriseAPI {
         registerPromptPages()
         registerModelVersionPage()
         registerLoggedModelPages()
+        registerImagePages()
         let store = self.store
         let registry = self.registry
         let governance = self.governance
@@ -617,7 +618,7 @@ extension RepriseAPI {
         if let p = tags[PassportTag.purpose] { overview.append(["Purpose", HTML(escaping: p)]) }
         if let s = tags["mlflow.source.name"] { overview.append(["Source", HTML(escaping: s)]) }
         if let parent = tags["mlflow.parentRunId"] { overview.append(["Parent run", "<a href=\"\(base)/ui/runs/\(HTML.q(parent))\">\(parent)</a>"]) }
-        overview.append(["Artifacts", "<a href=\"\(base)/ui/runs/\(HTML.q(runID))/artifacts\">browse</a> · <code>\(run.info.artifactURI)</code>"])
+        overview.append(["Artifacts", "<a href=\"\(base)/ui/runs/\(HTML.q(runID))/artifacts\">browse</a>\(tags["mlflow.loggedImages"] != nil ? " · <a href=\"\(base)/ui/runs/\(HTML.q(runID))/images\">images by step</a>" as HTML : "") · <code>\(run.info.artifactURI)</code>"])
         overview.append(["Lineage", "<a href=\"\(base)/ui/lineage?entity=\(HTML.q("run:" + runID))\">graph</a>"])
         body += "<h2>Overview</h2>" + HTML.table(["", ""], overview)
 
