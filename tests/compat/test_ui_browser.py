@@ -465,10 +465,11 @@ def test_run_editing_from_the_run_page(server, browser):
     edit().find_element(By.XPATH, ".//button[text()='Delete the run']").click()
     settled(browser, lambda d_: edit().find_elements(By.XPATH, ".//button[text()='Restore the run']"))
     assert client.get_run(run).info.lifecycle_stage == "deleted"
+    assert "deleted" in browser.find_element(By.TAG_NAME, "h1").text
     shot(browser, "run-edit")
     edit().find_element(By.XPATH, ".//button[text()='Restore the run']").click()
     settled(browser, lambda d_: edit().find_elements(By.XPATH, ".//button[text()='Delete the run']"))
-    assert client.get_run(run).info.lifecycle_stage == "active"
+    assert client.get_run(run).info.lifecycle_stage == "active" and "deleted" not in browser.find_element(By.TAG_NAME, "h1").text
 
     # A form without the page's token is refused, and changes nothing.
     r = requests.post(f"{server}/ui/runs/{run}/rename", data={"name": "forged"}, timeout=30)

@@ -609,7 +609,8 @@ extension RepriseAPI {
         let tags = Dictionary(run.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
         let name = run.info.runName.isEmpty ? runID : run.info.runName
         var body: HTML = "<p class=\"muted\"><a href=\"\(base)/ui/experiments/\(HTML.q(experiment.experimentID))\">\(experiment.name)</a> /</p>"
-        body += "<h1>\(name) \(HTML.statusBadge(run.info.status.rawValue)) \(HTML.evidenceBadges(run.tags))</h1>"
+        let deleted: HTML = run.info.lifecycleStage == .deleted ? " <span class=\"badge bad\">deleted</span>" : ""
+        body += "<h1>\(name) \(HTML.statusBadge(run.info.status.rawValue))\(deleted) \(HTML.evidenceBadges(run.tags))</h1>"
         var overview: [[HTML]] = [
             ["Run ID", "<code>\(runID)</code>"], ["Started", "\(HTML.time(run.info.startTime))"],
             ["Duration", "\(HTML.duration(run.info.startTime, run.info.endTime))"],
