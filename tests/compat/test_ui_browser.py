@@ -179,6 +179,9 @@ def test_browse_filter_chart_compare_approve(server, browser, seeded):
     points = chart.find_elements(By.CSS_SELECTOR, "circle")
     assert chart.get_attribute("data-points") == "10" and len(points) == 10
     assert points[0].find_element(By.TAG_NAME, "title").get_attribute("textContent").endswith(": 0.5")
+    # accuracy was logged once: a value in the table, not a one-point chart.
+    assert not b.find_elements(By.CSS_SELECTOR, "figure[data-chart='accuracy']")
+    assert "0.86" in b.find_element(By.XPATH, "//h2[text()='Metrics']/following-sibling::table[1]").text
     assert b.find_element(By.XPATH, "//h2[text()='Notes']/following-sibling::div[1]//strong").text == "C=1.0"
     passport = b.find_element(By.XPATH, "//h2[text()='Passport']/following-sibling::div[1]").text
     assert "commit 4f1c2d9e8b7a" in passport and "data/train.csv" in passport and "root 42" in passport

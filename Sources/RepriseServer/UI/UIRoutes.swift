@@ -676,12 +676,14 @@ extension RepriseAPI {
             body += "<p class=\"muted\">none</p>"
         } else {
             body += HTML.table(["Name", "Latest", "Step"], modelMetrics.map { [HTML(escaping: $0.key), HTML(escaping: HTML.number($0.value)), "\($0.step)"] })
-            body += "<div class=\"charts\">"
+            // A metric logged once is a value (it is in the table above), not a one-point chart.
+            var charts: [HTML] = []
             for m in modelMetrics.prefix(24) {
                 let history = try await store.metricHistory(runID: runID, key: m.key, offset: 0, limit: 100_000).items
-                body += SVGChart.lines(m.key, [.init(label: m.key, points: history.map { (Double($0.step), $0.value) })])
+                if history.count < 2 { continue }
+                charts.append(SVGChart.lines(m.key, [.init(label: m.key, points: history.map { (Double($0.step), $0.value) })]))
             }
-            body += "</div>"
+            if !charts.isEmpty { body += "<div class=\"charts\">" + charts.joined() + "</div>" }
         }
         if !run.datasetInputs.isEmpty {
             body += "<h2>Datasets</h2>" + HTML.table(["Name", "Digest", "Source type", "Context"], run.datasetInputs.map { d in
