@@ -236,8 +236,9 @@ def test_artifact_browser_lists_previews_and_downloads(server, browser, seeded, 
     # mlflow.log_table's JSON is shown as a table.
     import pandas as pd
 
-    with mlflow.start_run(run_id=seeded["runs"][1]):
-        mlflow.log_table(pd.DataFrame({"question": ["2+2?", "<b>bold</b>?"], "score": [1.0, 0.5]}), artifact_file="eval/results.json")
+    # (The client's own call on the seeded run: whatever experiment an earlier test left active.)
+    MlflowClient(server).log_table(
+        seeded["runs"][1], pd.DataFrame({"question": ["2+2?", "<b>bold</b>?"], "score": [1.0, 0.5]}), artifact_file="eval/results.json")
     b.get(f"{server}/ui/runs/{seeded['runs'][1]}/artifacts?path=eval/results.json")
     header = settled(b, lambda d: [th.text for th in d.find_elements(By.CSS_SELECTOR, "main table th")])
     assert header == ["question", "score"], header
