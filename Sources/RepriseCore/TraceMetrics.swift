@@ -326,8 +326,10 @@ public enum TraceMetrics {
         func bucket(_ t: Int64) -> Int64? {
             guard let w = intervalMillis else { return nil }
             // Floor division: buckets line up with the epoch, before it too.
+            // No trapping arithmetic on a client's timestamp (a v2 trace may start at Int64.min).
             let (quotient, remainder) = t.quotientAndRemainder(dividingBy: w)
-            return (remainder < 0 ? quotient - 1 : quotient) * w
+            let (start, overflow) = (remainder < 0 ? quotient - 1 : quotient).multipliedReportingOverflow(by: w)
+            return overflow ? quotient * w : start
         }
         struct Key: Hashable, Comparable {
             var bucket: Int64?

@@ -67,6 +67,9 @@ struct TraceMetricsTests {
             ["OK", "1969-12-31T23:00:00+00:00"], ["ERROR", "1970-01-01T10:00:00+00:00"], ["OK", "1970-01-01T10:00:00+00:00"],
             ["OK", "1970-01-01T11:00:00+00:00"],
         ])
+        // Extreme client timestamps bucket without trapping.
+        let extreme = [TraceMetricSample(dimensions: [:], value: 1, timeMillis: .min), TraceMetricSample(dimensions: [:], value: 1, timeMillis: .max)]
+        #expect(TraceMetrics.aggregate(extreme, try query(interval: 3600, start: .min, end: .max)).items.count == 2)
         let first = TraceMetrics.aggregate(samples, try query(dims: ["trace_status"], max: 1))
         #expect(first.items.count == 1 && first.items[0].dimensions.map(\.1) == ["ERROR"] && first.nextOffset == 1)
         // No rows: a plain count answers 0, a value metric answers nothing.
