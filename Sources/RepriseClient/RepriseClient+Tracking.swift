@@ -56,7 +56,7 @@ extension RepriseClient {
 
     /// Runs matching `filter` (one page), newest first unless `orderBy` says otherwise.
     public func searchRuns(experimentIDs: [String], filter: String, maxResults: Int = 100, orderBy: String = "attributes.start_time DESC")
-        async throws -> [JSONValue]
+        async throws -> [Run]
     {
         let r = try await call(
             .POST, "/api/2.0/mlflow/runs/search",
@@ -64,8 +64,7 @@ extension RepriseClient {
                 "experiment_ids": .array(experimentIDs.map(JSONValue.string)), "filter": .string(filter),
                 "max_results": .int(Int64(maxResults)), "order_by": [.string(orderBy)],
             ])
-        if case .array(let runs)? = r["runs"] { return runs }
-        return []
+        return try r.wireArray("runs").map(Run.init(wire:))
     }
 
     /// The proxy path for `relative` under a run's artifact URI, or nil when the URI is not served by

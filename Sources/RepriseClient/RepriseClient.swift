@@ -128,10 +128,6 @@ public struct RepriseClient: Sendable {
             .POST, "/api/2.0/mlflow/runs/log-metric",
             body: ["run_id": .string(runID), "key": .string(key), "value": .double(value), "timestamp": .int(timestamp), "step": .int(step)])
     }
-
-    public func getRun(id: String) async throws -> JSONValue {
-        try await call(.GET, "/api/2.0/mlflow/runs/get", query: [("run_id", id)])
-    }
 }
 
 public enum RepriseClientError: Error, CustomStringConvertible {

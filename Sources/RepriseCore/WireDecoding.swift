@@ -166,3 +166,81 @@ extension Webhook {
             lastUpdatedTime: j.wireInt("last_updated_timestamp") ?? j.wireInt("creation_timestamp") ?? 0)
     }
 }
+
+// Reprise's own entities, as its extension endpoints answer them (the CLI reads these).
+
+extension ExperimentPolicy {
+    public init(wire j: JSONValue) throws {
+        let mode = try j.wireString("mode", in: "policy")
+        guard let m = PolicyMode(rawValue: mode) else { throw WireDecodingError("policy with an unknown mode '\(mode)'") }
+        self.init(
+            experimentID: try j.wireString("experiment_id", in: "policy"), mode: m,
+            required: j.wireArray("required").compactMap { $0.stringValue.flatMap(PassportField.init(rawValue:)) },
+            refuseDirty: j["refuse_dirty"] == .bool(true), refuseDuplicates: j["refuse_duplicates"] == .bool(true),
+            updatedTime: j.wireInt("updated_timestamp") ?? 0, updatedBy: j.wireOptionalString("updated_by") ?? "")
+    }
+}
+
+extension Reproduction {
+    public init(wire j: JSONValue) throws {
+        let verdict = try j.wireString("verdict", in: "reproduction")
+        self.init(
+            id: try j.wireString("id", in: "reproduction"), originalRunID: try j.wireString("original_run_id", in: "reproduction"),
+            rerunRunID: j.wireOptionalString("rerun_run_id") ?? "",
+            verdict: try ReproductionVerdict(parsing: verdict), summary: j.wireOptionalString("summary") ?? "",
+            details: Self.detailsText(j["details"]), time: j.wireInt("timestamp") ?? 0, actor: j.wireOptionalString("actor") ?? "")
+    }
+
+    /// `details` travels as a JSON object (or, when it was not JSON, as the text itself).
+    static func detailsText(_ v: JSONValue?) -> String {
+        switch v {
+        case .string(let s)?: return s
+        case nil, .null?: return ""
+        case let other?: return other.jsonString
+        }
+    }
+
+    /// The details as JSON (an empty object when there are none).
+    public var detailsJSON: JSONValue { (try? JSONValue.parse(details)) ?? [:] }
+}
+
+extension ApprovalRequest.Vote {
+    public init(wire j: JSONValue) throws {
+        self.init(
+            approver: try j.wireString("approver", in: "vote"), decision: try j.wireString("decision", in: "vote"),
+            rationale: j.wireOptionalString("rationale") ?? "", time: j.wireInt("time") ?? 0)
+    }
+}
+
+extension ApprovalRequest {
+    public init(wire j: JSONValue) throws {
+        let state = try j.wireString("state", in: "approval request")
+        guard let s = ApprovalState(rawValue: state) else { throw WireDecodingError("approval request with an unknown state '\(state)'") }
+        guard let target = j.wireInt("target_version") else { throw WireDecodingError("approval request without a target_version") }
+        self.init(
+            id: try j.wireString("id", in: "approval request"), model: try j.wireString("model", in: "approval request"),
+            alias: try j.wireString("alias", in: "approval request"), targetVersion: target, previousVersion: j.wireInt("previous_version"),
+            kind: j.wireOptionalString("kind") ?? "move", requester: j.wireOptionalString("requester") ?? "",
+            rationale: j.wireOptionalString("rationale") ?? "", state: s, requiredApprovals: Int(clamping: j.wireInt("required_approvals") ?? 1),
+            approvers: j.wireArray("approvers").compactMap(\.stringValue),
+            checks: try j.wireArray("checks").map { try ApprovalCheck(json: $0) },
+            votes: try j.wireArray("votes").map(Vote.init(wire:)), createdTime: j.wireInt("created_time") ?? 0,
+            updatedTime: j.wireInt("updated_time") ?? j.wireInt("created_time") ?? 0, resolution: j.wireOptionalString("resolution") ?? "")
+    }
+}
+
+extension AuditEvent {
+    public init(wire j: JSONValue) throws {
+        guard let seq = j.wireInt("seq") else { throw WireDecodingError("audit event without a seq") }
+        var auth = JSONObject()
+        if let m = j["auth_method"] { auth["method"] = m }
+        if let t = j["token_id"] { auth["token_id"] = t }
+        if let v = j["via"] { auth["via"] = v }
+        self.init(
+            seq: seq, time: j.wireInt("time") ?? 0, actor: j.wireOptionalString("actor") ?? "", authenticated: j["authenticated"] == .bool(true),
+            action: try j.wireString("action", in: "audit event"), entityType: j.wireOptionalString("entity_type") ?? "",
+            entityID: j.wireOptionalString("entity_id") ?? "", summary: Reproduction.detailsText(j["summary"]),
+            requestID: j.wireOptionalString("request_id") ?? "", prevHash: j.wireOptionalString("prev_hash") ?? "",
+            hash: j.wireOptionalString("hash") ?? "", auth: auth.members.isEmpty ? "" : JSONValue.object(auth).jsonString)
+    }
+}

@@ -40,14 +40,10 @@ public struct Reproducer: Sendable {
     }
 
     public func reproduce(_ o: ReproduceOptions) async throws -> ReproReport {
-        let runJSON = try await client.getRun(id: o.runID)
-        let run = runJSON["run"] ?? [:]
-        var tags: [String: String] = [:]
-        if case .array(let ts)? = run["data"]?["tags"] {
-            for t in ts { if let k = t["key"]?.stringValue, let v = t["value"]?.stringValue { tags[k] = v } }
-        }
-        let artifactURI = run["info"]?["artifact_uri"]?.stringValue ?? ""
-        let experimentID = run["info"]?["experiment_id"]?.stringValue ?? "0"
+        let run = try await client.run(id: o.runID)
+        let tags = Dictionary(run.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
+        let artifactURI = run.info.artifactURI
+        let experimentID = run.info.experimentID
         let workdir = try o.workdir ?? Self.tempDir(prefix: "reprise-repro-\(o.runID.prefix(8))")
         var lines: [String] = []
         var details = JSONObject()
@@ -64,13 +60,11 @@ public struct Reproducer: Sendable {
                 body["rerun_run_id"] = .string(rerun)
                 body["tolerances"] = .array(o.tolerances.map { .string($0.description) })
             }
-            let r = try await client.call(.POST, "/api/reprise/v1/reproductions", body: .object(body))
-            let judged = r["reproduction"]?["verdict"]?.stringValue.flatMap { try? ReproductionVerdict(parsing: $0) } ?? verdict
-            let judgedSummary = r["reproduction"]?["summary"]?.stringValue ?? summary
+            let judged = try await client.recordReproduction(.object(body))
             var report = ReproReport(
-                verdict: judged, summary: judgedSummary, lines: lines, rerunRunID: rerun,
-                reproductionID: r["reproduction"]?["id"]?.stringValue ?? "", workdir: workdir)
-            report.judgedDetails = r["reproduction"]?["details"] ?? [:]
+                verdict: judged.verdict, summary: judged.summary.isEmpty ? summary : judged.summary, lines: lines, rerunRunID: rerun,
+                reproductionID: judged.id, workdir: workdir)
+            report.judgedDetails = judged.detailsJSON
             return report
         }
 
@@ -221,7 +215,7 @@ public struct Reproducer: Sendable {
             // 5. Rerun with the same seeds.
             var spec = RunSpec(command: command, cwd: runDir, owner: o.owner)
             spec.experimentID = experimentID
-            spec.runName = "reproduce-\(run["info"]?["run_name"]?.stringValue ?? o.runID)"
+            spec.runName = "reproduce-\(run.info.runName.isEmpty ? o.runID : run.info.runName)"
             spec.dataPaths = dataPaths
             spec.seed = tags[PassportTag.seed].flatMap { UInt64($0) }
             spec.namedSeeds = tags.compactMap { k, v in

@@ -111,12 +111,8 @@ public struct RunExecutor: Sendable {
     }
 
     /// The experiment's policy, or nil (none set, or a server without Reprise's extensions).
-    public func policy(experimentID: String) async throws -> JSONValue? {
-        do {
-            return try await client.call(.GET, "/api/reprise/v1/experiments/\(experimentID)/policy")["policy"]
-        } catch let e as RepriseError where e.code == .resourceDoesNotExist || e.code == .endpointNotFound {
-            return nil
-        }
+    public func policy(experimentID: String) async throws -> ExperimentPolicy? {
+        try await client.experimentPolicy(experimentID: experimentID)
     }
 
     public func tags(_ spec: RunSpec, _ p: Passport) -> [KeyValue] {
@@ -158,7 +154,7 @@ public struct RunExecutor: Sendable {
     }
 
     /// Finished runs in the experiment with the same inputs fingerprint, oldest first.
-    public func duplicates(experimentID: String, fingerprint: String) async throws -> [JSONValue] {
+    public func duplicates(experimentID: String, fingerprint: String) async throws -> [Run] {
         try await client.searchRuns(
             experimentIDs: [experimentID],
             filter: "tags.\"\(PassportTag.inputsFingerprint)\" = '\(fingerprint)' and attributes.status = 'FINISHED'", maxResults: 5,
@@ -178,11 +174,11 @@ public struct RunExecutor: Sendable {
         let policy = try await policy(experimentID: experimentID)
         let fingerprint = passport.inputsFingerprint(command: spec.command)
         let dups = try await duplicates(experimentID: experimentID, fingerprint: fingerprint)
-        if let dup = dups.first, let dupID = dup["info"]?["run_id"]?.stringValue {
-            let name = dup["info"]?["run_name"]?.stringValue ?? ""
+        if let dup = dups.first?.info {
+            let (dupID, name) = (dup.runID, dup.runName)
             let message =
                 "run \(dupID) (\(name)) already ran these exact inputs (same code, data, environment, command and seed) and finished."
-            if policy?["refuse_duplicates"] == .bool(true) && !spec.allowDuplicate {
+            if policy?.refuseDuplicates == true && !spec.allowDuplicate {
                 throw ReproError.refused(
                     "\(message) Experiment \(experimentID)'s policy refuses duplicates: reuse that run, change an input, or pass --allow-duplicate.")
             }
@@ -225,18 +221,15 @@ public struct RunExecutor: Sendable {
         if let rate = spec.hourlyRate {
             done.append(KeyValue(PassportTag.cost, String(format: "%.4f", Double(ended - started) / 3_600_000 * rate)))
         }
-        let run = try? await client.getRun(id: runID)
-        var params: [String: String] = [:]
-        if case .array(let ps)? = run?["run"]?["data"]?["params"] {
-            for p in ps { if let k = p["key"]?.stringValue, let v = p["value"]?.stringValue { params[k] = v } }
-        }
+        let run = try? await client.run(id: runID)
+        let params = Dictionary((run?.params ?? []).map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
         done.append(KeyValue(PassportTag.fingerprint, Fingerprint.full(inputs: fingerprint, params: params)))
         do {
             try await client.logBatch(runID: runID, tags: done)
         } catch {
             say("warning: could not record the exit status on run \(runID): \(error)")
         }
-        let current = run?["run"]?["info"]?["status"]?.stringValue.flatMap(RunStatus.init(wire:))
+        let current = run?.info.status
         if current != status {
             do {
                 try await client.updateRun(runID: runID, status: status, endTime: ended)

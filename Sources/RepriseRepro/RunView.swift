@@ -16,39 +16,7 @@ public struct RunView: Sendable {
     public var metrics: [String: Double]
 
     public static func load(_ client: RepriseClient, _ id: String) async throws -> RunView {
-        let r = try await client.getRun(id: id)["run"] ?? [:]
-        var tags: [String: String] = [:]
-        var params: [String: String] = [:]
-        var metrics: [String: Double] = [:]
-        if case .array(let ts)? = r["data"]?["tags"] {
-            for t in ts { if let k = t["key"]?.stringValue, let v = t["value"]?.stringValue { tags[k] = v } }
-        }
-        if case .array(let ps)? = r["data"]?["params"] {
-            for p in ps { if let k = p["key"]?.stringValue, let v = p["value"]?.stringValue { params[k] = v } }
-        }
-        if case .array(let ms)? = r["data"]?["metrics"] {
-            for m in ms {
-                guard let k = m["key"]?.stringValue else { continue }
-                switch m["value"] {
-                case .double(let d)?: metrics[k] = d
-                case .int(let i)?: metrics[k] = Double(i)
-                case .string(let s)?: metrics[k] = Double(s) ?? .nan
-                default: break
-                }
-            }
-        }
-        func int(_ v: JSONValue?) -> Int64? {
-            switch v {
-            case .int(let i)?: return i
-            case .string(let s)?: return Int64(s)
-            default: return nil
-            }
-        }
-        let info = r["info"] ?? [:]
-        return RunView(
-            id: id, name: info["run_name"]?.stringValue ?? "", experimentID: info["experiment_id"]?.stringValue ?? "",
-            status: info["status"]?.stringValue ?? "", startTime: int(info["start_time"]) ?? 0, endTime: int(info["end_time"]),
-            artifactURI: info["artifact_uri"]?.stringValue ?? "", tags: tags, params: params, metrics: metrics)
+        RunView(try await client.run(id: id))
     }
 
     /// The passport fields, read the way the run book reads them.
@@ -266,5 +234,17 @@ public struct RunDiff: Sendable {
             }
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension RunView {
+    /// The view of a run as the server answered it (its latest value per metric).
+    public init(_ run: Run) {
+        let i = run.info
+        self.init(
+            id: i.runID, name: i.runName, experimentID: i.experimentID, status: i.status.rawValue, startTime: i.startTime, endTime: i.endTime,
+            artifactURI: i.artifactURI, tags: Dictionary(run.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b }),
+            params: Dictionary(run.params.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b }),
+            metrics: Dictionary(run.metrics.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b }))
     }
 }

@@ -112,28 +112,19 @@ func printJSON(_ v: JSONValue) {
     print(v.jsonString)
 }
 
-/// Milliseconds since the epoch as `2026-12-02T19:28:14Z` (UTC), or "?" when absent.
-func isoTime(_ v: JSONValue?) -> String {
-    guard case .int(let ms)? = v else { return "?" }
-    return ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+/// Milliseconds since the epoch as `2026-12-02T19:28:14Z` (UTC).
+func isoTime(_ ms: Int64) -> String {
+    ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
 }
 
-func describe(_ r: JSONValue) -> String {
-    let votes: [String]
-    if case .array(let items)? = r["votes"] {
-        votes = items.map {
-            "    \($0["decision"]?.stringValue ?? "?") by \($0["approver"]?.stringValue ?? "?") at \(isoTime($0["time"])): \($0["rationale"]?.stringValue ?? "")"
-        }
-    } else {
-        votes = []
-    }
+func describe(_ r: ApprovalRequest) -> String {
     var lines = [
-        "\(r["id"]?.stringValue ?? "?")  \(r["state"]?.stringValue ?? "?")  \(r["model"]?.stringValue ?? "?")@\(r["alias"]?.stringValue ?? "?") -> version \(r["target_version"]?.stringValue ?? "?") (\(r["kind"]?.stringValue ?? "move"))",
-        "  requested by \(r["requester"]?.stringValue ?? "?") at \(isoTime(r["created_time"])): \(r["rationale"]?.stringValue ?? "")",
-        "  needs \(r["required_approvals"].map { $0.jsonString } ?? "?") approval(s)",
+        "\(r.id)  \(r.state.rawValue)  \(r.model)@\(r.alias) -> version \(r.targetVersion) (\(r.kind))",
+        "  requested by \(r.requester) at \(isoTime(r.createdTime)): \(r.rationale)",
+        "  needs \(r.requiredApprovals) approval(s)",
     ]
-    lines += votes
-    if let res = r["resolution"]?.stringValue { lines.append("  \(res)") }
+    lines += r.votes.map { "    \($0.decision) by \($0.approver) at \(isoTime($0.time)): \($0.rationale)" }
+    if !r.resolution.isEmpty { lines.append("  \(r.resolution)") }
     return lines.joined(separator: "\n")
 }
 

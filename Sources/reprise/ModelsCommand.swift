@@ -29,7 +29,7 @@ struct ModelsCommand: AsyncParsableCommand {
         @Flag(help: "Changing or deleting this policy later itself needs the policy's approvals.") var guardPolicy = false
 
         /// `METRIC[:MARGIN][:lower]` as a check of `type`.
-        static func comparison(_ type: String, _ spec: String, option: String) throws -> JSONValue {
+        static func comparison(_ spec: String, option: String) throws -> (metric: String, margin: Double, higherIsBetter: Bool) {
             let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             guard let metric = parts.first, !metric.isEmpty else { throw ValidationError("\(option) needs a metric name: METRIC[:MARGIN][:lower]") }
             let margin = parts.count > 1 && !parts[1].isEmpty ? Double(parts[1]) : 0
@@ -37,28 +37,30 @@ struct ModelsCommand: AsyncParsableCommand {
             if parts.count > 2, parts[2] != "lower", parts[2] != "higher" {
                 throw ValidationError("\(option): the third part says which way is better, lower or higher: \(spec)")
             }
-            return [
-                "type": .string(type), "metric": .string(metric), "margin": .double(margin),
-                "higher_is_better": .bool(!(parts.count > 2 && parts[2] == "lower")),
-            ]
+            return (metric, margin, !(parts.count > 2 && parts[2] == "lower"))
         }
 
         func run() async throws {
-            var checks: [JSONValue] = []
-            for spec in metricNotWorse { checks.append(try Self.comparison("metric_not_worse", spec, option: "--metric-not-worse")) }
-            for spec in evaluationMetric { checks.append(try Self.comparison("evaluated", spec, option: "--evaluation-metric")) }
-            if requireEvaluation && evaluationMetric.isEmpty { checks.append(["type": "evaluated"]) }
-            let r = try await runClient {
-                try await options.client.call(
-                    .PUT, "/api/reprise/v1/alias-policies",
-                    body: [
+            var checks: [ApprovalCheck] = []
+            for spec in metricNotWorse {
+                let c = try Self.comparison(spec, option: "--metric-not-worse")
+                checks.append(.metricNotWorse(metric: c.metric, margin: c.margin, higherIsBetter: c.higherIsBetter))
+            }
+            for spec in evaluationMetric {
+                let c = try Self.comparison(spec, option: "--evaluation-metric")
+                checks.append(.evaluated(metric: c.metric, margin: c.margin, higherIsBetter: c.higherIsBetter))
+            }
+            if requireEvaluation && evaluationMetric.isEmpty { checks.append(.evaluated(metric: nil, margin: 0, higherIsBetter: true)) }
+            let pending = try await runClient {
+                try await options.client.setAliasPolicy(
+                    [
                         "model": .string(model), "alias": .string(alias), "required_approvals": .int(Int64(approvals)),
-                        "approvers": .array(approver.map(JSONValue.string)), "checks": .array(checks),
+                        "approvers": .array(approver.map(JSONValue.string)), "checks": .array(checks.map(\.json)),
                         "rollback_requires_approval": .bool(!rollbackWithoutApproval),
                         "self_change_requires_approval": .bool(guardPolicy),
                     ])
             }
-            if let pending = r["approval_request"] {
+            if let pending {
                 print("The current policy guards itself, so this change waits for approval:\n\(describe(pending))")
                 return
             }
@@ -76,13 +78,11 @@ struct ModelsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let r = try await runClient {
-                try await options.client.call(
-                    .POST, "/api/reprise/v1/approval-requests",
-                    body: ["model": .string(model), "alias": .string(alias), "version": .string(version), "rationale": .string(rationale)])
+                try await options.client.requestAliasMove(model: model, alias: alias, version: version, rationale: rationale)
             }
-            if let request = r["approval_request"] {
+            if let request = r.request {
                 print(describe(request))
-                print("Approvers run: reprise models approve \(request["id"]?.stringValue ?? "ID") -r \"why\"")
+                print("Approvers run: reprise models approve \(request.id) -r \"why\"")
             } else {
                 print("'\(alias)' is not protected: it now points at version \(version) of '\(model)'.")
             }
@@ -95,10 +95,7 @@ struct ModelsCommand: AsyncParsableCommand {
         @Argument var id: String
         @Option(name: .shortAndLong, help: "Why you approve.") var rationale: String
         func run() async throws {
-            let r = try await runClient {
-                try await options.client.call(.POST, "/api/reprise/v1/approval-requests/\(id)/approve", body: ["rationale": .string(rationale)])
-            }
-            print(describe(r["approval_request"] ?? r))
+            print(describe(try await runClient { try await options.client.decide(requestID: id, "approve", rationale: rationale) }))
         }
     }
 
@@ -108,10 +105,7 @@ struct ModelsCommand: AsyncParsableCommand {
         @Argument var id: String
         @Option(name: .shortAndLong, help: "Why you reject.") var rationale: String
         func run() async throws {
-            let r = try await runClient {
-                try await options.client.call(.POST, "/api/reprise/v1/approval-requests/\(id)/reject", body: ["rationale": .string(rationale)])
-            }
-            print(describe(r["approval_request"] ?? r))
+            print(describe(try await runClient { try await options.client.decide(requestID: id, "reject", rationale: rationale) }))
         }
     }
 
@@ -121,10 +115,7 @@ struct ModelsCommand: AsyncParsableCommand {
         @Argument var id: String
         @Option(name: .shortAndLong) var rationale: String = ""
         func run() async throws {
-            let r = try await runClient {
-                try await options.client.call(.POST, "/api/reprise/v1/approval-requests/\(id)/cancel", body: ["rationale": .string(rationale)])
-            }
-            print(describe(r["approval_request"] ?? r))
+            print(describe(try await runClient { try await options.client.decide(requestID: id, "cancel", rationale: rationale) }))
         }
     }
 
@@ -144,12 +135,9 @@ struct ModelsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var query: [(String, String)] = []
-            if let model = modelName ?? model { query.append(("model", model)) }
-            if let state { query.append(("state", state)) }
-            let r = try await runClient { try await options.client.call(.GET, "/api/reprise/v1/approval-requests", query: query) }
-            if json { return printJSON(r) }
-            guard case .array(let items)? = r["approval_requests"], !items.isEmpty else { return print("No approval requests.") }
+            let items = try await runClient { try await options.client.approvalRequests(model: modelName ?? model, state: state) }
+            if json { return printJSON(["approval_requests": .array(items.map(\.json))]) }
+            if items.isEmpty { return print("No approval requests.") }
             print(items.map(describe).joined(separator: "\n\n"))
         }
     }
@@ -161,16 +149,12 @@ struct ModelsCommand: AsyncParsableCommand {
         @Argument var alias: String
         @Option(name: .shortAndLong, help: "Why.") var rationale: String
         func run() async throws {
-            let r = try await runClient {
-                try await options.client.call(
-                    .POST, "/api/reprise/v1/aliases/rollback",
-                    body: ["model": .string(model), "alias": .string(alias), "rationale": .string(rationale)])
-            }
-            if let request = r["approval_request"] {
+            let r = try await runClient { try await options.client.rollback(model: model, alias: alias, rationale: rationale) }
+            if let request = r.request {
                 print("The rollback needs approval:")
                 print(describe(request))
             } else {
-                print("'\(alias)' of '\(model)' is back on version \(r["version"]?.stringValue ?? "?").")
+                print("'\(alias)' of '\(model)' is back on version \(r.version ?? "?").")
             }
         }
     }
@@ -186,33 +170,25 @@ struct ModelsCommand: AsyncParsableCommand {
             var after: Int64 = 0
             var printed = 0
             while true {
-                let r = try await runClient {
-                    try await options.client.call(
-                        .GET, "/api/reprise/v1/audit/events",
-                        query: [("entity_id", entity), ("after_seq", String(after)), ("limit", "1000")])
-                }
-                guard case .array(let events)? = r["events"], !events.isEmpty else { break }
-                for e in events {
+                let page = try await runClient { try await options.client.auditEvents(entityType: nil, entityID: entity, afterSeq: after, limit: 1000) }
+                for e in page.events {
                     if json {
-                        print(e.jsonString)
+                        print(e.json.jsonString)
                     } else {
-                        var millis: Int64 = 0
-                        if case .int(let t)? = e["time"] { millis = t }
-                        let time = Date(timeIntervalSince1970: Double(millis) / 1000)
-                        print("#\(e["seq"]?.jsonString ?? "?")  \(ISO8601DateFormatter().string(from: time))  \(e["actor"]?.stringValue ?? "?")  \(e["action"]?.stringValue ?? "?")  \(e["entity_id"]?.stringValue ?? "")  \(e["summary"]?.jsonString ?? "")")
+                        let time = Date(timeIntervalSince1970: Double(e.time) / 1000)
+                        print("#\(e.seq)  \(ISO8601DateFormatter().string(from: time))  \(e.actor)  \(e.action)  \(e.entityID)  \(e.summary)")
                     }
                     printed += 1
                 }
-                guard case .int(let next)? = r["next_after_seq"] else { break }
+                guard let next = page.next, !page.events.isEmpty else { break }
                 after = next
             }
             if printed == 0 && !json { print("No events for '\(entity)'.") }
             // The approvals: who asked, who voted and when (their events are the requests', not the model's).
-            let r = try await runClient { try await options.client.call(.GET, "/api/reprise/v1/approval-requests", query: [("model", model)]) }
-            guard case .array(var requests)? = r["approval_requests"] else { return }
-            if let version { requests = requests.filter { $0["target_version"]?.stringValue == version || $0["target_version"]?.jsonString == version } }
+            var requests = try await runClient { try await options.client.approvalRequests(model: model) }
+            if let version { requests = requests.filter { String($0.targetVersion) == version } }
             if json {
-                for request in requests { print(JSONValue.object(["approval_request": request]).jsonString) }
+                for request in requests { print(JSONValue.object(["approval_request": request.json]).jsonString) }
             } else if !requests.isEmpty {
                 print("\nApproval requests (\(requests.count)):")
                 print(requests.map(describe).joined(separator: "\n\n"))

@@ -115,8 +115,7 @@ struct ArtifactsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let data = try await runClient { () -> Data in
-                let run = try await server.client.getRun(id: runID)
-                let uri = run["run"]?["info"]?["artifact_uri"]?.stringValue ?? ""
+                let uri = try await server.client.run(id: runID).info.artifactURI
                 guard let data = try await server.client.downloadArtifact(artifactURI: uri, relative: path) else {
                     throw RepriseError.notFound("Run \(runID) has no artifact \(path).")
                 }

@@ -232,7 +232,10 @@ struct PolicyCommand: AsyncParsableCommand {
         func run() async throws {
             try await runClient {
                 let id = try await PolicyCommand.experimentID(server.client, experiment)
-                printJSON(try await server.client.call(.GET, "/api/reprise/v1/experiments/\(id)/policy")["policy"] ?? [:])
+                guard let policy = try await server.client.experimentPolicy(experimentID: id) else {
+                    throw CLIError("Experiment \(experiment) has no policy. Set one: reprise policy set \(experiment) --require code,data --mode strict")
+                }
+                printJSON(policy.json)
             }
         }
     }

@@ -52,6 +52,46 @@ struct WireDecodingTests {
         #expect(try Experiment(wire: reparsed(experiment.json)) == experiment)
     }
 
+    /// Reprise's extension entities, as the CLI reads them (`reprise models`, `reproduce`, `policy`, `audit`).
+    @Test func governanceAndReproRoundTrip() throws {
+        let request = ApprovalRequest(
+            id: "ar-1", model: "churn", alias: "production", targetVersion: 3, previousVersion: 2, kind: "move", requester: "ana",
+            rationale: "better recall", state: .approved, requiredApprovals: 2, approvers: ["bo", "group:leads"],
+            checks: [.runComplete, .metricNotWorse(metric: "acc", margin: 0.01, higherIsBetter: true), .evaluated(metric: nil, margin: 0, higherIsBetter: true)],
+            votes: [ApprovalRequest.Vote(approver: "bo", decision: "approve", rationale: "ok", time: 1_700_000_000_123)],
+            createdTime: 1_700_000_000_000, updatedTime: 1_700_000_000_123, resolution: "moved")
+        #expect(try ApprovalRequest(wire: reparsed(request.json)) == request)
+        var first = request
+        first.previousVersion = nil
+        first.resolution = ""
+        first.state = .open
+        #expect(try ApprovalRequest(wire: reparsed(first.json)) == first)
+        #expect(throws: WireDecodingError.self) { try ApprovalRequest(wire: JSONValue.parse(#"{"id":"x","model":"m","alias":"a","state":"open"}"#)) }
+        #expect(throws: WireDecodingError.self) { try ApprovalRequest(wire: JSONValue.parse(#"{"id":"x","model":"m","alias":"a","state":"maybe","target_version":"1"}"#)) }
+
+        let policy = ExperimentPolicy(
+            experimentID: "4", mode: .strict, required: [.code, .data], refuseDirty: true, refuseDuplicates: false, updatedTime: 9, updatedBy: "ana")
+        #expect(try ExperimentPolicy(wire: reparsed(policy.json)) == policy)
+
+        let rep = Reproduction(
+            id: "rp-1", originalRunID: "a", rerunRunID: "b", verdict: .diverged, summary: "acc outside", details: #"{"metrics":[{"key":"acc"}]}"#,
+            time: 5, actor: "ana")
+        let back = try Reproduction(wire: reparsed(rep.json))
+        #expect(back == rep && back.detailsJSON.wireArray("metrics").first?["key"] == "acc")
+        var incomplete = rep
+        incomplete.rerunRunID = ""
+        incomplete.verdict = .incomplete
+        incomplete.details = ""
+        #expect(try Reproduction(wire: reparsed(incomplete.json)) == incomplete)
+
+        let event = AuditEvent(
+            seq: 7, time: 8, actor: "ana", authenticated: true, action: "alias.move", entityType: "registered_model", entityID: "churn",
+            summary: #"{"alias":"production","to":"3"}"#, requestID: "rq", prevHash: "p", hash: "h", auth: #"{"method":"token","token_id":"t1"}"#)
+        let e = try AuditEvent(wire: reparsed(event.json))
+        #expect(e == event)
+        #expect(e.canonicalBytes == event.canonicalBytes, "the hash a client recomputes from what it read is the server's")
+    }
+
     @Test func mlflowSpellings() throws {
         let m = try Metric(wire: JSONValue.parse(#"{"key":"k","value":"Infinity","timestamp":"1700000000000","step":"3"}"#))
         #expect(m.value == .infinity && m.timestamp == 1_700_000_000_000 && m.step == 3)
