@@ -172,6 +172,9 @@ public protocol TrackingStore: Sendable {
     func experimentActivity(experimentIDs: [String]) async throws -> [String: (runs: Int, lastActivity: Int64)]
     /// All points of one key for several runs, sorted by run id then (timestamp, step, value).
     func metricHistoryBulk(runIDs: [String], key: String, maxResults: Int) async throws -> [Metric]
+    /// One run's history of `key` for a chart: the finite points with x in `from...to` (axis units,
+    /// nil: the whole history), exact when at most `maxPoints`, else bucketed (`MetricSeries`).
+    func metricSeries(runID: String, key: String, axis: MetricAxis, from: Double?, to: Double?, maxPoints: Int) async throws -> MetricSeries
 
     // Logged models
     func createLoggedModel(_ input: CreateLoggedModelInput) async throws -> LoggedModel

@@ -45,6 +45,10 @@ public struct SQLRow: Sendable {
         if case .null = values[i] { return nil }
         return int(i)
     }
+    public func optionalDouble(_ i: Int) -> Double? {
+        if case .null = values[i] { return nil }
+        return double(i)
+    }
     public func double(_ i: Int) -> Double {
         switch values[i] {
         case .double(let d): return d
@@ -216,6 +220,9 @@ public struct SQLDialect: Sendable {
     /// The collation text columns get (`"C"` on PostgreSQL: byte order, as SQLite compares text
     /// and as MLflow's search order expects, whatever locale the database was created with).
     public var textCollation: String? = nil
+    /// The largest integer not above a non-negative number `e` (SQLite truncates on a cast, which
+    /// is the floor there; PostgreSQL rounds, so it floors first).
+    public var floorOfNonNegative: @Sendable (_ e: String) -> String = { "CAST(FLOOR(\($0)) AS BIGINT)" }
 
     /// A schema statement in this dialect: `TEXT` columns of `CREATE TABLE` / `ALTER TABLE` get the
     /// dialect's collation.
@@ -272,6 +279,7 @@ public struct SQLDialect: Sendable {
             caseSensitiveLike: { "\($0) LIKE ?" }, caseInsensitiveLike: { "LOWER(\($0)) LIKE LOWER(?)" })
         d.orderedJoin = "CROSS JOIN"
         d.positionFunction = "instr"
+        d.floorOfNonNegative = { "CAST((\($0)) AS INTEGER)" }
         d.tableExistsSQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
         d.columnExistsSQL = "SELECT 1 FROM pragma_table_info(?) WHERE name = ?"
         return d

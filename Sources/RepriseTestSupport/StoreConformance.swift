@@ -200,6 +200,61 @@ public struct StoreConformance: Sendable {
     /// MLflow's input rules hold for every caller of the store, not only the HTTP routes: a batch or
     /// an input list that breaks one is refused whole (nothing of it is written), with the
     /// reference's message; values over the limits are truncated as MLflow stores them.
+    /// A history drawn as a chart: exact when few points are in view, buckets otherwise that keep
+    /// the extremes; every axis; NaN and ±inf counted, not drawn; any bound a client sends is safe.
+    public func metricSeries() async throws {
+        let s = try await make()
+        let id = try await run(s, in: "0")
+        // 10,000 points: value = step mod 100, one spike at step 5,000, timestamps 1,000,000 + 10·step.
+        for chunk in stride(from: 0, to: 10_000, by: 1_000) {
+            let metrics: [Metric] = (chunk..<(chunk + 1_000)).map { (i: Int) -> Metric in
+                let value: Double = i == 5_000 ? 1_000 : Double(i % 100)
+                return Metric(key: "loss", value: value, timestamp: 1_000_000 + Int64(i) * 10, step: Int64(i))
+            }
+            try await s.logBatch(runID: id, metrics: metrics, params: [], tags: [], conflictStyle: .batch)
+        }
+        try await s.logBatch(
+            runID: id, metrics: [Metric(key: "loss", value: .nan, timestamp: 1_000_000, step: 3), Metric(key: "loss", value: .infinity, timestamp: 1_000_000, step: 4)],
+            params: [], tags: [], conflictStyle: .batch)
+
+        let whole = try await s.metricSeries(runID: id, key: "loss", axis: .step, from: nil, to: nil, maxPoints: 100)
+        #expect(!whole.exact && whole.total == 10_000 && whole.nonFinite == 2 /* NaN, and inf (stored as the largest double) */ && whole.points.count <= 100 && whole.points.count >= 90)
+        #expect(whole.points.reduce(0) { $0 + $1.count } == 10_000, "every finite point is in one bucket")
+        #expect(whole.points.map(\.max).max() == 1_000 && whole.points.map(\.min).min() == 0, "the extremes survive")
+        #expect(whole.points.contains { $0.y == 1_000 }, "the line reaches the spike")
+        #expect(whole.points.map(\.x) == whole.points.map(\.x).sorted() && whole.extent == 0...9_999)
+        #expect(whole.points.allSatisfy { $0.min <= $0.mean && $0.mean <= $0.max })
+
+        let zoom = try await s.metricSeries(runID: id, key: "loss", axis: .step, from: 4_990, to: 5_010, maxPoints: 100)
+        #expect(zoom.exact && zoom.total == 21 && zoom.points.map(\.x) == (4_990...5_010).map(Double.init))
+        #expect(zoom.points.first { $0.x == 5_000 }?.y == 1_000 && zoom.points.first?.y == 90)
+
+        let wall = try await s.metricSeries(runID: id, key: "loss", axis: .time, from: 1_000_000, to: 1_000_100, maxPoints: 100)
+        #expect(wall.exact && wall.points.first?.x == 1_000_000 && wall.points.count == 11 && wall.origin == 1_000_000)
+        let relative = try await s.metricSeries(runID: id, key: "loss", axis: .relative, from: 0, to: 30, maxPoints: 100)
+        #expect(relative.points.map(\.x) == [0, 10, 20, 30] && relative.extent == 0...99_990)
+
+        // Bounds from a client: reversed, huge, beyond the data: answers, never traps.
+        for (from, to) in [(1e300, -1e300), (-1e300, 1e300), (9.3e18, 9.4e18), (-9.3e18, -9.2e18), (5.5, 5.4)] as [(Double, Double)] {
+            let r = try await s.metricSeries(runID: id, key: "loss", axis: .step, from: from, to: to, maxPoints: 100)
+            #expect(r.points.count <= 100, "\(from)...\(to)")
+        }
+        #expect(try await s.metricSeries(runID: id, key: "loss", axis: .step, from: 5.5, to: 5.4, maxPoints: 100).points.isEmpty)
+        #expect(try await s.metricSeries(runID: id, key: "absent", axis: .step, from: nil, to: nil, maxPoints: 100) == MetricSeries(points: [], total: 0, exact: true, nonFinite: 0, origin: 0, extent: nil))
+
+        // Many points at one step make one bucket; extreme values do not overflow the mean.
+        let one = try await run(s, in: "0")
+        let huge: [Metric] = (0..<40).map { (i: Int) -> Metric in
+            Metric(key: "m", value: i % 2 == 0 ? 1e308 : -1e308, timestamp: Int64(i), step: 7)
+        }
+        try await s.logBatch(
+            runID: one, metrics: huge + [Metric(key: "m", value: 2, timestamp: 99, step: 7)],
+            params: [], tags: [], conflictStyle: .batch)
+        let stacked = try await s.metricSeries(runID: one, key: "m", axis: .step, from: nil, to: nil, maxPoints: 16)
+        #expect(!stacked.exact && stacked.points.count == 1 && stacked.points[0].count == 41)
+        #expect(stacked.points[0].min == -1e308 && stacked.points[0].max == 1e308 && stacked.points[0].mean == 2)
+    }
+
     public func inputRules() async throws {
         let s = try await make()
         let id = try await run(s, in: "0")

@@ -83,6 +83,7 @@ struct StoreConformanceTests {
     @Test(arguments: Backend.all) func runsLifecycle(_ b: Backend) async throws { try await suite(b).runsLifecycle() }
     @Test(arguments: Backend.all) func paramsAndMetrics(_ b: Backend) async throws { try await suite(b).paramsAndMetrics() }
     @Test(arguments: Backend.all) func inputRules(_ b: Backend) async throws { try await suite(b).inputRules() }
+    @Test(arguments: Backend.all) func metricSeries(_ b: Backend) async throws { try await suite(b).metricSeries() }
     @Test(arguments: Backend.all) func runSearch(_ b: Backend) async throws { try await suite(b).runSearch() }
     @Test(arguments: Backend.all) func inputsAndOutputs(_ b: Backend) async throws { try await suite(b).inputsAndOutputs() }
     @Test(arguments: Backend.all) func loggedModels(_ b: Backend) async throws { try await suite(b).loggedModels() }
