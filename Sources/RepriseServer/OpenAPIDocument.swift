@@ -1682,6 +1682,14 @@ private struct OpenAPIBuilder {
             P.query("tags", S.string("Tag columns, comma separated.")), P.query("format", S.string("csv: the table as a CSV file.")),
             P.query("range", S.string("1: show each metric's range.")),
         ]
+        // How metric charts are drawn (ChartOptions); a value out of range answers 400.
+        let chartParams: [J] = [
+            P.query("xaxis", S.enumeration(MetricAxis.allCases.map(\.rawValue), "The x axis (default step).")),
+            P.query("log", S.string("1: a log-scale y axis.")), P.query("band", S.string("0: no min/max band.")),
+            P.query("smooth", S.string("Exponential moving average weight, 0 to 0.99.")),
+            P.query("from", S.string("Zoom: the first x shown (axis units; relative time in milliseconds).")),
+            P.query("to", S.string("Zoom: the last x shown.")),
+        ]
         let runsOK: [(String, J)] = [(
             "200",
             [
@@ -1720,7 +1728,7 @@ private struct OpenAPIBuilder {
             "get", "/ui/runs", tag: "ui", "Runs of several experiments",
             params: [P.query("experiments", S.string("Experiment ids, comma separated.", pattern: "^[0-9]{1,18}(,[0-9]{1,18})*$"), required: true)] + runsParams,
             ok: runsOK, htmlErrors: pageErrors)
-        add("get", "/ui/runs/{run_id}", tag: "ui", "A run", ok: [("200", R.html)], htmlErrors: pageErrors)
+        add("get", "/ui/runs/{run_id}", tag: "ui", "A run", params: chartParams, ok: [("200", R.html)], htmlErrors: pageErrors)
         add(
             "get", "/ui/runs/{run_id}/images", tag: "ui", "A run's images logged per step, with a step slider",
             params: [P.query("key", S.string), P.query("step", S.int64)], ok: [("200", R.html)], htmlErrors: pageErrors)
@@ -1758,7 +1766,21 @@ private struct OpenAPIBuilder {
                 P.query("runs", S.array(S.string("A run id (ids may also be comma separated).", pattern: "^[^,]+$"), minItems: 2), required: true),
                 P.query("diff", S.string("1: only the rows that differ.")), P.query("baseline", S.string),
                 P.query("x", S.string), P.query("y", S.string), P.query("axes", S.string("Columns, comma separated.")),
-            ],
+            ] + chartParams,
+            ok: [("200", R.html)], htmlErrors: pageErrors)
+        add(
+            "get", "/ui/charts", tag: "ui", "The charts workspace: every metric of the chosen runs as a grid of charts",
+            params: [
+                P.query("runs", S.array(S.string("A run id (ids may also be comma separated).", pattern: "^[^,]+$"), minItems: 1, maxItems: 50), required: true),
+                P.query("metrics", S.string("Only these metric keys, comma separated.")),
+            ] + chartParams,
+            ok: [("200", R.html)], htmlErrors: pageErrors)
+        add(
+            "get", "/ui/experiments/{experiment_id}/chart", tag: "ui", "One metric across the runs of an experiment (lines, or bars for values logged once)",
+            params: [
+                P.query("metric", S.string("The metric key; the first one logged when absent.")), P.query("filter", S.filter("run")),
+                P.query("order", S.string("A run search order, e.g. metrics.accuracy DESC.")), P.query("size", S.int(1, 100)),
+            ] + chartParams,
             ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/models", tag: "ui", "Registered models", ok: [("200", R.html)], htmlErrors: pageErrors)
         add("get", "/ui/models/{name}", tag: "ui", "A registered model", ok: [("200", R.html)], htmlErrors: pageErrors)

@@ -376,6 +376,8 @@ struct AuthMatrixTests {
         "POST /ui/approvals/{request_id}/approve": "authenticated",
         "POST /ui/approvals/{request_id}/reject": "authenticated",
         "GET /ui/compare": "read on experiments (runs (query))",
+        "GET /ui/charts": "read on experiments (runs (query))",
+        "GET /ui/experiments/{experiment_id}/chart": "read on experiment (experiment_id (path))",
         "POST /ui/experiments": "authenticated",
         "GET /ui/experiments/{experiment_id}": "read on experiment (experiment_id (path))",
         "POST /ui/experiments/{experiment_id}/rename": "update on experiment (experiment_id (path))",

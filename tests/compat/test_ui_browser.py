@@ -509,3 +509,117 @@ def test_images_by_step(server, browser):
     img = browser.find_element(By.CSS_SELECTOR, "figure img")
     assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) == 8
     shot(browser, "images")
+
+
+def test_charts_workspace(server, browser):
+    """The charts workspace: runs chosen on the experiment page, every metric as a chart, a metric
+    logged once as bars, hover read-outs, drag-to-zoom and reset, x-axis and log-scale controls, a
+    20,000-point history reduced in the database with its spike kept, and one metric across an
+    experiment's runs."""
+    import math
+    import time
+    from urllib.parse import parse_qs, urlparse
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    from mlflow.entities import Metric
+
+    client = MlflowClient(server)
+    name = f"ui-charts-{uuid.uuid4().hex[:6]}"
+    exp = client.create_experiment(name)
+    runs = []
+    for i in range(3):
+        r = client.create_run(exp, run_name=f"lr-{i}")
+        rid = r.info.run_id
+        t0 = int(time.time() * 1000)
+        client.log_batch(rid, metrics=[Metric("loss", 2.0 * math.exp(-s / (20 + 10 * i)), t0 + s * 1000, s) for s in range(120)]
+                         + [Metric("acc", 0.5 + s / 300, t0 + s * 1000, s) for s in range(120)])
+        client.log_metric(rid, "final_auc", 0.8 + i * 0.05)
+        client.set_terminated(rid)
+        runs.append(rid)
+    big = client.create_run(exp, run_name="long").info.run_id
+    for k in range(0, 20_000, 1000):
+        client.log_batch(big, metrics=[Metric("loss", 1.0 + (40.0 if s == 12_345 else math.sin(s / 500) * 0.1), 1_700_000_000_000 + s, s)
+                                       for s in range(k, k + 1000)])
+
+    def qs(d):
+        return parse_qs(urlparse(d.current_url).query)
+
+    def loss_chart(d):
+        return d.find_element(By.CSS_SELECTOR, "figure[data-chart='loss']")
+
+    # Choose two runs on the experiment page and chart them.
+    browser.get(f"{server}/ui/experiments/{exp}")
+    boxes = settled(browser, lambda d: {c.get_attribute("value"): c for c in d.find_elements(By.NAME, "runs")} or None)
+    boxes[runs[0]].click()
+    boxes[runs[1]].click()
+    browser.find_element(By.ID, "chart-selected").click()
+    chart = settled(browser, loss_chart)
+    assert browser.current_url.split("?")[0].endswith("/ui/charts")
+    assert len(chart.find_elements(By.CSS_SELECTOR, "polyline.series")) == 2
+    assert chart.get_attribute("data-points") == "240"
+    assert browser.find_element(By.CSS_SELECTOR, "figure[data-chart='acc']")
+    bars = browser.find_element(By.CSS_SELECTOR, "figure[data-chart='final_auc']")
+    assert bars.get_attribute("data-kind") == "bars" and len(bars.find_elements(By.TAG_NAME, "rect")) == 2
+
+    # Hover: the read-out names both runs with their exact values at the nearest step.
+    svg = chart.find_element(By.TAG_NAME, "svg")
+    ActionChains(browser).move_to_element_with_offset(svg, 0, 0).perform()
+    tip = settled(browser, lambda d: (t := loss_chart(d).find_element(By.CSS_SELECTOR, ".chart-tip")).is_displayed() and t.text)
+    assert "lr-0: " in tip and "lr-1: " in tip and "step " in tip, tip
+    shot(browser, "charts-workspace")
+
+    # Drag across the middle to zoom, then double-click to reset.
+    width = svg.size["width"]
+    ActionChains(browser).move_to_element_with_offset(svg, -width // 8, 0).click_and_hold() \
+        .move_to_element_with_offset(svg, width // 8, 0).release().perform()
+    settled(browser, lambda d: "from" in qs(d) and "to" in qs(d))
+    lo, hi = float(qs(browser)["from"][0]), float(qs(browser)["to"][0])
+    assert 0 < lo < hi < 119, (lo, hi)
+    zoomed = settled(browser, loss_chart)
+    assert float(zoomed.get_attribute("data-x0")) == lo and float(zoomed.get_attribute("data-x1")) == hi
+    assert browser.find_element(By.ID, "reset-zoom")
+    shot(browser, "charts-zoomed")
+    ActionChains(browser).double_click(zoomed.find_element(By.TAG_NAME, "svg")).perform()
+    settled(browser, lambda d: "from" not in qs(d) and loss_chart(d).get_attribute("data-x1") == "119")
+
+    # Controls apply on change: relative time, then a log scale.
+    Select(browser.find_element(By.NAME, "xaxis")).select_by_value("relative")
+    settled(browser, lambda d: loss_chart(d).get_attribute("data-axis") == "relative")
+    assert loss_chart(browser).get_attribute("data-x0") == "0"
+    browser.find_element(By.NAME, "log").click()
+    settled(browser, lambda d: loss_chart(d).get_attribute("data-log") == "1")
+    assert "log scale" in loss_chart(browser).text
+
+    # 20,000 points: bucketed in the database, the band drawn, the spike on the line.
+    browser.get(f"{server}/ui/charts?runs={big}")
+    chart = settled(browser, loss_chart)
+    assert chart.get_attribute("data-points") == "20000"
+    line = chart.find_element(By.CSS_SELECTOR, "polyline.series")
+    points = [p.split(" ") for p in line.get_attribute("data-xy").split(";")]
+    assert len(points) <= 400 and sum(int(p[4]) for p in points) == 20_000
+    assert max(float(p[3]) for p in points) == 41.0 and max(float(p[1]) for p in points) == 41.0
+    assert chart.find_elements(By.CSS_SELECTOR, "polygon.band")
+    shot(browser, "charts-long-history")
+    # Zoomed close enough, the points are the logged ones.
+    browser.get(f"{server}/ui/charts?runs={big}&from=12300&to=12400")
+    chart = settled(browser, loss_chart)
+    points = [p.split(" ") for p in chart.find_element(By.CSS_SELECTOR, "polyline.series").get_attribute("data-xy").split(";")]
+    assert [int(p[0]) for p in points] == list(range(12300, 12401)) and all(p[4] == "1" for p in points)
+
+    # One metric across the experiment's runs; a metric logged once is bars.
+    browser.get(f"{server}/ui/experiments/{exp}")
+    settled(browser, lambda d: d.find_element(By.ID, "experiment-chart")).click()
+    settled(browser, lambda d: d.find_element(By.CSS_SELECTOR, "figure[data-chart='acc']"))  # the first key
+    Select(browser.find_element(By.NAME, "metric")).select_by_value("loss")
+    chart = settled(browser, loss_chart)
+    assert len(chart.find_elements(By.CSS_SELECTOR, "polyline.series")) == 4
+    Select(browser.find_element(By.NAME, "metric")).select_by_value("final_auc")
+    bars = settled(browser, lambda d: d.find_element(By.CSS_SELECTOR, "figure[data-chart='final_auc']"))
+    assert len(bars.find_elements(By.TAG_NAME, "rect")) == 3
+    shot(browser, "experiment-chart")
+
+    # A bad control is a clear 400 page, not a chart.
+    r = requests.get(f"{server}/ui/charts", params={"runs": runs[0], "smooth": "2"}, timeout=30)
+    assert r.status_code == 400 and "smooth must be a number from 0 to 0.99" in r.text

@@ -121,6 +121,8 @@ struct HTML: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringInt
         input[type=password],input[type=number]{font:inherit;padding:.3rem .4rem;border:1px solid var(--line);border-radius:.25rem;background:var(--bg);color:var(--fg)}
         .secret{font-size:1rem;padding:.5rem;border:2px solid var(--warn);display:inline-block;user-select:all}
         pre.prompt{white-space:pre-wrap}table.diff td{border:0;padding:0 .3rem}table.diff pre{margin:0;padding:0;border:0;background:none;max-height:none;white-space:pre-wrap}
+        figure.chart{position:relative}figure.chart svg{width:100%;height:auto}.chart-tip{position:absolute;pointer-events:none;background:var(--bg);border:1px solid var(--line);border-radius:.25rem;padding:.25rem .4rem;font-size:12px;white-space:pre;z-index:2;box-shadow:0 1px 4px rgba(0,0,0,.15)}
+        .small{font-size:.85em}.chart-controls label{margin-right:.4rem}svg .zoom-sel{fill:currentColor;fill-opacity:.08}
         table.diff tr.add td{background:var(--add)}table.diff tr.del td{background:var(--del)}table.diff td.mark{width:1.2rem;font-family:monospace}
         """
 
@@ -139,14 +141,14 @@ struct HTML: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringInt
     /// header names the logged-in user (`Caller.principal`, a task-local the access middleware sets for
     /// the request) with links to their tokens and, for admins, the admin page, and a logout
     /// button when the page's CSRF token is at hand.
-    static func page(_ title: String, base: String, body: HTML, script: Bool = false, csrf: String? = nil) -> HTML {
+    static func page(_ title: String, base: String, body: HTML, csrf: String? = nil) -> HTML {
         """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
         <title>\(title) · Reprise</title><style>\(css)</style></head>
         <body><header><a class="brand" href="\(base)/ui/">Reprise</a><nav aria-label="Main">
         <a href="\(base)/ui/">Experiments</a> · <a href="\(base)/ui/models">Models</a> · <a href="\(base)/ui/prompts">Prompts</a> · <a href="\(base)/ui/approvals">Approvals</a> · <a href="\(base)/ui/deployments">Deployments</a></nav>\(account(base: base, csrf: csrf))</header>
-        <main>\(body)</main>\(script ? "<script>\(UIScript.inline)</script>" : HTML())</body></html>
+        <main>\(body)</main><script src="\(base)/ui/static/app.js" defer></script></body></html>
         """
     }
 
@@ -214,14 +216,88 @@ extension Sequence where Element == HTML {
 /// A little progressive enhancement: select-all for run checkboxes and the compare button state.
 /// Everything works without it.
 enum UIScript {
-    /// The script inline, for `HTML.page(script: true)`: a literal of this file (a script element is
-    /// not entity-decoded, so it must not be escaped).
-    static let inline: HTML = """
-        document.querySelectorAll('[data-select-all]').forEach(function(box){box.addEventListener('change',function(){
-          document.querySelectorAll('input[name=runs]').forEach(function(c){c.checked=box.checked;});});});
+    /// `/ui/static/app.js`, loaded by every page (`script-src 'self'`: no inline script). Select-all
+    /// for run checkboxes, chart controls that apply on change, and on each chart a hover read-out of
+    /// the exact values (from the chart's `data-xy`, set with textContent, never as markup),
+    /// drag-to-zoom and double-click to reset (both only change the page's `from`/`to` query, which
+    /// the server draws). Every page works without it.
+    static let js = """
+        (function(){
+          document.querySelectorAll('[data-select-all]').forEach(function(box){box.addEventListener('change',function(){
+            document.querySelectorAll('input[name=runs]').forEach(function(c){c.checked=box.checked;});});});
+          document.querySelectorAll('form[data-autosubmit]').forEach(function(f){
+            f.addEventListener('change',function(e){ if (e.target && e.target.type !== 'text' && e.target.type !== 'number') f.submit(); });});
+          function fmtX(x, axis){
+            if (axis === 'time') return new Date(x).toISOString().replace('T',' ').replace('.000Z','Z');
+            if (axis === 'relative') return (x/1000) + ' s';
+            return 'step ' + x;
+          }
+          function go(from, to){
+            var u = new URL(location.href);
+            if (from === null) { u.searchParams.delete('from'); u.searchParams.delete('to'); }
+            else { u.searchParams.set('from', String(from)); u.searchParams.set('to', String(to)); }
+            location.assign(u.toString());
+          }
+          document.querySelectorAll('figure.chart[data-x0]').forEach(function(fig){
+            var svg = fig.querySelector('svg'); if (!svg) return;
+            var plot = fig.getAttribute('data-plot').split(',').map(Number);
+            var vw = Number(fig.getAttribute('data-vw')), axis = fig.getAttribute('data-axis');
+            var x0 = Number(fig.getAttribute('data-x0')), x1 = Number(fig.getAttribute('data-x1'));
+            var series = [].map.call(fig.querySelectorAll('polyline[data-xy]'), function(p){
+              var sm = p.getAttribute('data-smooth');
+              return {label: p.getAttribute('data-label'), smooth: sm ? sm.split(' ').map(Number) : null,
+                pts: p.getAttribute('data-xy').split(';').map(function(s){ return s.split(' ').map(Number); })};
+            });
+            var ns = 'http://www.w3.org/2000/svg';
+            var guide = document.createElementNS(ns, 'line');
+            guide.setAttribute('y1', plot[1]); guide.setAttribute('y2', plot[1] + plot[3]);
+            guide.setAttribute('stroke', 'currentColor'); guide.setAttribute('stroke-opacity', '.4'); guide.style.display = 'none';
+            svg.appendChild(guide);
+            var sel = document.createElementNS(ns, 'rect');
+            sel.setAttribute('class', 'zoom-sel'); sel.setAttribute('y', plot[1]); sel.setAttribute('height', plot[3]); sel.style.display = 'none';
+            svg.appendChild(sel);
+            var tip = document.createElement('div'); tip.className = 'chart-tip'; tip.setAttribute('role', 'status'); tip.style.display = 'none';
+            fig.appendChild(tip);
+            function vx(ev){ var r = svg.getBoundingClientRect(); return (ev.clientX - r.left) * vw / r.width; }
+            function dataX(v){ return x0 + (v - plot[0]) / plot[2] * (x1 - x0); }
+            function nearest(pts, x){
+              var lo = 0, hi = pts.length - 1;
+              while (hi - lo > 1) { var mid = (lo + hi) >> 1; if (pts[mid][0] < x) lo = mid; else hi = mid; }
+              return Math.abs(pts[lo][0] - x) <= Math.abs(pts[hi][0] - x) ? lo : hi;
+            }
+            var start = null;
+            svg.addEventListener('mousemove', function(ev){
+              var v = Math.max(plot[0], Math.min(plot[0] + plot[2], vx(ev))), x = dataX(v);
+              if (start !== null) { sel.style.display = ''; sel.setAttribute('x', Math.min(start, v)); sel.setAttribute('width', Math.abs(v - start)); }
+              var lines = [];
+              series.forEach(function(s){
+                if (!s.pts.length) return;
+                var i = nearest(s.pts, x), p = s.pts[i];
+                var t = s.label + ': ' + p[1] + (s.smooth ? ' (smoothed ' + s.smooth[i] + ')' : '');
+                if (p[4] > 1) t += '  [' + p[2] + ' … ' + p[3] + ', ' + p[4] + ' points]';
+                lines.push(fmtX(p[0], axis) + '  ' + t);
+              });
+              if (!lines.length) return;
+              tip.textContent = lines.join('\\n'); tip.style.display = '';
+              var r = svg.getBoundingClientRect(), fr = fig.getBoundingClientRect();
+              tip.style.left = Math.min(ev.clientX - fr.left + 12, fr.width - tip.offsetWidth - 4) + 'px';
+              tip.style.top = (r.top - fr.top + 8) + 'px';
+              guide.setAttribute('x1', v); guide.setAttribute('x2', v); guide.style.display = '';
+            });
+            svg.addEventListener('mouseleave', function(){ tip.style.display = 'none'; guide.style.display = 'none'; sel.style.display = 'none'; start = null; });
+            svg.addEventListener('mousedown', function(ev){ ev.preventDefault(); start = Math.max(plot[0], Math.min(plot[0] + plot[2], vx(ev))); });
+            svg.addEventListener('mouseup', function(ev){
+              if (start === null) return;
+              var v = Math.max(plot[0], Math.min(plot[0] + plot[2], vx(ev))), a = start; start = null; sel.style.display = 'none';
+              if (Math.abs(v - a) < 4) return;
+              var f = dataX(Math.min(a, v)), t = dataX(Math.max(a, v));
+              if (axis === 'step') { f = Math.floor(f); t = Math.ceil(t); }
+              go(f, t);
+            });
+            svg.addEventListener('dblclick', function(){ go(null, null); });
+          });
+        })();
         """
-    /// The same script as a file, served at `/ui/static/app.js`.
-    static var js: String { inline.rendered }
 
     /// `/`'s script: MLflow's fragment routes (`#/experiments/1/runs/<id>`, `#/models/<name>/versions/<v>`,
     /// `#/compare-runs?runs=[…]`, …) onto the matching /ui/ pages; anything else to /ui/.

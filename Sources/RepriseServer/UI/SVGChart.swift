@@ -10,27 +10,6 @@ enum SVGChart {
         var points: [(x: Double, y: Double)]
     }
 
-    /// Keeps at most `limit` points, choosing per bucket the first, the minimum and the maximum, so
-    /// spikes survive; the values kept are exact.
-    static func downsample(_ pts: [(x: Double, y: Double)], limit: Int) -> [(x: Double, y: Double)] {
-        guard pts.count > limit, limit >= 3 else { return pts }
-        let buckets = limit / 3
-        var out: [(x: Double, y: Double)] = []
-        let size = Double(pts.count) / Double(buckets)
-        for b in 0..<buckets {
-            let lo = Int(Double(b) * size)
-            let hi = min(pts.count, Int(Double(b + 1) * size))
-            guard lo < hi else { continue }
-            let slice = pts[lo..<hi]
-            var keep = [lo]
-            if let mn = slice.indices.min(by: { pts[$0].y < pts[$1].y }) { keep.append(mn) }
-            if let mx = slice.indices.max(by: { pts[$0].y < pts[$1].y }) { keep.append(mx) }
-            for i in Set(keep).sorted() { out.append(pts[i]) }
-        }
-        if let last = pts.last, out.last.map({ $0.x != last.x || $0.y != last.y }) ?? true { out.append(last) }
-        return out
-    }
-
     /// A coordinate with one decimal.
     static func f1(_ v: Double) -> String { String(format: "%.1f", v) }
 
@@ -38,51 +17,6 @@ enum SVGChart {
     static func fmt(_ v: Double) -> String {
         if v == v.rounded() && abs(v) < 1e9 { return String(Int64(v)) }
         return String(format: "%.4g", v)
-    }
-
-    /// A line chart of one or more series over steps. `total` is how many points the data had.
-    static func lines(_ title: String, _ series: [Series], width: Int = 440, height: Int = 230, xLabel: String = "step") -> HTML {
-        let all = series.flatMap(\.points).filter { $0.y.isFinite }
-        let count = series.reduce(0) { $0 + $1.points.count }
-        let head: HTML = "<figure class=\"card\" data-chart=\"\(title)\" data-points=\"\(count)\"><figcaption><strong>\(title)</strong></figcaption>"
-        guard let minX0 = all.map(\.x).min(), let maxX0 = all.map(\.x).max(), let minY0 = all.map(\.y).min(), let maxY0 = all.map(\.y).max()
-        else { return head + "<p class=\"muted\">no finite values</p></figure>" }
-        let (minX, maxX) = minX0 == maxX0 ? (minX0 - 1, maxX0 + 1) : (minX0, maxX0)
-        let pad = (maxY0 - minY0) * 0.05
-        let (minY, maxY) = minY0 == maxY0 ? (minY0 - 1, maxY0 + 1) : (minY0 - pad, maxY0 + pad)
-        let l = 62.0, r = 10.0, t = 10.0, b = 34.0
-        let w = Double(width) - l - r, h = Double(height) - t - b
-        func px(_ x: Double) -> Double { l + (x - minX) / (maxX - minX) * w }
-        func py(_ y: Double) -> Double { t + (1 - (y - minY) / (maxY - minY)) * h }
-        var svg: HTML = "<svg viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"\(title) by \(xLabel)\">"
-        svg += "<rect x=\"\(l)\" y=\"\(t)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"currentColor\" stroke-opacity=\".2\"/>"
-        for frac in [0.0, 0.5, 1.0] {
-            let y = minY + (maxY - minY) * frac
-            svg += "<text x=\"\(l - 4)\" y=\"\(py(y) + 4)\" text-anchor=\"end\">\(fmt(y))</text>"
-            let x = minX + (maxX - minX) * frac
-            svg += "<text x=\"\(px(x))\" y=\"\(Double(height) - 18)\" text-anchor=\"middle\">\(fmt(x))</text>"
-        }
-        svg += "<text x=\"\(l + w / 2)\" y=\"\(Double(height) - 4)\" text-anchor=\"middle\">\(xLabel)</text>"
-        for (i, s) in series.enumerated() {
-            let color = palette[i % palette.count]
-            let pts = downsample(s.points.filter { $0.y.isFinite }, limit: 600)
-            let path = pts.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
-            svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(path)\"><title>\(s.label)</title></polyline>"
-            if pts.count <= 200 {
-                for p in pts {
-                    svg += "<circle cx=\"\(f1(px(p.x)))\" cy=\"\(f1(py(p.y)))\" r=\"2.5\" fill=\"\(color)\">"
-                    svg += "<title>\(s.label) \(xLabel) \(fmt(p.x)): \(String(p.y))</title></circle>"
-                }
-            }
-        }
-        svg += "</svg>"
-        var legend = HTML()
-        if series.count > 1 {
-            legend = "<p>" + series.enumerated().map { i, s -> HTML in
-                "<span style=\"color:\(palette[i % palette.count])\">■</span> \(s.label)"
-            }.joined(separator: " &nbsp; ") + "</p>"
-        }
-        return head + svg + legend + "</figure>"
     }
 
     /// A scatter of runs by two columns.

@@ -173,6 +173,7 @@ extension RepriseAPI {
         registerModelVersionPage()
         registerLoggedModelPages()
         registerImagePages()
+        registerChartPages()
         let store = self.store
         let registry = self.registry
         let governance = self.governance
@@ -511,7 +512,11 @@ extension RepriseAPI {
         csvQuery["metrics"] = [chosenMetrics.joined(separator: ",")]
         body += "<form method=\"get\" action=\"\(base)/ui/compare\">"
         body += rows.isEmpty ? "<p class=\"muted\">No runs match.</p>" : HTML.table(header, rows)
-        body += "<p><button>Compare selected</button> · <a href=\"?\(Self.encodeQuery(csvQuery))\" download>Export CSV</a> · \(runs.count) run(s) shown</p></form>"
+        var chartQuery: [String: [String]] = ["order": [order]]
+        if !filter.isEmpty { chartQuery["filter"] = [filter] }
+        let chartLink: HTML = experiments.count == 1
+            ? " · <a href=\"\(base)/ui/experiments/\(HTML.q(experimentIDs[0]))/chart?\(Self.encodeQuery(chartQuery))\" id=\"experiment-chart\">Chart a metric across these runs</a>" : ""
+        body += "<p><button>Compare selected</button> <button formaction=\"\(base)/ui/charts\" id=\"chart-selected\">Chart selected</button> · <a href=\"?\(Self.encodeQuery(csvQuery))\" download>Export CSV</a>\(chartLink) · \(runs.count) run(s) shown</p></form>"
         body += Self.pager(call, first: token != nil ? "First page" : nil, next: page.nextOffset, nextLabel: "Next \(pageSize) →")
         if experiments.count == 1, let e = experiments.first, canEdit {
             body += "<details><summary>Rename\(canDelete ? " or delete" : "") this experiment</summary>"
@@ -677,13 +682,14 @@ extension RepriseAPI {
         } else {
             body += HTML.table(["Name", "Latest", "Step"], modelMetrics.map { [HTML(escaping: $0.key), HTML(escaping: HTML.number($0.value)), "\($0.step)"] })
             // A metric logged once is a value (it is in the table above), not a one-point chart.
-            var charts: [HTML] = []
-            for m in modelMetrics.prefix(24) {
-                let history = try await store.metricHistory(runID: runID, key: m.key, offset: 0, limit: 100_000).items
-                if history.count < 2 { continue }
-                charts.append(SVGChart.lines(m.key, [.init(label: m.key, points: history.map { (Double($0.step), $0.value) })]))
+            let options = try ChartOptions(query: call.query)
+            let keys = modelMetrics.map(\.key).filter { !$0.hasPrefix("system/") } + modelMetrics.map(\.key).filter { $0.hasPrefix("system/") }
+            let grid = try await chartGrid(store: store, runs: [run], keys: Array(keys.prefix(24)), options: options)
+            if grid.charts > 0 || options.zoomed {
+                body += options.form(keep: [])
+                body += grid.html
             }
-            if !charts.isEmpty { body += "<div class=\"charts\">" + charts.joined() + "</div>" }
+            body += "<p><a href=\"\(base)/ui/charts?runs=\(HTML.q(runID))\" id=\"workspace-link\">All \(modelMetrics.count) metric(s) in the charts workspace</a></p>"
         }
         if !run.datasetInputs.isEmpty {
             body += "<h2>Datasets</h2>" + HTML.table(["Name", "Digest", "Source type", "Context"], run.datasetInputs.map { d in
@@ -854,16 +860,12 @@ extension RepriseAPI {
         let tagKeys = Set(runs.flatMap { $0.tags.map(\.key) }).filter { !$0.hasPrefix("mlflow.log-model") }.sorted()
         body += section("Tags", tagKeys.map { k in (k, runs.map { r in r.tags.last { $0.key == k }?.value }) })
 
-        body += "<h2>Metric history</h2><div class=\"charts\">"
-        for k in metricKeys.filter({ !$0.hasPrefix("system/") }).prefix(12) {
-            var series: [SVGChart.Series] = []
-            for r in runs {
-                let h = try await store.metricHistory(runID: r.info.runID, key: k, offset: 0, limit: 100_000).items
-                if !h.isEmpty { series.append(.init(label: label(r), points: h.map { (Double($0.step), $0.value) })) }
-            }
-            body += SVGChart.lines(k, series)
-        }
-        body += "</div>"
+        let options = try ChartOptions(query: call.query)
+        body += "<h2>Metric history</h2>"
+        body += options.form(keep: call.query.filter { !ChartOptions.parameters.contains($0.key) }.sorted { $0.key < $1.key }.flatMap { k, vs in vs.map { (k, $0) } })
+        let grid = try await chartGrid(store: store, runs: runs, keys: Array(metricKeys.filter({ !$0.hasPrefix("system/") }).prefix(12)), options: options)
+        body += grid.html
+        body += "<p><a href=\"\(base)/ui/charts?runs=\(HTML.q(runs.map(\.info.runID).joined(separator: ",")))\" id=\"workspace-link\">All their metrics in the charts workspace</a></p>"
 
         // Scatter of any two columns, parallel coordinates over chosen ones.
         let columns = paramKeys.map { "params.\($0)" } + metricKeys.map { "metrics.\($0)" }
