@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import urllib.request
 import http.client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,11 +25,45 @@ ROOT = os.path.dirname(HERE)
 SHARED = os.environ.get("SHARED_BENCH", os.path.join(ROOT, "..", "shared", "bench"))
 
 
+def post(base, path, body):
+    req = urllib.request.Request(base + "/api/2.0/mlflow/" + path, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def seed_extras(base, run_id, million=False):
+    """A registered model version from a run, a prompt with three versions, and optionally one run
+    with a 1,000,000-point history (1,000 points per log-batch)."""
+    suffix = str(int(time.time()))
+    model = f"bench-model-{suffix}"
+    post(base, "registered-models/create", {"name": model})
+    post(base, "model-versions/create", {"name": model, "source": f"runs:/{run_id}/model", "run_id": run_id})
+    prompt = f"bench-prompt-{suffix}"
+    post(base, "registered-models/create", {"name": prompt, "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]})
+    for v in range(3):
+        post(base, "model-versions/create", {"name": prompt, "source": "dummy", "tags": [
+            {"key": "mlflow.prompt.is_prompt", "value": "true"},
+            {"key": "mlflow.prompt.text", "value": f"Answer in {v + 1} sentences: {{{{question}}}}"}]})
+    out = {"model": model, "prompt": prompt}
+    if million:
+        exp = post(base, "experiments/create", {"name": f"bench-million-{suffix}"})["experiment_id"]
+        rid = post(base, "runs/create", {"experiment_id": exp, "start_time": 1_700_000_000_000})["run"]["info"]["run_id"]
+        t0 = time.time()
+        for k in range(0, 1_000_000, 1000):
+            post(base, "runs/log-batch", {"run_id": rid, "metrics": [
+                {"key": "loss", "value": 1.0 / (1 + j / 1000), "timestamp": 1_700_000_000_000 + j, "step": j} for j in range(k, k + 1000)]})
+        print(f"seeded a 1,000,000-point history in {time.time() - t0:.0f} s", file=sys.stderr)
+        out["million"] = rid
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=100_000)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--port", type=int, default=5391)
+    ap.add_argument("--million", action="store_true", help="also seed a 1,000,000-point history (about 20 s more)")
     args = ap.parse_args()
     binary = os.environ.get("REPRISE_BIN", os.path.join(ROOT, ".build-release", "release", "reprise"))
     data = tempfile.mkdtemp(prefix="reprise-uibench-")
@@ -79,6 +114,16 @@ def main():
         ]
         if hist_run:
             pages.append(("run page with a 100,000-point metric chart", f"/ui/runs/{hist_run}"))
+            pages.append(("charts workspace, the 100,000-point history", f"/ui/charts?runs={hist_run}"))
+            pages.append(("same, zoomed to 1,000 steps", f"/ui/charts?runs={hist_run}&from=50000&to=51000"))
+        pages.append(("charts workspace, 3 runs x 10 metrics", f"/ui/charts?runs={','.join(run_ids)}"))
+        pages.append((f"one metric across the first 100 of {args.runs:,} runs", f"/ui/experiments/{exp}/chart?metric=m1&size=100"))
+        extra = seed_extras(base, run_ids[0], million=args.million)
+        pages.append(("model version page", f"/ui/models/{extra['model']}/versions/1"))
+        pages.append(("prompt page (3 versions)", f"/ui/prompts/{extra['prompt']}"))
+        pages.append(("logged models of the experiment", f"/ui/experiments/{exp}/models"))
+        if extra.get("million"):
+            pages.append(("charts workspace, a 1,000,000-point history", f"/ui/charts?runs={extra['million']}"))
         print(f"| page | p50 ms | p95 ms | max ms |\n|---|---|---|---|")
         for label, path in pages:
             get(path)

@@ -126,18 +126,21 @@ extension SQLTrackingStore {
     static let auditColumns = WriteMemo.auditColumns
 
     public func auditEvents(entityType: String?, entityID: String?, afterSeq: Int64, limit: Int) async throws -> [AuditEvent] {
-        var sql = "SELECT \(Self.auditColumns) FROM audit_events WHERE seq > ?"
+        // With an entity, `+seq` keeps the planner on the entity index (SQLite would otherwise walk
+        // every event in seq order for the ORDER BY); the matches are sorted after.
+        let hasEntity = !(entityID ?? "").isEmpty
+        var sql = "SELECT \(Self.auditColumns) FROM audit_events WHERE \(hasEntity ? "+seq" : "seq") > ?"
         var binds: [SQLValue] = [.int(afterSeq)]
         if let entityType, !entityType.isEmpty {
             sql += " AND entity_type = ?"
             binds.append(.text(entityType))
         }
         if let entityID, !entityID.isEmpty {
-            // A model's events include its versions (`name/N`) and aliases (`name@alias`).
-            let escaped = entityID.replacingOccurrences(of: "\\", with: "\\\\")
-                .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-            sql += " AND (entity_id = ? OR entity_id LIKE ? ESCAPE '\\' OR entity_id LIKE ? ESCAPE '\\')"
-            binds += [.text(entityID), .text(escaped + "/%"), .text(escaped + "@%")]
+            // A model's events include its versions (`name/N`) and aliases (`name@alias`): the ids
+            // starting `name/` sort from `name/` up to `name0`, those starting `name@` from `name@` up
+            // to `nameA` (bytewise: SQLite's BINARY, PostgreSQL's "C"), so each is an index range.
+            sql += " AND (entity_id = ? OR (entity_id >= ? AND entity_id < ?) OR (entity_id >= ? AND entity_id < ?))"
+            binds += [.text(entityID), .text(entityID + "/"), .text(entityID + "0"), .text(entityID + "@"), .text(entityID + "A")]
         }
         sql += " ORDER BY seq LIMIT ?"
         binds.append(.int(Int64(max(1, min(limit, 100_000)))))

@@ -196,8 +196,9 @@ extension SQLTrackingStore: GovernanceStore {
     /// The active runs linked to a version (their `mlflow.linkedPrompts` tag names it), newest first.
     static func evaluationRuns(_ db: any SQLConnection, model: String, version: Int64) async throws -> [String] {
         let rows = try await db.query(
-            "SELECT t.run_uuid, t.value FROM tags t JOIN runs r ON r.run_uuid = t.run_uuid WHERE t.key = ? AND t.value LIKE ? ESCAPE '\\' AND r.lifecycle_stage = 'active' ORDER BY r.start_time DESC, r.run_uuid",
-            [.text(linkedPromptsKey), .text("%" + likePrefix(JSONValue.string(model).jsonString))])
+            // The key as a literal: the partial index tags_by_linked_prompts serves only a query that names it.
+            "SELECT t.run_uuid, t.value FROM tags t JOIN runs r ON r.run_uuid = t.run_uuid WHERE t.key = '\(linkedPromptsKey)' AND t.value LIKE ? ESCAPE '\\' AND r.lifecycle_stage = 'active' ORDER BY r.start_time DESC, r.run_uuid",
+            [.text("%" + likePrefix(JSONValue.string(model).jsonString))])
         return rows.filter { row in
             guard case .array(let items)? = try? JSONValue.parse(row.string(1)) else { return false }
             return items.contains { $0["name"]?.stringValue == model && ($0["version"]?.stringValue ?? $0["version"]?.jsonString) == String(version) }

@@ -410,6 +410,17 @@ public enum TrackingSchema {
                     """,
                     "CREATE INDEX incidents_by_deployment ON incidents (deployment_id, opened_time)",
                 ]),
+            // Found by bench/ui.py at 100,000 runs: the model version and prompt pages scanned every
+            // tag (child runs, runs that loaded a prompt) and every audit event of any type. Partial
+            // indexes cost only the writes of their own key.
+            SQLMigration(
+                version: 14, name: "page indexes",
+                statements: [
+                    "CREATE INDEX tags_by_parent ON tags (value) WHERE key = 'mlflow.parentRunId'",
+                    "CREATE INDEX tags_by_linked_prompts ON tags (run_uuid) WHERE key = 'mlflow.linkedPrompts'",
+                    "DROP INDEX audit_events_by_entity",
+                    "CREATE INDEX audit_events_by_entity ON audit_events (entity_id, seq)",
+                ]),
         ]
     }
 }

@@ -176,6 +176,8 @@ public struct GovernanceConformance: Sendable {
         _ = try? await s.logBatch(runID: run.info.runID, metrics: [], params: [KeyValue("p", "2")], tags: [], conflictStyle: .batch)
         try await model(s, "audited-model", aucs: [0.5])
         try await Self.as("carol") { try await s.setAlias(name: "audited-model", alias: "prod", version: 1) }
+        // Names that share the prefix are other models, whatever sorts next to `name/` and `name@`.
+        for other in ["audited-model-b", "audited-model0", "audited-modelA", "audited-model."] { try await model(s, other, aucs: [0.5]) }
 
         let events = try await s.auditEvents(entityType: nil, entityID: nil, afterSeq: 0, limit: 1000)
         #expect(events.map(\.seq) == Array(1...Int64(events.count)))

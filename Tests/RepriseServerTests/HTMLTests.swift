@@ -108,6 +108,14 @@ struct HostileFixture {
             "/ui/lineage?entity=run:\(a)", "/ui/lineage?entity=\(HTML.q("model_version:\(model)/1"))", "/ui/lineage?entity=\(e)",
             "/ui/runs/\(e)", "/ui/experiments/\(e)", "/ui/models/\(e)x", "/ui/compare?runs=\(e),\(e)x",
             "/ui/experiments/\(exp)?tags=t,\(e)",
+            // Charts, images, model versions, prompts, logged models: hostile names, keys, bounds and options.
+            "/ui/charts?runs=\(a),\(b)", "/ui/charts?runs=\(a)&metrics=loss,\(e)&from=-1e300&to=1e300&log=1&smooth=0.5&xaxis=relative",
+            "/ui/charts?runs=\(a)&xaxis=\(e)", "/ui/charts?runs=\(a)&smooth=\(e)", "/ui/charts?runs=\(a)&from=\(e)", "/ui/charts?runs=\(e)",
+            "/ui/runs/\(a)?xaxis=time&from=0&to=9e18", "/ui/experiments/\(exp)/chart", "/ui/experiments/\(exp)/chart?metric=\(e)&size=\(e)&order=\(e)",
+            "/ui/experiments/\(exp)/chart?filter=\(e)", "/ui/experiments/\(exp)/models",
+            "/ui/runs/\(a)/images?key=\(e)&step=\(e)", "/ui/runs/\(a)/images?key=..%2F..%2Fetc%2Fpasswd%00&step=-9223372036854775808",
+            "/ui/models/\(HTML.q(model))/versions/1", "/ui/models/\(HTML.q(model))/versions/\(e)", "/ui/models/\(e)x/versions/1",
+            "/ui/prompts/\(e)", "/ui/prompts/\(e)/diff?from=\(e)&to=\(e)",
         ]
     }
 }
