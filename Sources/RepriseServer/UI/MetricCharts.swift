@@ -90,6 +90,9 @@ extension SVGChart {
     /// Milliseconds as `850ms`, `12.5s`, `3m 20s`, `2h 5m`.
     static func duration(_ ms: Double) -> String {
         let a = abs(ms), sign = ms < 0 ? "-" : ""
+        // A zoom bound is any finite double: beyond ~100 million hours, hours in exponent form
+        // (never an integer conversion that could trap).
+        guard a < 3.6e17 else { return a.isFinite ? sign + String(format: "%.3gh", a / 3_600_000) : "?" }
         if a < 1000 { return sign + fmt(a.rounded()) + "ms" }
         if a < 60_000 { return sign + String(format: "%.3gs", a / 1000) }
         if a < 3_600_000 { return sign + "\(Int(a / 60_000))m \(Int(a / 1000) % 60)s" }
