@@ -26,13 +26,18 @@
 #   RESULTS_DIR=path        instead of bench/results/<date>[_HHMMSS]
 #   KEEP_DATA=1             keep the servers' temp data dirs (SQLite DBs, artifacts)
 #   SHARED_BENCH=path       the shared drivers (default: <repo>/../shared/bench)
+#   PEERS="fasttrackml mlflow-go"   the Go peers as more wrk sides (C, D, …), started with the shared
+#                           peer_server.sh on stores of their own (default: fasttrackml; PEERS= for none)
+#   BASE=<commit>           also build that commit (release, in a git worktree, scratch .build-base)
+#                           and run it as another wrk side "base", interleaved with HEAD: the
+#                           before/after of a hot-path change, on the same machine in the same run
 set -euo pipefail
 
 # ------------------------------------------------------------------ the exact command
 CMDLINE=""
 for v in REPRISE_BIN ONLY_REPRISE ONLY_REF REPS GROUPS_ MAXS SUITE_ARGS REF_UVLOOP REF_VENV \
          MLFLOW_VERSION STARTUP_N REF_STARTUP_N SKIP_REF_STARTUP SEED_RUNS SEED_HISTORY SKIP_WRK \
-         WRK_DURATION WRK_CASES RESULTS_DIR KEEP_DATA SHARED_BENCH; do
+         WRK_DURATION WRK_CASES RESULTS_DIR KEEP_DATA SHARED_BENCH PEERS BASE; do
   if [ -n "${!v+x}" ]; then CMDLINE+="$v=$(printf '%q' "${!v}") "; fi
 done
 CMDLINE+="bench/run.sh${*:+ $*}"
@@ -61,6 +66,8 @@ WRK_DURATION=${WRK_DURATION:-15}
 WRK_CASES=${WRK_CASES:-log-metric:1,log-metric:8,create-run:1,create-run:8}
 SEED_RUNS=${SEED_RUNS:-10000}
 SEED_HISTORY=${SEED_HISTORY:-100000}
+PEERS=${PEERS-fasttrackml}
+BASE=${BASE:-}
 if [ "${REF_UVLOOP:-0}" = 1 ]; then export REF_UVLOOP=1; else unset REF_UVLOOP; fi
 export MLFLOW_VERSION=${MLFLOW_VERSION:-3.17.2}
 export REF_VENV=${REF_VENV:-${TMPDIR:-/tmp}/mlflow-reference-venv${REF_UVLOOP:+-uvloop}}
@@ -252,6 +259,34 @@ if [ $RUN_REF = 1 ]; then
   echo "reference PID $REF_PID (process group)"
 fi
 
+# More wrk sides: the Go peers and an earlier commit of Reprise, each on a fresh store of its own.
+EXTRA_LABELS=(); EXTRA_URLS=(); EXTRA_PIDS=()
+for peer in $PEERS; do
+  port=$(tools freeport); dir=$(mktemp -d "${TMPDIR:-/tmp}/reprise-bench-$peer.XXXXXX"); DATADIRS+=("$dir")
+  log "starting peer $peer on 127.0.0.1:$port (data $dir)"
+  if pid=$("$SB/peer_server.sh" "$peer" "$port" "$dir"); then
+    PGIDS+=("$pid"); EXTRA_LABELS+=("$peer"); EXTRA_URLS+=("http://127.0.0.1:$port"); EXTRA_PIDS+=("$pid")
+  else
+    echo "peer $peer did not start (see $dir/server.log); left out" >&2
+  fi
+done
+if [ -n "$BASE" ]; then
+  BASE_SHA=$(git -C "$ROOT" rev-parse --short "$BASE")
+  BASE_TREE=${TMPDIR:-/tmp}/reprise-base-$BASE_SHA
+  if [ ! -x "$ROOT/.build-base/$BASE_SHA/release/reprise" ]; then
+    log "building BASE=$BASE ($BASE_SHA) in release (worktree $BASE_TREE)"
+    [ -d "$BASE_TREE" ] || git -C "$ROOT" worktree add --detach "$BASE_TREE" "$BASE_SHA" >/dev/null
+    (cd "$BASE_TREE" && swift build -c release --scratch-path "$ROOT/.build-base/$BASE_SHA" --product reprise) \
+      > >(sed "s/^/  base build: /")
+  fi
+  port=$(tools freeport); dir=$(mktemp -d "${TMPDIR:-/tmp}/reprise-bench-base.XXXXXX"); DATADIRS+=("$dir")
+  setsid "$ROOT/.build-base/$BASE_SHA/release/reprise" server --host 127.0.0.1 --port "$port" \
+    --backend-store-uri "sqlite:///$dir/reprise.db" --artifacts-destination "$dir/artifacts" >"$OUT/base-server.log" 2>&1 &
+  pid=$!; PGIDS+=("$pid")
+  wait_health "$port" "$pid" 60 || { echo "the BASE build did not answer /health; see $OUT/base-server.log" >&2; exit 1; }
+  EXTRA_LABELS+=("base-$BASE_SHA"); EXTRA_URLS+=("http://127.0.0.1:$port"); EXTRA_PIDS+=("$pid")
+fi
+
 seed() {  # LABEL URL
   log "seeding $1: $SEED_RUNS runs + $SEED_HISTORY history points"
   local t0=$SECONDS
@@ -300,9 +335,11 @@ if [ "${SKIP_WRK:-0}" != 1 ]; then
     write_meta
     log "wrk cases ($WRK_CASES), ${WRK_DURATION}s each, REPS=$REPS interleaved"
     for rep in $(seq 1 "$REPS"); do
-      for side in A B; do
+      sides="A B"; for i in "${!EXTRA_LABELS[@]}"; do sides+=" X$i"; done
+      for side in $sides; do
         if [ $side = A ]; then [ $RUN_REF = 1 ] || continue; url=$REF_URL; pid=$REF_PID; label=reference
-        else [ $RUN_REPRISE = 1 ] || continue; url=$REPRISE_URL; pid=$REPRISE_PID; label=reprise; fi
+        elif [ $side = B ]; then [ $RUN_REPRISE = 1 ] || continue; url=$REPRISE_URL; pid=$REPRISE_PID; label=reprise
+        else i=${side#X}; url=${EXTRA_URLS[$i]}; pid=${EXTRA_PIDS[$i]}; label=${EXTRA_LABELS[$i]}; fi
         run_step python3 "$SB/wrk_bench.py" --base-url "$url" --server-pids "$pid" --label "$label" \
           --reps 1 --duration "$WRK_DURATION" --cases "$WRK_CASES" --out "$OUT/wrk/$side.jsonl" \
           > >(grep --line-buffered -v MEDIAN | sed "s/^/$side rep$rep /")
@@ -311,6 +348,9 @@ if [ "${SKIP_WRK:-0}" != 1 ]; then
     files=(); labels=()
     [ $RUN_REF = 1 ] && { files+=("$OUT/wrk/A.jsonl"); labels+=(reference); }
     [ $RUN_REPRISE = 1 ] && { files+=("$OUT/wrk/B.jsonl"); labels+=(reprise); }
+    for i in "${!EXTRA_LABELS[@]}"; do
+      [ -s "$OUT/wrk/X$i.jsonl" ] && { files+=("$OUT/wrk/X$i.jsonl"); labels+=("${EXTRA_LABELS[$i]}"); }
+    done
     python3 "$SB/report.py" --labels "$(IFS=,; echo "${labels[*]}")" "${files[@]}" >"$OUT/report_wrk.md"
   fi
 fi

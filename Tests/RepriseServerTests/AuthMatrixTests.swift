@@ -651,6 +651,8 @@ struct AuthMatrixTests {
                     sample.uri += "?experiments=\(seed.experimentID)"
                 } else if template == "/ui/compare" {
                     sample.uri += "?runs=\(seed.runID),\(seed.runID)"
+                } else if template == "/ui/charts" {
+                    sample.uri += "?runs=\(seed.runID)"
                 } else if template == "/ui/lineage" {
                     sample.uri += "?entity=" + encode("run:\(seed.runID)")
                 }
