@@ -14,6 +14,7 @@
 #   ONLY_REF=1              skip Reprise entirely (no build; for testing the plumbing)
 #   REPS=3                  interleaved repetitions of the loadgen suite and of wrk
 #   GROUPS_="log-metric log-batch create-run search get-history artifacts"   loadgen groups
+#                           (GROUPS_=" " for none: wrk cases only)
 #   MAXS=60                 per-measurement time cap for loadgen (ab_compare.sh default)
 #   SUITE_ARGS="..."        extra `loadgen.py … suite` options (e.g. "--n-metric 500")
 #   REF_UVLOOP=1            reference with uvloop + httptools (separate venv)
@@ -319,7 +320,10 @@ else
         suite --seed-info "$OUT/seed_$label.json" --only "$g" ${SUITE_ARGS:-} > >(sed "s/^/$side rep$rep /")
     done
   done
-  python3 "$SB/report.py" --labels "$label" "$OUT/ab/$side.jsonl" >"$OUT/report_ab.md"
+  # GROUPS_=" " runs no loadgen group (wrk only): nothing to report
+  if [ -s "$OUT/ab/$side.jsonl" ]; then
+    python3 "$SB/report.py" --labels "$label" "$OUT/ab/$side.jsonl" >"$OUT/report_ab.md"
+  fi
 fi
 
 # ------------------------------------------------------------------ wrk

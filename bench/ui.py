@@ -123,7 +123,11 @@ def main():
         pages.append(("prompt page (3 versions)", f"/ui/prompts/{extra['prompt']}"))
         pages.append(("logged models of the experiment", f"/ui/experiments/{exp}/models"))
         if extra.get("million"):
-            pages.append(("charts workspace, a 1,000,000-point history", f"/ui/charts?runs={extra['million']}"))
+            m = extra["million"]
+            pages.append(("charts workspace, a 1,000,000-point history", f"/ui/charts?runs={m}"))
+            pages.append(("same, wall-time axis", f"/ui/charts?runs={m}&xaxis=time"))
+            pages.append(("same, zoomed to 100,000 steps", f"/ui/charts?runs={m}&from=400000&to=500000"))
+            pages.append(("same, zoomed to 1,000 steps", f"/ui/charts?runs={m}&from=500000&to=501000"))
         print(f"| page | p50 ms | p95 ms | max ms |\n|---|---|---|---|")
         for label, path in pages:
             get(path)

@@ -449,8 +449,9 @@ struct PostgresSQLConnection: SQLConnection {
 /// transaction, so no other transaction ever sees any. Three or four round trips whatever the row
 /// count, where multi-row INSERTs take one per hundred rows, each parsed anew.
 extension PostgresSQLConnection: SQLBulkInsert {
-    func insertIgnoringDuplicates(into table: String, columns: [String], rows: [[SQLValue]]) async throws {
-        if rows.isEmpty { return }
+    @discardableResult
+    func insertIgnoringDuplicates(into table: String, columns: [String], rows: [[SQLValue]]) async throws -> Int {
+        if rows.isEmpty { return 0 }
         let staging = table + "_staging"
         var text = ByteBuffer()
         text.reserveCapacity(rows.count * 96)
@@ -469,8 +470,9 @@ extension PostgresSQLConnection: SQLBulkInsert {
             throw Self.mapped(e)
         }
         let list = columns.joined(separator: ", ")
-        try await execute("INSERT INTO \(table) (\(list)) SELECT \(list) FROM \(staging) ON CONFLICT DO NOTHING", [])
+        let inserted = try await execute("INSERT INTO \(table) (\(list)) SELECT \(list) FROM \(staging) ON CONFLICT DO NOTHING", [])
         try await execute("DELETE FROM \(staging)", [])
+        return inserted
     }
     /// One value in COPY's text format: `\N` for NULL; in text, backslash, tab, newline and carriage
     /// return escaped; NUL refused as in a bound statement.

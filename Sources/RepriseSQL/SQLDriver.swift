@@ -13,6 +13,7 @@ extension SQLValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
     public init(integerLiteral value: Int64) { self = .int(value) }
     public init(_ s: String?) { self = s.map(SQLValue.text) ?? .null }
     public init(_ i: Int64?) { self = i.map(SQLValue.int) ?? .null }
+    public init(_ d: Double?) { self = d.map(SQLValue.double) ?? .null }
 }
 
 /// One result row, read by column position.
@@ -83,7 +84,9 @@ public protocol SQLBulkInsert {
     /// stored, as `INSERT … ON CONFLICT DO NOTHING` would. `table` and `columns` are the store's own
     /// names, never a client's; the schema gives `table` a keyless twin `<table>_staging` on the
     /// databases whose driver conforms (PostgreSQL: migration 10).
-    func insertIgnoringDuplicates(into table: String, columns: [String], rows: [[SQLValue]]) async throws
+    /// Returns the rows inserted.
+    @discardableResult
+    func insertIgnoringDuplicates(into table: String, columns: [String], rows: [[SQLValue]]) async throws -> Int
 }
 
 /// What a write transaction carries from one body to the next of the same batch (group commit),
@@ -140,13 +143,17 @@ extension SQLConnection {
 
     /// Writes `rows` with one multi-row statement per `chunk` of them (a hundred rows stay within
     /// every database's limit on bound values): `statement(n)` is the statement for `n` rows.
-    public func executeRows(_ rows: [[SQLValue]], chunk: Int = 100, _ statement: (Int) -> String) async throws {
+    /// Returns the rows the statements changed.
+    @discardableResult
+    public func executeRows(_ rows: [[SQLValue]], chunk: Int = 100, _ statement: (Int) -> String) async throws -> Int {
         var start = 0
+        var changed = 0
         while start < rows.count {
             let part = rows[start..<min(start + chunk, rows.count)]
-            try await execute(statement(part.count), part.flatMap { $0 })
+            changed += try await execute(statement(part.count), part.flatMap { $0 })
             start += chunk
         }
+        return changed
     }
 }
 

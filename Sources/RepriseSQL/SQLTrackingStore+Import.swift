@@ -259,6 +259,12 @@ extension SQLTrackingStore {
             try await db.executeRows(points, chunk: metricChunk) { multiRowMetricInserts[$0] }
         }
         try await db.executeRows(latest, chunk: metricChunk) { multiRowLatestUpserts[$0] }
+        // The runs are new here: their histories' tiles come from what was stored, whatever the
+        // source held twice.
+        for start in stride(from: 0, to: fresh.count, by: 100) {
+            let ids = fresh[start..<min(start + 100, fresh.count)].map { SQLValue.text($0.info.runID) }
+            try await db.execute(MetricTiles.rebuildSQL(scope: "run_uuid IN (\(placeholders(ids.count)))"), ids)
+        }
         try await db.executeRows(modelInputs) { n in
             "INSERT INTO run_model_inputs (run_uuid, model_id) VALUES \(valueRows(n, width: 2)) ON CONFLICT DO NOTHING"
         }

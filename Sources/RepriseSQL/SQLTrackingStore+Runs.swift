@@ -386,8 +386,21 @@ extension SQLTrackingStore {
     /// the latest table gets a conditional upsert per key with that key's greatest (step, timestamp, value):
     /// re-offering a point that is already there changes nothing, so this is exact. Points linked to
     /// a logged model go one by one, so only newly stored points are linked to the model.
+    ///
+    /// The histories' tiles (`MetricTiles`) get the points stored: all of them when the inserts
+    /// stored as many rows as they were given, none otherwise (those histories lose their tiles).
     static func insertMetrics(_ db: any SQLConnection, runID: String, _ metrics: [Metric]) async throws {
         if metrics.isEmpty { return }
+        if metrics.count == 1, metrics[0].modelID?.isEmpty ?? true {
+            // One point (log-metric): three statements.
+            let binds = metricBinds(runID, metrics[0])
+            if try await db.execute(insertMetricSQL, binds) == 0 { return }  // stored already
+            try await MetricTiles.recordSingle(db, runID: runID, metrics[0])
+            try await db.execute(upsertLatestSQL, binds)
+            return
+        }
+        let open = try await MetricTiles.openTiles(db, runID: runID, keys: metrics.lazy.map(\.key))
+        var stored: [Metric] = []
         var plain: [Metric] = []
         plain.reserveCapacity(metrics.count)
         var best: [String: Metric] = [:]
@@ -400,6 +413,7 @@ extension SQLTrackingStore {
             if let model = m.modelID, !model.isEmpty {
                 let binds = metricBinds(runID, m)
                 if try await db.execute(insertMetricSQL, binds) == 0 { continue }  // an exact duplicate
+                stored.append(m)
                 try await db.execute(upsertLatestSQL, binds)
                 try await db.execute(
                     insertModelMetricSQL,
@@ -413,13 +427,18 @@ extension SQLTrackingStore {
                 best[m.key] = m
             }
         }
+        let inserted: Int
         if plain.count >= bulkThreshold, let bulk = db as? any SQLBulkInsert {
-            try await bulk.insertIgnoringDuplicates(into: "metrics", columns: metricColumns, rows: plain.map { metricBinds(runID, $0) })
+            inserted = try await bulk.insertIgnoringDuplicates(into: "metrics", columns: metricColumns, rows: plain.map { metricBinds(runID, $0) })
         } else {
-            try await db.executeRows(plain.map { metricBinds(runID, $0) }, chunk: metricChunk) { multiRowMetricInserts[$0] }
+            inserted = try await db.executeRows(plain.map { metricBinds(runID, $0) }, chunk: metricChunk) { multiRowMetricInserts[$0] }
         }
         // One conditional upsert for all the keys (they are distinct).
         try await db.executeRows(best.values.map { metricBinds(runID, $0) }, chunk: metricChunk) { multiRowLatestUpserts[$0] }
+        // All stored, or none (a point sent again): the tiles know exactly what was added.
+        let sure = inserted == plain.count || inserted == 0
+        try await MetricTiles.record(
+            db, runID: runID, stored: stored, inserted == plain.count ? plain : [], unsure: sure ? [] : Set(plain.map(\.key)), open: open)
     }
 
     static let metricColumns = ["run_uuid", "key", "timestamp", "step", "value", "is_nan", "model_id", "dataset_name", "dataset_digest"]

@@ -371,6 +371,8 @@ struct RepriseImportCommand: AsyncParsableCommand {
                     if !keyless && batch.count >= 5000 { try await flush() }
                 }
                 if !batch.isEmpty { try await flush() }
+                // Chart summaries are not exported: they are made again from the points.
+                if table == "metrics" { try await store.rebuildMetricTiles() }
                 try await store.restoreRows(table, columns: columns, rows: [], checkpoint: (marker + "table", table))
                 progress.end()
             }
