@@ -47,7 +47,11 @@ let package = Package(
         // The SQLite driver (GRDB, WAL, group commit).
         .target(
             name: "RepriseSQLite",
-            dependencies: ["RepriseSQL", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "RepriseSQL", .product(name: "GRDB", package: "GRDB.swift"),
+                // The C API, for reading result columns without GRDB's generic decoding (RepriseSQLite.rows).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
         ),
         // The PostgreSQL driver (PostgresNIO): pooled connections on its own event loops, group commit
         // under one cluster-wide write lock.

@@ -193,6 +193,30 @@ public struct Metric: Sendable, Equatable {
     }
 }
 
+/// Metric points already written as MLflow's JSON objects (`Metric.writeJSON`), comma separated:
+/// the inside of a response's `metrics` array. A 100,000-point history goes from the database to
+/// these bytes without a value per point in between.
+public struct EncodedMetrics: Sendable {
+    public var json: [UInt8] = []
+    public var count = 0
+    /// Where the next page starts, when there is one.
+    public var nextOffset: Int? = nil
+
+    public init() {}
+
+    public init(_ metrics: [Metric], nextOffset: Int?) {
+        json.reserveCapacity(metrics.count * 96)
+        for m in metrics { append(m) }
+        self.nextOffset = nextOffset
+    }
+
+    public mutating func append(_ m: Metric) {
+        if count > 0 { json.append(UInt8(ascii: ",")) }
+        m.writeJSON(to: &json)
+        count += 1
+    }
+}
+
 public struct Dataset: Sendable, Equatable {
     public var name: String
     public var digest: String

@@ -160,6 +160,8 @@ public protocol TrackingStore: Sendable {
     func searchRuns(_ query: RunSearchQuery) async throws -> Page<Run>
     /// Ordered by (timestamp, step, value).
     func metricHistory(runID: String, key: String, offset: Int, limit: Int?) async throws -> Page<Metric>
+    /// The same page, written as MLflow's JSON as it is read (get-history's path).
+    func metricHistoryEncoded(runID: String, key: String, offset: Int, limit: Int?) async throws -> EncodedMetrics
     /// Sampled history for several runs, each point tagged with its run id.
     func metricHistoryBulkInterval(
         runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int

@@ -73,6 +73,9 @@ public protocol SQLConnection {
     func execute(_ sql: String, _ binds: [SQLValue]) async throws -> Int
     /// Runs a query and returns every row.
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
+    /// Runs a query and hands each row to `visit` as it is read; a driver may reuse one row's
+    /// storage for the next, so `visit` reads what it needs and keeps no reference to the row.
+    func scan(_ sql: String, _ binds: [SQLValue], _ visit: (SQLRow) throws -> Void) async throws
     /// What the write transaction this connection is in remembers across the bodies it commits
     /// together; nil in a read.
     var memo: WriteMemo? { get }
@@ -137,6 +140,11 @@ public final class WriteMemo: @unchecked Sendable {
 }
 
 extension SQLConnection {
+    /// Every row first, then the visits: for drivers that receive a result whole.
+    public func scan(_ sql: String, _ binds: [SQLValue], _ visit: (SQLRow) throws -> Void) async throws {
+        for row in try await query(sql, binds) { try visit(row) }
+    }
+
     public func queryOne(_ sql: String, _ binds: [SQLValue]) async throws -> SQLRow? {
         try await query(sql, binds).first
     }

@@ -860,26 +860,51 @@ extension SQLTrackingStore {
     // MARK: - Metric history
 
     public func metricHistory(runID: String, key: String, offset: Int, limit: Int?) async throws -> Page<Metric> {
-        // Bounded so `limit + 1` and `offset + limit` cannot overflow whatever a caller passes.
-        let limit = limit.map { max(1, min($0, Int(Int32.max))) }
-        let offset = max(0, min(offset, Int(Int32.max)))
+        let (sql, binds, limit, offset) = Self.historyQuery(runID: runID, key: key, offset: offset, limit: limit)
         return try await read { db in
-            var sql =
-                "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value"
-            var binds: [SQLValue] = [.text(runID), .text(key)]
-            if let limit {
-                sql += " LIMIT ? OFFSET ?"
-                binds += [.int(Int64(limit + 1)), .int(Int64(offset))]
-            } else if offset > 0 {
-                // No limit: the largest one (`LIMIT -1` and `LIMIT ALL` are each one database's).
-                sql += " LIMIT ? OFFSET ?"
-                binds += [.int(Int64.max), .int(Int64(offset))]
-            }
             let rows = try await db.query(sql, binds)
             let more = limit.map { rows.count > $0 } ?? false
             let metrics = rows.prefix(limit ?? rows.count).map { Self.metric($0, from: 0) }
             return Page(items: metrics, nextOffset: more ? offset + limit! : nil)
         }
+    }
+
+    public func metricHistoryEncoded(runID: String, key: String, offset: Int, limit: Int?) async throws -> EncodedMetrics {
+        let (sql, binds, limit, offset) = Self.historyQuery(runID: runID, key: key, offset: offset, limit: limit)
+        return try await read { db in
+            var out = EncodedMetrics()
+            out.json.reserveCapacity(64 * 1024)
+            var more = false
+            try await db.scan(sql, binds) { row in
+                if let limit, out.count == limit {
+                    more = true
+                    return
+                }
+                out.append(Self.metric(row, from: 0))
+            }
+            if more { out.nextOffset = offset + limit! }
+            return out
+        }
+    }
+
+    /// One page of a history in (timestamp, step, value) order, with one row more than the page
+    /// to tell whether another follows; the bounds clamped so `limit + 1` and `offset + limit`
+    /// cannot overflow whatever a caller passes.
+    static func historyQuery(runID: String, key: String, offset: Int, limit: Int?) -> (String, [SQLValue], Int?, Int) {
+        let limit = limit.map { max(1, min($0, Int(Int32.max))) }
+        let offset = max(0, min(offset, Int(Int32.max)))
+        var sql =
+            "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value"
+        var binds: [SQLValue] = [.text(runID), .text(key)]
+        if let limit {
+            sql += " LIMIT ? OFFSET ?"
+            binds += [.int(Int64(limit + 1)), .int(Int64(offset))]
+        } else if offset > 0 {
+            // No limit: the largest one (`LIMIT -1` and `LIMIT ALL` are each one database's).
+            sql += " LIMIT ? OFFSET ?"
+            binds += [.int(Int64.max), .int(Int64(offset))]
+        }
+        return (sql, binds, limit, offset)
     }
 
     public func metricHistoryBulk(runIDs: [String], key: String, maxResults: Int) async throws -> [Metric] {

@@ -288,9 +288,8 @@ extension RepriseAPI {
                 throw RepriseError.invalid("Invalid value \(max) for parameter 'max_results' supplied. It must be a positive integer")
             }
             let offset = try PageToken.decode(try p.string("page_token"))
-            let page = try await store.metricHistory(
-                runID: runID, key: key, offset: offset, limit: max.map { Int(clamping: $0) })
-            return Self.metricsResponse(page.items, next: page.nextOffset)
+            return Self.metricsResponse(
+                try await store.metricHistoryEncoded(runID: runID, key: key, offset: offset, limit: max.map { Int(clamping: $0) }))
         }
         route(.get, "/api/2.0/mlflow/metrics/get-history-bulk-interval", access: .experiments(.read, .runIDs("run_ids"))) { call in
             let p = try await call.params()
@@ -314,7 +313,7 @@ extension RepriseAPI {
             }
             let metrics = try await store.metricHistoryBulkInterval(
                 runIDs: runIDs, key: key, startStep: start, endStep: end, maxResults: Int(max))
-            return Self.metricsResponse(metrics, next: nil)
+            return Self.metricsResponse(EncodedMetrics(metrics, nextOffset: nil))
         }
         route(.get, "/api/2.0/mlflow/metrics/get-history-bulk", access: .experiments(.read, .runIDs("run_id"))) { call in
             let p = try await call.params()
@@ -330,7 +329,7 @@ extension RepriseAPI {
             let max = min(Int(clamping: try p.int64("max_results") ?? 25000), 25000)
             if max < 1 { throw RepriseError.invalid("Invalid value \(max) for parameter 'max_results' supplied.") }
             let metrics = try await store.metricHistoryBulk(runIDs: runIDs, key: key, maxResults: max)
-            return Self.metricsResponse(metrics, next: nil)
+            return Self.metricsResponse(EncodedMetrics(metrics, nextOffset: nil))
         }
         // UI-only (served under /ajax-api): the datasets used in these experiments.
         route(.post, "/api/2.0/mlflow/experiments/search-datasets", access: .experiments(.read, .experimentIDs("experiment_ids"))) { call in
@@ -353,25 +352,46 @@ extension RepriseAPI {
     }
 
     /// `{metrics: [...], next_page_token?}`, serialized directly: histories can hold 100k points.
-    static func metricsResponse(_ metrics: [Metric], next: Int?) -> Response {
-        var out: [UInt8] = []
-        out.reserveCapacity(metrics.count * 72 + 64)
-        out.append(contentsOf: "{".utf8)
-        if !metrics.isEmpty {
-            out.append(contentsOf: "\"metrics\":[".utf8)
-            for (i, m) in metrics.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                m.writeJSON(to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
+    /// A page of metric points as MLflow writes it: `{"metrics": [...], "next_page_token": ...}`,
+    /// empty parts left out. Up to 256 KiB in one buffer with its length; a longer page (a
+    /// 100,000-point history is 8 MB) streams in pieces of 256 KiB, each copied once into the
+    /// socket's buffer.
+    static func metricsResponse(_ page: EncodedMetrics) -> Response {
+        var head: [UInt8] = Array("{".utf8)
+        var tail: [UInt8] = []
+        if page.count > 0 {
+            head += Array("\"metrics\":[".utf8)
+            tail.append(UInt8(ascii: "]"))
         }
-        if let next {
-            if !metrics.isEmpty { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: "\"next_page_token\":".utf8)
-            JSONValue.string(PageToken.encode(offset: next)).write(to: &out)
+        if let next = page.nextOffset {
+            if page.count > 0 { tail.append(UInt8(ascii: ",")) }
+            tail += Array("\"next_page_token\":".utf8)
+            JSONValue.string(PageToken.encode(offset: next)).write(to: &tail)
         }
-        out.append(contentsOf: "}".utf8)
+        tail.append(UInt8(ascii: "}"))
+        let headers: HTTPFields = [.contentType: "application/json"]
+        let piece = 256 * 1024
+        let (json, first, last) = (page.json, head, tail)
+        if json.count <= piece {
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(head.count + json.count + tail.count)
+            buffer.writeBytes(head)
+            buffer.writeBytes(json)
+            buffer.writeBytes(tail)
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: buffer))
+        }
         return Response(
-            status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
+            status: .ok, headers: headers,
+            body: ResponseBody(contentLength: first.count + json.count + last.count) { writer in
+                try await writer.write(ByteBuffer(bytes: first))
+                var start = 0
+                while start < json.count {
+                    let end = min(start + piece, json.count)
+                    try await writer.write(json.withUnsafeBufferPointer { ByteBuffer(bytes: UnsafeBufferPointer(rebasing: $0[start..<end])) })
+                    start = end
+                }
+                try await writer.write(ByteBuffer(bytes: last))
+                try await writer.finish(nil)
+            })
     }
 }

@@ -32,9 +32,9 @@ struct TestServer {
             workingDirectory: dir.path)
     }
 
-    func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    func test(_ mode: TestingSetup = .router, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         defer { dir.remove() }
-        try await buildApplication(api: api, logger: Logger(label: "test")).test(.router, body)
+        try await buildApplication(api: api, logger: Logger(label: "test")).test(mode, body)
     }
 }
 
@@ -53,6 +53,11 @@ extension TestClientProtocol {
 }
 
 func errorCode(_ v: JSONValue) -> String? { v["error_code"]?.stringValue }
+
+extension JSONValue {
+    var items: [JSONValue] { if case .array(let a) = self { a } else { [] } }
+    var integer: Int64? { if case .int(let i) = self { i } else { nil } }
+}
 
 @Suite("Routes")
 struct RouteTests {
@@ -156,6 +161,44 @@ struct RouteTests {
             let (_, updated) = try await client.json(.post, "/api/2.0/mlflow/runs/update", #"{"run_id":"\#(runID)","status":"FINISHED","end_time":20}"#)
             #expect(updated["run_info"]?["status"] == "FINISHED")
             #expect(updated["run_info"]?["end_time"] == .int(20))
+        }
+    }
+
+    /// A history longer than one piece of the streamed body comes back whole over real HTTP, in
+    /// order, with MLflow's values for NaN, ±inf and integral values, and pages by token.
+    static func historyValue(_ i: Int) -> Double {
+        i == 7 ? .nan : i == 8 ? .infinity : i == 9 ? -.infinity : i % 3 == 0 ? Double(i) : Double(i) / 7
+    }
+
+    @Test func longHistoriesStreamWhole() async throws {
+        let server = try await TestServer()
+        let run = try await server.store.createRun(CreateRunInput(experimentID: "0", userID: "t", runName: "h", startTime: 1, tags: []))
+        let id = run.info.runID
+        let n = 5_001
+        for start in stride(from: 0, to: n, by: 1_000) {
+            let part = (start..<min(start + 1_000, n)).map { Metric(key: "loss", value: Self.historyValue($0), timestamp: 1_000 + Int64($0), step: Int64($0)) }
+            try await server.store.logBatch(runID: id, metrics: part, params: [], tags: [], conflictStyle: .batch)
+        }
+        try await server.test(.live) { client in
+            let (status, all) = try await client.json(.get, "/api/2.0/mlflow/metrics/get-history?run_id=\(id)&metric_key=loss")
+            #expect(status == .ok)
+            let points = all["metrics"]?.items ?? []
+            #expect(points.count == n && all["next_page_token"] == nil)
+            #expect(points.map { $0["step"]?.integer } == (0..<n).map { Int64($0) })
+            // NaN as MLflow's string; ±inf as the largest double, as the reference's SQL store returns it.
+            #expect(points[7]["value"] == .string("NaN"))
+            #expect(points[8]["value"] == .double(.greatestFiniteMagnitude) && points[9]["value"] == .double(-.greatestFiniteMagnitude))
+            #expect(points[3_000]["value"] == .double(3_000) && points[4_000]["value"] == .double(4_000.0 / 7))
+            // Pages: 2,500 + 2,500 + 1.
+            var paged: [Int64] = []
+            var query = "/api/2.0/mlflow/metrics/get-history?run_id=\(id)&metric_key=loss&max_results=2500"
+            for _ in 0..<4 {
+                let (_, page) = try await client.json(.get, query)
+                paged += (page["metrics"]?.items ?? []).compactMap { $0["step"]?.integer }
+                guard let token = page["next_page_token"]?.stringValue else { break }
+                query = "/api/2.0/mlflow/metrics/get-history?run_id=\(id)&metric_key=loss&max_results=2500&page_token=" + token
+            }
+            #expect(paged == (0..<n).map { Int64($0) })
         }
     }
 

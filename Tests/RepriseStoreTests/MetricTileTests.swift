@@ -102,6 +102,26 @@ struct MetricTileTests {
         #expect(rebuilt.points.map(\.x) == zoom.points.map(\.x) && rebuilt.points.map(\.count) == zoom.points.map(\.count))
     }
 
+    /// get-history's encoded read is the value read, written: every page, every bound.
+    @Test(arguments: Backend.all) func encodedHistoryIsTheHistory(_ b: Backend) async throws {
+        let s = try await b.make()
+        let run = try await Self.newRun(s)
+        var points = Self.points("h", 0..<2_500)
+        points[3].value = .nan
+        points[4].value = .infinity
+        points[5].value = -.infinity
+        points[6].value = 1e-300
+        try await Self.log(s, run, points)
+        for (offset, limit) in [(0, nil), (0, 1), (0, 1_000), (1_000, 1_000), (2_000, 1_000), (2_499, nil), (5_000, 10), (0, Int.max)] as [(Int, Int?)] {
+            let values = try await s.metricHistory(runID: run, key: "h", offset: offset, limit: limit)
+            let encoded = try await s.metricHistoryEncoded(runID: run, key: "h", offset: offset, limit: limit)
+            let expected = EncodedMetrics(values.items, nextOffset: values.nextOffset)
+            #expect(encoded.json == expected.json && encoded.count == expected.count && encoded.nextOffset == expected.nextOffset, "\(offset), \(String(describing: limit))")
+        }
+        #expect(try await s.metricHistoryEncoded(runID: run, key: "h", offset: 0, limit: 1_000).nextOffset == 1_000)
+        #expect(try await s.metricHistoryEncoded(runID: run, key: "absent", offset: 0, limit: nil).count == 0)
+    }
+
     @Test(arguments: Backend.all) func writesThatCannotBeSummarised(_ b: Backend) async throws {
         let s = try await b.make()
         let run = try await Self.newRun(s)
