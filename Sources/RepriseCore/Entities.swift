@@ -161,17 +161,17 @@ public struct Metric: Sendable, Equatable {
 
     /// Writes the same object as `json` directly: metric histories can hold 100k points.
     public func writeJSON(to out: inout [UInt8]) {
-        out.append(contentsOf: #"{"key":"#.utf8)
+        JSONValue.writeLiteral(#"{"key":"#, to: &out)
         JSONValue.writeString(key, to: &out)
-        out.append(contentsOf: #","value":"#.utf8)
+        JSONValue.writeLiteral(#","value":"#, to: &out)
         JSONValue.writeDouble(value, to: &out)
-        out.append(contentsOf: #","timestamp":"#.utf8)
+        JSONValue.writeLiteral(#","timestamp":"#, to: &out)
         JSONValue.writeInt(timestamp, to: &out)
-        out.append(contentsOf: #","step":"#.utf8)
+        JSONValue.writeLiteral(#","step":"#, to: &out)
         JSONValue.writeInt(step, to: &out)
         func optional(_ name: StaticString, _ v: String?) {
             guard let v, !v.isEmpty else { return }
-            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            JSONValue.writeLiteral(name, to: &out)
             JSONValue.writeString(v, to: &out)
         }
         optional(#","dataset_name":"#, datasetName)

@@ -348,26 +348,30 @@ extension JSONValue {
         }
     }
 
-    /// Writes a decimal integer without building a String.
+    /// Writes a decimal integer without building a String: the digits right to left into a stack
+    /// buffer, then one append (a history's timestamps are 13 digits each).
     public static func writeInt(_ v: Int64, to out: inout [UInt8]) {
-        if v == 0 {
-            out.append(0x30)
-            return
-        }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = v.magnitude
-        var count = 0
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: 20 digits and a sign
         withUnsafeMutableBytes(of: &digits) { buf in
-            while n > 0 {
-                buf[count] = UInt8(n % 10) + 0x30
+            var n = v.magnitude
+            var at = buf.count
+            repeat {
+                at -= 1
+                buf[at] = UInt8(truncatingIfNeeded: n % 10) &+ 0x30
                 n /= 10
-                count += 1
+            } while n > 0
+            if v < 0 {
+                at -= 1
+                buf[at] = UInt8(ascii: "-")
             }
-            if v < 0 { out.append(UInt8(ascii: "-")) }
-            for k in stride(from: count - 1, through: 0, by: -1) { out.append(buf[k]) }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[at...]))
         }
+    }
+
+    /// Appends a literal's bytes in one copy.
+    @inline(__always)
+    public static func writeLiteral(_ s: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
     public static func writeDouble(_ d: Double, to out: inout [UInt8]) {
@@ -386,6 +390,17 @@ extension JSONValue {
 
     public static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings need no escape: one scan, one copy.
+        var text = s
+        let plain = text.withUTF8 { bytes -> Bool in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if plain {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for c in s.utf8 {
             switch c {
             case 0x22: out.append(contentsOf: [0x5C, 0x22])

@@ -18,6 +18,18 @@ struct JSONTests {
         #expect(JSONValue.string("\u{1}").jsonString == #""\u0001""#)
     }
 
+    /// The writers' fast paths (one copy for a plain string, integers right to left) against the
+    /// edges: every Int64 extreme, and strings with and without bytes to escape.
+    @Test func writersAtTheEdges() throws {
+        for v: Int64 in [0, 1, -1, 9, 10, -10, 1_700_000_000_000, .max, .min, .min + 1] {
+            #expect(JSONValue.int(v).jsonString == String(v))
+        }
+        for text in ["", "loss", "a \"quoted\" word", "back\\slash", "tab\there", "é😀", String(repeating: "x", count: 100), "\u{1F}"] {
+            #expect(try JSONValue.parse(JSONValue.string(text).jsonString) == .string(text), "\(text)")
+        }
+        #expect(JSONValue.string("plain").jsonString == #""plain""#)
+    }
+
     @Test func specialDoubles() throws {
         #expect(JSONValue.double(.nan).jsonString == #""NaN""#)
         #expect(JSONValue.double(.infinity).jsonString == #""Infinity""#)
