@@ -45,6 +45,8 @@ let package = Package(
             ]
         ),
         // The SQLite driver (GRDB, WAL, group commit).
+        // glibc's allocator settings (malloc.h), for the server's start-up.
+        .target(name: "CAllocator"),
         .target(
             name: "RepriseSQLite",
             dependencies: [
@@ -140,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "reprise",
             dependencies: [
-                "RepriseCore", "RepriseSQL", "RepriseSQLite", "ReprisePostgres", "RepriseArtifacts", "RepriseServer", "RepriseClient",
+                "CAllocator", "RepriseCore", "RepriseSQL", "RepriseSQLite", "ReprisePostgres", "RepriseArtifacts", "RepriseServer", "RepriseClient",
                 "RepriseRepro", "RepriseImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
