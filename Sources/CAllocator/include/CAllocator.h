@@ -2,6 +2,7 @@
 #define REPRISE_CALLOCATOR_H
 
 // glibc's allocator settings, which Swift's Glibc module does not expose (malloc.h).
+#include <stdlib.h>  // defines __GLIBC__ where the C library is glibc
 #if defined(__GLIBC__)
 #include <malloc.h>
 
