@@ -40,9 +40,15 @@ enum MetricTiles {
         """
     }
 
-    /// A finite stored value: NaN carries `is_nan`, ±inf is stored as ±Double.greatestFiniteMagnitude.
+    /// A finite stored value: NaN carries `is_nan`, ±inf is stored as ±Double.greatestFiniteMagnitude
+    /// (as MLflow stores it), so the bounds are exclusive. The one SQL spelling of the rule, for the
+    /// tiles and for the chart queries alike (`Summary.add` is its Swift twin).
     static let finiteSQL =
         "is_nan = 0 AND value > CAST('-1.7976931348623157e308' AS DOUBLE PRECISION) AND value < CAST('1.7976931348623157e308' AS DOUBLE PRECISION)"
+
+    /// Values a mean adds up: beyond ±1e300 a sum could overflow (an error on PostgreSQL), so those
+    /// stay in the minimum and maximum only.
+    static let summableSQL = "value > -1e300 AND value < 1e300"
 
     /// Tiles for the histories of the runs `scope` selects (a condition on `run_uuid`, or `1 = 1`),
     /// from their stored points in timestamp order; the caller deletes theirs first.
@@ -54,8 +60,8 @@ enum MetricTiles {
               MIN(CASE WHEN \(f) THEN step END), MAX(CASE WHEN \(f) THEN step END),
               MIN(CASE WHEN \(f) THEN timestamp END), MAX(CASE WHEN \(f) THEN timestamp END), MIN(timestamp),
               MIN(CASE WHEN \(f) THEN value END), MAX(CASE WHEN \(f) THEN value END),
-              COALESCE(SUM(CASE WHEN \(f) AND value > -1e300 AND value < 1e300 THEN value END), 0),
-              SUM(CASE WHEN \(f) AND value > -1e300 AND value < 1e300 THEN 1 ELSE 0 END),
+              COALESCE(SUM(CASE WHEN \(f) AND \(summableSQL) THEN value END), 0),
+              SUM(CASE WHEN \(f) AND \(summableSQL) THEN 1 ELSE 0 END),
               COALESCE(SUM(CASE WHEN \(f) THEN CAST(step AS DOUBLE PRECISION) END), 0),
               COALESCE(SUM(CASE WHEN \(f) THEN CAST(timestamp AS DOUBLE PRECISION) END), 0)
             FROM (
@@ -247,7 +253,6 @@ enum MetricTiles {
 
     /// One tile as the reader uses it, on one axis.
     struct Tile {
-        var points: Int64
         var finite: Int64
         var minX: Int64
         var maxX: Int64
@@ -261,7 +266,6 @@ enum MetricTiles {
 
         /// Folds the next tile (starting where this one ends) into this one.
         mutating func absorb(_ t: Tile) {
-            points += t.points
             finite += t.finite
             maxX = t.maxX
             minTS = Swift.min(minTS, t.minTS)
@@ -310,7 +314,7 @@ enum MetricTiles {
             else { continue }
             out.finite += finite
             let t = Tile(
-                points: r.int(0), finite: finite, minX: byStep ? minStep : minTS, maxX: byStep ? maxStep : maxTS, minTS: minTS, maxTS: maxTS,
+                finite: finite, minX: byStep ? minStep : minTS, maxX: byStep ? maxStep : maxTS, minTS: minTS, maxTS: maxTS,
                 minValue: minV, maxValue: maxV, sumValue: r.double(9), summed: r.int(10), sumX: byStep ? r.double(11) : r.double(12))
             if let last = out.groups.last {
                 if t.minX < last.maxX { return nil }  // overlaps the previous tile: x order is not storage order

@@ -15,8 +15,7 @@ extension SQLTrackingStore {
     {
         let limit = max(MetricSeries.pointMinimum, min(maxPoints, MetricSeries.pointLimit))
         let col = axis.column
-        let fb: [SQLValue] = [.double(-.greatestFiniteMagnitude), .double(.greatestFiniteMagnitude)]
-        let finite = "is_nan = 0 AND value > ? AND value < ?"
+        let finite = MetricTiles.finiteSQL
         let floor = driver.dialect.floorOfNonNegative
         return try await read { db in
             // What the range is, in stored units: from the tiles, or from one scan of the points.
@@ -34,7 +33,7 @@ extension SQLTrackingStore {
                     SELECT COUNT(*), MIN(timestamp), SUM(CASE WHEN \(finite) THEN 1 ELSE 0 END),
                       MIN(CASE WHEN \(finite) THEN \(col) END), MAX(CASE WHEN \(finite) THEN \(col) END)
                     FROM metrics WHERE run_uuid = ? AND key = ?
-                    """, fb + fb + fb + [.text(runID), .text(key)])
+                    """, [.text(runID), .text(key)])
                 guard let h = head.first, h.int(0) > 0 else {
                     return MetricSeries(points: [], total: 0, exact: true, nonFinite: 0, origin: 0, extent: nil)
                 }
@@ -60,7 +59,7 @@ extension SQLTrackingStore {
             /// The finite points with x in [l, h] (and, when given, timestamps in `ts`: an index range).
             func range(_ l: Int64, _ h: Int64, _ ts: ClosedRange<Int64>?) -> (String, [SQLValue]) {
                 var sql = "run_uuid = ? AND key = ? AND \(finite) AND \(col) >= ? AND \(col) <= ?"
-                var binds: [SQLValue] = [.text(runID), .text(key)] + fb + [.int(l), .int(h)]
+                var binds: [SQLValue] = [.text(runID), .text(key), .int(l), .int(h)]
                 if let ts, axis == .step {
                     sql += " AND timestamp >= ? AND timestamp <= ?"
                     binds += [.int(ts.lowerBound), .int(ts.upperBound)]
@@ -76,7 +75,6 @@ extension SQLTrackingStore {
             }
 
             var ts: ClosedRange<Int64>? = nil
-            var total: Int? = lo == minX && hi == maxX ? finiteCount : nil
             if let groups = layout?.groups {
                 // Runs of tiles wholly in range, and at most one partly in range at each end.
                 let first = Self.firstGroup(groups, endingAtOrAfter: lo)
@@ -89,8 +87,10 @@ extension SQLTrackingStore {
                 let edges = touched.filter { $0.minX < lo || $0.maxX > hi }
                 let edgePoints = edges.reduce(Int64(0)) { $0 + $1.finite }
                 if inside.count >= limit / 2 && edgePoints <= 16 * MetricTiles.tileSize {
-                    var elements = inside.map(\.point).map { p in
-                        MetricSeries.Point(x: p.x - shift, y: p.y, min: p.min, max: p.max, mean: p.mean, count: p.count)
+                    var elements = inside.map { g in
+                        var p = g.point
+                        p.x -= shift
+                        return p
                     }
                     for g in edges {
                         elements += try await exactPoints(max(lo, g.minX), min(hi, g.maxX), g.minTS...g.maxTS, limit: Int(g.finite))
@@ -101,26 +101,22 @@ extension SQLTrackingStore {
                 }
             }
             let (cond, rangeBinds) = range(lo, hi, ts)
-            let inRange: Int
-            if let total {
-                inRange = total
-            } else {
-                inRange = Int(clamping: try await db.query("SELECT COUNT(*) FROM metrics WHERE \(cond)", rangeBinds).first?.int(0) ?? 0)
-            }
-            total = inRange
+            let inRange =
+                lo == minX && hi == maxX
+                ? finiteCount
+                : Int(clamping: try await db.query("SELECT COUNT(*) FROM metrics WHERE \(cond)", rangeBinds).first?.int(0) ?? 0)
             if inRange <= limit {
                 return series(try await exactPoints(lo, hi, ts, limit: limit), total: inRange, exact: true)
             }
-            // Buckets of equal width over [lo, hi]; the last one includes hi. The mean leaves out
-            // values beyond ±1e300, whose sum could overflow (an error on PostgreSQL); they stay in
-            // the bucket's min and max.
+            // Buckets of equal width over [lo, hi]; the last one includes hi. The mean adds up only
+            // summable values (`MetricTiles.summableSQL`).
             let x = "CAST(\(col) AS DOUBLE PRECISION)"
             let (loD, hiD) = (Double(lo), Double(hi))
             let scale = hiD > loD ? Double(limit) / (hiD - loD) : 0
             let rows = try await db.query(
                 """
                 SELECT \(floor("(\(x) - ?) * ?")) AS b, COUNT(*), MIN(value), MAX(value),
-                  AVG(CASE WHEN value > -1e300 AND value < 1e300 THEN value END), AVG(\(x))
+                  AVG(CASE WHEN \(MetricTiles.summableSQL) THEN value END), AVG(\(x))
                 FROM metrics WHERE \(cond) GROUP BY b ORDER BY b
                 """, [.double(loD), .double(scale)] + rangeBinds)
             var buckets: [(b: Int64, p: MetricSeries.Point)] = []
