@@ -122,6 +122,26 @@ struct MetricTileTests {
         #expect(try await s.metricHistoryEncoded(runID: run, key: "absent", offset: 0, limit: nil).count == 0)
     }
 
+    /// Steps at both ends of Int64 and bounds beyond them: tiles sum and bucket them without a trap.
+    @Test(arguments: Backend.all) func extremeStepsAndBounds(_ b: Backend) async throws {
+        let s = try await b.make()
+        let run = try await Self.newRun(s)
+        let low = (0..<10_000).map { Metric(key: "edge", value: Double($0 % 13), timestamp: 1 + Int64($0), step: Int64.min + Int64($0)) }
+        let high = (0..<10_000).map { Metric(key: "edge", value: Double($0 % 17), timestamp: 20_000 + Int64($0), step: Int64.max - 9_999 + Int64($0)) }
+        try await Self.log(s, run, low + high)
+        try await s.logBatch(runID: run, metrics: [high[9_999]], params: [], tags: [], conflictStyle: .single)
+        #expect(try await Self.tiles(s, run, "edge").points == 20_000)  // the last point was there already
+        for axis in MetricAxis.allCases {
+            Self.check(try await s.metricSeries(runID: run, key: "edge", axis: axis, from: nil, to: nil, maxPoints: 16), total: 20_000, "\(axis)")
+        }
+        let bounds: [(Double, Double)] = [(-1e300, 1e300), (1e300, -1e300), (-9.3e18, 9.3e18), (9.2e18, 9.3e18), (-.greatestFiniteMagnitude, 0)]
+        for (from, to) in bounds {
+            let r = try await s.metricSeries(runID: run, key: "edge", axis: .step, from: from, to: to, maxPoints: 16)
+            #expect(r.points.count <= 16 && r.points.reduce(0) { $0 + $1.count } == r.total, "\(from)...\(to)")
+        }
+        Self.check(try await s.metricSeries(runID: run, key: "edge", axis: .step, from: 0, to: 9.3e18, maxPoints: 16), total: 10_000, "upper half")
+    }
+
     @Test(arguments: Backend.all) func writesThatCannotBeSummarised(_ b: Backend) async throws {
         let s = try await b.make()
         let run = try await Self.newRun(s)
