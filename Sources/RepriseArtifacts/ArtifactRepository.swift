@@ -173,7 +173,7 @@ public struct LocalArtifactRepository: ArtifactRepository {
             throw RepriseError.invalid("Cannot create the folder for '\(path.joined(separator: "/"))'")
         }
         // Short and fixed-length whatever the name: a 255-byte name must still leave room.
-        let temp = parent + "/.upload-\(UUID().uuidString)"
+        let temp = parent + "/.upload-\(RandomID.uuid())"
         var written: Int64 = 0
         do {
             try await fileSystem.withFileHandle(

@@ -67,7 +67,7 @@ public struct ArtifactCopier: Sendable {
             plan += try await files(under: root)
         }
         progress.begin("artifacts", total: plan.count)
-        let staging = NSTemporaryDirectory() + "reprise-import-" + UUID().uuidString
+        let staging = NSTemporaryDirectory() + "reprise-import-" + RandomID.uuid()
         defer { try? FileManager.default.removeItem(atPath: staging) }
         for (path, size) in plan {
             switch try await copyFile(path, staging: staging).outcome {

@@ -256,7 +256,7 @@ public struct Reproducer: Sendable {
 
     static func tempDir(prefix: String) throws -> String {
         let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
-        let path = "\(base)/\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+        let path = "\(base)/\(prefix)-\(RandomID.hex().prefix(8))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

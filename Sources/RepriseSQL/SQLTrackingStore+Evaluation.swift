@@ -282,7 +282,7 @@ extension SQLTrackingStore: EvaluationStore {
             if let row = try await db.queryOne("SELECT scorer_id FROM scorers WHERE experiment_id = ? AND name = ?", [.int(experiment), .text(name)]) {
                 scorerID = row.string(0)
             } else {
-                scorerID = UUID().uuidString.lowercased()
+                scorerID = RandomID.uuid()
                 try await db.execute("INSERT INTO scorers (scorer_id, experiment_id, name) VALUES (?, ?, ?)", [.text(scorerID), .int(experiment), .text(name)])
             }
             let version = try await db.queryOne("SELECT COALESCE(MAX(version), 0) + 1 FROM scorer_versions WHERE scorer_id = ?", [.text(scorerID)])!.int(0)

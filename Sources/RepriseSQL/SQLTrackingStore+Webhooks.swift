@@ -39,7 +39,7 @@ extension SQLTrackingStore: WebhookStore {
         try Self.validateWebhookName(name)
         if events.isEmpty { throw RepriseError.invalid("Webhook events must be a non-empty list of WebhookEvent objects: [].") }
         let sealed = try secret.flatMap { $0.isEmpty ? nil : try secrets.seal($0) } ?? ""
-        let id = UUID().uuidString.lowercased()
+        let id = RandomID.uuid()
         return try await write { db, audit in
             let now = Self.now()
             try await db.execute(
@@ -206,7 +206,7 @@ extension SQLTrackingStore: WebhookStore {
         for hook in subscribers {
             try await db.execute(
                 "INSERT INTO webhook_deliveries (\(deliveryColumns), lease_until) VALUES (?, ?, ?, ?, ?, ?, 'PENDING', 0, ?, NULL, '', ?, ?, 0)",
-                [.text(UUID().uuidString.lowercased()), .text(hook), .text(event.entity), .text(event.action),
+                [.text(RandomID.uuid()), .text(hook), .text(event.entity), .text(event.action),
                  .text(body), .int(ms / 1000), .int(ms), .int(ms), .int(ms)])
         }
     }

@@ -72,7 +72,7 @@ public final class SQLTrackingStore: TrackingStore {
 
     static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
-    static func newID() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+    static func newID() -> String { RandomID.hex() }
 
     // MARK: - Experiments
 

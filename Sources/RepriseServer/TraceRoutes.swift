@@ -196,7 +196,7 @@ extension RepriseAPI {
         route(.post, v2, access: .experiment(.update, .field("experiment_id"))) { [self] call in
             let p = try await call.params()
             // v2 request ids are 32 hex digits, without v3's `tr-`.
-            let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            let id = RandomID.hex()
             let info = TraceInfo(
                 traceID: id, experimentID: try p.requiredString("experiment_id"),
                 requestTime: try p.int64("timestamp_ms") ?? Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)), executionDuration: 0,
@@ -244,7 +244,7 @@ extension RepriseAPI {
             let traceID = try call.pathParameter("trace_id")
             guard case .object(let o)? = try await call.params().raw("assessment") else { throw RepriseError.missing("assessment") }
             let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
-            let id = "a-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            let id = "a-" + RandomID.hex()
             let created = try await traceStore().createAssessment(try Assessment.fromWire(o, traceID: traceID, id: id, now: now))
             return Self.json(["assessment": created.json])
         }

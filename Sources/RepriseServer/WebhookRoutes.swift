@@ -106,7 +106,7 @@ extension RepriseAPI {
             if let raw = try p.raw("event"), raw != .null { event = try WebhookEvent(validating: raw) }
             let now = Date()
             let attempt = await deliverer.send(
-                url: hook.url, secret: try await webhooks.webhookSecret(id: id), deliveryID: UUID().uuidString.lowercased(),
+                url: hook.url, secret: try await webhooks.webhookSecret(id: id), deliveryID: RandomID.uuid(),
                 timestamp: Int64(now.timeIntervalSince1970), body: event.payload(data: Self.sampleWebhookData(event), at: now))
             let result = WebhookTestResult(
                 success: attempt.succeeded, responseStatus: attempt.status, responseBody: attempt.body,

@@ -257,7 +257,7 @@ struct RepriseImportCommand: AsyncParsableCommand {
         var dir = ServerCommand.absolute(from, cwd: cwd)
         var unpacked: String? = nil
         if dir.hasSuffix(".tar") {
-            let tmp = NSTemporaryDirectory() + "reprise-restore-" + UUID().uuidString
+            let tmp = NSTemporaryDirectory() + "reprise-restore-" + RandomID.uuid()
             try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
             try ExportLayout.tar(["-xf", dir, "-C", tmp])
             unpacked = tmp
@@ -379,7 +379,7 @@ struct RepriseImportCommand: AsyncParsableCommand {
             // Artifacts, each written whole and read back against the manifest.
             var artifactProblems: [String] = []
             try await destinationRepository.prepare()
-            let staging = NSTemporaryDirectory() + "reprise-restore-" + UUID().uuidString
+            let staging = NSTemporaryDirectory() + "reprise-restore-" + RandomID.uuid()
             progress.begin("artifacts", total: artifacts.count)
             for a in artifacts {
                 let (outcome, sha) = try await copier.copyFile(a.path, staging: staging)

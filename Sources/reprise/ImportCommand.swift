@@ -172,7 +172,7 @@ struct MLflowImportCommand: AsyncParsableCommand {
         // Ctrl-C stops after the batch being written commits.
         let work = Task {
             try await WriteContext.$current.withValue(
-                WriteContext(actor: "import", authenticated: false, requestID: "import-" + UUID().uuidString.lowercased())
+                WriteContext(actor: "import", authenticated: false, requestID: "import-" + RandomID.uuid())
             ) {
                 try await importer.run(progress: CountProgress(enabled: !quiet))
             }

@@ -44,7 +44,7 @@ final class Authenticator: Sendable {
         self.settings = settings
         self.logger = logger
         self.oidc = settings.oidc.map { OIDCVerifier(settings: $0, http: http, logger: logger) }
-        self.decoyHash = Bcrypt.hash(UUID().uuidString, cost: settings.bcryptCost)
+        self.decoyHash = Bcrypt.hash(RandomID.uuid(), cost: settings.bcryptCost)
         sessionKey = SymmetricKey(
             data: Array(HMAC<SHA256>.authenticationCode(for: Array("reprise/ui-session/v1".utf8), using: SymmetricKey(data: secret))))
     }
