@@ -143,6 +143,9 @@ public final class RepriseAPI: Sendable {
     /// The route table, by path template: written while `init` registers the routes (and by tests
     /// before they build a router), read when the router is built.
     nonisolated(unsafe) var routes: [String: [HTTPRequest.Method: Route]] = [:]
+    /// Which template holds each "METHOD path-as-the-router-sees-it", to refuse a clash in O(1)
+    /// (checking every route against every other re-parsed paths ~45,000 times: a third of start-up).
+    nonisolated(unsafe) private var routerKeys: [String: String] = [:]
 
     /// - Parameters:
     ///   - store: the tracking store.
@@ -219,10 +222,11 @@ public final class RepriseAPI: Sendable {
         let template = PathTemplate(path)
         // The router ignores trailing and repeated slashes: two templates it cannot tell apart are a
         // programming error, named here rather than deep inside the router.
-        let key = RouterPath(stringLiteral: template.routerPath).description
-        for (other, methods) in routes where other != template.documented && methods[method] != nil {
-            precondition(RouterPath(stringLiteral: methods[method]!.template.routerPath).description != key, "\(method) \(path) clashes with \(other)")
+        let key = "\(method) " + RouterPath(stringLiteral: template.routerPath).description
+        if let other = routerKeys[key], other != template.documented {
+            preconditionFailure("\(method) \(path) clashes with \(other)")
         }
+        routerKeys[key] = template.documented
         routes[template.documented, default: [:]][method] = Route(template: template, access: access, handler: handler)
     }
 
@@ -304,7 +308,7 @@ public final class RepriseAPI: Sendable {
     /// The client's `X-Request-ID` when it sends a usable one, else a new id.
     static func requestID(_ request: Request) -> String {
         let given = request.headers[.xRequestID] ?? ""
-        return given.isEmpty || given.count > 128 ? UUID().uuidString.lowercased() : given
+        return given.isEmpty || given.count > 128 ? RandomID.uuid() : given
     }
 
     /// Who is calling, with authentication on: the principal. `X-Reprise-Actor` naming someone else
