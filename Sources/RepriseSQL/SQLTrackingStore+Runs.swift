@@ -873,7 +873,6 @@ extension SQLTrackingStore {
         let (sql, binds, limit, offset) = Self.historyQuery(runID: runID, key: key, offset: offset, limit: limit)
         return try await read { db in
             var out = EncodedMetrics()
-            out.json.reserveCapacity(64 * 1024)
             var more = false
             try await db.scan(sql, binds) { row in
                 if let limit, out.count == limit {

@@ -351,11 +351,10 @@ extension RepriseAPI {
         }
     }
 
-    /// `{metrics: [...], next_page_token?}`, serialized directly: histories can hold 100k points.
     /// A page of metric points as MLflow writes it: `{"metrics": [...], "next_page_token": ...}`,
-    /// empty parts left out. Up to 256 KiB in one buffer with its length; a longer page (a
-    /// 100,000-point history is 8 MB) streams in pieces of 256 KiB, each copied once into the
-    /// socket's buffer.
+    /// empty parts left out. A page of one piece goes in one buffer with its length; a longer one (a
+    /// 100,000-point history is 8 MB) streams piece by piece (`EncodedMetrics`, ~192 KiB each), each
+    /// copied once into the socket's buffer.
     static func metricsResponse(_ page: EncodedMetrics) -> Response {
         var head: [UInt8] = Array("{".utf8)
         var tail: [UInt8] = []
@@ -370,9 +369,9 @@ extension RepriseAPI {
         }
         tail.append(UInt8(ascii: "}"))
         let headers: HTTPFields = [.contentType: "application/json"]
-        let piece = 256 * 1024
-        let (json, first, last) = (page.json, head, tail)
-        if json.count <= piece {
+        let pieces = page.allPieces
+        if pieces.count <= 1 {
+            let json = pieces.first ?? []
             var buffer = ByteBuffer()
             buffer.reserveCapacity(head.count + json.count + tail.count)
             buffer.writeBytes(head)
@@ -380,16 +379,12 @@ extension RepriseAPI {
             buffer.writeBytes(tail)
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: buffer))
         }
+        let (first, last) = (head, tail)
         return Response(
             status: .ok, headers: headers,
-            body: ResponseBody(contentLength: first.count + json.count + last.count) { writer in
+            body: ResponseBody(contentLength: first.count + page.byteCount + last.count) { writer in
                 try await writer.write(ByteBuffer(bytes: first))
-                var start = 0
-                while start < json.count {
-                    let end = min(start + piece, json.count)
-                    try await writer.write(json.withUnsafeBufferPointer { ByteBuffer(bytes: UnsafeBufferPointer(rebasing: $0[start..<end])) })
-                    start = end
-                }
+                for piece in pieces { try await writer.write(ByteBuffer(bytes: piece)) }
                 try await writer.write(ByteBuffer(bytes: last))
                 try await writer.finish(nil)
             })
