@@ -12,7 +12,9 @@ each on its own keep-alive connection, repeating one cycle at a steady pace (--c
     version; every 100th cycle a history of 20,000 points fetched whole.
 
 So the store grows all hour (runs, points, artifacts) the way a team's server does. Every
---sample-s the server's VmRSS (its process tree), the store's size on disk and the operation and
+--sample-s the server's VmRSS (its process tree; and its own split into anonymous, file-backed and
+shared pages), its own account from /metrics (SQLite's bytes, the allocator's live bytes and what it
+keeps after frees), the store's size on disk and the operation and
 error counts go to samples.csv; summary.json has the first/last/peak RSS, the slope of a least-squares
 line through the samples after the first five minutes (MiB per hour), and the errors (any non-2xx).
 Stdlib only, loopback only.
@@ -60,6 +62,39 @@ def tree_rss_mib(root: int) -> float:
             continue
         todo.extend(children.get(p, []))
     return total / 1024
+
+
+def rss_parts_mib(pid: int) -> tuple[float, float, float]:
+    """The server's resident memory by kind: anonymous (heap, stacks, SQLite's page caches),
+    file-backed (the binary, libraries) and shared (SQLite's WAL index, -shm)."""
+    parts = {"RssAnon:": 0, "RssFile:": 0, "RssShmem:": 0}
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            k = line.split(":")[0] + ":"
+            if k in parts:
+                parts[k] = int(line.split()[1])
+    except OSError:
+        pass
+    return parts["RssAnon:"] / 1024, parts["RssFile:"] / 1024, parts["RssShmem:"] / 1024
+
+
+def memory_gauges_mib(port: int) -> tuple[float, float, float]:
+    """The server's own account at a /metrics scrape: SQLite's bytes, the allocator's live bytes and
+    the bytes it keeps after frees (MiB; -1 where the scrape failed)."""
+    out = {"reprise_sqlite_memory_bytes": -1.0, "reprise_malloc_in_use_bytes": -1.0,
+           "reprise_malloc_free_held_bytes": -1.0}
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/metrics")
+        for line in c.getresponse().read().decode().splitlines():
+            name, _, value = line.partition(" ")
+            if name.split("{")[0] in out:
+                out[name.split("{")[0]] = float(value) / (1 << 20)
+        c.close()
+    except (OSError, ValueError, http.client.HTTPException):
+        pass
+    return (round(out["reprise_sqlite_memory_bytes"], 1), round(out["reprise_malloc_in_use_bytes"], 1),
+            round(out["reprise_malloc_free_held_bytes"], 1))
 
 
 def dir_mib(path: str) -> float:
@@ -187,7 +222,8 @@ def main() -> None:
     log = open(os.path.join(a.out, "server.log"), "w")
     srv = subprocess.Popen([a.reprise, "server", "--host", "127.0.0.1", "--port", str(port),
                             "--backend-store-uri", f"sqlite:///{store}/mlflow.db",
-                            "--artifacts-destination", f"{store}/artifacts"],
+                            "--artifacts-destination", f"{store}/artifacts",
+                            "--expose-prometheus", f"{store}/prometheus"],
                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 30
@@ -216,11 +252,13 @@ def main() -> None:
         t0 = time.time()
         rows = []
         csv = open(os.path.join(a.out, "samples.csv"), "w")
-        csv.write("elapsed_s,rss_mib,store_mib,ops,errors\n")
+        csv.write("elapsed_s,rss_mib,anon_mib,file_mib,shmem_mib,sqlite_mib,malloc_in_use_mib,malloc_free_held_mib,"
+                  "store_mib,ops,errors\n")
 
         def sample() -> None:
-            row = (round(time.time() - t0, 1), round(tree_rss_mib(srv.pid), 1),
-                   round(dir_mib(store), 1), stats.ops, stats.errors)
+            anon, file, shmem = rss_parts_mib(srv.pid)
+            row = (round(time.time() - t0, 1), round(tree_rss_mib(srv.pid), 1), round(anon, 1), round(file, 1),
+                   round(shmem, 1), *memory_gauges_mib(port), round(dir_mib(store), 1), stats.ops, stats.errors)
             rows.append(row)
             csv.write(",".join(map(str, row)) + "\n")
             csv.flush()
@@ -251,7 +289,11 @@ def main() -> None:
             "rss_first_mib": rows[0][1], "rss_after_5min_mib": late[0][1] if late else None,
             "rss_last_mib": rows[-1][1], "rss_peak_mib": max(r[1] for r in rows),
             "rss_slope_mib_per_hour_after_5min": round(slope, 2),
-            "store_last_mib": rows[-1][2], "server_alive": srv.poll() is None,
+            "anon_first_mib": rows[0][2], "anon_last_mib": rows[-1][2], "file_last_mib": rows[-1][3],
+            "sqlite_first_mib": rows[0][5], "sqlite_last_mib": rows[-1][5],
+            "malloc_in_use_first_mib": rows[0][6], "malloc_in_use_last_mib": rows[-1][6],
+            "malloc_free_held_first_mib": rows[0][7], "malloc_free_held_last_mib": rows[-1][7],
+            "store_last_mib": rows[-1][8], "server_alive": srv.poll() is None,
         }
         json.dump(summary, open(os.path.join(a.out, "summary.json"), "w"), indent=1)
         print(json.dumps(summary, indent=1))

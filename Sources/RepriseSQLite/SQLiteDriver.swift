@@ -371,6 +371,10 @@ struct GRDBConnection: SQLConnection, @unchecked Sendable {
 }
 
 extension SQLiteDriver {
+    /// The bytes SQLite holds now across every connection of the process: page caches, prepared
+    /// statements, sort buffers (`sqlite3_memory_used`).
+    public static var memoryInUse: Int64 { sqlite3_memory_used() }
+
     /// Writes a consistent copy of the database at `path` (what its WAL holds included) to
     /// `destination`, while servers keep writing to it: SQLite's online backup API, in one step under
     /// one read transaction. (A backup in several steps starts over whenever another connection

@@ -353,7 +353,7 @@ extension RepriseAPI {
 
     /// A page of metric points as MLflow writes it: `{"metrics": [...], "next_page_token": ...}`,
     /// empty parts left out. A page of one piece goes in one buffer with its length; a longer one (a
-    /// 100,000-point history is 8 MB) streams piece by piece (`EncodedMetrics`, ~192 KiB each), each
+    /// 100,000-point history is 8 MB) streams piece by piece (`EncodedMetrics`, 1 MiB each), each
     /// copied once into the socket's buffer.
     static func metricsResponse(_ page: EncodedMetrics) -> Response {
         var head: [UInt8] = Array("{".utf8)

@@ -403,7 +403,13 @@ struct ServerCommand: AsyncParsableCommand {
                 maxConcurrentLargeBodies: Int(Self.environmentInt("REPRISE_MAX_LARGE_BODIES", 8))),
             secretKey: keyMaterial)
         var configuration = config
-        if let metricsRegistry { configuration.metricsExposition = { metricsRegistry.emitToBuffer() } }
+        if let metricsRegistry {
+            let memory = MemoryGauges(sqlite: postgres == nil)
+            configuration.metricsExposition = {
+                memory.sample()
+                return metricsRegistry.emitToBuffer()
+            }
+        }
         if let sslCertfile, let sslKeyfile {
             configuration.tls = (Self.absolute(sslCertfile, cwd: cwd), Self.absolute(sslKeyfile, cwd: cwd))
         }
@@ -517,6 +523,33 @@ final class OnceGate: @unchecked Sendable {
             if opened { return false }
             opened = true
             return true
+        }
+    }
+}
+
+/// Where the server's memory is, sampled at each `/metrics` scrape: resident pages, what SQLite holds
+/// (page caches, statements), and what the allocator holds for live blocks and has kept after frees.
+/// Resident memory that grows while `in_use` and SQLite's share stay level is the allocator keeping
+/// freed memory, not a leak.
+struct MemoryGauges: Sendable {
+    let sqlite: Bool
+    let resident = Gauge(label: "process_resident_memory_bytes")
+    let sqliteBytes = Gauge(label: "reprise_sqlite_memory_bytes")
+    let mallocInUse = Gauge(label: "reprise_malloc_in_use_bytes")
+    let mallocFreeHeld = Gauge(label: "reprise_malloc_free_held_bytes")
+
+    func sample() {
+        // statm's second field: resident pages.
+        if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+            let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+        {
+            resident.record(pages * Int(sysconf(Int32(_SC_PAGESIZE))))
+        }
+        if sqlite { sqliteBytes.record(SQLiteDriver.memoryInUse) }
+        var inUse: UInt64 = 0, freeHeld: UInt64 = 0, mapped: UInt64 = 0
+        if reprise_malloc_stats(&inUse, &freeHeld, &mapped) == 1 {
+            mallocInUse.record(Int64(clamping: inUse))
+            mallocFreeHeld.record(Int64(clamping: freeHeld))
         }
     }
 }

@@ -4,8 +4,9 @@ import Testing
 
 @Suite struct EncodedMetricsTests {
     /// However many points, the pieces joined are exactly the points' JSON objects, comma separated,
-    /// in order; every piece but the last is at least a piece long, and the byte count is their sum.
-    @Test(arguments: [0, 1, 2, 2_000, 2_500, 20_000])
+    /// in order; every piece but the last is at least its size long (a small first piece, then
+    /// 1 MiB ones), and the byte count is their sum.
+    @Test(arguments: [0, 1, 2, 700, 800, 20_000, 40_000])
     func piecesJoinToThePoints(_ n: Int) throws {
         var metrics: [Metric] = []
         for i in 0..<n {
@@ -24,10 +25,11 @@ import Testing
         #expect(encoded.json == expected)
         #expect(encoded.byteCount == expected.count)
         #expect(encoded.count == n)
-        #expect(pieces.dropLast().allSatisfy { $0.count >= EncodedMetrics.pieceSize })
+        if pieces.count > 1 { #expect(pieces[0].count >= EncodedMetrics.firstPieceSize) }
+        #expect(pieces.dropFirst().dropLast().allSatisfy { $0.count >= EncodedMetrics.pieceSize })
         #expect(pieces.allSatisfy { !$0.isEmpty })
         if n == 0 { #expect(pieces.isEmpty) }
-        if n >= 20_000 { #expect(pieces.count > 2) }
+        if n >= 40_000 { #expect(pieces.count > 2) }
         // A whole history parses back as the array of the points.
         let parsed = try JSONValue.parse(Array("[".utf8) + expected + Array("]".utf8))
         guard case .array(let items) = parsed else { Issue.record("not an array"); return }

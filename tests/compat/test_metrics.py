@@ -38,6 +38,19 @@ def test_expose_prometheus_serves_metrics_by_route(tmp_path):
             time.sleep(0.5)
             text = requests.get(f"{url}/metrics", timeout=30).text
         assert re.search(r"^reprise_webhook_backlog(\{[^}]*\})? 0", text, re.M), text[-2000:]
+        # Where the memory is, sampled at the scrape: resident pages (as /proc says), SQLite's share
+        # and the allocator's live and kept-after-free bytes. Each is a plausible, non-zero size.
+        def gauge(name):
+            m = re.search(rf"^{name}(?:\{{[^}}]*\}})? ([0-9.e+]+)$", text, re.M)
+            assert m, (name, text[-3000:])
+            return float(m.group(1))
+        resident = gauge("process_resident_memory_bytes")
+        assert 10 * 2**20 < resident < 2 * 2**30, resident
+        sqlite = gauge("reprise_sqlite_memory_bytes")
+        assert 0 < sqlite < resident, (sqlite, resident)
+        in_use = gauge("reprise_malloc_in_use_bytes")
+        assert sqlite < in_use < 2 * 2**30, (in_use, sqlite)
+        assert gauge("reprise_malloc_free_held_bytes") >= 0
     finally:
         stop_server(url)
 
