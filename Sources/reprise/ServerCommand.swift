@@ -9,6 +9,7 @@ import RepriseSQLite
 import ReprisePostgres
 import RepriseServer
 import ServiceLifecycle
+import CoreMetrics
 import Metrics
 import Prometheus
 
@@ -532,11 +533,15 @@ final class OnceGate: @unchecked Sendable {
 /// Resident memory that grows while `in_use` and SQLite's share stay level is the allocator keeping
 /// freed memory, not a leak.
 struct MemoryGauges: Sendable {
-    let sqlite: Bool
     let resident = Gauge(label: "process_resident_memory_bytes")
-    let sqliteBytes = Gauge(label: "reprise_sqlite_memory_bytes")
+    /// Only with a SQLite store (a gauge, once created, is exported even when never recorded).
+    let sqliteBytes: CoreMetrics.Gauge?
     let mallocInUse = Gauge(label: "reprise_malloc_in_use_bytes")
     let mallocFreeHeld = Gauge(label: "reprise_malloc_free_held_bytes")
+
+    init(sqlite: Bool) {
+        sqliteBytes = sqlite ? Gauge(label: "reprise_sqlite_memory_bytes") : nil
+    }
 
     func sample() {
         // statm's second field: resident pages.
@@ -545,7 +550,7 @@ struct MemoryGauges: Sendable {
         {
             resident.record(pages * Int(sysconf(Int32(_SC_PAGESIZE))))
         }
-        if sqlite { sqliteBytes.record(SQLiteDriver.memoryInUse) }
+        sqliteBytes?.record(SQLiteDriver.memoryInUse)
         var inUse: UInt64 = 0, freeHeld: UInt64 = 0, mapped: UInt64 = 0
         if reprise_malloc_stats(&inUse, &freeHeld, &mapped) == 1 {
             mallocInUse.record(Int64(clamping: inUse))
