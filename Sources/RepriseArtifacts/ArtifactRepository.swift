@@ -127,7 +127,7 @@ public struct LocalArtifactRepository: ArtifactRepository {
     /// and the open already has write access to the root; that race is out of scope, see
     /// docs/security.md.)
     public func localPath(_ path: [String]) async throws -> String {
-        for c in path where c.isEmpty || c == "." || c == ".." || c.contains("/") || Validation.hasControlCharacter(c) {
+        for c in path where !Validation.isPlainPathComponent(c) {
             throw RepriseError.invalid("Invalid path")
         }
         let root = self.root

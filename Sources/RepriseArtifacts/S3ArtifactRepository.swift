@@ -110,21 +110,21 @@ public final class S3ArtifactRepository: MultipartUploadRepository, Sendable {
     public func components(of uri: String) throws -> [String]? {
         guard uri.hasPrefix("s3://") else { return nil }
         let rest = uri.dropFirst("s3://".count)
-        let bucket = rest.prefix { $0 != "/" }
-        guard bucket == location.bucket else { return nil }
-        var key = String(rest.dropFirst(bucket.count).dropFirst())
-        while key.hasSuffix("/") { key.removeLast() }
-        var relative: Substring
+        let slash = Validation.firstSlash(in: rest)
+        guard rest[..<(slash ?? rest.endIndex)] == location.bucket else { return nil }
+        // Bytes, not characters, after the bucket (see `Validation.pathComponents`).
+        var keyBytes = slash.map { rest.utf8[rest.utf8.index(after: $0)...] } ?? rest.utf8[rest.utf8.endIndex...]
+        while keyBytes.last == UInt8(ascii: "/") { keyBytes = keyBytes.dropLast() }
+        let key = String(decoding: keyBytes, as: UTF8.self)
+        let relative: String
         if location.prefix.isEmpty {
-            relative = Substring(key)
-        } else if key == location.prefix {
-            relative = ""
-        } else if key.hasPrefix(location.prefix + "/") {
-            relative = key.dropFirst(location.prefix.count + 1)
+            relative = key
+        } else if let below = Validation.relativePath(key, under: location.prefix) {
+            relative = below
         } else {
             return nil
         }
-        let comps = try Validation.artifactPathComponents(String(relative))
+        let comps = try Validation.artifactPathComponents(relative)
         guard comps.joined(separator: "/") == relative else {
             throw RepriseError.invalid("Invalid artifact location '\(uri)': use plain path segments (no '.', '..' or empty segments).")
         }
@@ -133,7 +133,7 @@ public final class S3ArtifactRepository: MultipartUploadRepository, Sendable {
 
     /// The object key for checked path components.
     func key(_ path: [String]) throws -> String {
-        for c in path where c.isEmpty || c == "." || c == ".." || c.contains("/") || Validation.hasControlCharacter(c) {
+        for c in path where !Validation.isPlainPathComponent(c) {
             throw RepriseError.invalid("Invalid path")
         }
         let rel = path.joined(separator: "/")

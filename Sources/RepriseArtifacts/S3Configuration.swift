@@ -13,11 +13,11 @@ public struct S3Location: Sendable, Equatable, CustomStringConvertible {
     public init(uri: String) throws {
         guard uri.hasPrefix("s3://") else { throw RepriseError.invalid("'\(uri)' is not an s3:// URI.") }
         let rest = uri.dropFirst("s3://".count)
-        let bucket = rest.prefix { $0 != "/" }
+        let bucket = rest[..<(Validation.firstSlash(in: rest) ?? rest.endIndex)]
         try Self.checkBucket(String(bucket), uri: uri)
-        let prefixPart = rest.dropFirst(bucket.count).drop { $0 == "/" }
-        var prefix = String(prefixPart)
-        while prefix.hasSuffix("/") { prefix.removeLast() }
+        var prefixBytes = rest.utf8[bucket.endIndex...].drop { $0 == UInt8(ascii: "/") }
+        while prefixBytes.last == UInt8(ascii: "/") { prefixBytes = prefixBytes.dropLast() }
+        let prefix = String(decoding: prefixBytes, as: UTF8.self)
         // The prefix is a key path; the same rules as artifact paths keep it unambiguous (no `..`,
         // `.`, empty segments or control characters).
         if !prefix.isEmpty {

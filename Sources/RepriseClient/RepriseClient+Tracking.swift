@@ -70,9 +70,9 @@ extension RepriseClient {
     /// The proxy path for `relative` under a run's artifact URI, or nil when the URI is not served by
     /// the tracking server (then it is a local path, returned second).
     static func artifactLocation(_ artifactURI: String, _ relative: String) -> (proxyPath: String?, localPath: String?) {
-        let rel = relative.split(separator: "/").map { encode(String($0)) }.joined(separator: "/")
+        let rel = Validation.pathComponents(relative).map(encode).joined(separator: "/")
         if let rest = ArtifactURI.proxyPath(artifactURI) {
-            let base = rest.split(separator: "/").map { encode(String($0)) }.joined(separator: "/")
+            let base = Validation.pathComponents(rest).map(encode).joined(separator: "/")
             return ("/api/2.0/mlflow-artifacts/artifacts/\(base)/\(rel)", nil)
         }
         var local = artifactURI
@@ -173,7 +173,7 @@ extension RepriseClient {
     /// Streams the proxied artifact at `path` to `consume`, chunk by chunk
     /// (`GET /api/2.0/mlflow-artifacts/artifacts/<path>`).
     public func readProxiedArtifact(path: String, consume: (ByteBuffer) async throws -> Void) async throws {
-        let encoded = path.split(separator: "/").map { Self.encode(String($0)) }.joined(separator: "/")
+        let encoded = Validation.pathComponents(path).map(Self.encode).joined(separator: "/")
         var request = HTTPClientRequest(url: baseURL + "/api/2.0/mlflow-artifacts/artifacts/" + encoded)
         request.method = .GET
         let response = try await send(request)

@@ -12,6 +12,6 @@ public enum ArtifactURI {
         let rest = uri.dropFirst(proxyScheme.count)
         guard rest.hasPrefix("//") else { return String(rest) }
         let authorityAndPath = rest.dropFirst(2)
-        return authorityAndPath.firstIndex(of: "/").map { String(authorityAndPath[$0...]) } ?? ""
+        return Validation.firstSlash(in: authorityAndPath).map { String(authorityAndPath[$0...]) } ?? ""
     }
 }

@@ -149,7 +149,7 @@ extension Validation {
     public static func validateRegisteredModelName(_ name: String?) throws -> String {
         guard let name, !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw RepriseError.missing("name") }
         try rejectControlCharacters(name, field: "name")
-        if name.contains("/") || name.contains(":") {
+        if name.utf8.contains(UInt8(ascii: "/")) || name.utf8.contains(UInt8(ascii: ":")) {
             throw RepriseError.invalid("Invalid model name '\(name)'. Names cannot contain '/' or ':'.")
         }
         if normpath(name) != name {

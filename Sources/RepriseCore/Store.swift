@@ -79,13 +79,13 @@ public struct ArtifactRootPolicy: Sendable {
     /// CWD, and the path of a local or `mlflow-artifacts:` location is normalised (`a/./b//c` →
     /// `a/b/c`), so one place has one spelling (sealed artifacts are matched by location).
     public func resolve(_ location: String) -> String {
-        if location.hasPrefix("/") { return Validation.normpath(location) }
+        if Validation.startsWithSlash(location) { return Validation.normpath(location) }
         for scheme in ["file://", "mlflow-artifacts://"] where location.hasPrefix(scheme) {
             let rest = location.dropFirst(scheme.count)
-            guard let slash = rest.firstIndex(of: "/") else { return location }
+            guard let slash = Validation.firstSlash(in: rest) else { return location }
             return scheme + rest[..<slash] + Validation.normpath(String(rest[slash...]))
         }
-        for scheme in ["file:", "mlflow-artifacts:"] where location.hasPrefix(scheme) && location.dropFirst(scheme.count).hasPrefix("/") {
+        for scheme in ["file:", "mlflow-artifacts:"] where location.hasPrefix(scheme) && Validation.startsWithSlash(location.dropFirst(scheme.count)) {
             return scheme + Validation.normpath(String(location.dropFirst(scheme.count)))
         }
         if location.contains(":") { return location }

@@ -21,15 +21,80 @@ public enum Validation {
     /// Whether a character is in Python's `\w` class.
     static func isWord(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" }
 
-    /// Python's `posixpath.normpath`.
+    // MARK: Paths, byte by byte
+    //
+    // Every check on a path splits and compares its UTF-8 bytes, never Swift `Character`s. `String`'s
+    // `split`, `contains`, `hasPrefix`, `firstIndex(of:)` and `==` work on grapheme clusters, and a
+    // '/' followed by a combining mark (U+0301, an emoji skin-tone modifier, …) or preceded by a
+    // prepended mark is one cluster that is not "/": to a `Character` check `../\u{301}x` is one
+    // harmless component, to the kernel it is `..` then `\u{301}x`. The helpers below are the one
+    // place that splits, joins and compares paths; `ValidationPathTests` holds the class.
+
+    static let slash = UInt8(ascii: "/")
+    static let backslash = UInt8(ascii: "\\")
+    static let dot = UInt8(ascii: ".")
+
+    /// The components of `path` split on the byte `/` (and on `\` too when `backslash` is set).
+    /// - Parameter omittingEmpty: drop empty components (`a//b`, a leading or trailing `/`).
+    public static func pathComponents(_ path: some StringProtocol, backslash splitsOnBackslash: Bool = false, omittingEmpty: Bool = true) -> [String] {
+        let s = String(path)
+        let u = s.utf8
+        var out: [String] = []
+        var start = u.startIndex
+        var i = u.startIndex
+        while i != u.endIndex {
+            let b = u[i]
+            if b == slash || (splitsOnBackslash && b == backslash) {
+                if !(omittingEmpty && start == i) { out.append(String(decoding: u[start..<i], as: UTF8.self)) }
+                start = u.index(after: i)
+            }
+            i = u.index(after: i)
+        }
+        if !(omittingEmpty && start == u.endIndex) { out.append(String(decoding: u[start..<u.endIndex], as: UTF8.self)) }
+        return out
+    }
+
+    /// Whether a component is exactly `.` (byte for byte).
+    public static func isDot(_ c: some StringProtocol) -> Bool { c.utf8.count == 1 && c.utf8.first == dot }
+
+    /// Whether a component is exactly `..` (byte for byte): the only spelling the kernel walks up.
+    public static func isDotDot(_ c: some StringProtocol) -> Bool { c.utf8.count == 2 && c.utf8.allSatisfy { $0 == dot } }
+
+    /// A component a file or key may be named by as it is: not empty, not `.` or `..`, no `/` byte,
+    /// no NUL or control character. The last gate before a path meets a file system or a bucket.
+    public static func isPlainPathComponent(_ c: some StringProtocol) -> Bool {
+        !c.isEmpty && !isDot(c) && !isDotDot(c) && !c.utf8.contains(slash) && !hasControlCharacter(c)
+    }
+
+    /// Whether `s` starts with the byte `/`.
+    public static func startsWithSlash(_ s: some StringProtocol) -> Bool { s.utf8.first == slash }
+
+    /// The index of the first `/` byte in `s` (a valid `String.Index` of `s`), if any.
+    public static func firstSlash<S: StringProtocol>(in s: S) -> S.Index? { s.utf8.firstIndex(of: slash) }
+
+    /// `path` relative to `root` when it is `root` itself or below it, compared byte for byte (both
+    /// already normalised, absolute): "" for the root, `a/b` for `root/a/b`, nil for anything else
+    /// (`/rootx`, or a path that only looks the same once Unicode is normalised).
+    public static func relativePath(_ path: String, under root: String) -> String? {
+        let p = path.utf8, r = root.utf8
+        guard p.starts(with: r) else { return nil }
+        let rest = p.dropFirst(r.count)
+        if rest.isEmpty { return "" }
+        if r.last == slash { return String(decoding: rest, as: UTF8.self) }
+        guard rest.first == slash else { return nil }
+        return String(decoding: rest.dropFirst(), as: UTF8.self)
+    }
+
+    /// Python's `posixpath.normpath`, on bytes (see above).
     public static func normpath(_ path: String) -> String {
         if path.isEmpty { return "." }
-        let initialSlashes = path.hasPrefix("//") && !path.hasPrefix("///") ? 2 : (path.hasPrefix("/") ? 1 : 0)
-        var out: [Substring] = []
-        for comp in path.split(separator: "/", omittingEmptySubsequences: true) {
-            if comp == "." { continue }
-            if comp == ".." {
-                if initialSlashes == 0 && (out.isEmpty || out.last == "..") {
+        let u = path.utf8
+        let initialSlashes = u.starts(with: [slash, slash]) && !u.starts(with: [slash, slash, slash]) ? 2 : (u.first == slash ? 1 : 0)
+        var out: [String] = []
+        for comp in pathComponents(path) {
+            if isDot(comp) { continue }
+            if isDotDot(comp) {
+                if initialSlashes == 0 && (out.isEmpty || isDotDot(out[out.count - 1])) {
                     out.append(comp)
                 } else if !out.isEmpty {
                     out.removeLast()
@@ -127,7 +192,7 @@ public enum Validation {
 
     public static func validateLoggedModelName(_ name: String) throws {
         try rejectControlCharacters(name, field: "name")
-        if name.isEmpty || name.contains(where: { "/:.%\"'".contains($0) }) {
+        if name.isEmpty || name.unicodeScalars.contains(where: { "/:.%\"'".unicodeScalars.contains($0) }) {
             throw RepriseError.invalid(
                 "Invalid model name ('\(name)') provided. Model name must be a non-empty string and cannot contain the following prohibited characters: '/', ':', '.', '%', '\"', \"'\"."
             )
@@ -139,23 +204,25 @@ public enum Validation {
     /// - Returns: the non-empty, non-`.` path components.
     public static func artifactPathComponents(_ path: String) throws -> [String] {
         let invalid = RepriseError.invalid("Invalid path")
-        if path.hasPrefix("/") || path.contains("\\") || path.contains("#") || hasControlCharacter(path) {
+        let u = path.utf8
+        if u.first == slash || u.contains(backslash) || u.contains(UInt8(ascii: "#")) || hasControlCharacter(path) {
             throw invalid
         }
-        if path.utf8.count > maxArtifactPathBytes {
+        if u.count > maxArtifactPathBytes {
             throw RepriseError.invalid("Invalid path: artifact paths are limited to \(maxArtifactPathBytes) bytes.")
         }
-        // A Windows drive prefix such as C: is absolute too.
-        if path.count >= 2, path.dropFirst().first == ":", path.first?.isLetter == true { throw invalid }
+        // A Windows drive prefix such as C: is absolute too (scalars, not characters: `C:\u{301}`).
+        var scalars = path.unicodeScalars.makeIterator()
+        if let first = scalars.next(), first.properties.isAlphabetic, scalars.next() == ":" { throw invalid }
         var comps: [String] = []
-        for c in path.split(separator: "/", omittingEmptySubsequences: true) {
-            if c == ".." { throw invalid }
-            if c == "." { continue }
+        for c in pathComponents(path) {
+            if isDotDot(c) { throw invalid }
+            if isDot(c) { continue }
             if c.utf8.count > maxArtifactComponentBytes {
                 throw RepriseError.invalid(
                     "Invalid path: each artifact path component is limited to \(maxArtifactComponentBytes) bytes.")
             }
-            comps.append(String(c))
+            comps.append(c)
         }
         return comps
     }

@@ -48,11 +48,11 @@ public struct ArtifactCopier: Sendable {
         var rest = location.dropFirst(scheme.count)
         if rest.hasPrefix("//") {  // mlflow-artifacts://host:port/path
             rest = rest.dropFirst(2)
-            guard let slash = rest.firstIndex(of: "/") else { return nil }
+            guard let slash = Validation.firstSlash(in: rest) else { return nil }
             rest = rest[slash...]
         }
-        let parts = rest.split(separator: "/").map(String.init).filter { $0 != "." }
-        guard !parts.isEmpty, !parts.contains(".."), !parts.contains(where: Validation.hasControlCharacter) else { return nil }
+        let parts = Validation.pathComponents(rest).filter { !Validation.isDot($0) }
+        guard !parts.isEmpty, parts.allSatisfy(Validation.isPlainPathComponent) else { return nil }
         return parts
     }
 
@@ -114,9 +114,7 @@ public struct ArtifactCopier: Sendable {
             guard let entries = try await origin.list(folder) else { continue }
             for entry in entries {
                 // An entry is named relative to its folder; only its last component is taken.
-                guard let name = entry.path.split(separator: "/").last.map(String.init), name != ".", name != "..",
-                    !Validation.hasControlCharacter(name)
-                else { continue }
+                guard let name = Validation.pathComponents(entry.path).last, Validation.isPlainPathComponent(name) else { continue }
                 if entry.isDir { folders.append(folder + [name]) } else { out.append((folder + [name], entry.fileSize ?? 0)) }
             }
         }

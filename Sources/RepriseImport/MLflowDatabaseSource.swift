@@ -278,7 +278,7 @@ public final class MLflowDatabaseSource: ImportSource, @unchecked Sendable {
     /// and keeps no column for it.
     static func modelID(fromSource source: String) -> String {
         guard source.hasPrefix("models:/m-") else { return "" }
-        return String(source.dropFirst("models:/".count).prefix { $0 != "/" })
+        return Validation.pathComponents(source.dropFirst("models:/".count), omittingEmpty: false).first ?? ""
     }
 
     public func registeredModels() async throws -> [ImportedRegisteredModel] {

@@ -234,14 +234,14 @@ extension SQLTrackingStore: RegistryStore {
             "Invalid model version source: '\(source)'. The model_id request parameter must identify the resource that contains the source.")
         try Validation.rejectControlCharacters(source, field: "source", isURI: true)
         let decoded = Validation.percentDecode(source) ?? source
-        if decoded.contains("\u{0}") || decoded.split(separator: "/").contains("..") || decoded.split(separator: "\\").contains("..") {
+        if decoded.utf8.contains(0) || Validation.pathComponents(decoded, backslash: true).contains(where: Validation.isDotDot) {
             throw invalid
         }
         var runID = input.runID ?? ""
         var modelID = input.modelID ?? ""
         if source.hasPrefix("models:/m-") {
             // The request names the logged model its source is (3.17 rules).
-            let sourceModel = String(source.dropFirst("models:/".count).prefix { $0 != "/" })
+            let sourceModel = Validation.pathComponents(source.dropFirst("models:/".count), omittingEmpty: false).first ?? ""
             if modelID != sourceModel { throw invalidModel }
         }
         if !modelID.isEmpty {
@@ -255,8 +255,9 @@ extension SQLTrackingStore: RegistryStore {
         }
         if source.hasPrefix("runs:/") {
             let rest = source.dropFirst("runs:/".count)
-            let sourceRun = String(rest.prefix { $0 != "/" })
-            let path = rest.dropFirst(sourceRun.count).drop { $0 == "/" }
+            let parts = Validation.pathComponents(rest, omittingEmpty: false)
+            let sourceRun = parts.first ?? ""
+            let path = parts.dropFirst().drop { $0.isEmpty }.joined(separator: "/")
             // The run named in the URI must be the run_id of the request (3.17 rules).
             if runID != sourceRun { throw invalid }
             guard let row = try await db.queryOne("SELECT artifact_uri FROM runs WHERE run_uuid = ?", [.text(sourceRun)]) else {
@@ -287,8 +288,7 @@ extension SQLTrackingStore: RegistryStore {
             }
             var root = row.string(0)
             if root.hasPrefix("file://") { root = String(root.dropFirst("file://".count)) }
-            let normalized = Validation.normpath(path)
-            guard root.hasPrefix("/"), normalized == Validation.normpath(root) || normalized.hasPrefix(Validation.normpath(root) + "/") else {
+            guard Validation.startsWithSlash(root), Validation.relativePath(Validation.normpath(path), under: Validation.normpath(root)) != nil else {
                 throw localError
             }
             return (source, runID, "")

@@ -109,7 +109,7 @@ extension RepriseAPI {
         try Validation.rejectControlCharacters(rootURI, field: "artifact location", isURI: true)
         if let rest = ArtifactURI.proxyPath(rootURI) {
             let relative = Validation.percentDecode(rest) ?? rest
-            return (try requireProxy(), try Validation.artifactPathComponents(String(relative.drop(while: { $0 == "/" }))))
+            return (try requireProxy(), try Validation.artifactPathComponents(String(decoding: relative.utf8.drop { $0 == UInt8(ascii: "/") }, as: UTF8.self)))
         }
         if rootURI.hasPrefix("http://") || rootURI.hasPrefix("https://"), let relative = Self.proxyPath(ofURL: rootURI, staticPrefix: config.staticPrefix) {
             // This server's own proxy spelled as a URL (`--default-artifact-root
@@ -133,16 +133,14 @@ extension RepriseAPI {
         } else if path.hasPrefix("file:") {
             path = String(path.dropFirst("file:".count))
         }
-        guard path.hasPrefix("/") else {
+        guard Validation.startsWithSlash(path) else {
             throw RepriseError(.notImplemented, "Artifact location '\(rootURI)' is not served by this server.")
         }
         guard let decoded = Validation.percentDecode(path) else { throw RepriseError.invalid("Invalid artifact location '\(rootURI)'") }
         let normalized = Validation.normpath(decoded)
         for repo in localRepositories {
-            let root = repo.root
-            if normalized == root || normalized.hasPrefix(root == "/" ? "/" : root + "/") {
-                let relative = String(normalized.dropFirst(root.count)).drop(while: { $0 == "/" })
-                return (repo, try Validation.artifactPathComponents(String(relative)))
+            if let relative = Validation.relativePath(normalized, under: repo.root) {
+                return (repo, try Validation.artifactPathComponents(relative))
             }
         }
         throw RepriseError(
@@ -155,7 +153,7 @@ extension RepriseAPI {
     /// URL names, decoded; nil for any other URL.
     static func proxyPath(ofURL uri: String, staticPrefix: String) -> String? {
         let afterScheme = uri.drop { $0 != ":" }.dropFirst(3)
-        guard let slash = afterScheme.firstIndex(of: "/") else { return nil }
+        guard let slash = Validation.firstSlash(in: afterScheme) else { return nil }
         var path = String(afterScheme[slash...])
         if let cut = path.firstIndex(where: { $0 == "?" || $0 == "#" }) { path = String(path[..<cut]) }
         if !staticPrefix.isEmpty, path.hasPrefix(staticPrefix + "/") { path = String(path.dropFirst(staticPrefix.count)) }
@@ -163,7 +161,7 @@ extension RepriseAPI {
         guard path == base || path.hasPrefix(base + "/"), let decoded = Validation.percentDecode(String(path.dropFirst(base.count))) else {
             return nil
         }
-        return String(decoded.drop { $0 == "/" })
+        return String(decoding: decoded.utf8.drop { $0 == UInt8(ascii: "/") }, as: UTF8.self)
     }
 
     /// `attachment; filename=NAME` as the reference sends it; names with characters that are not
@@ -499,7 +497,7 @@ extension RepriseAPI {
             let p = try await call.params()
             let run = try await store.getRun(id: try p.runID())
             let relative = try p.string("path") ?? ""
-            if relative.split(separator: "/").contains("..") { throw RepriseError.invalid("Invalid path") }
+            if Validation.pathComponents(relative).contains(where: Validation.isDotDot) { throw RepriseError.invalid("Invalid path") }
             return try await listUnder(rootURI: run.info.artifactURI, relative: relative)
         }
         route(.get, "/get-artifact", access: .experiment(.read, .run)) { [self] call in

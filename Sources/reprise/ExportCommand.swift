@@ -290,8 +290,8 @@ struct RepriseImportCommand: AsyncParsableCommand {
         // The artifacts too, read as the store reads artifacts (no links, nothing outside the folder).
         let artifacts = try manifest.wireArray("artifacts").map { a -> (path: [String], sha256: String) in
             guard let path = a["path"]?.stringValue, let sha = a["sha256"]?.stringValue,
-                let parts = Optional(path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)),
-                !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." || Validation.hasControlCharacter($0) })
+                case let parts = Validation.pathComponents(path, omittingEmpty: false),
+                parts.allSatisfy(Validation.isPlainPathComponent)
             else { throw ValidationError("The manifest lists an artifact path that is not one of an export. Nothing was written.") }
             return (parts, sha)
         }

@@ -1135,3 +1135,62 @@ def test_control_characters_in_a_basic_user_name_are_not_an_actor(server):
     assert len(logs) == 3 and all(e["actor"] == "anonymous" for e in logs), events
     v = s.get(url + "/api/reprise/v1/audit/verify", timeout=60).json()
     assert v.get("ok") is True, v
+
+
+# --------------------------------------------------------------------------- paths split on bytes
+
+# A '/' followed by a combining mark, a skin-tone modifier or a zero-width joiner is one grapheme
+# cluster to Swift's `Character`-wise string operations but a separator to the kernel: `../\u0301x`
+# must be two components (and refused), never one harmless-looking name.
+JOINED_SLASHES = ["/\u0301", "/\U0001F3FB", "/\u200d", "/\ufe0f"]
+
+
+@local_artifacts_only
+@pytest.mark.parametrize("sep", JOINED_SLASHES, ids=["acute", "skin-tone", "zwj", "vs16"])
+def test_joined_slashes_cannot_leave_the_artifact_folder(server, api, sep):
+    from urllib.parse import quote
+
+    mark = sep[1:]
+    eid, rid, uri = make_run(api)
+    tag = uid()
+    escape = f"{mark}escape-{tag}.txt"
+    # A file just above the proxy's root, named so that `..<sep>planted-…` reaches it byte-wise.
+    secret = f"SECRET-{tag}".encode()
+    planted = server.artifacts.parent / f"{mark}planted-{tag}.txt"
+    planted.write_bytes(secret)
+    try:
+        # The proxy: write, read and list one level above its root.
+        r = api.put(f"{ART}/{quote('..' + sep + 'escape-' + tag + '.txt', safe='')}", data=b"pwned")
+        assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+        r = api.get(f"{ART}/{quote('..' + sep + 'planted-' + tag + '.txt', safe='')}")
+        assert secret not in r.content
+        assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+        r = api.get(ART, params={"path": ".." + sep})
+        assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+        # A run's upload, download and listing: `x/..<sep>name` is `x`, `..`, `<mark>name`.
+        path = "x/.." + sep + f"escape-{tag}.txt"
+        r = api.post(f"{API}/upload-artifact", params={"run_id": rid, "path": path}, data=b"pwned")
+        assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+        r = api.get("/get-artifact", params={"run_id": rid, "path": path})
+        assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+        r = api.get(f"{API}/artifacts/list", params={"run_id": rid, "path": "x/.." + sep})
+        assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+        assert not (server.artifacts.parent / escape).exists(), "a file was written beside the artifact root"
+        written = [f for dp, _, fn in os.walk(server.artifacts.parent) for f in fn if tag in f and f != planted.name]
+        assert written == [], written
+    finally:
+        planted.unlink(missing_ok=True)
+
+
+def test_names_with_a_mark_after_a_slash_are_stored_as_two_components(server, api):
+    """The fuzzer's path: `à/🏻¹Ć` is the folder `à` holding `🏻¹Ć` (a 200, never a 500), and reads back."""
+    eid, rid, uri = make_run(api)
+    path = "\u00e0/\U0001F3FB\u00b9\u0106"
+    r = api.post(f"{API}/upload-artifact", params={"run_id": rid, "path": path}, data=b"marked")
+    assert r.status_code == 200, r.text
+    r = api.get("/get-artifact", params={"run_id": rid, "path": path})
+    assert r.status_code == 200 and r.content == b"marked", r.text
+    listing = api.get(f"{API}/artifacts/list", params={"run_id": rid, "path": "\u00e0"}).json()
+    assert [f["path"] for f in listing.get("files", [])] == [path]
+    if not COMPAT_S3:
+        assert (server.artifacts / proxy_path(uri) / "\u00e0" / "\U0001F3FB\u00b9\u0106").read_bytes() == b"marked"

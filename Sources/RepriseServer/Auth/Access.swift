@@ -441,10 +441,10 @@ extension RepriseAPI {
         if let runID, !runID.isEmpty, let e = try await authorizer.existingExperimentID(ofRun: runID) { try await requireCaller(.read, experiment: e) }
         if let modelID, !modelID.isEmpty { try await requireCaller(.read, loggedModels: [modelID]) }
         if source.hasPrefix("runs:/") {
-            let id = source.dropFirst("runs:/".count).split(separator: "/").first.map(String.init) ?? ""
+            let id = Validation.pathComponents(source.dropFirst("runs:/".count)).first ?? ""
             if let e = try await authorizer.existingExperimentID(ofRun: id) { try await requireCaller(.read, experiment: e) }
         } else if source.hasPrefix("models:/m-") {
-            let id = source.dropFirst("models:/".count).split(separator: "/").first.map(String.init) ?? ""
+            let id = Validation.pathComponents(source.dropFirst("models:/".count)).first ?? ""
             try await requireCaller(.read, loggedModels: [id])
         } else if let path = ArtifactURI.proxyPath(source) {
             try await requireReadableArtifactPath(path)
@@ -453,11 +453,10 @@ extension RepriseAPI {
             // the experiment it is under there (the default decides paths outside experiments).
             var path = source
             if path.hasPrefix("file://") { path = String(path.dropFirst("file://".count)) } else if path.hasPrefix("file:") { path = String(path.dropFirst("file:".count)) }
-            path = Validation.normpath(path.hasPrefix("/") ? path : workingDirectory + "/" + path)
+            path = Validation.normpath(Validation.startsWithSlash(path) ? path : workingDirectory + "/" + path)
             for root in config.localArtifactRoots {
-                let r = Validation.normpath(root)
-                if path == r || path.hasPrefix(r.hasSuffix("/") ? r : r + "/") {
-                    try await requireReadableArtifactPath(String(path.dropFirst(r.count)))
+                if let relative = Validation.relativePath(path, under: Validation.normpath(root)) {
+                    try await requireReadableArtifactPath(relative)
                 }
             }
         } else if source.hasPrefix("s3://") {
@@ -476,7 +475,7 @@ extension RepriseAPI {
     /// READ on the experiment an artifact path (relative to a root) is under; the default
     /// permission for paths outside any experiment; refused for paths the store would refuse.
     func requireReadableArtifactPath(_ path: String) async throws {
-        let trimmed = path.hasPrefix("/") ? String(path.drop { $0 == "/" }) : path
+        let trimmed = String(path.utf8.drop { $0 == UInt8(ascii: "/") }) ?? path
         guard let experiment = Locator.experimentPrefix(trimmed) else { throw AccessDenied() }
         if experiment.isEmpty {
             if !config.auth.defaultPermission.allows(.read) { throw AccessDenied() }

@@ -76,7 +76,8 @@ enum Markdown {
             // as another host, and a backslash anywhere counts as a slash, so neither is a link.
             let lower = url.lowercased()
             let isWeb = lower.hasPrefix("http://") || lower.hasPrefix("https://")
-            let isLocal = (url.hasPrefix("/") && !url.dropFirst().hasPrefix("/")) || url.hasPrefix("#")
+            let bytes = url.utf8
+            let isLocal = (bytes.first == UInt8(ascii: "/") && bytes.dropFirst().first != UInt8(ascii: "/")) || bytes.first == UInt8(ascii: "#")
             guard (isWeb || isLocal), !url.contains("\\"), !lower.contains("&#") else {
                 return groups[0]
             }

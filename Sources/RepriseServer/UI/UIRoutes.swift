@@ -379,7 +379,7 @@ extension RepriseAPI {
         switch node.type {
         case "run": return "\(base)/ui/runs/\(HTML.q(node.id))"
         case "model_version":
-            return node.id.split(separator: "/").first.map { "\(base)/ui/models/\(HTML.q(String($0)))" }
+            return Validation.pathComponents(node.id).first.map { "\(base)/ui/models/\(HTML.q($0))" }
         case "alias": return node.id.split(separator: "@").first.map { "\(base)/ui/models/\(HTML.q(String($0)))" }
         case "registered_model": return "\(base)/ui/models/\(HTML.q(node.id))"
         case "deployment": return "\(base)/ui/deployments/\(HTML.q(node.id))"
@@ -755,7 +755,7 @@ extension RepriseAPI {
         }
         if kind == .directory, let listing = try await artifacts.list(parts) {
             if !path.isEmpty {
-                let up = path.split(separator: "/").dropLast().joined(separator: "/")
+                let up = Validation.pathComponents(path).dropLast().joined(separator: "/")
                 body += "<p><a href=\"?path=\(HTML.q(up))\">↑ up</a></p>"
             }
             body += listing.isEmpty ? "<p class=\"muted\">empty</p>" : HTML.table(["Name", "Size"], listing.map { f -> [HTML] in
