@@ -19,6 +19,7 @@ import cProfile
 import json
 import os
 import pstats
+import sys
 import time
 
 
@@ -35,6 +36,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     args = ap.parse_args()
     os.environ["MLFLOW_TRACKING_URI"] = args.url
+    # mlflow prints run links on stdout; only the JSON goes there.
+    real_stdout, sys.stdout = sys.stdout, sys.stderr
     import mlflow  # noqa: E402 (after the URI is set)
 
     mlflow.set_experiment(f"stock-client-{int(time.time() * 1000)}")
@@ -98,7 +101,7 @@ def main() -> None:
     out["profile_top"] = [
         {"fn": f"{os.path.basename(f)}:{ln}:{name}", "own_ms_per_call": round(tt / args.n * 1000, 4)} for (f, ln, name), (_, _, tt, _, _) in top
     ]
-    print(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1), file=real_stdout)
 
 
 if __name__ == "__main__":
