@@ -494,8 +494,7 @@ struct ServerCommand: AsyncParsableCommand {
             configuration: .init(
                 // Shut down in reverse order: the checkpointer last, after the server has drained,
                 // so its final checkpoint covers every event.
-                services: [AuditCheckpointer(governance: store, logger: logger), app, dispatcher] + Self.allocatorTrimmer(counted: metricsRegistry != nil),
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [AuditCheckpointer(governance: store, logger: logger), app, dispatcher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
@@ -567,15 +566,6 @@ extension ServerCommand {
     /// stays resident once freed: measured with bench/run.sh's suite, RSS after it was 195 MiB by
     /// default and 91 MiB with the threshold pinned at 1 MiB. `MALLOC_MMAP_THRESHOLD_` in the
     /// environment still wins.
-    /// The trimmer, unless `REPRISE_MALLOC_TRIM_S=0` (default every 10 s); with `/metrics`, its
-    /// trims are counted (`reprise_malloc_trims_total`).
-    static func allocatorTrimmer(counted: Bool) -> [any Service] {
-        if ProcessInfo.processInfo.environment["REPRISE_MALLOC_TRIM_S"] == "0" { return [] }
-        return [AllocatorTrimmer(
-            interval: .seconds(environmentInt("REPRISE_MALLOC_TRIM_S", 10)),
-            trims: counted ? Counter(label: "reprise_malloc_trims_total") : nil)]
-    }
-
     static func tuneAllocator() {
         if ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil {
             _ = reprise_pin_mmap_threshold(1 << 20)

@@ -25,13 +25,8 @@ static inline int reprise_malloc_stats(unsigned long long *in_use, unsigned long
     return 0;
 #endif
 }
-
-/// Returns to the system the whole free pages the allocator keeps, in every arena and not only at
-/// the top of the heap (`malloc_trim`, glibc 2.8 and later). Returns 1 if memory was released.
-static inline int reprise_malloc_trim(void) { return malloc_trim(0); }
 #else
 static inline int reprise_pin_mmap_threshold(int bytes) { (void)bytes; return 0; }
-static inline int reprise_malloc_trim(void) { return 0; }
 static inline int reprise_malloc_stats(unsigned long long *in_use, unsigned long long *free_held, unsigned long long *mapped) {
     *in_use = 0; *free_held = 0; *mapped = 0;
     return 0;
