@@ -267,16 +267,19 @@ struct S3ListPage: Sendable, Equatable {
     /// whose name is empty (a folder marker such as `dir/`) is skipped.
     func entries(under prefix: String) -> [ArtifactFileInfo] {
         var out: [ArtifactFileInfo] = []
-        for o in objects where o.key.hasPrefix(prefix) {
-            let name = String(o.key.dropFirst(prefix.count))
-            if name.isEmpty || name.contains("/") { continue }
+        // Bytes, not characters: a '/' joined to a mark after it is still a separator (see
+        // `Validation.pathComponents`).
+        let slash = UInt8(ascii: "/")
+        for o in objects {
+            guard let name = Validation.dropPrefix(prefix, from: o.key), !name.isEmpty, !name.utf8.contains(slash) else { continue }
             out.append(ArtifactFileInfo(path: name, isDir: false, fileSize: o.size))
         }
-        for p in commonPrefixes where p.hasPrefix(prefix) {
-            var name = Substring(p.dropFirst(prefix.count))
-            while name.hasSuffix("/") { name = name.dropLast() }
-            if name.isEmpty || name.contains("/") { continue }
-            out.append(ArtifactFileInfo(path: String(name), isDir: true, fileSize: nil))
+        for p in commonPrefixes {
+            guard let rest = Validation.dropPrefix(prefix, from: p) else { continue }
+            var bytes = rest.utf8[...]
+            while bytes.last == slash { bytes = bytes.dropLast() }
+            if bytes.isEmpty || bytes.contains(slash) { continue }
+            out.append(ArtifactFileInfo(path: String(decoding: bytes, as: UTF8.self), isDir: true, fileSize: nil))
         }
         return out
     }

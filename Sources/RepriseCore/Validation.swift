@@ -72,6 +72,12 @@ public enum Validation {
     /// The index of the first `/` byte in `s` (a valid `String.Index` of `s`), if any.
     public static func firstSlash<S: StringProtocol>(in s: S) -> S.Index? { s.utf8.firstIndex(of: slash) }
 
+    /// What follows `prefix` in `s`, compared byte for byte; nil when `s` does not start with it.
+    public static func dropPrefix(_ prefix: some StringProtocol, from s: some StringProtocol) -> String? {
+        guard s.utf8.starts(with: prefix.utf8) else { return nil }
+        return String(decoding: s.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+    }
+
     /// `path` relative to `root` when it is `root` itself or below it, compared byte for byte (both
     /// already normalised, absolute): "" for the root, `a/b` for `root/a/b`, nil for anything else
     /// (`/rootx`, or a path that only looks the same once Unicode is normalised).

@@ -72,8 +72,8 @@ struct PathTemplate: Sendable, Hashable {
     /// which the handler must see (and refuse). Nil when the path reached the route with its
     /// prefix spelled differently (`/api//2.0/…`): no route serves that.
     func restOfPath(_ path: String) -> String? {
-        guard rest != nil, path.hasPrefix(restPrefix) else { return nil }
-        return String(path.dropFirst(restPrefix.count))
+        guard rest != nil else { return nil }
+        return Validation.dropPrefix(restPrefix, from: path)
     }
 }
 

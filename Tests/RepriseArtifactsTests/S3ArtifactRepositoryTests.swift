@@ -39,6 +39,17 @@ struct S3XMLTests {
         ])
     }
 
+    @Test("names that start with a mark: the '/' before them is still a separator (bytes, not characters)")
+    func markedNames() {
+        var page = S3ListPage()
+        page.objects = [S3Object(key: "p/\u{e0}/\u{1F3FB}\u{b9}\u{106}", size: 6), S3Object(key: "p/\u{e0}/x/\u{301}y", size: 1)]
+        page.commonPrefixes = ["p/\u{e0}/\u{301}dir/", "p/\u{e0}/a/\u{301}b/"]
+        #expect(page.entries(under: "p/\u{e0}/") == [
+            ArtifactFileInfo(path: "\u{1F3FB}\u{b9}\u{106}", isDir: false, fileSize: 6),
+            ArtifactFileInfo(path: "\u{301}dir", isDir: true, fileSize: nil),
+        ])
+    }
+
     @Test("the last page and an empty one")
     func lastPage() throws {
         let last = try S3ListPage.parse(
