@@ -113,9 +113,7 @@ public final class S3ArtifactRepository: MultipartUploadRepository, Sendable {
         let slash = Validation.firstSlash(in: rest)
         guard rest[..<(slash ?? rest.endIndex)] == location.bucket else { return nil }
         // Bytes, not characters, after the bucket (see `Validation.pathComponents`).
-        var keyBytes = slash.map { rest.utf8[rest.utf8.index(after: $0)...] } ?? rest.utf8[rest.utf8.endIndex...]
-        while keyBytes.last == UInt8(ascii: "/") { keyBytes = keyBytes.dropLast() }
-        let key = String(decoding: keyBytes, as: UTF8.self)
+        let key = slash.map { Validation.trimmingSlashes(rest[rest.utf8.index(after: $0)...], leading: false) } ?? ""
         let relative: String
         if location.prefix.isEmpty {
             relative = key

@@ -15,9 +15,7 @@ public struct S3Location: Sendable, Equatable, CustomStringConvertible {
         let rest = uri.dropFirst("s3://".count)
         let bucket = rest[..<(Validation.firstSlash(in: rest) ?? rest.endIndex)]
         try Self.checkBucket(String(bucket), uri: uri)
-        var prefixBytes = rest.utf8[bucket.endIndex...].drop { $0 == UInt8(ascii: "/") }
-        while prefixBytes.last == UInt8(ascii: "/") { prefixBytes = prefixBytes.dropLast() }
-        let prefix = String(decoding: prefixBytes, as: UTF8.self)
+        let prefix = Validation.trimmingSlashes(rest[bucket.endIndex...])
         // The prefix is a key path; the same rules as artifact paths keep it unambiguous (no `..`,
         // `.`, empty segments or control characters).
         if !prefix.isEmpty {

@@ -276,10 +276,9 @@ struct S3ListPage: Sendable, Equatable {
         }
         for p in commonPrefixes {
             guard let rest = Validation.dropPrefix(prefix, from: p) else { continue }
-            var bytes = rest.utf8[...]
-            while bytes.last == slash { bytes = bytes.dropLast() }
-            if bytes.isEmpty || bytes.contains(slash) { continue }
-            out.append(ArtifactFileInfo(path: String(decoding: bytes, as: UTF8.self), isDir: true, fileSize: nil))
+            let name = Validation.trimmingSlashes(rest, leading: false)
+            if name.isEmpty || name.utf8.contains(slash) { continue }
+            out.append(ArtifactFileInfo(path: name, isDir: true, fileSize: nil))
         }
         return out
     }

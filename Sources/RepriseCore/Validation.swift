@@ -72,6 +72,15 @@ public enum Validation {
     /// The index of the first `/` byte in `s` (a valid `String.Index` of `s`), if any.
     public static func firstSlash<S: StringProtocol>(in s: S) -> S.Index? { s.utf8.firstIndex(of: slash) }
 
+    /// `s` without its leading and/or trailing `/` bytes.
+    public static func trimmingSlashes(_ s: some StringProtocol, leading: Bool = true, trailing: Bool = true) -> String {
+        let whole = String(s)
+        var u = whole.utf8[...]
+        if leading { u = u.drop { $0 == slash } }
+        if trailing { while u.last == slash { u = u.dropLast() } }
+        return String(decoding: u, as: UTF8.self)
+    }
+
     /// What follows `prefix` in `s`, compared byte for byte; nil when `s` does not start with it.
     public static func dropPrefix(_ prefix: some StringProtocol, from s: some StringProtocol) -> String? {
         guard s.utf8.starts(with: prefix.utf8) else { return nil }

@@ -109,7 +109,7 @@ extension RepriseAPI {
         try Validation.rejectControlCharacters(rootURI, field: "artifact location", isURI: true)
         if let rest = ArtifactURI.proxyPath(rootURI) {
             let relative = Validation.percentDecode(rest) ?? rest
-            return (try requireProxy(), try Validation.artifactPathComponents(String(decoding: relative.utf8.drop { $0 == UInt8(ascii: "/") }, as: UTF8.self)))
+            return (try requireProxy(), try Validation.artifactPathComponents(Validation.trimmingSlashes(relative, trailing: false)))
         }
         if rootURI.hasPrefix("http://") || rootURI.hasPrefix("https://"), let relative = Self.proxyPath(ofURL: rootURI, staticPrefix: config.staticPrefix) {
             // This server's own proxy spelled as a URL (`--default-artifact-root
@@ -161,7 +161,7 @@ extension RepriseAPI {
         guard path == base || path.hasPrefix(base + "/"), let decoded = Validation.percentDecode(String(path.dropFirst(base.count))) else {
             return nil
         }
-        return String(decoding: decoded.utf8.drop { $0 == UInt8(ascii: "/") }, as: UTF8.self)
+        return Validation.trimmingSlashes(decoded, trailing: false)
     }
 
     /// `attachment; filename=NAME` as the reference sends it; names with characters that are not

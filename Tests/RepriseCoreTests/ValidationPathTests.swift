@@ -76,6 +76,15 @@ struct ValidationPathTests {
         #expect(Validation.normpath("/a/b/../c") == "/a/c")
     }
 
+    @Test func trimmingSlashesIsByteWise() {
+        #expect(Validation.trimmingSlashes("//a/b//") == "a/b")
+        #expect(Validation.trimmingSlashes("//a/b//", trailing: false) == "a/b//")
+        #expect(Validation.trimmingSlashes("//a/b//", leading: false) == "//a/b")
+        // A slash joined to a mark is still a slash: the mark stays, the slash goes.
+        #expect(Validation.trimmingSlashes("/\u{301}x", trailing: false) == "\u{301}x")
+        #expect(Validation.trimmingSlashes("///") == "")
+    }
+
     @Test func relativePathComparesBytes() {
         #expect(Validation.relativePath("/data/art", under: "/data/art") == "")
         #expect(Validation.relativePath("/data/art/1/x", under: "/data/art") == "1/x")

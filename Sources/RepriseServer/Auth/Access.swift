@@ -475,7 +475,7 @@ extension RepriseAPI {
     /// READ on the experiment an artifact path (relative to a root) is under; the default
     /// permission for paths outside any experiment; refused for paths the store would refuse.
     func requireReadableArtifactPath(_ path: String) async throws {
-        let trimmed = String(path.utf8.drop { $0 == UInt8(ascii: "/") }) ?? path
+        let trimmed = Validation.trimmingSlashes(path, trailing: false)
         guard let experiment = Locator.experimentPrefix(trimmed) else { throw AccessDenied() }
         if experiment.isEmpty {
             if !config.auth.defaultPermission.allows(.read) { throw AccessDenied() }
