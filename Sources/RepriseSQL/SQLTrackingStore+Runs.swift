@@ -124,32 +124,45 @@ extension SQLTrackingStore {
             datasetDigest: row.optionalString(i + 7), runID: runID)
     }
 
-    /// Loads whole runs, in the order of `ids`. Side tables are read in bulk.
+    /// Loads whole runs, in the order of `ids`. Side tables are read in bulk, each row handed over
+    /// as it is read (`scan`: no row array per row) to the run it belongs to; rows come grouped by
+    /// run, so the run is looked up once per group.
     static func loadRuns(_ db: any SQLConnection, ids: [String]) async throws -> [Run] {
         if ids.isEmpty { return [] }
-        var runs: [String: Run] = [:]
+        var loaded: [Run] = []
+        loaded.reserveCapacity(ids.count)
+        var position: [String: Int] = [:]
+        position.reserveCapacity(ids.count)
         for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
             let binds = chunk.map(SQLValue.text)
             let inList = placeholders(chunk.count)
-            for row in try await db.query("SELECT \(runColumns) FROM runs r WHERE r.run_uuid IN (\(inList))", binds) {
+            try await db.scan("SELECT \(runColumns) FROM runs r WHERE r.run_uuid IN (\(inList))", binds) { row in
                 let info = runInfo(row)
-                runs[info.runID] = Run(info: info)
+                position[info.runID] = loaded.count
+                loaded.append(Run(info: info))
             }
-            for row in try await db.query(
-                "SELECT run_uuid, key, value FROM params WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key", binds)
-            {
-                runs[row.string(0)]?.params.append(KeyValue(row.string(1), row.string(2)))
+            // The index of the run a side-table row belongs to, by its first column.
+            var lastID = ""
+            var last: Int?
+            func owner(_ row: SQLRow) -> Int? {
+                let id = row.string(0)
+                if id != lastID {
+                    lastID = id
+                    last = position[id]
+                }
+                return last
             }
-            for row in try await db.query(
-                "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key", binds)
-            {
-                runs[row.string(0)]?.tags.append(KeyValue(row.string(1), row.string(2)))
+            try await db.scan("SELECT run_uuid, key, value FROM params WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key", binds) { row in
+                if let i = owner(row) { loaded[i].params.append(KeyValue(row.string(1), row.string(2))) }
             }
-            for row in try await db.query(
+            try await db.scan("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key", binds) { row in
+                if let i = owner(row) { loaded[i].tags.append(KeyValue(row.string(1), row.string(2))) }
+            }
+            try await db.scan(
                 "SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM latest_metrics WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key",
-                binds)
-            {
-                runs[row.string(0)]?.metrics.append(metric(row, from: 1))
+                binds
+            ) { row in
+                if let i = owner(row) { loaded[i].metrics.append(metric(row, from: 1)) }
             }
             var inputs: [String: [(String, Dataset)]] = [:]
             for row in try await db.query(
@@ -173,7 +186,8 @@ extension SQLTrackingStore {
                     inputTags[row.string(0) + "/" + row.string(1), default: []].append(KeyValue(row.string(2), row.string(3)))
                 }
                 for (runID, list) in inputs {
-                    runs[runID]?.datasetInputs = list.map { (uuid, ds) in
+                    guard let i = position[runID] else { continue }
+                    loaded[i].datasetInputs = list.map { (uuid, ds) in
                         DatasetInput(tags: inputTags[runID + "/" + uuid] ?? [], dataset: ds)
                     }
                 }
@@ -182,16 +196,16 @@ extension SQLTrackingStore {
                 "SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, model_id",
                 binds)
             {
-                runs[row.string(0)]?.modelInputs.append(row.string(1))
+                if let i = position[row.string(0)] { loaded[i].modelInputs.append(row.string(1)) }
             }
             for row in try await db.query(
                 "SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, model_id",
                 binds)
             {
-                runs[row.string(0)]?.modelOutputs.append(ModelOutput(modelID: row.string(1), step: row.int(2)))
+                if let i = position[row.string(0)] { loaded[i].modelOutputs.append(ModelOutput(modelID: row.string(1), step: row.int(2))) }
             }
         }
-        return ids.compactMap { runs[$0] }
+        return ids.compactMap { position[$0].map { loaded[$0] } }
     }
 
     public func createRun(_ input: CreateRunInput) async throws -> Run {

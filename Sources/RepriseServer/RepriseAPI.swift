@@ -342,6 +342,25 @@ public final class RepriseAPI: Sendable {
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
+    /// A body already written as JSON (entities that have a byte encoder: runs).
+    static func json(encoded bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// `{"<name>":<value>}` around what `write` writes.
+    static func json(wrapping name: StaticString, _ write: (inout [UInt8]) -> Void) -> Response {
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        out.append(UInt8(ascii: "{"))
+        JSONValue.writeString(name.description, to: &out)
+        out.append(UInt8(ascii: ":"))
+        write(&out)
+        out.append(UInt8(ascii: "}"))
+        return json(encoded: out)
+    }
+
     static let empty = JSONValue.object(JSONObject())
 
     static func error(_ e: RepriseError, status: HTTPResponse.Status? = nil) -> Response {

@@ -126,7 +126,7 @@ extension RepriseAPI {
                     experimentID: try p.string("experiment_id") ?? "0", userID: try p.string("user_id") ?? "",
                     runName: try p.string("run_name"), startTime: try p.int64("start_time") ?? 0,
                     tags: try p.keyValues("tags")))
-            return Self.json(["run": run.json])
+            return Self.json(wrapping: "run", run.writeJSON)
         }
         route(.post, "/api/2.0/mlflow/runs/update", access: .experiment(.update, .run)) { call in
             let p = try await call.params()
@@ -137,7 +137,7 @@ extension RepriseAPI {
             }
             let info = try await store.updateRun(
                 id: id, status: status, endTime: try p.int64("end_time"), runName: try p.string("run_name"))
-            return Self.json(["run_info": info.json])
+            return Self.json(wrapping: "run_info", info.writeJSON)
         }
         route(.post, "/api/2.0/mlflow/runs/delete", access: .experiment(.delete, .run)) { call in
             try await store.deleteRun(id: try await call.params().runID())
@@ -149,7 +149,7 @@ extension RepriseAPI {
         }
         route(.get, "/api/2.0/mlflow/runs/get", access: .experiment(.read, .run)) { call in
             let run = try await store.getRun(id: try await call.params().runID())
-            return Self.json(["run": run.json])
+            return Self.json(wrapping: "run", run.writeJSON)
         }
         route(.post, "/api/2.0/mlflow/runs/log-metric", access: .experiment(.update, .run)) { [self] call in
             let body = try await call.jsonBody()
@@ -274,10 +274,24 @@ extension RepriseAPI {
                 orderBy: try p.stringList("order_by"), viewType: viewType,
                 maxResults: try p.int64("max_results").map { Int(clamping: $0) }, pageToken: try p.string("page_token"))
             let page = try await store.searchRuns(query)
-            var o = JSONObject()
-            if !page.items.isEmpty { o["runs"] = .array(page.items.map(\.json)) }
-            if let next = page.nextOffset { o["next_page_token"] = .string(PageToken.encode(offset: next)) }
-            return Self.json(.object(o))
+            var out: [UInt8] = []
+            out.reserveCapacity(64 + page.items.count * 2048)
+            out.append(UInt8(ascii: "{"))
+            if !page.items.isEmpty {
+                JSONValue.writeLiteral(#""runs":["#, to: &out)
+                for (n, run) in page.items.enumerated() {
+                    if n > 0 { out.append(UInt8(ascii: ",")) }
+                    run.writeJSON(to: &out)
+                }
+                out.append(UInt8(ascii: "]"))
+            }
+            if let next = page.nextOffset {
+                if !page.items.isEmpty { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeLiteral(#""next_page_token":"#, to: &out)
+                JSONValue.writeString(PageToken.encode(offset: next), to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+            return Self.json(encoded: out)
         }
         route(.get, "/api/2.0/mlflow/metrics/get-history", access: .experiment(.read, .run)) { call in
             let p = try await call.params()

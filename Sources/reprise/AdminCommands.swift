@@ -20,18 +20,11 @@ struct UsersCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runClient {
-                let r = try await options.client.call(.GET, "\(users2)/list")
-                if json { return printJSON(r) }
-                guard case .array(let users)? = r["users"], !users.isEmpty else { return print("No users.") }
+                let users = try await options.client.users()
+                if json { return printJSON(["users": .array(users.map(\.json))]) }
+                if users.isEmpty { return print("No users.") }
                 let rows = users.map { u -> [String] in
-                    var groups: [String] = []
-                    if case .array(let roles)? = u["roles"] {
-                        groups = roles.compactMap { $0["name"]?.stringValue }.filter { !$0.hasPrefix("__user_") }
-                    }
-                    return [
-                        u["username"]?.stringValue ?? "?", u["is_admin"] == .bool(true) ? "yes" : "no",
-                        u["is_service"] == .bool(true) ? "yes" : "no", groups.joined(separator: ", "),
-                    ]
+                    [u.username, u.isAdmin ? "yes" : "no", u.isService == true ? "yes" : "no", u.groupNames.joined(separator: ", ")]
                 }
                 print(table(["USERNAME", "ADMIN", "SERVICE", "GROUPS"], rows))
             }
@@ -140,9 +133,7 @@ struct UsersCommand: AsyncParsableCommand {
                 let resolved = options.credentials
                 let client = options.client
                 var me = resolved?.credentials.username
-                if me == nil, let who = try? await client.whoami(), who["authenticated"] == .bool(true) {
-                    me = who["username"]?.stringValue
-                }
+                if me == nil, let who = try? await client.whoami(), who.authenticated { me = who.username }
                 let own = me == username
                 let lines = passwordStdin ? Prompt.stdinLines() : []
                 let new = passwordStdin ? (lines.first ?? "") : try Prompt.newPassword("New password for \(username): ")
@@ -208,16 +199,10 @@ struct GroupsCommand: AsyncParsableCommand {
             """,
         subcommands: [List.self, Show.self, Create.self, Delete.self, AddMember.self, RemoveMember.self, Grant.self, Revoke.self])
 
-    static func grants(_ role: JSONValue) -> [JSONValue] {
-        if case .array(let items)? = role["permissions"] { return items }
-        return []
-    }
-
-    static func describeGrant(_ g: JSONValue) -> String {
-        let type = g["resource_type"]?.stringValue ?? "?"
-        let pattern = g["resource_pattern"]?.stringValue ?? "?"
-        let what = pattern == "*" ? "every \(type)" : "\(type) \(pattern)"
-        return "\(g["permission"]?.stringValue ?? "?") on \(what)"
+    static func describeGrant(_ g: RepriseCore.Grant) -> String {
+        let type = g.resourceType.rawValue
+        let what = g.pattern == "*" ? "every \(type)" : "\(type) \(g.pattern)"
+        return "\(g.permission.rawValue) on \(what)"
     }
 
     struct List: AsyncParsableCommand {
@@ -227,13 +212,12 @@ struct GroupsCommand: AsyncParsableCommand {
         func run() async throws {
             try await runClient {
                 let groups = try await options.client.groups()
-                if json { return printJSON(["groups": .array(groups)]) }
+                if json { return printJSON(["groups": .array(groups.map(\.json))]) }
                 if groups.isEmpty { return print("No groups. Create one: reprise groups create NAME") }
                 let rows = groups.map { g -> [String] in
                     [
-                        g["name"]?.stringValue ?? "?", g["id"]?.jsonString ?? "?",
-                        GroupsCommand.grants(g).map(GroupsCommand.describeGrant).joined(separator: "; "),
-                        g["description"]?.stringValue ?? "",
+                        g.role.name, String(g.role.id), g.grants.map(GroupsCommand.describeGrant).joined(separator: "; "),
+                        g.role.description,
                     ]
                 }
                 print(table(["NAME", "ID", "GRANTS", "DESCRIPTION"], rows))
@@ -249,26 +233,18 @@ struct GroupsCommand: AsyncParsableCommand {
         func run() async throws {
             try await runClient {
                 let client = options.client
-                let role = try await client.group(named: group)
-                let id = role["id"]?.jsonString ?? "?"
-                let assigned = try await client.call(.GET, "\(roles3)/users/list", query: [("role_id", id)])
-                var names: [Int64: String] = [:]
-                if case .array(let users)? = try await client.call(.GET, "\(users2)/list")["users"] {
-                    for u in users { if case .int(let uid)? = u["id"], let n = u["username"]?.stringValue { names[uid] = n } }
-                }
-                var members: [String] = []
-                if case .array(let items)? = assigned["assignments"] {
-                    members = items.map { a in
-                        if case .int(let uid)? = a["user_id"] { return names[uid] ?? "user \(uid)" }
-                        return "?"
-                    }.sorted()
-                }
+                let listing = try await client.group(named: group)
+                let id = listing.role.id
+                let assigned = try await client.members(ofGroup: id)
+                let names = Dictionary(try await client.users().map { ($0.id, $0.username) }, uniquingKeysWith: { first, _ in first })
+                let members = assigned.map { names[$0.userID] ?? "user \($0.userID)" }.sorted()
                 if json {
-                    return printJSON(["group": role, "members": .array(members.map(JSONValue.string))])
+                    return printJSON(["group": listing.json, "members": .array(members.map(JSONValue.string))])
                 }
-                var lines = ["\(group) (id \(id))" + ((role["description"]?.stringValue).map { ": \($0)" } ?? "")]
+                let description = listing.role.description
+                var lines = ["\(group) (id \(id))" + (description.isEmpty ? "" : ": \(description)")]
                 lines.append("members: \(members.isEmpty ? "(none)" : members.joined(separator: ", "))")
-                let grants = GroupsCommand.grants(role)
+                let grants = listing.grants
                 lines.append("grants:" + (grants.isEmpty ? " (none)" : ""))
                 for g in grants { lines.append("  \(GroupsCommand.describeGrant(g))") }
                 print(lines.joined(separator: "\n"))
@@ -286,7 +262,8 @@ struct GroupsCommand: AsyncParsableCommand {
                 var body = JSONObject([("workspace", .string(RepriseClient.groupWorkspace)), ("name", .string(group))])
                 if let description { body["description"] = .string(description) }
                 let r = try await options.client.call(.POST, "\(roles3)/create", body: .object(body))
-                print("Created group \(group) (id \(r["role"]?["id"]?.jsonString ?? "?")). Add members: reprise groups add-member \(group) USER…")
+                guard let created = r["role"] else { throw RepriseClientError.malformed("role") }
+                print("Created group \(group) (id \(try RoleListing(wire: created).role.id)). Add members: reprise groups add-member \(group) USER…")
             }
         }
     }
@@ -361,7 +338,8 @@ struct GroupsCommand: AsyncParsableCommand {
                         "role_id": .int(id), "resource_type": .string(type), "resource_pattern": .string(pattern),
                         "permission": .string(permission.uppercased()),
                     ])
-                print("Group \(group) now has \(GroupsCommand.describeGrant(r["role_permission"] ?? ["resource_type": .string(type), "resource_pattern": .string(pattern), "permission": .string(permission.uppercased())])).")
+                guard let row = r["role_permission"] else { throw RepriseClientError.malformed("role_permission") }
+                print("Group \(group) now has \(GroupsCommand.describeGrant(try RepriseCore.Grant(rolePermission: row))).")
             }
         }
     }
@@ -378,13 +356,11 @@ struct GroupsCommand: AsyncParsableCommand {
                 let id = try await client.groupID(named: group)
                 let (type, pattern) = try await resource.resolve(client)
                 let r = try await client.call(.GET, "\(roles3)/permissions/list", query: [("role_id", String(id))])
-                guard case .array(let grants)? = r["role_permissions"],
-                    let grant = grants.first(where: { $0["resource_type"]?.stringValue == type && $0["resource_pattern"]?.stringValue == pattern }),
-                    let grantID = grant["id"]
-                else {
+                let grants = try r.wireArray("role_permissions").map(RepriseCore.Grant.init(rolePermission:))
+                guard let grant = grants.first(where: { $0.resourceType.rawValue == type && $0.pattern == pattern }) else {
                     throw CLIError("group \(group) holds no grant on \(pattern == "*" ? "every \(type)" : "\(type) \(pattern)"); `reprise groups show \(group)` lists its grants")
                 }
-                try await client.call(.DELETE, "\(roles3)/permissions/remove", body: ["role_permission_id": grantID])
+                try await client.call(.DELETE, "\(roles3)/permissions/remove", body: ["role_permission_id": .int(grant.id)])
                 print("Group \(group) no longer has \(GroupsCommand.describeGrant(grant)).")
             }
         }

@@ -67,12 +67,12 @@ struct LoginCommand: AsyncParsableCommand {
         }
         let client = options.client(with: .basic(username: user, password: password))
         let me = try await checkedWhoami(client, uri, refused: "wrong user name or password for \(uri)")
-        let r = try await client.createToken(name: tokenName ?? "reprise-cli@\(hostName())", expiresInDays: expiresInDays)
-        guard let secret = r["secret"]?.stringValue, let token = r["token"] else { throw RepriseClientError.malformed("secret") }
+        let created = try await client.createToken(name: tokenName ?? "reprise-cli@\(hostName())", expiresInDays: expiresInDays)
+        let token = created.token
         return CredentialStore.Entry(
-            token: secret, tokenID: token["id"]?.stringValue ?? Credentials.tokenID(ofSecret: secret) ?? "?",
-            username: token["username"]?.stringValue ?? me["username"]?.stringValue ?? user,
-            expiresTime: millis(token["expires_time"]), createdTime: millis(token["created_time"]) ?? nowMillis())
+            token: created.secret, tokenID: token.id,
+            username: [token.username, me.username, user].first { !$0.isEmpty } ?? user,
+            expiresTime: token.expiresTime, createdTime: token.createdTime > 0 ? token.createdTime : nowMillis())
     }
 
     /// Checks a token read from standard input and keeps it.
@@ -81,18 +81,18 @@ struct LoginCommand: AsyncParsableCommand {
         guard !token.isEmpty else { throw CLIError("no token on standard input: printf '%s\\n' \"$TOKEN\" | reprise login --with-token") }
         let client = options.client(with: .bearer(token: token))
         let me = try await checkedWhoami(client, uri, refused: "the server at \(uri) refused this token (expired, revoked or unknown)")
-        let id = me["token_id"]?.stringValue ?? Credentials.tokenID(ofSecret: token) ?? "?"
+        let id = me.tokenID ?? Credentials.tokenID(ofSecret: token) ?? "?"
         // The expiry, from the token list (best effort: an OIDC JWT is not in it).
-        let listed = (try? await client.tokens())?.first { $0["id"]?.stringValue == id }
+        let listed = (try? await client.tokens())?.first { $0.id == id }
         return CredentialStore.Entry(
-            token: token, tokenID: id, username: me["username"]?.stringValue ?? "?",
-            expiresTime: millis(listed?["expires_time"]), createdTime: millis(listed?["created_time"]) ?? nowMillis())
+            token: token, tokenID: id, username: me.username.isEmpty ? "?" : me.username,
+            expiresTime: listed?.expiresTime, createdTime: listed?.createdTime ?? nowMillis())
     }
 
     /// whoami with these credentials; fails with a message for a refusal, a server with
     /// authentication off, or a server without Reprise's identity API.
-    func checkedWhoami(_ client: RepriseClient, _ uri: String, refused: String) async throws -> JSONValue {
-        let me: JSONValue
+    func checkedWhoami(_ client: RepriseClient, _ uri: String, refused: String) async throws -> WhoAmI {
+        let me: WhoAmI
         do {
             me = try await client.whoami()
         } catch RepriseClientError.unauthenticated {
@@ -102,7 +102,7 @@ struct LoginCommand: AsyncParsableCommand {
         } catch RepriseClientError.status(404, _), RepriseClientError.permissionDenied {
             throw notReprise(uri)
         }
-        guard me["authenticated"] == .bool(true) else {
+        guard me.authenticated else {
             throw CLIError(
                 "authentication is off on \(uri), so there is nothing to log in to; writes are recorded under --actor (default $REPRISE_ACTOR, else $USER). A server turns it on with `reprise server --app-name basic-auth`."
             )
@@ -171,23 +171,22 @@ struct WhoamiCommand: AsyncParsableCommand {
         let resolved = options.credentials
         try await runClient {
             let me = try await options.client.whoami()
-            if json { return printJSON(me) }
-            let username = me["username"]?.stringValue ?? "?"
-            guard me["authenticated"] == .bool(true) else {
+            if json { return printJSON(me.json) }
+            let username = me.username.isEmpty ? "?" : me.username
+            guard me.authenticated else {
                 print("Authentication is off on \(uri): your writes are recorded as '\(username)', the name you claim (--actor, else $REPRISE_ACTOR, else $USER).")
                 return
             }
-            var groups: [String] = []
-            if case .array(let items)? = me["groups"] { groups = items.compactMap(\.stringValue) }
-            var method = me["method"]?.stringValue ?? "?"
-            if let id = me["token_id"]?.stringValue { method += " (\(id))" }
+            let groups = me.groups
+            var method = me.method ?? "?"
+            if let id = me.tokenID { method += " (\(id))" }
             var lines = [
                 "username:    \(username)",
                 "method:      \(method)",
                 "groups:      \(groups.isEmpty ? "(none)" : groups.joined(separator: ", "))",
-                "admin:       \(me["is_admin"] == .bool(true) ? "yes" : "no")",
+                "admin:       \(me.isAdmin ? "yes" : "no")",
             ]
-            if me["is_service"] == .bool(true) { lines.append("service:     yes (a service account)") }
+            if me.isService { lines.append("service:     yes (a service account)") }
             lines.append("server:      \(uri)")
             if let resolved { lines.append("credentials: \(resolved.source)") }
             print(lines.joined(separator: "\n"))
@@ -217,17 +216,15 @@ struct TokensCommand: AsyncParsableCommand {
             let mine = try? CredentialStore().entry(for: options.trackingURI)
             try await runClient {
                 let tokens = try await options.client.tokens(username: all ? "*" : username)
-                if json { return printJSON(["tokens": .array(tokens)]) }
+                if json { return printJSON(["tokens": .array(tokens.map(\.json))]) }
                 if tokens.isEmpty { return print("No tokens. Create one: reprise tokens create --name NAME") }
                 let now = nowMillis()
                 let rows = tokens.map { t -> [String] in
-                    let id = t["id"]?.stringValue ?? "?"
-                    let expires = millis(t["expires_time"])
-                    var state = t["revoked"] == .bool(true) ? "revoked" : (expires.map { $0 <= now } == true ? "expired" : "active")
-                    if id == mine?.tokenID { state += " (this login)" }
+                    var state = t.revoked ? "revoked" : (t.expiresTime.map { $0 <= now } == true ? "expired" : "active")
+                    if t.id == mine?.tokenID { state += " (this login)" }
                     return [
-                        id, t["name"]?.stringValue ?? "", t["username"]?.stringValue ?? "", millis(t["created_time"]).map(day) ?? "",
-                        expires.map(day) ?? "never", millis(t["last_used_time"]).map(dayTime) ?? "never", state,
+                        t.id, t.name, t.username, t.createdTime > 0 ? day(t.createdTime) : "",
+                        t.expiresTime.map(day) ?? "never", t.lastUsedTime.map(dayTime) ?? "never", state,
                     ]
                 }
                 print(table(["ID", "NAME", "USER", "CREATED", "EXPIRES", "LAST USED", "STATE"], rows))
@@ -254,12 +251,13 @@ struct TokensCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runClient {
-                let r = try await options.client.createToken(name: name, expiresInDays: expiresInDays, username: username)
-                if json { return printJSON(r) }
-                guard let secret = r["secret"]?.stringValue, let t = r["token"] else { throw RepriseClientError.malformed("secret") }
-                let expires = millis(t["expires_time"]).map { "expires \(day($0))" } ?? "never expires"
+                let created = try await options.client.createToken(name: name, expiresInDays: expiresInDays, username: username)
+                if json { return printJSON(created.json) }
+                let t = created.token
+                let secret = created.secret
+                let expires = t.expiresTime.map { "expires \(day($0))" } ?? "never expires"
                 FileHandle.standardError.write(Data("""
-                    Created token \(t["id"]?.stringValue ?? "?") '\(t["name"]?.stringValue ?? name)' for \(t["username"]?.stringValue ?? "?") (\(expires)).
+                    Created token \(t.id) '\(t.name.isEmpty ? name : t.name)' for \(t.username.isEmpty ? "?" : t.username) (\(expires)).
                     Copy the secret below now: it will not be shown again. Use it as MLFLOW_TRACKING_TOKEN.
 
                     """.utf8))

@@ -61,9 +61,7 @@ struct ClientOptions: ParsableArguments {
         if case .bearer(let token) = resolved.credentials, let entry = try? CredentialStore().entry(for: trackingURI), entry.token == token {
             return entry.username
         }
-        if let me = try? await client.whoami(), me["authenticated"] == .bool(true), let username = me["username"]?.stringValue {
-            return username
-        }
+        if let me = try? await client.whoami(), me.authenticated, !me.username.isEmpty { return me.username }
         return claimedActor
     }
 }

@@ -24,7 +24,38 @@ struct WireDecodingTests {
                     dataset: Dataset(name: "d", digest: "x", sourceType: "local", source: "{}", schema: "{\"a\":1}", profile: nil))
             ],
             modelInputs: ["m-in"], modelOutputs: [ModelOutput(modelID: "m-out", step: 4)])
-        #expect(try Run(wire: reparsed(run.json)) == run)
+        #expect(try Run(wire: JSONValue.parse(run.jsonBytes)) == run)
+    }
+
+    /// A run's bytes are MLflow's shape, key for key and in order: lists only when they have members,
+    /// `end_time` only when set, NaN and infinities as strings, strings escaped.
+    @Test func runBytesAreMLflowsShape() throws {
+        let bare = Run(
+            info: RunInfo(
+                runID: "r1", experimentID: "0", runName: "a\"b", userID: "", status: .running, startTime: 10, endTime: nil,
+                artifactURI: "mlflow-artifacts:/0/r1/artifacts", lifecycleStage: .active))
+        #expect(
+            String(decoding: bare.jsonBytes, as: UTF8.self)
+                == #"{"info":{"run_uuid":"r1","run_id":"r1","experiment_id":"0","run_name":"a\"b","user_id":"","status":"RUNNING","start_time":10,"artifact_uri":"mlflow-artifacts:/0/r1/artifacts","lifecycle_stage":"active"},"data":{},"inputs":{},"outputs":{}}"#
+        )
+        var full = bare
+        full.info.endTime = 20
+        full.metrics = [Metric(key: "a", value: 0.5, timestamp: 1, step: 2), Metric(key: "n", value: .nan, timestamp: 1, step: 0)]
+        full.params = [KeyValue("p", "1")]
+        full.tags = [KeyValue("t", "line\nbreak")]
+        full.datasetInputs = [DatasetInput(tags: [], dataset: Dataset(name: "d", digest: "x", sourceType: "local", source: "{}", schema: nil, profile: nil))]
+        full.modelInputs = ["m-in"]
+        full.modelOutputs = [ModelOutput(modelID: "m-out", step: 4)]
+        #expect(
+            String(decoding: full.jsonBytes, as: UTF8.self)
+                == #"{"info":{"run_uuid":"r1","run_id":"r1","experiment_id":"0","run_name":"a\"b","user_id":"","status":"RUNNING","start_time":10,"end_time":20,"artifact_uri":"mlflow-artifacts:/0/r1/artifacts","lifecycle_stage":"active"},"data":{"metrics":[{"key":"a","value":0.5,"timestamp":1,"step":2},{"key":"n","value":"NaN","timestamp":1,"step":0}],"params":[{"key":"p","value":"1"}],"tags":[{"key":"t","value":"line\nbreak"}]},"inputs":{"dataset_inputs":[{"dataset":{"name":"d","digest":"x","source_type":"local","source":"{}"}}],"model_inputs":[{"model_id":"m-in"}]},"outputs":{"model_outputs":[{"model_id":"m-out","step":4}]}}"#
+        )
+        // A key/value pair written as bytes is the same as its tree, escapes included.
+        for kv in [KeyValue("k", "v"), KeyValue("q\"", "\u{1}\\é")] {
+            var bytes: [UInt8] = []
+            kv.writeJSON(to: &bytes)
+            #expect(bytes == kv.json.serialized())
+        }
     }
 
     @Test func registryAndWebhooksRoundTrip() throws {
@@ -50,6 +81,47 @@ struct WireDecodingTests {
             experimentID: "3", name: "e", artifactLocation: "mlflow-artifacts:/3", lifecycleStage: .active, creationTime: 1, lastUpdateTime: 2,
             tags: [KeyValue("t", "1")])
         #expect(try Experiment(wire: reparsed(experiment.json)) == experiment)
+    }
+
+    /// The identity endpoints' entities, as `reprise users`, `groups`, `tokens` and `whoami` read them.
+    @Test func identityRoundTrip() throws {
+        let group = RoleListing(
+            role: Role(id: 7, name: "ml-leads", workspace: "default", description: "approvers"),
+            grants: [
+                Grant(id: 3, holder: .role(7), resourceType: .registeredModel, pattern: "churn", permission: .manage),
+                Grant(id: 4, holder: .role(7), resourceType: .experiment, pattern: "*", permission: .read),
+            ])
+        #expect(try RoleListing(wire: reparsed(group.json)) == group)
+        var bare = group
+        bare.role.description = ""
+        bare.grants = []
+        #expect(bare.json["description"] == .null)
+        #expect(try RoleListing(wire: reparsed(bare.json)) == bare)
+
+        let listed = UserListing(id: 2, username: "ana", isAdmin: false, isService: true, roles: [group, RoleListing(role: Role(id: 9, name: "__user_2__", workspace: "default", description: ""), grants: [])])
+        let back = try UserListing(wire: reparsed(listed.json))
+        #expect(back == listed && back.groupNames == ["ml-leads"])
+        // MLflow's own user objects (users/get, users/create) carry neither field.
+        let plain = UserListing(id: 1, username: "admin", isAdmin: true)
+        #expect(plain.json.jsonString == #"{"id":1,"username":"admin","is_admin":true}"#)
+        #expect(try UserListing(wire: reparsed(plain.json)) == plain)
+
+        #expect(try RoleAssignment(wire: reparsed(RoleAssignment(userID: 5, roleID: 7).json)) == RoleAssignment(userID: 5, roleID: 7))
+
+        let token = AccessToken(id: "tok1", userID: 0, username: "ana", name: "ci", createdTime: 10, expiresTime: nil, lastUsedTime: 12, revoked: true)
+        let created = CreatedToken(token: token, secret: "rpt_secret")
+        #expect(try CreatedToken(wire: reparsed(created.json)) == created)
+
+        let me = WhoAmI(authenticated: true, authEnabled: true, username: "svc", isService: true, method: "token", groups: ["ml-leads"], tokenID: "tok1")
+        #expect(try WhoAmI(wire: reparsed(me.json)) == me)
+        let off = WhoAmI(authenticated: false, authEnabled: false, username: "claimed")
+        #expect(off.json.jsonString == #"{"authenticated":false,"username":"claimed","auth_enabled":false}"#)
+        #expect(try WhoAmI(wire: reparsed(off.json)) == off)
+
+        // A grant the CLI cannot name is refused, not guessed.
+        #expect(throws: WireDecodingError.self) {
+            try Grant(rolePermission: JSONValue.parse(#"{"id":1,"role_id":2,"resource_type":"cluster","resource_pattern":"*","permission":"READ"}"#))
+        }
     }
 
     /// Reprise's extension entities, as the CLI reads them (`reprise models`, `reproduce`, `policy`, `audit`).

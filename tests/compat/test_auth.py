@@ -1168,3 +1168,83 @@ def test_forged_session_cookie_is_not_a_login(auth_server):
     assert r.status_code in (302, 303) and urlparse(r.headers["Location"]).path == "/ui/login", r.status_code
     r = requests.get(f"{auth_server}{G}/whoami", cookies={"reprise_session": "0" * 64}, timeout=30)
     assert r.status_code == 401
+
+
+# --------------------------------------------------------------------------- the identity CLI
+
+
+@reprise_only
+def test_identity_commands_read_what_the_server_sends(auth_server, tmp_path):
+    """`reprise login`, `whoami`, `users`, `groups` and `tokens` against a real server: each command
+    decodes the server's answers into typed entities (RepriseCore's identity wire types), so a
+    field renamed on one side fails here."""
+    from conftest import REPRISE_BIN
+
+    env = {k: v for k, v in os.environ.items() if k not in CRED_VARS}
+    env.update({"MLFLOW_TRACKING_URI": auth_server, "REPRISE_CONFIG_DIR": str(tmp_path / "cfg")})
+
+    def cli(*args, stdin=None, check=True):
+        r = subprocess.run([REPRISE_BIN, *args], input=stdin, env=env, capture_output=True, text=True, timeout=60)
+        if check:
+            assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r
+
+    # A token made with a token lives no longer than its parent: the login's token never expires,
+    # so the bot's can be made without an expiry below.
+    cli("login", "--username", "admin", "--password-stdin", "--token-name", "laptop", "--expires-in-days", "0", stdin=ADMIN_PW + "\n")
+    me = json_of(cli("whoami", "--json"))
+    assert me["authenticated"] is True and me["username"] == "admin" and me["is_admin"] is True and me["method"] == "token"
+    assert "method:      token (" in cli("whoami").stdout
+
+    cli("users", "create", "ana", "--password-stdin", stdin=pw("ana") + "\n")
+    cli("users", "create", "ci-bot", "--service")
+    cli("groups", "create", "leads", "--description", "approvers")
+    cli("groups", "add-member", "leads", "ana", "ci-bot")
+    cli("groups", "grant", "leads", "MANAGE", "--model", "churn")
+    granted = cli("groups", "grant", "leads", "EDIT", "--experiment", "*").stdout
+    assert "Group leads now has EDIT on every experiment." in granted, granted
+
+    shown = cli("groups", "show", "leads").stdout
+    assert "leads (id " in shown and ": approvers" in shown, shown
+    assert "members: ana, ci-bot" in shown and "MANAGE on registered_model churn" in shown, shown
+    group = json_of(cli("groups", "show", "leads", "--json"))
+    assert group["members"] == ["ana", "ci-bot"]
+    assert {(p["resource_type"], p["resource_pattern"], p["permission"]) for p in group["group"]["permissions"]} == {
+        ("registered_model", "churn", "MANAGE"), ("experiment", "*", "EDIT")}
+    listed = cli("groups", "list").stdout
+    line = [ln for ln in listed.splitlines() if ln.startswith("leads ")][0]
+    assert re.match(r"^leads\s+\d+\s+.*\s+approvers$", line), listed
+    assert "EDIT on every experiment" in line and "MANAGE on registered_model churn" in line, listed
+
+    users = {u["username"]: u for u in json_of(cli("users", "list", "--json"))["users"]}
+    assert users["ci-bot"]["is_service"] is True and users["ana"]["is_service"] is False
+    table = cli("users", "list").stdout
+    assert re.search(r"^ana\s+no\s+no\s+leads$", table, re.M) and re.search(r"^ci-bot\s+no\s+yes\s+leads$", table, re.M), table
+
+    created = cli("tokens", "create", "--name", "bot-key", "--username", "ci-bot", "--expires-in-days", "0")
+    secret = created.stdout.strip()
+    assert secret.startswith("rpt_") and "for ci-bot (never expires)" in created.stderr, created.stderr
+    tokens = {t["name"]: t for t in json_of(cli("tokens", "list", "--all", "--json"))["tokens"]}
+    assert tokens["bot-key"]["username"] == "ci-bot" and tokens["bot-key"]["expires_time"] is None
+    rows = cli("tokens", "list", "--all").stdout
+    assert re.search(r"\blaptop\s+admin\s+\S+\s+\S+\s+\S+.*active \(this login\)", rows), rows
+    cli("tokens", "revoke", tokens["bot-key"]["id"])
+    assert "revoked" in [ln for ln in cli("tokens", "list", "--all").stdout.splitlines() if "bot-key" in ln][0]
+
+    cli("groups", "revoke", "leads", "--model", "churn")
+    assert "MANAGE" not in cli("groups", "show", "leads").stdout
+    missing = cli("groups", "revoke", "leads", "--model", "churn", check=False)
+    assert missing.returncode != 0 and "holds no grant on registered_model churn" in missing.stderr, missing.stderr
+    unknown = cli("groups", "show", "nobody", check=False)
+    assert unknown.returncode != 0 and "No group named 'nobody'" in unknown.stderr, unknown.stderr
+
+    # The service account's token signs it in; whoami says so.
+    env["MLFLOW_TRACKING_TOKEN"] = json_of(cli("tokens", "create", "--name", "k2", "--username", "ci-bot", "--json"))["secret"]
+    env["REPRISE_CONFIG_DIR"] = str(tmp_path / "cfg2")
+    bot = json_of(cli("whoami", "--json"))
+    assert bot["username"] == "ci-bot" and bot["is_service"] is True and bot["groups"] == ["leads"] and bot["token_id"].startswith("tok_")
+
+
+def json_of(r):
+    import json
+    return json.loads(r.stdout)

@@ -33,28 +33,8 @@ extension RepriseAPI {
     /// changes no principal), so creating an experiment does not send every caller back to bcrypt.
     func grantsChanged() { authorizer?.invalidate() }
 
-    static func userJSON(_ u: UserAccount) -> JSONValue {
-        ["id": .int(u.id), "username": .string(u.username), "is_admin": .bool(u.isAdmin)]
-    }
-
-    static func rolePermissionJSON(_ g: Grant, roleID: Int64) -> JSONValue {
-        [
-            "id": .int(g.id), "role_id": .int(roleID), "resource_type": .string(g.resourceType.rawValue),
-            "resource_pattern": .string(g.pattern), "permission": .string(g.permission.rawValue),
-        ]
-    }
-
     func roleJSON(_ r: Role) async throws -> JSONValue {
-        let grants = try await requireIdentities().grants(of: .role(r.id))
-        return [
-            "id": .int(r.id), "name": .string(r.name), "workspace": .string(r.workspace),
-            "description": r.description.isEmpty ? .null : .string(r.description),
-            "permissions": .array(grants.map { Self.rolePermissionJSON($0, roleID: r.id) }),
-        ]
-    }
-
-    static func assignmentJSON(userID: Int64, roleID: Int64) -> JSONValue {
-        ["id": .int(roleID << 32 | userID), "user_id": .int(userID), "role_id": .int(roleID)]
+        RoleListing(role: r, grants: try await requireIdentities().grants(of: .role(r.id))).json
     }
 
     /// The caller, or 401 (routes declared `.authenticated` only reach here with auth on when
@@ -157,19 +137,19 @@ extension RepriseAPI {
             let p = try await call.params()
             let user = try await createPasswordUser(
                 username: try p.requiredString("username"), password: try p.requiredString("password"), isAdmin: false)
-            return Self.json(["user": Self.userJSON(user)])
+            return Self.json(["user": UserListing(user).json])
         }
         route(.get, "\(a2)/users/get", access: .authenticated) { [self] call in
             let username = try await call.params().requiredString("username")
             try requireSelfOrAdmin(username)
-            return Self.json(["user": Self.userJSON(try await requireUser(username))])
+            return Self.json(["user": UserListing(try await requireUser(username)).json])
         }
         route(.get, "\(a2)/users/current", access: .authenticated) { [self] _ in
             _ = try requireIdentities()
             let p = try caller()
             return Self.json([
                 "is_basic_auth": .bool(p.method == .basic),
-                "user": ["id": .int(p.userID), "username": .string(p.username), "is_admin": .bool(p.isAdmin)],
+                "user": UserListing(id: p.userID, username: p.username, isAdmin: p.isAdmin).json,
             ])
         }
         route(.get, "\(a2)/users/list", access: .authenticated) { [self] _ in
@@ -177,14 +157,13 @@ extension RepriseAPI {
             let me = try caller()
             var users: [JSONValue] = []
             for u in try await identities.users() {
-                var roles: [JSONValue] = []
+                var roles: [RoleListing] = []
                 if me.isAdmin || me.userID == u.id {
-                    for r in try await identities.roles(ofUser: u.id) { roles.append(try await roleJSON(r)) }
+                    for r in try await identities.roles(ofUser: u.id) {
+                        roles.append(RoleListing(role: r, grants: try await identities.grants(of: .role(r.id))))
+                    }
                 }
-                users.append([
-                    "id": .int(u.id), "username": .string(u.username), "is_admin": .bool(u.isAdmin), "roles": .array(roles),
-                    "is_service": .bool(u.isService),
-                ])
+                users.append(UserListing(id: u.id, username: u.username, isAdmin: u.isAdmin, isService: u.isService, roles: roles).json)
             }
             return Self.json(["users": .array(users)])
         }
@@ -336,7 +315,7 @@ extension RepriseAPI {
             _ = try await identities.role(id: roleID)
             let g = try await identities.grant(.role(roleID), type, try p.requiredString("resource_pattern"), permission, replace: false)
             grantsChanged()
-            return Self.json(["role_permission": Self.rolePermissionJSON(g, roleID: roleID)])
+            return Self.json(["role_permission": g.rolePermissionJSON])
         }
         route(.delete, "\(a3)/roles/permissions/remove", access: .admin) { [self] call in
             try await requireIdentities().deleteGrant(id: try Self.intParam(try await call.params(), "role_permission_id"))
@@ -349,7 +328,7 @@ extension RepriseAPI {
             _ = try await identities.role(id: roleID)
             try requireMemberOrAdmin(roleID)
             let grants = try await identities.grants(of: .role(roleID))
-            return Self.json(["role_permissions": .array(grants.map { Self.rolePermissionJSON($0, roleID: roleID) })])
+            return Self.json(["role_permissions": .array(grants.map(\.rolePermissionJSON))])
         }
         route(.patch, "\(a3)/roles/permissions/update", access: .admin) { [self] call in
             let identities = try requireIdentities()
@@ -361,7 +340,7 @@ extension RepriseAPI {
             try Self.validateRoleGrant(before.resourceType, permission, pattern: before.pattern)
             let g = try await identities.updateGrant(id: id, permission: permission)
             grantsChanged()
-            return Self.json(["role_permission": Self.rolePermissionJSON(g, roleID: roleID)])
+            return Self.json(["role_permission": g.rolePermissionJSON])
         }
         route(.post, "\(a3)/roles/assign", access: .admin) { [self] call in
             let p = try await call.params()
@@ -369,7 +348,7 @@ extension RepriseAPI {
             let roleID = try Self.intParam(p, "role_id")
             try await requireIdentities().assignRole(userID: user.id, roleID: roleID)
             identityChanged()
-            return Self.json(["assignment": Self.assignmentJSON(userID: user.id, roleID: roleID)])
+            return Self.json(["assignment": RoleAssignment(userID: user.id, roleID: roleID).json])
         }
         route(.delete, "\(a3)/roles/unassign", access: .admin) { [self] call in
             let p = try await call.params()
@@ -381,7 +360,7 @@ extension RepriseAPI {
         route(.get, "\(a3)/roles/users/list", access: .admin) { [self] call in
             let roleID = try Self.intParam(try await call.params(), "role_id")
             let members = try await requireIdentities().members(ofRole: roleID)
-            return Self.json(["assignments": .array(members.map { Self.assignmentJSON(userID: $0.id, roleID: roleID) })])
+            return Self.json(["assignments": .array(members.map { RoleAssignment(userID: $0.id, roleID: roleID).json })])
         }
         route(.get, "\(a3)/users/roles/list", access: .authenticated) { [self] call in
             let username = try await call.params().requiredString("username")
@@ -452,16 +431,9 @@ extension RepriseAPI {
         let p = Self.extensionPrefix
         route(.get, "\(p)/whoami", access: .authenticated) { call in
             guard let me = Caller.principal else {
-                let context = WriteContext.current
-                return Self.json(["authenticated": false, "username": .string(context.actor), "auth_enabled": false])
+                return Self.json(WhoAmI(authenticated: false, authEnabled: false, username: WriteContext.current.actor).json)
             }
-            var o = JSONObject([
-                ("authenticated", true), ("auth_enabled", true), ("username", .string(me.username)), ("is_admin", .bool(me.isAdmin)),
-                ("is_service", .bool(me.isService)), ("method", .string(me.method.rawValue)),
-                ("groups", .array(me.groups.map(JSONValue.string))),
-            ])
-            if let t = me.tokenID { o["token_id"] = .string(t) }
-            return Self.json(.object(o))
+            return Self.json(WhoAmI(me).json)
         }
         route(.post, "\(p)/tokens", access: .authenticated) { [self] call in
             _ = try requireIdentities()
@@ -489,7 +461,7 @@ extension RepriseAPI {
             }
             let (token, secret) = try await createAccessToken(
                 owner: owner, name: try q.string("name") ?? "token", expiresInDays: days, expiresInSeconds: seconds)
-            return Self.json(["token": token.json, "secret": .string(secret)])
+            return Self.json(CreatedToken(token: token, secret: secret).json)
         }
         route(.get, "\(p)/tokens", access: .authenticated) { [self] call in
             let identities = try requireIdentities()
