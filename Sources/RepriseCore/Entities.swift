@@ -188,9 +188,25 @@ public struct Metric: Sendable, Equatable {
 
     /// Writes the same object as `json` directly: metric histories can hold 100k points.
     public func writeJSON(to out: inout [UInt8]) {
+        Self.writeHead(key: key, to: &out)
+        Self.writeTail(
+            value: value, timestamp: timestamp, step: step, modelID: modelID, datasetName: datasetName, datasetDigest: datasetDigest,
+            runID: runID, to: &out)
+    }
+
+    /// `{"key":"<key>","value":` — the start of every point; a history of one key writes it once and
+    /// copies it per point.
+    public static func writeHead(key: String, to out: inout [UInt8]) {
         JSONValue.writeLiteral(#"{"key":"#, to: &out)
         JSONValue.writeString(key, to: &out)
         JSONValue.writeLiteral(#","value":"#, to: &out)
+    }
+
+    /// The rest of a point after `writeHead`: the value, then the other fields, then `}`.
+    public static func writeTail(
+        value: Double, timestamp: Int64, step: Int64, modelID: String?, datasetName: String?, datasetDigest: String?, runID: String?,
+        to out: inout [UInt8]
+    ) {
         JSONValue.writeDouble(value, to: &out)
         JSONValue.writeLiteral(#","timestamp":"#, to: &out)
         JSONValue.writeInt(timestamp, to: &out)
@@ -250,11 +266,17 @@ public struct EncodedMetrics: Sendable {
     }
 
     public mutating func append(_ m: Metric) {
+        append { m.writeJSON(to: &$0) }
+    }
+
+    /// Appends one point that `write` writes as a whole JSON object (`Metric.writeHead` +
+    /// `writeTail`, or `Metric.writeJSON`).
+    public mutating func append(_ write: (inout [UInt8]) -> Void) {
         let limit = pieces.isEmpty ? Self.firstPieceSize : Self.pieceSize
         if current.capacity == 0 { current.reserveCapacity(limit + 4096) }
         let before = current.count
         if count > 0 { current.append(UInt8(ascii: ",")) }
-        m.writeJSON(to: &current)
+        write(&current)
         count += 1
         byteCount += current.count - before
         if current.count >= limit {

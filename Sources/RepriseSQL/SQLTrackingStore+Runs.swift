@@ -884,16 +884,26 @@ extension SQLTrackingStore {
     }
 
     public func metricHistoryEncoded(runID: String, key: String, offset: Int, limit: Int?) async throws -> EncodedMetrics {
-        let (sql, binds, limit, offset) = Self.historyQuery(runID: runID, key: key, offset: offset, limit: limit)
+        let (sql, binds, limit, offset) = Self.historyQuery(runID: runID, key: key, offset: offset, limit: limit, withKey: false)
         return try await read { db in
             var out = EncodedMetrics()
             var more = false
+            // Every point has the requested key (the query matches it exactly): its JSON is written
+            // once, copied per point, and the key column is not read. Columns: value, is_nan,
+            // timestamp, step, model_id, dataset_name, dataset_digest.
+            var head: [UInt8] = []
+            Metric.writeHead(key: key, to: &head)
             try await db.scan(sql, binds) { row in
                 if let limit, out.count == limit {
                     more = true
                     return
                 }
-                out.append(Self.metric(row, from: 0))
+                out.append { bytes in
+                    bytes.append(contentsOf: head)
+                    Metric.writeTail(
+                        value: row.int(1) == 1 ? .nan : row.double(0), timestamp: row.int(2), step: row.int(3), modelID: row.optionalString(4),
+                        datasetName: row.optionalString(5), datasetDigest: row.optionalString(6), runID: nil, to: &bytes)
+                }
             }
             if more { out.nextOffset = offset + limit! }
             return out
@@ -903,11 +913,12 @@ extension SQLTrackingStore {
     /// One page of a history in (timestamp, step, value) order, with one row more than the page
     /// to tell whether another follows; the bounds clamped so `limit + 1` and `offset + limit`
     /// cannot overflow whatever a caller passes.
-    static func historyQuery(runID: String, key: String, offset: Int, limit: Int?) -> (String, [SQLValue], Int?, Int) {
+    /// `withKey: false` leaves out the key column (the caller knows it).
+    static func historyQuery(runID: String, key: String, offset: Int, limit: Int?, withKey: Bool = true) -> (String, [SQLValue], Int?, Int) {
         let limit = limit.map { max(1, min($0, Int(Int32.max))) }
         let offset = max(0, min(offset, Int(Int32.max)))
         var sql =
-            "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value"
+            "SELECT \(withKey ? "key, " : "")value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value"
         var binds: [SQLValue] = [.text(runID), .text(key)]
         if let limit {
             sql += " LIMIT ? OFFSET ?"

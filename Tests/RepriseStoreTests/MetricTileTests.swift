@@ -111,6 +111,13 @@ struct MetricTileTests {
         points[4].value = .infinity
         points[5].value = -.infinity
         points[6].value = 1e-300
+        // The optional fields, each column in its place.
+        points[7].modelID = "m-1"
+        points[8].datasetName = "train"
+        points[8].datasetDigest = "d1g"
+        points[9].modelID = "m-2"
+        points[9].datasetName = "eval \"quoted\""
+        points[9].datasetDigest = "d2g"
         try await Self.log(s, run, points)
         for (offset, limit) in [(0, nil), (0, 1), (0, 1_000), (1_000, 1_000), (2_000, 1_000), (2_499, nil), (5_000, 10), (0, Int.max)] as [(Int, Int?)] {
             let values = try await s.metricHistory(runID: run, key: "h", offset: offset, limit: limit)
@@ -118,6 +125,8 @@ struct MetricTileTests {
             let expected = EncodedMetrics(values.items, nextOffset: values.nextOffset)
             #expect(encoded.json == expected.json && encoded.count == expected.count && encoded.nextOffset == expected.nextOffset, "\(offset), \(String(describing: limit))")
         }
+        let whole = String(decoding: try await s.metricHistoryEncoded(runID: run, key: "h", offset: 0, limit: 20).json, as: UTF8.self)
+        #expect(whole.contains(#""dataset_name":"eval \"quoted\"","dataset_digest":"d2g","model_id":"m-2"}"#) && whole.contains(#""value":"NaN""#))
         #expect(try await s.metricHistoryEncoded(runID: run, key: "h", offset: 0, limit: 1_000).nextOffset == 1_000)
         #expect(try await s.metricHistoryEncoded(runID: run, key: "absent", offset: 0, limit: nil).count == 0)
     }
