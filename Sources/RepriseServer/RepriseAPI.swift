@@ -336,10 +336,7 @@ public final class RepriseAPI: Sendable {
     // MARK: - Responses
 
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        let bytes = value.serialized()
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        json(encoded: value.serialized(), status: status)
     }
 
     /// A body already written as JSON (entities that have a byte encoder: runs).
