@@ -9,7 +9,7 @@ public struct KeyValue: Sendable, Equatable, Hashable {
     public var json: JSONValue { ["key": .string(key), "value": .string(value)] }
 
     /// The same object as `json`, written straight into a response: a search page holds thousands
-    /// (`KeyValueTests` holds the two to the same bytes).
+    /// (`WireDecodingTests.runBytesAreMLflowsShape` holds the two to the same bytes).
     public func writeJSON(to out: inout [UInt8]) {
         JSONValue.writeLiteral(#"{"key":"#, to: &out)
         JSONValue.writeString(key, to: &out)
@@ -385,12 +385,7 @@ public struct Run: Sendable, Equatable {
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
             JSONValue.writeLiteral(name, to: &out)
-            out.append(UInt8(ascii: "["))
-            for (n, item) in items.enumerated() {
-                if n > 0 { out.append(UInt8(ascii: ",")) }
-                write(item, &out)
-            }
-            out.append(UInt8(ascii: "]"))
+            JSONValue.writeArray(items, to: &out, write)
         }
         list(#""metrics":"#, metrics) { m, o in m.writeJSON(to: &o) }
         list(#""params":"#, params) { p, o in p.writeJSON(to: &o) }

@@ -330,12 +330,7 @@ extension JSONValue {
         case .double(let d): JSONValue.writeDouble(d, to: &out)
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let items):
-            out.append(UInt8(ascii: "["))
-            for (n, v) in items.enumerated() {
-                if n > 0 { out.append(UInt8(ascii: ",")) }
-                v.write(to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
+            JSONValue.writeArray(items, to: &out) { v, o in v.write(to: &o) }
         case .object(let o):
             out.append(UInt8(ascii: "{"))
             for (n, (k, v)) in o.members.enumerated() {
@@ -370,6 +365,17 @@ extension JSONValue {
 
     /// Appends a literal's bytes in one copy.
     @inline(__always)
+    /// `[e1,e2,…]`, each element written by `element`: the one array writer, for trees and for the
+    /// entities written as bytes (runs, search pages).
+    public static func writeArray<T>(_ items: [T], to out: inout [UInt8], _ element: (T, inout [UInt8]) -> Void) {
+        out.append(UInt8(ascii: "["))
+        for (n, item) in items.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            element(item, &out)
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
     public static func writeLiteral(_ s: StaticString, to out: inout [UInt8]) {
         out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }

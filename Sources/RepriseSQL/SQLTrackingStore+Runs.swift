@@ -116,10 +116,15 @@ extension SQLTrackingStore {
         return row.string(1)
     }
 
+    /// A stored value: the `value` column at `i`, its `is_nan` flag at `i + 1` (NaN is kept as a flag).
+    static func metricValue(_ row: SQLRow, at i: Int) -> Double {
+        row.int(i + 1) == 1 ? .nan : row.double(i)
+    }
+
     static func metric(_ row: SQLRow, from i: Int, runID: String? = nil) -> Metric {
         // Columns from i: key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest
         Metric(
-            key: row.string(i), value: row.int(i + 2) == 1 ? .nan : row.double(i + 1), timestamp: row.int(i + 3),
+            key: row.string(i), value: metricValue(row, at: i + 1), timestamp: row.int(i + 3),
             step: row.int(i + 4), modelID: row.optionalString(i + 5), datasetName: row.optionalString(i + 6),
             datasetDigest: row.optionalString(i + 7), runID: runID)
     }
@@ -901,7 +906,7 @@ extension SQLTrackingStore {
                 out.append { bytes in
                     bytes.append(contentsOf: head)
                     Metric.writeTail(
-                        value: row.int(1) == 1 ? .nan : row.double(0), timestamp: row.int(2), step: row.int(3), modelID: row.optionalString(4),
+                        value: Self.metricValue(row, at: 0), timestamp: row.int(2), step: row.int(3), modelID: row.optionalString(4),
                         datasetName: row.optionalString(5), datasetDigest: row.optionalString(6), runID: nil, to: &bytes)
                 }
             }

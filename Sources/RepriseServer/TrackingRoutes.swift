@@ -278,12 +278,8 @@ extension RepriseAPI {
             out.reserveCapacity(64 + page.items.count * 2048)
             out.append(UInt8(ascii: "{"))
             if !page.items.isEmpty {
-                JSONValue.writeLiteral(#""runs":["#, to: &out)
-                for (n, run) in page.items.enumerated() {
-                    if n > 0 { out.append(UInt8(ascii: ",")) }
-                    run.writeJSON(to: &out)
-                }
-                out.append(UInt8(ascii: "]"))
+                JSONValue.writeLiteral(#""runs":"#, to: &out)
+                JSONValue.writeArray(page.items, to: &out) { run, o in run.writeJSON(to: &o) }
             }
             if let next = page.nextOffset {
                 if !page.items.isEmpty { out.append(UInt8(ascii: ",")) }
