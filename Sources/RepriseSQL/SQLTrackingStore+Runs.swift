@@ -132,16 +132,16 @@ extension SQLTrackingStore {
     /// Loads whole runs, in the order of `ids`. Side tables are read in bulk, each row handed over
     /// as it is read (`scan`: no row array per row) to the run it belongs to; rows come grouped by
     /// run, so the run is looked up once per group.
-    static func loadRuns(_ db: any SQLConnection, ids: [String]) async throws -> [Run] {
+    static func loadRuns(_ db: any SQLConnection, ids: [String], dialect: SQLDialect) async throws -> [Run] {
         if ids.isEmpty { return [] }
         var loaded: [Run] = []
         loaded.reserveCapacity(ids.count)
         var position: [String: Int] = [:]
         position.reserveCapacity(ids.count)
         for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
-            let binds = chunk.map(SQLValue.text)
-            let inList = placeholders(chunk.count)
-            try await db.scan("SELECT \(runColumns) FROM runs r WHERE r.run_uuid IN (\(inList))", binds) { row in
+            // One list for every statement below: the same text whatever the count (`textList`).
+            let (inList, binds) = dialect.textList(chunk)
+            try await db.scan("SELECT \(runColumns) FROM runs r WHERE r.run_uuid IN \(inList)", binds) { row in
                 let info = runInfo(row)
                 position[info.runID] = loaded.count
                 loaded.append(Run(info: info))
@@ -157,14 +157,14 @@ extension SQLTrackingStore {
                 }
                 return last
             }
-            try await db.scan("SELECT run_uuid, key, value FROM params WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key", binds) { row in
+            try await db.scan("SELECT run_uuid, key, value FROM params WHERE run_uuid IN \(inList) ORDER BY run_uuid, key", binds) { row in
                 if let i = owner(row) { loaded[i].params.append(KeyValue(row.string(1), row.string(2))) }
             }
-            try await db.scan("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key", binds) { row in
+            try await db.scan("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN \(inList) ORDER BY run_uuid, key", binds) { row in
                 if let i = owner(row) { loaded[i].tags.append(KeyValue(row.string(1), row.string(2))) }
             }
             try await db.scan(
-                "SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM latest_metrics WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, key",
+                "SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM latest_metrics WHERE run_uuid IN \(inList) ORDER BY run_uuid, key",
                 binds
             ) { row in
                 if let i = owner(row) { loaded[i].metrics.append(metric(row, from: 1)) }
@@ -174,7 +174,7 @@ extension SQLTrackingStore {
                 """
                 SELECT i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
                 FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid
-                WHERE i.run_uuid IN (\(inList)) ORDER BY i.run_uuid, i.position
+                WHERE i.run_uuid IN \(inList) ORDER BY i.run_uuid, i.position
                 """, binds)
             {
                 let ds = Dataset(
@@ -185,7 +185,7 @@ extension SQLTrackingStore {
             if !inputs.isEmpty {
                 var inputTags: [String: [KeyValue]] = [:]
                 for row in try await db.query(
-                    "SELECT run_uuid, dataset_uuid, key, value FROM input_tags WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, dataset_uuid, key",
+                    "SELECT run_uuid, dataset_uuid, key, value FROM input_tags WHERE run_uuid IN \(inList) ORDER BY run_uuid, dataset_uuid, key",
                     binds)
                 {
                     inputTags[row.string(0) + "/" + row.string(1), default: []].append(KeyValue(row.string(2), row.string(3)))
@@ -198,13 +198,13 @@ extension SQLTrackingStore {
                 }
             }
             for row in try await db.query(
-                "SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, model_id",
+                "SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN \(inList) ORDER BY run_uuid, model_id",
                 binds)
             {
                 if let i = position[row.string(0)] { loaded[i].modelInputs.append(row.string(1)) }
             }
             for row in try await db.query(
-                "SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN (\(inList)) ORDER BY run_uuid, model_id",
+                "SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN \(inList) ORDER BY run_uuid, model_id",
                 binds)
             {
                 if let i = position[row.string(0)] { loaded[i].modelOutputs.append(ModelOutput(modelID: row.string(1), step: row.int(2))) }
@@ -312,7 +312,7 @@ extension SQLTrackingStore {
 
     public func getRun(id: String) async throws -> Run {
         try await read { db in
-            guard let run = try await Self.loadRuns(db, ids: [id]).first else {
+            guard let run = try await Self.loadRuns(db, ids: [id], dialect: self.dialect).first else {
                 throw RepriseError.notFound("Run with id=\(id) not found")
             }
             return run
@@ -789,7 +789,7 @@ extension SQLTrackingStore {
         }
         return try await page(
             sql: "SELECT r.run_uuid FROM runs r\(joins)\(whereSQL)", binds: joinBinds + whereBinds, order: order,
-            maxResults: query.maxResults, offset: query.offset, load: Self.loadRuns)
+            maxResults: query.maxResults, offset: query.offset, load: { [dialect] db, ids in try await Self.loadRuns(db, ids: ids, dialect: dialect) })
     }
 
     /// Runs ordered by a metric, in two parts: runs with a value for it, read in value order straight
@@ -821,7 +821,7 @@ extension SQLTrackingStore {
                 ).map { $0.string(0) }
             }
             let more = ids.count > maxResults
-            return Page(items: try await Self.loadRuns(db, ids: Array(ids.prefix(maxResults))), nextOffset: more ? offset + maxResults : nil)
+            return Page(items: try await Self.loadRuns(db, ids: Array(ids.prefix(maxResults)), dialect: self.dialect), nextOffset: more ? offset + maxResults : nil)
         }
     }
 

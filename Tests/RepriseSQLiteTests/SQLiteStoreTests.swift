@@ -57,6 +57,32 @@ struct SQLiteDriverTests {
         try await driver.shutdown()
     }
 
+    /// A text list is one JSON bind on SQLite, so its statement reads the same for any count (and
+    /// is prepared once per connection); every value comes back exactly, whatever it holds.
+    @Test func textListIsOneStatementAndKeepsEveryValue() async throws {
+        let dialect = SQLDialect.sqlite
+        #expect(dialect.textList(["a"]).sql == dialect.textList(["a", "b", "c"]).sql)
+        #expect(dialect.textList(["a", "b"]).binds.count == 1)
+        #expect(SQLDialect.postgres.textList(["a", "b", "c"]).sql == "(?, ?, ?)")
+
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let driver = try SQLiteDriver(path: dir.path + "/list.db")
+        let stored = ["plain", "quote\"inside", "back\\slash", "line\nbreak", "tab\tand\u{1}control", "ünïcødé ✓", "", "[\"json\"]", "a,b"]
+        _ = try await driver.write { db in
+            try await db.execute("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL)", [])
+            for (n, v) in stored.enumerated() { try await db.execute("INSERT INTO t VALUES (?, ?)", [.text(v), .int(Int64(n))]) }
+        }
+        for wanted in [stored, Array(stored.prefix(1)), ["not stored", "quote\"inside"], []] {
+            let (list, binds) = dialect.textList(wanted)
+            let found = try await driver.read { db in
+                try await db.query("SELECT id FROM t WHERE id IN \(list) ORDER BY n", binds).map { $0.string(0) }
+            }
+            #expect(found == stored.filter { wanted.contains($0) })
+        }
+        try await driver.shutdown()
+    }
+
     @Test func failedBodyRollsBackOnlyItself() async throws {
         let dir = try TempDirectory()
         defer { dir.remove() }
