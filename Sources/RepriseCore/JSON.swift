@@ -363,8 +363,6 @@ extension JSONValue {
         }
     }
 
-    /// Appends a literal's bytes in one copy.
-    @inline(__always)
     /// `[e1,e2,…]`, each element written by `element`: the one array writer, for trees and for the
     /// entities written as bytes (runs, search pages).
     public static func writeArray<T>(_ items: [T], to out: inout [UInt8], _ element: (T, inout [UInt8]) -> Void) {
@@ -376,6 +374,8 @@ extension JSONValue {
         out.append(UInt8(ascii: "]"))
     }
 
+    /// Appends a literal's bytes in one copy.
+    @inline(__always)
     public static func writeLiteral(_ s: StaticString, to out: inout [UInt8]) {
         out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }

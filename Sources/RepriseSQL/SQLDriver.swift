@@ -311,7 +311,9 @@ public struct SQLDialect: Sendable {
         d.tableExistsSQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
         d.columnExistsSQL = "SELECT 1 FROM pragma_table_info(?) WHERE name = ?"
         d.textList = { values in
-            ("(SELECT value FROM json_each(?))", [.text(JSONValue.array(values.map(JSONValue.string)).jsonString)])
+            var json: [UInt8] = []
+            JSONValue.writeArray(values, to: &json) { v, o in JSONValue.writeString(v, to: &o) }
+            return ("(SELECT value FROM json_each(?))", [.text(String(decoding: json, as: UTF8.self))])
         }
         return d
     }()

@@ -17,9 +17,7 @@ public struct TempDirectory: Sendable {
     /// This process's folder, made (and its removal at exit registered) on first use.
     static let processFolder: String = {
         let folder = FileManager.default.temporaryDirectory.path + "/reprise-tests-\(getpid())"
-        atexit {
-            try? FileManager.default.removeItem(atPath: FileManager.default.temporaryDirectory.path + "/reprise-tests-\(getpid())")
-        }
+        atexit { try? FileManager.default.removeItem(atPath: TempDirectory.processFolder) }
         return folder
     }()
 }
