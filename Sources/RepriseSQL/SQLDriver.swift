@@ -311,6 +311,11 @@ public struct SQLDialect: Sendable {
         d.tableExistsSQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
         d.columnExistsSQL = "SELECT 1 FROM pragma_table_info(?) WHERE name = ?"
         d.textList = { values in
+            // SQLite's JSON functions end a string at an escaped NUL (`\u0000`), so such a value
+            // could never match; a list holding one keeps its placeholders (exact, not cached).
+            if values.contains(where: { $0.utf8.contains(0) }) {
+                return ("(\(placeholders(values.count)))", values.map(SQLValue.text))
+            }
             var json: [UInt8] = []
             JSONValue.writeArray(values, to: &json) { v, o in JSONValue.writeString(v, to: &o) }
             return ("(SELECT value FROM json_each(?))", [.text(String(decoding: json, as: UTF8.self))])

@@ -68,7 +68,7 @@ struct SQLiteDriverTests {
         let dir = try TempDirectory()
         defer { dir.remove() }
         let driver = try SQLiteDriver(path: dir.path + "/list.db")
-        let stored = ["plain", "quote\"inside", "back\\slash", "line\nbreak", "tab\tand\u{1}control", "ünïcødé ✓", "", "[\"json\"]", "a,b"]
+        let stored = ["plain", "quote\"inside", "back\\slash", "line\nbreak", "tab\tand\u{1}control", "nul\u{0}inside", "ünïcødé ✓", "", "[\"json\"]", "a,b"]
         _ = try await driver.write { db in
             try await db.execute("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL)", [])
             for (n, v) in stored.enumerated() { try await db.execute("INSERT INTO t VALUES (?, ?)", [.text(v), .int(Int64(n))]) }
